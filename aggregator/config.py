@@ -1,0 +1,425 @@
+"""Load and validate the YAML configuration.
+
+``load_config(path)`` reads one YAML file and returns an :class:`AppConfig`, or raises
+:class:`~aggregator.errors.ConfigError` whose ``problems`` are lines shaped like
+``config/aggregator.yaml:14: sources[2].url: <what is wrong>``. Relative paths in the file resolve
+against the file's own folder. This module holds no business logic.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from aggregator import PROJECT_URL, __version__
+from aggregator.errors import ConfigError
+
+CONFIG_ENV = "AGGREGATOR_CONFIG"
+DEFAULT_CONFIG = Path("config/aggregator.yaml")
+DEFAULT_USER_AGENT = f"aggregator/{__version__} (+{PROJECT_URL})"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Read ``90s``, ``15m``, ``2h``, ``1d``, ``1w`` (or a bare number of seconds) as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 15m, 2h or 1d")
+    if isinstance(value, int | float):
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            number, unit = match.groups()
+            return timedelta(seconds=float(number) * _UNITS[unit or "s"])
+    raise ValueError(f"{value!r} is not a duration such as 15m, 2h or 1d")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    """Where ``aggregator serve`` and ``run`` listen, and the public URL used in self links."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    base_url: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def public_url(self) -> str:
+        """The base URL subscribers use: ``base_url``, else the listening address."""
+        if self.base_url:
+            return self.base_url
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+
+class DefaultsConfig(_Strict):
+    """Settings every source inherits unless it sets its own."""
+
+    interval: Duration = timedelta(hours=1)
+    timeout: Duration = timedelta(seconds=30)
+    user_agent: str = DEFAULT_USER_AGENT
+    comments: bool = False
+
+
+class SourceConfig(_Strict):
+    """One feed to poll."""
+
+    name: str
+    url: str
+    title: str | None = None
+    interval: Duration | None = None
+    tags: tuple[str, ...] = ()
+    comments: bool | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid name: use letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https"):
+            if not parts.netloc:
+                raise ValueError(f"{value!r} has no host")
+            return value
+        if parts.scheme == "file":
+            return value
+        if parts.scheme and len(parts.scheme) > 1:
+            raise ValueError(f"unsupported URL scheme {parts.scheme!r}: use http, https or file")
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value  # a path, resolved against the config folder by AppConfig
+
+
+Format = Literal["atom", "rss", "json"]
+
+
+class OutputConfig(_Strict):
+    """One published feed: which sources go in, in which formats."""
+
+    name: str
+    title: str | None = None
+    description: str | None = None
+    sources: tuple[str, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    formats: tuple[Format, ...] = ("atom", "rss", "json")
+    limit: int = Field(50, ge=1, le=10000)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        return SourceConfig._check_name(value)
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.name
+
+
+class AppConfig(_Strict):
+    """The whole configuration file, validated, with paths made absolute."""
+
+    database: Path = Path("../var/aggregator.db")
+    public_dir: Path = Path("../var/public")
+    server: ServerConfig = ServerConfig()
+    defaults: DefaultsConfig = DefaultsConfig()
+    sources: tuple[SourceConfig, ...] = ()
+    outputs: tuple[OutputConfig, ...] = ()
+    config_path: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> AppConfig:
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        seen: dict[str, int] = {}
+        for index, source in enumerate(self.sources):
+            if source.name in seen:
+                problems.append(
+                    (("sources", index, "name"), f"duplicate source name {source.name!r}")
+                )
+            seen[source.name] = index
+        tags = {tag for source in self.sources for tag in source.tags}
+        names: set[str] = set()
+        for index, output in enumerate(self.outputs):
+            if output.name in names:
+                problems.append(
+                    (("outputs", index, "name"), f"duplicate output name {output.name!r}")
+                )
+            names.add(output.name)
+            for position, name in enumerate(output.sources or ()):
+                if name not in seen:
+                    problems.append(
+                        (("outputs", index, "sources", position), f"no source named {name!r}")
+                    )
+            for position, tag in enumerate(output.tags or ()):
+                if tag not in tags:
+                    problems.append(
+                        (("outputs", index, "tags", position), f"no source has tag {tag!r}")
+                    )
+        if problems:
+            raise _ReferenceErrors(problems)
+        return self
+
+    # -- derived values -------------------------------------------------------------------------
+    def source(self, name: str) -> SourceConfig:
+        """The source called ``name``; raises ``KeyError`` when there is none."""
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)
+
+    def output(self, name: str) -> OutputConfig:
+        """The output called ``name``; raises ``KeyError`` when there is none."""
+        for output in self.outputs:
+            if output.name == name:
+                return output
+        raise KeyError(name)
+
+    def interval_for(self, source: SourceConfig) -> timedelta:
+        return source.interval or self.defaults.interval
+
+    def comments_for(self, source: SourceConfig) -> bool:
+        return self.defaults.comments if source.comments is None else source.comments
+
+    def sources_for(self, output: OutputConfig) -> tuple[SourceConfig, ...]:
+        """The sources an output selects: by name, by tag, or all when it names neither."""
+        if output.sources is None and output.tags is None:
+            return self.sources
+        wanted_names = set(output.sources or ())
+        wanted_tags = set(output.tags or ())
+        return tuple(
+            source
+            for source in self.sources
+            if source.name in wanted_names or wanted_tags.intersection(source.tags)
+        )
+
+    def outputs_for(self, source_name: str) -> tuple[OutputConfig, ...]:
+        """The outputs that include the source called ``source_name``."""
+        return tuple(
+            output
+            for output in self.outputs
+            if any(source.name == source_name for source in self.sources_for(output))
+        )
+
+
+class _ReferenceErrors(ValueError):
+    def __init__(self, problems: list[tuple[tuple[Any, ...], str]]):
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+
+# -- YAML with line numbers --------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate keys instead of keeping the last one silently."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def _index_lines(
+    node: yaml.Node | None, path: tuple[Any, ...] = ()
+) -> Iterator[tuple[tuple[Any, ...], int]]:
+    """Yield (key path, 1-based line) for every node of a composed YAML document."""
+    if node is None:
+        return
+    yield path, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            yield (*path, key), key_node.start_mark.line + 1
+            for sub_path, line in _index_lines(value_node, (*path, key)):
+                if sub_path != (*path, key):
+                    yield sub_path, line
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _index_lines(item, (*path, index))
+
+
+def _line_for(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int:
+    """The line of the deepest part of ``loc`` that exists in the file."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(top level)"
+
+
+def _clean_message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    if error.get("type") == "extra_forbidden":
+        return "unknown key"
+    if error.get("type") == "missing":
+        return "required key is missing"
+    message = message.removeprefix("Value error, ")
+    if error.get("type") == "literal_error":
+        value = error.get("input")
+        message = f"{value!r} is not allowed: {message.removeprefix('Input should be ')}"
+    return message
+
+
+def _loc_from_pydantic(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic adds the names of union members / validators to loc; keep the key path only.
+    return tuple(
+        part
+        for part in loc
+        if isinstance(part, int) or not str(part).startswith(("function-", "union["))
+    )
+
+
+def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
+    """The config file to use: the given path, else ``$AGGREGATOR_CONFIG``, else the default."""
+    if path:
+        return Path(path)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return DEFAULT_CONFIG
+
+
+def load_config(path: str | os.PathLike[str]) -> AppConfig:
+    """Read, validate and resolve one configuration file.
+
+    Raises :class:`ConfigError` listing every problem found, each as ``file:line: key: message``.
+    """
+    config_path = Path(path)
+    shown = str(path)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{shown}: no such file"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([f"{shown}: cannot read: {error}"]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError([f"{shown}:{line}: invalid YAML: {problem}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [f"{shown}:1: the file must hold a mapping of keys (database, sources, ...)"]
+        )
+    lines = dict(_index_lines(node))
+    try:
+        config = AppConfig.model_validate(data)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            context = item.get("ctx", {}).get("error")
+            if isinstance(context, _ReferenceErrors):
+                for loc, message in context.problems:
+                    problems.append(
+                        (
+                            _line_for(lines, loc),
+                            f"{shown}:{_line_for(lines, loc)}: {_format_loc(loc)}: {message}",
+                        )
+                    )
+                continue
+            loc = _loc_from_pydantic(tuple(item["loc"]))
+            line = _line_for(lines, loc)
+            problems.append((line, f"{shown}:{line}: {_format_loc(loc)}: {_clean_message(item)}"))
+        problems.sort(key=lambda pair: pair[0])
+        raise ConfigError([message for _, message in problems]) from None
+    return _resolve_paths(config, config_path)
+
+
+def _resolve_paths(config: AppConfig, config_path: Path) -> AppConfig:
+    folder = config_path.resolve().parent
+    sources = tuple(
+        source.model_copy(update={"url": resolve_source_url(source.url, folder)})
+        for source in config.sources
+    )
+    return config.model_copy(
+        update={
+            "database": (folder / config.database).resolve(),
+            "public_dir": (folder / config.public_dir).resolve(),
+            "sources": sources,
+            "config_path": config_path.resolve(),
+        }
+    )
+
+
+def resolve_source_url(url: str, folder: Path) -> str:
+    """Turn a bare or relative path into an absolute ``file://`` URL; leave real URLs alone."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return url
+    if parts.scheme == "file":
+        path = (
+            Path(parts.path)
+            if parts.netloc in ("", "localhost")
+            else Path(parts.netloc + parts.path)
+        )
+        if not path.is_absolute():
+            path = folder / path
+        return path.resolve().as_uri()
+    return (folder / url).resolve().as_uri()

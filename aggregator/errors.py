@@ -1,0 +1,57 @@
+"""The one exception tree of aggregator.
+
+Every error a user can cause or meet derives from :class:`AggregatorError`, so the CLI and the
+daemon can turn any of them into one clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class AggregatorError(Exception):
+    """Root of every error aggregator raises on purpose."""
+
+
+class ConfigError(AggregatorError):
+    """The configuration file is missing, unreadable or invalid.
+
+    ``problems`` holds one ``file:line: key.path: message`` line per problem.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class FetchError(AggregatorError):
+    """A source could not be fetched (network error, HTTP error status, size limit ...)."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class BlockedAddressError(FetchError):
+    """A URL that came from outside the config points at a private or reserved address."""
+
+
+class ParseError(AggregatorError):
+    """A fetched document is not a feed that can be read."""
+
+
+class StorageError(AggregatorError):
+    """The database cannot be opened, migrated or written."""
+
+
+class LockedError(StorageError):
+    """Another aggregator daemon already holds the database."""
+
+
+class NotFoundError(AggregatorError, LookupError):
+    """A named source, output or entry does not exist."""
+
+
+class PublishError(AggregatorError):
+    """An output could not be rendered or written."""

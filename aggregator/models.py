@@ -1,0 +1,223 @@
+"""Frozen dataclasses that cross module boundaries.
+
+Naming follows the stage a value comes from: ``*Data`` is read from a feed or page, ``*State`` is
+what storage holds, ``*Result`` is the outcome of an operation. Timestamps end in ``_at`` and are
+aware UTC datetimes. No feedparser dict, sqlite row or YAML mapping leaves its own module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one HTTP (or file) request returned.
+
+    ``content`` is ``None`` when the server answered 304 Not Modified.
+    """
+
+    url: str
+    final_url: str
+    status: int
+    headers: Mapping[str, str]
+    content: bytes | None
+    etag: str | None = None
+    last_modified: str | None = None
+    elapsed: float = 0.0
+    permanent_redirect: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True)
+class EnclosureData:
+    """A media attachment (podcast episode, image) of an entry."""
+
+    url: str
+    type: str | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True)
+class EntryData:
+    """One entry as read from a feed, normalised.
+
+    ``key`` identifies the entry within its source: the guid, else the link, else a hash of its
+    content. ``content_hash`` changes whenever anything that we republish changes.
+    """
+
+    key: str
+    title: str
+    guid: str | None = None
+    link: str | None = None
+    author: str | None = None
+    summary: str | None = None
+    content: str | None = None
+    published_at: datetime | None = None
+    updated_at: datetime | None = None
+    categories: tuple[str, ...] = ()
+    enclosures: tuple[EnclosureData, ...] = ()
+    comments_feed_url: str | None = None
+    comments_page_url: str | None = None
+    comment_count: int | None = None
+    content_hash: str = ""
+
+
+@dataclass(frozen=True)
+class FeedData:
+    """A parsed feed: its metadata and entries, plus any warning feedparser raised."""
+
+    title: str | None
+    link: str | None
+    entries: tuple[EntryData, ...]
+    subtitle: str | None = None
+    version: str = ""
+    warning: str | None = None
+    # Publisher hints about how often to poll (RSS <ttl>, sy:updatePeriod/Frequency, skipHours/Days).
+    ttl_minutes: int | None = None
+    update_period_seconds: int | None = None
+    skip_hours: frozenset[int] = frozenset()
+    skip_days: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class CommentData:
+    """One comment as read from a comment feed or an HTML page.
+
+    ``key`` is a stable id within its entry (the comment's guid or permalink, else a hash).
+    ``number`` is its position as the blog numbers it, when known. ``parent_key`` names the comment
+    it replies to, where the source threads replies. ``in_reply_to`` is the entry reference given by
+    a site-wide comment feed (``thr:in-reply-to`` or the post URL), used to match it to its entry.
+    """
+
+    key: str
+    content: str
+    author: str | None = None
+    author_url: str | None = None
+    published_at: datetime | None = None
+    link: str | None = None
+    number: int | None = None
+    parent_key: str | None = None
+    in_reply_to: str | None = None
+    title: str | None = None
+    content_hash: str = ""
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What storage remembers about a source between polls."""
+
+    id: int
+    name: str
+    url: str
+    title: str | None = None
+    link: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_polled_at: datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    error_count: int = 0
+    next_poll_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    """Counts of what one store operation changed."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """The outcome of polling one source, reported one line per source."""
+
+    source: str
+    status: str  # "new", "updated", "unchanged", "not-modified", "error"
+    new: int = 0
+    updated: int = 0
+    http_status: int | None = None
+    error: str | None = None
+    warning: str | None = None
+    new_comments: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "error"
+
+    def describe(self) -> str:
+        """One human line, e.g. ``moa: 3 new, 1 updated``."""
+        if self.status == "error":
+            return f"{self.source}: error: {self.error}"
+        if self.status == "not-modified":
+            text = "unchanged (304)"
+        elif self.new or self.updated:
+            parts = []
+            if self.new:
+                parts.append(f"{self.new} new")
+            if self.updated:
+                parts.append(f"{self.updated} updated")
+            text = ", ".join(parts)
+        else:
+            text = "unchanged"
+        if self.new_comments:
+            text += f", {self.new_comments} new comments"
+        if self.warning:
+            text += f" (warning: {self.warning})"
+        return f"{self.source}: {text}"
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as storage returns it for publishing."""
+
+    id: int
+    public_id: str
+    source_name: str
+    source_title: str | None
+    source_url: str
+    source_link: str | None
+    key: str
+    title: str
+    link: str | None
+    author: str | None
+    summary: str | None
+    content: str | None
+    published_at: datetime | None
+    updated_at: datetime | None
+    first_seen_at: datetime
+    categories: tuple[str, ...] = ()
+    enclosures: tuple[EnclosureData, ...] = ()
+    comment_count: int = 0
+    last_comment_at: datetime | None = None
+    guid: str | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredComment:
+    """A comment as storage returns it for publishing."""
+
+    id: int
+    public_id: str
+    entry_id: int
+    entry_public_id: str
+    key: str
+    content: str
+    author: str | None
+    author_url: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+    link: str | None
+    number: int | None
+    parent_public_id: str | None = None
+    gone_at: datetime | None = None

@@ -1,0 +1,259 @@
+"""Turn fetched bytes into :class:`FeedData` and :class:`CommentData` (feedparser's one adapter).
+
+feedparser receives bytes and headers, never a URL, so it never fetches anything itself. Its
+dicts are converted here, at the boundary, into frozen dataclasses; nothing else in aggregator
+imports feedparser. All HTML is sanitized (nh3, :mod:`aggregator.sanitize`) and all dates become
+aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from aggregator.errors import ParseError
+from aggregator.models import CommentData, EnclosureData, EntryData, FeedData
+from aggregator.sanitize import clean_html, plain_text
+
+# Dates outside this window are treated as missing: feeds in the wild carry 1970 and 2999.
+_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+_DAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+_PERIOD_SECONDS = {
+    "hourly": 3600,
+    "daily": 86400,
+    "weekly": 604800,
+    "monthly": 2592000,
+    "yearly": 31536000,
+}
+
+
+def parse_feed(content: bytes, headers: Mapping[str, str] | None = None, url: str = "") -> FeedData:
+    """Parse a feed document. Raises :class:`ParseError` when it holds no feed at all.
+
+    A feed that feedparser flags as ill-formed ("bozo") but that still yields entries is
+    returned with ``warning`` set, so that what can be read is not lost.
+    """
+    parsed = _run_feedparser(content, headers, url)
+    feed = parsed.get("feed", {})
+    base = feed.get("link") or url
+    entries = tuple(_entry(raw, base) for raw in parsed.get("entries", []))
+    return FeedData(
+        title=plain_text(feed.get("title")) or None,
+        link=feed.get("link"),
+        subtitle=plain_text(feed.get("subtitle")) or None,
+        entries=entries,
+        version=parsed.get("version", ""),
+        warning=_warning(parsed),
+        ttl_minutes=_int(feed.get("ttl")),
+        update_period_seconds=_update_period(feed),
+        skip_hours=frozenset(
+            hour
+            for hour in (_int(h) for h in _listish(feed.get("skiphours")))
+            if hour is not None and 0 <= hour < 24
+        ),
+        skip_days=frozenset(
+            d.strip().capitalize()
+            for d in _listish(feed.get("skipdays"))
+            if d.strip().lower() in _DAYS
+        ),
+    )
+
+
+def parse_comments(
+    content: bytes, headers: Mapping[str, str] | None = None, url: str = ""
+) -> tuple[CommentData, ...]:
+    """Parse a comment feed (per-entry or site-wide) into comments, oldest first."""
+    parsed = _run_feedparser(content, headers, url)
+    base = parsed.get("feed", {}).get("link") or url
+    comments = [_comment(raw, base) for raw in parsed.get("entries", [])]
+    comments.sort(key=lambda c: c.published_at or datetime.max.replace(tzinfo=UTC))
+    return tuple(comments)
+
+
+def _run_feedparser(content: bytes, headers: Mapping[str, str] | None, url: str) -> Any:
+    if not content or not content.strip():
+        raise ParseError("empty document")
+    response_headers = {key.lower(): value for key, value in (headers or {}).items()}
+    if url:
+        response_headers.setdefault("content-location", url)
+    try:
+        parsed = feedparser.parse(content, response_headers=response_headers)
+    except Exception as error:  # feedparser should not raise, but a hostile feed must not crash us
+        raise ParseError(f"unreadable feed: {type(error).__name__}: {error}") from error
+    if not parsed.get("version") and not parsed.get("entries"):
+        reason = parsed.get("bozo_exception")
+        if _looks_like_html(content):
+            raise ParseError("this is an HTML page, not a feed")
+        raise ParseError(f"not a feed: {reason}" if reason else "not a feed")
+    return parsed
+
+
+def _looks_like_html(content: bytes) -> bool:
+    head = content[:1024].lower()
+    return b"<html" in head or b"<!doctype html" in head
+
+
+def _warning(parsed: Any) -> str | None:
+    if not parsed.get("bozo"):
+        return None
+    error = parsed.get("bozo_exception")
+    name = type(error).__name__ if error is not None else "warning"
+    if name in ("CharacterEncodingOverride", "NonXMLContentType"):
+        return None  # common and harmless: the feed was read correctly
+    return f"ill-formed feed ({name}: {str(error)[:120]})"
+
+
+def _entry(raw: Any, base: str) -> EntryData:
+    link = _absolute_link(raw.get("link"), base)
+    entry_base = link or base
+    content_html = _content(raw)
+    summary_html = raw.get("summary") if raw.get("summary") != content_html else None
+    content = clean_html(content_html, entry_base) or None
+    summary = clean_html(summary_html, entry_base) or None
+    title = plain_text(raw.get("title"))
+    guid = raw.get("id") or None
+    published = _date(raw.get("published_parsed")) or _date(raw.get("created_parsed"))
+    updated = _date(raw.get("updated_parsed"))
+    categories = tuple(
+        dict.fromkeys(
+            term for term in (plain_text(tag.get("term")) for tag in raw.get("tags", [])) if term
+        )
+    )
+    enclosures = tuple(
+        EnclosureData(url=enc.get("href"), type=enc.get("type"), length=_int(enc.get("length")))
+        for enc in raw.get("enclosures", [])
+        if enc.get("href")
+    )
+    replies = [
+        item for item in raw.get("links", []) if item.get("rel") == "replies" and item.get("href")
+    ]
+    comments_feed = raw.get("wfw_commentrss") or None
+    count = _int(raw.get("slash_comments")) or _int(raw.get("thr_total"))
+    if replies:
+        atom_replies = [r for r in replies if "atom" in (r.get("type") or "")] or replies
+        comments_feed = comments_feed or atom_replies[0].get("href")
+        if count is None:
+            count = _int(atom_replies[0].get("thr:count") or atom_replies[0].get("thr_count"))
+    author = plain_text(raw.get("author")) or None
+    key = guid or link or _hash(title, content or summary or "")
+    fingerprint = {
+        "title": title,
+        "link": link,
+        "author": author,
+        "summary": summary,
+        "content": content,
+        "published": published.isoformat() if published else None,
+        "updated": updated.isoformat() if updated else None,
+        "categories": categories,
+        "enclosures": [(e.url, e.type, e.length) for e in enclosures],
+    }
+    return EntryData(
+        key=key,
+        guid=guid,
+        title=title,
+        link=link,
+        author=author,
+        summary=summary,
+        content=content,
+        published_at=published or updated,
+        updated_at=updated,
+        categories=categories,
+        enclosures=enclosures,
+        comments_feed_url=_absolute_link(comments_feed, entry_base),
+        comments_page_url=_absolute_link(raw.get("comments"), entry_base),
+        comment_count=count,
+        content_hash=_hash(json.dumps(fingerprint, sort_keys=True, default=str)),
+    )
+
+
+def _comment(raw: Any, base: str) -> CommentData:
+    link = _absolute_link(raw.get("link"), base)
+    content = clean_html(_content(raw) or raw.get("summary"), link or base)
+    author = plain_text(raw.get("author")) or None
+    author_detail = raw.get("author_detail") or {}
+    published = _date(raw.get("published_parsed")) or _date(raw.get("updated_parsed"))
+    in_reply_to = raw.get("thr_in-reply-to")
+    ref = None
+    if isinstance(in_reply_to, Mapping):
+        ref = in_reply_to.get("ref") or in_reply_to.get("href")
+    guid = raw.get("id") or None
+    title = plain_text(raw.get("title")) or None
+    key = guid or link or _hash(author or "", published.isoformat() if published else "", content)
+    return CommentData(
+        key=key,
+        content=content,
+        author=author,
+        author_url=author_detail.get("href"),
+        published_at=published,
+        link=link,
+        in_reply_to=ref,
+        title=title,
+        content_hash=_hash(
+            json.dumps([content, author, link, published and published.isoformat()])
+        ),
+    )
+
+
+def _content(raw: Any) -> str | None:
+    for item in raw.get("content", []) or []:
+        if item.get("value"):
+            return str(item["value"])
+    return raw.get("summary")
+
+
+def _absolute_link(value: str | None, base: str) -> str | None:
+    if not value:
+        return None
+    from urllib.parse import urljoin
+
+    return urljoin(base, value.strip()) if base else value.strip()
+
+
+def _date(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        stamp = datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    if stamp < _EARLIEST:
+        return None
+    return stamp
+
+
+def _int(value: Any) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
+def _listish(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return [part for part in str(value).replace(",", " ").split() if part]
+
+
+def _update_period(feed: Any) -> int | None:
+    period = str(feed.get("sy_updateperiod") or "").strip().lower()
+    if period not in _PERIOD_SECONDS:
+        return None
+    frequency = _int(feed.get("sy_updatefrequency")) or 1
+    return max(1, _PERIOD_SECONDS[period] // max(1, frequency))
+
+
+def _hash(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()

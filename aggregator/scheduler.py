@@ -1,0 +1,89 @@
+"""APScheduler 3.x: one job per source, on its interval with jitter, never overlapping itself.
+
+This is the only module that imports APScheduler. Each job polls its source through the shared
+:class:`~aggregator.update.Poller`, records when it should run next, and republishes the outputs
+that include the source when anything changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from aggregator.config import AppConfig, SourceConfig
+from aggregator.models import PollResult
+from aggregator.update import Clock, Poller, utc_now
+
+log = logging.getLogger(__name__)
+
+MAX_CONCURRENT_POLLS = 8
+
+
+class PollScheduler:
+    """Runs one APScheduler job per configured source."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        poller: Poller,
+        on_result: Callable[[SourceConfig, PollResult], None],
+        *,
+        clock: Clock = utc_now,
+    ):
+        self.config = config
+        self.poller = poller
+        self.on_result = on_result
+        self.clock = clock
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(MAX_CONCURRENT_POLLS)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone="UTC",
+        )
+        self._idle = threading.Event()
+
+    def start(self) -> None:
+        """Schedule every source; a source never polled (or overdue) runs at once."""
+        now = self.clock()
+        for source in self.config.sources:
+            state = self.poller.storage.get_source(source.name)
+            first_run = (
+                state.next_poll_at if state.next_poll_at and state.next_poll_at > now else now
+            )
+            interval = self.config.interval_for(source)
+            self._scheduler.add_job(
+                self._run,
+                IntervalTrigger(
+                    seconds=interval.total_seconds(),
+                    jitter=min(interval.total_seconds() * 0.1, 300),
+                    timezone="UTC",
+                ),
+                args=[source],
+                id=f"poll:{source.name}",
+                name=f"poll {source.name}",
+                next_run_time=first_run,
+                replace_existing=True,
+            )
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        """Stop scheduling; jobs already running are not waited for."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def _run(self, source: SourceConfig) -> None:
+        result = self.poller.poll_source(source)
+        interval: timedelta = self.config.interval_for(source)
+        try:
+            storage = self.poller.storage
+            state = storage.get_source(source.name)
+            with self.poller.write_lock, storage.transaction():
+                storage.update_source(state.id, next_poll_at=self.clock() + interval)
+        except Exception:  # recording the schedule must never kill the job
+            log.exception("%s: cannot record next poll time", source.name)
+        self.on_result(source, result)

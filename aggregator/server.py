@@ -1,0 +1,167 @@
+"""The HTTP app (starlette): published feeds with ETag/Last-Modified/304, and an index page.
+
+Feeds are served from the public folder that :mod:`aggregator.publish` writes, from an
+in-memory cache that is refreshed when a file's mtime or size changes, so a busy reader costs
+a ``stat`` and a dictionary lookup. Nothing outside ``<public_dir>/feeds`` is ever served.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import html
+import re
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from aggregator.config import AppConfig
+from aggregator.publish import EXTENSIONS, MEDIA_TYPES, FeedLinks
+
+_FEED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_TYPES_BY_EXTENSION = {ext: MEDIA_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    body: bytes
+    gzipped: bytes
+    etag: str
+    last_modified: datetime
+    stamp: tuple[int, int]
+
+
+class FileCache:
+    """Published files kept in memory, keyed by path, refreshed when the file changes."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, CachedFile] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path) -> CachedFile | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._files.get(path)
+        if cached and cached.stamp == stamp:
+            return cached
+        try:
+            body = path.read_bytes()
+        except OSError:
+            return None
+        cached = CachedFile(
+            body=body,
+            gzipped=gzip.compress(body, compresslevel=6, mtime=0),
+            etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
+            last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC).replace(microsecond=0),
+            stamp=stamp,
+        )
+        with self._lock:
+            self._files[path] = cached
+        return cached
+
+
+def not_modified(request: Request, cached: CachedFile) -> bool:
+    """RFC 9110: If-None-Match wins over If-Modified-Since."""
+    match = request.headers.get("if-none-match")
+    if match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in match.split(",")}
+        return "*" in tags or cached.etag in tags
+    since = request.headers.get("if-modified-since")
+    if since:
+        try:
+            return cached.last_modified <= parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def file_response(request: Request, cached: CachedFile, media_type: str) -> Response:
+    """A conditional, optionally gzipped response for a cached file."""
+    headers = {
+        "ETag": cached.etag,
+        "Last-Modified": format_datetime(cached.last_modified, usegmt=True),
+        "Cache-Control": "public, max-age=300",
+        "Vary": "Accept-Encoding",
+    }
+    if not_modified(request, cached):
+        return Response(status_code=304, headers=headers)
+    body = cached.body
+    if "gzip" in request.headers.get("accept-encoding", "") and len(body) > 512:
+        body = cached.gzipped
+        headers["Content-Encoding"] = "gzip"
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(body))
+        return Response(status_code=200, headers=headers, media_type=media_type)
+    return Response(body, headers=headers, media_type=media_type)
+
+
+def create_app(config: AppConfig) -> Starlette:
+    """The starlette application serving one configuration's outputs."""
+    feeds_dir = (config.public_dir / "feeds").resolve()
+    cache = FileCache()
+
+    async def feed(request: Request) -> Response:
+        name = request.path_params["name"]
+        stem, _, extension = name.rpartition(".")
+        if not _FEED_NAME.match(stem or "") or extension not in _TYPES_BY_EXTENSION:
+            return PlainTextResponse("No such feed.\n", status_code=404)
+        path = feeds_dir / name
+        cached = cache.get(path) if path.parent == feeds_dir else None
+        if cached is None:
+            return PlainTextResponse(f"No such feed: {name}\n", status_code=404)
+        return file_response(request, cached, _TYPES_BY_EXTENSION[extension])
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(render_index(config))
+
+    routes = [
+        Route("/", index, methods=["GET", "HEAD"]),
+        Route("/feeds/{name}", feed, methods=["GET", "HEAD"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def render_index(config: AppConfig) -> str:
+    """The index page: every output with subscribe links, and autodiscovery links."""
+    base = config.server.public_url
+    alternates = []
+    rows = []
+    for output in config.outputs:
+        links = FeedLinks(base, output.name)
+        title = html.escape(output.display_title)
+        for fmt in output.formats:
+            alternates.append(
+                f'<link rel="alternate" type="{MEDIA_TYPES[fmt]}" title="{title} ({fmt.upper()})" '
+                f'href="{html.escape(links.feed(fmt))}">'
+            )
+        subscribe = " · ".join(
+            f'<a href="{html.escape(links.feed(fmt))}">{fmt.upper()}</a>' for fmt in output.formats
+        )
+        sources = ", ".join(html.escape(s.title or s.name) for s in config.sources_for(output))
+        description = html.escape(output.description or "")
+        rows.append(
+            f"<li><h2>{title}</h2><p>{description}</p><p>Sources: {sources or 'none'}</p>"
+            f"<p>Subscribe: {subscribe}</p></li>"
+        )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>aggregator</title>\n"
+        + "\n".join(alternates)
+        + "\n<style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;"
+        "padding:0 1rem;line-height:1.5}li{list-style:none;margin-bottom:1.5rem}"
+        "h2{margin-bottom:.2rem}</style></head>\n<body><h1>aggregator</h1>"
+        "<p>Copy a feed link into your feed reader to subscribe.</p><ul>"
+        + "".join(rows)
+        + "</ul></body></html>\n"
+    )

@@ -1,0 +1,462 @@
+"""The only owner of the SQLite database (through sqlite-utils).
+
+:class:`Storage` opens the file (creating it and its folder), applies migrations, and offers
+the reads and writes the rest of aggregator needs. sqlite3 errors are wrapped here, once, into
+:class:`~aggregator.errors.StorageError`. One :class:`Storage` belongs to one thread; open
+another for another thread (WAL lets readers and one writer work at once).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from aggregator.errors import NotFoundError, StorageError
+from aggregator.models import (
+    CommentData,
+    EnclosureData,
+    EntryData,
+    SourceState,
+    StoredComment,
+    StoredEntry,
+    StoreResult,
+)
+from aggregator.storage.schema import migrations
+
+_ID_NAMESPACE = uuid.UUID("6f1c1f0e-4a57-4d2b-9a51-0a9f8f6c2b10")
+
+
+def format_time(value: datetime | None) -> str | None:
+    """Store times as sortable ISO 8601 text in UTC."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Read a stored time back as an aware UTC datetime."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def entry_public_id(source_name: str, key: str) -> str:
+    """A stable, globally unique id for an entry: the same across restarts and re-publishing."""
+    return uuid.uuid5(_ID_NAMESPACE, f"entry\0{source_name}\0{key}").hex
+
+
+def comment_public_id(entry_public: str, key: str) -> str:
+    """A stable, globally unique id for a comment within its entry."""
+    return uuid.uuid5(_ID_NAMESPACE, f"comment\0{entry_public}\0{key}").hex
+
+
+class Storage:
+    """A connection to the aggregator database, with its migrations applied."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(
+                str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            self.db = Database(connection)
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            if self.db.journal_mode != "wal":
+                self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            migrations.apply(self.db)
+        except (sqlite3.Error, OSError) as error:
+            raise StorageError(f"{self.path}: cannot open database: {error}") from error
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit of work: everything inside commits together or not at all."""
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.Error as error:
+            raise StorageError(f"{self.path}: {error}") from error
+
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        try:
+            cursor = self.db.execute(sql, params)
+            columns = [item[0] for item in cursor.description or ()]
+            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]  # type: ignore[misc]
+        except sqlite3.Error as error:
+            raise StorageError(f"{self.path}: {error}") from error
+
+    def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.Error as error:
+            raise StorageError(f"{self.path}: {error}") from error
+
+    # -- sources -------------------------------------------------------------------------------
+    def sync_sources(self, sources: Iterable[tuple[str, str]], now: datetime) -> None:
+        """Make sure a row exists for each configured (name, url); a changed URL is updated.
+
+        Sources removed from the config keep their rows and entries (nothing seen is lost).
+        """
+        with self.transaction():
+            for name, url in sources:
+                self._execute(
+                    "INSERT INTO sources (name, url, created_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET url = excluded.url "
+                    "WHERE sources.url != excluded.url",
+                    (name, url, format_time(now)),
+                )
+
+    def get_source(self, name: str) -> SourceState:
+        """The stored state of a source; raises :class:`NotFoundError` when unknown."""
+        rows = self._rows("SELECT * FROM sources WHERE name = ?", (name,))
+        if not rows:
+            raise NotFoundError(f"no source named {name!r} in the database")
+        row = rows[0]
+        return SourceState(
+            id=row["id"],
+            name=row["name"],
+            url=row["url"],
+            title=row["title"],
+            link=row["link"],
+            etag=row["etag"],
+            last_modified=row["last_modified"],
+            body_hash=row["body_hash"],
+            last_polled_at=parse_time(row["last_polled_at"]),
+            last_status=row["last_status"],
+            last_error=row["last_error"],
+            error_count=row["error_count"],
+            next_poll_at=parse_time(row["next_poll_at"]),
+        )
+
+    def update_source(self, source_id: int, **fields: Any) -> None:
+        """Record poll results on a source row (validators, status, error, times)."""
+        values = {
+            key: format_time(v) if isinstance(v, datetime) else v for key, v in fields.items()
+        }
+        assignments = ", ".join(f"{key} = :{key}" for key in values)
+        self._execute(
+            f"UPDATE sources SET {assignments} WHERE id = :_id", {**values, "_id": source_id}
+        )
+
+    def list_source_rows(self) -> list[dict[str, Any]]:
+        """Every source with counts of its entries and comments, for ``status``."""
+        return self._rows(
+            "SELECT s.*, "
+            "(SELECT count(*) FROM entries e WHERE e.source_id = s.id) AS entry_count, "
+            "(SELECT coalesce(sum(e.comment_count), 0) FROM entries e WHERE e.source_id = s.id) "
+            "AS comment_total FROM sources s ORDER BY s.name"
+        )
+
+    # -- entries -------------------------------------------------------------------------------
+    def store_entries(
+        self, source: SourceState, entries: Sequence[EntryData], now: datetime
+    ) -> StoreResult:
+        """Insert new entries and update changed ones in place (matched by key within source).
+
+        Call inside :meth:`transaction` together with the source's state update, so that one
+        poll is one atomic write. Entries that left the feed are kept.
+        """
+        existing = {
+            row["key"]: row
+            for row in self._rows(
+                "SELECT id, key, content_hash FROM entries WHERE source_id = ?", (source.id,)
+            )
+        }
+        new = updated = unchanged = 0
+        seen: set[str] = set()
+        stamp = format_time(now)
+        for entry in entries:
+            if entry.key in seen:
+                continue  # a feed that repeats a guid: the first copy wins
+            seen.add(entry.key)
+            row = existing.get(entry.key)
+            values = _entry_values(entry)
+            if row is None:
+                published = format_time(entry.published_at)
+                self._execute(
+                    "INSERT INTO entries (source_id, key, public_id, first_seen_at, sort_at, changed_at, "
+                    + ", ".join(values)
+                    + ") VALUES (?, ?, ?, ?, ?, ?, "
+                    + ", ".join("?" for _ in values)
+                    + ")",
+                    (
+                        source.id,
+                        entry.key,
+                        entry_public_id(source.name, entry.key),
+                        stamp,
+                        published if published and published <= stamp else stamp,
+                        stamp,
+                        *values.values(),
+                    ),
+                )
+                new += 1
+            elif row["content_hash"] != entry.content_hash:
+                assignments = ", ".join(f"{key} = ?" for key in values)
+                self._execute(
+                    f"UPDATE entries SET {assignments}, changed_at = ? WHERE id = ?",
+                    (*values.values(), stamp, row["id"]),
+                )
+                updated += 1
+            else:
+                # Only the comment hints may move without the content hash changing.
+                self._execute(
+                    "UPDATE entries SET comment_count_hint = ?, comments_feed_url = ?, "
+                    "comments_page_url = ? WHERE id = ?",
+                    (
+                        entry.comment_count,
+                        entry.comments_feed_url,
+                        entry.comments_page_url,
+                        row["id"],
+                    ),
+                )
+                unchanged += 1
+        return StoreResult(new=new, updated=updated, unchanged=unchanged)
+
+    def list_entries(self, source_names: Sequence[str] | None, limit: int) -> list[StoredEntry]:
+        """The newest ``limit`` entries of the named sources (all sources when ``None``)."""
+        where = ""
+        params: list[Any] = []
+        if source_names is not None:
+            if not source_names:
+                return []
+            where = "WHERE s.name IN (" + ", ".join("?" for _ in source_names) + ")"
+            params.extend(source_names)
+        rows = self._rows(
+            "SELECT e.*, s.name AS source_name, s.title AS source_title, s.url AS source_url, "
+            "s.link AS source_link FROM entries e JOIN sources s ON s.id = e.source_id "
+            f"{where} ORDER BY e.sort_at DESC, e.id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_stored_entry(row) for row in rows]
+
+    def get_entry(self, public_id: str) -> StoredEntry:
+        """One entry by its public id; raises :class:`NotFoundError`."""
+        rows = self._rows(
+            "SELECT e.*, s.name AS source_name, s.title AS source_title, s.url AS source_url, "
+            "s.link AS source_link FROM entries e JOIN sources s ON s.id = e.source_id "
+            "WHERE e.public_id = ?",
+            (public_id,),
+        )
+        if not rows:
+            raise NotFoundError(f"no entry {public_id!r}")
+        return _stored_entry(rows[0])
+
+    def count(self, table: str) -> int:
+        """Rows in one of aggregator's tables."""
+        if table not in ("sources", "entries", "comments"):
+            raise ValueError(table)
+        return int(self._rows(f"SELECT count(*) AS n FROM {table}")[0]["n"])
+
+    # -- comments ------------------------------------------------------------------------------
+    def store_comments(
+        self, entry_id: int, entry_public: str, comments: Sequence[CommentData], now: datetime
+    ) -> StoreResult:
+        """Insert new comments of one entry and update changed ones; keep those that vanished.
+
+        Call inside :meth:`transaction`. Updates the entry's comment count and latest time.
+        """
+        existing = {
+            row["key"]: row
+            for row in self._rows(
+                "SELECT id, key, content_hash, gone_at FROM comments WHERE entry_id = ?",
+                (entry_id,),
+            )
+        }
+        stamp = format_time(now)
+        new = updated = unchanged = 0
+        seen: set[str] = set()
+        for comment in comments:
+            if comment.key in seen:
+                continue
+            seen.add(comment.key)
+            row = existing.get(comment.key)
+            published = format_time(comment.published_at)
+            values = {
+                "author": comment.author,
+                "author_url": comment.author_url,
+                "title": comment.title,
+                "content": comment.content,
+                "link": comment.link,
+                "number": comment.number,
+                "parent_key": comment.parent_key,
+                "published_at": published,
+                "content_hash": comment.content_hash,
+            }
+            if row is None:
+                self._execute(
+                    "INSERT INTO comments (entry_id, key, public_id, first_seen_at, sort_at, changed_at, "
+                    + ", ".join(values)
+                    + ") VALUES (?, ?, ?, ?, ?, ?, "
+                    + ", ".join("?" for _ in values)
+                    + ")",
+                    (
+                        entry_id,
+                        comment.key,
+                        comment_public_id(entry_public, comment.key),
+                        stamp,
+                        published or stamp,
+                        stamp,
+                        *values.values(),
+                    ),
+                )
+                new += 1
+            elif row["content_hash"] != comment.content_hash or row["gone_at"]:
+                assignments = ", ".join(f"{key} = ?" for key in values)
+                self._execute(
+                    f"UPDATE comments SET {assignments}, changed_at = ?, gone_at = NULL WHERE id = ?",
+                    (*values.values(), stamp, row["id"]),
+                )
+                updated += 1
+            else:
+                unchanged += 1
+        self._execute(
+            "UPDATE entries SET comment_count = (SELECT count(*) FROM comments WHERE entry_id = :id), "
+            "last_comment_at = (SELECT max(sort_at) FROM comments WHERE entry_id = :id) WHERE id = :id",
+            {"id": entry_id},
+        )
+        return StoreResult(new=new, updated=updated, unchanged=unchanged)
+
+    def mark_comments_gone(self, entry_id: int, present_keys: Iterable[str], now: datetime) -> int:
+        """Mark stored comments missing from a complete listing as gone (they are kept)."""
+        keys = set(present_keys)
+        gone = 0
+        for row in self._rows(
+            "SELECT id, key FROM comments WHERE entry_id = ? AND gone_at IS NULL", (entry_id,)
+        ):
+            if row["key"] not in keys:
+                self._execute(
+                    "UPDATE comments SET gone_at = ? WHERE id = ?", (format_time(now), row["id"])
+                )
+                gone += 1
+        return gone
+
+    def list_comments(self, entry_id: int) -> list[StoredComment]:
+        """Every stored comment of one entry, in thread order (number, then time)."""
+        rows = self._rows(
+            "SELECT c.*, e.public_id AS entry_public_id FROM comments c "
+            "JOIN entries e ON e.id = c.entry_id WHERE c.entry_id = ? "
+            "ORDER BY coalesce(c.number, 1e18), c.sort_at, c.id",
+            (entry_id,),
+        )
+        return _stored_comments(rows)
+
+    def list_recent_comments(
+        self, source_names: Sequence[str] | None, limit: int
+    ) -> list[StoredComment]:
+        """The newest comments across the entries of the named sources."""
+        where = ""
+        params: list[Any] = []
+        if source_names is not None:
+            if not source_names:
+                return []
+            where = "WHERE s.name IN (" + ", ".join("?" for _ in source_names) + ")"
+            params.extend(source_names)
+        rows = self._rows(
+            "SELECT c.*, e.public_id AS entry_public_id FROM comments c "
+            "JOIN entries e ON e.id = c.entry_id JOIN sources s ON s.id = e.source_id "
+            f"{where} ORDER BY c.sort_at DESC, c.id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return _stored_comments(rows)
+
+
+def _entry_values(entry: EntryData) -> dict[str, Any]:
+    return {
+        "guid": entry.guid,
+        "title": entry.title,
+        "link": entry.link,
+        "author": entry.author,
+        "summary": entry.summary,
+        "content": entry.content,
+        "published_at": format_time(entry.published_at),
+        "updated_at": format_time(entry.updated_at),
+        "content_hash": entry.content_hash,
+        "categories": json.dumps(list(entry.categories)),
+        "enclosures": json.dumps([[e.url, e.type, e.length] for e in entry.enclosures]),
+        "comments_feed_url": entry.comments_feed_url,
+        "comments_page_url": entry.comments_page_url,
+        "comment_count_hint": entry.comment_count,
+    }
+
+
+def _stored_entry(row: dict[str, Any]) -> StoredEntry:
+    return StoredEntry(
+        id=row["id"],
+        public_id=row["public_id"],
+        source_name=row["source_name"],
+        source_title=row["source_title"],
+        source_url=row["source_url"],
+        source_link=row["source_link"],
+        key=row["key"],
+        guid=row["guid"],
+        title=row["title"],
+        link=row["link"],
+        author=row["author"],
+        summary=row["summary"],
+        content=row["content"],
+        published_at=parse_time(row["published_at"]),
+        updated_at=parse_time(row["updated_at"]),
+        first_seen_at=parse_time(row["first_seen_at"]) or datetime.now(UTC),
+        categories=tuple(json.loads(row["categories"] or "[]")),
+        enclosures=tuple(
+            EnclosureData(url=url, type=kind, length=length)
+            for url, kind, length in json.loads(row["enclosures"] or "[]")
+        ),
+        comment_count=row["comment_count"] or 0,
+        last_comment_at=parse_time(row["last_comment_at"]),
+        extra={
+            "changed_at": row["changed_at"],
+            "comments_feed_url": row["comments_feed_url"],
+            "comments_page_url": row["comments_page_url"],
+            "comment_count_hint": row["comment_count_hint"],
+        },
+    )
+
+
+def _stored_comments(rows: list[dict[str, Any]]) -> list[StoredComment]:
+    by_key = {(row["entry_id"], row["key"]): row["public_id"] for row in rows}
+    return [
+        StoredComment(
+            id=row["id"],
+            public_id=row["public_id"],
+            entry_id=row["entry_id"],
+            entry_public_id=row["entry_public_id"],
+            key=row["key"],
+            content=row["content"],
+            author=row["author"],
+            author_url=row["author_url"],
+            published_at=parse_time(row["published_at"]),
+            first_seen_at=parse_time(row["first_seen_at"]) or datetime.now(UTC),
+            link=row["link"],
+            number=row["number"],
+            parent_public_id=(
+                by_key.get((row["entry_id"], row["parent_key"]))
+                or (
+                    comment_public_id(row["entry_public_id"], row["parent_key"])
+                    if row["parent_key"]
+                    else None
+                )
+            ),
+            gone_at=parse_time(row["gone_at"]),
+        )
+        for row in rows
+    ]

@@ -1,0 +1,93 @@
+"""The database schema, as named, append-only migrations (sqlite-utils ``Migrations``).
+
+Never edit a migration that has shipped: add a new one. Each runs in its own transaction and is
+recorded in ``_sqlite_migrations``, so opening an old database brings it up to date.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("aggregator")
+
+
+@migrations(name="0001_initial")
+def _initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sources (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            url TEXT NOT NULL,
+            title TEXT,
+            link TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            body_hash TEXT,
+            last_polled_at TEXT,
+            last_status INTEGER,
+            last_error TEXT,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            next_poll_at TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE entries (
+            id INTEGER PRIMARY KEY,
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            public_id TEXT NOT NULL UNIQUE,
+            guid TEXT,
+            title TEXT NOT NULL DEFAULT '',
+            link TEXT,
+            author TEXT,
+            summary TEXT,
+            content TEXT,
+            published_at TEXT,
+            updated_at TEXT,
+            first_seen_at TEXT NOT NULL,
+            sort_at TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            categories TEXT NOT NULL DEFAULT '[]',
+            enclosures TEXT NOT NULL DEFAULT '[]',
+            comments_feed_url TEXT,
+            comments_page_url TEXT,
+            comment_count_hint INTEGER,
+            comment_count INTEGER NOT NULL DEFAULT 0,
+            last_comment_at TEXT,
+            comments_etag TEXT,
+            comments_last_modified TEXT,
+            comments_polled_at TEXT,
+            comments_next_poll_at TEXT,
+            comments_error TEXT,
+            UNIQUE (source_id, key)
+        );
+        CREATE INDEX entries_sort ON entries (sort_at DESC);
+        CREATE INDEX entries_source_sort ON entries (source_id, sort_at DESC);
+        CREATE INDEX entries_comments_due ON entries (comments_next_poll_at)
+            WHERE comments_next_poll_at IS NOT NULL;
+        CREATE TABLE comments (
+            id INTEGER PRIMARY KEY,
+            entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            public_id TEXT NOT NULL UNIQUE,
+            author TEXT,
+            author_url TEXT,
+            title TEXT,
+            content TEXT NOT NULL DEFAULT '',
+            link TEXT,
+            number INTEGER,
+            parent_key TEXT,
+            published_at TEXT,
+            first_seen_at TEXT NOT NULL,
+            sort_at TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            gone_at TEXT,
+            UNIQUE (entry_id, key)
+        );
+        CREATE INDEX comments_entry_sort ON comments (entry_id, sort_at);
+        CREATE INDEX comments_sort ON comments (sort_at DESC);
+        """
+    )
