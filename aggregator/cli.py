@@ -111,7 +111,7 @@ def poll(obj: Context, names: tuple[str, ...]) -> None:
     config = obj.config
     sources = select_sources(config, names)
     failed = False
-    with Poller(config) as poller:
+    with Poller(config, manual=True) as poller:
         show_bar = sys.stderr.isatty() and len(sources) > 10
         lines: list[str] = []
         if show_bar:
@@ -231,6 +231,39 @@ def status(obj: Context, as_json: bool) -> None:
             f"{row['name'][:20]:20} {row['last_polled_at'] or 'never':25} {row['last_status'] or '-':>4} "
             f"{row['entry_count']:>7} {row['comment_total']:>8} {row['error_count']:>6}  {tail}"
         )
+
+
+@main.command()
+@click.argument("entry")
+@click.pass_obj
+@handle_errors
+def comments(obj: Context, entry: str) -> None:
+    """Print an entry's comment thread. ENTRY is its id (as in feed URLs) or its link.
+
+    Example: aggregator comments https://blog.example.org/2018/06/a-post.html
+    """
+    from aggregator.sanitize import plain_text
+    from aggregator.storage import Storage
+
+    with Storage(obj.config.database) as storage:
+        stored = storage.find_entry(entry)
+        thread = storage.list_comments(stored.id)
+    click.echo(click.style(stored.title or "(untitled)", bold=True))
+    click.echo(f"{stored.link or ''}  [{stored.source_name}]  {len(thread)} comment(s)")
+    for comment in thread:
+        when = (
+            comment.published_at.strftime("%Y-%m-%d %H:%M UTC")
+            if comment.published_at
+            else "undated"
+        )
+        number = f"#{comment.number} " if comment.number is not None else ""
+        gone = "  (gone from the source)" if comment.gone_at else ""
+        reply = "  (reply)" if comment.parent_public_id else ""
+        click.echo("")
+        click.echo(
+            click.style(f"{number}{comment.author or 'anonymous'} | {when}{reply}{gone}", fg="cyan")
+        )
+        click.echo(plain_text(comment.content))
 
 
 def _with_server(config: AppConfig, host: str | None, port: int | None) -> AppConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -97,6 +97,8 @@ class DefaultsConfig(_Strict):
     timeout: Duration = timedelta(seconds=30)
     user_agent: str = DEFAULT_USER_AGENT
     comments: bool = False
+    comments_quiet_after: Duration = timedelta(days=14)
+    killfile: tuple[str, ...] = ()
 
 
 class SourceConfig(_Strict):
@@ -108,6 +110,55 @@ class SourceConfig(_Strict):
     interval: Duration | None = None
     tags: tuple[str, ...] = ()
     comments: bool | None = None
+    comments_url: str | None = None
+    comments_page: str | dict[str, str] | None = None
+    timezone: str | None = None
+    killfile: tuple[str, ...] = ()
+
+    @field_validator("comments_url")
+    @classmethod
+    def _check_comments_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https") and not parts.netloc:
+            raise ValueError(f"{value!r} has no host")
+        if parts.scheme not in ("", "http", "https", "file") and len(parts.scheme) > 1:
+            raise ValueError(f"{value!r} is not an http(s) or file URL")
+        return value
+
+    @field_validator("comments_page")
+    @classmethod
+    def _check_comments_page(
+        cls, value: str | dict[str, str] | None
+    ) -> str | dict[str, str] | None:
+        if value is None:
+            return None
+        from aggregator.pages import selectors_from_config
+
+        selectors_from_config(value)  # raises ValueError with a clear message
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as America/New_York)"
+            ) from None
+        return value
+
+    @field_validator("killfile")
+    @classmethod
+    def _check_killfile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        _check_killfile_items(value)
+        return value
 
     @field_validator("name")
     @classmethod
@@ -146,6 +197,22 @@ class OutputConfig(_Strict):
     tags: tuple[str, ...] | None = None
     formats: tuple[Format, ...] = ("atom", "rss", "json")
     limit: int = Field(50, ge=1, le=10000)
+    killfile: tuple[str, ...] = ()
+    comments_exclude: tuple[str, ...] = ()
+
+    @field_validator("killfile")
+    @classmethod
+    def _check_killfile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        _check_killfile_items(value)
+        return value
+
+    @field_validator("comments_exclude")
+    @classmethod
+    def _check_comments_exclude(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from aggregator.filters import compile_comment_rules
+
+        compile_comment_rules((), list(value))
+        return value
 
     @field_validator("name")
     @classmethod
@@ -170,32 +237,10 @@ class AppConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_references(self) -> AppConfig:
-        problems: list[tuple[tuple[Any, ...], str]] = []
-        seen: dict[str, int] = {}
-        for index, source in enumerate(self.sources):
-            if source.name in seen:
-                problems.append(
-                    (("sources", index, "name"), f"duplicate source name {source.name!r}")
-                )
-            seen[source.name] = index
-        tags = {tag for source in self.sources for tag in source.tags}
-        names: set[str] = set()
-        for index, output in enumerate(self.outputs):
-            if output.name in names:
-                problems.append(
-                    (("outputs", index, "name"), f"duplicate output name {output.name!r}")
-                )
-            names.add(output.name)
-            for position, name in enumerate(output.sources or ()):
-                if name not in seen:
-                    problems.append(
-                        (("outputs", index, "sources", position), f"no source named {name!r}")
-                    )
-            for position, tag in enumerate(output.tags or ()):
-                if tag not in tags:
-                    problems.append(
-                        (("outputs", index, "tags", position), f"no source has tag {tag!r}")
-                    )
+        problems = _reference_problems(
+            [(source.name, source.tags) for source in self.sources],
+            [(output.name, output.sources or (), output.tags or ()) for output in self.outputs],
+        )
         if problems:
             raise _ReferenceErrors(problems)
         return self
@@ -219,7 +264,10 @@ class AppConfig(_Strict):
         return source.interval or self.defaults.interval
 
     def comments_for(self, source: SourceConfig) -> bool:
-        return self.defaults.comments if source.comments is None else source.comments
+        """Whether a source's comment threads are followed (its own setting, else the default)."""
+        if source.comments is not None:
+            return source.comments
+        return self.defaults.comments or bool(source.comments_url or source.comments_page)
 
     def sources_for(self, output: OutputConfig) -> tuple[SourceConfig, ...]:
         """The sources an output selects: by name, by tag, or all when it names neither."""
@@ -240,6 +288,86 @@ class AppConfig(_Strict):
             for output in self.outputs
             if any(source.name == source_name for source in self.sources_for(output))
         )
+
+
+def _check_killfile_items(items: tuple[str, ...]) -> None:
+    from aggregator.filters import compile_comment_rules
+
+    compile_comment_rules(list(items), ())  # raises RuleError (a ValueError) naming the item
+
+
+def _reference_problems(
+    sources: Sequence[tuple[str | None, Sequence[str]]],
+    outputs: Sequence[tuple[str | None, Sequence[str | None], Sequence[str | None]]],
+) -> list[tuple[tuple[Any, ...], str]]:
+    """Duplicate names, and outputs naming a source or tag that no source has.
+
+    Takes plain (name, tags) and (name, sources, tags) tuples so that it can also check a file
+    whose other keys are invalid; ``None`` stands for a value too broken to check.
+    """
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    seen: set[str] = set()
+    for index, (name, _) in enumerate(sources):
+        if name is not None and name in seen:
+            problems.append((("sources", index, "name"), f"duplicate source name {name!r}"))
+        if name is not None:
+            seen.add(name)
+    tags = {tag for _, source_tags in sources for tag in source_tags}
+    names: set[str] = set()
+    for index, (name, wanted_sources, wanted_tags) in enumerate(outputs):
+        if name is not None and name in names:
+            problems.append((("outputs", index, "name"), f"duplicate output name {name!r}"))
+        if name is not None:
+            names.add(name)
+        for position, wanted in enumerate(wanted_sources):
+            if wanted is not None and wanted not in seen:
+                problems.append(
+                    (("outputs", index, "sources", position), f"no source named {wanted!r}")
+                )
+        for position, tag in enumerate(wanted_tags):
+            if tag is not None and tag not in tags:
+                problems.append(
+                    (("outputs", index, "tags", position), f"no source has tag {tag!r}")
+                )
+    return problems
+
+
+def _raw_reference_problems(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """:func:`_reference_problems` on the raw YAML mapping, skipping whatever is malformed.
+
+    Pydantic runs the model validator only when every field is valid; without this, a file with
+    a bad duration *and* an output naming an unknown source would report only the first mistake.
+    """
+
+    def items(key: str) -> list[dict[str, Any]]:
+        value = data.get(key)
+        if not isinstance(value, list):
+            return []
+        return [item if isinstance(item, dict) else {} for item in value]
+
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) else None
+
+    def texts(value: Any) -> list[str | None]:
+        return [text(v) for v in value] if isinstance(value, list) else []
+
+    sources = [(text(item.get("name")), texts(item.get("tags"))) for item in items("sources")]
+    # A source whose name or tags cannot be read may be the one an output means: do not guess.
+    names_known = all(name is not None for name, _ in sources)
+    tags_known = all(
+        item.get("tags") is None or isinstance(item.get("tags"), list) for item in items("sources")
+    )
+    outputs = [
+        (
+            text(item.get("name")),
+            texts(item.get("sources")) if names_known else [],
+            texts(item.get("tags")) if tags_known else [],
+        )
+        for item in items("outputs")
+    ]
+    return _reference_problems(
+        [(name, [tag for tag in tags if tag is not None]) for name, tags in sources], outputs
+    )
 
 
 class _ReferenceErrors(ValueError):
@@ -373,6 +501,7 @@ def load_config(path: str | os.PathLike[str]) -> AppConfig:
         config = AppConfig.model_validate(data)
     except ValidationError as error:
         problems = []
+        reported: set[tuple[Any, ...]] = set()
         for item in error.errors():
             context = item.get("ctx", {}).get("error")
             if isinstance(context, _ReferenceErrors):
@@ -386,7 +515,14 @@ def load_config(path: str | os.PathLike[str]) -> AppConfig:
                 continue
             loc = _loc_from_pydantic(tuple(item["loc"]))
             line = _line_for(lines, loc)
+            reported.add(loc)
             problems.append((line, f"{shown}:{line}: {_format_loc(loc)}: {_clean_message(item)}"))
+        if reported:
+            # Field errors stop pydantic before the reference check: run it on the raw data.
+            for loc, message in _raw_reference_problems(data):
+                if loc not in reported:
+                    line = _line_for(lines, loc)
+                    problems.append((line, f"{shown}:{line}: {_format_loc(loc)}: {message}"))
         problems.sort(key=lambda pair: pair[0])
         raise ConfigError([message for _, message in problems]) from None
     return _resolve_paths(config, config_path)
@@ -395,7 +531,14 @@ def load_config(path: str | os.PathLike[str]) -> AppConfig:
 def _resolve_paths(config: AppConfig, config_path: Path) -> AppConfig:
     folder = config_path.resolve().parent
     sources = tuple(
-        source.model_copy(update={"url": resolve_source_url(source.url, folder)})
+        source.model_copy(
+            update={
+                "url": resolve_source_url(source.url, folder),
+                "comments_url": resolve_source_url(source.comments_url, folder)
+                if source.comments_url
+                else None,
+            }
+        )
         for source in config.sources
     )
     return config.model_copy(

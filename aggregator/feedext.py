@@ -276,3 +276,51 @@ def register_comment_extensions(fg: FeedGenerator) -> None:
     fg.register_extension("thread", ThreadExtension, ThreadEntryExtension, atom=True, rss=True)
     fg.register_extension("slash", SlashExtension, SlashEntryExtension, atom=False, rss=True)
     fg.register_extension("wfw", WfwExtension, WfwEntryExtension, atom=False, rss=True)
+
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+
+
+class AtomLinksExtension(BaseExtension):
+    """Feed-level part of ``atomlinks``: nothing to declare (links are in the Atom namespace)."""
+
+    def extend_ns(self) -> dict[str, str]:
+        return {}
+
+
+class AtomLinksEntryExtension(BaseEntryExtension):
+    """Atom entry links with all their attributes.
+
+    feedgen 1.0 writes an Atom entry link's ``href`` but drops ``rel``, ``type`` and ``length``
+    (lkiesow/python-feedgen#135), which would turn an enclosure into a second alternate link.
+    Links added here are written whole.
+    """
+
+    def __init__(self) -> None:
+        self._links: list[dict[str, str]] = []
+
+    def add(
+        self, href: str, rel: str = "alternate", type: str | None = None, length: int | None = None
+    ) -> None:
+        """Add one ``<link>`` to the Atom entry."""
+        attributes = {"href": _check_text(href, "href"), "rel": rel}
+        if type:
+            attributes["type"] = type
+        if length:
+            attributes["length"] = str(length)
+        self._links.append(attributes)
+
+    def extend_atom(self, entry: Any) -> Any:
+        for attributes in self._links:
+            xml_elem("link", entry, **attributes)  # feedgen writes Atom unqualified
+        return entry
+
+    def extend_rss(self, item: Any) -> Any:
+        return item
+
+
+def register_atom_links(fg: FeedGenerator) -> None:
+    """Register ``atomlinks`` (Atom only): ``entry.atomlinks.add(href, rel, type, length)``."""
+    fg.register_extension(
+        "atomlinks", AtomLinksExtension, AtomLinksEntryExtension, atom=True, rss=False
+    )

@@ -125,6 +125,12 @@ class SourceState:
     last_error: str | None = None
     error_count: int = 0
     next_poll_at: datetime | None = None
+    next_poll_reason: str | None = None
+    redirect_url: str | None = None
+    redirect_count: int = 0
+    retired_at: datetime | None = None
+    comments_etag: str | None = None
+    comments_last_modified: str | None = None
 
 
 @dataclass(frozen=True)
@@ -221,3 +227,25 @@ class StoredComment:
     number: int | None
     parent_public_id: str | None = None
     gone_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ThreadState:
+    """What storage remembers about following one entry's comment thread."""
+
+    entry_id: int
+    public_id: str
+    key: str
+    guid: str | None
+    link: str | None
+    comments_feed_url: str | None
+    comments_page_url: str | None
+    first_seen_at: datetime
+    last_comment_at: datetime | None = None
+    last_new_comment_at: datetime | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    comment_count_hint: int | None = None
+    hint_at_last_poll: int | None = None
+    polled_at: datetime | None = None
+    comment_count: int = 0

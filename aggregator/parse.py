@@ -42,7 +42,7 @@ def parse_feed(content: bytes, headers: Mapping[str, str] | None = None, url: st
     parsed = _run_feedparser(content, headers, url)
     feed = parsed.get("feed", {})
     base = feed.get("link") or url
-    entries = tuple(_entry(raw, base) for raw in parsed.get("entries", []))
+    entries = tuple(_entry(raw, base, url) for raw in parsed.get("entries", []))
     return FeedData(
         title=plain_text(feed.get("title")) or None,
         link=feed.get("link"),
@@ -80,7 +80,9 @@ def _run_feedparser(content: bytes, headers: Mapping[str, str] | None, url: str)
     if not content or not content.strip():
         raise ParseError("empty document")
     response_headers = {key.lower(): value for key, value in (headers or {}).items()}
-    if url:
+    if url.startswith(("http://", "https://")):
+        # feedparser resolves relative links against it; it mangles file:// URLs, so those are
+        # resolved by us instead (see _absolute_link).
         response_headers.setdefault("content-location", url)
     try:
         parsed = feedparser.parse(content, response_headers=response_headers)
@@ -109,7 +111,7 @@ def _warning(parsed: Any) -> str | None:
     return f"ill-formed feed ({name}: {str(error)[:120]})"
 
 
-def _entry(raw: Any, base: str) -> EntryData:
+def _entry(raw: Any, base: str, document_url: str) -> EntryData:
     link = _absolute_link(raw.get("link"), base)
     entry_base = link or base
     content_html = _content(raw)
@@ -165,7 +167,8 @@ def _entry(raw: Any, base: str) -> EntryData:
         updated_at=updated,
         categories=categories,
         enclosures=enclosures,
-        comments_feed_url=_absolute_link(comments_feed, entry_base),
+        # A relative comment feed link is relative to the document it appears in.
+        comments_feed_url=_absolute_link(comments_feed, document_url or entry_base),
         comments_page_url=_absolute_link(raw.get("comments"), entry_base),
         comment_count=count,
         content_hash=_hash(json.dumps(fingerprint, sort_keys=True, default=str)),

@@ -23,6 +23,9 @@ from aggregator.update import Clock, Poller, utc_now
 log = logging.getLogger(__name__)
 
 MAX_CONCURRENT_POLLS = 8
+# How often the daemon looks for comment threads that are due; each thread's own schedule
+# (aggregator.decide.decide_next_comments_poll) says whether it is.
+COMMENTS_CHECK_INTERVAL = timedelta(minutes=5)
 
 
 class PollScheduler:
@@ -69,12 +72,28 @@ class PollScheduler:
                 next_run_time=first_run,
                 replace_existing=True,
             )
+            if self.config.comments_for(source):
+                self._scheduler.add_job(
+                    self._run_comments,
+                    IntervalTrigger(
+                        seconds=COMMENTS_CHECK_INTERVAL.total_seconds(), jitter=30, timezone="UTC"
+                    ),
+                    args=[source],
+                    id=f"comments:{source.name}",
+                    name=f"comments {source.name}",
+                    replace_existing=True,
+                )
         self._scheduler.start()
 
     def shutdown(self) -> None:
         """Stop scheduling; jobs already running are not waited for."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+
+    def _run_comments(self, source: SourceConfig) -> None:
+        result = self.poller.poll_comments(source, PollResult(source.name, "unchanged"))
+        if result.new_comments:
+            self.on_result(source, result)
 
     def _run(self, source: SourceConfig) -> None:
         result = self.poller.poll_source(source)

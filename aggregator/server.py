@@ -26,6 +26,11 @@ from aggregator.config import AppConfig
 from aggregator.publish import EXTENSIONS, MEDIA_TYPES, FeedLinks
 
 _FEED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Published paths under /feeds/: an output, its latest comments, or one entry's comment feed.
+_FEED_PATH = re.compile(
+    r"^(?:[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*"
+    r"|[A-Za-z0-9][A-Za-z0-9._-]*/(?:[0-9a-f]{32}/)?comments)\.(atom|rss|json)$"
+)
 _TYPES_BY_EXTENSION = {ext: MEDIA_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
 
 
@@ -112,11 +117,12 @@ def create_app(config: AppConfig) -> Starlette:
 
     async def feed(request: Request) -> Response:
         name = request.path_params["name"]
-        stem, _, extension = name.rpartition(".")
-        if not _FEED_NAME.match(stem or "") or extension not in _TYPES_BY_EXTENSION:
+        match = _FEED_PATH.match(name)
+        if not match or ".." in name:
             return PlainTextResponse("No such feed.\n", status_code=404)
-        path = feeds_dir / name
-        cached = cache.get(path) if path.parent == feeds_dir else None
+        extension = match.group(1)
+        path = (feeds_dir / name).resolve()
+        cached = cache.get(path) if path.is_relative_to(feeds_dir) else None
         if cached is None:
             return PlainTextResponse(f"No such feed: {name}\n", status_code=404)
         return file_response(request, cached, _TYPES_BY_EXTENSION[extension])
@@ -126,7 +132,7 @@ def create_app(config: AppConfig) -> Starlette:
 
     routes = [
         Route("/", index, methods=["GET", "HEAD"]),
-        Route("/feeds/{name}", feed, methods=["GET", "HEAD"]),
+        Route("/feeds/{name:path}", feed, methods=["GET", "HEAD"]),
     ]
     return Starlette(routes=routes)
 

@@ -11,8 +11,10 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 
+from aggregator.comments import CommentFollower
 from aggregator.config import AppConfig, SourceConfig
 from aggregator.errors import AggregatorError, FetchError, ParseError
 from aggregator.fetch import Fetcher, body_hash, file_roots_for, file_url_path
@@ -38,9 +40,15 @@ class Poller:
     """
 
     def __init__(
-        self, config: AppConfig, *, clock: Clock = utc_now, fetcher: Fetcher | None = None
+        self,
+        config: AppConfig,
+        *,
+        clock: Clock = utc_now,
+        fetcher: Fetcher | None = None,
+        manual: bool = False,
     ):
         self.config = config
+        self.manual = manual
         self.clock = clock
         self._own_fetcher = fetcher is None
         self.fetcher = fetcher or make_fetcher(config)
@@ -48,6 +56,13 @@ class Poller:
         self.write_lock = threading.Lock()
         self._storages: list[Storage] = []
         self._storages_lock = threading.Lock()
+        self.follower = CommentFollower(
+            config,
+            storage=lambda: self.storage,
+            fetcher=self.fetcher,
+            clock=clock,
+            write_lock=self.write_lock,
+        )
 
     def close(self) -> None:
         if self._own_fetcher:
@@ -99,12 +114,34 @@ class Poller:
         """Fetch, parse and store one source. Never raises for a source's own failure."""
         started = self.clock()
         try:
-            return self._poll(source, started)
+            result = self._poll(source, started)
         except AggregatorError as error:
             return self._record_error(source, error, started)
         except Exception as error:  # a bug must not take the other sources down with it
             log.exception("unexpected error while polling %s", source.name)
             return self._record_error(source, error, started)
+        return self.poll_comments(source, result)
+
+    def poll_comments(self, source: SourceConfig, result: PollResult) -> PollResult:
+        """Follow the source's comment threads and add the count of new comments to ``result``.
+
+        A manual poll reads every followed thread now; the daemon reads only those due.
+        """
+        if not self.config.comments_for(source):
+            return result
+        try:
+            comments = self.follower.follow(source, force=self.manual)
+        except AggregatorError as error:
+            log.warning("%s: comments: %s", source.name, error)
+            return result
+        except Exception:
+            log.exception("unexpected error while following comments of %s", source.name)
+            return result
+        warning = result.warning
+        if comments.errors:
+            note = f"{len(comments.errors)} comment thread(s) failed"
+            warning = f"{warning}; {note}" if warning else note
+        return replace(result, new_comments=comments.new, warning=warning)
 
     def _poll(self, source: SourceConfig, now: datetime) -> PollResult:
         storage = self.storage

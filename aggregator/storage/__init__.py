@@ -28,6 +28,7 @@ from aggregator.models import (
     StoredComment,
     StoredEntry,
     StoreResult,
+    ThreadState,
 )
 from aggregator.storage.schema import migrations
 
@@ -145,6 +146,12 @@ class Storage:
             last_error=row["last_error"],
             error_count=row["error_count"],
             next_poll_at=parse_time(row["next_poll_at"]),
+            next_poll_reason=row["next_poll_reason"],
+            redirect_url=row["redirect_url"],
+            redirect_count=row["redirect_count"],
+            retired_at=parse_time(row["retired_at"]),
+            comments_etag=row["comments_etag"],
+            comments_last_modified=row["comments_last_modified"],
         )
 
     def update_source(self, source_id: int, **fields: Any) -> None:
@@ -260,6 +267,20 @@ class Storage:
             raise NotFoundError(f"no entry {public_id!r}")
         return _stored_entry(rows[0])
 
+    def find_entry(self, reference: str) -> StoredEntry:
+        """An entry by public id, id prefix (8+ characters), link or guid; raises NotFoundError."""
+        reference = reference.strip()
+        rows = self._rows(
+            "SELECT public_id FROM entries WHERE public_id = ? OR link = ? OR guid = ? "
+            "OR (length(?) >= 8 AND public_id LIKE ? || '%') LIMIT 2",
+            (reference, reference, reference, reference, reference.lower()),
+        )
+        if not rows:
+            raise NotFoundError(f"no entry matches {reference!r}")
+        if len(rows) > 1 and rows[0]["public_id"] != reference:
+            raise NotFoundError(f"{reference!r} matches more than one entry; give more of its id")
+        return self.get_entry(rows[0]["public_id"])
+
     def count(self, table: str) -> int:
         """Rows in one of aggregator's tables."""
         if table not in ("sources", "entries", "comments"):
@@ -348,6 +369,54 @@ class Storage:
                 )
                 gone += 1
         return gone
+
+    def list_threads(self, source_id: int, due_before: datetime | None) -> list[ThreadState]:
+        """Threads of a source still followed; only those due by ``due_before`` when given."""
+        sql = "SELECT * FROM entries WHERE source_id = ? AND comments_stopped = 0"
+        params: list[Any] = [source_id]
+        if due_before is not None:
+            sql += " AND (comments_next_poll_at IS NULL OR comments_next_poll_at <= ?)"
+            params.append(format_time(due_before))
+        rows = self._rows(sql + " ORDER BY sort_at DESC", params)
+        return [
+            ThreadState(
+                entry_id=row["id"],
+                public_id=row["public_id"],
+                key=row["key"],
+                guid=row["guid"],
+                link=row["link"],
+                comments_feed_url=row["comments_feed_url"],
+                comments_page_url=row["comments_page_url"],
+                first_seen_at=parse_time(row["first_seen_at"]) or datetime.now(UTC),
+                last_comment_at=parse_time(row["last_comment_at"]),
+                last_new_comment_at=parse_time(row["comments_last_new_at"]),
+                etag=row["comments_etag"],
+                last_modified=row["comments_last_modified"],
+                comment_count_hint=row["comment_count_hint"],
+                hint_at_last_poll=row["comments_hint_polled"],
+                polled_at=parse_time(row["comments_polled_at"]),
+                comment_count=row["comment_count"] or 0,
+            )
+            for row in rows
+        ]
+
+    def update_thread(self, entry_id: int, **fields: Any) -> None:
+        """Record a comment poll on an entry (validators, times, next poll, stopped)."""
+        values = {
+            key: format_time(v) if isinstance(v, datetime) else v for key, v in fields.items()
+        }
+        assignments = ", ".join(f"{key} = :{key}" for key in values)
+        self._execute(
+            f"UPDATE entries SET {assignments} WHERE id = :_id", {**values, "_id": entry_id}
+        )
+
+    def comment_numbers(self, entry_id: int) -> tuple[list[int | None], datetime | None]:
+        """The numbers of an entry's stored comments and the newest one's date (gap detection)."""
+        rows = self._rows(
+            "SELECT number, published_at FROM comments WHERE entry_id = ?", (entry_id,)
+        )
+        newest = max((row["published_at"] for row in rows if row["published_at"]), default=None)
+        return [row["number"] for row in rows], parse_time(newest)
 
     def list_comments(self, entry_id: int) -> list[StoredComment]:
         """Every stored comment of one entry, in thread order (number, then time)."""

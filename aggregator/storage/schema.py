@@ -30,6 +30,13 @@ def _initial(db: Database) -> None:
             last_error TEXT,
             error_count INTEGER NOT NULL DEFAULT 0,
             next_poll_at TEXT,
+            next_poll_reason TEXT,
+            redirect_url TEXT,
+            redirect_count INTEGER NOT NULL DEFAULT 0,
+            retired_at TEXT,
+            comments_etag TEXT,
+            comments_last_modified TEXT,
+            comments_polled_at TEXT,
             created_at TEXT NOT NULL
         );
         CREATE TABLE entries (
@@ -60,6 +67,9 @@ def _initial(db: Database) -> None:
             comments_last_modified TEXT,
             comments_polled_at TEXT,
             comments_next_poll_at TEXT,
+            comments_last_new_at TEXT,
+            comments_hint_polled INTEGER,
+            comments_stopped INTEGER NOT NULL DEFAULT 0,
             comments_error TEXT,
             UNIQUE (source_id, key)
         );
