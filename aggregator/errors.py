@@ -26,11 +26,18 @@ class FetchError(AggregatorError):
     """A source could not be fetched (network error, HTTP error status, size limit ...)."""
 
     def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        # The response headers, verbatim (Retry-After may be an HTTP date: RFC 9110 10.2.3).
+        self.headers = dict(headers or {})
 
 
 class BlockedAddressError(FetchError):

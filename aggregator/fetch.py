@@ -152,6 +152,7 @@ class Fetcher:
                 f"HTTP {status} {response.reason_phrase}".rstrip(),
                 status=status,
                 retry_after=_seconds(retry_after),
+                headers=dict(response.headers),
             )
         return FetchResult(
             url=url,
