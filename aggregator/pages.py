@@ -39,12 +39,20 @@ _COMMON_DATE = re.compile(
     r"(?: ?(?P<half>[ap])\.?m\.?)?)?",
     re.IGNORECASE,
 )
-_MONTHS = {
-    name: number
-    for number, name in enumerate(
-        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
-    )
-}
+_MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 # Two parses with different defaults reveal a date that lacks its year, month or day.
 _DEFAULTS = (datetime(2001, 1, 1), datetime(2002, 2, 2))
 _UTC_NAMES = {"UTC", "GMT", "UT", "Z"}
@@ -88,7 +96,10 @@ class PageSelectors:
                 probe.css(value)
             except SelectolaxError as e:
                 raise ValueError(f"page selector {name!r} is not valid CSS: {value!r}") from e
-        if self.date_attribute is not None and not re.fullmatch(r"[\w:.-]+", self.date_attribute):
+        attribute = self.date_attribute
+        if attribute is not None and not (
+            isinstance(attribute, str) and re.fullmatch(r"[\w:.-]+", attribute)
+        ):
             raise ValueError(
                 f"date_attribute must be an attribute name, not {self.date_attribute!r}"
             )
@@ -182,11 +193,12 @@ def extract_comments(
         reader = _CommentReader(node, container_ids, selectors, base, zone)
         parent_key = _parent_key(node, container_ids, reply_ids, keys)
         comment = reader.read(position, parent_key)
-        if comment is None or comment.key in seen:
+        if comment is None:
             continue
-        seen.add(comment.key)
         keys[node.mem_id] = comment.key
-        comments.append(comment)
+        if comment.key not in seen:
+            seen.add(comment.key)
+            comments.append(comment)
     return comments
 
 
@@ -223,6 +235,7 @@ class _CommentReader:
         key = (
             (link and link.partition("#")[2])
             or (self.node.id or "").strip()
+            or link
             or _sha256([author, date_text, _squash(body.text(separator=" "))])
         )
         return CommentData(
@@ -352,7 +365,7 @@ def _parse_date(text: str | None, zone: tzinfo) -> datetime | None:
 
 def _parse_common_date(text: str) -> datetime | None:
     found = _COMMON_DATE.fullmatch(text)
-    month = _MONTHS.get(found.group("month")[:3].lower()) if found else None
+    month = _month(found.group("month")) if found else None
     if found is None or month is None:
         return None
     hour = int(found.group("hour") or 0)
@@ -372,6 +385,12 @@ def _parse_common_date(text: str) -> datetime | None:
         )
     except ValueError:
         return None
+
+
+def _month(word: str) -> int | None:
+    """1-12 for a month's name or its abbreviation ("Mar", "Sept"), else ``None``."""
+    word = word.lower()
+    return next((n for n, name in enumerate(_MONTHS, 1) if name.startswith(word)), None)
 
 
 def _parse_any_date(text: str) -> datetime | None:

@@ -344,6 +344,9 @@ def test_selectors_from_config_reads_preset_names() -> None:
         ({"container": "div["}, r"'container' is not valid CSS"),
         ({"container": "div", "date": "  "}, r"'date' must be a non-empty CSS selector"),
         ({"container": "div", "date_attribute": "date time"}, r"attribute name"),
+        ({"container": 5}, r"'container' must be a non-empty CSS selector"),
+        ({"container": "div", "date_attribute": 3}, r"attribute name"),
+        (42, r"a preset name or a mapping"),
     ],
 )
 def test_bad_selector_config_raises_value_error(value: object, message: str) -> None:
