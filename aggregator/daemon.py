@@ -6,11 +6,13 @@ what changed, and serves the outputs. SIGINT and SIGTERM stop it within a few se
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -26,6 +28,20 @@ from aggregator.update import Poller
 log = logging.getLogger("aggregator")
 
 STOP_GRACE_SECONDS = 5.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus re-raising the stop signal after shutdown.
+
+    uvicorn re-raises a captured SIGTERM once it has shut down, which would kill the process
+    before the daemon stops its scheduler; we exit normally instead (status 0).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -73,7 +89,7 @@ class Daemon:
         self.poller.sync_sources()
         self.publish()
         self.scheduler.start()
-        server = uvicorn.Server(
+        server = _Server(
             uvicorn.Config(
                 create_app(self.config),
                 host=self.config.server.host,

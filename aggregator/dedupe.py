@@ -80,22 +80,33 @@ def normalize_url(url: str) -> str:
     Lowercases the scheme and host, drops the default port, the fragment, a trailing slash and
     tracking parameters (``utm_*``, ``fbclid``, ``gclid``, ``mc_cid``, ``ref``, ...), sorts the
     remaining query parameters and normalises percent-escapes (RFC 3986 section 6.2.2).
-    Idempotent. Text that is not a URL comes back stripped of surrounding whitespace.
+    Idempotent. Text without a scheme or host comes back only stripped of surrounding whitespace.
     """
     text = url.strip()
+    # One pass can expose more to remove ("/a/ /" loses " /", then "/"), so repeat until
+    # nothing changes; every pass only shortens or lowercases, so this ends quickly.
+    for _ in range(8):
+        normal = _normalize_url_once(text)
+        if normal == text:
+            break
+        text = normal
+    return text
+
+
+def _normalize_url_once(text: str) -> str:
     try:
         parts = urlsplit(text)
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return text
+    if not parts.scheme and not parts.netloc:
+        return text  # not an absolute URL: nothing safe to normalise
     scheme = parts.scheme.lower()
     netloc = _normalize_netloc(parts.netloc, scheme)
-    path = _normalize_escapes(parts.path)
-    if netloc or scheme:
-        path = path.rstrip("/")
+    path = _normalize_escapes(parts.path).rstrip("/")
     if not netloc and path.startswith("//"):
         return text  # would read back as a host; leave such oddities alone
     query = _normalize_query(parts.query)
-    return urlunsplit((scheme, netloc, path, query, ""))
+    return urlunsplit((scheme, netloc, path, query, "")).strip()
 
 
 def normalize_title(title: str | None) -> str:

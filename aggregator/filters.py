@@ -11,7 +11,9 @@ Entry rules
     any exclude item; otherwise, if there are include items, it must match one. Exclude wins, and
     the order of items never changes whether an entry is kept. ``content`` is the visible text of
     the content or the summary (tags stripped, entities decoded); ``category`` matches any one
-    category; ``source`` matches the source name or its title.
+    category; ``source`` matches the source name or its title. Thresholds compare the entry's
+    published time, else its updated time, else when it was first seen; ``before`` and ``after``
+    keep entries dated in ``[after, before)``.
 
 Comment rules
     A killfile lists comment authors: a plain name matches exactly, ignoring case and surrounding
@@ -35,8 +37,9 @@ Regular expressions: RE2, not Python's ``re``
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -74,7 +77,7 @@ class Condition:
 
     field: str
     pattern: str
-    regex: Any = field(repr=False, compare=False)
+    regex: Any = dataclasses.field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ class RuleSet:
 class CommentRules:
     """Compiled comment rules: killfile names, killfile patterns and text exclusions."""
 
-    names: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    names: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False, hash=False)
     authors: tuple[Rule, ...] = ()
     exclude: tuple[Rule, ...] = ()
 
@@ -417,20 +420,25 @@ def keep_comment(rules: CommentRules, comment: StoredComment) -> bool:
 
 
 def _check_thresholds(ruleset: RuleSet, entry: StoredEntry, now: datetime) -> Verdict | None:
-    dated = entry.published_at or entry.updated_at or entry.first_seen_at
-    stamp = dated.isoformat()
+    dated = entry_date(entry)
     if ruleset.max_age is not None and now - dated > ruleset.max_age:
-        return _threshold(
-            "max_age", "published", f"{stamp} is older than {_duration(ruleset.max_age)}"
-        )
+        text = f"{dated.isoformat()} is older than {_duration(ruleset.max_age)}"
+        return _threshold("max_age", "published", text)
     if ruleset.before is not None and dated >= ruleset.before:
-        return _threshold("before", "published", f"{stamp} is not before {ruleset.before}")
+        text = f"{dated.isoformat()} is not before {ruleset.before.isoformat()}"
+        return _threshold("before", "published", text)
     if ruleset.after is not None and dated < ruleset.after:
-        return _threshold("after", "published", f"{stamp} is before {ruleset.after}")
+        text = f"{dated.isoformat()} is before {ruleset.after.isoformat()}"
+        return _threshold("after", "published", text)
     if ruleset.min_comments is not None and entry.comment_count < ruleset.min_comments:
         text = f"{entry.comment_count} comments, fewer than {ruleset.min_comments}"
         return _threshold("min_comments", "comments", text)
     return None
+
+
+def entry_date(entry: StoredEntry) -> datetime:
+    """The date thresholds compare: published, else updated, else first seen."""
+    return entry.published_at or entry.updated_at or entry.first_seen_at
 
 
 def _duration(value: timedelta) -> str:
@@ -445,13 +453,12 @@ def _threshold(rule: str, field_name: str, text: str) -> Verdict:
     return Verdict(False, rule, text, (RuleMatch(rule, field_name, "", text),))
 
 
-class _EntryFields:
-    """The texts of an entry per field, UTF-8 encoded and bounded, computed once on demand."""
+class _Fields:
+    """The texts of a record per field, UTF-8 encoded and bounded, computed once on demand."""
 
-    __slots__ = ("_cache", "_entry")
+    __slots__ = ("_cache",)
 
-    def __init__(self, entry: StoredEntry):
-        self._entry = entry
+    def __init__(self) -> None:
         self._cache: dict[str, tuple[bytes, ...]] = {}
 
     def get(self, name: str) -> tuple[bytes, ...]:
@@ -459,6 +466,17 @@ class _EntryFields:
         if texts is None:
             texts = self._cache[name] = tuple(_bounded(text) for text in self._texts(name) if text)
         return texts
+
+    def _texts(self, name: str) -> Iterable[str | None]:
+        raise NotImplementedError
+
+
+class _EntryFields(_Fields):
+    __slots__ = ("_entry",)
+
+    def __init__(self, entry: StoredEntry):
+        super().__init__()
+        self._entry = entry
 
     def _texts(self, name: str) -> Iterable[str | None]:
         entry = self._entry
@@ -471,14 +489,17 @@ class _EntryFields:
         return (getattr(entry, name),)  # title, author, link
 
 
-class _CommentFields(_EntryFields):
-    __slots__ = ()
+class _CommentFields(_Fields):
+    __slots__ = ("_comment",)
+
+    def __init__(self, comment: StoredComment):
+        super().__init__()
+        self._comment = comment
 
     def _texts(self, name: str) -> Iterable[str | None]:
-        comment: Any = self._entry
         if name == "author":
-            return (comment.author,)
-        return (_visible(comment.content),)
+            return (self._comment.author,)
+        return (_visible(self._comment.content),)
 
 
 def _visible(html: str | None) -> str | None:
@@ -489,14 +510,14 @@ def _bounded(text: str) -> bytes:
     return text[:MAX_MATCH_CHARS].encode("utf-8", "surrogatepass")
 
 
-def _rule_hits(rule: Rule, fields: _EntryFields) -> bool:
+def _rule_hits(rule: Rule, fields: _Fields) -> bool:
     return all(
         any(condition.regex.search(text) for text in fields.get(condition.field))
         for condition in rule.conditions
     )
 
 
-def _match_rule(rule: Rule, fields: _EntryFields) -> tuple[RuleMatch, ...]:
+def _match_rule(rule: Rule, fields: _Fields) -> tuple[RuleMatch, ...]:
     """One RuleMatch per condition when every condition matches, else ``()``."""
     matches = []
     for condition in rule.conditions:
@@ -507,7 +528,7 @@ def _match_rule(rule: Rule, fields: _EntryFields) -> tuple[RuleMatch, ...]:
     return tuple(matches)
 
 
-def _match_any(rules: Sequence[Rule], fields: _EntryFields) -> tuple[RuleMatch, ...]:
+def _match_any(rules: Sequence[Rule], fields: _Fields) -> tuple[RuleMatch, ...]:
     for rule in rules:
         matches = _match_rule(rule, fields)
         if matches:

@@ -72,6 +72,9 @@ def kept_ids(result: list[DedupedEntry]) -> list[int]:
         ("  https://example.com/a  ", "https://example.com/a"),
         ("tag:example.com,2024:post-1", "tag:example.com,2024:post-1"),
         ("", ""),
+        ("example.com/a/", "example.com/a/"),  # not absolute: left alone
+        ("https://example.com:/a/ /", "https://example.com/a"),
+        ("https://example.com/%4%41", "https://example.com/J"),
     ],
 )
 def test_normalize_url(url: str, expected: str) -> None:
@@ -83,8 +86,15 @@ def test_normalize_url_keeps_meaningful_query_order_independent() -> None:
     assert normalize_url("https://x.org/?a=1") != normalize_url("https://x.org/?a=2")
 
 
-@settings(max_examples=500, deadline=None)
-@given(url=st.one_of(urls(), st.text(max_size=60)))
+# Fragments that stress the edges: escapes that decode into new escapes, empty ports, spaces.
+url_bits = st.sampled_from(
+    [*"%/:?#&=@[].aAfF019 _-~;+\t", "http://", "HTTPS://", "%2", "%4", "%41", "%7e", "%3A",
+     ":80", ":443", "//", "utm_x=1", "\x00", "\u00e9"]
+)  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(url=st.one_of(urls(), st.text(max_size=60), st.lists(url_bits, max_size=20).map("".join)))
 def test_normalize_url_is_idempotent(url: str) -> None:
     once = normalize_url(url)
     assert normalize_url(once) == once
