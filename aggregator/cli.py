@@ -156,21 +156,12 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
 
     Example: aggregator serve --port 8080
     """
-    import uvicorn
-
-    from aggregator.daemon import setup_logging
-    from aggregator.server import create_app
+    from aggregator.daemon import make_server, setup_logging
 
     setup_logging(obj.log_level)
     config = _with_server(obj.config, host, port)
     click.echo(f"serving {config.public_dir} on {config.server.public_url}/", err=True)
-    uvicorn.run(
-        create_app(config),
-        host=config.server.host,
-        port=config.server.port,
-        log_level="warning",
-        lifespan="off",
-    )
+    make_server(config).run()
 
 
 @main.command()

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -58,6 +59,17 @@ def parse_duration(value: Any) -> timedelta:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
+def _check_positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+# An interval or timeout of zero would poll in a tight loop (APScheduler quietly turns 0 into 1s)
+# or fail every request at once.
+PositiveDuration = Annotated[Duration, AfterValidator(_check_positive)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -93,8 +105,8 @@ class ServerConfig(_Strict):
 class DefaultsConfig(_Strict):
     """Settings every source inherits unless it sets its own."""
 
-    interval: Duration = timedelta(hours=1)
-    timeout: Duration = timedelta(seconds=30)
+    interval: PositiveDuration = timedelta(hours=1)
+    timeout: PositiveDuration = timedelta(seconds=30)
     user_agent: str = DEFAULT_USER_AGENT
     comments: bool = False
     comments_quiet_after: Duration = timedelta(days=14)
@@ -107,7 +119,7 @@ class SourceConfig(_Strict):
     name: str
     url: str
     title: str | None = None
-    interval: Duration | None = None
+    interval: PositiveDuration | None = None
     tags: tuple[str, ...] = ()
     comments: bool | None = None
     comments_url: str | None = None
@@ -493,8 +505,9 @@ def load_config(path: str | os.PathLike[str]) -> AppConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
+        line = node.start_mark.line + 1 if node is not None else 1
         raise ConfigError(
-            [f"{shown}:1: the file must hold a mapping of keys (database, sources, ...)"]
+            [f"{shown}:{line}: the file must hold a mapping of keys (database, sources, ...)"]
         )
     lines = dict(_index_lines(node))
     try:

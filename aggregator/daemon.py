@@ -57,6 +57,20 @@ def setup_logging(level: str = "INFO") -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
+def make_server(config: AppConfig) -> uvicorn.Server:
+    """A uvicorn server for the app, which exits with status 0 on SIGTERM or Ctrl-C."""
+    return _Server(
+        uvicorn.Config(
+            create_app(config),
+            host=config.server.host,
+            port=config.server.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+    )
+
+
 class Daemon:
     """Poller, scheduler, publisher and server in one process."""
 
@@ -89,16 +103,7 @@ class Daemon:
         self.poller.sync_sources()
         self.publish()
         self.scheduler.start()
-        server = _Server(
-            uvicorn.Config(
-                create_app(self.config),
-                host=self.config.server.host,
-                port=self.config.server.port,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-            )
-        )
+        server = make_server(self.config)
         for output in self.config.outputs:
             for fmt in output.formats:
                 log.info(

@@ -121,7 +121,7 @@ def _entry(raw: Any, base: str, document_url: str) -> EntryData:
     title = plain_text(raw.get("title"))
     guid = raw.get("id") or None
     published = _date(raw.get("published_parsed")) or _date(raw.get("created_parsed"))
-    updated = _date(raw.get("updated_parsed"))
+    updated = _date(_own(raw, "updated_parsed"))
     categories = tuple(
         dict.fromkeys(
             term for term in (plain_text(tag.get("term")) for tag in raw.get("tags", [])) if term
@@ -180,7 +180,7 @@ def _comment(raw: Any, base: str) -> CommentData:
     content = clean_html(_content(raw) or raw.get("summary"), link or base)
     author = plain_text(raw.get("author")) or None
     author_detail = raw.get("author_detail") or {}
-    published = _date(raw.get("published_parsed")) or _date(raw.get("updated_parsed"))
+    published = _date(raw.get("published_parsed")) or _date(_own(raw, "updated_parsed"))
     in_reply_to = raw.get("thr_in-reply-to")
     ref = None
     if isinstance(in_reply_to, Mapping):
@@ -201,6 +201,11 @@ def _comment(raw: Any, base: str) -> CommentData:
             json.dumps([content, author, link, published and published.isoformat()])
         ),
     )
+
+
+def _own(raw: Any, key: str) -> Any:
+    """A key feedparser really read; its ``updated`` falls back to ``published`` with a warning."""
+    return dict.get(raw, key)
 
 
 def _content(raw: Any) -> str | None:

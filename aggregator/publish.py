@@ -127,10 +127,11 @@ def _new_generator(
     generator.title(title)
     generator.subtitle(description)
     generator.description(description)
-    generator.link(href=home, rel="alternate")
+    # feedgen takes the RSS channel <link> from the last link added: the home page goes last.
     generator.link(href=self_url, rel="self", type=MEDIA_TYPES[fmt])
+    generator.link(href=home, rel="alternate")
     generator.author({"name": title})
-    generator.generator(*GENERATOR)
+    generator.generator(GENERATOR[0], uri=GENERATOR[1], version=GENERATOR[2])
     generator.language("en")
     generator.updated(updated)
     generator.lastBuildDate(updated)
@@ -447,7 +448,10 @@ class Publisher:
         """Render and write outputs (all when ``None``); returns the files that changed."""
         changed: list[Path] = []
         for output in outputs if outputs is not None else self.config.outputs:
-            changed.extend(self._publish_output(output))
+            try:
+                changed.extend(self._publish_output(output))
+            except (ValueError, TypeError) as error:  # feedgen/lxml refusing a value
+                raise PublishError(f"output {output.name!r}: cannot render: {error}") from error
         return changed
 
     def _publish_output(self, output: OutputConfig) -> list[Path]:

@@ -35,6 +35,16 @@ _DROP_WITH_CONTENT = {
     "template",
 }
 _WHITESPACE = re.compile(r"\s+")
+# Characters XML 1.0 forbids (C0 controls but tab, newline, return; lone surrogates; U+FFFE/F):
+# a feed may carry them as &#7; and an XML writer refuses them.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """Drop characters that cannot appear in an XML document."""
+    return _NOT_XML.sub("", text)
+
+
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -55,7 +65,7 @@ def clean_html(markup: str | None, base_url: str | None = None) -> str:
     if not markup:
         return ""
     return nh3.clean(
-        markup,
+        xml_safe(markup),
         tags=_TAGS,
         clean_content_tags=_DROP_WITH_CONTENT,
         attributes=_ATTRIBUTES,
@@ -69,6 +79,6 @@ def plain_text(markup: str | None) -> str:
     """Reduce HTML (or text with entities) to one line of plain text, for titles and names."""
     if not markup:
         return ""
-    text = nh3.clean(markup, tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
+    text = nh3.clean(xml_safe(markup), tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
     text = html.unescape(_TAG.sub(" ", text))
-    return _WHITESPACE.sub(" ", text).strip()
+    return xml_safe(_WHITESPACE.sub(" ", text)).strip()
