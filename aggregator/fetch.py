@@ -20,7 +20,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from aggregator.config import DEFAULT_USER_AGENT
-from aggregator.errors import FetchError
+from aggregator.errors import FetchError, StoppedError
+from aggregator.limits import FetchLimits
 from aggregator.models import FetchResult
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -46,8 +47,10 @@ class Fetcher:
         max_bytes: int = DEFAULT_MAX_BYTES,
         file_roots: Sequence[Path] = (),
         transport: httpx.BaseTransport | None = None,
+        limits: FetchLimits | None = None,
     ):
         self.max_bytes = max_bytes
+        self.limits = limits or FetchLimits()
         self.timeout = timeout
         self.file_roots = tuple(Path(root).resolve() for root in file_roots)
         self._client = httpx.Client(
@@ -64,15 +67,27 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
+        self.limits.stop()
         self._client.close()
+
+    def stop(self) -> None:
+        """Start no new request (each raises :class:`StoppedError`); those running go on."""
+        self.limits.stop()
 
     def fetch(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None
     ) -> FetchResult:
-        """Fetch ``url`` once, conditionally when validators are given."""
+        """Fetch ``url`` once, conditionally when validators are given.
+
+        HTTP requests wait for a slot under :attr:`limits` (global, per host, per domain);
+        files cost nothing and do not.
+        """
         if urlsplit(url).scheme == "file":
             return self._fetch_file(url, etag=etag)
-        return self._fetch_http(url, etag=etag, last_modified=last_modified)
+        with self.limits.slot(url):
+            if self._client.is_closed:
+                raise StoppedError("not fetching: aggregator is stopping")
+            return self._fetch_http(url, etag=etag, last_modified=last_modified)
 
     # -- HTTP ----------------------------------------------------------------------------------
     def _fetch_http(self, url: str, *, etag: str | None, last_modified: str | None) -> FetchResult:
