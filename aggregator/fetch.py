@@ -105,7 +105,8 @@ class Fetcher:
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 with self._client.stream("GET", current, headers=headers) as response:
-                    if response.is_redirect:
+                    # Not is_redirect: in httpx 0.28 that is true for every 3xx, 304 included.
+                    if response.has_redirect_location:
                         target = str(response.url.join(response.headers.get("location", "")))
                         if response.status_code not in (301, 308):
                             all_permanent = False

@@ -29,7 +29,13 @@ from aggregator.decide import (
     decide_next_poll,
     is_in_backoff,
 )
-from aggregator.errors import AggregatorError, FetchError, ParseError, StoppedError
+from aggregator.errors import (
+    AggregatorError,
+    FetchError,
+    NotFoundError,
+    ParseError,
+    StoppedError,
+)
 from aggregator.fetch import Fetcher, body_hash, file_roots_for, file_url_path
 from aggregator.limits import FetchLimits
 from aggregator.metrics import Metrics
@@ -268,7 +274,7 @@ class Poller:
             return PollResult(source.name, "skipped", note="aggregator is stopping")
         started = self.clock()
         try:
-            state = self.storage.get_source(source.name)
+            state = self._state(source)
         except AggregatorError as error:
             result = PollResult(source.name, "error", error=str(error))
             log.warning("%s: %s", source.name, error)
@@ -294,6 +300,14 @@ class Poller:
         if not result.ok:
             return result
         return self.poll_comments(source, result)
+
+    def _state(self, source: SourceConfig) -> SourceState:
+        """The source's stored state; a configured source without a row yet gets one."""
+        try:
+            return self.storage.get_source(source.name)
+        except NotFoundError:
+            self.storage.sync_sources([(source.name, source.url)], self.clock())
+            return self.storage.get_source(source.name)
 
     def follow_comments(self, source: SourceConfig) -> PollResult:
         """The daemon's periodic run over a source's due comment threads.
