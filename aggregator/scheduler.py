@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 # How often the daemon looks for comment threads that are due; each thread's own schedule
 # (aggregator.decide.decide_next_comments_poll) says whether it is.
 COMMENTS_CHECK_INTERVAL = timedelta(minutes=5)
-# Sources that are overdue when the daemon starts (or never polled) are spread over this
-# window rather than all requested in the same second.
+# Sources that are overdue when the daemon starts (or never polled) are spread out rather than
+# all requested in the same second: half a second apart on average, over two minutes at most.
+STARTUP_SPREAD_EACH = timedelta(seconds=0.5)
 STARTUP_SPREAD = timedelta(minutes=2)
 
 
@@ -94,8 +95,21 @@ class PollScheduler:
         """Schedule every configured source from its stored next poll time, and start."""
         with self._lock:
             now = self.clock()
+            states = {}
             for source in self.config.sources:
-                self._schedule_first(source, now)
+                try:
+                    states[source.name] = self.poller.storage.get_source(source.name)
+                except AggregatorError as error:
+                    log.error("%s: cannot read its schedule: %s", source.name, error)
+            due = sum(
+                1
+                for state in states.values()
+                if state.next_poll_at is None or state.next_poll_at <= now
+            )
+            spread = min(STARTUP_SPREAD, STARTUP_SPREAD_EACH * due)
+            for source in self.config.sources:
+                if source.name in states:
+                    self._schedule_first(source, states[source.name], now, spread)
             self._scheduler.start()
 
     def shutdown(self) -> None:
@@ -119,7 +133,12 @@ class PollScheduler:
                 log.info("%s: removed from the config: no longer polled", name)
             for source in config.sources:
                 if source.name not in old or source.name in url_changed:
-                    self._schedule_first(source, now)
+                    try:
+                        state = self.poller.storage.get_source(source.name)
+                    except AggregatorError as error:
+                        log.error("%s: cannot read its schedule: %s", source.name, error)
+                        continue
+                    self._schedule_first(source, state, now, timedelta(0))
                     continue
                 if self.config.comments_for(source):
                     self._add_comments_job(source)
@@ -136,13 +155,10 @@ class PollScheduler:
             return times
 
     # -- jobs ------------------------------------------------------------------------------------
-    def _schedule_first(self, source: SourceConfig, now: datetime) -> None:
-        try:
-            state = self.poller.storage.get_source(source.name)
-        except AggregatorError as error:
-            log.error("%s: cannot read its schedule: %s", source.name, error)
-            return
-        at = first_run_at(state, now, rng=self.rng)
+    def _schedule_first(
+        self, source: SourceConfig, state: SourceState, now: datetime, spread: timedelta
+    ) -> None:
+        at = first_run_at(state, now, spread=spread, rng=self.rng)
         if at is None:
             log.warning("%s: retired (410 Gone): not scheduled", source.name)
             self._remove(source.name)
