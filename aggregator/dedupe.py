@@ -95,7 +95,9 @@ def normalize_url(url: str) -> str:
     if not netloc and path.startswith("//"):
         return text  # would read back as a host; leave such oddities alone
     query = _normalize_query(parts.query)
-    return urlunsplit((scheme, netloc, path, query, ""))
+    # Dropping an empty query or fragment can leave trailing spaces ("0 ?" -> "0 "), which the
+    # next call would strip: strip them now, so the function stays idempotent.
+    return urlunsplit((scheme, netloc, path, query, "")).strip()
 
 
 def normalize_title(title: str | None) -> str:
