@@ -293,7 +293,7 @@ def status_rows(rows: list[dict[str, Any]], configured: set[str]) -> list[dict[s
 
 
 def _short_time(value: str | None) -> str:
-    return value[:16].replace("T", " ") if value else "never" if value is None else value
+    return value[:16].replace("T", " ") if value else "never"
 
 
 @main.command()
