@@ -264,22 +264,12 @@ class Daemon:
         self.poller.stop()
         if self._server is not None:
             self._server.should_exit = True
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for thread in threading.enumerate():
-            if thread is not threading.current_thread() and not thread.daemon:
-                thread.join(max(0.0, deadline - time.monotonic()))
-        busy = [
-            t
-            for t in threading.enumerate()
-            if t is not threading.current_thread() and not t.daemon and t.is_alive()
-        ]
-        if busy:
-            # Every write is one transaction, so leaving now cannot corrupt the database.
-            log.warning(
-                "%d poll(s) still running after %.0fs; exiting anyway",
-                len(busy),
-                STOP_GRACE_SECONDS,
-            )
+        if not self.poller.wait_idle(STOP_GRACE_SECONDS):
+            # A request is still waiting for its answer. Every write is one transaction, so
+            # leaving now cannot corrupt the database: that poll never committed, and the next
+            # start finds it still due. (A normal exit would wait for the worker threads.)
+            log.warning("a poll is still running after %.0fs; exiting anyway", STOP_GRACE_SECONDS)
+            notify("STOPPING=1")
             logging.shutdown()
             os._exit(0)
         self.poller.close()

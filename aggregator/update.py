@@ -13,8 +13,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -165,6 +166,8 @@ class Poller:
         self.rng = rng
         self.metrics = metrics
         self.stopping = threading.Event()
+        self._busy = 0  # polls and comment runs in progress, for a clean stop
+        self._idle = threading.Condition()
         self._own_fetcher = fetcher is None
         self.fetcher = fetcher or make_fetcher(config)
         self._old_fetchers: list[Fetcher] = []
@@ -200,6 +203,22 @@ class Poller:
         self.stopping.set()
         for fetcher in [self.fetcher, *self._old_fetchers]:
             fetcher.stop()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for running polls to end; whether they all did."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
+    @contextmanager
+    def _working(self) -> Iterator[None]:
+        with self._idle:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
 
     def reconfigure(self, config: AppConfig) -> None:
         """Use a reloaded configuration from the next poll on (polls running keep theirs)."""
@@ -270,6 +289,10 @@ class Poller:
         Never raises for a source's own failure. A retired source, or (by hand, without
         ``force``) one in a backoff window, is skipped without a request.
         """
+        with self._working():
+            return self._poll_source(source, force)
+
+    def _poll_source(self, source: SourceConfig, force: bool) -> PollResult:
         if self.stopping.is_set():
             return PollResult(source.name, "skipped", note="aggregator is stopping")
         started = self.clock()
@@ -315,6 +338,10 @@ class Poller:
         Threads live on the source's own servers, so a source that is retired or waiting out
         a Retry-After or backoff window has its threads left alone too.
         """
+        with self._working():
+            return self._follow_comments(source)
+
+    def _follow_comments(self, source: SourceConfig) -> PollResult:
         result = PollResult(source.name, "unchanged")
         if self.stopping.is_set():
             return result

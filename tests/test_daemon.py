@@ -246,3 +246,25 @@ def test_kill_9_during_a_poll_loses_nothing_committed_and_the_schedule_continues
             assert restarted.stop() == 0
     with sqlite3.connect(setup.database) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_sigterm_during_a_stalled_request_exits_within_seconds_and_records_nothing(
+    setup: Setup,
+):
+    with ScriptedServer() as server:
+        server.hold = threading.Event()  # the request never gets its answer
+        server.script("/stalled", Answer(200, {}, rss(("s1", server.clock()))))
+        setup.write([{"name": "stalled", "url": server.url("/stalled")}])
+        daemon = Daemon(setup)
+        try:
+            daemon.wait_for("running:")
+            assert server.arrived.wait(15)
+            started = time.monotonic()
+            daemon.signal(signal.SIGTERM)
+            assert daemon.process.wait(15) == 0
+            assert time.monotonic() - started < 8
+            daemon.wait_for("exiting anyway")
+        finally:
+            daemon.stop()
+    row = setup.row("stalled")
+    assert row.error_count == 0 and row.last_polled_at is None  # abandoned, not an error
