@@ -34,12 +34,13 @@ from aggregator.logs import setup_logging
 from aggregator.metrics import Metrics
 from aggregator.models import PollResult
 from aggregator.notify import notify, reloading
+from aggregator.policy import is_file_source
 from aggregator.publish import Publisher
 from aggregator.scheduler import PollScheduler
 from aggregator.server import create_app
 from aggregator.storage import Storage
 from aggregator.storage.lock import DatabaseLock
-from aggregator.update import Poller, is_file_source
+from aggregator.update import Poller
 
 __all__ = ["Daemon", "setup_logging"]
 
