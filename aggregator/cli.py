@@ -25,9 +25,10 @@ EXIT_CONFIG = 2
 class Context:
     """What every command receives: where the config is, and the config once loaded."""
 
-    def __init__(self, config_path: str | None, log_level: str):
+    def __init__(self, config_path: str | None, log_level: str, log_format: str = "text"):
         self.config_path = resolve_config_path(config_path)
         self.log_level = log_level
+        self.log_format = log_format
         self._config: AppConfig | None = None
 
     @property
@@ -69,14 +70,21 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per log line, for log shippers.",
+)
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, log_level: str) -> None:
+def main(ctx: click.Context, config_path: str | None, log_level: str, log_format: str) -> None:
     """Aggregate RSS/Atom feeds and their comment threads, and republish them.
 
     Example: aggregator --config config/aggregator.yaml run
     """
-    ctx.obj = Context(config_path, log_level)
+    ctx.obj = Context(config_path, log_level, log_format)
 
 
 @main.command()
@@ -95,32 +103,50 @@ def check(obj: Context) -> None:
 
 @main.command()
 @click.argument("names", nargs=-1)
+@click.option("--due", is_flag=True, help="Poll only the sources the schedule says are due.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also poll sources waiting out a Retry-After or backoff window, or retired.",
+)
 @click.pass_obj
 @handle_errors
-def poll(obj: Context, names: tuple[str, ...]) -> None:
+def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
     """Fetch sources now (all, or those NAMES) and store what is new.
 
-    Prints one line per source. Exits 1 when any source failed.
+    A poll by hand is an explicit request, so it does not wait for the schedule; it still
+    sends conditional requests, and it leaves alone (and names) sources that a server asked
+    to wait (Retry-After), that are backing off after errors, or that are retired (410 Gone),
+    unless --force. Prints one line per source. Exits 1 when any source failed.
 
-    Example: aggregator poll moa
+    Example: aggregator poll --due
     """
-    from aggregator.daemon import setup_logging
+    from aggregator.logs import setup_logging
     from aggregator.update import Poller, select_sources
 
-    setup_logging("WARNING" if obj.log_level.upper() == "INFO" else obj.log_level)
+    setup_logging("WARNING" if obj.log_level.upper() == "INFO" else obj.log_level, obj.log_format)
     config = obj.config
     sources = select_sources(config, names)
     failed = False
     with Poller(config, manual=True) as poller:
+        if due:
+            sources = poller.due_sources(sources)
+            if not sources:
+                click.echo("no source is due")
+                return
         show_bar = sys.stderr.isatty() and len(sources) > 10
         lines: list[str] = []
         if show_bar:
             with click.progressbar(length=len(sources), label="polling", file=sys.stderr) as bar:
                 results = poller.poll_many(
-                    sources, on_result=lambda r: (bar.update(1), lines.append(r.describe()))
+                    sources,
+                    force=force,
+                    on_result=lambda r: (bar.update(1), lines.append(r.describe())),
                 )
         else:
-            results = poller.poll_many(sources, on_result=lambda r: click.echo(r.describe()))
+            results = poller.poll_many(
+                sources, force=force, on_result=lambda r: click.echo(r.describe())
+            )
         for line in lines:
             click.echo(line)
         failed = any(not result.ok for result in results)
@@ -156,9 +182,10 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
 
     Example: aggregator serve --port 8080
     """
-    from aggregator.daemon import make_server, setup_logging
+    from aggregator.daemon import make_server
+    from aggregator.logs import setup_logging
 
-    setup_logging(obj.log_level)
+    setup_logging(obj.log_level, obj.log_format)
     config = _with_server(obj.config, host, port)
     click.echo(f"serving {config.public_dir} on {config.server.public_url}/", err=True)
     make_server(config).run()
@@ -172,13 +199,17 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
 def run(obj: Context, host: str | None, port: int | None) -> None:
     """Run the daemon: poll on schedule, republish, and serve, until SIGTERM or Ctrl-C.
 
+    SIGHUP reloads the configuration file (a broken one is refused and the running one kept).
+    Only one daemon may run on a database; a second one exits with an error.
+
     Example: aggregator --config /etc/aggregator/aggregator.yaml run
     """
-    from aggregator.daemon import Daemon, setup_logging
+    from aggregator.daemon import Daemon
+    from aggregator.logs import setup_logging
 
-    setup_logging(obj.log_level)
+    setup_logging(obj.log_level, obj.log_format)
     config = _with_server(obj.config, host, port)
-    Daemon(config).run()
+    sys.exit(Daemon(config, config_path=obj.config_path, loaded=obj.config).run())
 
 
 @main.command()
@@ -186,7 +217,7 @@ def run(obj: Context, host: str | None, port: int | None) -> None:
 @click.pass_obj
 @handle_errors
 def status(obj: Context, as_json: bool) -> None:
-    """Show each source's last poll, counts and errors.
+    """Show each source's last poll and HTTP status, counts, next poll, errors and redirects.
 
     Example: aggregator status --json
     """
@@ -195,33 +226,66 @@ def status(obj: Context, as_json: bool) -> None:
     config = obj.config
     with Storage(config.database) as storage:
         rows = storage.list_source_rows()
-    configured = {source.name for source in config.sources}
-    keys = [
-        "name",
-        "url",
-        "last_polled_at",
-        "last_status",
-        "entry_count",
-        "comment_total",
-        "next_poll_at",
-        "error_count",
-        "last_error",
-    ]
-    data = [
-        {key: row.get(key) for key in keys} | {"configured": row["name"] in configured}
-        for row in rows
-    ]
+    data = status_rows(rows, {source.name for source in config.sources})
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    header = f"{'source':20} {'last poll':25} {'http':>4} {'entries':>7} {'comments':>8} {'errors':>6}  next poll / last error"
-    click.echo(header)
+    click.echo(
+        f"{'source':16} {'last poll':16} {'http':>4} {'entries':>7} {'comments':>8} "
+        f"{'errors':>6}  {'next poll':16} {'why':12} notes"
+    )
     for row in data:
-        tail = row["last_error"] or row["next_poll_at"] or ""
         click.echo(
-            f"{row['name'][:20]:20} {row['last_polled_at'] or 'never':25} {row['last_status'] or '-':>4} "
-            f"{row['entry_count']:>7} {row['comment_total']:>8} {row['error_count']:>6}  {tail}"
+            f"{row['name'][:16]:16} {_short_time(row['last_polled_at']):16} "
+            f"{row['last_status'] or '-':>4} {row['entry_count']:>7} {row['comment_total']:>8} "
+            f"{row['error_count']:>6}  {_short_time(row['next_poll_at']):16} "
+            f"{(row['next_poll_reason'] or '-')[:12]:12} {'; '.join(row['notes'])}"
         )
+
+
+def status_rows(rows: list[dict[str, Any]], configured: set[str]) -> list[dict[str, Any]]:
+    """The ``status`` table as data: stored columns plus a list of notes for the operator."""
+    keys = [
+        "name",
+        "url",
+        "config_url",
+        "last_polled_at",
+        "last_status",
+        "last_success_at",
+        "entry_count",
+        "comment_total",
+        "next_poll_at",
+        "next_poll_reason",
+        "next_poll_detail",
+        "error_count",
+        "last_error",
+        "redirect_url",
+        "redirect_count",
+        "retired_at",
+    ]
+    data = []
+    for row in rows:
+        item = {key: row.get(key) for key in keys} | {"configured": row["name"] in configured}
+        notes = []
+        if item["retired_at"]:
+            notes.append(f"RETIRED {item['retired_at']} (410 Gone): no more requests")
+        if item["last_error"]:
+            notes.append(f"error: {item['last_error']}")
+        if item["redirect_url"]:
+            notes.append(
+                f"pending redirect to {item['redirect_url']} (seen {item['redirect_count']}x)"
+            )
+        if item["config_url"] and item["url"] != item["config_url"]:
+            notes.append(f"moved: now polled at {item['url']} (update the config)")
+        if not item["configured"]:
+            notes.append("not in the config")
+        item["notes"] = notes
+        data.append(item)
+    return data
+
+
+def _short_time(value: str | None) -> str:
+    return value[:16].replace("T", " ") if value else "never"
 
 
 @main.command()

@@ -111,6 +111,29 @@ class DefaultsConfig(_Strict):
     comments: bool = False
     comments_quiet_after: Duration = timedelta(days=14)
     killfile: tuple[str, ...] = ()
+    # Scheduling and politeness (README, "Polling politely"; aggregator.decide applies them).
+    interval_floor: Duration = timedelta(minutes=15)
+    adaptive: bool = True
+    min_interval: Duration = timedelta(minutes=15)
+    max_interval: Duration = timedelta(days=1)
+    max_backoff: Duration = timedelta(days=1)
+    max_retry_after: Duration = timedelta(days=1)
+    redirect_adopt_after: int = Field(3, ge=1, le=100)
+    max_concurrent_fetches: int = Field(8, ge=1, le=256)
+    max_per_host: int = Field(1, ge=1, le=64)
+    max_per_domain: int = Field(2, ge=1, le=64)
+    stale_after: Duration = timedelta(days=2)
+
+    @model_validator(mode="after")
+    def _check_intervals(self) -> DefaultsConfig:
+        if self.min_interval > self.max_interval:
+            raise ValueError("min_interval must not be longer than max_interval")
+        if self.max_per_host > self.max_per_domain:
+            raise ValueError("max_per_host must not be larger than max_per_domain")
+        for key in ("interval", "interval_floor", "min_interval", "max_backoff"):
+            if getattr(self, key) <= timedelta(0):
+                raise ValueError(f"{key} must be longer than zero")
+        return self
 
 
 class SourceConfig(_Strict):

@@ -1,7 +1,16 @@
-"""The daemon's lifecycle: logging, start the scheduler and the HTTP server, stop cleanly.
+"""The daemon's lifecycle: lock, start the scheduler and the HTTP server, reload, stop cleanly.
 
-``run_daemon`` runs in the foreground (as systemd expects): it polls on schedule, republishes
-what changed, and serves the outputs. SIGINT and SIGTERM stop it within a few seconds.
+``Daemon.run`` runs in the foreground (as systemd expects) and returns an exit code:
+
+- it first takes ``<database>.lock``, so two daemons never write one database;
+- SIGTERM and SIGINT stop it: no new poll or request starts, running polls get a few seconds
+  to finish their transaction, and whatever is still running then is abandoned (every write
+  is one transaction, so the database stays consistent);
+- SIGHUP reloads the configuration file: sources added, removed or changed, outputs
+  re-rendered; a broken file is refused with one log line and the running configuration stays;
+- under systemd it reports READY=1, RELOADING=1 and STOPPING=1 (``Type=notify``).
+
+The HTTP server runs on its own thread; the main thread only waits for signals.
 """
 
 from __future__ import annotations
@@ -9,21 +18,31 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
+import random
+import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
-from aggregator.config import AppConfig, SourceConfig
-from aggregator.errors import AggregatorError
+from aggregator.config import AppConfig, OutputConfig, SourceConfig, load_config
+from aggregator.errors import AggregatorError, ConfigError
+from aggregator.logs import setup_logging
+from aggregator.metrics import Metrics
 from aggregator.models import PollResult
+from aggregator.notify import notify, reloading
+from aggregator.policy import is_file_source
 from aggregator.publish import Publisher
 from aggregator.scheduler import PollScheduler
 from aggregator.server import create_app
 from aggregator.storage import Storage
+from aggregator.storage.lock import DatabaseLock
 from aggregator.update import Poller
+
+__all__ = ["Daemon", "setup_logging"]
 
 log = logging.getLogger("aggregator")
 
@@ -44,17 +63,9 @@ class _Server(uvicorn.Server):
             self._captured_signals.clear()
 
 
-def setup_logging(level: str = "INFO") -> None:
-    """Log to stderr in a journald-friendly form (no timestamps under systemd)."""
-    under_journald = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
-    fmt = (
-        "%(levelname)s %(name)s: %(message)s"
-        if under_journald
-        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+SERVER_START_SECONDS = 10.0
+# Keys that a reload cannot change under a running daemon (the lock, the open server socket).
+RESTART_ONLY = ("database", "public_dir", "server")
 
 
 def make_server(config: AppConfig) -> uvicorn.Server:
@@ -74,17 +85,32 @@ def make_server(config: AppConfig) -> uvicorn.Server:
 class Daemon:
     """Poller, scheduler, publisher and server in one process."""
 
-    def __init__(self, config: AppConfig):
+    def __init__(
+        self,
+        config: AppConfig,
+        *,
+        config_path: str | os.PathLike[str] | None = None,
+        loaded: AppConfig | None = None,
+    ):
+        """``config`` is what runs; ``loaded`` is the file as read, before command-line
+        overrides (``--port``), so that a reload only warns about what the file changed."""
         self.config = config
-        self.poller = Poller(config)
+        self.config_path = Path(config_path) if config_path else config.config_path
+        self._loaded = loaded or config
+        self.metrics = Metrics()
+        self.poller = Poller(config, metrics=self.metrics)
         self._publish_lock = threading.Lock()
-        self.scheduler = PollScheduler(config, self.poller, self._after_poll)
+        self.scheduler = PollScheduler(config, self.poller, self._after_poll, rng=random.Random())
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._server: uvicorn.Server | None = None
 
-    def publish(self, outputs=None) -> None:  # type: ignore[no-untyped-def]
+    # -- publishing ------------------------------------------------------------------------------
+    def publish(self, outputs: Sequence[OutputConfig] | None = None) -> None:
+        """Render outputs (all by default); a failure is logged, never fatal."""
         with self._publish_lock:
-            storage = self.poller.storage
             try:
-                changed = Publisher(self.config, storage).publish(outputs)
+                changed = Publisher(self.config, self.poller.storage).publish(outputs)
             except AggregatorError as error:
                 log.error("publish failed: %s", error)
                 return
@@ -92,49 +118,190 @@ class Daemon:
                 log.info("published %s", path.name)
 
     def _after_poll(self, source: SourceConfig, result: PollResult) -> None:
-        log.info("%s", result.describe())
+        if result.ok:  # errors were logged by the poller, with the next poll time
+            log.info("%s", result.describe())
         if result.ok and (result.new or result.updated or result.new_comments):
             self.publish(self.config.outputs_for(source.name))
 
-    def run(self) -> None:
-        """Run until SIGINT or SIGTERM."""
+    # -- lifecycle -------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until SIGINT or SIGTERM; return the process exit code."""
+        lock = DatabaseLock(self.config.database)
+        lock.acquire()  # LockedError: another daemon has this database
+        try:
+            return self._run_locked()
+        finally:
+            lock.release()
+
+    def _run_locked(self) -> int:
         with Storage(self.config.database):
             pass  # create the database and apply migrations before anything else
+        self._warn_about_floors(self.config)
         self.poller.sync_sources()
         self.publish()
+        self._install_signal_handlers()
         self.scheduler.start()
-        server = make_server(self.config)
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(lambda: self.config, metrics=self.metrics, expect_polling=True),
+                host=self.config.server.host,
+                port=self.config.server.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+            )
+        )
+        server_thread = threading.Thread(target=self._serve, name="http", daemon=True)
+        server_thread.start()
+        if not self._wait_for_server(server_thread):
+            log.error(
+                "cannot serve on %s:%s (see above); stopping",
+                self.config.server.host,
+                self.config.server.port,
+            )
+            self.stop()
+            return 1
         for output in self.config.outputs:
             for fmt in output.formats:
                 log.info(
                     "subscribe: %s",
                     Publisher(self.config, self.poller.storage).links(output).feed(fmt),
                 )
+        notify("READY=1", f"STATUS=polling {len(self.config.sources)} sources")
+        log.info(
+            "running: %d sources, %d outputs", len(self.config.sources), len(self.config.outputs)
+        )
+        while not self._stop.is_set():
+            if self._reload.wait(0.2):
+                self._reload.clear()
+                self.reload()
+            if not server_thread.is_alive() and not self._stop.is_set():
+                log.error("the HTTP server stopped unexpectedly; stopping")
+                self._stop.set()
+        self.stop()
+        server_thread.join(STOP_GRACE_SECONDS)
+        return 0
+
+    def _serve(self) -> None:
+        assert self._server is not None
+        # uvicorn exits when it cannot bind; the main thread notices and reports it.
+        with contextlib.suppress(SystemExit):
+            self._server.run()
+
+    def _wait_for_server(self, thread: threading.Thread) -> bool:
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while time.monotonic() < deadline:
+            if self._server is not None and self._server.started:
+                return True
+            if not thread.is_alive() or self._stop.is_set():
+                return False
+            time.sleep(0.05)
+        return False
+
+    def _install_signal_handlers(self) -> None:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            if self._stop.is_set() and signum == signal.SIGINT:
+                log.warning("second interrupt: exiting at once")
+                os._exit(1)
+            log.info("%s received: stopping", signal.Signals(signum).name)
+            self._stop.set()
+
+        def hangup(signum: int, frame: FrameType | None) -> None:
+            self._reload.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, hangup)
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop (what SIGTERM does)."""
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        """Ask :meth:`run` to reload the configuration (what SIGHUP does)."""
+        self._reload.set()
+
+    def reload(self) -> bool:
+        """Re-read the configuration file and apply it; keep the running one if it is broken."""
+        if self.config_path is None:
+            log.error("reload refused: the configuration did not come from a file")
+            return False
+        reloading()
         try:
-            server.run()
+            try:
+                new = load_config(self.config_path)
+            except ConfigError as error:
+                log.error(
+                    "reload refused, keeping the running configuration: %s",
+                    "; ".join(error.problems),
+                )
+                return False
+            new = self._keep_restart_only(new)
+            old_names = {s.name for s in self.config.sources}
+            new_names = {s.name for s in new.sources}
+            changed = {
+                s.name
+                for s in new.sources
+                if s.name in old_names and s != self.config.source(s.name)
+            }
+            self.config = new
+            self.poller.reconfigure(new)
+            try:
+                url_changed = frozenset(self.poller.sync_sources())
+            except AggregatorError as error:
+                log.error("reload: cannot record the sources: %s", error)
+                url_changed = frozenset()
+            self.scheduler.apply_config(new, url_changed)
+            self._warn_about_floors(new)
+            self.publish()
+            log.info(
+                "reloaded %s: %d sources (%d added, %d removed, %d changed), %d outputs",
+                self.config_path,
+                len(new.sources),
+                len(new_names - old_names),
+                len(old_names - new_names),
+                len(changed),
+                len(new.outputs),
+            )
+            return True
         finally:
-            self.stop()
+            notify("READY=1", f"STATUS=polling {len(self.config.sources)} sources")
+
+    def _keep_restart_only(self, new: AppConfig) -> AppConfig:
+        for key in RESTART_ONLY:
+            if getattr(new, key) != getattr(self._loaded, key):
+                log.warning("reload: %s changed; it takes effect at the next restart", key)
+        self._loaded = new
+        return new.model_copy(update={key: getattr(self.config, key) for key in RESTART_ONLY})
+
+    def _warn_about_floors(self, config: AppConfig) -> None:
+        floor = config.defaults.interval_floor
+        for source in config.sources:
+            interval = config.interval_for(source)
+            if interval < floor and not is_file_source(source):
+                log.warning(
+                    "%s: interval %s is below interval_floor %s: polled every %s instead",
+                    source.name,
+                    interval,
+                    floor,
+                    floor,
+                )
 
     def stop(self) -> None:
+        """Stop scheduling and requests, give running polls a moment, then stop serving."""
+        notify("STOPPING=1")
         log.info("stopping")
         self.scheduler.shutdown()
-        self.poller.fetcher.close()
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for thread in threading.enumerate():
-            if thread is not threading.current_thread() and not thread.daemon:
-                thread.join(max(0.0, deadline - time.monotonic()))
-        busy = [
-            t
-            for t in threading.enumerate()
-            if t is not threading.current_thread() and not t.daemon and t.is_alive()
-        ]
-        if busy:
-            # Every write is one transaction, so leaving now cannot corrupt the database.
-            log.warning(
-                "%d poll(s) still running after %.0fs; exiting anyway",
-                len(busy),
-                STOP_GRACE_SECONDS,
-            )
+        self.poller.stop()
+        if self._server is not None:
+            self._server.should_exit = True
+        if not self.poller.wait_idle(STOP_GRACE_SECONDS):
+            # A request is still waiting for its answer. Every write is one transaction, so
+            # leaving now cannot corrupt the database: that poll never committed, and the next
+            # start finds it still due. (A normal exit would wait for the worker threads.)
+            log.warning("a poll is still running after %.0fs; exiting anyway", STOP_GRACE_SECONDS)
+            notify("STOPPING=1")
             logging.shutdown()
             os._exit(0)
+        self.poller.close()
         log.info("stopped")

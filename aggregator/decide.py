@@ -116,7 +116,11 @@ class PollOutcome:
 
     @classmethod
     def from_error(cls, error: FetchError, **extra: Any) -> PollOutcome:
-        """Describe a failed request (HTTP error status or no response at all)."""
+        """Describe a failed request (HTTP error status or no response at all).
+
+        The response headers travel along, so that an HTTP-date Retry-After is read against
+        the caller's ``now`` rather than the fetcher's clock."""
+        extra.setdefault("headers", error.headers)
         return cls(
             status=error.status,
             retry_after_seconds=error.retry_after,

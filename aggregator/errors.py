@@ -40,6 +40,10 @@ class FetchError(AggregatorError):
         self.headers = dict(headers or {})
 
 
+class StoppedError(FetchError):
+    """A request was not made because aggregator is stopping; nothing is recorded for it."""
+
+
 class BlockedAddressError(FetchError):
     """A URL that came from outside the config points at a private or reserved address."""
 

@@ -20,7 +20,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from aggregator.config import DEFAULT_USER_AGENT
-from aggregator.errors import FetchError
+from aggregator.errors import FetchError, StoppedError
+from aggregator.limits import FetchLimits
 from aggregator.models import FetchResult
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -47,8 +48,10 @@ class Fetcher:
         max_bytes: int = DEFAULT_MAX_BYTES,
         file_roots: Sequence[Path] = (),
         transport: httpx.BaseTransport | None = None,
+        limits: FetchLimits | None = None,
     ):
         self.max_bytes = max_bytes
+        self.limits = limits or FetchLimits()
         self.timeout = timeout
         self.file_roots = tuple(Path(root).resolve() for root in file_roots)
         self._client = httpx.Client(
@@ -65,19 +68,31 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
+        self.limits.stop()
         self._client.close()
+
+    def stop(self) -> None:
+        """Start no new request (each raises :class:`StoppedError`); those running go on."""
+        self.limits.stop()
 
     def fetch(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None
     ) -> FetchResult:
-        """Fetch ``url`` once, conditionally when validators are given."""
+        """Fetch ``url`` once, conditionally when validators are given.
+
+        HTTP requests wait for a slot under :attr:`limits` (global, per host, per domain);
+        files cost nothing and do not.
+        """
         try:
             scheme = urlsplit(url).scheme
         except ValueError as error:  # e.g. "Invalid IPv6 URL" from a feed's link
             raise FetchError(f"invalid URL {url!r}: {error}") from None
         if scheme == "file":
             return self._fetch_file(url, etag=etag)
-        return self._fetch_http(url, etag=etag, last_modified=last_modified)
+        with self.limits.slot(url):
+            if self._client.is_closed:
+                raise StoppedError("not fetching: aggregator is stopping")
+            return self._fetch_http(url, etag=etag, last_modified=last_modified)
 
     # -- HTTP ----------------------------------------------------------------------------------
     def _fetch_http(self, url: str, *, etag: str | None, last_modified: str | None) -> FetchResult:
@@ -95,8 +110,8 @@ class Fetcher:
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 with self._client.stream("GET", current, headers=headers) as response:
-                    # Not response.is_redirect: httpx counts every 3xx, 304 Not Modified too.
-                    if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
+                    # Not is_redirect: in httpx 0.28 that is true for every 3xx, 304 included.
+                    if response.has_redirect_location:
                         target = str(response.url.join(response.headers.get("location", "")))
                         if response.status_code not in (301, 308):
                             all_permanent = False

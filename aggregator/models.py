@@ -131,6 +131,13 @@ class SourceState:
     retired_at: datetime | None = None
     comments_etag: str | None = None
     comments_last_modified: str | None = None
+    config_url: str | None = None  # as configured; ``url`` differs once a redirect is adopted
+    last_success_at: datetime | None = None
+    next_poll_detail: str | None = None
+    hint_ttl_minutes: int | None = None
+    hint_update_period: int | None = None
+    hint_skip_hours: frozenset[int] = frozenset()
+    hint_skip_days: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -147,7 +154,7 @@ class PollResult:
     """The outcome of polling one source, reported one line per source."""
 
     source: str
-    status: str  # "new", "updated", "unchanged", "not-modified", "error"
+    status: str  # "new", "updated", "unchanged", "not-modified", "error", "skipped"
     new: int = 0
     updated: int = 0
     http_status: int | None = None
@@ -155,6 +162,9 @@ class PollResult:
     warning: str | None = None
     new_comments: int = 0
     elapsed: float = 0.0
+    # When the source is due next (None: retired, or not decided because the poll was skipped).
+    next_poll_at: datetime | None = None
+    note: str | None = None  # why a poll was skipped, or what changed about the source
 
     @property
     def ok(self) -> bool:
@@ -164,6 +174,8 @@ class PollResult:
         """One human line, e.g. ``moa: 3 new, 1 updated``."""
         if self.status == "error":
             return f"{self.source}: error: {self.error}"
+        if self.status == "skipped":
+            return f"{self.source}: skipped: {self.note}"
         if self.status == "not-modified":
             text = "unchanged (304)"
         elif self.new or self.updated:
@@ -179,6 +191,8 @@ class PollResult:
             text += f", {self.new_comments} new comments"
         if self.warning:
             text += f" (warning: {self.warning})"
+        if self.note:
+            text += f"; {self.note}"
         return f"{self.source}: {text}"
 
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from xml.etree import ElementTree
 
 import feedparser
 
@@ -52,16 +53,7 @@ def parse_feed(content: bytes, headers: Mapping[str, str] | None = None, url: st
         warning=_warning(parsed),
         ttl_minutes=_int(feed.get("ttl")),
         update_period_seconds=_update_period(feed),
-        skip_hours=frozenset(
-            hour
-            for hour in (_int(h) for h in _listish(feed.get("skiphours")))
-            if hour is not None and 0 <= hour < 24
-        ),
-        skip_days=frozenset(
-            d.strip().capitalize()
-            for d in _listish(feed.get("skipdays"))
-            if d.strip().lower() in _DAYS
-        ),
+        **_skip_hints(content, feed),
     )
 
 
@@ -243,12 +235,32 @@ def _int(value: Any) -> int | None:
     return number if number >= 0 else None
 
 
-def _listish(value: Any) -> list[str]:
-    if not value:
-        return []
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    return [part for part in str(value).replace(",", " ").split() if part]
+def _skip_hints(content: bytes, feed: Any) -> dict[str, frozenset[Any]]:
+    """RSS 2.0 ``<skipHours><hour>`` and ``<skipDays><day>``, read from the document itself.
+
+    feedparser keeps only the last ``<hour>`` and ``<day>`` of these lists, so when it saw
+    either element the channel is read again with the standard library's expat parser (which
+    resolves no external entities and, from expat 2.4, refuses entity expansion bombs). An
+    ill-formed document keeps no skip hints: they only ever delay a poll.
+    """
+    hours: set[int] = set()
+    days: set[str] = set()
+    if "skiphours" in feed or "skipdays" in feed:
+        try:
+            root = ElementTree.fromstring(content)
+        except (ElementTree.ParseError, ValueError):
+            root = None
+        channel = root.find("channel") if root is not None else None
+        if channel is not None:
+            for text in channel.findall("skipHours/hour") + channel.findall("skiphours/hour"):
+                hour = _int(text.text)
+                if hour is not None and 0 <= hour <= 24:  # some feeds write 24 for midnight
+                    hours.add(hour % 24)
+            for text in channel.findall("skipDays/day") + channel.findall("skipdays/day"):
+                day = (text.text or "").strip().lower()
+                if day in _DAYS:
+                    days.add(day.capitalize())
+    return {"skip_hours": frozenset(hours), "skip_days": frozenset(days)}
 
 
 def _update_period(feed: Any) -> int | None:

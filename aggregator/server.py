@@ -1,4 +1,5 @@
-"""The HTTP app (starlette): published feeds with ETag/Last-Modified/304, and an index page.
+"""The HTTP app (starlette): published feeds with ETag/Last-Modified/304, an index page,
+``/healthz`` (JSON) and ``/metrics`` (Prometheus text).
 
 Feeds are served from the public folder that :mod:`aggregator.publish` writes, from an
 in-memory cache that is refreshed when a file's mtime or size changes, so a busy reader costs
@@ -12,18 +13,27 @@ import hashlib
 import html
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from aggregator.config import AppConfig
+from aggregator.errors import AggregatorError, NotFoundError
+from aggregator.health import assess_health
+from aggregator.metrics import Metrics, SourceGauges
+from aggregator.models import SourceState
 from aggregator.publish import EXTENSIONS, MEDIA_TYPES, FeedLinks
+from aggregator.storage import Storage, parse_time
+
+# A source whose poll is this late while the daemon runs means the scheduler is stuck.
+OVERDUE_AFTER = timedelta(hours=1)
 
 _FEED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Published paths under /feeds/: an output, its latest comments, or one entry's comment feed.
@@ -110,10 +120,76 @@ def file_response(request: Request, cached: CachedFile, media_type: str) -> Resp
     return Response(body, headers=headers, media_type=media_type)
 
 
-def create_app(config: AppConfig) -> Starlette:
-    """The starlette application serving one configuration's outputs."""
-    feeds_dir = (config.public_dir / "feeds").resolve()
+class _StateReader:
+    """Reads source states for ``/healthz`` and ``/metrics`` through one lazily opened
+    connection (request handlers run on a thread pool, so access is serialized)."""
+
+    def __init__(self, config: Callable[[], AppConfig]):
+        self._config = config
+        self._storage: Storage | None = None
+        self._lock = threading.Lock()
+
+    def states(self) -> list[SourceState]:
+        config = self._config()
+        with self._lock:
+            if self._storage is None:
+                self._storage = Storage(config.database)
+            states = []
+            for source in config.sources:
+                try:
+                    states.append(self._storage.get_source(source.name))
+                except NotFoundError:
+                    continue  # configured but not polled yet: nothing to judge
+            return states
+
+    def gauges(self) -> list[SourceGauges]:
+        config = self._config()
+        configured = {source.name for source in config.sources}
+        try:
+            with self._lock:
+                if self._storage is None:
+                    self._storage = Storage(config.database)
+                rows = self._storage.list_source_rows()
+        except AggregatorError:
+            return []
+        return [
+            SourceGauges(
+                name=row["name"],
+                entries=row["entry_count"],
+                comments=row["comment_total"],
+                error_count=row["error_count"],
+                retired=row["retired_at"] is not None,
+                next_poll_at=parse_time(row["next_poll_at"]),
+                last_success_at=parse_time(row["last_success_at"]),
+            )
+            for row in rows
+            if row["name"] in configured
+        ]
+
+
+def create_app(
+    config: AppConfig | Callable[[], AppConfig],
+    *,
+    metrics: Metrics | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    expect_polling: bool = False,
+) -> Starlette:
+    """The starlette application serving one configuration's outputs, ``/healthz`` and
+    ``/metrics``.
+
+    ``config`` may be a callable returning the current configuration, so that a daemon's
+    reload shows at once. ``metrics`` are the daemon's counters (a bare ``serve`` has only the
+    per-source gauges read from the database). ``expect_polling`` makes ``/healthz`` report
+    sources whose poll is overdue, which only makes sense while a daemon polls.
+    """
+    current: Callable[[], AppConfig] = config if callable(config) else (lambda: config)
+    feeds_dir = (current().public_dir / "feeds").resolve()
     cache = FileCache()
+    reader = _StateReader(current)
+    if metrics is None:
+        metrics = Metrics(sources=reader.gauges)
+    else:
+        metrics.add_sources(reader.gauges)
 
     async def feed(request: Request) -> Response:
         name = request.path_params["name"]
@@ -128,10 +204,34 @@ def create_app(config: AppConfig) -> Starlette:
         return file_response(request, cached, _TYPES_BY_EXTENSION[extension])
 
     async def index(request: Request) -> Response:
-        return HTMLResponse(render_index(config))
+        return HTMLResponse(render_index(current()))
+
+    def healthz(request: Request) -> Response:  # sync: starlette runs it on its thread pool
+        defaults = current().defaults
+        try:
+            states = reader.states()
+        except AggregatorError as error:
+            return JSONResponse({"status": "error", "error": str(error)}, status_code=503)
+        report = assess_health(
+            states,
+            clock(),
+            stale_after=defaults.stale_after,
+            overdue_after=OVERDUE_AFTER if expect_polling else None,
+        )
+        return JSONResponse(report.as_json(), headers={"Cache-Control": "no-store"})
+
+    def metrics_page(request: Request) -> Response:
+        body, content_type = metrics.render()
+        return Response(
+            body,
+            media_type=content_type.split(";")[0],
+            headers={"Content-Type": content_type, "Cache-Control": "no-store"},
+        )
 
     routes = [
         Route("/", index, methods=["GET", "HEAD"]),
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
         Route("/feeds/{name:path}", feed, methods=["GET", "HEAD"]),
     ]
     return Starlette(routes=routes)

@@ -1,30 +1,52 @@
-"""Poll sources: state -> fetch -> parse -> store, one source at a time, errors as results.
+"""Poll sources: state -> fetch -> parse -> decide -> store, one source at a time.
 
-This is the pipeline; it does not decide *when* a source is due (that is the scheduler's and
-:mod:`aggregator.decide`'s job). A failing source becomes a :class:`PollResult` with an error
-and never stops the others. All writes of one poll of one source are one transaction.
+This is the pipeline; it does not decide *when* a source is due: :mod:`aggregator.decide`
+does, from what each poll found, and the pipeline records the resulting plan (next poll time
+and reason, error streak, pending redirect, retirement) in the same transaction as the poll's
+other writes. A failing source becomes a :class:`PollResult` with an error and never stops the
+others. All writes of one poll of one source are one transaction.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from aggregator.comments import CommentFollower
 from aggregator.config import AppConfig, SourceConfig
-from aggregator.errors import AggregatorError, FetchError, ParseError
+from aggregator.decide import PollOutcome, PollPlan, SchedulePolicy, decide_next_poll
+from aggregator.errors import (
+    AggregatorError,
+    FetchError,
+    NotFoundError,
+    ParseError,
+    StoppedError,
+)
 from aggregator.fetch import Fetcher, body_hash, file_roots_for, file_url_path
-from aggregator.models import PollResult
+from aggregator.limits import FetchLimits
+from aggregator.metrics import Metrics
+from aggregator.models import FeedData, FetchResult, PollResult, SourceState
 from aggregator.parse import parse_feed
+from aggregator.policy import (
+    schedule_policy,
+    schedule_state,
+    skip_reason,
+    stored_hints,
+)
 from aggregator.storage import Storage
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+_SYSTEM_RANDOM = random.Random()
 
 
 def utc_now() -> datetime:
@@ -37,6 +59,9 @@ class Poller:
 
     One :class:`Poller` may be used from several threads: each thread gets its own database
     connection, and writes are serialized by a lock so that SQLite never reports "locked".
+    ``clock`` and ``rng`` (the jitter; ``None`` for none) are injected so that tests drive time.
+    ``manual`` marks a poll by hand (``aggregator poll``): it reads every followed comment thread
+    and names the sources it leaves alone because they are in a backoff window.
     """
 
     def __init__(
@@ -46,12 +71,20 @@ class Poller:
         clock: Clock = utc_now,
         fetcher: Fetcher | None = None,
         manual: bool = False,
+        rng: random.Random | None = _SYSTEM_RANDOM,
+        metrics: Metrics | None = None,
     ):
         self.config = config
         self.manual = manual
         self.clock = clock
+        self.rng = rng
+        self.metrics = metrics
+        self.stopping = threading.Event()
+        self._busy = 0  # polls and comment runs in progress, for a clean stop
+        self._idle = threading.Condition()
         self._own_fetcher = fetcher is None
         self.fetcher = fetcher or make_fetcher(config)
+        self._old_fetchers: list[Fetcher] = []
         self._local = threading.local()
         self.write_lock = threading.Lock()
         self._storages: list[Storage] = []
@@ -66,7 +99,8 @@ class Poller:
 
     def close(self) -> None:
         if self._own_fetcher:
-            self.fetcher.close()
+            for fetcher in [self.fetcher, *self._old_fetchers]:
+                fetcher.close()
         with self._storages_lock:
             for storage in self._storages:
                 storage.close()
@@ -77,6 +111,38 @@ class Poller:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def stop(self) -> None:
+        """Start no new poll or request; polls already running finish their transaction."""
+        self.stopping.set()
+        for fetcher in [self.fetcher, *self._old_fetchers]:
+            fetcher.stop()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for running polls to end; whether they all did."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
+    @contextmanager
+    def _working(self) -> Iterator[None]:
+        with self._idle:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def reconfigure(self, config: AppConfig) -> None:
+        """Use a reloaded configuration from the next poll on (polls running keep theirs)."""
+        self.config = config
+        self.follower.config = config
+        if self._own_fetcher:
+            old = self.fetcher
+            self.fetcher = make_fetcher(config, limits=_same_limits(old.limits, config))
+            self.follower.fetcher = self.fetcher
+            self._old_fetchers.append(old)  # closed with the poller: a poll may still use it
 
     @property
     def storage(self) -> Storage:
@@ -89,45 +155,128 @@ class Poller:
                 self._storages.append(storage)
         return storage
 
-    def sync_sources(self) -> None:
-        """Create database rows for configured sources (and update changed URLs)."""
-        self.storage.sync_sources(((s.name, s.url) for s in self.config.sources), self.clock())
+    def sync_sources(self) -> list[str]:
+        """Create database rows for configured sources; return those whose URL was changed."""
+        return self.storage.sync_sources(
+            ((s.name, s.url) for s in self.config.sources), self.clock()
+        )
+
+    def due_sources(self, sources: Sequence[SourceConfig]) -> list[SourceConfig]:
+        """The sources the schedule says are due now (never polled, or past their next poll),
+        retired ones left out. What ``aggregator poll --due`` polls."""
+        self.sync_sources()
+        now = self.clock()
+        due = []
+        for source in sources:
+            state = self.storage.get_source(source.name)
+            if state.retired_at is None and (
+                state.next_poll_at is None or state.next_poll_at <= now
+            ):
+                due.append(source)
+        return due
 
     def poll_many(
         self,
         sources: Sequence[SourceConfig],
         *,
-        workers: int = 8,
+        workers: int | None = None,
+        force: bool = False,
         on_result: Callable[[PollResult], None] | None = None,
     ) -> list[PollResult]:
-        """Poll several sources concurrently; results come back in the order given."""
+        """Poll several sources concurrently; results come back in the order given.
+
+        Requests still obey the fetcher's limits (in total, per host, per domain).
+        """
         self.sync_sources()
+        workers = workers or self.config.defaults.max_concurrent_fetches
         results: list[PollResult] = []
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(sources) or 1))) as pool:
-            for result in pool.map(self.poll_source, sources):
+            for result in pool.map(lambda s: self.poll_source(s, force=force), sources):
                 results.append(result)
                 if on_result:
                     on_result(result)
         return results
 
-    def poll_source(self, source: SourceConfig) -> PollResult:
-        """Fetch, parse and store one source. Never raises for a source's own failure."""
+    def poll_source(self, source: SourceConfig, *, force: bool = False) -> PollResult:
+        """Fetch, parse and store one source and record when to poll it next.
+
+        Never raises for a source's own failure. A retired source, or (by hand, without
+        ``force``) one in a backoff window, is skipped without a request.
+        """
+        with self._working():
+            return self._poll_source(source, force)
+
+    def _poll_source(self, source: SourceConfig, force: bool) -> PollResult:
+        if self.stopping.is_set():
+            return PollResult(source.name, "skipped", note="aggregator is stopping")
         started = self.clock()
         try:
-            result = self._poll(source, started)
+            state = self._state(source)
         except AggregatorError as error:
-            return self._record_error(source, error, started)
+            result = PollResult(source.name, "error", error=str(error))
+            log.warning("%s: %s", source.name, error)
+            return result
+        reason = None if force else skip_reason(state, started, manual=self.manual)
+        if reason is not None:
+            result = PollResult(
+                source.name, "skipped", note=reason, next_poll_at=state.next_poll_at
+            )
+            self._count(result, None)
+            return result
+        began = time.monotonic()
+        try:
+            result = self._poll(source, state, started)
+        except StoppedError:
+            return PollResult(source.name, "skipped", note="aggregator is stopping")
+        except AggregatorError as error:
+            result = self._record_error(source, state, error, started)
         except Exception as error:  # a bug must not take the other sources down with it
             log.exception("unexpected error while polling %s", source.name)
-            return self._record_error(source, error, started)
+            result = self._record_error(source, state, error, started)
+        self._count(result, time.monotonic() - began)
+        if not result.ok:
+            return result
         return self.poll_comments(source, result)
+
+    def _state(self, source: SourceConfig) -> SourceState:
+        """The source's stored state; a configured source without a row yet gets one."""
+        try:
+            return self.storage.get_source(source.name)
+        except NotFoundError:
+            self.storage.sync_sources([(source.name, source.url)], self.clock())
+            return self.storage.get_source(source.name)
+
+    def follow_comments(self, source: SourceConfig) -> PollResult:
+        """The daemon's periodic run over a source's due comment threads.
+
+        Threads live on the source's own servers, so a source that is retired or waiting out
+        a Retry-After or backoff window has its threads left alone too.
+        """
+        with self._working():
+            return self._follow_comments(source)
+
+    def _follow_comments(self, source: SourceConfig) -> PollResult:
+        result = PollResult(source.name, "unchanged")
+        if self.stopping.is_set():
+            return result
+        try:
+            state = self.storage.get_source(source.name)
+        except AggregatorError as error:
+            log.warning("%s: comments: %s", source.name, error)
+            return result
+        if skip_reason(state, self.clock(), manual=True) is not None:
+            return result
+        result = self.poll_comments(source, result)
+        if self.metrics is not None:
+            self.metrics.record_comments(source.name, result.new_comments)
+        return result
 
     def poll_comments(self, source: SourceConfig, result: PollResult) -> PollResult:
         """Follow the source's comment threads and add the count of new comments to ``result``.
 
         A manual poll reads every followed thread now; the daemon reads only those due.
         """
-        if not self.config.comments_for(source):
+        if not self.config.comments_for(source) or self.stopping.is_set():
             return result
         try:
             comments = self.follower.follow(source, force=self.manual)
@@ -143,82 +292,209 @@ class Poller:
             warning = f"{warning}; {note}" if warning else note
         return replace(result, new_comments=comments.new, warning=warning)
 
-    def _poll(self, source: SourceConfig, now: datetime) -> PollResult:
+    # -- one poll --------------------------------------------------------------------------------
+    def _poll(self, source: SourceConfig, state: SourceState, now: datetime) -> PollResult:
         storage = self.storage
-        state = storage.get_source(source.name)
-        result = self.fetcher.fetch(state.url, etag=state.etag, last_modified=state.last_modified)
-        if result.not_modified:
+        policy, adaptive = schedule_policy(self.config, source)
+        fetched = self.fetcher.fetch(state.url, etag=state.etag, last_modified=state.last_modified)
+        base = {"interval": self.config.interval_for(source), "adaptive": adaptive}
+        if fetched.not_modified:
+            # A 304 repeats neither the body nor the feed's hints: use the stored ones.
             with self.write_lock, storage.transaction():
-                storage.update_source(
-                    state.id, last_polled_at=now, last_status=304, last_error=None, error_count=0
+                outcome = self._outcome(fetched, state, stored_hints(state), False, base)
+                plan = self._apply(
+                    policy,
+                    state,
+                    outcome,
+                    now,
+                    last_status=304,
+                    last_error=None,
+                    last_success_at=now,
                 )
-            return PollResult(source.name, "not-modified", http_status=304)
-        content = result.content or b""
+            return self._result(source, state, plan, "not-modified", http_status=304)
+        content = fetched.content or b""
         digest = body_hash(content)
         if digest == state.body_hash:
             # A 200 whose body did not change counts as unchanged: no parse, no write but state.
             with self.write_lock, storage.transaction():
-                storage.update_source(
-                    state.id,
-                    etag=result.etag,
-                    last_modified=result.last_modified,
-                    last_polled_at=now,
-                    last_status=result.status,
+                outcome = self._outcome(fetched, state, stored_hints(state), False, base)
+                plan = self._apply(
+                    policy,
+                    state,
+                    outcome,
+                    now,
+                    etag=fetched.etag,
+                    last_modified=fetched.last_modified,
+                    last_status=fetched.status,
                     last_error=None,
-                    error_count=0,
+                    last_success_at=now,
                 )
-            return PollResult(source.name, "unchanged", http_status=result.status)
-        feed = parse_feed(content, result.headers, result.final_url)
+            return self._result(source, state, plan, "unchanged", http_status=fetched.status)
+        feed = parse_feed(content, fetched.headers, fetched.final_url)
         with self.write_lock, storage.transaction():
             stored = storage.store_entries(state, feed.entries, now)
-            storage.update_source(
-                state.id,
+            outcome = self._outcome(fetched, state, feed, True, base)
+            plan = self._apply(
+                policy,
+                state,
+                outcome,
+                now,
                 title=source.title or feed.title,
                 link=feed.link,
-                etag=result.etag,
-                last_modified=result.last_modified,
+                etag=fetched.etag,
+                last_modified=fetched.last_modified,
                 body_hash=digest,
-                last_polled_at=now,
-                last_status=result.status,
+                last_status=fetched.status,
                 last_error=None,
-                error_count=0,
+                last_success_at=now,
+                hint_ttl_minutes=feed.ttl_minutes,
+                hint_update_period=feed.update_period_seconds,
+                hint_skip_hours=feed.skip_hours,
+                hint_skip_days=feed.skip_days,
             )
         if feed.warning:
             log.warning("%s: %s", source.name, feed.warning)
         status = "new" if stored.new else "updated" if stored.updated else "unchanged"
-        return PollResult(
-            source.name,
+        return self._result(
+            source,
+            state,
+            plan,
             status,
             new=stored.new,
             updated=stored.updated,
-            http_status=result.status,
+            http_status=fetched.status,
             warning=feed.warning,
         )
 
-    def _record_error(self, source: SourceConfig, error: Exception, now: datetime) -> PollResult:
+    def _outcome(
+        self,
+        fetched: FetchResult,
+        state: SourceState,
+        feed: FeedData,
+        changed: bool,
+        base: dict[str, Any],
+    ) -> PollOutcome:
+        # Read inside the poll's transaction, after this poll's entries were stored.
+        times = self.storage.recent_entry_times(state.id)
+        return PollOutcome.from_fetch(
+            fetched, body_changed=changed, feed=feed, entry_times=times, **base
+        )
+
+    def _apply(
+        self,
+        policy: SchedulePolicy,
+        state: SourceState,
+        outcome: PollOutcome,
+        now: datetime,
+        **fields: Any,
+    ) -> PollPlan:
+        """Decide the next poll and write it with ``fields`` (call inside the transaction)."""
+        plan = decide_next_poll(policy, schedule_state(state), outcome, now, self.rng)
+        self.storage.update_source(
+            state.id,
+            last_polled_at=now,
+            next_poll_at=plan.next_poll_at,
+            next_poll_reason=plan.reason,
+            next_poll_detail=plan.detail,
+            error_count=plan.error_count,
+            url=plan.url,
+            redirect_url=plan.redirect_url,
+            redirect_count=plan.redirect_count,
+            retired_at=(state.retired_at or now) if plan.retired else None,
+            **fields,
+        )
+        return plan
+
+    def _result(
+        self, source: SourceConfig, state: SourceState, plan: PollPlan, status: str, **kw: Any
+    ) -> PollResult:
+        note = None
+        if plan.redirect_adopted:
+            note = f"now polled at {plan.url} (permanent redirect seen on consecutive polls)"
+            log.warning(
+                "%s: adopted the permanent redirect %s -> %s; update the config to match",
+                source.name,
+                state.url,
+                plan.url,
+            )
+        elif plan.redirect_url and plan.redirect_url != state.redirect_url:
+            log.info(
+                "%s: permanent redirect to %s (adopted after %d polls in a row)",
+                source.name,
+                plan.redirect_url,
+                self.config.defaults.redirect_adopt_after,
+            )
+        if state.retired_at is not None:
+            note = "answered again: no longer retired"
+            log.warning("%s: %s", source.name, note)
+        return PollResult(source.name, status, next_poll_at=plan.next_poll_at, note=note, **kw)
+
+    def _record_error(
+        self, source: SourceConfig, state: SourceState, error: Exception, now: datetime
+    ) -> PollResult:
         message = str(error) if isinstance(error, AggregatorError) else f"internal error: {error!r}"
         status = error.status if isinstance(error, FetchError) else None
         if isinstance(error, ParseError):
             message = f"cannot parse feed: {message}"
+        policy, adaptive = schedule_policy(self.config, source)
+        base = {"interval": self.config.interval_for(source), "adaptive": adaptive}
+        if isinstance(error, FetchError):
+            outcome = PollOutcome.from_error(error, **base)
+        else:  # an unreadable body is an error too: back off, keep the old validators
+            outcome = PollOutcome(status=None, error=message, **base)
+        plan: PollPlan | None = None
         try:
             storage = self.storage
-            state = storage.get_source(source.name)
             with self.write_lock, storage.transaction():
-                storage.update_source(
-                    state.id,
-                    last_polled_at=now,
-                    last_status=status,
-                    last_error=message,
-                    error_count=state.error_count + 1,
+                plan = self._apply(
+                    policy, state, outcome, now, last_status=status, last_error=message
                 )
         except AggregatorError as storage_error:
             message = f"{message} (and could not record it: {storage_error})"
-        log.warning("%s: %s", source.name, message)
-        return PollResult(source.name, "error", http_status=status, error=message)
+        if plan is not None and plan.retired:
+            log.error(
+                "%s: %s: retired, it will not be requested again; remove it from the config "
+                "or change its url",
+                source.name,
+                message,
+            )
+        elif plan is not None and plan.next_poll_at is not None:
+            log.warning(
+                "%s: %s; next poll %s UTC (%s)",
+                source.name,
+                message,
+                f"{plan.next_poll_at:%Y-%m-%d %H:%M}",
+                plan.reason,
+            )
+        else:
+            log.warning("%s: %s", source.name, message)
+        return PollResult(
+            source.name,
+            "error",
+            http_status=status,
+            error=message,
+            next_poll_at=plan.next_poll_at if plan else None,
+        )
+
+    def _count(self, result: PollResult, seconds: float | None) -> None:
+        if self.metrics is not None:
+            self.metrics.record(result, seconds)
 
 
-def make_fetcher(config: AppConfig) -> Fetcher:
-    """A fetcher set up from the config's defaults."""
+def _same_limits(limits: FetchLimits, config: AppConfig) -> FetchLimits | None:
+    """Keep the running limiter when its numbers did not change (so no cap is ever doubled)."""
+    d = config.defaults
+    if (limits.total, limits.per_host, limits.per_domain) == (
+        d.max_concurrent_fetches,
+        d.max_per_host,
+        d.max_per_domain,
+    ):
+        return limits
+    return None
+
+
+def make_fetcher(config: AppConfig, *, limits: FetchLimits | None = None) -> Fetcher:
+    """A fetcher set up from the config's defaults (User-Agent, timeout, request limits)."""
     roots = list(file_roots_for(config.config_path.parent)) if config.config_path else []
     # A file source configured elsewhere is the operator's choice: its folder may be read too.
     roots += [
@@ -230,6 +506,12 @@ def make_fetcher(config: AppConfig) -> Fetcher:
         user_agent=config.defaults.user_agent,
         timeout=config.defaults.timeout.total_seconds(),
         file_roots=roots,
+        limits=limits
+        or FetchLimits(
+            config.defaults.max_concurrent_fetches,
+            config.defaults.max_per_host,
+            config.defaults.max_per_domain,
+        ),
     )
 
 

@@ -103,7 +103,13 @@ def test_daemon_polls_publishes_serves_and_stops(
         ],
         outputs=[{"name": "merged", "title": "Merged"}],
         server={"host": "127.0.0.1", "port": free_port},
-        defaults={"interval": "1s", "timeout": "5s"},
+        defaults={
+            "interval": "1s",
+            "interval_floor": "1s",
+            "min_interval": "1s",
+            "adaptive": False,
+            "timeout": "5s",
+        },
     )
     daemon = start_daemon(path, free_port, tmp_path)
     expected = {

@@ -112,19 +112,37 @@ class Storage:
             raise StorageError(f"{self.path}: {error}") from error
 
     # -- sources -------------------------------------------------------------------------------
-    def sync_sources(self, sources: Iterable[tuple[str, str]], now: datetime) -> None:
-        """Make sure a row exists for each configured (name, url); a changed URL is updated.
+    def sync_sources(self, sources: Iterable[tuple[str, str]], now: datetime) -> list[str]:
+        """Make sure a row exists for each configured (name, url); return the names whose
+        configured URL changed.
 
-        Sources removed from the config keep their rows and entries (nothing seen is lost).
+        ``url`` is what is polled; it moves on its own when a permanent redirect is adopted,
+        and only a change of the *configured* URL (``config_url``) overrides it. Such a change
+        starts the source afresh: validators, redirect tracking, error streak and retirement
+        are cleared and it is due at once. Sources removed from the config keep their rows and
+        entries (nothing seen is lost).
         """
+        changed: list[str] = []
         with self.transaction():
             for name, url in sources:
-                self._execute(
-                    "INSERT INTO sources (name, url, created_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT(name) DO UPDATE SET url = excluded.url "
-                    "WHERE sources.url != excluded.url",
-                    (name, url, format_time(now)),
-                )
+                rows = self._rows("SELECT config_url FROM sources WHERE name = ?", (name,))
+                if not rows:
+                    self._execute(
+                        "INSERT INTO sources (name, url, config_url, created_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        (name, url, url, format_time(now)),
+                    )
+                elif rows[0]["config_url"] != url:
+                    self._execute(
+                        "UPDATE sources SET url = :url, config_url = :url, etag = NULL, "
+                        "last_modified = NULL, body_hash = NULL, redirect_url = NULL, "
+                        "redirect_count = 0, error_count = 0, retired_at = NULL, "
+                        "next_poll_at = NULL, next_poll_reason = NULL, next_poll_detail = NULL "
+                        "WHERE name = :name",
+                        {"url": url, "name": name},
+                    )
+                    changed.append(name)
+        return changed
 
     def get_source(self, name: str) -> SourceState:
         """The stored state of a source; raises :class:`NotFoundError` when unknown."""
@@ -152,17 +170,35 @@ class Storage:
             retired_at=parse_time(row["retired_at"]),
             comments_etag=row["comments_etag"],
             comments_last_modified=row["comments_last_modified"],
+            config_url=row["config_url"],
+            last_success_at=parse_time(row["last_success_at"]),
+            next_poll_detail=row["next_poll_detail"],
+            hint_ttl_minutes=row["hint_ttl_minutes"],
+            hint_update_period=row["hint_update_period"],
+            hint_skip_hours=frozenset(json.loads(row["hint_skip_hours"] or "[]")),
+            hint_skip_days=frozenset(json.loads(row["hint_skip_days"] or "[]")),
         )
 
     def update_source(self, source_id: int, **fields: Any) -> None:
-        """Record poll results on a source row (validators, status, error, times)."""
-        values = {
-            key: format_time(v) if isinstance(v, datetime) else v for key, v in fields.items()
-        }
+        """Record poll results on a source row (validators, status, error, times).
+
+        Datetimes are stored as UTC text and sets (the skip hints) as sorted JSON lists.
+        """
+        values = {key: _column_value(v) for key, v in fields.items()}
         assignments = ", ".join(f"{key} = :{key}" for key in values)
         self._execute(
             f"UPDATE sources SET {assignments} WHERE id = :_id", {**values, "_id": source_id}
         )
+
+    def recent_entry_times(self, source_id: int, limit: int = 10) -> list[datetime]:
+        """When the newest ``limit`` entries of a source were published (else first seen):
+        the posting rhythm the adaptive interval is read from."""
+        rows = self._rows(
+            "SELECT coalesce(published_at, updated_at, first_seen_at) AS at FROM entries "
+            "WHERE source_id = ? ORDER BY sort_at DESC, id DESC LIMIT ?",
+            (source_id, limit),
+        )
+        return [t for t in (parse_time(row["at"]) for row in rows) if t is not None]
 
     def list_source_rows(self) -> list[dict[str, Any]]:
         """Every source with counts of its entries and comments, for ``status``."""
@@ -446,6 +482,14 @@ class Storage:
             (*params, limit),
         )
         return _stored_comments(rows)
+
+
+def _column_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, frozenset | set):
+        return json.dumps(sorted(value))
+    return value
 
 
 def _entry_values(entry: EntryData) -> dict[str, Any]:

@@ -101,3 +101,31 @@ def _initial(db: Database) -> None:
         CREATE INDEX comments_sort ON comments (sort_at DESC);
         """
     )
+
+
+# 0002 is reserved for another branch; migrations apply in the order they are defined, and each
+# is recorded by name, so the gap is harmless.
+@migrations(name="0003_daemon")
+def _daemon(db: Database) -> None:
+    """What the daemon's scheduler needs across restarts (issue 5).
+
+    ``config_url`` is the URL as configured, so that an adopted permanent redirect (``url``)
+    survives a restart and a URL changed in the config is still noticed. ``last_success_at``
+    feeds ``/healthz``. The ``hint_*`` columns keep the feed's own polling hints (``<ttl>``,
+    ``sy:updatePeriod``, ``skipHours``, ``skipDays``), which a 304 answer does not repeat.
+    """
+    # One statement at a time: executescript() would COMMIT first and break the migration's
+    # own transaction, so a kill during the upgrade could leave half the columns behind.
+    for statement in (
+        "ALTER TABLE sources ADD COLUMN config_url TEXT",
+        "ALTER TABLE sources ADD COLUMN last_success_at TEXT",
+        "ALTER TABLE sources ADD COLUMN next_poll_detail TEXT",
+        "ALTER TABLE sources ADD COLUMN hint_ttl_minutes INTEGER",
+        "ALTER TABLE sources ADD COLUMN hint_update_period INTEGER",
+        "ALTER TABLE sources ADD COLUMN hint_skip_hours TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE sources ADD COLUMN hint_skip_days TEXT NOT NULL DEFAULT '[]'",
+        "UPDATE sources SET config_url = url",
+        "UPDATE sources SET last_success_at = last_polled_at "
+        "WHERE last_error IS NULL AND last_polled_at IS NOT NULL",
+    ):
+        db.execute(statement)
