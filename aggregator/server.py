@@ -26,9 +26,11 @@ from aggregator.config import AppConfig
 from aggregator.publish import EXTENSIONS, MEDIA_TYPES, FeedLinks
 
 _FEED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-# Published paths under /feeds/: an output, its latest comments, or one entry's comment feed.
+# Published paths under /feeds/: an output, one of its older pages (RFC 5005), its latest
+# comments, or one entry's comment feed.
 _FEED_PATH = re.compile(
     r"^(?:[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*"
+    r"|[A-Za-z0-9][A-Za-z0-9._-]*/page/[1-9][0-9]{0,5}"
     r"|[A-Za-z0-9][A-Za-z0-9._-]*/(?:[0-9a-f]{32}/)?comments)\.(atom|rss|json)$"
 )
 _TYPES_BY_EXTENSION = {ext: MEDIA_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
