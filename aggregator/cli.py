@@ -137,6 +137,7 @@ def publish(obj: Context) -> None:
     """
     from aggregator.publish import Publisher
     from aggregator.storage import Storage
+    from aggregator.websub import notify_changes
 
     config = obj.config
     with Storage(config.database) as storage:
@@ -144,6 +145,12 @@ def publish(obj: Context) -> None:
     for output in config.outputs:
         click.echo(f"{output.name}: {', '.join(output.formats)} -> {config.public_dir / 'feeds'}")
     click.echo(f"{len(changed)} file(s) changed")
+    pinged = notify_changes(config, changed)
+    if pinged.notified or pinged.failed:
+        click.echo(
+            f"websub: {len(pinged.notified)} feed(s) announced to {config.server.websub_hub}"
+            + (f", {len(pinged.failed)} failed" if pinged.failed else "")
+        )
 
 
 @main.command()

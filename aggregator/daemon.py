@@ -22,6 +22,7 @@ from aggregator.scheduler import PollScheduler
 from aggregator.server import create_app
 from aggregator.storage import Storage
 from aggregator.update import Poller
+from aggregator.websub import notify_changes
 
 log = logging.getLogger("aggregator")
 
@@ -60,6 +61,7 @@ class Daemon:
                 return
             for path in changed:
                 log.info("published %s", path.name)
+            notify_changes(self.config, changed)
 
     def _after_poll(self, source: SourceConfig, result: PollResult) -> None:
         log.info("%s", result.describe())
