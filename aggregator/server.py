@@ -1,4 +1,4 @@
-"""The HTTP app (starlette): published feeds with ETag/Last-Modified/304, and an index page.
+"""The HTTP app (starlette): published feeds with ETag/Last-Modified/304, and the web pages.
 
 Feeds are served from the public folder that :mod:`aggregator.publish` writes, from an
 in-memory cache that is refreshed when a file's mtime or size changes, so a busy reader costs
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import html
 import re
 import threading
 from dataclasses import dataclass
@@ -19,11 +18,12 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from aggregator.config import AppConfig
-from aggregator.publish import EXTENSIONS, MEDIA_TYPES, FeedLinks
+from aggregator.publish import EXTENSIONS, MEDIA_TYPES
+from aggregator.web import web_routes
 
 _FEED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Published paths under /feeds/: an output, one of its older pages (RFC 5005), its latest
@@ -129,47 +129,8 @@ def create_app(config: AppConfig) -> Starlette:
             return PlainTextResponse(f"No such feed: {name}\n", status_code=404)
         return file_response(request, cached, _TYPES_BY_EXTENSION[extension])
 
-    async def index(request: Request) -> Response:
-        return HTMLResponse(render_index(config))
-
     routes = [
-        Route("/", index, methods=["GET", "HEAD"]),
+        *web_routes(config),
         Route("/feeds/{name:path}", feed, methods=["GET", "HEAD"]),
     ]
     return Starlette(routes=routes)
-
-
-def render_index(config: AppConfig) -> str:
-    """The index page: every output with subscribe links, and autodiscovery links."""
-    base = config.server.public_url
-    alternates = []
-    rows = []
-    for output in config.outputs:
-        links = FeedLinks(base, output.name)
-        title = html.escape(output.display_title)
-        for fmt in output.formats:
-            alternates.append(
-                f'<link rel="alternate" type="{MEDIA_TYPES[fmt]}" title="{title} ({fmt.upper()})" '
-                f'href="{html.escape(links.feed(fmt))}">'
-            )
-        subscribe = " · ".join(
-            f'<a href="{html.escape(links.feed(fmt))}">{fmt.upper()}</a>' for fmt in output.formats
-        )
-        sources = ", ".join(html.escape(s.title or s.name) for s in config.sources_for(output))
-        description = html.escape(output.description or "")
-        rows.append(
-            f"<li><h2>{title}</h2><p>{description}</p><p>Sources: {sources or 'none'}</p>"
-            f"<p>Subscribe: {subscribe}</p></li>"
-        )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>aggregator</title>\n"
-        + "\n".join(alternates)
-        + "\n<style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;"
-        "padding:0 1rem;line-height:1.5}li{list-style:none;margin-bottom:1.5rem}"
-        "h2{margin-bottom:.2rem}</style></head>\n<body><h1>aggregator</h1>"
-        "<p>Copy a feed link into your feed reader to subscribe.</p><ul>"
-        + "".join(rows)
-        + "</ul></body></html>\n"
-    )
