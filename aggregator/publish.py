@@ -124,6 +124,11 @@ def entry_updated(entry: StoredEntry) -> datetime:
     return entry.updated_at or entry.published_at or entry.first_seen_at
 
 
+def entry_author(entry: StoredEntry) -> str:
+    """The name an entry is credited to: its author, else its source's title or name."""
+    return entry.author or entry.source_title or entry.source_name
+
+
 def feed_updated(entries: Sequence[StoredEntry]) -> datetime:
     return max((entry_updated(e) for e in entries), default=_EPOCH)
 
@@ -237,12 +242,14 @@ def _add_entry(
     item.title(entry.title or "(untitled)")
     if entry.link:
         item.link(href=entry.link, rel="alternate")
-    if entry.author:
-        if fmt == "rss":
-            # RSS <author> must be an e-mail address; a name belongs in dc:creator.
-            item.dc.dc_creator(entry.author)
-        else:
-            item.author({"name": entry.author})
+    # An entry without an author is credited to its source, as Planet-style aggregators do,
+    # so that a reader's author column names where it came from.
+    author = entry_author(entry)
+    if fmt == "rss":
+        # RSS <author> must be an e-mail address; a name belongs in dc:creator.
+        item.dc.dc_creator(author)
+    else:
+        item.author({"name": author})
     item.updated(entry_updated(entry))
     item.published(entry.published_at or entry.first_seen_at)
     if entry.content:
@@ -321,8 +328,7 @@ def _render_json(
             item["url"] = entry.link
         if entry.summary and entry.content:
             item["summary"] = entry.summary
-        if entry.author:
-            item["authors"] = [{"name": entry.author}]
+        item["authors"] = [{"name": entry_author(entry)}]
         if entry.categories:
             item["tags"] = list(entry.categories)
         if entry.enclosures:
