@@ -80,13 +80,22 @@ class HubNotifier:
         self._client.close()
 
     def notify(self, urls: Iterable[str]) -> NotifyResult:
-        """POST one publish ping per URL; a 2xx answer counts as accepted. Never raises."""
+        """POST one publish ping per URL; a 2xx answer counts as accepted. Never raises.
+
+        Once the hub cannot be reached, the remaining URLs are counted as failed, unsent.
+        """
         result = NotifyResult()
+        unreachable: str | None = None
         for url in urls:
+            if unreachable:
+                # One timeout is enough: do not wait once per changed feed for a hub that is down.
+                result.failed[url] = unreachable
+                continue
             try:
                 response = self._client.post(self.hub, data={"hub.mode": "publish", "hub.url": url})
             except httpx.HTTPError as error:
-                result.failed[url] = f"cannot reach the hub: {error or type(error).__name__}"
+                unreachable = f"cannot reach the hub: {error or type(error).__name__}"
+                result.failed[url] = unreachable
                 continue
             if 200 <= response.status_code < 300:
                 result.notified.append(url)

@@ -110,8 +110,9 @@ def test_a_failing_hub_is_reported_not_raised(httpserver: HTTPServer) -> None:
     assert result.notified == []
     assert result.failed == {"https://feeds.example.org/feeds/a.atom": "the hub answered HTTP 500"}
     with HubNotifier("http://127.0.0.1:9/hub", user_agent="test", timeout=2) as notifier:
-        result = notifier.notify(["https://feeds.example.org/feeds/a.atom"])
-    assert "cannot reach the hub" in result.failed["https://feeds.example.org/feeds/a.atom"]
+        result = notifier.notify([f"https://feeds.example.org/feeds/{n}.atom" for n in "abc"])
+    assert len(result.failed) == 3
+    assert all("cannot reach the hub" in reason for reason in result.failed.values())
 
 
 def test_publish_command_pings_the_hub(tmp_path: Path, httpserver: HTTPServer) -> None:
