@@ -10,6 +10,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -163,6 +164,7 @@ def publish(obj: Context) -> None:
     """
     from aggregator.publish import Publisher
     from aggregator.storage import Storage
+    from aggregator.websub import notify_changes
 
     config = obj.config
     with Storage(config.database) as storage:
@@ -170,6 +172,12 @@ def publish(obj: Context) -> None:
     for output in config.outputs:
         click.echo(f"{output.name}: {', '.join(output.formats)} -> {config.public_dir / 'feeds'}")
     click.echo(f"{len(changed)} file(s) changed")
+    pinged = notify_changes(config, changed)
+    if pinged.notified or pinged.failed:
+        click.echo(
+            f"websub: {len(pinged.notified)} feed(s) announced to {config.server.websub_hub}"
+            + (f", {len(pinged.failed)} failed" if pinged.failed else "")
+        )
 
 
 @main.command()
@@ -319,6 +327,172 @@ def comments(obj: Context, entry: str) -> None:
             click.style(f"{number}{comment.author or 'anonymous'} | {when}{reply}{gone}", fg="cyan")
         )
         click.echo(plain_text(comment.content))
+
+
+@main.command()
+@click.argument("url")
+@click.option("--name", help="Source name (default: made from the feed's title).")
+@click.option("--title", help="Title to show instead of the feed's own.")
+@click.option("--tag", "tags", multiple=True, help="Tag for selecting it in outputs (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Show what was found; leave the config alone.")
+@click.pass_obj
+@handle_errors
+def add(
+    obj: Context,
+    url: str,
+    name: str | None,
+    title: str | None,
+    tags: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Find the feed of URL (a blog's home page or a feed) and add it as a source.
+
+    Tries the URL itself, the page's <link rel="alternate"> feeds, then the usual places
+    (/feed/, /rss, /atom.xml, /index.rdf ...). Prints what it found, then appends the source to
+    the config file, keeping its comments and layout.
+
+    Example: aggregator add https://www.moonofalabama.org/ --tag politics
+    """
+    from aggregator.configedit import NewSource, add_sources, derive_name
+    from aggregator.discover import find_feed
+    from aggregator.update import make_fetcher
+
+    config = obj.config
+    with make_fetcher(config) as fetcher:
+        found = find_feed(url, fetcher)
+    click.echo(f"found: {found.url} ({found.how})")
+    click.echo(f"  title:    {found.title or '(none)'}")
+    click.echo(f"  format:   {found.format}")
+    click.echo(f"  entries:  {found.entries}")
+    if found.with_comment_feed:
+        comments = f"{found.with_comment_feed} of {found.entries} posts carry a comment feed"
+    elif found.with_comment_page:
+        comments = (
+            f"no comment feeds; {found.with_comment_page} of {found.entries} posts link a "
+            "comments page (see comments_page in the README)"
+        )
+    else:
+        comments = "no comment feeds"
+    click.echo(f"  comments: {comments}")
+    for source in config.sources:
+        if _same_url(source.url, found.url):
+            raise ConfigError([f"{found.url} is already configured as source {source.name!r}"])
+    taken = {source.name for source in config.sources}
+    new = NewSource(
+        name=name or derive_name(title or found.title, found.url, taken),
+        url=found.url,
+        title=title,
+        tags=tags,
+    )
+    if dry_run:
+        click.echo(f"would add source {new.name!r} to {obj.config_path} (--dry-run)")
+        return
+    add_sources(obj.config_path, [new])
+    click.echo(f"added source {new.name!r} to {obj.config_path}")
+
+
+@main.group()
+def opml() -> None:
+    """Export the sources as OPML, or import sources from an OPML file.
+
+    Example: aggregator opml export -o sources.opml
+    """
+
+
+@opml.command("export")
+@click.option(
+    "--output", "-o", "output_file", type=click.File("wb"), default="-", help="Default: stdout."
+)
+@click.pass_obj
+@handle_errors
+def opml_export(obj: Context, output_file: Any) -> None:
+    """Write every configured source as an OPML 2.0 subscription list.
+
+    Example: aggregator opml export -o sources.opml
+    """
+    from aggregator.opml import OpmlFeed, make_opml
+    from aggregator.storage import Storage
+
+    config = obj.config
+    stored: dict[str, dict[str, Any]] = {}
+    if config.database.exists():  # exporting must not create a database as a side effect
+        with Storage(config.database) as storage:
+            stored = {row["name"]: row for row in storage.list_source_rows()}
+    feeds = [
+        OpmlFeed(
+            xml_url=source.url,
+            title=source.title or stored.get(source.name, {}).get("title") or source.name,
+            html_url=stored.get(source.name, {}).get("link"),
+            categories=source.tags,
+        )
+        for source in config.sources
+    ]
+    output_file.write(make_opml("aggregator sources", feeds))
+
+
+@opml.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tag", "tags", multiple=True, help="Add this tag to every imported source.")
+@click.option("--dry-run", is_flag=True, help="Show what would be added; leave the config alone.")
+@click.pass_obj
+@handle_errors
+def opml_import(obj: Context, file: Path, tags: tuple[str, ...], dry_run: bool) -> None:
+    """Add the feeds of an OPML FILE as sources; feeds already configured are skipped.
+
+    Names are made from the titles. Folders and categories become tags.
+
+    Example: aggregator opml import ~/Downloads/subscriptions.opml
+    """
+    from urllib.parse import urlsplit
+
+    from aggregator.configedit import NewSource, add_sources, derive_name
+    from aggregator.opml import read_opml
+    from aggregator.sanitize import plain_text
+
+    config = obj.config
+    try:
+        feeds = read_opml(file.read_bytes())
+    except AggregatorError as error:
+        raise ConfigError([f"{file}: {error}"]) from None
+    known = {_url_key(source.url): source.name for source in config.sources}
+    taken = set(known.values())
+    new: list[NewSource] = []
+    skipped: list[str] = []
+    for feed in feeds:
+        url = feed.xml_url.replace("feed://", "http://", 1)
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            skipped.append(f"{feed.xml_url}: not an http(s) URL")
+            continue
+        if _url_key(url) in known:
+            skipped.append(f"{url}: already configured as {known[_url_key(url)]!r}")
+            continue
+        title = plain_text(feed.title) or None
+        name = derive_name(title, url, taken)
+        taken.add(name)
+        known[_url_key(url)] = name
+        categories = tuple(dict.fromkeys([*feed.categories, *tags]))
+        new.append(NewSource(name=name, url=url, title=title, tags=categories))
+    for line in skipped:
+        click.echo(f"skipped {line}")
+    if not dry_run:
+        add_sources(obj.config_path, new)
+    verb = "would add" if dry_run else "added"
+    click.echo(
+        f"{verb} {len(new)} source(s) to {obj.config_path}, skipped {len(skipped)}"
+        + (" (--dry-run)" if dry_run else "")
+    )
+
+
+def _url_key(url: str) -> str:
+    """URLs that name the same feed compare equal: no scheme, no trailing slash, lower host."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    return f"{parts.netloc.lower()}{parts.path.rstrip('/')}?{parts.query}"
+
+
+def _same_url(a: str, b: str) -> bool:
+    return _url_key(a) == _url_key(b)
 
 
 def _with_server(config: AppConfig, host: str | None, port: int | None) -> AppConfig:

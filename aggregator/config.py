@@ -80,6 +80,8 @@ class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     base_url: str | None = None
+    # A WebSub hub (W3C WebSub): feeds name it in rel="hub" and it is told of each change.
+    websub_hub: str | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -90,6 +92,16 @@ class ServerConfig(_Strict):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("websub_hub")
+    @classmethod
+    def _check_websub_hub(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
 
     @property
     def public_url(self) -> str:
@@ -232,6 +244,8 @@ class OutputConfig(_Strict):
     tags: tuple[str, ...] | None = None
     formats: tuple[Format, ...] = ("atom", "rss", "json")
     limit: int = Field(50, ge=1, le=10000)
+    # RFC 5005 paging: the feed plus pages 2..N of `limit` older entries each.
+    pages: int = Field(10, ge=1, le=1000)
     killfile: tuple[str, ...] = ()
     comments_exclude: tuple[str, ...] = ()
 

@@ -41,6 +41,7 @@ from aggregator.server import create_app
 from aggregator.storage import Storage
 from aggregator.storage.lock import DatabaseLock
 from aggregator.update import Poller
+from aggregator.websub import notify_changes
 
 __all__ = ["Daemon", "setup_logging"]
 
@@ -116,6 +117,7 @@ class Daemon:
                 return
             for path in changed:
                 log.info("published %s", path.name)
+            notify_changes(self.config, changed)
 
     def _after_poll(self, source: SourceConfig, result: PollResult) -> None:
         if result.ok:  # errors were logged by the poller, with the next poll time

@@ -66,3 +66,7 @@ class NotFoundError(AggregatorError, LookupError):
 
 class PublishError(AggregatorError):
     """An output could not be rendered or written."""
+
+
+class FeedNotFoundError(NotFoundError):
+    """No feed could be found at (or from) a URL given to ``aggregator add``."""

@@ -324,3 +324,43 @@ def register_atom_links(fg: FeedGenerator) -> None:
     fg.register_extension(
         "atomlinks", AtomLinksExtension, AtomLinksEntryExtension, atom=True, rss=False
     )
+
+
+class RssAtomLinksExtension(BaseExtension):
+    """Feed-level ``atom:link`` elements in an RSS 2.0 channel, beyond feedgen's self link.
+
+    feedgen 1.0 writes only the first ``rel="self"`` link into an RSS channel. WebSub
+    (``rel="hub"``) and RFC 5005 paging (``first``, ``previous``, ``next``, ``last``) are read
+    from ``atom:link`` elements in RSS too, so they are written here.
+    """
+
+    def __init__(self) -> None:
+        self._links: list[dict[str, str]] = []
+
+    def extend_ns(self) -> dict[str, str]:
+        return {}  # feedgen always declares the atom prefix on an RSS root
+
+    def add(self, href: str, rel: str, type: str | None = None) -> None:
+        """Add one ``<atom:link>`` to the channel."""
+        attributes = {"href": _check_text(href, "href"), "rel": _check_text(rel, "rel")}
+        if type:
+            attributes["type"] = type
+        self._links.append(attributes)
+
+    def extend_rss(self, feed: Any) -> Any:
+        channel = feed.find("channel")
+        # After feedgen's own atom:link (rel="self"), so the links stay together.
+        anchor = channel.find(f"{{{ATOM_NS}}}link")
+        position = list(channel).index(anchor) + 1 if anchor is not None else len(channel)
+        for offset, attributes in enumerate(self._links):
+            elem = xml_elem(f"{{{ATOM_NS}}}link", None, **attributes)
+            channel.insert(position + offset, elem)
+        return feed
+
+    def extend_atom(self, feed: Any) -> Any:
+        return feed
+
+
+def register_rss_atom_links(fg: FeedGenerator) -> None:
+    """Register ``rsslinks`` (RSS only): ``fg.rsslinks.add(href, rel, type)``."""
+    fg.register_extension("rsslinks", RssAtomLinksExtension, None, atom=False, rss=True)

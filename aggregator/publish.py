@@ -22,7 +22,11 @@ from feedgen.feed import FeedGenerator
 from aggregator import PROJECT_URL, __version__
 from aggregator.config import AppConfig, OutputConfig
 from aggregator.errors import PublishError
-from aggregator.feedext import register_atom_links, register_comment_extensions
+from aggregator.feedext import (
+    register_atom_links,
+    register_comment_extensions,
+    register_rss_atom_links,
+)
 from aggregator.filters import (
     CommentRules,
     combine_comment_rules,
@@ -38,7 +42,7 @@ MEDIA_TYPES = {
     "rss": "application/rss+xml",
     "json": "application/feed+json",
 }
-GENERATOR = ("aggregator", PROJECT_URL, __version__)
+GENERATOR = ("aggregator", __version__, PROJECT_URL)  # feedgen's order: name, version, uri
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 log = logging.getLogger(__name__)
@@ -46,13 +50,31 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FeedLinks:
-    """The public URLs of one output, built from the server's base URL."""
+    """The public URLs of one output, built from the server's base URL.
+
+    ``hub`` is the WebSub hub every document names in ``rel="hub"``, when one is configured.
+    """
 
     base_url: str
     output: str
+    hub: str | None = None
 
     def feed(self, fmt: str) -> str:
         return f"{self.base_url}/feeds/{self.output}.{EXTENSIONS[fmt]}"
+
+    def feed_page(self, fmt: str, number: int) -> str:
+        """Page ``number`` of the output (RFC 5005 paging); page 1 is the feed itself."""
+        if number <= 1:
+            return self.feed(fmt)
+        return f"{self.base_url}/feeds/{self.output}/page/{number}.{EXTENSIONS[fmt]}"
+
+    def web_page(self) -> str:
+        """The output's readable web page."""
+        return f"{self.base_url}/outputs/{self.output}"
+
+    def web_entry(self, entry_public_id: str) -> str:
+        """One entry of the output with its comment thread, as a web page."""
+        return f"{self.base_url}/outputs/{self.output}/{entry_public_id}"
 
     def page(self) -> str:
         return f"{self.base_url}/"
@@ -62,6 +84,26 @@ class FeedLinks:
 
     def latest_comments(self, fmt: str) -> str:
         return f"{self.base_url}/feeds/{self.output}/comments.{EXTENSIONS[fmt]}"
+
+
+@dataclass(frozen=True)
+class Page:
+    """Where a document sits in an output's RFC 5005 paged feed: page ``number`` of ``count``."""
+
+    number: int = 1
+    count: int = 1
+
+    def links(self, links: FeedLinks, fmt: str) -> list[tuple[str, str]]:
+        """The (rel, href) paging links of this page; none when the output has one page."""
+        if self.count <= 1:
+            return []
+        result = [("first", links.feed_page(fmt, 1))]
+        if self.number > 1:
+            result.append(("previous", links.feed_page(fmt, self.number - 1)))
+        if self.number < self.count:
+            result.append(("next", links.feed_page(fmt, self.number + 1)))
+        result.append(("last", links.feed_page(fmt, self.count)))
+        return result
 
 
 @dataclass(frozen=True)
@@ -82,6 +124,11 @@ def entry_updated(entry: StoredEntry) -> datetime:
     return entry.updated_at or entry.published_at or entry.first_seen_at
 
 
+def entry_author(entry: StoredEntry) -> str:
+    """The name an entry is credited to: its author, else its source's title or name."""
+    return entry.author or entry.source_title or entry.source_name
+
+
 def feed_updated(entries: Sequence[StoredEntry]) -> datetime:
     return max((entry_updated(e) for e in entries), default=_EPOCH)
 
@@ -92,15 +139,19 @@ def render_output(
     links: FeedLinks,
     fmt: str,
     threads: dict[int, CommentView] | None = None,
+    page: Page | None = None,
 ) -> bytes:
     """Render one output in one format ("atom", "rss" or "json").
 
     ``threads`` maps entry ids to their visible comment count; an entry not in it shows none.
+    ``page`` places the document in the output's paged feed (RFC 5005 section 3); the default
+    is a feed of one page.
     """
     threads = threads or {}
+    page = page or Page()
     if fmt == "json":
-        return _render_json(output, entries, links, threads)
-    generator = _feed_generator(output, entries, links, fmt, threads)
+        return _render_json(output, entries, links, threads, page)
+    generator = _feed_generator(output, entries, links, fmt, threads, page)
     if fmt == "atom":
         return generator.atom_str(pretty=True)
     if fmt == "rss":
@@ -116,10 +167,17 @@ def _new_generator(
     fmt: str,
     updated: datetime,
     home: str,
+    extra_links: Sequence[tuple[str, str]] = (),
 ) -> FeedGenerator:
+    """A FeedGenerator with the feed-level metadata every document carries.
+
+    ``extra_links`` are (rel, href) pairs such as ``hub`` (WebSub) and the RFC 5005 paging
+    links; in RSS they become ``atom:link`` elements of the channel.
+    """
     generator = FeedGenerator()
     if fmt == "rss":
         generator.load_extension("dc", atom=False, rss=True)
+        register_rss_atom_links(generator)
     else:
         register_atom_links(generator)
     register_comment_extensions(generator)
@@ -127,11 +185,19 @@ def _new_generator(
     generator.title(title)
     generator.subtitle(description)
     generator.description(description)
-    # feedgen takes the RSS channel <link> from the last link added: the home page goes last.
     generator.link(href=self_url, rel="self", type=MEDIA_TYPES[fmt])
-    generator.link(href=home, rel="alternate")
+    # Added last on purpose: feedgen uses the last link as the RSS channel <link>, which must
+    # be the website, not the feed itself.
+    generator.link(href=home, rel="alternate", type="text/html")
+    for rel, href in extra_links:
+        if fmt == "rss":
+            generator.rsslinks.add(href, rel, MEDIA_TYPES[fmt] if rel != "hub" else None)
+        else:
+            generator.link(
+                href=href, rel=rel, **({"type": MEDIA_TYPES[fmt]} if rel != "hub" else {})
+            )
     generator.author({"name": title})
-    generator.generator(GENERATOR[0], uri=GENERATOR[1], version=GENERATOR[2])
+    generator.generator(*GENERATOR)
     generator.language("en")
     generator.updated(updated)
     generator.lastBuildDate(updated)
@@ -144,16 +210,18 @@ def _feed_generator(
     links: FeedLinks,
     fmt: str,
     threads: dict[int, CommentView],
+    page: Page,
 ) -> FeedGenerator:
     description = output.description or f"{output.display_title}, merged by aggregator"
     generator = _new_generator(
         uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:output:{output.name}").urn,
         output.display_title,
         description,
-        links.feed(fmt),
+        links.feed_page(fmt, page.number),
         fmt,
         feed_updated(entries),
-        links.page(),
+        links.web_page(),
+        _hub_links(links) + page.links(links, fmt),
     )
     # feedgen prepends entries; add oldest first so the document lists newest first.
     for entry in reversed(entries):
@@ -174,12 +242,14 @@ def _add_entry(
     item.title(entry.title or "(untitled)")
     if entry.link:
         item.link(href=entry.link, rel="alternate")
-    if entry.author:
-        if fmt == "rss":
-            # RSS <author> must be an e-mail address; a name belongs in dc:creator.
-            item.dc.dc_creator(entry.author)
-        else:
-            item.author({"name": entry.author})
+    # An entry without an author is credited to its source, as Planet-style aggregators do,
+    # so that a reader's author column names where it came from.
+    author = entry_author(entry)
+    if fmt == "rss":
+        # RSS <author> must be an e-mail address; a name belongs in dc:creator.
+        item.dc.dc_creator(author)
+    else:
+        item.author({"name": author})
     item.updated(entry_updated(entry))
     item.published(entry.published_at or entry.first_seen_at)
     if entry.content:
@@ -192,10 +262,12 @@ def _add_entry(
         item.summary(entry.summary, type="html")
     for term in entry.categories:
         item.category(term=term)
-    for enclosure in entry.enclosures:
+    for index, enclosure in enumerate(entry.enclosures):
         kind = enclosure.type or "application/octet-stream"
         if fmt == "rss":
-            item.enclosure(enclosure.url, str(enclosure.length or 0), kind)
+            # RSS 2.0 allows one enclosure per item (feedgen would keep the last): the first.
+            if index == 0:
+                item.enclosure(enclosure.url, str(enclosure.length or 0), kind)
         else:
             item.atomlinks.add(enclosure.url, "enclosure", kind, enclosure.length)
     if thread is not None:
@@ -215,8 +287,13 @@ def _add_entry(
     source_title = entry.source_title or entry.source_name
     # A local demo file's URL means nothing to a subscriber: name the site instead.
     source_url = entry.source_url if not entry.source_url.startswith("file:") else entry.source_link
-    if source_url:
+    # RSS <source url> must be the source's feed, an http(s) URL (RSS 2.0 "source").
+    if source_url and source_url.startswith(("http://", "https://")):
         item.source(url=source_url, title=source_title)
+
+
+def _hub_links(links: FeedLinks) -> list[tuple[str, str]]:
+    return [("hub", links.hub)] if links.hub else []
 
 
 def _render_json(
@@ -224,6 +301,7 @@ def _render_json(
     entries: Sequence[StoredEntry],
     links: FeedLinks,
     threads: dict[int, CommentView],
+    page: Page,
 ) -> bytes:
     items = []
     for entry in entries:
@@ -250,8 +328,7 @@ def _render_json(
             item["url"] = entry.link
         if entry.summary and entry.content:
             item["summary"] = entry.summary
-        if entry.author:
-            item["authors"] = [{"name": entry.author}]
+        item["authors"] = [{"name": entry_author(entry)}]
         if entry.categories:
             item["tags"] = list(entry.categories)
         if entry.enclosures:
@@ -267,13 +344,17 @@ def _render_json(
     document = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": output.display_title,
-        "home_page_url": links.page(),
+        "home_page_url": links.web_page(),
         "feed_url": links.feed("json"),
         "description": output.description or f"{output.display_title}, merged by aggregator",
         "authors": [{"name": output.display_title}],
         "language": "en",
         "items": items,
     }
+    if page.number < page.count:
+        document["next_url"] = links.feed_page("json", page.number + 1)
+    if links.hub:
+        document["hubs"] = [{"type": "WebSub", "url": links.hub}]
     return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
 
 
@@ -323,11 +404,12 @@ def render_comments(
     self_url: str,
     home: str,
     fmt: str,
+    hub: str | None = None,
 ) -> bytes:
     """Render a comment feed: one entry's thread, or an output's latest comments.
 
     Each comment names what it replies to (``thr:in-reply-to``): its parent comment where the
-    source threads replies, else the post.
+    source threads replies, else the post. ``hub`` is the WebSub hub to name, if any.
     """
     updated = max((comment_updated(c) for c in comments), default=_EPOCH)
     if fmt == "json":
@@ -339,9 +421,12 @@ def render_comments(
                 "feed_url": self_url,
                 "authors": [{"name": title}],
                 "items": [_json_comment(c, entries[c.entry_id]) for c in comments],
+                **({"hubs": [{"type": "WebSub", "url": hub}]} if hub else {}),
             }
         )
-    generator = _new_generator(feed_id, title, title, self_url, fmt, updated, home)
+    generator = _new_generator(
+        feed_id, title, title, self_url, fmt, updated, home, [("hub", hub)] if hub else []
+    )
     for comment in reversed(comments):
         entry = entries[comment.entry_id]
         item = generator.add_entry()
@@ -409,7 +494,9 @@ class Publisher:
         self._signatures: dict[Path, tuple[object, ...]] = {}
 
     def links(self, output: OutputConfig) -> FeedLinks:
-        return FeedLinks(self.config.server.public_url, output.name)
+        return FeedLinks(
+            self.config.server.public_url, output.name, hub=self.config.server.websub_hub
+        )
 
     def entries_for(self, output: OutputConfig) -> list[StoredEntry]:
         """The entries an output shows now, newest first."""
@@ -456,6 +543,7 @@ class Publisher:
 
     def _publish_output(self, output: OutputConfig) -> list[Path]:
         entries = self.entries_for(output)
+        older = self.older_pages(output, entries)
         links = self.links(output)
         folder = self.config.public_dir / "feeds"
         changed: list[Path] = []
@@ -472,10 +560,66 @@ class Publisher:
             changed.extend(self._publish_thread(output, entry, comments, links, folder))
         for fmt in output.formats:
             path = folder / f"{output.name}.{EXTENSIONS[fmt]}"
-            if write_atomic(path, render_output(output, entries, links, fmt, threads)):
+            page = Page(1, 1 + len(older))
+            if write_atomic(path, render_output(output, entries, links, fmt, threads, page)):
                 changed.append(path)
+        changed.extend(self._publish_pages(output, older, links, folder, followed))
         if followed:
             changed.extend(self._publish_latest_comments(output, entries, links, folder))
+        return changed
+
+    def older_pages(
+        self, output: OutputConfig, first: Sequence[StoredEntry]
+    ) -> list[list[StoredEntry]]:
+        """Pages 2 to ``output.pages`` of an output (RFC 5005 paging), ``limit`` entries each.
+
+        They hold the entries that come after ``first`` (the feed itself) in the same selection
+        and order, so a reader following ``rel="next"`` reads on where the feed stops. A feed
+        shorter than ``limit`` has no older pages.
+        """
+        if output.pages <= 1 or len(first) < output.limit:
+            return []
+        deeper = output.model_copy(update={"limit": output.limit * output.pages})
+        shown = {entry.id for entry in first}
+        rest = [entry for entry in self.entries_for(deeper) if entry.id not in shown]
+        size = output.limit
+        return [rest[i : i + size] for i in range(0, len(rest), size)][: output.pages - 1]
+
+    def _publish_pages(
+        self,
+        output: OutputConfig,
+        older: list[list[StoredEntry]],
+        links: FeedLinks,
+        folder: Path,
+        followed: set[str],
+    ) -> list[Path]:
+        """Write pages 2..N (and their entries' comment feeds); remove pages no longer needed."""
+        changed: list[Path] = []
+        count = 1 + len(older)
+        page_folder = folder / output.name / "page"
+        for number, entries in enumerate(older, start=2):
+            threads: dict[int, CommentView] = {}
+            for entry in entries:
+                if not entry.comment_count and not (
+                    entry.source_name in followed and self._can_have_comments(entry)
+                ):
+                    continue
+                comments = self.visible_comments(output, entry) if entry.comment_count else []
+                last_at = max((comment_updated(c) for c in comments), default=None)
+                threads[entry.id] = CommentView(len(comments), last_at)
+                changed.extend(self._publish_thread(output, entry, comments, links, folder))
+            for fmt in output.formats:
+                path = page_folder / f"{number}.{EXTENSIONS[fmt]}"
+                content = render_output(output, entries, links, fmt, threads, Page(number, count))
+                if write_atomic(path, content):
+                    changed.append(path)
+        extensions = {EXTENSIONS[fmt] for fmt in output.formats}
+        for path in page_folder.glob("*.*") if page_folder.is_dir() else ():
+            stale = not path.stem.isdigit() or int(path.stem) > count
+            if path.suffix.lstrip(".") in EXTENSIONS.values() and (
+                stale or path.suffix.lstrip(".") not in extensions
+            ):
+                path.unlink(missing_ok=True)
         return changed
 
     def _publish_thread(
@@ -506,6 +650,7 @@ class Publisher:
                 links.comments(entry.public_id, fmt),
                 entry.link or links.page(),
                 fmt,
+                hub=links.hub,
             )
             if write_atomic(path, content):
                 changed.append(path)
@@ -537,6 +682,7 @@ class Publisher:
                 links.latest_comments(fmt),
                 links.page(),
                 fmt,
+                hub=links.hub,
             )
             if write_atomic(path, content):
                 changed.append(path)

@@ -1,4 +1,4 @@
-"""The HTTP app (starlette): published feeds with ETag/Last-Modified/304, an index page,
+"""The HTTP app (starlette): published feeds with ETag/Last-Modified/304, the web pages,
 ``/healthz`` (JSON) and ``/metrics`` (Prometheus text).
 
 Feeds are served from the public folder that :mod:`aggregator.publish` writes, from an
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import html
 import re
 import threading
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from aggregator.config import AppConfig
@@ -29,16 +28,19 @@ from aggregator.errors import AggregatorError, NotFoundError
 from aggregator.health import assess_health
 from aggregator.metrics import Metrics, SourceGauges
 from aggregator.models import SourceState
-from aggregator.publish import EXTENSIONS, MEDIA_TYPES, FeedLinks
+from aggregator.publish import EXTENSIONS, MEDIA_TYPES
 from aggregator.storage import Storage, parse_time
+from aggregator.web import web_routes
 
 # A source whose poll is this late while the daemon runs means the scheduler is stuck.
 OVERDUE_AFTER = timedelta(hours=1)
 
 _FEED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-# Published paths under /feeds/: an output, its latest comments, or one entry's comment feed.
+# Published paths under /feeds/: an output, one of its older pages (RFC 5005), its latest
+# comments, or one entry's comment feed.
 _FEED_PATH = re.compile(
     r"^(?:[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*"
+    r"|[A-Za-z0-9][A-Za-z0-9._-]*/page/[1-9][0-9]{0,5}"
     r"|[A-Za-z0-9][A-Za-z0-9._-]*/(?:[0-9a-f]{32}/)?comments)\.(atom|rss|json)$"
 )
 _TYPES_BY_EXTENSION = {ext: MEDIA_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
@@ -203,9 +205,6 @@ def create_app(
             return PlainTextResponse(f"No such feed: {name}\n", status_code=404)
         return file_response(request, cached, _TYPES_BY_EXTENSION[extension])
 
-    async def index(request: Request) -> Response:
-        return HTMLResponse(render_index(current()))
-
     def healthz(request: Request) -> Response:  # sync: starlette runs it on its thread pool
         defaults = current().defaults
         try:
@@ -229,45 +228,9 @@ def create_app(
         )
 
     routes = [
-        Route("/", index, methods=["GET", "HEAD"]),
+        *web_routes(current),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_page, methods=["GET"]),
         Route("/feeds/{name:path}", feed, methods=["GET", "HEAD"]),
     ]
     return Starlette(routes=routes)
-
-
-def render_index(config: AppConfig) -> str:
-    """The index page: every output with subscribe links, and autodiscovery links."""
-    base = config.server.public_url
-    alternates = []
-    rows = []
-    for output in config.outputs:
-        links = FeedLinks(base, output.name)
-        title = html.escape(output.display_title)
-        for fmt in output.formats:
-            alternates.append(
-                f'<link rel="alternate" type="{MEDIA_TYPES[fmt]}" title="{title} ({fmt.upper()})" '
-                f'href="{html.escape(links.feed(fmt))}">'
-            )
-        subscribe = " · ".join(
-            f'<a href="{html.escape(links.feed(fmt))}">{fmt.upper()}</a>' for fmt in output.formats
-        )
-        sources = ", ".join(html.escape(s.title or s.name) for s in config.sources_for(output))
-        description = html.escape(output.description or "")
-        rows.append(
-            f"<li><h2>{title}</h2><p>{description}</p><p>Sources: {sources or 'none'}</p>"
-            f"<p>Subscribe: {subscribe}</p></li>"
-        )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>aggregator</title>\n"
-        + "\n".join(alternates)
-        + "\n<style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;"
-        "padding:0 1rem;line-height:1.5}li{list-style:none;margin-bottom:1.5rem}"
-        "h2{margin-bottom:.2rem}</style></head>\n<body><h1>aggregator</h1>"
-        "<p>Copy a feed link into your feed reader to subscribe.</p><ul>"
-        + "".join(rows)
-        + "</ul></body></html>\n"
-    )

@@ -141,6 +141,9 @@ def test_daemon_polls_publishes_serves_and_stops(
     assert new_ids["Winter timetable (corrected)"] == ids["Winter timetable"]
     # Once the first poll stored validators, later polls are conditional (a slow first poll
     # under load may time out, so look from the second request on for one that is).
+    deadline = time.monotonic() + 15
+    while len(feed_server.requests_for("/mill.rss")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     later = feed_server.requests_for("/mill.rss")[1:]
     assert later and any("if-none-match" in r.headers for r in later)
 

@@ -153,7 +153,7 @@ def test_json_feed_reads_back(world):
     assert document["version"] == "https://jsonfeed.org/version/1.1"
     assert document["title"] == "Everything"
     assert document["feed_url"] == "http://127.0.0.1:8123/feeds/all.json"
-    assert document["home_page_url"] == "http://127.0.0.1:8123/"
+    assert document["home_page_url"] == "http://127.0.0.1:8123/outputs/all"
     items = document["items"]
     assert [item["title"] for item in items] == ALL_TITLES
     for item in items:
@@ -180,9 +180,9 @@ def test_generator_names_project_url_and_version(world):
     assert generator.get("version") == __version__
 
 
-def test_rss_channel_link_is_the_home_page(world):
+def test_rss_channel_link_is_the_output_web_page(world):
     # RSS 2.0: the channel <link> is "the URL to the HTML website", not the feed itself.
-    assert world.read("all", "rss").feed.link == "http://127.0.0.1:8123/"
+    assert world.read("all", "rss").feed.link == "http://127.0.0.1:8123/outputs/all"
 
 
 # -- stability -----------------------------------------------------------------------------------
