@@ -25,6 +25,7 @@ from aggregator.models import FetchResult
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.8, text/html;q=0.6, */*;q=0.1"
@@ -90,7 +91,8 @@ class Fetcher:
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 with self._client.stream("GET", current, headers=headers) as response:
-                    if response.is_redirect:
+                    # Not response.is_redirect: httpx counts every 3xx, 304 Not Modified too.
+                    if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
                         target = str(response.url.join(response.headers.get("location", "")))
                         if response.status_code not in (301, 308):
                             all_permanent = False
