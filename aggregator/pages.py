@@ -26,6 +26,7 @@ from dateutil import parser as date_parser
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from aggregator.models import CommentData
+from aggregator.parse import comment_anchor
 from aggregator.sanitize import clean_html
 
 _SELECTOR_FIELDS = ("container", "author", "date", "body", "link", "number", "footer", "replies")
@@ -233,7 +234,7 @@ class _CommentReader:
         published_at = _parse_date(date_text, self.zone)
         link = self.link()
         key = (
-            (link and link.partition("#")[2])
+            comment_anchor(link)  # the same key a comment feed gives it (aggregator.parse)
             or (self.node.id or "").strip()
             or link
             or _sha256([author, date_text, _squash(body.text(separator=" "))])
