@@ -32,6 +32,8 @@ from aggregator.models import (
 )
 from aggregator.storage.schema import migrations
 
+# Comment fields an update never clears: a comment feed does not number or thread its comments.
+_KEPT_WHEN_MISSING = frozenset({"number", "parent_key", "author_url"})
 _ID_NAMESPACE = uuid.UUID("6f1c1f0e-4a57-4d2b-9a51-0a9f8f6c2b10")
 
 
@@ -222,6 +224,7 @@ class Storage:
                     f"UPDATE entries SET {assignments}, changed_at = ? WHERE id = ?",
                     (*values.values(), stamp, row["id"]),
                 )
+                self._resume_thread_on_new_count(row["id"])
                 updated += 1
             else:
                 # Only the comment hints may move without the content hash changing.
@@ -235,8 +238,19 @@ class Storage:
                         row["id"],
                     ),
                 )
+                self._resume_thread_on_new_count(row["id"])
                 unchanged += 1
         return StoreResult(new=new, updated=updated, unchanged=unchanged)
+
+    def _resume_thread_on_new_count(self, entry_id: int) -> None:
+        """Follow a stopped thread again, at once, when its feed's comment count moved since the
+        thread's last read: it went quiet, or its comment feed answered 404, and now has more."""
+        self._execute(
+            "UPDATE entries SET comments_stopped = 0, comments_next_poll_at = NULL "
+            "WHERE id = ? AND comments_stopped = 1 AND comment_count_hint IS NOT NULL "
+            "AND comment_count_hint IS NOT comments_hint_polled",
+            (entry_id,),
+        )
 
     def list_entries(self, source_names: Sequence[str] | None, limit: int) -> list[StoredEntry]:
         """The newest ``limit`` entries of the named sources (all sources when ``None``)."""
@@ -298,7 +312,7 @@ class Storage:
         existing = {
             row["key"]: row
             for row in self._rows(
-                "SELECT id, key, content_hash, gone_at FROM comments WHERE entry_id = ?",
+                "SELECT id, key, content_hash, gone_at, number FROM comments WHERE entry_id = ?",
                 (entry_id,),
             )
         }
@@ -341,13 +355,22 @@ class Storage:
                 )
                 new += 1
             elif row["content_hash"] != comment.content_hash or row["gone_at"]:
-                assignments = ", ".join(f"{key} = ?" for key in values)
+                # A feed knows no number or parent, a page does: what one read lacks, keep.
+                assignments = ", ".join(
+                    f"{key} = coalesce(?, {key})" if key in _KEPT_WHEN_MISSING else f"{key} = ?"
+                    for key in values
+                )
                 self._execute(
                     f"UPDATE comments SET {assignments}, changed_at = ?, gone_at = NULL WHERE id = ?",
                     (*values.values(), stamp, row["id"]),
                 )
                 updated += 1
             else:
+                if comment.number is not None and comment.number != row["number"]:
+                    # The blog renumbered (an earlier comment was deleted): not a change to show.
+                    self._execute(
+                        "UPDATE comments SET number = ? WHERE id = ?", (comment.number, row["id"])
+                    )
                 unchanged += 1
         self._execute(
             "UPDATE entries SET comment_count = (SELECT count(*) FROM comments WHERE entry_id = :id), "
@@ -370,9 +393,17 @@ class Storage:
                 gone += 1
         return gone
 
-    def list_threads(self, source_id: int, due_before: datetime | None) -> list[ThreadState]:
-        """Threads of a source still followed; only those due by ``due_before`` when given."""
-        sql = "SELECT * FROM entries WHERE source_id = ? AND comments_stopped = 0"
+    def list_threads(
+        self, source_id: int, due_before: datetime | None, *, include_stopped: bool = False
+    ) -> list[ThreadState]:
+        """Threads of a source still followed; only those due by ``due_before`` when given.
+
+        ``include_stopped`` lists every entry of the source, followed or not (a site-wide comment
+        feed's comments are matched to any entry, since reading them costs no request).
+        """
+        sql = "SELECT * FROM entries WHERE source_id = ?"
+        if not include_stopped:
+            sql += " AND comments_stopped = 0"
         params: list[Any] = [source_id]
         if due_before is not None:
             sql += " AND (comments_next_poll_at IS NULL OR comments_next_poll_at <= ?)"
@@ -396,6 +427,7 @@ class Storage:
                 hint_at_last_poll=row["comments_hint_polled"],
                 polled_at=parse_time(row["comments_polled_at"]),
                 comment_count=row["comment_count"] or 0,
+                error=row["comments_error"],
             )
             for row in rows
         ]
@@ -417,6 +449,11 @@ class Storage:
         )
         newest = max((row["published_at"] for row in rows if row["published_at"]), default=None)
         return [row["number"] for row in rows], parse_time(newest)
+
+    def comment_keys(self, entry_id: int) -> set[str]:
+        """The keys of an entry's stored comments (to tell when a paged feed has no more news)."""
+        rows = self._rows("SELECT key FROM comments WHERE entry_id = ?", (entry_id,))
+        return {row["key"] for row in rows}
 
     def list_comments(self, entry_id: int) -> list[StoredComment]:
         """Every stored comment of one entry, in thread order (number, then time)."""
