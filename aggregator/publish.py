@@ -341,6 +341,7 @@ def render_comments(
             }
         )
     generator = _new_generator(feed_id, title, title, self_url, fmt, updated, home)
+    permalinks = {c.public_id: c.link for c in comments if c.link}
     for comment in reversed(comments):
         entry = entries[comment.entry_id]
         item = generator.add_entry()
@@ -365,7 +366,9 @@ def render_comments(
             item.description(comment.content or "")
         if comment.parent_public_id:
             item.thread.in_reply_to(
-                urn(comment.parent_public_id), href=entry.link, type="text/html"
+                urn(comment.parent_public_id),
+                href=permalinks.get(comment.parent_public_id) or entry.link,
+                type="text/html",
             )
         else:
             item.thread.in_reply_to(urn(entry.public_id), href=entry.link, type="text/html")
@@ -382,6 +385,7 @@ def _json_comment(comment: StoredComment, entry: StoredEntry) -> dict[str, objec
             "in_reply_to": urn(comment.parent_public_id or entry.public_id),
             "entry_url": entry.link,
             "number": comment.number,
+            **({"gone_at": comment.gone_at.isoformat()} if comment.gone_at else {}),
         },
     }
     if comment.link:
@@ -486,7 +490,11 @@ class Publisher:
         signature = (
             entry.title,
             entry.link,
-            tuple((c.public_id, c.content, c.author) for c in comments),
+            tuple(
+                (c.public_id, c.content, c.author, c.author_url, c.link, c.published_at)
+                + (c.parent_public_id, c.gone_at)
+                for c in comments
+            ),
         )
         for fmt in output.formats:
             path = folder / output.name / entry.public_id / f"comments.{EXTENSIONS[fmt]}"
