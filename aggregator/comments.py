@@ -186,8 +186,8 @@ class CommentFollower:
             fields["comments_error"] = read.error
             result.errors.append(f"{source.name}: {thread.link or thread.key}: {read.error}")
         elif read.missing is not None:
+            # The count is not recorded as read: the feed is tried once more despite it.
             fields["comments_error"] = f"{_MISSING} (HTTP {read.missing})"
-            fields["comments_hint_polled"] = thread.comment_count_hint
         else:
             fields["comments_error"] = None
             fields["comments_hint_polled"] = thread.comment_count_hint
@@ -226,6 +226,7 @@ class CommentFollower:
                     read.missing,
                 )
                 next_at = None
+                fields["comments_hint_polled"] = thread.comment_count_hint
             elif next_at is not None:
                 next_at = max(next_at, now + MISSING_RETRY)
         fields["comments_next_poll_at"] = next_at
@@ -276,7 +277,9 @@ class _ThreadReader:
             return True
         if self.force:
             return False
-        return hint is not None and thread.hint_at_last_poll == hint and thread.polled_at is not None
+        return (
+            hint is not None and thread.hint_at_last_poll == hint and thread.polled_at is not None
+        )
 
     def _read_feed(self, thread: ThreadState) -> _ThreadRead:
         assert thread.comments_feed_url

@@ -191,7 +191,7 @@ class PollResult:
         else:
             text = "unchanged"
         if self.new_comments:
-            text += f", {self.new_comments} new comments"
+            text += f", {self.new_comments} new comment{'' if self.new_comments == 1 else 's'}"
         if self.warning:
             text += f" (warning: {self.warning})"
         return f"{self.source}: {text}"

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
@@ -302,8 +303,8 @@ def _thread_links(raw: Any) -> tuple[str | None, str | None, int | None]:
     replies = [
         item for item in raw.get("links", []) if item.get("rel") == "replies" and item.get("href")
     ]
-    feeds = [r for r in replies if _is_feed_type(r.get("type"))]
-    pages = [r for r in replies if not _is_feed_type(r.get("type"))]
+    feeds = [r for r in replies if _is_feed_link(r)]
+    pages = [r for r in replies if not _is_feed_link(r)]
     comments_feed = (raw.get("wfw_commentrss") or "").strip() or None
     if comments_feed is None and feeds:
         atom = [r for r in feeds if "atom" in (r.get("type") or "")]
@@ -317,10 +318,24 @@ def _thread_links(raw: Any) -> tuple[str | None, str | None, int | None]:
     return comments_feed, (pages[0].get("href") if pages else None), count
 
 
-def _is_feed_type(media_type: str | None) -> bool:
-    """Whether a link's ``type`` names a feed; a link without one is taken to be a feed."""
-    kind = (media_type or "").split(";")[0].strip().lower()
-    return not kind or kind.endswith(("xml", "+json")) or kind in ("application/json",)
+def _is_feed_link(link: Mapping[str, Any]) -> bool:
+    """Whether a replies link leads to a comment feed rather than to the comments on a page.
+
+    Its ``type`` says so; but feedparser reports a link without a type as ``text/html``, so an
+    HTML-typed link whose URL looks like a feed's (``.xml``, ``/feed/``, ``/feeds/``, ...) and has
+    no fragment is taken for a feed too.
+    """
+    kind = str(link.get("type") or "").split(";")[0].strip().lower()
+    if kind.endswith(("xml", "+json")) or kind == "application/json":
+        return True
+    if kind not in ("", "text/html"):
+        return False
+    href = str(link.get("href") or "")
+    path = urlsplit(href).path.lower().rstrip("/")
+    return "#" not in href and (
+        path.endswith((".xml", ".rss", ".atom", ".rdf", "/feed", "/atom", "/rss"))
+        or "/feeds/" in path
+    )
 
 
 def _content(raw: Any) -> str | None:
@@ -333,8 +348,6 @@ def _content(raw: Any) -> str | None:
 def _absolute_link(value: str | None, base: str) -> str | None:
     if not value:
         return None
-    from urllib.parse import urljoin
-
     return urljoin(base, value.strip()) if base else value.strip()
 
 
