@@ -63,7 +63,9 @@ class Daemon:
 
     def _after_poll(self, source: SourceConfig, result: PollResult) -> None:
         log.info("%s", result.describe())
-        if result.ok and (result.new or result.updated or result.new_comments):
+        if result.ok and (
+            result.new or result.updated or result.new_comments or result.changed_comments
+        ):
             self.publish(self.config.outputs_for(source.name))
 
     def run(self) -> None:

@@ -169,6 +169,7 @@ class PollResult:
     error: str | None = None
     warning: str | None = None
     new_comments: int = 0
+    changed_comments: int = 0  # edited at the source, or gone from it
     elapsed: float = 0.0
 
     @property
@@ -192,6 +193,9 @@ class PollResult:
             text = "unchanged"
         if self.new_comments:
             text += f", {self.new_comments} new comment{'' if self.new_comments == 1 else 's'}"
+        if self.changed_comments:
+            plural = "" if self.changed_comments == 1 else "s"
+            text += f", {self.changed_comments} comment{plural} changed"
         if self.warning:
             text += f" (warning: {self.warning})"
         return f"{self.source}: {text}"

@@ -405,11 +405,13 @@ class Publisher:
     """
 
     LATEST_COMMENTS = 50
+    LATEST_SCAN_MAX = 5000  # comments read back at most to fill the latest-comments feed
 
     def __init__(self, config: AppConfig, storage: Storage):
         self.config = config
         self.storage = storage
         self._signatures: dict[Path, tuple[object, ...]] = {}
+        self._rules: dict[tuple[str, str], CommentRules] = {}
 
     def links(self, output: OutputConfig) -> FeedLinks:
         return FeedLinks(self.config.server.public_url, output.name)
@@ -420,13 +422,22 @@ class Publisher:
         return self.storage.list_entries(names, output.limit)
 
     def comment_rules(self, output: OutputConfig, source_name: str) -> CommentRules:
-        """The killfile and comment rules that apply to one source's comments in an output."""
+        """The killfile and comment rules that apply to one source's comments in an output.
+
+        Compiled once per output and source for the life of the Publisher (a config change
+        makes a new Publisher).
+        """
+        cached = self._rules.get((output.name, source_name))
+        if cached is not None:
+            return cached
         source = self.config.source(source_name) if source_name in self._source_names() else None
-        return combine_comment_rules(
+        rules = combine_comment_rules(
             compile_comment_rules(list(self.config.defaults.killfile), ()),
             compile_comment_rules(list(source.killfile) if source else [], ()),
             compile_comment_rules(list(output.killfile), list(output.comments_exclude)),
         )
+        self._rules[(output.name, source_name)] = rules
+        return rules
 
     def _can_have_comments(self, entry: StoredEntry) -> bool:
         """Whether aggregator has a way to read this entry's thread."""
@@ -520,16 +531,26 @@ class Publisher:
         self, output: OutputConfig, entries: list[StoredEntry], links: FeedLinks, folder: Path
     ) -> list[Path]:
         names = [source.name for source in self.config.sources_for(output)]
-        recent = self.storage.list_recent_comments(names, self.LATEST_COMMENTS * 2)
         by_id = {entry.id: entry for entry in entries}
-        for comment in recent:
+
+        def shown(comment: StoredComment) -> bool:
             if comment.entry_id not in by_id:
                 by_id[comment.entry_id] = self.storage.get_entry(comment.entry_public_id)
-        visible = [
-            c
-            for c in recent
-            if keep_comment(self.comment_rules(output, by_id[c.entry_id].source_name), c)
-        ][: self.LATEST_COMMENTS]
+            rules = self.comment_rules(output, by_id[comment.entry_id].source_name)
+            return keep_comment(rules, comment)
+
+        # Read further back while killfiles hide too many of the newest comments.
+        limit = self.LATEST_COMMENTS * 2
+        while True:
+            recent = self.storage.list_recent_comments(names, limit)
+            visible = [c for c in recent if shown(c)][: self.LATEST_COMMENTS]
+            if (
+                len(visible) == self.LATEST_COMMENTS
+                or len(recent) < limit
+                or limit >= self.LATEST_SCAN_MAX
+            ):
+                break
+            limit *= 4
         changed = []
         for fmt in output.formats:
             path = folder / output.name / f"comments.{EXTENSIONS[fmt]}"

@@ -324,16 +324,26 @@ def test_typepad_pages_long_thread_killfiles_and_changes(
     assert long_atom.thr_total == str(len(expected))
     long_json = next(i for i in read(config, "politics.json")["items"] if i["url"] == entry.link)
     assert long_json["_aggregator"]["comment_count"] == len(expected)
+    assert {
+        item["thr_in-reply-to"]["ref"]
+        for item in comment_feed(config, "politics", entry, "atom").entries
+    } == {long_atom.id}
+    entry_ids = {e.id for e in read(config, "politics.atom").entries}
+    latest = read(config, "politics/comments.atom").entries
+    assert len(latest) == 50 and all(item["thr_in-reply-to"]["ref"] in entry_ids for item in latest)
 
     # At the source: a comment is added, one is edited, one is deleted.
     clock.advance(H)
     blog.comment(long, "Epsilon", "Arrived later.", clock.now - timedelta(minutes=1))
     long.comments[0].text = "First comment, edited."
-    deleted = long.comments.pop(5)
+    deleted = long.comments.pop(4)
     (result,) = poll(config, clock)
-    assert result.new_comments == 1
+    assert (result.new_comments, result.changed_comments) == (1, 2)
+    assert result.describe() == "moa: unchanged (304), 1 new comment, 2 comments changed"
     stored = thread_of(config, blog.post_url(long))
     assert len(stored) == 121
+    # Typepad renumbers the comments after a deleted one; the stored numbers follow.
+    assert [c.number for c in stored if not c.gone_at] == list(range(1, 121))
     by_author_text = {c.key: c for c in stored}
     gone = by_author_text[f"comment-{blog.comment_anchor(deleted)}"]
     assert gone.gone_at == clock.now and gone.author == deleted.author
@@ -343,6 +353,15 @@ def test_typepad_pages_long_thread_killfiles_and_changes(
     thread = comment_feed(config, "politics", entry, "atom")
     assert thread.entries[-1].author == "Epsilon"
     assert "edited" in thread.entries[0].content[0].value
+    # The gone comment is still republished (aggregator keeps what the blog lost).
+    assert deleted.text in " ".join(item.content[0].value for item in thread.entries)
+    again = next(e for e in read(config, "politics.atom").entries if e.link == entry.link)
+    assert (again.id, again.updated, again.published) == (
+        long_atom.id,
+        long_atom.updated,
+        long_atom.published,
+    )
+    assert again.thr_total == str(len(expected) + 1)
 
 
 # -- WordPress pages, site-wide feeds, gaps -----------------------------------------------------
