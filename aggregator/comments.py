@@ -35,6 +35,8 @@ MAX_FEED_PAGES = 20
 # until the entry's comment count moves (comments closed: issue 3). 410 stops it at once.
 MISSING_RETRY = timedelta(days=1)
 _MISSING = "comment feed missing"
+# The site-wide comment feed is read no more often than this, as decide's polling floor says.
+SITE_FEED_FLOOR = timedelta(minutes=15)
 
 
 @dataclass
@@ -99,7 +101,7 @@ class CommentFollower:
         now = self.clock()
         selectors = selectors_from_config(source.comments_page) if source.comments_page else None
         if source.comments_url:
-            self._follow_site_feed(source, state, result)
+            self._follow_site_feed(source, state, selectors, result, force=force)
         threads = storage.list_threads(state.id, None if force else now)
         readable = [t for t in threads if t.comments_feed_url or (selectors and t.link)]
         if not readable:
@@ -113,19 +115,37 @@ class CommentFollower:
 
     # -- a site-wide comment feed ---------------------------------------------------------------
     def _follow_site_feed(
-        self, source: SourceConfig, state: SourceState, result: CommentsResult
+        self,
+        source: SourceConfig,
+        state: SourceState,
+        selectors: PageSelectors | None,
+        result: CommentsResult,
+        *,
+        force: bool,
     ) -> None:
+        """Read the site-wide comment feed and store its comments on their entries.
+
+        Read at most every :data:`SITE_FEED_FLOOR` unless ``force``d. When the feed's window
+        slid past the newest stored comment (comments were missed), that is logged, and with
+        ``comments_page`` set the pages of the posts it names are read in this same follow.
+        """
         storage = self._storage()
         assert source.comments_url
+        now = self.clock()
+        polled = state.comments_polled_at
+        if not force and polled is not None and now - polled < SITE_FEED_FLOOR:
+            return
         try:
             fetched = self.fetcher.fetch(
                 source.comments_url,
                 etag=state.comments_etag,
                 last_modified=state.comments_last_modified,
             )
-            if fetched.not_modified:
-                return
-            comments = parse_comments(fetched.content or b"", fetched.headers, fetched.final_url)
+            comments = (
+                ()
+                if fetched.not_modified
+                else parse_comments(fetched.content or b"", fetched.headers, fetched.final_url)
+            )
         except AggregatorError as error:
             message = f"{source.name}: site-wide comment feed: {error}"
             log.warning("%s", message)
@@ -134,14 +154,25 @@ class CommentFollower:
         # Any entry may receive a comment, followed or not: matching costs no request.
         threads = storage.list_threads(state.id, None, include_stopped=True)
         grouped = match_comments_to_threads(comments, threads)
-        now = self.clock()
+        gap = detect_comment_gap((), storage.newest_comment_at(state.id), comments)
+        if gap:
+            log.warning(
+                "%s: site-wide comment feed skipped comments since its last read%s",
+                source.name,
+                "; reading the pages of the posts it names" if selectors else "",
+            )
         with self.write_lock, storage.transaction():
             for thread, items in grouped:
                 stored = storage.store_comments(thread.entry_id, thread.public_id, items, now)
                 result.new += stored.new
                 result.updated += stored.updated
+                fields: dict[str, object] = {}
                 if stored.new:
-                    storage.update_thread(thread.entry_id, comments_last_new_at=now)
+                    fields["comments_last_new_at"] = now
+                if gap and selectors and thread.link:
+                    fields.update(comments_next_poll_at=now, comments_stopped=0)
+                if fields:
+                    storage.update_thread(thread.entry_id, **fields)
             storage.update_source(
                 state.id,
                 comments_etag=fetched.etag or state.comments_etag,

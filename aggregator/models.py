@@ -146,6 +146,7 @@ class SourceState:
     retired_at: datetime | None = None
     comments_etag: str | None = None
     comments_last_modified: str | None = None
+    comments_polled_at: datetime | None = None  # the site-wide comment feed's last read
 
 
 @dataclass(frozen=True)

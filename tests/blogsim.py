@@ -69,7 +69,7 @@ class Blog:
     """A blog of one ``kind`` served at ``origin`` (``http://127.0.0.1:PORT``) under ``prefix``.
 
     ``comment_feeds`` False leaves comment feed links out of the main feeds (blogs whose comments
-    are only on their pages). ``feed_window`` caps per-post comment feeds to their newest items,
+    are only on their pages). ``feed_window`` caps comment feeds (per-post and site-wide) to their newest items,
     like WordPress's "Syndication feeds show the most recent 10 items". ``page_size`` splits
     per-post Atom comment feeds into RFC 5005 pages linked by ``rel="next"``. ``status`` maps a path
     to an HTTP status to answer instead (404 for a post with comments closed).
@@ -288,10 +288,14 @@ class Blog:
         )
         return _wp_comment_rss(f"Comments on: {post.title}", self.post_url(post), items), RSS_TYPE
 
-    def site_comments_rss(self) -> str:
+    def _site_newest_first(self) -> list[tuple[Post, Comment]]:
         comments = sorted(
             ((p, c) for p in self.posts for c in p.comments), key=lambda pc: pc[1].at, reverse=True
         )
+        return comments[: self.feed_window] if self.feed_window else comments
+
+    def site_comments_rss(self) -> str:
+        comments = self._site_newest_first()
         items = "".join(
             self._rss_comment(p, c, f"Comment on {p.title} by {c.author}") for p, c in comments
         )
@@ -339,9 +343,7 @@ class Blog:
         )
 
     def site_comments_atom(self) -> str:
-        comments = sorted(
-            ((p, c) for p in self.posts for c in p.comments), key=lambda pc: pc[1].at, reverse=True
-        )
+        comments = self._site_newest_first()
         entries = "".join(
             self._atom_comment(p, c, f"Comment on {p.title} by {c.author}") for p, c in comments
         )

@@ -694,3 +694,45 @@ def test_movable_type_comment_feeds(
     assert [(c.author, c.key, c.published_at) for c in stored] == [
         (c.author, f"comment-{c.id}", c.at) for c in post.comments
     ]
+
+
+def test_site_wide_feed_is_read_politely_and_its_gaps_send_us_to_the_pages(
+    blogs: Callable[..., Blog],
+    write_config: Callable[[str], AppConfig],
+    clock: Clock,
+    httpserver: HTTPServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blog, busy, quiet, short = wordpress_blog(blogs, comment_feeds=False, feed_window=10)
+    site = "/wp/comments/feed/"
+    config = write_config(
+        SITE_FEED_CONFIG.format(
+            url=blog.origin + "/wp/feed/", comments_url=blog.origin + site
+        ).replace("    comments_url:", "    comments_page: wordpress\n    comments_url:")
+    )
+    poll(config, clock, manual=False)
+    assert len(requests_to(httpserver.log, site)) == 1
+    assert len(thread_of(config, blog.post_url(busy))) == 4
+
+    clock.advance(timedelta(minutes=5))
+    poll(config, clock, manual=False)
+    assert len(requests_to(httpserver.log, site)) == 1  # not twice within 15 minutes
+
+    clock.advance(3 * D)
+    poll(config, clock, manual=False)
+    assert len(requests_to(httpserver.log, site)) == 2
+    clock.advance(timedelta(minutes=20))
+    next_read = datetime.fromisoformat(
+        thread_row(config, blog.post_url(busy))["comments_next_poll_at"]
+    )
+    assert next_read > clock.now + H  # the thread has cooled: its page is not due by schedule
+    for n in range(12):  # more than the site-wide feed's window of 10
+        blog.comment(busy, f"Later {n}", "Later.", clock.now - timedelta(minutes=30 - n))
+    pages_before = len(requests_to(httpserver.log, blog.post_path(busy)))
+    with caplog.at_level(logging.WARNING, logger="aggregator.comments"):
+        (result,) = poll(config, clock, manual=False)
+    assert "site-wide comment feed skipped comments" in caplog.text
+    assert len(requests_to(httpserver.log, site)) == 3
+    assert len(requests_to(httpserver.log, blog.post_path(busy))) == pages_before + 1
+    assert result.new_comments == 12
+    assert len(thread_of(config, blog.post_url(busy))) == 16

@@ -154,6 +154,7 @@ class Storage:
             retired_at=parse_time(row["retired_at"]),
             comments_etag=row["comments_etag"],
             comments_last_modified=row["comments_last_modified"],
+            comments_polled_at=parse_time(row["comments_polled_at"]),
         )
 
     def update_source(self, source_id: int, **fields: Any) -> None:
@@ -449,6 +450,15 @@ class Storage:
         )
         newest = max((row["published_at"] for row in rows if row["published_at"]), default=None)
         return [row["number"] for row in rows], parse_time(newest)
+
+    def newest_comment_at(self, source_id: int) -> datetime | None:
+        """The date of the newest stored comment on any entry of a source."""
+        rows = self._rows(
+            "SELECT max(c.published_at) AS newest FROM comments c "
+            "JOIN entries e ON e.id = c.entry_id WHERE e.source_id = ?",
+            (source_id,),
+        )
+        return parse_time(rows[0]["newest"]) if rows else None
 
     def comment_keys(self, entry_id: int) -> set[str]:
         """The keys of an entry's stored comments (to tell when a paged feed has no more news)."""
