@@ -736,3 +736,29 @@ def test_site_wide_feed_is_read_politely_and_its_gaps_send_us_to_the_pages(
     assert len(requests_to(httpserver.log, blog.post_path(busy))) == pages_before + 1
     assert result.new_comments == 12
     assert len(thread_of(config, blog.post_url(busy))) == 16
+
+
+def test_count_in_the_main_feed_decides_when_a_comment_feed_is_read(
+    blogs: Callable[..., Blog],
+    write_config: Callable[[str], AppConfig],
+    clock: Clock,
+    httpserver: HTTPServer,
+) -> None:
+    blog, busy, quiet, short = wordpress_blog(blogs)
+    config = write_config(WORDPRESS_CONFIG.format(url=blog.origin + "/wp/feed/"))
+    feed = blog.comments_feed_path(busy)
+    poll(config, clock, manual=False)
+    assert len(requests_to(httpserver.log, feed)) == 1
+    for _ in range(6):  # due now and then, but slash:comments has not moved: no request
+        clock.advance(12 * H)
+        poll(config, clock, manual=False)
+    assert len(requests_to(httpserver.log, feed)) == 1
+    next_read = datetime.fromisoformat(
+        thread_row(config, blog.post_url(busy))["comments_next_poll_at"]
+    )
+    assert next_read > clock.now + H  # the thread has cooled
+
+    blog.comment(busy, "Ivan", "News.", clock.now - timedelta(minutes=3))
+    clock.advance(timedelta(minutes=20))
+    (result,) = poll(config, clock, manual=False)  # the count moved: read now, not when due
+    assert len(requests_to(httpserver.log, feed)) == 2 and result.new_comments == 1

@@ -188,7 +188,8 @@ class Storage:
         existing = {
             row["key"]: row
             for row in self._rows(
-                "SELECT id, key, content_hash FROM entries WHERE source_id = ?", (source.id,)
+                "SELECT id, key, content_hash, comment_count_hint FROM entries WHERE source_id = ?",
+                (source.id,),
             )
         }
         new = updated = unchanged = 0
@@ -225,7 +226,7 @@ class Storage:
                     f"UPDATE entries SET {assignments}, changed_at = ? WHERE id = ?",
                     (*values.values(), stamp, row["id"]),
                 )
-                self._resume_thread_on_new_count(row["id"])
+                self._follow_moved_count(row, entry.comment_count)
                 updated += 1
             else:
                 # Only the comment hints may move without the content hash changing.
@@ -239,18 +240,19 @@ class Storage:
                         row["id"],
                     ),
                 )
-                self._resume_thread_on_new_count(row["id"])
+                self._follow_moved_count(row, entry.comment_count)
                 unchanged += 1
         return StoreResult(new=new, updated=updated, unchanged=unchanged)
 
-    def _resume_thread_on_new_count(self, entry_id: int) -> None:
-        """Follow a stopped thread again, at once, when its feed's comment count moved since the
-        thread's last read: it went quiet, or its comment feed answered 404, and now has more."""
+    def _follow_moved_count(self, row: dict[str, Any], count: int | None) -> None:
+        """Make a thread due at once when the entry's comment count moved in its feed, and
+        follow it again if it had stopped (it went quiet, or its comment feed answered 404)."""
+        if count is None or count == row["comment_count_hint"]:
+            return
         self._execute(
-            "UPDATE entries SET comments_stopped = 0, comments_next_poll_at = NULL "
-            "WHERE id = ? AND comments_stopped = 1 AND comment_count_hint IS NOT NULL "
+            "UPDATE entries SET comments_stopped = 0, comments_next_poll_at = NULL WHERE id = ? "
             "AND comment_count_hint IS NOT comments_hint_polled",
-            (entry_id,),
+            (row["id"],),
         )
 
     def list_entries(self, source_names: Sequence[str] | None, limit: int) -> list[StoredEntry]:
