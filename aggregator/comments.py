@@ -23,7 +23,12 @@ from aggregator.decide import decide_next_comments_poll, detect_comment_gap
 from aggregator.errors import AggregatorError, FetchError
 from aggregator.fetch import Fetcher
 from aggregator.models import CommentData, FetchResult, SourceState, ThreadState
-from aggregator.pages import PageSelectors, extract_comments, selectors_from_config
+from aggregator.pages import (
+    PageSelectors,
+    extract_comments,
+    has_more_comment_pages,
+    selectors_from_config,
+)
 from aggregator.parse import parse_comment_feed, parse_comments
 from aggregator.storage import Storage
 
@@ -396,7 +401,18 @@ class _ThreadReader:
             fetched.content or b"", fetched.final_url, self.selectors, timezone=self.source.timezone
         )
         complete = True
-        if not comments and thread.entry_id in self.known:
+        if has_more_comment_pages(fetched.content or b""):
+            # Comments split over several pages: those not on this one are not gone, and a
+            # position on this page is no position in the thread.
+            log.info(
+                "%s: %s shows one page of its comments; the others are not read",
+                self.source.name,
+                thread.link,
+            )
+            complete = False
+            if self.selectors.number is None and self.selectors.footer is None:
+                comments = [replace(c, number=None) for c in comments]
+        elif not comments and thread.entry_id in self.known:
             # A page that lost every comment is more likely an error page or new markup than a
             # blog that deleted the whole thread: keep the stored comments as they are.
             log.warning(

@@ -97,6 +97,7 @@ class Blog:
         self.posts: list[Post] = []
         self.status: dict[str, int] = {}
         self.hints: dict[int, int] = {}  # post id -> a comment count the main feed claims instead
+        self.page_shows: int | None = None  # WordPress "break comments into pages": newest N
         self._next_comment = 101
 
     # -- building ----------------------------------------------------------------------------
@@ -375,6 +376,14 @@ class Blog:
 """
 
         top = [c for c in post.comments if c.parent is None]
+        nav = ""
+        if self.page_shows is not None and len(top) > self.page_shows:
+            top = top[-self.page_shows :]
+            nav = (
+                '<nav class="navigation comment-navigation"><div class="nav-links">'
+                f'<div class="nav-previous"><a href="{self.post_url(post)}comment-page-1/#comments">'
+                "Older comments</a></div></div></nav>"
+            )
         return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(post.title)}</title></head><body>
 <article id="post-{post.id}" class="post"><h1 class="entry-title">{escape(post.title)}</h1>
@@ -382,7 +391,7 @@ class Blog:
 <div id="comments" class="comments-area">
 <ol class="comment-list">
 {"".join(render(c, 1) for c in top)}
-</ol></div></body></html>"""
+</ol>{nav}</div></body></html>"""
 
     # -- Typepad ------------------------------------------------------------------------------
     def typepad_rdf(self) -> str:

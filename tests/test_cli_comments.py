@@ -55,7 +55,9 @@ def test_poll_reports_new_comments_per_source_and_comments_prints_the_thread(
     wp.comment(post, "Dave", "One more.", START)
     post.comments.remove(doomed)
     code, output, _ = run(config, "poll", "wp")
-    assert code == 0 and output.splitlines() == ["wp: unchanged (304), 1 new comment"]
+    assert code == 0 and output.splitlines() == [
+        "wp: unchanged (304), 1 new comment, 1 comment changed"
+    ]
 
     code, output, errors = run(config, "comments", wp.post_url(post))
     assert code == 0, errors

@@ -762,3 +762,32 @@ def test_count_in_the_main_feed_decides_when_a_comment_feed_is_read(
     clock.advance(timedelta(minutes=20))
     (result,) = poll(config, clock, manual=False)  # the count moved: read now, not when due
     assert len(requests_to(httpserver.log, feed)) == 2 and result.new_comments == 1
+
+
+def test_a_page_showing_one_page_of_comments_marks_none_gone(
+    blogs: Callable[..., Blog], write_config: Callable[[str], AppConfig], clock: Clock
+) -> None:
+    blog = blogs("/wp", "wordpress", comment_feeds=False)
+    post = blog.add_post("long", "Long", START - 2 * D)
+    for n in range(5):
+        blog.comment(post, f"Reader {n}", f"Comment {n}.", START - D + n * H)
+    config = write_config(PAGE_CONFIG.format(url=blog.origin + "/wp/feed/"))
+    poll(config, clock)
+    assert len(thread_of(config, blog.post_url(post))) == 5
+
+    blog.page_shows = 3  # the blog now splits its comments: this page shows the newest 3
+    blog.comment(post, "Reader 5", "Comment 5.", START - timedelta(minutes=5))
+    clock.advance(H)
+    (result,) = poll(config, clock)
+    stored = thread_of(config, blog.post_url(post))
+    assert result.new_comments == 1 and len(stored) == 6
+    assert not [c for c in stored if c.gone_at]
+    # A position on one page of comments is not a position in the thread: numbers are kept.
+    assert [c.number for c in stored] == [1, 2, 3, 4, 5, None]
+
+    # On a page that lists every comment, a missing one is gone.
+    blog.page_shows = None
+    del post.comments[0]
+    clock.advance(H)
+    poll(config, clock)
+    assert [c.author for c in thread_of(config, blog.post_url(post)) if c.gone_at] == ["Reader 0"]
