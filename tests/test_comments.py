@@ -791,3 +791,49 @@ def test_a_page_showing_one_page_of_comments_marks_none_gone(
     clock.advance(H)
     poll(config, clock)
     assert [c.author for c in thread_of(config, blog.post_url(post)) if c.gone_at] == ["Reader 0"]
+
+
+@pytest.mark.parametrize("variant", sorted(FEED_VARIANTS))
+def test_killfiled_authors_are_absent_from_every_republished_feed(
+    variant: str,
+    blogs: Callable[..., Blog],
+    write_config: Callable[[str], AppConfig],
+    clock: Clock,
+) -> None:
+    blog, busy, quiet, short = wordpress_blog(blogs)
+    config = write_config(
+        f"""
+defaults:
+  comments: true
+  killfile: ["alice"]
+sources:
+  - name: wp
+    url: {blog.origin + FEED_VARIANTS[variant]}
+    killfile: ["/^Car/"]
+outputs:
+  - name: all
+    killfile: ["Frank"]
+    comments_exclude: ["\\\\bbold\\\\b"]
+"""
+    )
+    poll(config, clock)
+    publish(config)
+    busy_entry = entry_for(config, blog.post_url(busy))
+    short_entry = entry_for(config, blog.post_url(short))
+    feeds = [f"all/comments.{fmt}" for fmt in ("atom", "rss", "json")] + [
+        f"all/{entry.public_id}/comments.{fmt}"
+        for entry in (busy_entry, short_entry)
+        for fmt in ("atom", "rss", "json")
+    ]
+    seen: set[str] = set()
+    for path in feeds:
+        document = read(config, path)
+        if path.endswith(".json"):
+            authors = [item["authors"][0]["name"] for item in document["items"]]
+        else:
+            authors = [item.author for item in document.entries]
+        seen.update(authors)
+    assert seen == {"Dave", "Erin"}  # Alice, Carol, Frank killfiled; Bob's comment excluded
+    atom = {e.link: e for e in read(config, "all.atom").entries}
+    assert (atom[busy_entry.link].thr_total, atom[short_entry.link].thr_total) == ("1", "1")
+    assert len(thread_of(config, blog.post_url(busy))) == 4  # all still stored
