@@ -313,7 +313,12 @@ def comments(obj: Context, entry: str) -> None:
         thread = storage.list_comments(stored.id)
     click.echo(click.style(stored.title or "(untitled)", bold=True))
     click.echo(f"{stored.link or ''}  [{stored.source_name}]  {len(thread)} comment(s)")
+    by_id = {comment.public_id: comment for comment in thread}
     for comment in thread:
+        depth, parent = 0, by_id.get(comment.parent_public_id or "")
+        while parent is not None and depth < 8:
+            depth, parent = depth + 1, by_id.get(parent.parent_public_id or "")
+        indent = "    " * depth
         when = (
             comment.published_at.strftime("%Y-%m-%d %H:%M UTC")
             if comment.published_at
@@ -321,12 +326,22 @@ def comments(obj: Context, entry: str) -> None:
         )
         number = f"#{comment.number} " if comment.number is not None else ""
         gone = "  (gone from the source)" if comment.gone_at else ""
-        reply = "  (reply)" if comment.parent_public_id else ""
+        replied = by_id.get(comment.parent_public_id or "")
+        reply = (
+            f"  (reply to {replied.author or 'anonymous'})"
+            if replied
+            else "  (reply)"
+            if comment.parent_public_id
+            else ""
+        )
         click.echo("")
         click.echo(
-            click.style(f"{number}{comment.author or 'anonymous'} | {when}{reply}{gone}", fg="cyan")
+            indent
+            + click.style(
+                f"{number}{comment.author or 'anonymous'} | {when}{reply}{gone}", fg="cyan"
+            )
         )
-        click.echo(plain_text(comment.content))
+        click.echo(indent + plain_text(comment.content))
 
 
 @main.command()

@@ -122,7 +122,9 @@ class Daemon:
     def _after_poll(self, source: SourceConfig, result: PollResult) -> None:
         if result.ok:  # errors were logged by the poller, with the next poll time
             log.info("%s", result.describe())
-        if result.ok and (result.new or result.updated or result.new_comments):
+        if result.ok and (
+            result.new or result.updated or result.new_comments or result.changed_comments
+        ):
             self.publish(self.config.outputs_for(source.name))
 
     # -- lifecycle -------------------------------------------------------------------------------

@@ -89,10 +89,13 @@ class FeedData:
 class CommentData:
     """One comment as read from a comment feed or an HTML page.
 
-    ``key`` is a stable id within its entry (the comment's guid or permalink, else a hash).
-    ``number`` is its position as the blog numbers it, when known. ``parent_key`` names the comment
-    it replies to, where the source threads replies. ``in_reply_to`` is the entry reference given by
-    a site-wide comment feed (``thr:in-reply-to`` or the post URL), used to match it to its entry.
+    ``key`` is a stable id within its entry: the permalink's anchor (``comment-123``) when it has
+    one, so that the same comment read from a feed and from a page is one comment; else its guid or
+    permalink; else a hash. ``number`` is its position as the blog numbers it, when known.
+    ``parent_key`` names the comment it replies to, where the source threads replies.
+    ``in_reply_to`` and ``in_reply_to_href`` are the ``thr:in-reply-to`` ``ref`` and ``href`` a
+    comment feed gives (the post, or the parent comment), used to match a site-wide feed's
+    comments to their entries.
     """
 
     key: str
@@ -104,8 +107,20 @@ class CommentData:
     number: int | None = None
     parent_key: str | None = None
     in_reply_to: str | None = None
+    in_reply_to_href: str | None = None
     title: str | None = None
+    guid: str | None = None
     content_hash: str = ""
+
+
+@dataclass(frozen=True)
+class CommentFeedData:
+    """One document of a comment feed: its comments (oldest first) and, when the feed is split
+    into pages (RFC 5005 ``rel="next"``), the URL of the next, older page."""
+
+    comments: tuple[CommentData, ...]
+    next_url: str | None = None
+    newest_first: bool = True
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,7 @@ class SourceState:
     hint_update_period: int | None = None
     hint_skip_hours: frozenset[int] = frozenset()
     hint_skip_days: frozenset[str] = frozenset()
+    comments_polled_at: datetime | None = None  # the site-wide comment feed's last read
 
 
 @dataclass(frozen=True)
@@ -161,6 +177,7 @@ class PollResult:
     error: str | None = None
     warning: str | None = None
     new_comments: int = 0
+    changed_comments: int = 0  # edited at the source, or gone from it
     elapsed: float = 0.0
     # When the source is due next (None: retired, or not decided because the poll was skipped).
     next_poll_at: datetime | None = None
@@ -188,7 +205,10 @@ class PollResult:
         else:
             text = "unchanged"
         if self.new_comments:
-            text += f", {self.new_comments} new comments"
+            text += f", {self.new_comments} new comment{'' if self.new_comments == 1 else 's'}"
+        if self.changed_comments:
+            plural = "" if self.changed_comments == 1 else "s"
+            text += f", {self.changed_comments} comment{plural} changed"
         if self.warning:
             text += f" (warning: {self.warning})"
         if self.note:
@@ -263,3 +283,4 @@ class ThreadState:
     hint_at_last_poll: int | None = None
     polled_at: datetime | None = None
     comment_count: int = 0
+    error: str | None = None

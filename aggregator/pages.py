@@ -26,6 +26,7 @@ from dateutil import parser as date_parser
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from aggregator.models import CommentData
+from aggregator.parse import comment_anchor
 from aggregator.sanitize import clean_html
 
 _SELECTOR_FIELDS = ("container", "author", "date", "body", "link", "number", "footer", "replies")
@@ -57,6 +58,7 @@ _MONTHS = (
 _DEFAULTS = (datetime(2001, 1, 1), datetime(2002, 2, 2))
 _UTC_NAMES = {"UTC", "GMT", "UT", "Z"}
 _WEB_URL = re.compile(r"https?://[^/?#\s]", re.IGNORECASE)
+_COMMENT_PAGE = re.compile(r"/comment-page-\d+|[?&]cpage=\d+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,19 @@ def extract_comments(
     return comments
 
 
+def has_more_comment_pages(html: bytes | str) -> bool:
+    """Whether the page links to other pages of its comments, so that it does not list them all.
+
+    WordPress splits long threads into ``<post>/comment-page-2/`` (or ``?cpage=2``) when "Break
+    comments into pages" is on. A comment missing from one such page may be on another, so the
+    page is no proof that it was deleted. Never raises.
+    """
+    tree = _parse_html(html)
+    return any(
+        _COMMENT_PAGE.search(node.attributes.get("href") or "") for node in tree.css("a[href]")
+    )
+
+
 class _CommentReader:
     """Reads the parts of one comment container; knows nothing of the other comments."""
 
@@ -233,7 +248,7 @@ class _CommentReader:
         published_at = _parse_date(date_text, self.zone)
         link = self.link()
         key = (
-            (link and link.partition("#")[2])
+            comment_anchor(link)  # the same key a comment feed gives it (aggregator.parse)
             or (self.node.id or "").strip()
             or link
             or _sha256([author, date_text, _squash(body.text(separator=" "))])

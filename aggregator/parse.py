@@ -11,20 +11,26 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 from xml.etree import ElementTree
 
 import feedparser
 
 from aggregator.errors import ParseError
-from aggregator.models import CommentData, EnclosureData, EntryData, FeedData
+from aggregator.models import CommentData, CommentFeedData, EnclosureData, EntryData, FeedData
 from aggregator.sanitize import clean_html, plain_text
 
 # Dates outside this window are treated as missing: feeds in the wild carry 1970 and 2999.
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 _DAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+_TITLE_AUTHOR = re.compile(
+    r"^(?:by:|comment from|comment on .+ by)\s+(?P<name>.+)$", re.IGNORECASE | re.DOTALL
+)
 _PERIOD_SECONDS = {
     "hourly": 3600,
     "daily": 86400,
@@ -61,11 +67,79 @@ def parse_comments(
     content: bytes, headers: Mapping[str, str] | None = None, url: str = ""
 ) -> tuple[CommentData, ...]:
     """Parse a comment feed (per-entry or site-wide) into comments, oldest first."""
+    return parse_comment_feed(content, headers, url).comments
+
+
+def parse_comment_feed(
+    content: bytes, headers: Mapping[str, str] | None = None, url: str = ""
+) -> CommentFeedData:
+    """Parse one document of a comment feed: its comments, oldest first, and its next page.
+
+    Keys are made so that one comment has the same key wherever it is read (see
+    :func:`comment_anchor`); two comments of one document never share a key. A comment whose
+    ``thr:in-reply-to`` names another comment (not the post) gets that comment as its parent.
+    Raises :class:`ParseError` when the document holds no feed.
+    """
     parsed = _run_feedparser(content, headers, url)
-    base = parsed.get("feed", {}).get("link") or url
+    feed = parsed.get("feed", {})
+    base = feed.get("link") or url
     comments = [_comment(raw, base) for raw in parsed.get("entries", [])]
+    # A fragment shared by several items ("#comments" on each) does not identify a comment.
+    anchors = [_anchor_of(c) for c in comments]
+    shared = {a for a in anchors if a is not None and anchors.count(a) > 1}
+    comments = [
+        replace(c, key=a) if a is not None and a not in shared else c
+        for c, a in zip(comments, anchors, strict=True)
+    ]
+    by_ref = {c.link: c.key for c in comments if c.link} | {
+        c.guid: c.key for c in comments if c.guid
+    }
+    comments = [replace(c, parent_key=_parent_key(c, by_ref)) for c in comments]
+    dates = [c.published_at for c in comments if c.published_at]
+    newest_first = sum(a > b for a, b in zip(dates, dates[1:], strict=False)) >= sum(
+        a < b for a, b in zip(dates, dates[1:], strict=False)
+    )
     comments.sort(key=lambda c: c.published_at or datetime.max.replace(tzinfo=UTC))
-    return tuple(comments)
+    next_url = next(
+        (
+            _absolute_link(link.get("href"), url or base)
+            for link in feed.get("links", []) or []
+            if link.get("rel") == "next" and link.get("href")
+        ),
+        None,
+    )
+    return CommentFeedData(comments=tuple(comments), next_url=next_url, newest_first=newest_first)
+
+
+def comment_anchor(url: str | None) -> str | None:
+    """The fragment of a comment's permalink or guid when it names one comment, else ``None``.
+
+    ``https://blog/?p=3#comment-101`` (a WordPress guid), ``https://blog/post/#comment-101`` (its
+    link) and the permalink on the post's page all give ``comment-101``, so a comment read from a
+    comment feed, a site-wide feed or the page is stored once. A fragment without a digit
+    (``#comments``, ``#respond``) names a section of the page, not a comment.
+    """
+    if not url or "#" not in url:
+        return None
+    fragment = url.partition("#")[2].strip()
+    if not fragment or len(fragment) > 200 or not any(ch.isdigit() for ch in fragment):
+        return None
+    return fragment
+
+
+def _anchor_of(comment: CommentData) -> str | None:
+    return comment_anchor(comment.link) or comment_anchor(comment.guid)
+
+
+def _parent_key(comment: CommentData, by_ref: Mapping[str, str]) -> str | None:
+    """The parent comment's key when ``thr:in-reply-to`` names a comment rather than the post."""
+    for ref in (comment.in_reply_to, comment.in_reply_to_href):
+        if not ref:
+            continue
+        key = by_ref.get(ref) or comment_anchor(ref)
+        if key and key != comment.key:
+            return key
+    return None
 
 
 def _run_feedparser(content: bytes, headers: Mapping[str, str] | None, url: str) -> Any:
@@ -124,16 +198,7 @@ def _entry(raw: Any, base: str, document_url: str) -> EntryData:
         for enc in raw.get("enclosures", [])
         if enc.get("href")
     )
-    replies = [
-        item for item in raw.get("links", []) if item.get("rel") == "replies" and item.get("href")
-    ]
-    comments_feed = raw.get("wfw_commentrss") or None
-    count = _int(raw.get("slash_comments")) or _int(raw.get("thr_total"))
-    if replies:
-        atom_replies = [r for r in replies if "atom" in (r.get("type") or "")] or replies
-        comments_feed = comments_feed or atom_replies[0].get("href")
-        if count is None:
-            count = _int(atom_replies[0].get("thr:count") or atom_replies[0].get("thr_count"))
+    comments_feed, comments_page, count = _thread_links(raw)
     author = plain_text(raw.get("author")) or None
     key = guid or link or _hash(title, content or summary or "")
     fingerprint = {
@@ -161,7 +226,7 @@ def _entry(raw: Any, base: str, document_url: str) -> EntryData:
         enclosures=enclosures,
         # A relative comment feed link is relative to the document it appears in.
         comments_feed_url=_absolute_link(comments_feed, document_url or entry_base),
-        comments_page_url=_absolute_link(raw.get("comments"), entry_base),
+        comments_page_url=_absolute_link(raw.get("comments") or comments_page, entry_base),
         comment_count=count,
         content_hash=_hash(json.dumps(fingerprint, sort_keys=True, default=str)),
     )
@@ -170,25 +235,30 @@ def _entry(raw: Any, base: str, document_url: str) -> EntryData:
 def _comment(raw: Any, base: str) -> CommentData:
     link = _absolute_link(raw.get("link"), base)
     content = clean_html(_content(raw) or raw.get("summary"), link or base)
-    author = plain_text(raw.get("author")) or None
-    author_detail = raw.get("author_detail") or {}
-    published = _date(raw.get("published_parsed")) or _date(_own(raw, "updated_parsed"))
-    in_reply_to = raw.get("thr_in-reply-to")
-    ref = None
-    if isinstance(in_reply_to, Mapping):
-        ref = in_reply_to.get("ref") or in_reply_to.get("href")
-    guid = raw.get("id") or None
     title = plain_text(raw.get("title")) or None
+    # Movable Type and Typepad comment feeds name the author only in the title.
+    author = plain_text(raw.get("author")) or _author_from_title(title)
+    author_detail = raw.get("author_detail") or {}
+    # dict.get: FeedParserDict.get("updated_parsed") warns when only the published date exists.
+    published = _date(dict.get(raw, "published_parsed")) or _date(dict.get(raw, "updated_parsed"))
+    in_reply_to = raw.get("thr_in-reply-to")
+    ref = href = None
+    if isinstance(in_reply_to, Mapping):
+        ref = (in_reply_to.get("ref") or "").strip() or None
+        href = _absolute_link(in_reply_to.get("href"), base)
+    guid = _guid(raw)
     key = guid or link or _hash(author or "", published.isoformat() if published else "", content)
     return CommentData(
         key=key,
         content=content,
         author=author,
-        author_url=author_detail.get("href"),
+        author_url=_web_url(author_detail.get("href")),
         published_at=published,
         link=link,
-        in_reply_to=ref,
+        in_reply_to=ref or href,
+        in_reply_to_href=href,
         title=title,
+        guid=guid,
         content_hash=_hash(
             json.dumps([content, author, link, published and published.isoformat()])
         ),
@@ -198,6 +268,71 @@ def _comment(raw: Any, base: str) -> CommentData:
 def _own(raw: Any, key: str) -> Any:
     """A key feedparser really read; its ``updated`` falls back to ``published`` with a warning."""
     return dict.get(raw, key)
+
+
+def _guid(raw: Any) -> str | None:
+    guid = raw.get("id")
+    return str(guid).strip() or None if guid else None
+
+
+def _author_from_title(title: str | None) -> str | None:
+    """The author named by a comment's title: "By: NAME" (WordPress), "Comment from NAME"
+    (Movable Type), "Comment on POST by NAME" (WordPress's site-wide feed)."""
+    if not title:
+        return None
+    found = _TITLE_AUTHOR.match(title)
+    return found.group("name").strip() or None if found else None
+
+
+def _web_url(value: Any) -> str | None:
+    text = str(value or "").strip()
+    return text if text.lower().startswith(("http://", "https://")) else None
+
+
+def _thread_links(raw: Any) -> tuple[str | None, str | None, int | None]:
+    """An entry's comment feed, comments page and comment count, as its feed gives them.
+
+    The feed is ``wfw:commentRss``, else an Atom ``rel="replies"`` link of a feed type (WordPress
+    adds a ``text/html`` one pointing at the post's comments, which is the page, not a feed). The
+    count is ``slash:comments``, else ``thr:total``, else a replies link's ``thr:count``; 0 is a
+    count, not a missing one.
+    """
+    replies = [
+        item for item in raw.get("links", []) if item.get("rel") == "replies" and item.get("href")
+    ]
+    feeds = [r for r in replies if _is_feed_link(r)]
+    pages = [r for r in replies if not _is_feed_link(r)]
+    comments_feed = (raw.get("wfw_commentrss") or "").strip() or None
+    if comments_feed is None and feeds:
+        atom = [r for r in feeds if "atom" in (r.get("type") or "")]
+        comments_feed = (atom or feeds)[0].get("href")
+    count = _int(raw.get("slash_comments"))
+    if count is None:
+        count = _int(raw.get("thr_total"))
+    for link in feeds + pages:
+        if count is None:
+            count = _int(link.get("thr:count") or link.get("count"))
+    return comments_feed, (pages[0].get("href") if pages else None), count
+
+
+def _is_feed_link(link: Mapping[str, Any]) -> bool:
+    """Whether a replies link leads to a comment feed rather than to the comments on a page.
+
+    Its ``type`` says so; but feedparser reports a link without a type as ``text/html``, so an
+    HTML-typed link whose URL looks like a feed's (``.xml``, ``/feed/``, ``/feeds/``, ...) and has
+    no fragment is taken for a feed too.
+    """
+    kind = str(link.get("type") or "").split(";")[0].strip().lower()
+    if kind.endswith(("xml", "+json")) or kind == "application/json":
+        return True
+    if kind not in ("", "text/html"):
+        return False
+    href = str(link.get("href") or "")
+    path = urlsplit(href).path.lower().rstrip("/")
+    return "#" not in href and (
+        path.endswith((".xml", ".rss", ".atom", ".rdf", "/feed", "/atom", "/rss"))
+        or "/feeds/" in path
+    )
 
 
 def _content(raw: Any) -> str | None:
@@ -210,8 +345,6 @@ def _content(raw: Any) -> str | None:
 def _absolute_link(value: str | None, base: str) -> str | None:
     if not value:
         return None
-    from urllib.parse import urljoin
-
     return urljoin(base, value.strip()) if base else value.strip()
 
 

@@ -427,6 +427,7 @@ def render_comments(
     generator = _new_generator(
         feed_id, title, title, self_url, fmt, updated, home, [("hub", hub)] if hub else []
     )
+    permalinks = {c.public_id: c.link for c in comments if c.link}
     for comment in reversed(comments):
         entry = entries[comment.entry_id]
         item = generator.add_entry()
@@ -451,7 +452,9 @@ def render_comments(
             item.description(comment.content or "")
         if comment.parent_public_id:
             item.thread.in_reply_to(
-                urn(comment.parent_public_id), href=entry.link, type="text/html"
+                urn(comment.parent_public_id),
+                href=permalinks.get(comment.parent_public_id) or entry.link,
+                type="text/html",
             )
         else:
             item.thread.in_reply_to(urn(entry.public_id), href=entry.link, type="text/html")
@@ -468,6 +471,7 @@ def _json_comment(comment: StoredComment, entry: StoredEntry) -> dict[str, objec
             "in_reply_to": urn(comment.parent_public_id or entry.public_id),
             "entry_url": entry.link,
             "number": comment.number,
+            **({"gone_at": comment.gone_at.isoformat()} if comment.gone_at else {}),
         },
     }
     if comment.link:
@@ -487,11 +491,13 @@ class Publisher:
     """
 
     LATEST_COMMENTS = 50
+    LATEST_SCAN_MAX = 5000  # comments read back at most to fill the latest-comments feed
 
     def __init__(self, config: AppConfig, storage: Storage):
         self.config = config
         self.storage = storage
         self._signatures: dict[Path, tuple[object, ...]] = {}
+        self._rules: dict[tuple[str, str], CommentRules] = {}
 
     def links(self, output: OutputConfig) -> FeedLinks:
         return FeedLinks(
@@ -504,13 +510,22 @@ class Publisher:
         return self.storage.list_entries(names, output.limit)
 
     def comment_rules(self, output: OutputConfig, source_name: str) -> CommentRules:
-        """The killfile and comment rules that apply to one source's comments in an output."""
+        """The killfile and comment rules that apply to one source's comments in an output.
+
+        Compiled once per output and source for the life of the Publisher (a config change
+        makes a new Publisher).
+        """
+        cached = self._rules.get((output.name, source_name))
+        if cached is not None:
+            return cached
         source = self.config.source(source_name) if source_name in self._source_names() else None
-        return combine_comment_rules(
+        rules = combine_comment_rules(
             compile_comment_rules(list(self.config.defaults.killfile), ()),
             compile_comment_rules(list(source.killfile) if source else [], ()),
             compile_comment_rules(list(output.killfile), list(output.comments_exclude)),
         )
+        self._rules[(output.name, source_name)] = rules
+        return rules
 
     def _can_have_comments(self, entry: StoredEntry) -> bool:
         """Whether aggregator has a way to read this entry's thread."""
@@ -634,7 +649,11 @@ class Publisher:
         signature = (
             entry.title,
             entry.link,
-            tuple((c.public_id, c.content, c.author) for c in comments),
+            tuple(
+                (c.public_id, c.content, c.author, c.author_url, c.link, c.published_at)
+                + (c.parent_public_id, c.gone_at)
+                for c in comments
+            ),
         )
         for fmt in output.formats:
             path = folder / output.name / entry.public_id / f"comments.{EXTENSIONS[fmt]}"
@@ -661,16 +680,26 @@ class Publisher:
         self, output: OutputConfig, entries: list[StoredEntry], links: FeedLinks, folder: Path
     ) -> list[Path]:
         names = [source.name for source in self.config.sources_for(output)]
-        recent = self.storage.list_recent_comments(names, self.LATEST_COMMENTS * 2)
         by_id = {entry.id: entry for entry in entries}
-        for comment in recent:
+
+        def shown(comment: StoredComment) -> bool:
             if comment.entry_id not in by_id:
                 by_id[comment.entry_id] = self.storage.get_entry(comment.entry_public_id)
-        visible = [
-            c
-            for c in recent
-            if keep_comment(self.comment_rules(output, by_id[c.entry_id].source_name), c)
-        ][: self.LATEST_COMMENTS]
+            rules = self.comment_rules(output, by_id[comment.entry_id].source_name)
+            return keep_comment(rules, comment)
+
+        # Read further back while killfiles hide too many of the newest comments.
+        limit = self.LATEST_COMMENTS * 2
+        while True:
+            recent = self.storage.list_recent_comments(names, limit)
+            visible = [c for c in recent if shown(c)][: self.LATEST_COMMENTS]
+            if (
+                len(visible) == self.LATEST_COMMENTS
+                or len(recent) < limit
+                or limit >= self.LATEST_SCAN_MAX
+            ):
+                break
+            limit *= 4
         changed = []
         for fmt in output.formats:
             path = folder / output.name / f"comments.{EXTENSIONS[fmt]}"

@@ -241,5 +241,5 @@ class PollScheduler:
         if source is None:
             return
         result = self.poller.follow_comments(source)
-        if result.new_comments:
+        if result.new_comments or result.changed_comments:
             self.on_result(source, result)

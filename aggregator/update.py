@@ -290,7 +290,12 @@ class Poller:
         if comments.errors:
             note = f"{len(comments.errors)} comment thread(s) failed"
             warning = f"{warning}; {note}" if warning else note
-        return replace(result, new_comments=comments.new, warning=warning)
+        return replace(
+            result,
+            new_comments=comments.new,
+            changed_comments=comments.updated + comments.gone,
+            warning=warning,
+        )
 
     # -- one poll --------------------------------------------------------------------------------
     def _poll(self, source: SourceConfig, state: SourceState, now: datetime) -> PollResult:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import gzip as gzip_module
 import hashlib
+import re
 import socket
+import textwrap
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +30,11 @@ from typing import Any
 
 import pytest
 import yaml
+from blogsim import START, Blog, Clock
+from pytest_httpserver import HTTPServer
+from werkzeug.wrappers import Request, Response
+
+from aggregator.config import AppConfig, load_config
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 
@@ -281,7 +288,57 @@ def write_config(tmp_path: Path):
     return write
 
 
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(START)
+
+
+@pytest.fixture
+def blogs(httpserver: HTTPServer) -> Callable[..., Blog]:
+    """A factory of blogs served by one local server, each under its own path prefix."""
+    served: dict[str, Blog] = {}
+
+    def dispatch(request: Request) -> Response:
+        for prefix, blog in served.items():
+            if request.path.startswith(prefix + "/"):
+                return blog.handle(request)
+        return Response("not found", status=404)
+
+    httpserver.expect_request(re.compile(r"^/")).respond_with_handler(dispatch)
+    origin = httpserver.url_for("/").rstrip("/")
+
+    def make(prefix: str, kind: str, **options: object) -> Blog:
+        blog = Blog(origin, prefix, kind, **options)  # type: ignore[arg-type]
+        served[blog.prefix] = blog
+        return blog
+
+    return make
+
+
+@pytest.fixture
+def write_yaml_config(tmp_path: Path) -> Callable[[str], AppConfig]:
+    """Write a YAML config (database and public folder in ``tmp_path``) and load it."""
+
+    def write(body: str) -> AppConfig:
+        path = tmp_path / "aggregator.yaml"
+        header = (
+            f"database: {tmp_path / 'aggregator.db'}\n"
+            f"public_dir: {tmp_path / 'public'}\n"
+            "server:\n  base_url: https://feeds.example.org\n"
+        )
+        path.write_text(header + textwrap.dedent(body), encoding="utf-8")
+        return load_config(path)
+
+    return write
+
+
 @pytest.fixture(name="free_port")
 def free_port_fixture() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     return free_port()
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    """pytest-httpserver listens on 127.0.0.1 (not "localhost", which may resolve elsewhere)."""
+    return ("127.0.0.1", 0)

@@ -32,6 +32,8 @@ from aggregator.models import (
 )
 from aggregator.storage.schema import migrations
 
+# Comment fields an update never clears: a comment feed does not number or thread its comments.
+_KEPT_WHEN_MISSING = frozenset({"number", "parent_key", "author_url"})
 _ID_NAMESPACE = uuid.UUID("6f1c1f0e-4a57-4d2b-9a51-0a9f8f6c2b10")
 
 
@@ -177,6 +179,7 @@ class Storage:
             hint_update_period=row["hint_update_period"],
             hint_skip_hours=frozenset(json.loads(row["hint_skip_hours"] or "[]")),
             hint_skip_days=frozenset(json.loads(row["hint_skip_days"] or "[]")),
+            comments_polled_at=parse_time(row["comments_polled_at"]),
         )
 
     def update_source(self, source_id: int, **fields: Any) -> None:
@@ -221,7 +224,8 @@ class Storage:
         existing = {
             row["key"]: row
             for row in self._rows(
-                "SELECT id, key, content_hash FROM entries WHERE source_id = ?", (source.id,)
+                "SELECT id, key, content_hash, comment_count_hint FROM entries WHERE source_id = ?",
+                (source.id,),
             )
         }
         new = updated = unchanged = 0
@@ -258,6 +262,7 @@ class Storage:
                     f"UPDATE entries SET {assignments}, changed_at = ? WHERE id = ?",
                     (*values.values(), stamp, row["id"]),
                 )
+                self._follow_moved_count(row, entry.comment_count)
                 updated += 1
             else:
                 # Only the comment hints may move without the content hash changing.
@@ -271,8 +276,20 @@ class Storage:
                         row["id"],
                     ),
                 )
+                self._follow_moved_count(row, entry.comment_count)
                 unchanged += 1
         return StoreResult(new=new, updated=updated, unchanged=unchanged)
+
+    def _follow_moved_count(self, row: dict[str, Any], count: int | None) -> None:
+        """Make a thread due at once when the entry's comment count moved in its feed, and
+        follow it again if it had stopped (it went quiet, or its comment feed answered 404)."""
+        if count is None or count == row["comment_count_hint"]:
+            return
+        self._execute(
+            "UPDATE entries SET comments_stopped = 0, comments_next_poll_at = NULL WHERE id = ? "
+            "AND comment_count_hint IS NOT comments_hint_polled",
+            (row["id"],),
+        )
 
     def list_entries(self, source_names: Sequence[str] | None, limit: int) -> list[StoredEntry]:
         """The newest ``limit`` entries of the named sources (all sources when ``None``)."""
@@ -334,7 +351,7 @@ class Storage:
         existing = {
             row["key"]: row
             for row in self._rows(
-                "SELECT id, key, content_hash, gone_at FROM comments WHERE entry_id = ?",
+                "SELECT id, key, content_hash, gone_at, number FROM comments WHERE entry_id = ?",
                 (entry_id,),
             )
         }
@@ -377,13 +394,22 @@ class Storage:
                 )
                 new += 1
             elif row["content_hash"] != comment.content_hash or row["gone_at"]:
-                assignments = ", ".join(f"{key} = ?" for key in values)
+                # A feed knows no number or parent, a page does: what one read lacks, keep.
+                assignments = ", ".join(
+                    f"{key} = coalesce(?, {key})" if key in _KEPT_WHEN_MISSING else f"{key} = ?"
+                    for key in values
+                )
                 self._execute(
                     f"UPDATE comments SET {assignments}, changed_at = ?, gone_at = NULL WHERE id = ?",
                     (*values.values(), stamp, row["id"]),
                 )
                 updated += 1
             else:
+                if comment.number is not None and comment.number != row["number"]:
+                    # The blog renumbered (an earlier comment was deleted): not a change to show.
+                    self._execute(
+                        "UPDATE comments SET number = ? WHERE id = ?", (comment.number, row["id"])
+                    )
                 unchanged += 1
         self._execute(
             "UPDATE entries SET comment_count = (SELECT count(*) FROM comments WHERE entry_id = :id), "
@@ -406,9 +432,17 @@ class Storage:
                 gone += 1
         return gone
 
-    def list_threads(self, source_id: int, due_before: datetime | None) -> list[ThreadState]:
-        """Threads of a source still followed; only those due by ``due_before`` when given."""
-        sql = "SELECT * FROM entries WHERE source_id = ? AND comments_stopped = 0"
+    def list_threads(
+        self, source_id: int, due_before: datetime | None, *, include_stopped: bool = False
+    ) -> list[ThreadState]:
+        """Threads of a source still followed; only those due by ``due_before`` when given.
+
+        ``include_stopped`` lists every entry of the source, followed or not (a site-wide comment
+        feed's comments are matched to any entry, since reading them costs no request).
+        """
+        sql = "SELECT * FROM entries WHERE source_id = ?"
+        if not include_stopped:
+            sql += " AND comments_stopped = 0"
         params: list[Any] = [source_id]
         if due_before is not None:
             sql += " AND (comments_next_poll_at IS NULL OR comments_next_poll_at <= ?)"
@@ -432,6 +466,7 @@ class Storage:
                 hint_at_last_poll=row["comments_hint_polled"],
                 polled_at=parse_time(row["comments_polled_at"]),
                 comment_count=row["comment_count"] or 0,
+                error=row["comments_error"],
             )
             for row in rows
         ]
@@ -453,6 +488,20 @@ class Storage:
         )
         newest = max((row["published_at"] for row in rows if row["published_at"]), default=None)
         return [row["number"] for row in rows], parse_time(newest)
+
+    def newest_comment_at(self, source_id: int) -> datetime | None:
+        """The date of the newest stored comment on any entry of a source."""
+        rows = self._rows(
+            "SELECT max(c.published_at) AS newest FROM comments c "
+            "JOIN entries e ON e.id = c.entry_id WHERE e.source_id = ?",
+            (source_id,),
+        )
+        return parse_time(rows[0]["newest"]) if rows else None
+
+    def comment_keys(self, entry_id: int) -> set[str]:
+        """The keys of an entry's stored comments (to tell when a paged feed has no more news)."""
+        rows = self._rows("SELECT key FROM comments WHERE entry_id = ?", (entry_id,))
+        return {row["key"] for row in rows}
 
     def list_comments(self, entry_id: int) -> list[StoredComment]:
         """Every stored comment of one entry, in thread order (number, then time)."""

@@ -1,0 +1,252 @@
+"""The comment follower: which threads of a source are due, its site-wide comment feed, and
+storing what each thread read gave, with the thread's next read time.
+
+Threads are read in worker threads (:mod:`aggregator.comments.reader`) that never open the
+database: what they need of it is read here first, and what they read is stored here, by the
+calling thread, one transaction per thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from aggregator.comments.matching import match_comments_to_threads
+from aggregator.comments.reader import KnownThread, ThreadRead, ThreadReader
+from aggregator.config import AppConfig, SourceConfig
+from aggregator.decide import decide_next_comments_poll, detect_comment_gap
+from aggregator.errors import AggregatorError
+from aggregator.fetch import Fetcher
+from aggregator.models import SourceState
+from aggregator.pages import PageSelectors, selectors_from_config
+from aggregator.parse import parse_comments
+from aggregator.storage import Storage
+
+log = logging.getLogger("aggregator.comments")
+
+# A comment feed answering 404 is tried again after this long; a second 404 stops the thread
+# until the entry's comment count moves (comments closed: issue 3). 410 stops it at once.
+MISSING_RETRY = timedelta(days=1)
+_MISSING = "comment feed missing"
+# The site-wide comment feed is read no more often than this, as decide's polling floor says.
+SITE_FEED_FLOOR = timedelta(minutes=15)
+
+
+@dataclass
+class CommentsResult:
+    """What one follow of one source's threads changed."""
+
+    threads: int = 0
+    new: int = 0
+    updated: int = 0
+    gone: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class CommentFollower:
+    """Polls the comment threads of one configuration's sources."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        *,
+        storage: Callable[[], Storage],
+        fetcher: Fetcher,
+        clock: Callable[[], datetime],
+        write_lock: threading.Lock,
+        workers: int = 8,
+    ):
+        self.config = config
+        self._storage = storage
+        self.fetcher = fetcher
+        self.clock = clock
+        self.write_lock = write_lock
+        self.workers = workers
+
+    def follow(self, source: SourceConfig, *, force: bool = False) -> CommentsResult:
+        """Read the source's due threads (every followed thread when ``force``) and store them."""
+        result = CommentsResult()
+        if not self.config.comments_for(source):
+            return result
+        storage = self._storage()
+        state = storage.get_source(source.name)
+        now = self.clock()
+        selectors = selectors_from_config(source.comments_page) if source.comments_page else None
+        if source.comments_url:
+            self._follow_site_feed(source, state, selectors, result, force=force)
+        threads = storage.list_threads(state.id, None if force else now)
+        readable = [t for t in threads if t.comments_feed_url or (selectors and t.link)]
+        if not readable:
+            return result
+        known = {t.entry_id: _known(storage, t.entry_id) for t in readable if t.comment_count}
+        reader = ThreadReader(self.fetcher, source, selectors, known=known, force=force)
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(readable)))) as pool:
+            for read in pool.map(reader.read, readable):
+                self._store(source, read, result)
+        return result
+
+    # -- a site-wide comment feed ---------------------------------------------------------------
+    def _follow_site_feed(
+        self,
+        source: SourceConfig,
+        state: SourceState,
+        selectors: PageSelectors | None,
+        result: CommentsResult,
+        *,
+        force: bool,
+    ) -> None:
+        """Read the site-wide comment feed and store its comments on their entries.
+
+        Read at most every :data:`SITE_FEED_FLOOR` unless ``force``d. When the feed's window
+        slid past the newest stored comment (comments were missed), that is logged, and with
+        ``comments_page`` set the pages of the posts it names are read in this same follow.
+        """
+        storage = self._storage()
+        assert source.comments_url
+        now = self.clock()
+        polled = state.comments_polled_at
+        if not force and polled is not None and now - polled < SITE_FEED_FLOOR:
+            return
+        try:
+            fetched = self.fetcher.fetch(
+                source.comments_url,
+                etag=state.comments_etag,
+                last_modified=state.comments_last_modified,
+            )
+            comments = (
+                ()
+                if fetched.not_modified
+                else parse_comments(fetched.content or b"", fetched.headers, fetched.final_url)
+            )
+        except AggregatorError as error:
+            message = f"{source.name}: site-wide comment feed: {error}"
+            log.warning("%s", message)
+            result.errors.append(message)
+            return
+        # Any entry may receive a comment, followed or not: matching costs no request.
+        threads = storage.list_threads(state.id, None, include_stopped=True)
+        grouped = match_comments_to_threads(comments, threads)
+        gap = detect_comment_gap((), storage.newest_comment_at(state.id), comments)
+        if gap:
+            log.warning(
+                "%s: site-wide comment feed skipped comments since its last read%s",
+                source.name,
+                "; reading the pages of the posts it names" if selectors else "",
+            )
+        with self.write_lock, storage.transaction():
+            for thread, items in grouped:
+                stored = storage.store_comments(thread.entry_id, thread.public_id, items, now)
+                result.new += stored.new
+                result.updated += stored.updated
+                fields: dict[str, object] = {}
+                if stored.new:
+                    fields["comments_last_new_at"] = now
+                if gap and selectors and thread.link:
+                    fields.update(comments_next_poll_at=now, comments_stopped=0)
+                if fields:
+                    storage.update_thread(thread.entry_id, **fields)
+            storage.update_source(
+                state.id,
+                comments_etag=fetched.etag
+                or (state.comments_etag if fetched.not_modified else None),
+                comments_last_modified=fetched.last_modified
+                or (state.comments_last_modified if fetched.not_modified else None),
+                comments_polled_at=now,
+            )
+        unmatched = len(comments) - sum(len(items) for _, items in grouped)
+        if unmatched:
+            log.info(
+                "%s: %d comment(s) in the site-wide feed match no stored entry",
+                source.name,
+                unmatched,
+            )
+
+    # -- storing one thread ---------------------------------------------------------------------
+    def _store(self, source: SourceConfig, read: ThreadRead, result: CommentsResult) -> None:
+        storage = self._storage()
+        thread = read.thread
+        now = self.clock()
+        result.threads += 1
+        try:
+            with self.write_lock, storage.transaction():
+                fields = self._store_thread(storage, source, read, result, now)
+                storage.update_thread(thread.entry_id, **fields)
+        except AggregatorError as error:
+            result.errors.append(f"{source.name}: {thread.link or thread.key}: {error}")
+            log.warning("%s: cannot store comments of %s: %s", source.name, thread.link, error)
+
+    def _store_thread(
+        self,
+        storage: Storage,
+        source: SourceConfig,
+        read: ThreadRead,
+        result: CommentsResult,
+        now: datetime,
+    ) -> dict[str, object]:
+        """Store one read's comments; return the thread's new state (validators, schedule)."""
+        thread = read.thread
+        fields: dict[str, object] = {"comments_polled_at": now}
+        new_at = thread.last_new_comment_at
+        if read.error:
+            fields["comments_error"] = read.error
+            result.errors.append(f"{source.name}: {thread.link or thread.key}: {read.error}")
+        elif read.missing is not None:
+            # The count is not recorded as read: the feed is tried once more despite it.
+            fields["comments_error"] = f"{_MISSING} (HTTP {read.missing})"
+        else:
+            fields["comments_error"] = None
+            fields["comments_hint_polled"] = thread.comment_count_hint
+        if read.fetched is not None and not read.error:
+            fetched = read.fetched
+            # A 304 need not repeat the validators (RFC 9110 section 15.4.5): keep ours.
+            kept = fetched.not_modified
+            fields["comments_etag"] = fetched.etag or (thread.etag if kept else None)
+            fields["comments_last_modified"] = fetched.last_modified or (
+                thread.last_modified if kept else None
+            )
+        last_comment_at = thread.last_comment_at
+        if read.comments is not None:
+            stored = storage.store_comments(thread.entry_id, thread.public_id, read.comments, now)
+            if read.complete:
+                result.gone += storage.mark_comments_gone(
+                    thread.entry_id, (c.key for c in read.comments), now
+                )
+            result.new += stored.new
+            result.updated += stored.updated
+            if stored.new:
+                new_at = now
+                fields["comments_last_new_at"] = now
+            dates = [c.published_at for c in read.comments if c.published_at]
+            if dates:
+                last_comment_at = max([*dates, *([last_comment_at] if last_comment_at else [])])
+        next_at = decide_next_comments_poll(
+            thread.first_seen_at,
+            last_comment_at,
+            new_at,
+            now,
+            quiet_after=self.config.defaults.comments_quiet_after,
+        )
+        if read.missing is not None:
+            if read.missing == 410 or (thread.error or "").startswith(_MISSING):
+                log.info(
+                    "%s: comment feed of %s answered %d again: not read until its count moves",
+                    source.name,
+                    thread.link or thread.key,
+                    read.missing,
+                )
+                next_at = None
+                fields["comments_hint_polled"] = thread.comment_count_hint
+            elif next_at is not None:
+                next_at = max(next_at, now + MISSING_RETRY)
+        fields["comments_next_poll_at"] = next_at
+        fields["comments_stopped"] = 1 if next_at is None else 0
+        return fields
+
+
+def _known(storage: Storage, entry_id: int) -> KnownThread:
+    numbers, newest_at = storage.comment_numbers(entry_id)
+    return KnownThread(tuple(numbers), newest_at, frozenset(storage.comment_keys(entry_id)))

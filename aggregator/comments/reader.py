@@ -1,0 +1,219 @@
+"""Read one comment thread: its comment feed (and the pages that feed is split into), or the
+post's HTML page. Runs in worker threads and never touches the database; a :class:`ThreadRead`
+carries what was read back to :mod:`aggregator.comments.follower`, which stores it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from aggregator.config import SourceConfig
+from aggregator.decide import detect_comment_gap
+from aggregator.errors import AggregatorError, FetchError
+from aggregator.fetch import Fetcher
+from aggregator.models import CommentData, FetchResult, ThreadState
+from aggregator.pages import PageSelectors, extract_comments, has_more_comment_pages
+from aggregator.parse import parse_comment_feed
+
+log = logging.getLogger("aggregator.comments")
+
+# A comment feed split into pages (RFC 5005 rel="next") is read this many pages deep at most.
+MAX_FEED_PAGES = 20
+
+
+@dataclass(frozen=True)
+class KnownThread:
+    """What is stored of one thread, read before the workers start (they open no database)."""
+
+    numbers: tuple[int | None, ...]
+    newest_at: datetime | None
+    keys: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ThreadRead:
+    """Comments read for one thread, ready to store."""
+
+    thread: ThreadState
+    comments: tuple[CommentData, ...] | None  # None: unchanged (304 or skipped)
+    fetched: FetchResult | None = None
+    complete: bool = False  # a full page listing: comments missing from it are gone
+    error: str | None = None
+    missing: int | None = None  # the comment feed answered 404 or 410
+
+
+class ThreadReader:
+    """Fetches and parses one thread; runs in worker threads and never touches the database."""
+
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        source: SourceConfig,
+        selectors: PageSelectors | None,
+        *,
+        known: dict[int, KnownThread],
+        force: bool,
+    ):
+        self.fetcher = fetcher
+        self.source = source
+        self.selectors = selectors
+        self.known = known
+        self.force = force
+
+    def read(self, thread: ThreadState) -> ThreadRead:
+        try:
+            if thread.comments_feed_url:
+                return self._read_feed(thread)
+            return self._read_page(thread)
+        except AggregatorError as error:
+            log.warning(
+                "%s: comments of %s: %s", self.source.name, thread.link or thread.key, error
+            )
+            return ThreadRead(thread, None, error=str(error))
+        except Exception as error:  # a bug must not stop the other threads
+            log.exception(
+                "%s: unexpected error reading comments of %s", self.source.name, thread.link
+            )
+            return ThreadRead(thread, None, error=f"internal error: {error!r}")
+
+    def _skip(self, thread: ThreadState) -> bool:
+        """Whether the entry's own feed says there is nothing new to read (issue 8)."""
+        hint = thread.comment_count_hint
+        if hint == 0 and thread.comment_count == 0:
+            # The blog says the thread is empty and we hold none of it: even a manual poll
+            # would fetch nothing. Storage resumes the thread when the count moves.
+            return True
+        if self.force:
+            return False
+        return (
+            hint is not None and thread.hint_at_last_poll == hint and thread.polled_at is not None
+        )
+
+    def _read_feed(self, thread: ThreadState) -> ThreadRead:
+        assert thread.comments_feed_url
+        if self._skip(thread):
+            return ThreadRead(thread, None)
+        try:
+            fetched = self.fetcher.fetch(
+                thread.comments_feed_url, etag=thread.etag, last_modified=thread.last_modified
+            )
+        except FetchError as error:
+            if error.status not in (404, 410):
+                raise
+            # WordPress and others answer 404 for the feed of a post with comments closed.
+            if self.selectors and thread.link:
+                return self._read_page(thread, conditional=False)
+            log.info(
+                "%s: comment feed of %s answered %s",
+                self.source.name,
+                thread.link or thread.key,
+                error.status,
+            )
+            return ThreadRead(thread, None, missing=error.status)
+        if fetched.not_modified:
+            return ThreadRead(thread, None, fetched)
+        comments = self._read_pages(thread, fetched)
+        known = self.known.get(thread.entry_id)
+        if known and detect_comment_gap(known.numbers, known.newest_at, comments):
+            log.warning(
+                "%s: comment feed of %s skipped comments since the last poll%s",
+                self.source.name,
+                thread.link or thread.key,
+                "; reading the page" if self.selectors and thread.link else "",
+            )
+            if self.selectors and thread.link:
+                page = self._read_page(thread, conditional=False)
+                if page.comments:
+                    return ThreadRead(thread, merge_reads(page.comments, comments), fetched)
+        return ThreadRead(thread, comments, fetched)
+
+    def _read_pages(self, thread: ThreadState, fetched: FetchResult) -> tuple[CommentData, ...]:
+        """The comments of a comment feed's first document and of the pages after it.
+
+        Pages listed newest first are followed until one brings nothing that is not stored yet;
+        pages listed oldest first are followed to the end, where the new comments are. Either
+        way no more than :data:`MAX_FEED_PAGES`, and never the same URL twice.
+        """
+        document = parse_comment_feed(fetched.content or b"", fetched.headers, fetched.final_url)
+        comments = {c.key: c for c in document.comments}
+        known = self.known.get(thread.entry_id)
+        seen = {fetched.url, fetched.final_url}
+        pages = 1
+        while document.next_url and document.next_url not in seen:
+            stored = known.keys if known else frozenset()
+            if document.newest_first and all(c.key in stored for c in document.comments):
+                break
+            if pages >= MAX_FEED_PAGES:
+                log.warning(
+                    "%s: comment feed of %s has more than %d pages; read the first %d",
+                    self.source.name,
+                    thread.link or thread.key,
+                    MAX_FEED_PAGES,
+                    MAX_FEED_PAGES,
+                )
+                break
+            seen.add(document.next_url)
+            page = self.fetcher.fetch(document.next_url)
+            document = parse_comment_feed(page.content or b"", page.headers, page.final_url)
+            pages += 1
+            for comment in document.comments:
+                comments.setdefault(comment.key, comment)
+        return tuple(comments.values())
+
+    def _read_page(self, thread: ThreadState, *, conditional: bool = True) -> ThreadRead:
+        assert self.selectors and thread.link
+        fetched = self.fetcher.fetch(
+            thread.link,
+            etag=thread.etag if conditional else None,
+            last_modified=thread.last_modified if conditional else None,
+        )
+        if fetched.not_modified:
+            return ThreadRead(thread, None, fetched)
+        comments = extract_comments(
+            fetched.content or b"", fetched.final_url, self.selectors, timezone=self.source.timezone
+        )
+        complete = True
+        if has_more_comment_pages(fetched.content or b""):
+            # Comments split over several pages: those not on this one are not gone, and a
+            # position on this page is no position in the thread.
+            log.info(
+                "%s: %s shows one page of its comments; the others are not read",
+                self.source.name,
+                thread.link,
+            )
+            complete = False
+            if self.selectors.number is None and self.selectors.footer is None:
+                comments = [replace(c, number=None) for c in comments]
+        elif not comments and thread.entry_id in self.known:
+            # A page that lost every comment is more likely an error page or new markup than a
+            # blog that deleted the whole thread: keep the stored comments as they are.
+            log.warning(
+                "%s: no comments found on %s, where %d were stored; not marking them gone",
+                self.source.name,
+                thread.link,
+                thread.comment_count,
+            )
+            complete = False
+        return ThreadRead(thread, tuple(comments), fetched, complete=complete)
+
+
+def merge_reads(
+    from_page: Sequence[CommentData], from_feed: Sequence[CommentData]
+) -> tuple[CommentData, ...]:
+    """One list of a page's and a feed's comments: the feed's version of a comment both hold,
+    completed with what only the page knows (its number, parent and author URL)."""
+    merged = {c.key: c for c in from_page}
+    for comment in from_feed:
+        page = merged.get(comment.key)
+        if page is not None:
+            comment = replace(
+                comment,
+                number=comment.number if comment.number is not None else page.number,
+                parent_key=comment.parent_key or page.parent_key,
+                author_url=comment.author_url or page.author_url,
+            )
+        merged[comment.key] = comment
+    return tuple(merged.values())
