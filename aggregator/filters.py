@@ -11,7 +11,8 @@ Entry rules
     any exclude item; otherwise, if there are include items, it must match one. Exclude wins, and
     the order of items never changes whether an entry is kept. ``content`` is the visible text of
     the content or the summary (tags stripped, entities decoded); ``category`` matches any one
-    category; ``source`` matches the source name or its title.
+    category; ``source`` matches the source name or its title. Date thresholds compare the
+    entry's date (:attr:`StoredEntry.dated_at`: its published time, else when it was first seen).
 
 Comment rules
     A killfile lists comment authors: a plain name matches exactly, ignoring case and surrounding
@@ -148,6 +149,8 @@ class RuleSet:
     before: datetime | None = None
     after: datetime | None = None
     min_comments: int | None = None
+    # The scoped name of each threshold's level (``outputs[0].max_age``), for verdicts.
+    names: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def __add__(self, other: RuleSet) -> RuleSet:
         return combine_rules(self, other)
@@ -183,13 +186,17 @@ def compile_rules(
     """
     prefix = f"{scope}." if scope else ""
     include_rules = _compile_items("include", include, prefix)
+    thresholds = {
+        "max_age": _check_max_age(max_age),
+        "before": _as_utc("before", before),
+        "after": _as_utc("after", after),
+        "min_comments": _check_min_comments(min_comments),
+    }
     return RuleSet(
         include=(include_rules,) if include_rules else (),
         exclude=_compile_items("exclude", exclude, prefix),
-        max_age=_check_max_age(max_age),
-        before=_as_utc("before", before),
-        after=_as_utc("after", after),
-        min_comments=_check_min_comments(min_comments),
+        **thresholds,
+        names={name: prefix + name for name, value in thresholds.items() if value is not None},
     )
 
 
@@ -199,13 +206,21 @@ def combine_rules(*rulesets: RuleSet) -> RuleSet:
     Excludes add up, each level's include list must be satisfied, and of each threshold the
     strictest wins. The result does not depend on the order of the arguments.
     """
+    picks = {"max_age": min, "before": min, "after": max, "min_comments": max}
+    thresholds: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    for name, pick in picks.items():
+        levels = [r for r in rulesets if getattr(r, name) is not None]
+        if levels:
+            # The first level holding the strictest value names it, whatever the order.
+            value = pick(getattr(r, name) for r in levels)
+            thresholds[name] = value
+            names[name] = min(r.names.get(name, name) for r in levels if getattr(r, name) == value)
     return RuleSet(
         include=tuple(group for ruleset in rulesets for group in ruleset.include),
         exclude=tuple(rule for ruleset in rulesets for rule in ruleset.exclude),
-        max_age=_strictest(min, (r.max_age for r in rulesets)),
-        before=_strictest(min, (r.before for r in rulesets)),
-        after=_strictest(max, (r.after for r in rulesets)),
-        min_comments=_strictest(max, (r.min_comments for r in rulesets)),
+        **thresholds,
+        names=names,
     )
 
 
@@ -343,11 +358,6 @@ def _as_utc(path: str, value: datetime | date | None) -> datetime | None:
     raise RuleError(path, "expected a date or a date and time")
 
 
-def _strictest(pick: Any, values: Iterable[Any]) -> Any:
-    present = [value for value in values if value is not None]
-    return pick(present) if present else None
-
-
 # -- applying -----------------------------------------------------------------------------------
 
 
@@ -369,11 +379,16 @@ def evaluate(ruleset: RuleSet, entry: StoredEntry, now: datetime) -> Verdict:
     for group in ruleset.include:
         matches = _match_any(group, fields)
         if not matches:
-            return Verdict(False, "include", "matched no include rule")
+            return Verdict(False, _group_name(group), "matched no include rule")
         kept_by.extend(matches)
     if kept_by:
         return Verdict(True, kept_by[0].rule, "matched an include rule", tuple(kept_by))
     return Verdict(True)
+
+
+def _group_name(group: Sequence[Rule]) -> str:
+    """``outputs[0].include`` for a group whose rules are ``outputs[0].include[N]``."""
+    return group[0].name.rpartition("[")[0] if group else "include"
 
 
 def keep(ruleset: RuleSet, entry: StoredEntry, now: datetime) -> bool:
@@ -417,19 +432,19 @@ def keep_comment(rules: CommentRules, comment: StoredComment) -> bool:
 
 
 def _check_thresholds(ruleset: RuleSet, entry: StoredEntry, now: datetime) -> Verdict | None:
-    dated = entry.published_at or entry.updated_at or entry.first_seen_at
+    dated = entry.dated_at
     stamp = dated.isoformat()
     if ruleset.max_age is not None and now - dated > ruleset.max_age:
         return _threshold(
-            "max_age", "published", f"{stamp} is older than {_duration(ruleset.max_age)}"
+            ruleset, "max_age", "date", f"{stamp} is older than {_duration(ruleset.max_age)}"
         )
     if ruleset.before is not None and dated >= ruleset.before:
-        return _threshold("before", "published", f"{stamp} is not before {ruleset.before}")
+        return _threshold(ruleset, "before", "date", f"{stamp} is not before {ruleset.before}")
     if ruleset.after is not None and dated < ruleset.after:
-        return _threshold("after", "published", f"{stamp} is before {ruleset.after}")
+        return _threshold(ruleset, "after", "date", f"{stamp} is before {ruleset.after}")
     if ruleset.min_comments is not None and entry.comment_count < ruleset.min_comments:
         text = f"{entry.comment_count} comments, fewer than {ruleset.min_comments}"
-        return _threshold("min_comments", "comments", text)
+        return _threshold(ruleset, "min_comments", "comments", text)
     return None
 
 
@@ -441,7 +456,8 @@ def _duration(value: timedelta) -> str:
     return f"{seconds}s"
 
 
-def _threshold(rule: str, field_name: str, text: str) -> Verdict:
+def _threshold(ruleset: RuleSet, name: str, field_name: str, text: str) -> Verdict:
+    rule = ruleset.names.get(name, name)
     return Verdict(False, rule, text, (RuleMatch(rule, field_name, "", text),))
 
 
