@@ -11,10 +11,11 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 
 import uvicorn
 
-from aggregator.config import AppConfig, SourceConfig
+from aggregator.config import AppConfig, OutputConfig, SourceConfig
 from aggregator.errors import AggregatorError
 from aggregator.models import PollResult
 from aggregator.publish import Publisher
@@ -49,21 +50,35 @@ class Daemon:
         self.poller = Poller(config)
         self._publish_lock = threading.Lock()
         self.scheduler = PollScheduler(config, self.poller, self._after_poll)
+        # One publisher for the daemon's life: it remembers what it wrote, so an output whose
+        # inputs did not change is not rendered again. Each thread uses its own connection.
+        self.publisher = Publisher(config, lambda: self.poller.storage)
 
-    def publish(self, outputs=None) -> None:  # type: ignore[no-untyped-def]
+    def publish(self, outputs: Sequence[OutputConfig] | None = None) -> None:
+        """Re-render outputs (all when ``None``); files whose content is unchanged stay as
+        they are."""
         with self._publish_lock:
-            storage = self.poller.storage
             try:
-                changed = Publisher(self.config, storage).publish(outputs)
+                changed = self.publisher.publish(outputs)
             except AggregatorError as error:
                 log.error("publish failed: %s", error)
                 return
             for path in changed:
                 log.info("published %s", path.name)
 
+    def apply_config(self, config: AppConfig) -> None:
+        """Publish with a reloaded configuration: every output is re-rendered where the new
+        configuration changes it (its rules, shape, sources or killfiles), and only there."""
+        with self._publish_lock:
+            self.config = config
+            self.publisher.configure(config)
+        self.publish()
+
     def _after_poll(self, source: SourceConfig, result: PollResult) -> None:
         log.info("%s", result.describe())
-        if result.ok and (result.new or result.updated or result.new_comments):
+        # New or updated entries, and new or edited comments, change the outputs that
+        # include the source; nothing else re-renders them.
+        if result.changed:
             self.publish(self.config.outputs_for(source.name))
 
     def run(self) -> None:
@@ -85,10 +100,7 @@ class Daemon:
         )
         for output in self.config.outputs:
             for fmt in output.formats:
-                log.info(
-                    "subscribe: %s",
-                    Publisher(self.config, self.poller.storage).links(output).feed(fmt),
-                )
+                log.info("subscribe: %s", self.publisher.links(output).feed(fmt))
         try:
             server.run()
         finally:

@@ -12,8 +12,8 @@ import logging
 import os
 import tempfile
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,15 +21,19 @@ from feedgen.feed import FeedGenerator
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.config import AppConfig, OutputConfig
+from aggregator.dedupe import Duplicate
 from aggregator.errors import PublishError
 from aggregator.feedext import register_atom_links, register_comment_extensions
 from aggregator.filters import (
     CommentRules,
     combine_comment_rules,
     compile_comment_rules,
+    evaluate,
     keep_comment,
 )
 from aggregator.models import StoredComment, StoredEntry
+from aggregator.rules import RuleBook, candidate_query
+from aggregator.selection import CandidatePage, Selection, select_entries, shape_entry
 from aggregator.storage import Storage
 
 EXTENSIONS = {"atom": "atom", "rss": "rss", "json": "json"}
@@ -92,14 +96,17 @@ def render_output(
     links: FeedLinks,
     fmt: str,
     threads: dict[int, CommentView] | None = None,
+    duplicates: Mapping[int, Sequence[Duplicate]] | None = None,
 ) -> bytes:
     """Render one output in one format ("atom", "rss" or "json").
 
     ``threads`` maps entry ids to their visible comment count; an entry not in it shows none.
+    ``duplicates`` maps entry ids to the copies of it left out (JSON ``_aggregator.duplicates``;
+    the HTML names them already, see :func:`aggregator.selection.shape_entry`).
     """
     threads = threads or {}
     if fmt == "json":
-        return _render_json(output, entries, links, threads)
+        return _render_json(output, entries, links, threads, duplicates or {})
     generator = _feed_generator(output, entries, links, fmt, threads)
     if fmt == "atom":
         return generator.atom_str(pretty=True)
@@ -223,10 +230,12 @@ def _render_json(
     entries: Sequence[StoredEntry],
     links: FeedLinks,
     threads: dict[int, CommentView],
+    duplicates: Mapping[int, Sequence[Duplicate]],
 ) -> bytes:
     items = []
     for entry in entries:
         thread = threads.get(entry.id)
+        copies = duplicates.get(entry.id, ())
         item: dict[str, object] = {
             "id": urn(entry.public_id),
             "title": entry.title or "(untitled)",
@@ -242,6 +251,22 @@ def _render_json(
                 "comment_count": thread.count if thread else 0,
                 **(
                     {"comments_feed_url": links.comments(entry.public_id, "json")} if thread else {}
+                ),
+                **(
+                    {
+                        "duplicates": [
+                            {
+                                "source": copy.source_name,
+                                "source_title": copy.source_title,
+                                "url": copy.link,
+                                "id": urn(copy.public_id),
+                                "same": copy.reason,
+                            }
+                            for copy in copies
+                        ]
+                    }
+                    if copies
+                    else {}
                 ),
             },
         }
@@ -394,35 +419,101 @@ def _json_comment(comment: StoredComment, entry: StoredEntry) -> dict[str, objec
 
 
 class Publisher:
-    """Renders the configured outputs, their comment feeds and latest-comments feeds.
+    """Chooses, renders and writes the configured outputs, their comment feeds and
+    latest-comments feeds.
 
-    Keeps the signature of every comment feed it wrote, so a republish renders again only the
-    threads that changed. Reuse one Publisher in a long-running process.
+    Keeps the signature of every file it wrote, so a republish renders again only the feeds
+    whose inputs changed (entries, comments, or the configuration), and never rewrites an
+    unchanged file. Reuse one Publisher in a long-running process; ``storage`` may be a
+    :class:`Storage` or a function returning the calling thread's own.
     """
 
     LATEST_COMMENTS = 50
 
-    def __init__(self, config: AppConfig, storage: Storage):
-        self.config = config
-        self.storage = storage
+    def __init__(
+        self,
+        config: AppConfig,
+        storage: Storage | Callable[[], Storage],
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self._storage = storage
+        self.clock = clock
         self._signatures: dict[Path, tuple[object, ...]] = {}
+        self.configure(config)
+
+    def configure(self, config: AppConfig) -> None:
+        """Use a new configuration (a reload); the next publish re-renders what it changes."""
+        self.config = config
+        self.rules = RuleBook.from_config(config)
+        self._comment_rules: dict[tuple[str, str], CommentRules] = {}
+
+    @property
+    def storage(self) -> Storage:
+        return self._storage if isinstance(self._storage, Storage) else self._storage()
 
     def links(self, output: OutputConfig) -> FeedLinks:
         return FeedLinks(self.config.server.public_url, output.name)
 
     def entries_for(self, output: OutputConfig) -> list[StoredEntry]:
-        """The entries an output shows now, newest first."""
-        names = [source.name for source in self.config.sources_for(output)]
-        return self.storage.list_entries(names, output.limit)
+        """The entries an output shows now, in its order (deduplicated, before shaping)."""
+        return self.select(output).kept
+
+    def select(self, output: OutputConfig, *, explain: bool = False) -> Selection:
+        """Choose the output's entries: SQL fetches candidates, Python applies the rules.
+
+        Candidates are read a page at a time until ``limit`` entries are kept or the
+        output's ``candidates`` window is used up. With ``explain``, SQL applies no bounds
+        but the sources and the order, so every candidate gets a verdict from the rules.
+        """
+        now = self.clock()
+        query = candidate_query(self.config, self.rules, output, now, explain=explain)
+        page_size = min(query.window, max(2 * output.limit, 100))
+        storage = self.storage
+        pages = storage.iter_candidates(query, page_size)
+        index = next((i for i, o in enumerate(self.config.outputs) if o.name == output.name), 0)
+
+        def annotated() -> Iterator[CandidatePage]:
+            for entries in pages:
+                if output.min_comments:
+                    entries = [self._with_visible_count(output, entry) for entry in entries]
+                hits = None
+                if explain and output.search:
+                    hits = storage.search_hits(output.search, [entry.id for entry in entries])
+                yield CandidatePage(entries, hits)
+
+        try:
+            return select_entries(
+                annotated(),
+                lambda source_name: self.rules.for_output(output.name, source_name),
+                now,
+                limit=output.limit,
+                search=output.search,
+                search_rule=f"outputs[{index}].search",
+            )
+        finally:
+            pages.close()
+
+    def _with_visible_count(self, output: OutputConfig, entry: StoredEntry) -> StoredEntry:
+        """``min_comments`` counts the comments an output shows: killfiled ones do not count."""
+        rules = self.comment_rules(output, entry.source_name)
+        if not entry.comment_count or rules == CommentRules():
+            return entry
+        return replace(entry, comment_count=len(self.visible_comments(output, entry)))
 
     def comment_rules(self, output: OutputConfig, source_name: str) -> CommentRules:
         """The killfile and comment rules that apply to one source's comments in an output."""
+        cached = self._comment_rules.get((output.name, source_name))
+        if cached is not None:
+            return cached
         source = self.config.source(source_name) if source_name in self._source_names() else None
-        return combine_comment_rules(
+        rules = combine_comment_rules(
             compile_comment_rules(list(self.config.defaults.killfile), ()),
             compile_comment_rules(list(source.killfile) if source else [], ()),
             compile_comment_rules(list(output.killfile), list(output.comments_exclude)),
         )
+        self._comment_rules[(output.name, source_name)] = rules
+        return rules
 
     def _can_have_comments(self, entry: StoredEntry) -> bool:
         """Whether aggregator has a way to read this entry's thread."""
@@ -451,7 +542,8 @@ class Publisher:
         return changed
 
     def _publish_output(self, output: OutputConfig) -> list[Path]:
-        entries = self.entries_for(output)
+        selection = self.select(output)
+        entries = selection.kept
         links = self.links(output)
         folder = self.config.public_dir / "feeds"
         changed: list[Path] = []
@@ -466,13 +558,41 @@ class Publisher:
             last_at = max((comment_updated(c) for c in comments), default=None)
             threads[entry.id] = CommentView(len(comments), last_at)
             changed.extend(self._publish_thread(output, entry, comments, links, folder))
+        items = [
+            shape_entry(item, content=output.content, via=output.via) for item in selection.entries
+        ]
+        duplicates = {item.entry.id: item.duplicates for item in selection.entries}
+        # Everything the rendered bytes depend on: unchanged, the files are not even rendered.
+        signature = (
+            links.base_url,
+            output.model_dump_json(),
+            tuple(items),
+            tuple(sorted(threads.items())),
+            tuple(sorted((k, v) for k, v in duplicates.items() if v)),
+        )
         for fmt in output.formats:
             path = folder / f"{output.name}.{EXTENSIONS[fmt]}"
-            if write_atomic(path, render_output(output, entries, links, fmt, threads)):
+            if self._signatures.get(path) == signature and path.exists():
+                continue
+            content = render_output(output, items, links, fmt, threads, duplicates)
+            if write_atomic(path, content):
                 changed.append(path)
+            self._signatures[path] = signature
         if followed:
             changed.extend(self._publish_latest_comments(output, entries, links, folder))
         return changed
+
+    def _passes_rules(self, output: OutputConfig, entries: Sequence[StoredEntry]) -> set[int]:
+        """The ids of ``entries`` that the output's rules and search keep (limit aside)."""
+        now = self.clock()
+        unique = {entry.id: entry for entry in entries}
+        hits = self.storage.search_hits(output.search, list(unique)) if output.search else None
+        return {
+            entry.id
+            for entry in unique.values()
+            if (hits is None or entry.id in hits)
+            and evaluate(self.rules.for_output(output.name, entry.source_name), entry, now).kept
+        }
 
     def _publish_thread(
         self,
@@ -517,10 +637,12 @@ class Publisher:
         for comment in recent:
             if comment.entry_id not in by_id:
                 by_id[comment.entry_id] = self.storage.get_entry(comment.entry_public_id)
+        shown = self._passes_rules(output, [by_id[c.entry_id] for c in recent])
         visible = [
             c
             for c in recent
-            if keep_comment(self.comment_rules(output, by_id[c.entry_id].source_name), c)
+            if c.entry_id in shown
+            and keep_comment(self.comment_rules(output, by_id[c.entry_id].source_name), c)
         ][: self.LATEST_COMMENTS]
         changed = []
         for fmt in output.formats:

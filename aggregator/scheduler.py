@@ -92,7 +92,7 @@ class PollScheduler:
 
     def _run_comments(self, source: SourceConfig) -> None:
         result = self.poller.poll_comments(source, PollResult(source.name, "unchanged"))
-        if result.new_comments:
+        if result.new_comments or result.updated_comments:
             self.on_result(source, result)
 
     def _run(self, source: SourceConfig) -> None:

@@ -18,8 +18,9 @@ from aggregator.comments import CommentFollower
 from aggregator.config import AppConfig, SourceConfig
 from aggregator.errors import AggregatorError, FetchError, ParseError
 from aggregator.fetch import Fetcher, body_hash, file_roots_for, file_url_path
-from aggregator.models import PollResult
+from aggregator.models import EntryData, PollResult, SourceState
 from aggregator.parse import parse_feed
+from aggregator.rules import RuleBook, Screened, is_empty, screen_new_entries
 from aggregator.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Poller:
         manual: bool = False,
     ):
         self.config = config
+        self.rules = RuleBook.from_config(config)
         self.manual = manual
         self.clock = clock
         self._own_fetcher = fetcher is None
@@ -141,7 +143,12 @@ class Poller:
         if comments.errors:
             note = f"{len(comments.errors)} comment thread(s) failed"
             warning = f"{warning}; {note}" if warning else note
-        return replace(result, new_comments=comments.new, warning=warning)
+        return replace(
+            result,
+            new_comments=comments.new,
+            updated_comments=comments.updated,
+            warning=warning,
+        )
 
     def _poll(self, source: SourceConfig, now: datetime) -> PollResult:
         storage = self.storage
@@ -169,8 +176,9 @@ class Poller:
                 )
             return PollResult(source.name, "unchanged", http_status=result.status)
         feed = parse_feed(content, result.headers, result.final_url)
+        screened = self._screen(source, state, feed.entries, feed.title, now)
         with self.write_lock, storage.transaction():
-            stored = storage.store_entries(state, feed.entries, now)
+            stored = storage.store_entries(state, screened.kept, now)
             storage.update_source(
                 state.id,
                 title=source.title or feed.title,
@@ -193,7 +201,33 @@ class Poller:
             updated=stored.updated,
             http_status=result.status,
             warning=feed.warning,
+            skipped=len(screened.skipped),
         )
+
+    def _screen(
+        self,
+        source: SourceConfig,
+        state: SourceState,
+        entries: Sequence[EntryData],
+        feed_title: str | None,
+        now: datetime,
+    ) -> Screened:
+        """Apply the defaults' and the source's rules to the new entries of a poll."""
+        ruleset = self.rules.for_storing(source.name)
+        if is_empty(ruleset):
+            return Screened(tuple(entries))
+        screened = screen_new_entries(
+            ruleset,
+            entries,
+            self.storage.known_entry_keys(state.id, [entry.key for entry in entries]),
+            source_name=source.name,
+            source_title=source.title or feed_title or state.title,
+            source_url=state.url,
+            now=now,
+        )
+        for entry, verdict in screened.skipped:
+            log.debug("%s: not stored: %r %s", source.name, entry.title, verdict.explain())
+        return screened
 
     def _record_error(self, source: SourceConfig, error: Exception, now: datetime) -> PollResult:
         message = str(error) if isinstance(error, AggregatorError) else f"internal error: {error!r}"
