@@ -379,7 +379,12 @@ def evaluate(ruleset: RuleSet, entry: StoredEntry, now: datetime) -> Verdict:
     for group in ruleset.include:
         matches = _match_any(group, fields)
         if not matches:
-            return Verdict(False, _group_name(group), "matched no include rule")
+            name = _group_name(group)
+            tried = "; ".join(
+                " and ".join(f"{c.field} /{c.pattern}/" for c in rule.conditions) for rule in group
+            )
+            match = RuleMatch(name, "include", "", f"none of {tried} matched")
+            return Verdict(False, name, "matched no include rule", (match,))
         kept_by.extend(matches)
     if kept_by:
         return Verdict(True, kept_by[0].rule, "matched an include rule", tuple(kept_by))
