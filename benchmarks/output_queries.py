@@ -19,10 +19,34 @@ from pathlib import Path
 from aggregator.models import CandidateQuery
 from aggregator.storage import Storage, format_time
 
-WORDS = (
-    "syria iraq deraa tanf harbour weather river valley election budget council school "
-    "bridge storm flood market port ferry rain wind road rail hospital museum library park"
-).split()
+WORDS = [
+    "syria",
+    "iraq",
+    "deraa",
+    "tanf",
+    "harbour",
+    "weather",
+    "river",
+    "valley",
+    "election",
+    "budget",
+    "council",
+    "school",
+    "bridge",
+    "storm",
+    "flood",
+    "market",
+    "port",
+    "ferry",
+    "rain",
+    "wind",
+    "road",
+    "rail",
+    "hospital",
+    "museum",
+    "library",
+    "park",
+]
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 
 
