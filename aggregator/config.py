@@ -92,26 +92,36 @@ class ServerConfig(_Strict):
         return f"http://{host}:{self.port}"
 
 
+# One include/exclude item, as sorted (field, pattern) pairs: hashable, like the whole config.
+RuleItem = tuple[tuple[str, str], ...]
+
+
 class _EntryRules(_Strict):
     """Entry rules (see :mod:`aggregator.filters`), valid on ``defaults``, sources and outputs.
 
-    The rules are compiled once here only to be checked: a bad item raises ``RuleError``, which
-    :func:`load_config` reports at the line of the exact item and field.
+    The rules are compiled here only to be checked: a bad item raises ``RuleError``, which
+    :func:`load_config` reports at the line of the exact item and field. Items are kept as
+    sorted ``(field, pattern)`` pairs; :meth:`rule_items` gives them back as mappings.
     """
 
-    include: tuple[Any, ...] = ()
-    exclude: tuple[Any, ...] = ()
+    include: tuple[RuleItem, ...] = ()
+    exclude: tuple[RuleItem, ...] = ()
     max_age: Duration | None = None
     before: datetime | date | None = None
     after: datetime | date | None = None
 
-    @field_validator("include", "exclude")
+    @field_validator("include", "exclude", mode="before")
     @classmethod
-    def _check_rule_items(cls, value: tuple[Any, ...], info: ValidationInfo) -> tuple[Any, ...]:
+    def _check_rule_items(cls, value: Any, info: ValidationInfo) -> Any:
         from aggregator.filters import compile_rules
 
-        compile_rules(**{str(info.field_name): list(value)})  # RuleError names the item
-        return value
+        if value is None:
+            return ()
+        compile_rules(**{str(info.field_name): value})  # RuleError names the item and field
+        return tuple(
+            tuple(sorted((str(key), str(pattern)) for key, pattern in item.items()))
+            for item in value
+        )
 
     @field_validator("max_age")
     @classmethod
@@ -120,9 +130,9 @@ class _EntryRules(_Strict):
             raise ValueError("expected a positive duration")
         return value
 
-    @property
-    def has_entry_rules(self) -> bool:
-        return bool(self.include or self.exclude or self.max_age or self.before or self.after)
+    def rule_items(self, kind: Literal["include", "exclude"]) -> list[dict[str, str]]:
+        """The ``include`` or ``exclude`` items as field → pattern mappings."""
+        return [dict(item) for item in getattr(self, kind)]
 
 
 class DefaultsConfig(_EntryRules):
@@ -297,7 +307,7 @@ class AppConfig(_Strict):
     outputs: tuple[OutputConfig, ...] = ()
     config_path: Path | None = Field(None, exclude=True)
     # The line of every key path in the file ("outputs[0].exclude[1]" -> 23), for messages.
-    config_lines: dict[str, int] = Field(default_factory=dict, exclude=True)
+    config_lines: tuple[tuple[str, int], ...] = Field((), exclude=True)
 
     @model_validator(mode="after")
     def _check_references(self) -> AppConfig:
@@ -312,7 +322,7 @@ class AppConfig(_Strict):
     # -- derived values -------------------------------------------------------------------------
     def line_of(self, path: str) -> int | None:
         """The line in the config file of a key path such as ``outputs[0].exclude[1]``."""
-        return self.config_lines.get(path)
+        return dict(self.config_lines).get(path)
 
     def source(self, name: str) -> SourceConfig:
         """The source called ``name``; raises ``KeyError`` when there is none."""
@@ -599,7 +609,9 @@ def load_config(path: str | os.PathLike[str]) -> AppConfig:
         problems.sort(key=lambda pair: pair[0])
         raise ConfigError([message for _, message in problems]) from None
     config = config.model_copy(
-        update={"config_lines": {_format_loc(loc): line for loc, line in lines.items() if loc}}
+        update={
+            "config_lines": tuple((_format_loc(loc), line) for loc, line in lines.items() if loc)
+        }
     )
     return _resolve_paths(config, config_path)
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from aggregator.config import AppConfig, OutputConfig
+from aggregator.config import AppConfig, DefaultsConfig, OutputConfig, SourceConfig
 from aggregator.filters import RuleSet, Verdict, combine_rules, compile_rules, evaluate
 from aggregator.models import CandidateQuery, EntryData, StoredEntry
 
@@ -69,13 +69,13 @@ class RuleBook:
         )
 
 
-def _compile(level: object, scope: str) -> RuleSet:
+def _compile(level: DefaultsConfig | SourceConfig | OutputConfig, scope: str) -> RuleSet:
     return compile_rules(
-        list(getattr(level, "include", ())),
-        list(getattr(level, "exclude", ())),
-        getattr(level, "max_age", None),
-        getattr(level, "before", None),
-        getattr(level, "after", None),
+        level.rule_items("include"),
+        level.rule_items("exclude"),
+        level.max_age,
+        level.before,
+        level.after,
         getattr(level, "min_comments", None),
         scope=scope,
     )
@@ -173,11 +173,9 @@ def candidate_query(
     ``explain``, only the sources and the order are left to SQL, so that every entry of the
     selected sources reaches the rules and gets a verdict.
     """
-    names = (
-        None
-        if output.sources is None and output.tags is None
-        else tuple(source.name for source in config.sources_for(output))
-    )
+    # Always by name, even for "every source": a source removed from the configuration keeps
+    # its stored entries, which no output shows.
+    names = tuple(source.name for source in config.sources_for(output))
     if explain:
         return CandidateQuery(source_names=names, sort=output.sort, window=output.candidates)
     common = rules.defaults + rules.outputs.get(output.name, RuleSet())

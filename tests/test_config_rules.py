@@ -59,8 +59,11 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 def test_every_rule_key_is_read(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
     output = config.output("syria")
-    assert output.include == ({"title": "syria|iraq", "author": "b"}, {"category": "middle-east"})
-    assert output.exclude == ({"author": "^guest$"},)
+    assert output.rule_items("include") == [
+        {"title": "syria|iraq", "author": "b"},
+        {"category": "middle-east"},
+    ]
+    assert output.rule_items("exclude") == [{"author": "^guest$"}]
     assert output.max_age == timedelta(days=7)
     assert output.after == datetime(2024, 5, 1, 12, tzinfo=UTC)
     assert (output.min_comments, output.search, output.sort) == (
@@ -74,9 +77,17 @@ def test_every_rule_key_is_read(tmp_path: Path) -> None:
         True,
         800,
     )
-    assert config.defaults.exclude == ({"title": "^advert"},)
+    assert config.defaults.rule_items("exclude") == [{"title": "^advert"}]
+    assert hash(config)  # the configuration stays hashable, rules and all
     assert config.defaults.max_age == timedelta(days=30)
     assert config.source("moa").before == date(2030, 1, 1)
+
+
+def test_a_number_is_a_pattern_too(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, "outputs:\n  - name: x\n    include:\n      - title: 1984\n")
+    )
+    assert config.output("x").rule_items("include") == [{"title": "1984"}]
 
 
 def test_output_defaults(tmp_path: Path) -> None:

@@ -383,6 +383,20 @@ def test_new_and_edited_comments_republish_the_outputs_of_their_source(world: Wo
         daemon.poller.close()
 
 
+def test_a_source_removed_from_the_config_is_in_no_output(world: World) -> None:
+    world.poll()
+    text = world.config_path.read_text()
+    start = text.index("  - name: harbour")
+    world.config_path.write_text(text[:start] + text[text.index("outputs:") :])
+    text = world.config_path.read_text()
+    world.config_path.write_text(text.replace("    tags: [local]\n    exclude:", "    exclude:"))
+    with Storage(world.config().database) as storage:
+        world.publisher(storage).publish()
+    titles = titles_in(world, "everything")["atom"]
+    assert "Ferry timetable changes" not in titles
+    assert "Syria: aid convoy reaches Deraa" in titles and len(titles) == 8
+
+
 def test_published_feeds_keep_ids_across_republishing(world: World) -> None:
     world.poll()
     with Storage(world.config().database) as storage:

@@ -91,7 +91,7 @@ def test_candidate_query_for_every_source_and_for_explain() -> None:
     cfg = config(out={"max_age": "1d", "sort": "recent_activity", "candidates": 77})
     book = RuleBook.from_config(cfg)
     query = candidate_query(cfg, book, cfg.output("out"), NOW, explain=False)
-    assert query.source_names is None and query.since == NOW - timedelta(days=1)
+    assert query.source_names == ("a", "b") and query.since == NOW - timedelta(days=1)
     explained = candidate_query(cfg, book, cfg.output("out"), NOW, explain=True)
     assert (explained.since, explained.until, explained.min_comments, explained.search) == (
         None,

@@ -107,6 +107,8 @@ class OutputQueries:
             source_ids = self._source_ids(query.source_names)
             if not source_ids:
                 return
+            if len(source_ids) == self.count("sources"):
+                source_ids = None  # every source: no condition, the plain sort index
         sql, params = self._candidate_sql(query, source_ids)
         try:
             cursor = self.db.execute(sql, params)
