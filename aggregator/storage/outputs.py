@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
     from sqlite_utils import Database
 
-SORTS = ("newest", "most_comments", "recent_activity")
-
 # The expression is the one indexed by ``entries_activity`` (schema 0002): keep them identical,
 # or SQLite cannot use the index. An entry's activity is its latest comment, or its own date.
 ACTIVITY = "max(coalesce(e.last_comment_at, e.sort_at), e.sort_at)"
@@ -90,6 +88,9 @@ class OutputQueries:
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         raise NotImplementedError  # provided by Storage
 
+    def count(self, table: str) -> int:
+        raise NotImplementedError  # provided by Storage
+
     def iter_candidates(
         self, query: CandidateQuery, page_size: int = 200
     ) -> Iterator[list[StoredEntry]]:
@@ -97,6 +98,8 @@ class OutputQueries:
 
         One SQL statement bounded by ``query.window``, read lazily: stop iterating and the rest
         is never read. The statement is finished when the generator is closed or exhausted.
+        A search fills this connection's temporary table ``aggregator_hits``: read one search's
+        candidates to the end (or close them) before starting another on the same connection.
         """
         from aggregator.storage import _stored_entry
 
