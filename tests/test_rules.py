@@ -100,3 +100,16 @@ def test_candidate_query_for_every_source_and_for_explain() -> None:
         None,
     )
     assert (explained.sort, explained.window) == ("recent_activity", 77)
+
+
+def test_documented_pattern_forms() -> None:
+    """README: a keyword is a pattern; \\Q...\\E is literal text; \\b marks whole words."""
+    cfg = config(out={"include": [{"title": r"\QC++\E"}, {"title": r"\bwar\b"}, {"source": "^a$"}]})
+    rules = RuleBook.from_config(cfg).for_output("out", "b")
+    now = NOW
+
+    def kept(title: str) -> bool:
+        return evaluate(rules, as_stored(data(title), "b", "B", "u", now), now).kept
+
+    assert kept("Syria: learning c++") and not kept("Syria: learning c")
+    assert kept("Syria: the war ends") and not kept("Syria: software")
