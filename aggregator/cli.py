@@ -181,6 +181,48 @@ def publish(obj: Context) -> None:
 
 
 @main.command()
+@click.argument("output")
+@click.option(
+    "--explain", is_flag=True, help="Also show every candidate and why it was kept or dropped."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+@handle_errors
+def preview(obj: Context, output: str, explain: bool, as_json: bool) -> None:
+    """Print what OUTPUT would contain now, without writing anything.
+
+    With --explain, every candidate entry follows, each with the rule that kept or dropped
+    it, the field and the text that matched, and the rule's line in the config file.
+
+    Example: aggregator preview syria --explain
+    """
+    from aggregator.errors import NotFoundError
+    from aggregator.publish import Publisher
+    from aggregator.storage import Storage
+
+    config = obj.config
+    try:
+        chosen = config.output(output)
+    except KeyError:
+        names = ", ".join(o.name for o in config.outputs) or "none"
+        raise NotFoundError(f"no output named {output!r} (outputs: {names})") from None
+    from aggregator.preview import preview_json, preview_text
+
+    with Storage(config.database) as storage:
+        publisher = Publisher(config, storage)
+        # The entries come from the same query publish uses; --explain's own pass (without
+        # SQL shortcuts, so every candidate meets the rules) supplies the reasons.
+        shown = publisher.select(chosen)
+        explained = publisher.select(chosen, explain=True) if explain else None
+    where = str(obj.config_path)
+    if as_json:
+        click.echo(preview_json(config, chosen, shown, explained, where))
+    else:
+        for line in preview_text(config, chosen, shown, explained, where):
+            click.echo(line)
+
+
+@main.command()
 @click.option("--host", help="Listen address (default: server.host from the config).")
 @click.option("--port", type=int, help="Listen port (default: server.port from the config).")
 @click.pass_obj

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -24,12 +24,14 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.errors import ConfigError
+from aggregator.filters import RuleError
 
 CONFIG_ENV = "AGGREGATOR_CONFIG"
 DEFAULT_CONFIG = Path("config/aggregator.yaml")
@@ -114,8 +116,55 @@ class ServerConfig(_Strict):
         return f"http://{host}:{self.port}"
 
 
-class DefaultsConfig(_Strict):
-    """Settings every source inherits unless it sets its own."""
+# One include/exclude item, as sorted (field, pattern) pairs: hashable, like the whole config.
+RuleItem = tuple[tuple[str, str], ...]
+
+
+class _EntryRules(_Strict):
+    """Entry rules (see :mod:`aggregator.filters`), valid on ``defaults``, sources and outputs.
+
+    The rules are compiled here only to be checked: a bad item raises ``RuleError``, which
+    :func:`load_config` reports at the line of the exact item and field. Items are kept as
+    sorted ``(field, pattern)`` pairs; :meth:`rule_items` gives them back as mappings.
+    """
+
+    include: tuple[RuleItem, ...] = ()
+    exclude: tuple[RuleItem, ...] = ()
+    max_age: Duration | None = None
+    before: datetime | date | None = None
+    after: datetime | date | None = None
+
+    @field_validator("include", "exclude", mode="before")
+    @classmethod
+    def _check_rule_items(cls, value: Any, info: ValidationInfo) -> Any:
+        from aggregator.filters import compile_rules
+
+        if value is None:
+            return ()
+        compile_rules(**{str(info.field_name): value})  # RuleError names the item and field
+        return tuple(
+            tuple(sorted((str(key), str(pattern)) for key, pattern in item.items()))
+            for item in value
+        )
+
+    @field_validator("max_age")
+    @classmethod
+    def _check_max_age(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("expected a positive duration")
+        return value
+
+    def rule_items(self, kind: Literal["include", "exclude"]) -> list[dict[str, str]]:
+        """The ``include`` or ``exclude`` items as field → pattern mappings."""
+        return [dict(item) for item in getattr(self, kind)]
+
+
+class DefaultsConfig(_EntryRules):
+    """Settings every source inherits unless it sets its own.
+
+    Its entry rules (``include``, ``exclude``, dates) apply to every source, when storing and
+    when publishing.
+    """
 
     interval: PositiveDuration = timedelta(hours=1)
     timeout: PositiveDuration = timedelta(seconds=30)
@@ -148,8 +197,9 @@ class DefaultsConfig(_Strict):
         return self
 
 
-class SourceConfig(_Strict):
-    """One feed to poll."""
+class SourceConfig(_EntryRules):
+    """One feed to poll. Its entry rules apply when storing (a new entry they drop is not
+    stored) and again when publishing (so stored entries follow a rule added later)."""
 
     name: str
     url: str
@@ -232,10 +282,12 @@ class SourceConfig(_Strict):
 
 
 Format = Literal["atom", "rss", "json"]
+Sort = Literal["newest", "most_comments", "recent_activity"]
+ContentMode = Literal["full", "summary"]
 
 
-class OutputConfig(_Strict):
-    """One published feed: which sources go in, in which formats."""
+class OutputConfig(_EntryRules):
+    """One published feed: which sources go in, which entries, in what order and shape."""
 
     name: str
     title: str | None = None
@@ -248,6 +300,23 @@ class OutputConfig(_Strict):
     pages: int = Field(10, ge=1, le=1000)
     killfile: tuple[str, ...] = ()
     comments_exclude: tuple[str, ...] = ()
+    min_comments: int | None = Field(None, ge=0)
+    search: str | None = None
+    sort: Sort = "newest"
+    content: ContentMode = "full"
+    via: bool = False
+    # How many candidates (after the SQL part of the selection) the Python rules may examine.
+    candidates: int = Field(5000, ge=1, le=1_000_000)
+
+    @field_validator("search")
+    @classmethod
+    def _check_search(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from aggregator.storage.outputs import check_search_query
+
+        check_search_query(value)  # raises ValueError with SQLite's message
+        return value
 
     @field_validator("killfile")
     @classmethod
@@ -258,9 +327,12 @@ class OutputConfig(_Strict):
     @field_validator("comments_exclude")
     @classmethod
     def _check_comments_exclude(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from aggregator.filters import compile_comment_rules
+        from aggregator.filters import RuleError, compile_comment_rules
 
-        compile_comment_rules((), list(value))
+        try:
+            compile_comment_rules((), list(value))
+        except RuleError as error:  # its path says "exclude[0]": name this key instead
+            raise RuleError("comments_" + error.path, error.reason) from None
         return value
 
     @field_validator("name")
@@ -283,6 +355,8 @@ class AppConfig(_Strict):
     sources: tuple[SourceConfig, ...] = ()
     outputs: tuple[OutputConfig, ...] = ()
     config_path: Path | None = Field(None, exclude=True)
+    # The line of every key path in the file ("outputs[0].exclude[1]" -> 23), for messages.
+    config_lines: tuple[tuple[str, int], ...] = Field((), exclude=True)
 
     @model_validator(mode="after")
     def _check_references(self) -> AppConfig:
@@ -295,6 +369,10 @@ class AppConfig(_Strict):
         return self
 
     # -- derived values -------------------------------------------------------------------------
+    def line_of(self, path: str) -> int | None:
+        """The line in the config file of a key path such as ``outputs[0].exclude[1]``."""
+        return dict(self.config_lines).get(path)
+
     def source(self, name: str) -> SourceConfig:
         """The source called ``name``; raises ``KeyError`` when there is none."""
         for source in self.sources:
@@ -564,9 +642,14 @@ def load_config(path: str | os.PathLike[str]) -> AppConfig:
                     )
                 continue
             loc = _loc_from_pydantic(tuple(item["loc"]))
+            message = _clean_message(item)
+            if isinstance(context, RuleError):
+                # A rule names its own item ("exclude[1].author"): point at that line.
+                loc = _join_loc(loc, _parse_path(context.path))
+                message = context.reason
             line = _line_for(lines, loc)
             reported.add(loc)
-            problems.append((line, f"{shown}:{line}: {_format_loc(loc)}: {_clean_message(item)}"))
+            problems.append((line, f"{shown}:{line}: {_format_loc(loc)}: {message}"))
         if reported:
             # Field errors stop pydantic before the reference check: run it on the raw data.
             for loc, message in _raw_reference_problems(data):
@@ -575,7 +658,28 @@ def load_config(path: str | os.PathLike[str]) -> AppConfig:
                     problems.append((line, f"{shown}:{line}: {_format_loc(loc)}: {message}"))
         problems.sort(key=lambda pair: pair[0])
         raise ConfigError([message for _, message in problems]) from None
+    config = config.model_copy(
+        update={
+            "config_lines": tuple((_format_loc(loc), line) for loc, line in lines.items() if loc)
+        }
+    )
     return _resolve_paths(config, config_path)
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _parse_path(path: str) -> tuple[Any, ...]:
+    """``exclude[1].author`` -> ``("exclude", 1, "author")``: the inverse of _format_loc."""
+    return tuple(int(index) if index else key for key, index in _PATH_PART.findall(path))
+
+
+def _join_loc(loc: tuple[Any, ...], path: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Append a rule's own path to where pydantic found it; a field validator's loc already
+    ends with the path's first key (``killfile`` + ``killfile[0]``)."""
+    if loc and path and loc[-1] == path[0]:
+        return loc[:-1] + path
+    return loc + path
 
 
 def _resolve_paths(config: AppConfig, config_path: Path) -> AppConfig:

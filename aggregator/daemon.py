@@ -105,13 +105,16 @@ class Daemon:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._server: uvicorn.Server | None = None
+        # One publisher for the daemon's life: it remembers what it wrote, so an output whose
+        # inputs did not change is not rendered again. Each thread uses its own connection.
+        self.publisher = Publisher(config, lambda: self.poller.storage)
 
     # -- publishing ------------------------------------------------------------------------------
     def publish(self, outputs: Sequence[OutputConfig] | None = None) -> None:
         """Render outputs (all by default); a failure is logged, never fatal."""
         with self._publish_lock:
             try:
-                changed = Publisher(self.config, self.poller.storage).publish(outputs)
+                changed = self.publisher.publish(outputs)
             except AggregatorError as error:
                 log.error("publish failed: %s", error)
                 return
@@ -119,12 +122,20 @@ class Daemon:
                 log.info("published %s", path.name)
             notify_changes(self.config, changed)
 
+    def apply_config(self, config: AppConfig) -> None:
+        """Publish with a reloaded configuration: every output is re-rendered where the new
+        configuration changes it (its rules, shape, sources or killfiles), and only there."""
+        with self._publish_lock:
+            self.config = config
+            self.publisher.configure(config)
+        self.publish()
+
     def _after_poll(self, source: SourceConfig, result: PollResult) -> None:
         if result.ok:  # errors were logged by the poller, with the next poll time
             log.info("%s", result.describe())
-        if result.ok and (
-            result.new or result.updated or result.new_comments or result.changed_comments
-        ):
+        # New or updated entries, and new or edited comments, change the outputs that
+        # include the source; nothing else re-renders them.
+        if result.changed:
             self.publish(self.config.outputs_for(source.name))
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -167,10 +178,7 @@ class Daemon:
             return 1
         for output in self.config.outputs:
             for fmt in output.formats:
-                log.info(
-                    "subscribe: %s",
-                    Publisher(self.config, self.poller.storage).links(output).feed(fmt),
-                )
+                log.info("subscribe: %s", self.publisher.links(output).feed(fmt))
         notify("READY=1", f"STATUS=polling {len(self.config.sources)} sources")
         log.info(
             "running: %d sources, %d outputs", len(self.config.sources), len(self.config.outputs)
@@ -257,7 +265,7 @@ class Daemon:
                 url_changed = frozenset()
             self.scheduler.apply_config(new, url_changed)
             self._warn_about_floors(new)
-            self.publish()
+            self.apply_config(new)
             log.info(
                 "reloaded %s: %d sources (%d added, %d removed, %d changed), %d outputs",
                 self.config_path,

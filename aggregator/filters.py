@@ -11,9 +11,8 @@ Entry rules
     any exclude item; otherwise, if there are include items, it must match one. Exclude wins, and
     the order of items never changes whether an entry is kept. ``content`` is the visible text of
     the content or the summary (tags stripped, entities decoded); ``category`` matches any one
-    category; ``source`` matches the source name or its title. Thresholds compare the entry's
-    published time, else its updated time, else when it was first seen; ``before`` and ``after``
-    keep entries dated in ``[after, before)``.
+    category; ``source`` matches the source name or its title. Date thresholds compare the
+    entry's date (:attr:`StoredEntry.dated_at`: its published time, else when it was first seen).
 
 Comment rules
     A killfile lists comment authors: a plain name matches exactly, ignoring case and surrounding
@@ -37,9 +36,8 @@ Regular expressions: RE2, not Python's ``re``
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -77,7 +75,7 @@ class Condition:
 
     field: str
     pattern: str
-    regex: Any = dataclasses.field(repr=False, compare=False)
+    regex: Any = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -151,6 +149,8 @@ class RuleSet:
     before: datetime | None = None
     after: datetime | None = None
     min_comments: int | None = None
+    # The scoped name of each threshold's level (``outputs[0].max_age``), for verdicts.
+    names: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def __add__(self, other: RuleSet) -> RuleSet:
         return combine_rules(self, other)
@@ -160,7 +160,7 @@ class RuleSet:
 class CommentRules:
     """Compiled comment rules: killfile names, killfile patterns and text exclusions."""
 
-    names: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False, hash=False)
+    names: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
     authors: tuple[Rule, ...] = ()
     exclude: tuple[Rule, ...] = ()
 
@@ -186,13 +186,17 @@ def compile_rules(
     """
     prefix = f"{scope}." if scope else ""
     include_rules = _compile_items("include", include, prefix)
+    thresholds = {
+        "max_age": _check_max_age(max_age),
+        "before": _as_utc("before", before),
+        "after": _as_utc("after", after),
+        "min_comments": _check_min_comments(min_comments),
+    }
     return RuleSet(
         include=(include_rules,) if include_rules else (),
         exclude=_compile_items("exclude", exclude, prefix),
-        max_age=_check_max_age(max_age),
-        before=_as_utc("before", before),
-        after=_as_utc("after", after),
-        min_comments=_check_min_comments(min_comments),
+        **thresholds,
+        names={name: prefix + name for name, value in thresholds.items() if value is not None},
     )
 
 
@@ -202,13 +206,21 @@ def combine_rules(*rulesets: RuleSet) -> RuleSet:
     Excludes add up, each level's include list must be satisfied, and of each threshold the
     strictest wins. The result does not depend on the order of the arguments.
     """
+    picks = {"max_age": min, "before": min, "after": max, "min_comments": max}
+    thresholds: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    for name, pick in picks.items():
+        levels = [r for r in rulesets if getattr(r, name) is not None]
+        if levels:
+            # The first level holding the strictest value names it, whatever the order.
+            value = pick(getattr(r, name) for r in levels)
+            thresholds[name] = value
+            names[name] = min(r.names.get(name, name) for r in levels if getattr(r, name) == value)
     return RuleSet(
         include=tuple(group for ruleset in rulesets for group in ruleset.include),
         exclude=tuple(rule for ruleset in rulesets for rule in ruleset.exclude),
-        max_age=_strictest(min, (r.max_age for r in rulesets)),
-        before=_strictest(min, (r.before for r in rulesets)),
-        after=_strictest(max, (r.after for r in rulesets)),
-        min_comments=_strictest(max, (r.min_comments for r in rulesets)),
+        **thresholds,
+        names=names,
     )
 
 
@@ -346,11 +358,6 @@ def _as_utc(path: str, value: datetime | date | None) -> datetime | None:
     raise RuleError(path, "expected a date or a date and time")
 
 
-def _strictest(pick: Any, values: Iterable[Any]) -> Any:
-    present = [value for value in values if value is not None]
-    return pick(present) if present else None
-
-
 # -- applying -----------------------------------------------------------------------------------
 
 
@@ -372,11 +379,21 @@ def evaluate(ruleset: RuleSet, entry: StoredEntry, now: datetime) -> Verdict:
     for group in ruleset.include:
         matches = _match_any(group, fields)
         if not matches:
-            return Verdict(False, "include", "matched no include rule")
+            name = _group_name(group)
+            tried = "; ".join(
+                " and ".join(f"{c.field} /{c.pattern}/" for c in rule.conditions) for rule in group
+            )
+            match = RuleMatch(name, "include", "", f"none of {tried} matched")
+            return Verdict(False, name, "matched no include rule", (match,))
         kept_by.extend(matches)
     if kept_by:
         return Verdict(True, kept_by[0].rule, "matched an include rule", tuple(kept_by))
     return Verdict(True)
+
+
+def _group_name(group: Sequence[Rule]) -> str:
+    """``outputs[0].include`` for a group whose rules are ``outputs[0].include[N]``."""
+    return group[0].name.rpartition("[")[0] if group else "include"
 
 
 def keep(ruleset: RuleSet, entry: StoredEntry, now: datetime) -> bool:
@@ -420,25 +437,20 @@ def keep_comment(rules: CommentRules, comment: StoredComment) -> bool:
 
 
 def _check_thresholds(ruleset: RuleSet, entry: StoredEntry, now: datetime) -> Verdict | None:
-    dated = entry_date(entry)
+    dated = entry.dated_at
+    stamp = dated.isoformat()
     if ruleset.max_age is not None and now - dated > ruleset.max_age:
-        text = f"{dated.isoformat()} is older than {_duration(ruleset.max_age)}"
-        return _threshold("max_age", "published", text)
+        return _threshold(
+            ruleset, "max_age", "date", f"{stamp} is older than {_duration(ruleset.max_age)}"
+        )
     if ruleset.before is not None and dated >= ruleset.before:
-        text = f"{dated.isoformat()} is not before {ruleset.before.isoformat()}"
-        return _threshold("before", "published", text)
+        return _threshold(ruleset, "before", "date", f"{stamp} is not before {ruleset.before}")
     if ruleset.after is not None and dated < ruleset.after:
-        text = f"{dated.isoformat()} is before {ruleset.after.isoformat()}"
-        return _threshold("after", "published", text)
+        return _threshold(ruleset, "after", "date", f"{stamp} is before {ruleset.after}")
     if ruleset.min_comments is not None and entry.comment_count < ruleset.min_comments:
         text = f"{entry.comment_count} comments, fewer than {ruleset.min_comments}"
-        return _threshold("min_comments", "comments", text)
+        return _threshold(ruleset, "min_comments", "comments", text)
     return None
-
-
-def entry_date(entry: StoredEntry) -> datetime:
-    """The date thresholds compare: published, else updated, else first seen."""
-    return entry.published_at or entry.updated_at or entry.first_seen_at
 
 
 def _duration(value: timedelta) -> str:
@@ -449,16 +461,18 @@ def _duration(value: timedelta) -> str:
     return f"{seconds}s"
 
 
-def _threshold(rule: str, field_name: str, text: str) -> Verdict:
+def _threshold(ruleset: RuleSet, name: str, field_name: str, text: str) -> Verdict:
+    rule = ruleset.names.get(name, name)
     return Verdict(False, rule, text, (RuleMatch(rule, field_name, "", text),))
 
 
-class _Fields:
-    """The texts of a record per field, UTF-8 encoded and bounded, computed once on demand."""
+class _EntryFields:
+    """The texts of an entry per field, UTF-8 encoded and bounded, computed once on demand."""
 
-    __slots__ = ("_cache",)
+    __slots__ = ("_cache", "_entry")
 
-    def __init__(self) -> None:
+    def __init__(self, entry: StoredEntry):
+        self._entry = entry
         self._cache: dict[str, tuple[bytes, ...]] = {}
 
     def get(self, name: str) -> tuple[bytes, ...]:
@@ -466,17 +480,6 @@ class _Fields:
         if texts is None:
             texts = self._cache[name] = tuple(_bounded(text) for text in self._texts(name) if text)
         return texts
-
-    def _texts(self, name: str) -> Iterable[str | None]:
-        raise NotImplementedError
-
-
-class _EntryFields(_Fields):
-    __slots__ = ("_entry",)
-
-    def __init__(self, entry: StoredEntry):
-        super().__init__()
-        self._entry = entry
 
     def _texts(self, name: str) -> Iterable[str | None]:
         entry = self._entry
@@ -489,17 +492,14 @@ class _EntryFields(_Fields):
         return (getattr(entry, name),)  # title, author, link
 
 
-class _CommentFields(_Fields):
-    __slots__ = ("_comment",)
-
-    def __init__(self, comment: StoredComment):
-        super().__init__()
-        self._comment = comment
+class _CommentFields(_EntryFields):
+    __slots__ = ()
 
     def _texts(self, name: str) -> Iterable[str | None]:
+        comment: Any = self._entry
         if name == "author":
-            return (self._comment.author,)
-        return (_visible(self._comment.content),)
+            return (comment.author,)
+        return (_visible(comment.content),)
 
 
 def _visible(html: str | None) -> str | None:
@@ -510,14 +510,14 @@ def _bounded(text: str) -> bytes:
     return text[:MAX_MATCH_CHARS].encode("utf-8", "surrogatepass")
 
 
-def _rule_hits(rule: Rule, fields: _Fields) -> bool:
+def _rule_hits(rule: Rule, fields: _EntryFields) -> bool:
     return all(
         any(condition.regex.search(text) for text in fields.get(condition.field))
         for condition in rule.conditions
     )
 
 
-def _match_rule(rule: Rule, fields: _Fields) -> tuple[RuleMatch, ...]:
+def _match_rule(rule: Rule, fields: _EntryFields) -> tuple[RuleMatch, ...]:
     """One RuleMatch per condition when every condition matches, else ``()``."""
     matches = []
     for condition in rule.conditions:
@@ -528,7 +528,7 @@ def _match_rule(rule: Rule, fields: _Fields) -> tuple[RuleMatch, ...]:
     return tuple(matches)
 
 
-def _match_any(rules: Sequence[Rule], fields: _Fields) -> tuple[RuleMatch, ...]:
+def _match_any(rules: Sequence[Rule], fields: _EntryFields) -> tuple[RuleMatch, ...]:
     for rule in rules:
         matches = _match_rule(rule, fields)
         if matches:

@@ -182,6 +182,14 @@ class PollResult:
     # When the source is due next (None: retired, or not decided because the poll was skipped).
     next_poll_at: datetime | None = None
     note: str | None = None  # why a poll was skipped, or what changed about the source
+    skipped: int = 0  # new entries the source's rules kept out of storage
+
+    @property
+    def changed(self) -> bool:
+        """Whether this poll changed anything an output may show."""
+        return self.ok and bool(
+            self.new or self.updated or self.new_comments or self.changed_comments
+        )
 
     @property
     def ok(self) -> bool:
@@ -204,6 +212,8 @@ class PollResult:
             text = ", ".join(parts)
         else:
             text = "unchanged"
+        if self.skipped:
+            text += f", {self.skipped} skipped by rules"
         if self.new_comments:
             text += f", {self.new_comments} new comment{'' if self.new_comments == 1 else 's'}"
         if self.changed_comments:
@@ -241,6 +251,48 @@ class StoredEntry:
     last_comment_at: datetime | None = None
     guid: str | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
+    # The entry's date for sorting and date rules: its published time, else (or when that lies
+    # in the future) the time aggregator first saw it. ``None`` for entries not read from storage.
+    sort_at: datetime | None = None
+
+    @property
+    def dated_at(self) -> datetime:
+        """The date that sorting and the date rules (``max_age``, ``before``, ``after``) use."""
+        return self.sort_at or self.published_at or self.updated_at or self.first_seen_at
+
+
+@dataclass(frozen=True)
+class CandidateQuery:
+    """The part of an output's selection that SQL does: the cheap, indexable work.
+
+    ``source_names`` is ``None`` for every source. ``since`` and ``until`` bound the entry's
+    ``sort_at`` (``since <= sort_at < until``); ``min_comments`` bounds the stored comment count;
+    ``search`` is an FTS5 query over entries and their comments. ``sort`` is ``newest``,
+    ``most_comments`` or ``recent_activity``. At most ``window`` candidates are returned.
+    Every bound here must be looser than or equal to the Python rules it stands for, so that
+    SQL never drops an entry the rules would keep.
+    """
+
+    source_names: tuple[str, ...] | None = None
+    sort: str = "newest"
+    since: datetime | None = None
+    until: datetime | None = None
+    min_comments: int | None = None
+    search: str | None = None
+    window: int = 5000
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """Where a full-text search matched an entry: the entry itself or one of its comments.
+
+    ``text`` is a short excerpt around the match, for ``preview --explain``.
+    """
+
+    where: str  # "entry" or "comment"
+    text: str
+    comment_public_id: str | None = None
+    comment_author: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import logging
 import os
 import tempfile
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from feedgen.feed import FeedGenerator
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.config import AppConfig, OutputConfig
+from aggregator.dedupe import DedupedEntry, Duplicate
 from aggregator.errors import PublishError
 from aggregator.feedext import (
     register_atom_links,
@@ -31,9 +32,12 @@ from aggregator.filters import (
     CommentRules,
     combine_comment_rules,
     compile_comment_rules,
+    evaluate,
     keep_comment,
 )
 from aggregator.models import StoredComment, StoredEntry
+from aggregator.rules import RuleBook, candidate_query
+from aggregator.selection import CandidatePage, Selection, select_entries, shape_entry
 from aggregator.storage import Storage
 
 EXTENSIONS = {"atom": "atom", "rss": "rss", "json": "json"}
@@ -140,17 +144,20 @@ def render_output(
     fmt: str,
     threads: dict[int, CommentView] | None = None,
     page: Page | None = None,
+    duplicates: Mapping[int, Sequence[Duplicate]] | None = None,
 ) -> bytes:
     """Render one output in one format ("atom", "rss" or "json").
 
     ``threads`` maps entry ids to their visible comment count; an entry not in it shows none.
     ``page`` places the document in the output's paged feed (RFC 5005 section 3); the default
     is a feed of one page.
+    ``duplicates`` maps entry ids to the copies of it left out (JSON ``_aggregator.duplicates``;
+    the HTML names them already, see :func:`aggregator.selection.shape_entry`).
     """
     threads = threads or {}
     page = page or Page()
     if fmt == "json":
-        return _render_json(output, entries, links, threads, page)
+        return _render_json(output, entries, links, threads, page, duplicates or {})
     generator = _feed_generator(output, entries, links, fmt, threads, page)
     if fmt == "atom":
         return generator.atom_str(pretty=True)
@@ -302,10 +309,12 @@ def _render_json(
     links: FeedLinks,
     threads: dict[int, CommentView],
     page: Page,
+    duplicates: Mapping[int, Sequence[Duplicate]],
 ) -> bytes:
     items = []
     for entry in entries:
         thread = threads.get(entry.id)
+        copies = duplicates.get(entry.id, ())
         item: dict[str, object] = {
             "id": urn(entry.public_id),
             "title": entry.title or "(untitled)",
@@ -321,6 +330,22 @@ def _render_json(
                 "comment_count": thread.count if thread else 0,
                 **(
                     {"comments_feed_url": links.comments(entry.public_id, "json")} if thread else {}
+                ),
+                **(
+                    {
+                        "duplicates": [
+                            {
+                                "source": copy.source_name,
+                                "source_title": copy.source_title,
+                                "url": copy.link,
+                                "id": urn(copy.public_id),
+                                "same": copy.reason,
+                            }
+                            for copy in copies
+                        ]
+                    }
+                    if copies
+                    else {}
                 ),
             },
         }
@@ -484,20 +509,39 @@ def _json_comment(comment: StoredComment, entry: StoredEntry) -> dict[str, objec
 
 
 class Publisher:
-    """Renders the configured outputs, their comment feeds and latest-comments feeds.
+    """Chooses, renders and writes the configured outputs, their comment feeds and
+    latest-comments feeds.
 
-    Keeps the signature of every comment feed it wrote, so a republish renders again only the
-    threads that changed. Reuse one Publisher in a long-running process.
+    Keeps the signature of every file it wrote, so a republish renders again only the feeds
+    whose inputs changed (entries, comments, or the configuration), and never rewrites an
+    unchanged file. Reuse one Publisher in a long-running process; ``storage`` may be a
+    :class:`Storage` or a function returning the calling thread's own.
     """
 
     LATEST_COMMENTS = 50
     LATEST_SCAN_MAX = 5000  # comments read back at most to fill the latest-comments feed
 
-    def __init__(self, config: AppConfig, storage: Storage):
-        self.config = config
-        self.storage = storage
+    def __init__(
+        self,
+        config: AppConfig,
+        storage: Storage | Callable[[], Storage],
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self._storage = storage
+        self.clock = clock
         self._signatures: dict[Path, tuple[object, ...]] = {}
-        self._rules: dict[tuple[str, str], CommentRules] = {}
+        self.configure(config)
+
+    def configure(self, config: AppConfig) -> None:
+        """Use a new configuration (a reload); the next publish re-renders what it changes."""
+        self.config = config
+        self.rules = RuleBook.from_config(config)
+        self._comment_rules: dict[tuple[str, str], CommentRules] = {}
+
+    @property
+    def storage(self) -> Storage:
+        return self._storage if isinstance(self._storage, Storage) else self._storage()
 
     def links(self, output: OutputConfig) -> FeedLinks:
         return FeedLinks(
@@ -505,17 +549,54 @@ class Publisher:
         )
 
     def entries_for(self, output: OutputConfig) -> list[StoredEntry]:
-        """The entries an output shows now, newest first."""
-        names = [source.name for source in self.config.sources_for(output)]
-        return self.storage.list_entries(names, output.limit)
+        """The entries an output shows now, in its order (deduplicated, before shaping)."""
+        return self.select(output).kept
+
+    def select(self, output: OutputConfig, *, explain: bool = False) -> Selection:
+        """Choose the output's entries: SQL fetches candidates, Python applies the rules.
+
+        Candidates are read a page at a time until ``limit`` entries are kept or the
+        output's ``candidates`` window is used up. With ``explain``, SQL applies no bounds
+        but the sources and the order, so every candidate gets a verdict from the rules.
+        """
+        now = self.clock()
+        query = candidate_query(self.config, self.rules, output, now, explain=explain)
+        page_size = min(query.window, max(2 * output.limit, 100))
+        storage = self.storage
+        pages = storage.iter_candidates(query, page_size)
+        index = next((i for i, o in enumerate(self.config.outputs) if o.name == output.name), 0)
+
+        def annotated() -> Iterator[CandidatePage]:
+            for entries in pages:
+                if output.min_comments:
+                    entries = [self._with_visible_count(output, entry) for entry in entries]
+                hits = None
+                if explain and output.search:
+                    hits = storage.search_hits(output.search, [entry.id for entry in entries])
+                yield CandidatePage(entries, hits)
+
+        try:
+            return select_entries(
+                annotated(),
+                lambda source_name: self.rules.for_output(output.name, source_name),
+                now,
+                limit=output.limit,
+                search=output.search,
+                search_rule=f"outputs[{index}].search",
+            )
+        finally:
+            pages.close()
+
+    def _with_visible_count(self, output: OutputConfig, entry: StoredEntry) -> StoredEntry:
+        """``min_comments`` counts the comments an output shows: killfiled ones do not count."""
+        rules = self.comment_rules(output, entry.source_name)
+        if not entry.comment_count or rules == CommentRules():
+            return entry
+        return replace(entry, comment_count=len(self.visible_comments(output, entry)))
 
     def comment_rules(self, output: OutputConfig, source_name: str) -> CommentRules:
-        """The killfile and comment rules that apply to one source's comments in an output.
-
-        Compiled once per output and source for the life of the Publisher (a config change
-        makes a new Publisher).
-        """
-        cached = self._rules.get((output.name, source_name))
+        """The killfile and comment rules that apply to one source's comments in an output."""
+        cached = self._comment_rules.get((output.name, source_name))
         if cached is not None:
             return cached
         source = self.config.source(source_name) if source_name in self._source_names() else None
@@ -524,7 +605,7 @@ class Publisher:
             compile_comment_rules(list(source.killfile) if source else [], ()),
             compile_comment_rules(list(output.killfile), list(output.comments_exclude)),
         )
-        self._rules[(output.name, source_name)] = rules
+        self._comment_rules[(output.name, source_name)] = rules
         return rules
 
     def _can_have_comments(self, entry: StoredEntry) -> bool:
@@ -557,12 +638,52 @@ class Publisher:
         return changed
 
     def _publish_output(self, output: OutputConfig) -> list[Path]:
-        entries = self.entries_for(output)
+        selection = self.select(output)
+        entries = selection.kept
         older = self.older_pages(output, entries)
         links = self.links(output)
         folder = self.config.public_dir / "feeds"
-        changed: list[Path] = []
         followed = {s.name for s in self.config.sources_for(output) if self.config.comments_for(s)}
+        changed: list[Path] = []
+        threads = self._publish_threads(output, entries, links, folder, followed, changed)
+        items = [
+            shape_entry(item, content=output.content, via=output.via) for item in selection.entries
+        ]
+        duplicates = {item.entry.id: item.duplicates for item in selection.entries}
+        page = Page(1, 1 + len(older))
+        # Everything the rendered bytes depend on: unchanged, the files are not even rendered.
+        signature = (
+            links.base_url,
+            links.hub,
+            output.model_dump_json(),
+            page,
+            tuple(items),
+            tuple(sorted(threads.items())),
+            tuple(sorted((k, v) for k, v in duplicates.items() if v)),
+        )
+        for fmt in output.formats:
+            path = folder / f"{output.name}.{EXTENSIONS[fmt]}"
+            if self._signatures.get(path) == signature and path.exists():
+                continue
+            content = render_output(output, items, links, fmt, threads, page, duplicates)
+            if write_atomic(path, content):
+                changed.append(path)
+            self._signatures[path] = signature
+        changed.extend(self._publish_pages(output, older, links, folder, followed))
+        if followed:
+            changed.extend(self._publish_latest_comments(output, entries, links, folder))
+        return changed
+
+    def _publish_threads(
+        self,
+        output: OutputConfig,
+        entries: Sequence[StoredEntry],
+        links: FeedLinks,
+        folder: Path,
+        followed: set[str],
+        changed: list[Path],
+    ) -> dict[int, CommentView]:
+        """Write the comment feeds of ``entries``; return each entry's visible thread."""
         threads: dict[int, CommentView] = {}
         for entry in entries:
             if not entry.comment_count and not (
@@ -573,15 +694,7 @@ class Publisher:
             last_at = max((comment_updated(c) for c in comments), default=None)
             threads[entry.id] = CommentView(len(comments), last_at)
             changed.extend(self._publish_thread(output, entry, comments, links, folder))
-        for fmt in output.formats:
-            path = folder / f"{output.name}.{EXTENSIONS[fmt]}"
-            page = Page(1, 1 + len(older))
-            if write_atomic(path, render_output(output, entries, links, fmt, threads, page)):
-                changed.append(path)
-        changed.extend(self._publish_pages(output, older, links, folder, followed))
-        if followed:
-            changed.extend(self._publish_latest_comments(output, entries, links, folder))
-        return changed
+        return threads
 
     def older_pages(
         self, output: OutputConfig, first: Sequence[StoredEntry]
@@ -613,19 +726,14 @@ class Publisher:
         count = 1 + len(older)
         page_folder = folder / output.name / "page"
         for number, entries in enumerate(older, start=2):
-            threads: dict[int, CommentView] = {}
-            for entry in entries:
-                if not entry.comment_count and not (
-                    entry.source_name in followed and self._can_have_comments(entry)
-                ):
-                    continue
-                comments = self.visible_comments(output, entry) if entry.comment_count else []
-                last_at = max((comment_updated(c) for c in comments), default=None)
-                threads[entry.id] = CommentView(len(comments), last_at)
-                changed.extend(self._publish_thread(output, entry, comments, links, folder))
+            threads = self._publish_threads(output, entries, links, folder, followed, changed)
+            shaped = [
+                shape_entry(DedupedEntry(entry), content=output.content, via=output.via)
+                for entry in entries
+            ]
             for fmt in output.formats:
                 path = page_folder / f"{number}.{EXTENSIONS[fmt]}"
-                content = render_output(output, entries, links, fmt, threads, Page(number, count))
+                content = render_output(output, shaped, links, fmt, threads, Page(number, count))
                 if write_atomic(path, content):
                     changed.append(path)
         extensions = {EXTENSIONS[fmt] for fmt in output.formats}
@@ -636,6 +744,18 @@ class Publisher:
             ):
                 path.unlink(missing_ok=True)
         return changed
+
+    def _passes_rules(self, output: OutputConfig, entries: Sequence[StoredEntry]) -> set[int]:
+        """The ids of ``entries`` that the output's rules and search keep (limit aside)."""
+        now = self.clock()
+        unique = {entry.id: entry for entry in entries}
+        hits = self.storage.search_hits(output.search, list(unique)) if output.search else None
+        return {
+            entry.id
+            for entry in unique.values()
+            if (hits is None or entry.id in hits)
+            and evaluate(self.rules.for_output(output.name, entry.source_name), entry, now).kept
+        }
 
     def _publish_thread(
         self,
@@ -688,11 +808,13 @@ class Publisher:
             rules = self.comment_rules(output, by_id[comment.entry_id].source_name)
             return keep_comment(rules, comment)
 
-        # Read further back while killfiles hide too many of the newest comments.
+        # Read further back while killfiles and rules hide too many of the newest comments.
         limit = self.LATEST_COMMENTS * 2
         while True:
             recent = self.storage.list_recent_comments(names, limit)
-            visible = [c for c in recent if shown(c)][: self.LATEST_COMMENTS]
+            candidates = [c for c in recent if shown(c)]
+            kept = self._passes_rules(output, [by_id[c.entry_id] for c in candidates])
+            visible = [c for c in candidates if c.entry_id in kept][: self.LATEST_COMMENTS]
             if (
                 len(visible) == self.LATEST_COMMENTS
                 or len(recent) < limit

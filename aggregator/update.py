@@ -33,7 +33,7 @@ from aggregator.errors import (
 from aggregator.fetch import Fetcher, body_hash, file_roots_for, file_url_path
 from aggregator.limits import FetchLimits
 from aggregator.metrics import Metrics
-from aggregator.models import FeedData, FetchResult, PollResult, SourceState
+from aggregator.models import EntryData, FeedData, FetchResult, PollResult, SourceState
 from aggregator.parse import parse_feed
 from aggregator.policy import (
     schedule_policy,
@@ -41,6 +41,7 @@ from aggregator.policy import (
     skip_reason,
     stored_hints,
 )
+from aggregator.rules import RuleBook, Screened, is_empty, screen_new_entries
 from aggregator.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class Poller:
         metrics: Metrics | None = None,
     ):
         self.config = config
+        self.rules = RuleBook.from_config(config)
         self.manual = manual
         self.clock = clock
         self.rng = rng
@@ -137,6 +139,7 @@ class Poller:
     def reconfigure(self, config: AppConfig) -> None:
         """Use a reloaded configuration from the next poll on (polls running keep theirs)."""
         self.config = config
+        self.rules = RuleBook.from_config(config)
         self.follower.config = config
         if self._own_fetcher:
             old = self.fetcher
@@ -336,8 +339,9 @@ class Poller:
                 )
             return self._result(source, state, plan, "unchanged", http_status=fetched.status)
         feed = parse_feed(content, fetched.headers, fetched.final_url)
+        screened = self._screen(source, state, feed.entries, feed.title, now)
         with self.write_lock, storage.transaction():
-            stored = storage.store_entries(state, feed.entries, now)
+            stored = storage.store_entries(state, screened.kept, now)
             outcome = self._outcome(fetched, state, feed, True, base)
             plan = self._apply(
                 policy,
@@ -369,6 +373,7 @@ class Poller:
             updated=stored.updated,
             http_status=fetched.status,
             warning=feed.warning,
+            skipped=len(screened.skipped),
         )
 
     def _outcome(
@@ -433,6 +438,31 @@ class Poller:
             note = "answered again: no longer retired"
             log.warning("%s: %s", source.name, note)
         return PollResult(source.name, status, next_poll_at=plan.next_poll_at, note=note, **kw)
+
+    def _screen(
+        self,
+        source: SourceConfig,
+        state: SourceState,
+        entries: Sequence[EntryData],
+        feed_title: str | None,
+        now: datetime,
+    ) -> Screened:
+        """Apply the defaults' and the source's rules to the new entries of a poll."""
+        ruleset = self.rules.for_storing(source.name)
+        if is_empty(ruleset):
+            return Screened(tuple(entries))
+        screened = screen_new_entries(
+            ruleset,
+            entries,
+            self.storage.known_entry_keys(state.id, [entry.key for entry in entries]),
+            source_name=source.name,
+            source_title=source.title or feed_title or state.title,
+            source_url=state.url,
+            now=now,
+        )
+        for entry, verdict in screened.skipped:
+            log.debug("%s: not stored: %r %s", source.name, entry.title, verdict.explain())
+        return screened
 
     def _record_error(
         self, source: SourceConfig, state: SourceState, error: Exception, now: datetime

@@ -123,7 +123,7 @@ def test_serve_answers_and_stops_on_sigterm(feed_server, write_config, free_port
     )
     try:
         response = None
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
                 response = httpx.get(f"http://127.0.0.1:{free_port}/feeds/all.atom", timeout=2)

@@ -28,8 +28,8 @@ from aggregator.storage import Storage
 FEED = """<?xml version="1.0"?>
 <rss version="2.0"><channel><title>{name}</title><link>http://example.org/{name}</link>
 <description>d</description>
-<item><title>one</title><guid>{name}-1</guid><pubDate>Mon, 04 Mar 2024 10:00:00 GMT</pubDate></item>
-<item><title>two</title><guid>{name}-2</guid><pubDate>Tue, 05 Mar 2024 10:00:00 GMT</pubDate></item>
+<item><title>{name} one</title><guid>{name}-1</guid><pubDate>Mon, 04 Mar 2024 10:00:00 GMT</pubDate></item>
+<item><title>{name} two</title><guid>{name}-2</guid><pubDate>Tue, 05 Mar 2024 10:00:00 GMT</pubDate></item>
 </channel></rss>
 """
 
@@ -192,7 +192,7 @@ def test_lifecycle_ready_health_lock_reload_and_clean_stop(setup: Setup, notify_
         daemon.wait_for("reloaded", start=mark)
         receive(sock, "READY=1")
         daemon.wait_for("beta: 2 new", start=mark)
-        assert wait_for_entries(setup, 4)  # and the output was re-rendered with its entries
+        assert wait_for_entries(setup, 4), "\n".join(daemon.lines)  # output re-rendered
 
         # SIGHUP with a broken file: refused with the reason; the old configuration runs on.
         setup.config.write_text(setup.config.read_text().replace("interval: 1h", "interval: soon"))

@@ -350,7 +350,8 @@ def test_explain_lists_every_field_of_an_and_item() -> None:
 
 def test_explain_when_nothing_included() -> None:
     verdict = evaluate(compile_rules(include=[{"title": "x"}]), make_entry(title="y"), NOW)
-    assert verdict.explain() == "dropped by include: matched no include rule"
+    assert verdict.explain() == "dropped by include: include: none of title /x/ matched"
+    assert verdict.reason == "matched no include rule"
 
 
 def test_excerpt_keeps_multibyte_text_whole() -> None:

@@ -23,7 +23,7 @@ from aggregator.logs import JournalFormatter, JsonFormatter
 from aggregator.metrics import Metrics, SourceGauges
 from aggregator.models import PollResult
 from aggregator.notify import notify
-from aggregator.storage import Storage
+from aggregator.storage import Storage, register_functions
 from aggregator.storage.lock import DatabaseLock
 from aggregator.storage.schema import migrations
 
@@ -98,7 +98,9 @@ def test_metrics_render_in_prometheus_text_format() -> None:
 
 def test_migration_0003_upgrades_a_database_from_0001(tmp_path) -> None:
     path = tmp_path / "old.db"
-    db = Database(sqlite3.connect(path))
+    connection = sqlite3.connect(path)
+    register_functions(connection)  # what Storage does for the full-text triggers of 0002
+    db = Database(connection)
     migrations.apply(db, stop_before="0003_daemon")
     db.execute(
         "INSERT INTO sources (name, url, created_at, last_polled_at) "

@@ -30,6 +30,8 @@ from aggregator.models import (
     StoreResult,
     ThreadState,
 )
+from aggregator.shaping import plain_text
+from aggregator.storage.outputs import OutputQueries
 from aggregator.storage.schema import migrations
 
 # Comment fields an update never clears: a comment feed does not number or thread its comments.
@@ -61,8 +63,19 @@ def comment_public_id(entry_public: str, key: str) -> str:
     return uuid.uuid5(_ID_NAMESPACE, f"comment\0{entry_public}\0{key}").hex
 
 
-class Storage:
-    """A connection to the aggregator database, with its migrations applied."""
+def register_functions(connection: sqlite3.Connection) -> None:
+    """Application functions the schema's triggers call (the full-text index holds visible
+    text, not HTML). Every connection that writes entries or comments needs them."""
+    connection.create_function(
+        "aggregator_text", 1, lambda html: plain_text(html) if html else "", deterministic=True
+    )
+
+
+class Storage(OutputQueries):
+    """A connection to the aggregator database, with its migrations applied.
+
+    Output queries (candidates, full-text search) live in :mod:`aggregator.storage.outputs`.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -71,6 +84,7 @@ class Storage:
             connection = sqlite3.connect(
                 str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
             )
+            register_functions(connection)
             self.db = Database(connection)
             self.db.execute("PRAGMA busy_timeout = 30000")
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -591,6 +605,7 @@ def _stored_entry(row: dict[str, Any]) -> StoredEntry:
             "comments_page_url": row["comments_page_url"],
             "comment_count_hint": row["comment_count_hint"],
         },
+        sort_at=parse_time(row["sort_at"]),
     )
 
 

@@ -103,8 +103,85 @@ def _initial(db: Database) -> None:
     )
 
 
-# 0002 is reserved for another branch; migrations apply in the order they are defined, and each
-# is recorded by name, so the gap is harmless.
+# Full-text search (FTS5) over entries and comments, and indexes for the output queries.
+#
+# The index holds visible text, not HTML (a search for "href" must not match every link), so
+# the triggers call ``aggregator_text()``, an application function that every connection opened
+# by :class:`~aggregator.storage.Storage` registers before it touches the schema. The FTS tables
+# keep their own copy of that text (not ``content=''``): deleting a row then needs only its
+# rowid, never the exact text once indexed, so a change in how HTML becomes text can never
+# leave the index out of step with the rows. Both tables have the same columns, so one query
+# (``title: syria``) means the same thing against entries and against comments.
+SEARCH_COLUMNS = ("title", "content", "author", "category")
+
+
+@migrations(name="0002_search")
+def _search(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE VIRTUAL TABLE entries_fts USING fts5(
+            title, content, author, category, tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE VIRTUAL TABLE comments_fts USING fts5(
+            title, content, author, category, tokenize = 'unicode61 remove_diacritics 2'
+        );
+
+        CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries BEGIN
+            INSERT INTO entries_fts (rowid, title, content, author, category) VALUES (
+                new.id, new.title,
+                aggregator_text(new.content) || ' ' || aggregator_text(new.summary),
+                new.author,
+                (SELECT group_concat(value, ' ') FROM json_each(new.categories))
+            );
+        END;
+        CREATE TRIGGER entries_fts_update
+            AFTER UPDATE OF title, summary, content, author, categories ON entries BEGIN
+            DELETE FROM entries_fts WHERE rowid = old.id;
+            INSERT INTO entries_fts (rowid, title, content, author, category) VALUES (
+                new.id, new.title,
+                aggregator_text(new.content) || ' ' || aggregator_text(new.summary),
+                new.author,
+                (SELECT group_concat(value, ' ') FROM json_each(new.categories))
+            );
+        END;
+        CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
+            DELETE FROM entries_fts WHERE rowid = old.id;
+        END;
+
+        CREATE TRIGGER comments_fts_insert AFTER INSERT ON comments BEGIN
+            INSERT INTO comments_fts (rowid, title, content, author, category)
+            VALUES (new.id, new.title, aggregator_text(new.content), new.author, '');
+        END;
+        CREATE TRIGGER comments_fts_update
+            AFTER UPDATE OF title, content, author ON comments BEGIN
+            DELETE FROM comments_fts WHERE rowid = old.id;
+            INSERT INTO comments_fts (rowid, title, content, author, category)
+            VALUES (new.id, new.title, aggregator_text(new.content), new.author, '');
+        END;
+        CREATE TRIGGER comments_fts_delete AFTER DELETE ON comments BEGIN
+            DELETE FROM comments_fts WHERE rowid = old.id;
+        END;
+
+        INSERT INTO entries_fts (rowid, title, content, author, category)
+            SELECT id, title, aggregator_text(content) || ' ' || aggregator_text(summary),
+                   author, (SELECT group_concat(value, ' ') FROM json_each(categories))
+            FROM entries;
+        INSERT INTO comments_fts (rowid, title, content, author, category)
+            SELECT id, title, aggregator_text(content), author, '' FROM comments;
+
+        -- Output queries (storage/outputs.py): "most_comments" and "recent_activity" orders,
+        -- across all sources and within one source.
+        CREATE INDEX entries_comment_count ON entries (comment_count DESC, sort_at DESC);
+        CREATE INDEX entries_source_comment_count
+            ON entries (source_id, comment_count DESC, sort_at DESC);
+        CREATE INDEX entries_activity
+            ON entries (max(coalesce(last_comment_at, sort_at), sort_at) DESC);
+        CREATE INDEX entries_source_activity
+            ON entries (source_id, max(coalesce(last_comment_at, sort_at), sort_at) DESC);
+        """
+    )
+
+
 @migrations(name="0003_daemon")
 def _daemon(db: Database) -> None:
     """What the daemon's scheduler needs across restarts (issue 5).
