@@ -46,7 +46,9 @@ def test_poll_reports_new_comments_per_source_and_comments_prints_the_thread(
     doomed = wp.comment(post, "Carol", "Soon deleted.", START - H + timedelta(minutes=9))
     tp = blogs("/tp", "typepad")
     tp.add_post("quiet", "Quiet", START - H)
-    config = write_yaml_config(CONFIG.format(wp=wp.origin + "/wp/feed/", tp=tp.origin + "/tp/index.rdf"))
+    config = write_yaml_config(
+        CONFIG.format(wp=wp.origin + "/wp/feed/", tp=tp.origin + "/tp/index.rdf")
+    )
 
     code, output, errors = run(config, "poll")
     assert code == 0, errors

@@ -33,9 +33,7 @@ def poll_all(config_path: Path, *, force: bool = False):
     """Poll every configured source once, as ``aggregator poll`` (``--force``) does."""
     config = load_config(config_path)
     with Poller(config, manual=True) as poller:
-        return {
-            result.source: result for result in poller.poll_many(config.sources, force=force)
-        }
+        return {result.source: result for result in poller.poll_many(config.sources, force=force)}
 
 
 def stored_entries(config_path: Path, *names: str):
