@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ import pytest
 import yaml
 from blogsim import START, Blog, Clock
 from pytest_httpserver import HTTPServer
+from quiet_server import QuietServer
 from werkzeug.wrappers import Request, Response
 
 from aggregator.config import AppConfig, load_config
@@ -111,7 +112,7 @@ class FeedServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False  # a handler sleeping for a timeout test must not block
         self.port = int(self._httpd.server_address[1])

@@ -15,10 +15,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import uvicorn
+from quiet_server import QuietServer
 from starlette.types import ASGIApp
 
 from aggregator.config import AppConfig, load_config
@@ -58,7 +59,7 @@ def sample_config_path(destination: Path, origin: str) -> Path:
 def serve_folder(folder: Path) -> Iterator[str]:
     """Serve a folder's files over HTTP on 127.0.0.1 in a thread; yield the origin URL."""
     handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
