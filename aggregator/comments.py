@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urldefrag
 
+from aggregator.addresses import Provenance
 from aggregator.config import AppConfig, SourceConfig
 from aggregator.decide import decide_next_comments_poll, detect_comment_gap
 from aggregator.errors import AggregatorError
@@ -26,6 +27,10 @@ from aggregator.parse import parse_comments
 from aggregator.storage import Storage
 
 log = logging.getLogger(__name__)
+
+#: Threads read in one round of one source at most (newest first); the rest wait for the next
+#: round, so a feed listing thousands of comment feeds cannot keep the daemon busy for hours.
+MAX_THREADS_PER_ROUND = 200
 
 
 @dataclass
@@ -82,6 +87,7 @@ class CommentFollower:
             self._follow_site_feed(source, state, result)
         threads = storage.list_threads(state.id, None if force else now)
         readable = [t for t in threads if t.comments_feed_url or (selectors and t.link)]
+        readable = readable[:MAX_THREADS_PER_ROUND]
         if not readable:
             return result
         reader = _ThreadReader(
@@ -240,7 +246,11 @@ class _ThreadReader:
             # The feed says the count did not move since we last read the thread (issue 8).
             return _ThreadRead(thread, None)
         fetched = self.fetcher.fetch(
-            thread.comments_feed_url, etag=thread.etag, last_modified=thread.last_modified
+            thread.comments_feed_url,
+            etag=thread.etag,
+            last_modified=thread.last_modified,
+            # Found in the source's feed: not the operator's choice (SSRF rules, addresses.py).
+            provenance=Provenance.found_in(self.source.url),
         )
         if fetched.not_modified:
             return _ThreadRead(thread, None, fetched)
@@ -269,6 +279,7 @@ class _ThreadReader:
             thread.link,
             etag=thread.etag if conditional else None,
             last_modified=thread.last_modified if conditional else None,
+            provenance=Provenance.found_in(self.source.url),
         )
         if fetched.not_modified:
             return _ThreadRead(thread, None, fetched)

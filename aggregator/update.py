@@ -222,14 +222,17 @@ def make_fetcher(config: AppConfig) -> Fetcher:
     roots = list(file_roots_for(config.config_path.parent)) if config.config_path else []
     # A file source configured elsewhere is the operator's choice: its folder may be read too.
     roots += [
-        file_url_path(source.url).parent
+        file_url_path(url).parent
         for source in config.sources
-        if source.url.startswith("file:")
+        for url in (source.url, source.comments_url)
+        if url and url.startswith("file:")
     ]
     return Fetcher(
         user_agent=config.defaults.user_agent,
         timeout=config.defaults.timeout.total_seconds(),
+        max_bytes=config.defaults.max_body_size,
         file_roots=roots,
+        allow_private_networks=config.allow_private_networks,
     )
 
 
