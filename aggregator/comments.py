@@ -22,8 +22,8 @@ from aggregator.decide import decide_next_comments_poll, detect_comment_gap
 from aggregator.errors import AggregatorError
 from aggregator.fetch import Fetcher
 from aggregator.models import CommentData, FetchResult, SourceState, ThreadState
-from aggregator.pages import PageSelectors, extract_comments, selectors_from_config
-from aggregator.parse import parse_comments
+from aggregator.pages import PageSelectors, selectors_from_config
+from aggregator.sandbox import InProcessParser, Parser
 from aggregator.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -65,11 +65,13 @@ class CommentFollower:
         fetcher: Fetcher,
         clock: Callable[[], datetime],
         write_lock: threading.Lock,
+        parser: Parser | None = None,
         workers: int = 8,
     ):
         self.config = config
         self._storage = storage
         self.fetcher = fetcher
+        self.parser: Parser = parser or InProcessParser()
         self.clock = clock
         self.write_lock = write_lock
         self.workers = workers
@@ -91,7 +93,13 @@ class CommentFollower:
         if not readable:
             return result
         reader = _ThreadReader(
-            self.fetcher, source, selectors, storage_numbers=self._numbers, force=force
+            self.fetcher,
+            self.parser,
+            source,
+            selectors,
+            storage_numbers=self._numbers,
+            force=force,
+            now=now,
         )
         with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(readable)))) as pool:
             for read in pool.map(reader.read, readable):
@@ -115,7 +123,9 @@ class CommentFollower:
             )
             if fetched.not_modified:
                 return
-            comments = parse_comments(fetched.content or b"", fetched.headers, fetched.final_url)
+            comments = self.parser.parse_comments(
+                fetched.content or b"", fetched.headers, fetched.final_url, now=self.clock()
+            )
         except AggregatorError as error:
             message = f"{source.name}: site-wide comment feed: {error}"
             log.warning("%s", message)
@@ -206,13 +216,17 @@ class _ThreadReader:
     def __init__(
         self,
         fetcher: Fetcher,
+        parser: Parser,
         source: SourceConfig,
         selectors: PageSelectors | None,
         *,
         storage_numbers: Callable[[int], tuple[list[int | None], datetime | None]],
         force: bool,
+        now: datetime,
     ):
         self.fetcher = fetcher
+        self.parser = parser
+        self.now = now
         self.source = source
         self.selectors = selectors
         self.storage_numbers = storage_numbers
@@ -254,7 +268,9 @@ class _ThreadReader:
         )
         if fetched.not_modified:
             return _ThreadRead(thread, None, fetched)
-        comments = parse_comments(fetched.content or b"", fetched.headers, fetched.final_url)
+        comments = self.parser.parse_comments(
+            fetched.content or b"", fetched.headers, fetched.final_url, now=self.now
+        )
         if thread.comment_count:
             with self._numbers_lock:
                 numbers, newest = self.storage_numbers(thread.entry_id)
@@ -283,8 +299,8 @@ class _ThreadReader:
         )
         if fetched.not_modified:
             return _ThreadRead(thread, None, fetched)
-        comments = extract_comments(
-            fetched.content or b"", fetched.final_url, self.selectors, timezone=self.source.timezone
+        comments = self.parser.extract_comments(
+            fetched.content or b"", fetched.final_url, self.selectors, self.source.timezone
         )
         return _ThreadRead(thread, tuple(comments), fetched, complete=True)
 

@@ -125,6 +125,8 @@ def _run_feedparser(
         response_headers.setdefault("content-location", url)
     try:
         parsed = feedparser.parse(content, response_headers=response_headers)
+    except MemoryError:
+        raise  # the sandbox reports it with its limit
     except Exception as error:  # feedparser should not raise, but a hostile feed must not crash us
         raise ParseError(f"unreadable feed: {type(error).__name__}: {_one_line(error)}") from error
     if not parsed.get("version") and not parsed.get("entries"):

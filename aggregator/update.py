@@ -19,7 +19,7 @@ from aggregator.config import AppConfig, SourceConfig
 from aggregator.errors import AggregatorError, FetchError, ParseError
 from aggregator.fetch import Fetcher, body_hash, file_roots_for, file_url_path
 from aggregator.models import PollResult
-from aggregator.parse import parse_feed
+from aggregator.sandbox import Parser, SandboxParser
 from aggregator.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Poller:
         *,
         clock: Clock = utc_now,
         fetcher: Fetcher | None = None,
+        parser: Parser | None = None,
         manual: bool = False,
     ):
         self.config = config
@@ -52,6 +53,9 @@ class Poller:
         self.clock = clock
         self._own_fetcher = fetcher is None
         self.fetcher = fetcher or make_fetcher(config)
+        self._own_parser = parser is None
+        # Untrusted documents are parsed in a worker process with memory and time limits.
+        self.parser: Parser = parser or SandboxParser()
         self._local = threading.local()
         self.write_lock = threading.Lock()
         self._storages: list[Storage] = []
@@ -60,6 +64,7 @@ class Poller:
             config,
             storage=lambda: self.storage,
             fetcher=self.fetcher,
+            parser=self.parser,
             clock=clock,
             write_lock=self.write_lock,
         )
@@ -67,6 +72,8 @@ class Poller:
     def close(self) -> None:
         if self._own_fetcher:
             self.fetcher.close()
+        if self._own_parser:
+            self.parser.close()
         with self._storages_lock:
             for storage in self._storages:
                 storage.close()
@@ -168,7 +175,7 @@ class Poller:
                     error_count=0,
                 )
             return PollResult(source.name, "unchanged", http_status=result.status)
-        feed = parse_feed(content, result.headers, result.final_url)
+        feed = self.parser.parse_feed(content, result.headers, result.final_url, now=now)
         with self.write_lock, storage.transaction():
             stored = storage.store_entries(state, feed.entries, now)
             storage.update_source(
