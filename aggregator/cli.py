@@ -159,7 +159,7 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from aggregator.daemon import setup_logging
-    from aggregator.server import create_app
+    from aggregator.server import SERVER_LIMITS, create_app
 
     setup_logging(obj.log_level)
     config = _with_server(obj.config, host, port)
@@ -170,6 +170,7 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
         port=config.server.port,
         log_level="warning",
         lifespan="off",
+        **SERVER_LIMITS,  # type: ignore[arg-type]
     )
 
 

@@ -19,7 +19,7 @@ from aggregator.errors import AggregatorError
 from aggregator.models import PollResult
 from aggregator.publish import Publisher
 from aggregator.scheduler import PollScheduler
-from aggregator.server import create_app
+from aggregator.server import SERVER_LIMITS, create_app
 from aggregator.storage import Storage
 from aggregator.update import Poller
 
@@ -52,8 +52,8 @@ class Daemon:
 
     def publish(self, outputs=None) -> None:  # type: ignore[no-untyped-def]
         with self._publish_lock:
-            storage = self.poller.storage
             try:
+                storage = self.poller.storage
                 changed = Publisher(self.config, storage).publish(outputs)
             except AggregatorError as error:
                 log.error("publish failed: %s", error)
@@ -67,10 +67,18 @@ class Daemon:
             self.publish(self.config.outputs_for(source.name))
 
     def run(self) -> None:
-        """Run until SIGINT or SIGTERM."""
-        with Storage(self.config.database):
-            pass  # create the database and apply migrations before anything else
-        self.poller.sync_sources()
+        """Run until SIGINT or SIGTERM.
+
+        A database that cannot be opened or written (read-only file, full disk) is logged, and
+        the daemon goes on serving the feeds it published before; polls then fail one by one
+        with the same clear error in the log.
+        """
+        try:
+            with Storage(self.config.database):
+                pass  # create the database and apply migrations before anything else
+            self.poller.sync_sources()
+        except AggregatorError as error:
+            log.error("database: %s; serving the feeds already published", error)
         self.publish()
         self.scheduler.start()
         server = uvicorn.Server(
@@ -81,14 +89,16 @@ class Daemon:
                 log_level="warning",
                 access_log=False,
                 lifespan="off",
+                **SERVER_LIMITS,
             )
         )
-        for output in self.config.outputs:
-            for fmt in output.formats:
-                log.info(
-                    "subscribe: %s",
-                    Publisher(self.config, self.poller.storage).links(output).feed(fmt),
-                )
+        try:
+            links = Publisher(self.config, self.poller.storage).links
+            for output in self.config.outputs:
+                for fmt in output.formats:
+                    log.info("subscribe: %s", links(output).feed(fmt))
+        except AggregatorError as error:
+            log.error("database: %s", error)
         try:
             server.run()
         finally:

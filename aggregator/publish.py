@@ -444,10 +444,22 @@ class Publisher:
         return [c for c in self.storage.list_comments(entry.id) if keep_comment(rules, c)]
 
     def publish(self, outputs: Sequence[OutputConfig] | None = None) -> list[Path]:
-        """Render and write outputs (all when ``None``); returns the files that changed."""
+        """Render and write outputs (all when ``None``); returns the files that changed.
+
+        One output that cannot be rendered or written does not stop the others: they are all
+        tried, then a :class:`PublishError` names every output that failed.
+        """
         changed: list[Path] = []
+        failures: list[str] = []
         for output in outputs if outputs is not None else self.config.outputs:
-            changed.extend(self._publish_output(output))
+            try:
+                changed.extend(self._publish_output(output))
+            except PublishError as error:
+                failures.append(f"{output.name}: {error}")
+            except (ValueError, TypeError) as error:  # lxml refusing a stored value
+                failures.append(f"{output.name}: cannot render: {error}")
+        if failures:
+            raise PublishError("; ".join(failures))
         return changed
 
     def _publish_output(self, output: OutputConfig) -> list[Path]:

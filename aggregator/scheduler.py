@@ -17,12 +17,17 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.config import AppConfig, SourceConfig
+from aggregator.errors import AggregatorError
 from aggregator.models import PollResult
 from aggregator.update import Clock, Poller, utc_now
 
 log = logging.getLogger(__name__)
 
-MAX_CONCURRENT_POLLS = 8
+# Polls mostly wait on the network, and each is bounded by the fetch deadline and the parse
+# sandbox; 16 keep good sources on time while a few hostile ones use up their deadlines.
+MAX_CONCURRENT_POLLS = 16
+# Comment rounds run in their own pool, so that slow comment threads never delay a poll.
+MAX_CONCURRENT_COMMENT_ROUNDS = 4
 # How often the daemon looks for comment threads that are due; each thread's own schedule
 # (aggregator.decide.decide_next_comments_poll) says whether it is.
 COMMENTS_CHECK_INTERVAL = timedelta(minutes=5)
@@ -44,7 +49,10 @@ class PollScheduler:
         self.on_result = on_result
         self.clock = clock
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(MAX_CONCURRENT_POLLS)},
+            executors={
+                "default": ThreadPoolExecutor(MAX_CONCURRENT_POLLS),
+                "comments": ThreadPoolExecutor(MAX_CONCURRENT_COMMENT_ROUNDS),
+            },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
         )
@@ -54,10 +62,13 @@ class PollScheduler:
         """Schedule every source; a source never polled (or overdue) runs at once."""
         now = self.clock()
         for source in self.config.sources:
-            state = self.poller.storage.get_source(source.name)
-            first_run = (
-                state.next_poll_at if state.next_poll_at and state.next_poll_at > now else now
-            )
+            try:
+                state = self.poller.storage.get_source(source.name)
+                next_poll_at = state.next_poll_at
+            except AggregatorError as error:  # an unreadable database: poll now, log why
+                log.error("%s: cannot read its state: %s", source.name, error)
+                next_poll_at = None
+            first_run = next_poll_at if next_poll_at and next_poll_at > now else now
             interval = self.config.interval_for(source)
             self._scheduler.add_job(
                 self._run,
@@ -81,6 +92,7 @@ class PollScheduler:
                     args=[source],
                     id=f"comments:{source.name}",
                     name=f"comments {source.name}",
+                    executor="comments",
                     replace_existing=True,
                 )
         self._scheduler.start()
@@ -90,13 +102,22 @@ class PollScheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
+    def _run_comments_now(self, source: SourceConfig) -> None:
+        try:
+            self._scheduler.modify_job(f"comments:{source.name}", next_run_time=self.clock())
+        except Exception:  # the job is gone (shutting down): the next round reads them
+            log.debug("%s: comments job not found", source.name)
+
     def _run_comments(self, source: SourceConfig) -> None:
         result = self.poller.poll_comments(source, PollResult(source.name, "unchanged"))
         if result.new_comments:
             self.on_result(source, result)
 
     def _run(self, source: SourceConfig) -> None:
-        result = self.poller.poll_source(source)
+        result = self.poller.poll_source(source, comments=False)
+        if result.ok and (result.new or result.updated) and self.config.comments_for(source):
+            # New posts: read their threads now, in the comments pool, not in this poll.
+            self._run_comments_now(source)
         interval: timedelta = self.config.interval_for(source)
         try:
             storage = self.poller.storage

@@ -117,8 +117,11 @@ class Poller:
                     on_result(result)
         return results
 
-    def poll_source(self, source: SourceConfig) -> PollResult:
-        """Fetch, parse and store one source. Never raises for a source's own failure."""
+    def poll_source(self, source: SourceConfig, *, comments: bool = True) -> PollResult:
+        """Fetch, parse and store one source, then (with ``comments``) follow its threads.
+
+        Never raises for a source's own failure.
+        """
         started = self.clock()
         try:
             result = self._poll(source, started)
@@ -127,7 +130,7 @@ class Poller:
         except Exception as error:  # a bug must not take the other sources down with it
             log.exception("unexpected error while polling %s", source.name)
             return self._record_error(source, error, started)
-        return self.poll_comments(source, result)
+        return self.poll_comments(source, result) if comments else result
 
     def poll_comments(self, source: SourceConfig, result: PollResult) -> PollResult:
         """Follow the source's comment threads and add the count of new comments to ``result``.
