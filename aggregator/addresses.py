@@ -122,7 +122,8 @@ def blocked_reason(address: str, rule: AddressRule) -> str | None:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return f"{address} is not an IP address"
-    reasons = [_reason(candidate, rule) for candidate in (ip, *_embedded(ip))]
+    # The embedded IPv4 address first: it is where the connection really goes.
+    reasons = [_reason(candidate, rule) for candidate in (*_embedded(ip), ip)]
     return next((reason for reason in reasons if reason), None)
 
 

@@ -19,6 +19,7 @@ fetch; it only does the request politely and safely:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import ssl
@@ -163,7 +164,13 @@ class Fetcher:
         hop_provenance = provenance
         for _ in range(MAX_REDIRECTS + 1):
             client = self._client_for(current, hop_provenance)
-            with client.stream("GET", current, headers=headers) as response:
+            with contextlib.ExitStack() as stack:
+                try:
+                    response = stack.enter_context(client.stream("GET", current, headers=headers))
+                except httpx.InvalidURL as error:  # httpx reads a bad Location header itself
+                    raise FetchError(
+                        f"invalid URL or redirect at {_short(current)}: {error}"
+                    ) from None
                 status = response.status_code
                 if status in REDIRECT_STATUSES and "location" in response.headers:
                     target = _redirect_target(response)
@@ -324,8 +331,9 @@ def _redirect_target(response: httpx.Response) -> str:
 
 def _status_error(response: httpx.Response) -> FetchError:
     status = response.status_code
+    reason = response.reason_phrase or httpx.codes.get_reason_phrase(status)
     return FetchError(
-        f"HTTP {status} {response.reason_phrase}".rstrip(),
+        f"HTTP {status} {reason}".rstrip(),
         status=status,
         retry_after=_seconds(response.headers.get("retry-after")),
         headers=dict(response.headers),

@@ -24,12 +24,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import feedparser
+import feedparser.api
 
 from aggregator.errors import ParseError
 from aggregator.models import CommentData, EnclosureData, EntryData, FeedData
 from aggregator.pages import find_feed_links
 from aggregator.sanitize import clean_html, clean_url, plain_text, xml_safe
 from aggregator.xmlguard import defuse
+
+# feedparser tries libxml2's SAX driver first when it is installed; its entity handling is not
+# the one xmlguard was checked against (expat's), and the failing import costs a path search on
+# every parse. Use expat only.
+feedparser.api.PREFERRED_XML_PARSERS[:] = []
 
 # Dates outside this window are treated as missing: feeds in the wild carry 1970 and 2999.
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
