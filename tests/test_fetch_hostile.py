@@ -92,8 +92,10 @@ def cases(other_port: int) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[HostileServer, HostileServer]]:
-    other = HostileServer({"/ok": static(good_feed())}).start()
-    with other, HostileServer(cases(other.port)) as server:  # type: ignore[arg-type]
+    with (
+        HostileServer({"/ok": static(good_feed())}) as other,
+        HostileServer(cases(other.port)) as server,  # type: ignore[arg-type]
+    ):
         yield server, other
 
 
