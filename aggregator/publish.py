@@ -189,6 +189,10 @@ def _add_entry(
             item.description(entry.summary or entry.content)
     elif entry.summary:
         item.summary(entry.summary, type="html")
+    if not entry.link and not entry.content:
+        # An Atom entry needs content or an alternate link (RFC 4287 4.1.2); without either,
+        # feedgen refuses the entry and with it the whole output.
+        item.content(entry.summary or "", type="html")
     for term in entry.categories:
         item.category(term=term)
     for enclosure in entry.enclosures:
