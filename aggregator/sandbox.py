@@ -140,7 +140,7 @@ class SandboxParser:
             if self._pool is None or not self._pool.active:
                 self._pool = ProcessPool(
                     max_workers=self.workers,
-                    initializer=_limit_memory,
+                    initializer=_start_worker,
                     initargs=(self.memory_limit,),
                     # A fresh interpreter: forking a daemon with live threads is unsafe.
                     context=multiprocessing.get_context("spawn"),
@@ -164,7 +164,15 @@ class SandboxParser:
             ) from None
 
 
-def _limit_memory(limit: int) -> None:
+def _start_worker(limit: int) -> None:
+    """Load everything a parse needs, then cap the address space.
+
+    This module's imports already loaded feedparser, nh3 and selectolax; expat is loaded by
+    feedparser only at its first parse, and a C extension that cannot be mapped under the cap
+    would fail every parse with a misleading "no parsers found".
+    """
+    import xml.sax.expatreader  # noqa: F401
+
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
