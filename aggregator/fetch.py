@@ -250,9 +250,9 @@ class Fetcher:
 
     # -- files ---------------------------------------------------------------------------------
     def _fetch_file(self, url: str, *, etag: str | None, provenance: Provenance) -> FetchResult:
+        if urlsplit(url).netloc not in ("", "localhost"):
+            raise BlockedAddressError(f"refused to read {_short(url)}: a file URL names no host")
         path = file_url_path(url)
-        if not any(_is_under(path, root) for root in self.file_roots):
-            raise BlockedAddressError(f"{path} is outside the folders file URLs may read")
         if not provenance.configured:
             # A file URL from content is followed only from a file source, inside its folder
             # (the bundled demo's relative wfw:commentRss links), never from an http source.
@@ -264,6 +264,8 @@ class Fetcher:
                     f"refused to read {_short(url)}: a file URL found in a feed is followed "
                     "only inside its own file source's folder"
                 )
+        if not any(_is_under(path, root) for root in self.file_roots):
+            raise BlockedAddressError(f"{path} is outside the folders file URLs may read")
         started = time.monotonic()
         try:
             stat = path.stat()
