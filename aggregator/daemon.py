@@ -6,8 +6,11 @@ what changed, and serves the outputs. SIGINT and SIGTERM stop it within a few se
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -26,6 +29,24 @@ from aggregator.update import Poller
 log = logging.getLogger("aggregator")
 
 STOP_GRACE_SECONDS = 5.0
+
+
+def tune_malloc() -> None:
+    """Keep glibc from hoarding freed memory in a daemon of many threads and big buffers.
+
+    Each thread gets its own malloc arena, and after a large buffer is freed glibc raises its
+    mmap threshold so that the next ones come from those arenas and are never given back: with
+    a 10 MB body per poll thread, RSS climbs by hundreds of MB. A fixed threshold keeps large
+    buffers in mmap (returned on free) and two arenas bound the rest. No-op off glibc.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_mmap_threshold, m_arena_max = -3, -8  # from glibc's malloc.h
+    mallopt(m_mmap_threshold, 128 * 1024)
+    mallopt(m_arena_max, 2)
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -73,6 +94,7 @@ class Daemon:
         the daemon goes on serving the feeds it published before; polls then fail one by one
         with the same clear error in the log.
         """
+        tune_malloc()
         try:
             with Storage(self.config.database):
                 pass  # create the database and apply migrations before anything else
@@ -99,6 +121,11 @@ class Daemon:
                     log.info("subscribe: %s", links(output).feed(fmt))
         except AggregatorError as error:
             log.error("database: %s", error)
+        # uvicorn handles SIGINT/SIGTERM while it serves, then restores the previous handlers
+        # and raises the signal again; with the default handler that would end the process
+        # before the scheduler stops. This one only asks the server to stop.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
         try:
             server.run()
         finally:

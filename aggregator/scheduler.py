@@ -24,13 +24,20 @@ from aggregator.update import Clock, Poller, utc_now
 log = logging.getLogger(__name__)
 
 # Polls mostly wait on the network, and each is bounded by the fetch deadline and the parse
-# sandbox; 16 keep good sources on time while a few hostile ones use up their deadlines.
-MAX_CONCURRENT_POLLS = 16
+# sandbox. One worker per source (at least 16, at most 64) keeps good sources on time even
+# when every other source uses up its whole deadline.
+MIN_CONCURRENT_POLLS = 16
+MAX_CONCURRENT_POLLS = 64
 # Comment rounds run in their own pool, so that slow comment threads never delay a poll.
 MAX_CONCURRENT_COMMENT_ROUNDS = 4
 # How often the daemon looks for comment threads that are due; each thread's own schedule
 # (aggregator.decide.decide_next_comments_poll) says whether it is.
 COMMENTS_CHECK_INTERVAL = timedelta(minutes=5)
+
+
+def poll_workers(sources: int) -> int:
+    """How many polls may run at once for a configuration with ``sources`` sources."""
+    return max(MIN_CONCURRENT_POLLS, min(MAX_CONCURRENT_POLLS, sources + 4))
 
 
 class PollScheduler:
@@ -50,7 +57,7 @@ class PollScheduler:
         self.clock = clock
         self._scheduler = BackgroundScheduler(
             executors={
-                "default": ThreadPoolExecutor(MAX_CONCURRENT_POLLS),
+                "default": ThreadPoolExecutor(poll_workers(len(config.sources))),
                 "comments": ThreadPoolExecutor(MAX_CONCURRENT_COMMENT_ROUNDS),
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -58,7 +59,9 @@ class Poller:
         self.parser: Parser = parser or SandboxParser()
         self._local = threading.local()
         self.write_lock = threading.Lock()
-        self._storages: list[Storage] = []
+        # Weak: a connection dies with the thread that opened it (the comment readers' pools
+        # come and go), so connections and their page caches never pile up in the daemon.
+        self._storages: weakref.WeakSet[Storage] = weakref.WeakSet()
         self._storages_lock = threading.Lock()
         self.follower = CommentFollower(
             config,
@@ -75,7 +78,7 @@ class Poller:
         if self._own_parser:
             self.parser.close()
         with self._storages_lock:
-            for storage in self._storages:
+            for storage in list(self._storages):
                 storage.close()
             self._storages.clear()
 
@@ -93,7 +96,7 @@ class Poller:
             storage = Storage(self.config.database)
             self._local.storage = storage
             with self._storages_lock:
-                self._storages.append(storage)
+                self._storages.add(storage)
         return storage
 
     def sync_sources(self) -> None:

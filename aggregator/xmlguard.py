@@ -34,6 +34,9 @@ MAX_EXPANSION = 1_000_000
 _SIMPLE_ENTITY = re.compile(r'<!ENTITY\s+([A-Za-z_][\w.-]*)\s+(?:"([^"&%<]*)"|\'([^\'&%<]*)\')\s*>')
 # Any <!ENTITY ...> left where feedparser would still look for one (its "head").
 _ANY_ENTITY = re.compile(r"<!ENTITY\b[^>]*>", re.IGNORECASE)
+_GENERAL_ENTITY_NAME = re.compile(r"<!ENTITY\s+([A-Za-z_:][\w.:-]*)", re.IGNORECASE)
+_REFERENCE = re.compile(r"&([A-Za-z_:][\w.:-]*);")
+_PREDEFINED = {"amp", "lt", "gt", "quot", "apos"}
 _FIRST_ELEMENT = re.compile(r"<\w")
 # Character references to UTF-16 surrogates (&#xD800; ... &#57343;) crash feedparser's loose
 # parser with UnicodeEncodeError, losing the whole feed; they become U+FFFD instead.
@@ -100,12 +103,15 @@ def _sniff(content: bytes) -> tuple[str | None, bytes]:
 def _defuse_text(text: str) -> tuple[str, str | None]:
     text = _SURROGATE_REF.sub(_surrogate_ref, text)
     removed = False
+    dropped: set[str] = set()  # names of general entities whose declaration was removed
     keep_from = keep_to = 0  # the rebuilt DOCTYPE, which the stray scan below leaves alone
     span = _doctype_span(text)
     if span is not None:
         start, subset_start, subset_end, end = span
         subset = text[subset_start + 1 : subset_end]
         kept = _safe_entities(subset, text[end:])
+        dropped.update(_GENERAL_ENTITY_NAME.findall(subset))
+        dropped.difference_update(name for name, _ in kept)
         head = text[start:subset_start].rstrip()
         declarations = "".join(f'\n<!ENTITY {name} "{value}">' for name, value in kept)
         doctype = f"{head} [{declarations}\n]>" if kept else f"{head}>"
@@ -122,9 +128,20 @@ def _defuse_text(text: str) -> tuple[str, str | None]:
         if not keep_from <= match.start() < keep_to
     ]
     for match in reversed(stray):
+        dropped.update(_GENERAL_ENTITY_NAME.findall(match.group(0)))
         text = text[: match.start()] + text[match.end() :]
     if not removed and not stray:
         return text, None
+    dropped -= _PREDEFINED
+    if dropped:
+        # A reference to a removed entity becomes its own text, "&name;", so the document
+        # stays well-formed for expat instead of falling to feedparser's loose parser, which
+        # handles each reference in Python (a million of them would take a minute).
+        body_from = keep_to  # after the rebuilt DOCTYPE, else the whole text
+        text = text[:body_from] + _REFERENCE.sub(
+            lambda m: f"&amp;{m.group(1)};" if m.group(1) in dropped else m.group(0),
+            text[body_from:],
+        )
     return text, "DOCTYPE declarations removed (entity expansion and external entities are off)"
 
 

@@ -69,6 +69,7 @@ class HostileServer:
     def __init__(self, cases: dict[str, Case] | None = None):
         self.cases: dict[str, Case] = dict(cases or {})
         self.seen: list[str] = []
+        self.seen_at: list[tuple[str, float]] = []  # (path, time.monotonic())
         outer = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -125,6 +126,7 @@ class HostileServer:
                     key, value = line.split(":", 1)
                     headers[key.strip().lower()] = value.strip()
             self.seen.append(path)
+            self.seen_at.append((path, time.monotonic()))
             case = self.cases.get(path.split("?", 1)[0])
             request = Request(sock, method, path, headers)
             if case is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import resource
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -27,7 +29,7 @@ def many_entries(count: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxParser]:
-    with SandboxParser(workers=1, timeout=20) as parser:
+    with SandboxParser(timeout=20) as parser:
         yield parser
 
 
@@ -55,7 +57,7 @@ def test_errors_come_back_as_parse_errors(sandbox: SandboxParser) -> None:
 def test_a_document_over_the_memory_cap_fails_and_the_worker_recovers() -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     huge = good_feed(1).replace(b"Body 0", b"&lt;b&gt;x&lt;/b&gt; " * 400_000)  # 8 MB
-    with SandboxParser(workers=1, memory_limit=64 * 1024 * 1024, timeout=30) as small:
+    with SandboxParser(memory_limit=64 * 1024 * 1024, timeout=30, small_document=0) as small:
         with pytest.raises(ParseError, match="64 MB"):
             small.parse_feed(huge, {}, "http://example.org/feed", now=NOW)
         feed = small.parse_feed(good_feed(1), {}, "http://example.org/feed", now=NOW)
@@ -65,8 +67,24 @@ def test_a_document_over_the_memory_cap_fails_and_the_worker_recovers() -> None:
 
 
 def test_a_parse_over_the_time_limit_is_killed() -> None:
-    with SandboxParser(workers=1, timeout=0.5) as hasty:
+    with SandboxParser(timeout=0.5, small_document=0) as hasty:
         with pytest.raises(ParseError, match="took longer than 0.5s"):
             hasty.parse_feed(many_entries(10_000), {}, "http://example.org/feed", now=NOW)
-        hasty.timeout = 20
         assert hasty.parse_feed(good_feed(1), {}, "http://example.org/f", now=NOW).entries
+
+
+def test_small_documents_do_not_wait_behind_large_ones() -> None:
+    with SandboxParser(timeout=20) as parser:
+        parser.parse_feed(good_feed(1), {}, "http://example.org/f", now=NOW)  # start the lanes
+        slow = threading.Thread(
+            target=parser.parse_feed,
+            args=(many_entries(10_000), {}, "http://example.org/big"),
+            kwargs={"now": NOW},
+        )
+        slow.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert parser.parse_feed(good_feed(2), {}, "http://example.org/f", now=NOW).entries
+        assert time.monotonic() - started < 1.0
+        assert slow.is_alive(), "the large document was still being parsed"
+        slow.join()
