@@ -27,7 +27,7 @@ run: install
 	$(BIN)/aggregator --config $(CONFIG) run
 
 lint: install-test
-	$(BIN)/ruff check aggregator tests benchmarks
+	$(BIN)/ruff check .
 
 pytest: install-test
 	$(BIN)/python -m pytest -q
