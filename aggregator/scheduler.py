@@ -131,6 +131,8 @@ class PollScheduler:
             state = storage.get_source(source.name)
             with self.poller.write_lock, storage.transaction():
                 storage.update_source(state.id, next_poll_at=self.clock() + interval)
+        except AggregatorError as error:  # the poll's own error says it already
+            log.warning("%s: cannot record next poll time: %s", source.name, error)
         except Exception:  # recording the schedule must never kill the job
             log.exception("%s: cannot record next poll time", source.name)
         self.on_result(source, result)

@@ -272,3 +272,42 @@ def test_the_daemon_survives_a_hostile_server(tmp_path: Path) -> None:
             check=True,
         ).stdout
         assert json.loads(status_json)
+
+
+def test_the_daemon_serves_what_it_has_when_the_database_cannot_be_opened(
+    tmp_path: Path,
+) -> None:
+    feeds = tmp_path / "public" / "feeds"
+    feeds.mkdir(parents=True)
+    (feeds / "all.atom").write_bytes(b'<feed xmlns="http://www.w3.org/2005/Atom"/>')
+    (tmp_path / "not-a-folder").write_text("a file where the database folder should be")
+    port = free_port()
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        "database: not-a-folder/aggregator.db\npublic_dir: public\n"
+        f"server:\n  port: {port}\n"
+        "sources:\n  - name: a\n    url: http://127.0.0.1:9/feed\noutputs:\n  - name: all\n"
+    )
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        body = b""
+        for _ in range(100):
+            try:
+                url = f"http://127.0.0.1:{port}/feeds/all.atom"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    body = response.read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert body == b'<feed xmlns="http://www.w3.org/2005/Atom"/>'
+        assert daemon.poll() is None
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        output = daemon.communicate(timeout=15)[0].decode()
+    assert daemon.returncode == 0, output
+    assert "database:" in output and "cannot open database" in output
+    assert "Traceback" not in output
