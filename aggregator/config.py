@@ -60,6 +60,36 @@ def parse_duration(value: Any) -> timedelta:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "m": 1024**2,
+    "mb": 1024**2,
+    "g": 1024**3,
+    "gb": 1024**3,
+}
+
+
+def parse_size(value: Any) -> int:
+    """Read ``10MB``, ``512KB``, ``1GB`` (binary units) or a bare number of bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 10MB or 512KB")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str) and (match := _SIZE.match(value)):
+        number, unit = match.groups()
+        size = int(float(number) * _SIZE_UNITS[(unit or "b").lower()])
+    else:
+        raise ValueError(f"{value!r} is not a size such as 10MB or 512KB")
+    if size < 1024:
+        raise ValueError(f"{value!r} is too small: use at least 1KB")
+    return size
+
+
+Size = Annotated[int, BeforeValidator(parse_size)]
+
 
 def _check_positive(value: timedelta) -> timedelta:
     if value <= timedelta(0):
@@ -168,6 +198,7 @@ class DefaultsConfig(_EntryRules):
 
     interval: PositiveDuration = timedelta(hours=1)
     timeout: PositiveDuration = timedelta(seconds=30)
+    max_body_size: Size = 10 * 1024 * 1024
     user_agent: str = DEFAULT_USER_AGENT
     comments: bool = False
     comments_quiet_after: Duration = timedelta(days=14)
@@ -180,9 +211,9 @@ class DefaultsConfig(_EntryRules):
     max_backoff: Duration = timedelta(days=1)
     max_retry_after: Duration = timedelta(days=1)
     redirect_adopt_after: int = Field(3, ge=1, le=100)
-    max_concurrent_fetches: int = Field(8, ge=1, le=256)
-    max_per_host: int = Field(1, ge=1, le=64)
-    max_per_domain: int = Field(2, ge=1, le=64)
+    max_concurrent_fetches: int = Field(32, ge=1, le=256)
+    max_per_host: int = Field(2, ge=1, le=64)
+    max_per_domain: int = Field(4, ge=1, le=64)
     stale_after: Duration = timedelta(days=2)
 
     @model_validator(mode="after")
@@ -350,6 +381,9 @@ class AppConfig(_Strict):
 
     database: Path = Path("../var/aggregator.db")
     public_dir: Path = Path("../var/public")
+    # Let URLs found in feeds and redirects reach private, loopback and link-local addresses
+    # (and configured URLs reach link-local and cloud metadata ones): see aggregator.addresses.
+    allow_private_networks: bool = False
     server: ServerConfig = ServerConfig()
     defaults: DefaultsConfig = DefaultsConfig()
     sources: tuple[SourceConfig, ...] = ()

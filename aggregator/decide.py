@@ -304,7 +304,8 @@ def decide_next_poll(
             url=state.url,
             retired=True,
         )
-    if not _is_success(outcome.status):
+    # An error is an error even on a 200 (an empty or oversized body, a broken stream).
+    if outcome.error is not None or not _is_success(outcome.status):
         return _plan_error(policy, state, outcome, now, rng, previous_errors + 1)
 
     url, pending, count, adopted = _follow_redirect(policy, state, outcome)

@@ -42,6 +42,16 @@ def registrable_domain(host: str) -> str:
     return _PSL.privatesuffix(host) or host
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a host is this machine (``localhost``, 127.0.0.0/8, ::1)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def host_of(url: str) -> str:
     """The lower-cased host name of a URL (without port or credentials)."""
     return (urlsplit(url).hostname or "").lower()
@@ -55,7 +65,7 @@ class FetchLimits:
     :class:`~aggregator.errors.StoppedError`, so a daemon that is stopping starts no request.
     """
 
-    def __init__(self, total: int = 8, per_host: int = 1, per_domain: int = 2):
+    def __init__(self, total: int = 32, per_host: int = 2, per_domain: int = 4):
         if min(total, per_host, per_domain) < 1:
             raise ValueError("every limit must be at least 1")
         self.total = total
@@ -73,17 +83,24 @@ class FetchLimits:
 
     @contextmanager
     def slot(self, url: str) -> Iterator[None]:
-        """Hold one request slot for ``url`` for the duration of the ``with`` block."""
+        """Hold one request slot for ``url`` for the duration of the ``with`` block.
+
+        A server on this machine (a self-hosted RSS-Bridge, a local mirror) is the operator's
+        own: politeness caps protect other people's servers, so only the global cap applies.
+        """
         host = host_of(url)
-        domain = registrable_domain(host) if host else ""
-        with self._lock:
-            domain_sem = self._domains.setdefault(
-                domain, threading.BoundedSemaphore(self.per_domain)
-            )
-            host_sem = self._hosts.setdefault(host, threading.BoundedSemaphore(self.per_host))
+        semaphores: tuple[threading.BoundedSemaphore, ...] = (self._global,)
+        if not is_loopback(host):
+            domain = registrable_domain(host) if host else ""
+            with self._lock:
+                domain_sem = self._domains.setdefault(
+                    domain, threading.BoundedSemaphore(self.per_domain)
+                )
+                host_sem = self._hosts.setdefault(host, threading.BoundedSemaphore(self.per_host))
+            semaphores = (domain_sem, host_sem, self._global)
         taken: list[threading.BoundedSemaphore] = []
         try:
-            for semaphore in (domain_sem, host_sem, self._global):
+            for semaphore in semaphores:
                 self._acquire(semaphore)
                 taken.append(semaphore)
             yield

@@ -459,3 +459,28 @@ def _squash(text: str | None) -> str:
 
 def _sha256(parts: list[str | None]) -> str:
     return hashlib.sha256(json.dumps(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
+
+
+def find_feed_links(html: bytes | str, page_url: str) -> list[str]:
+    """Feeds an HTML page announces through ``<link rel="alternate" type="...">`` autodiscovery.
+
+    Returns absolute http(s) URLs in page order, RSS and Atom alike; an empty list when none.
+    """
+    try:
+        tree = _parse_html(html)
+        nodes = tree.css("link[rel][href]")
+    except (SelectolaxError, ValueError):
+        return []
+    found: list[str] = []
+    for node in nodes:
+        rel = (node.attributes.get("rel") or "").lower().split()
+        kind = (node.attributes.get("type") or "").lower().split(";")[0].strip()
+        if "alternate" not in rel or kind not in _FEED_TYPES:
+            continue
+        url = _web_url(node.attributes.get("href"), _web_url(page_url, None))
+        if url and url not in found:
+            found.append(url)
+    return found

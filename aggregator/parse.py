@@ -4,6 +4,14 @@ feedparser receives bytes and headers, never a URL, so it never fetches anything
 dicts are converted here, at the boundary, into frozen dataclasses; nothing else in aggregator
 imports feedparser. All HTML is sanitized (nh3, :mod:`aggregator.sanitize`) and all dates become
 aware UTC datetimes.
+
+Before feedparser sees a document, :mod:`aggregator.xmlguard` rewrites its DOCTYPE so that no
+entity can explode or reach outside (see that module for what feedparser does by itself).
+
+Date rules (README, "Limits and safety"): a date before 1990 or more than a day after ``now``
+(the time the document is read) is treated as missing, so the entry sorts and is republished
+at the time aggregator first saw it. A date up to a day ahead is kept (clock and time zone
+mistakes), but storage never sorts an entry ahead of the time it was first seen.
 """
 
 from __future__ import annotations
@@ -14,19 +22,32 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import feedparser
+import feedparser.api
 
 from aggregator.errors import ParseError
 from aggregator.models import CommentData, CommentFeedData, EnclosureData, EntryData, FeedData
-from aggregator.sanitize import clean_html, plain_text
+from aggregator.sanitize import clean_html, clean_url, plain_text, xml_safe
+from aggregator.xmlguard import defuse
+
+# feedparser tries libxml2's SAX driver first when it is installed; its entity handling is not
+# the one xmlguard was checked against (expat's), and the failing import costs a path search on
+# every parse. Use expat only.
+feedparser.api.PREFERRED_XML_PARSERS[:] = []
 
 # Dates outside this window are treated as missing: feeds in the wild carry 1970 and 2999.
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+_LATEST_AHEAD = timedelta(days=1)
+#: Entries read from one document at most; the rest are dropped with a warning.
+MAX_ENTRIES = 20_000
+_ENTRY_START = re.compile(rb"<(?:item|entry)[\s>/]")
+#: Categories and enclosures kept per entry at most.
+MAX_LIST_ITEMS = 100
 _DAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 _TITLE_AUTHOR = re.compile(
     r"^(?:by:|comment from|comment on .+ by)\s+(?P<name>.+)$", re.IGNORECASE | re.DOTALL
@@ -40,23 +61,36 @@ _PERIOD_SECONDS = {
 }
 
 
-def parse_feed(content: bytes, headers: Mapping[str, str] | None = None, url: str = "") -> FeedData:
+def parse_feed(
+    content: bytes,
+    headers: Mapping[str, str] | None = None,
+    url: str = "",
+    *,
+    now: datetime | None = None,
+) -> FeedData:
     """Parse a feed document. Raises :class:`ParseError` when it holds no feed at all.
 
     A feed that feedparser flags as ill-formed ("bozo") but that still yields entries is
-    returned with ``warning`` set, so that what can be read is not lost.
+    returned with ``warning`` set, so that what can be read is not lost. ``now`` is the time
+    the document is read, for the date rules (default: the clock).
     """
-    parsed = _run_feedparser(content, headers, url)
+    parsed, notes = _run_feedparser(content, headers, url)
+    latest = (now or datetime.now(UTC)) + _LATEST_AHEAD
     feed = parsed.get("feed", {})
-    base = feed.get("link") or url
-    entries = tuple(_entry(raw, base, url) for raw in parsed.get("entries", []))
+    link = clean_url(feed.get("link"), url or None)
+    base = link or url
+    raw_entries = parsed.get("entries", [])
+    if len(raw_entries) > MAX_ENTRIES:
+        notes.append(f"{len(raw_entries)} entries; only the first {MAX_ENTRIES} were read")
+        raw_entries = raw_entries[:MAX_ENTRIES]
+    entries = tuple(_entry(raw, base, url, latest) for raw in raw_entries)
     return FeedData(
         title=plain_text(feed.get("title")) or None,
-        link=feed.get("link"),
+        link=link,
         subtitle=plain_text(feed.get("subtitle")) or None,
         entries=entries,
         version=parsed.get("version", ""),
-        warning=_warning(parsed),
+        warning=_warning(parsed, notes),
         ttl_minutes=_int(feed.get("ttl")),
         update_period_seconds=_update_period(feed),
         **_skip_hints(content, feed),
@@ -64,14 +98,22 @@ def parse_feed(content: bytes, headers: Mapping[str, str] | None = None, url: st
 
 
 def parse_comments(
-    content: bytes, headers: Mapping[str, str] | None = None, url: str = ""
+    content: bytes,
+    headers: Mapping[str, str] | None = None,
+    url: str = "",
+    *,
+    now: datetime | None = None,
 ) -> tuple[CommentData, ...]:
     """Parse a comment feed (per-entry or site-wide) into comments, oldest first."""
-    return parse_comment_feed(content, headers, url).comments
+    return parse_comment_feed(content, headers, url, now=now).comments
 
 
 def parse_comment_feed(
-    content: bytes, headers: Mapping[str, str] | None = None, url: str = ""
+    content: bytes,
+    headers: Mapping[str, str] | None = None,
+    url: str = "",
+    *,
+    now: datetime | None = None,
 ) -> CommentFeedData:
     """Parse one document of a comment feed: its comments, oldest first, and its next page.
 
@@ -80,10 +122,11 @@ def parse_comment_feed(
     ``thr:in-reply-to`` names another comment (not the post) gets that comment as its parent.
     Raises :class:`ParseError` when the document holds no feed.
     """
-    parsed = _run_feedparser(content, headers, url)
+    parsed, _ = _run_feedparser(content, headers, url)
+    latest = (now or datetime.now(UTC)) + _LATEST_AHEAD
     feed = parsed.get("feed", {})
-    base = feed.get("link") or url
-    comments = [_comment(raw, base) for raw in parsed.get("entries", [])]
+    base = clean_url(feed.get("link"), url or None) or url
+    comments = [_comment(raw, base, latest) for raw in parsed.get("entries", [])[:MAX_ENTRIES]]
     # A fragment shared by several items ("#comments" on each) does not identify a comment.
     anchors = [_anchor_of(c) for c in comments]
     shared = {a for a in anchors if a is not None and anchors.count(a) > 1}
@@ -142,24 +185,63 @@ def _parent_key(comment: CommentData, by_ref: Mapping[str, str]) -> str | None:
     return None
 
 
-def _run_feedparser(content: bytes, headers: Mapping[str, str] | None, url: str) -> Any:
+def _run_feedparser(
+    content: bytes, headers: Mapping[str, str] | None, url: str
+) -> tuple[Any, list[str]]:
+    """feedparser's result for a defused document, and notes for the warning."""
     if not content or not content.strip():
         raise ParseError("empty document")
+    defused = defuse(content)
+    notes = [defused.warning] if defused.warning else []
+    content = _cut_after_entries(defused.content, notes)
     response_headers = {key.lower(): value for key, value in (headers or {}).items()}
     if url.startswith(("http://", "https://")):
         # feedparser resolves relative links against it; it mangles file:// URLs, so those are
-        # resolved by us instead (see _absolute_link).
+        # resolved by us instead (see clean_url).
         response_headers.setdefault("content-location", url)
     try:
         parsed = feedparser.parse(content, response_headers=response_headers)
+    except MemoryError:
+        raise  # the sandbox reports it with its limit
     except Exception as error:  # feedparser should not raise, but a hostile feed must not crash us
-        raise ParseError(f"unreadable feed: {type(error).__name__}: {error}") from error
+        raise ParseError(f"unreadable feed: {type(error).__name__}: {_one_line(error)}") from error
     if not parsed.get("version") and not parsed.get("entries"):
         reason = parsed.get("bozo_exception")
         if _looks_like_html(content):
-            raise ParseError("this is an HTML page, not a feed")
-        raise ParseError(f"not a feed: {reason}" if reason else "not a feed")
-    return parsed
+            raise ParseError(_html_message(content, url))
+        raise ParseError(f"not a feed: {_one_line(reason)}" if reason else "not a feed")
+    return parsed, notes
+
+
+def _cut_after_entries(content: bytes, notes: list[str]) -> bytes:
+    """The document cut before its entry number ``MAX_ENTRIES + 1``, if it has that many.
+
+    feedparser keeps the whole document as Python objects: 300,000 tiny entries cost a minute
+    and 400 MB before a single one could be dropped. Cut first; the truncated document parses
+    as an ill-formed feed whose first entries are all read.
+    """
+    if len(content) < MAX_ENTRIES * 16:  # too short to hold that many entries
+        return content
+    for count, match in enumerate(_ENTRY_START.finditer(content), 1):
+        if count > MAX_ENTRIES:
+            notes.append(f"more than {MAX_ENTRIES} entries; only the first {MAX_ENTRIES} were read")
+            return content[: match.start()]
+    return content
+
+
+def _html_message(content: bytes, url: str) -> str:
+    from aggregator.pages import find_feed_links  # pages imports this module
+
+    feeds = find_feed_links(content, url)
+    if not feeds:
+        return "this is an HTML page, not a feed, and it links to no feed"
+    others = f" (and {len(feeds) - 1} more)" if len(feeds) > 1 else ""
+    return f"this is an HTML page, not a feed; it links to a feed at {feeds[0]}{others}"
+
+
+def _one_line(value: object) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _looks_like_html(content: bytes) -> bool:
@@ -167,17 +249,18 @@ def _looks_like_html(content: bytes) -> bool:
     return b"<html" in head or b"<!doctype html" in head
 
 
-def _warning(parsed: Any) -> str | None:
-    if not parsed.get("bozo"):
-        return None
-    error = parsed.get("bozo_exception")
-    name = type(error).__name__ if error is not None else "warning"
-    if name in ("CharacterEncodingOverride", "NonXMLContentType"):
-        return None  # common and harmless: the feed was read correctly
-    return f"ill-formed feed ({name}: {str(error)[:120]})"
+def _warning(parsed: Any, notes: list[str]) -> str | None:
+    notes = list(notes)
+    if parsed.get("bozo"):
+        error = parsed.get("bozo_exception")
+        name = type(error).__name__ if error is not None else "warning"
+        # CharacterEncodingOverride, NonXMLContentType: common and harmless, read correctly.
+        if name not in ("CharacterEncodingOverride", "NonXMLContentType"):
+            notes.insert(0, f"ill-formed feed ({name}: {_one_line(error)[:120]})")
+    return "; ".join(notes) or None
 
 
-def _entry(raw: Any, base: str, document_url: str) -> EntryData:
+def _entry(raw: Any, base: str, document_url: str, latest: datetime) -> EntryData:
     link = _absolute_link(raw.get("link"), base)
     entry_base = link or base
     content_html = _content(raw)
@@ -185,18 +268,28 @@ def _entry(raw: Any, base: str, document_url: str) -> EntryData:
     content = clean_html(content_html, entry_base) or None
     summary = clean_html(summary_html, entry_base) or None
     title = plain_text(raw.get("title"))
-    guid = raw.get("id") or None
-    published = _date(raw.get("published_parsed")) or _date(raw.get("created_parsed"))
-    updated = _date(_own(raw, "updated_parsed"))
+    guid = _key_text(raw.get("id"))
+    published = _date(raw.get("published_parsed"), latest) or _date(
+        raw.get("created_parsed"), latest
+    )
+    updated = _date(_own(raw, "updated_parsed"), latest)
     categories = tuple(
         dict.fromkeys(
-            term for term in (plain_text(tag.get("term")) for tag in raw.get("tags", [])) if term
+            term
+            for term in (
+                plain_text(tag.get("term")) for tag in raw.get("tags", [])[:MAX_LIST_ITEMS]
+            )
+            if term
         )
     )
     enclosures = tuple(
-        EnclosureData(url=enc.get("href"), type=enc.get("type"), length=_int(enc.get("length")))
-        for enc in raw.get("enclosures", [])
-        if enc.get("href")
+        EnclosureData(
+            url=href,
+            type=plain_text(enc.get("type"), limit=200) or None,
+            length=_int(enc.get("length")),
+        )
+        for enc in raw.get("enclosures", [])[:MAX_LIST_ITEMS]
+        if (href := clean_url(enc.get("href"), entry_base))
     )
     comments_feed, comments_page, count = _thread_links(raw)
     author = plain_text(raw.get("author")) or None
@@ -232,7 +325,7 @@ def _entry(raw: Any, base: str, document_url: str) -> EntryData:
     )
 
 
-def _comment(raw: Any, base: str) -> CommentData:
+def _comment(raw: Any, base: str, latest: datetime) -> CommentData:
     link = _absolute_link(raw.get("link"), base)
     content = clean_html(_content(raw) or raw.get("summary"), link or base)
     title = plain_text(raw.get("title")) or None
@@ -240,11 +333,13 @@ def _comment(raw: Any, base: str) -> CommentData:
     author = plain_text(raw.get("author")) or _author_from_title(title)
     author_detail = raw.get("author_detail") or {}
     # dict.get: FeedParserDict.get("updated_parsed") warns when only the published date exists.
-    published = _date(dict.get(raw, "published_parsed")) or _date(dict.get(raw, "updated_parsed"))
+    published = _date(dict.get(raw, "published_parsed"), latest) or _date(
+        dict.get(raw, "updated_parsed"), latest
+    )
     in_reply_to = raw.get("thr_in-reply-to")
     ref = href = None
     if isinstance(in_reply_to, Mapping):
-        ref = (in_reply_to.get("ref") or "").strip() or None
+        ref = _key_text(in_reply_to.get("ref"))
         href = _absolute_link(in_reply_to.get("href"), base)
     guid = _guid(raw)
     key = guid or link or _hash(author or "", published.isoformat() if published else "", content)
@@ -271,8 +366,15 @@ def _own(raw: Any, key: str) -> Any:
 
 
 def _guid(raw: Any) -> str | None:
-    guid = raw.get("id")
-    return str(guid).strip() or None if guid else None
+    return _key_text(raw.get("id"))
+
+
+def _key_text(value: Any) -> str | None:
+    """A guid or reference as stored: XML-safe text, at most 2,000 characters, else ``None``."""
+    if not value:
+        return None
+    text = xml_safe(str(value)).strip()
+    return text[:2000] or None
 
 
 def _author_from_title(title: str | None) -> str | None:
@@ -285,8 +387,8 @@ def _author_from_title(title: str | None) -> str | None:
 
 
 def _web_url(value: Any) -> str | None:
-    text = str(value or "").strip()
-    return text if text.lower().startswith(("http://", "https://")) else None
+    text = clean_url(value)
+    return text if text and text.lower().startswith(("http://", "https://")) else None
 
 
 def _thread_links(raw: Any) -> tuple[str | None, str | None, int | None]:
@@ -343,19 +445,19 @@ def _content(raw: Any) -> str | None:
 
 
 def _absolute_link(value: str | None, base: str) -> str | None:
-    if not value:
-        return None
-    return urljoin(base, value.strip()) if base else value.strip()
+    """An absolute URL fit to republish (``javascript:``, ``data:``, over-long: ``None``)."""
+    return clean_url(value, base or None)
 
 
-def _date(value: Any) -> datetime | None:
+def _date(value: Any, latest: datetime) -> datetime | None:
+    """A feedparser time tuple as aware UTC; ``None`` before 1990 or after ``latest``."""
     if not value:
         return None
     try:
         stamp = datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
-    except (OverflowError, ValueError, TypeError):
+    except (OverflowError, ValueError, TypeError, OSError):
         return None
-    if stamp < _EARLIEST:
+    if stamp < _EARLIEST or stamp > latest:
         return None
     return stamp
 

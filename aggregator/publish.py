@@ -267,6 +267,10 @@ def _add_entry(
             item.description(entry.summary or entry.content)
     elif entry.summary:
         item.summary(entry.summary, type="html")
+    if not entry.link and not entry.content:
+        # An Atom entry needs content or an alternate link (RFC 4287 4.1.2); without either,
+        # feedgen refuses the entry and with it the whole output.
+        item.content(entry.summary or "", type="html")
     for term in entry.categories:
         item.category(term=term)
     for index, enclosure in enumerate(entry.enclosures):
@@ -628,13 +632,22 @@ class Publisher:
         return [c for c in self.storage.list_comments(entry.id) if keep_comment(rules, c)]
 
     def publish(self, outputs: Sequence[OutputConfig] | None = None) -> list[Path]:
-        """Render and write outputs (all when ``None``); returns the files that changed."""
+        """Render and write outputs (all when ``None``); returns the files that changed.
+
+        One output that cannot be rendered or written does not stop the others: they are all
+        tried, then a :class:`PublishError` names every output that failed.
+        """
         changed: list[Path] = []
+        failures: list[str] = []
         for output in outputs if outputs is not None else self.config.outputs:
             try:
                 changed.extend(self._publish_output(output))
-            except (ValueError, TypeError) as error:  # feedgen/lxml refusing a value
-                raise PublishError(f"output {output.name!r}: cannot render: {error}") from error
+            except PublishError as error:
+                failures.append(f"{output.name}: {error}")
+            except (ValueError, TypeError) as error:  # lxml refusing a stored value
+                failures.append(f"{output.name}: cannot render: {error}")
+        if failures:
+            raise PublishError("; ".join(failures))
         return changed
 
     def _publish_output(self, output: OutputConfig) -> list[Path]:

@@ -2,8 +2,14 @@
 
 Everything aggregator stores as HTML goes through :func:`clean_html` once, when it is stored, so
 every output (feeds, comment feeds, web pages) republishes only sanitized markup: no scripts, no
-event handlers, no ``javascript:``/``data:`` URLs, no forms or frames. Relative URLs are made
-absolute against the document's own URL, since a reader shows them far from their origin.
+event handlers, no ``style`` attributes, no ``javascript:``/``data:`` URLs, no forms, frames,
+objects or embeds. Relative URLs are made absolute against the document's own URL, since a
+reader shows them far from their origin.
+
+Every text first loses the characters XML 1.0 cannot carry (control characters, lone
+surrogates, U+FFFE/U+FFFF): one of them would make lxml refuse to render a whole output. HTML
+longer than :data:`MAX_HTML_CHARS` and text longer than :data:`MAX_TEXT_CHARS` are cut (the
+markup is closed again by the sanitizer), so one entry cannot blow up every output it is in.
 """
 
 from __future__ import annotations
@@ -34,17 +40,13 @@ _DROP_WITH_CONTENT = {
     "noscript",
     "template",
 }
-_WHITESPACE = re.compile(r"\s+")
-# Characters XML 1.0 forbids (C0 controls but tab, newline, return; lone surrogates; U+FFFE/F):
-# a feed may carry them as &#7; and an XML writer refuses them.
+#: The longest HTML fragment kept (an entry's content, a summary, a comment).
+MAX_HTML_CHARS = 256 * 1024
+#: The longest plain text kept (a title, an author's name, a category).
+MAX_TEXT_CHARS = 2000
+# Not allowed in XML 1.0 (section 2.2): C0 controls but tab/newline/return, surrogates, FFFE/F.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def xml_safe(text: str) -> str:
-    """Drop characters that cannot appear in an XML document."""
-    return _NOT_XML.sub("", text)
-
-
+_WHITESPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -52,20 +54,30 @@ def _absolutize(base_url: str | None, tag: str, attribute: str, value: str) -> s
     if attribute not in _URL_ATTRIBUTES:
         return value
     value = value.strip()
-    if base_url:
-        value = urljoin(base_url, value)
-    scheme = urlsplit(value).scheme.lower()
+    try:
+        if base_url:
+            value = urljoin(base_url, value)
+        scheme = urlsplit(value).scheme.lower()
+    except ValueError:  # e.g. an unclosed IPv6 literal, "http://[::1"
+        return None
     if scheme and scheme not in _SAFE_SCHEMES:
         return None
     return value
 
 
-def clean_html(markup: str | None, base_url: str | None = None) -> str:
-    """Sanitize an HTML fragment and make its links absolute against ``base_url``."""
+def xml_safe(text: str) -> str:
+    """``text`` without the characters that XML 1.0 cannot carry."""
+    return _NOT_XML.sub("", text)
+
+
+def clean_html(
+    markup: str | None, base_url: str | None = None, *, limit: int = MAX_HTML_CHARS
+) -> str:
+    """Sanitize an HTML fragment (cut to ``limit`` characters) and make its links absolute."""
     if not markup:
         return ""
     return nh3.clean(
-        xml_safe(markup),
+        xml_safe(str(markup)[:limit]),
         tags=_TAGS,
         clean_content_tags=_DROP_WITH_CONTENT,
         attributes=_ATTRIBUTES,
@@ -75,10 +87,33 @@ def clean_html(markup: str | None, base_url: str | None = None) -> str:
     )
 
 
-def plain_text(markup: str | None) -> str:
+def plain_text(markup: str | None, *, limit: int = MAX_TEXT_CHARS) -> str:
     """Reduce HTML (or text with entities) to one line of plain text, for titles and names."""
     if not markup:
         return ""
-    text = nh3.clean(xml_safe(markup), tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
-    text = html.unescape(_TAG.sub(" ", text))
-    return xml_safe(_WHITESPACE.sub(" ", text)).strip()
+    text = nh3.clean(
+        xml_safe(str(markup)[: limit * 4]), tags=set(), clean_content_tags=_DROP_WITH_CONTENT
+    )
+    text = xml_safe(html.unescape(_TAG.sub(" ", text)))
+    return _WHITESPACE.sub(" ", text).strip()[:limit]
+
+
+def clean_url(url: str | None, base_url: str | None = None) -> str | None:
+    """An absolute http(s), ftp or mailto URL fit to republish, else ``None``.
+
+    ``javascript:``, ``data:`` and other schemes are dropped; so is anything over 2,000
+    characters or with characters XML cannot carry.
+    """
+    if not url:
+        return None
+    value = str(url).strip()
+    if len(value) > 2000 or _NOT_XML.search(value):
+        return None
+    try:
+        value = urljoin(base_url, value) if base_url else value
+        scheme = urlsplit(value).scheme.lower()
+    except ValueError:
+        return None
+    if scheme not in _SAFE_SCHEMES and scheme != "file":
+        return None
+    return value

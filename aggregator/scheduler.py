@@ -28,13 +28,21 @@ from aggregator.update import Clock, Poller, utc_now
 
 log = logging.getLogger(__name__)
 
+# Polls mostly wait on the network, and each is bounded by the fetch deadline and the parse
+# sandbox. One worker per source (at least 16, at most 64) keeps good sources on time even
+# when every other source uses up its whole deadline.
+MIN_CONCURRENT_POLLS = 16
+MAX_CONCURRENT_POLLS = 64
+# Comment rounds run in their own pool, so that slow comment threads never delay a poll.
+MAX_CONCURRENT_COMMENT_ROUNDS = 4
 # How often the daemon looks for comment threads that are due; each thread's own schedule
 # (aggregator.decide.decide_next_comments_poll) says whether it is.
 COMMENTS_CHECK_INTERVAL = timedelta(minutes=5)
 # Sources that are overdue when the daemon starts (or never polled) are spread out rather than
-# all requested in the same second: half a second apart on average, over two minutes at most.
-STARTUP_SPREAD_EACH = timedelta(seconds=0.5)
-STARTUP_SPREAD = timedelta(minutes=2)
+# all requested in the same second: a twentieth of a second apart on average (the request caps
+# do the rest), over a minute at most.
+STARTUP_SPREAD_EACH = timedelta(seconds=0.05)
+STARTUP_SPREAD = timedelta(minutes=1)
 
 
 def first_run_at(
@@ -55,6 +63,11 @@ def first_run_at(
         return state.next_poll_at
     offset = spread * rng.random() if rng is not None else timedelta(0)
     return now + offset
+
+
+def poll_workers(sources: int) -> int:
+    """How many polls may run at once for a configuration with ``sources`` sources."""
+    return max(MIN_CONCURRENT_POLLS, min(MAX_CONCURRENT_POLLS, sources + 4))
 
 
 class PollScheduler:
@@ -83,7 +96,10 @@ class PollScheduler:
         # Jobs waiting for a per-host slot hold a worker, so keep some workers spare for others.
         workers = max(4, config.defaults.max_concurrent_fetches * 2)
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(workers)},
+            executors={
+                "default": ThreadPoolExecutor(max(workers, poll_workers(len(config.sources)))),
+                "comments": ThreadPoolExecutor(MAX_CONCURRENT_COMMENT_ROUNDS),
+            },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
         )
@@ -194,8 +210,15 @@ class PollScheduler:
             args=[source.name],
             id=job_id,
             name=f"comments {source.name}",
+            executor="comments",
             replace_existing=True,
         )
+
+    def _run_comments_now(self, source: SourceConfig) -> None:
+        try:
+            self._scheduler.modify_job(f"comments:{source.name}", next_run_time=self.clock())
+        except Exception:  # the job is gone (shutting down): the next round reads them
+            log.debug("%s: comments job not found", source.name)
 
     def _remove(self, name: str) -> None:
         self._remove_job(f"poll:{name}")
@@ -216,9 +239,13 @@ class PollScheduler:
         source = self._current(name)
         if source is None:
             return  # removed by a reload while this run was waiting
-        result = self.poller.poll_source(source)
+        # Threads are read in the comments pool, so that a slow blog's threads never hold up
+        # another source's poll; new posts get theirs read at once.
+        result = self.poller.poll_source(source, comments=False)
         if result.status == "skipped" and self.poller.stopping.is_set():
             return
+        if result.ok and (result.new or result.updated) and self.config.comments_for(source):
+            self._run_comments_now(source)
         try:
             self.on_result(source, result)
         finally:

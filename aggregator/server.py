@@ -3,15 +3,21 @@
 
 Feeds are served from the public folder that :mod:`aggregator.publish` writes, from an
 in-memory cache that is refreshed when a file's mtime or size changes, so a busy reader costs
-a ``stat`` and a dictionary lookup. Nothing outside ``<public_dir>/feeds`` is ever served.
+a ``stat`` and a dictionary lookup. Nothing outside ``<public_dir>/feeds`` is ever served: a
+path must match the published names (no ``..``, no other folder), else 404. No error page ever
+shows a traceback: an unexpected error answers a short 500 text and is logged. The cache holds
+at most :data:`CACHE_BYTES`, least recently used first out, and uvicorn runs with
+:data:`SERVER_LIMITS` (bounded connections, header size and idle time).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +50,18 @@ _FEED_PATH = re.compile(
     r"|[A-Za-z0-9][A-Za-z0-9._-]*/(?:[0-9a-f]{32}/)?comments)\.(atom|rss|json)$"
 )
 _TYPES_BY_EXTENSION = {ext: MEDIA_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
+#: Published files kept in memory at most (bodies and their gzipped copies).
+CACHE_BYTES = 64 * 1024 * 1024
+#: uvicorn settings that bound what one client can hold: connections and tasks at once, the
+#: size of an unfinished request head (h11), and how long an idle keep-alive connection stays.
+SERVER_LIMITS: dict[str, int] = {
+    "limit_concurrency": 256,
+    "h11_max_incomplete_event_size": 16 * 1024,
+    "timeout_keep_alive": 5,
+    "backlog": 256,
+}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,11 +74,16 @@ class CachedFile:
 
 
 class FileCache:
-    """Published files kept in memory, keyed by path, refreshed when the file changes."""
+    """Published files kept in memory, keyed by path, refreshed when the file changes.
 
-    def __init__(self) -> None:
-        self._files: dict[Path, CachedFile] = {}
+    Holds at most ``max_bytes``; the least recently served files leave first.
+    """
+
+    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
+        self._files: OrderedDict[Path, CachedFile] = OrderedDict()
         self._lock = threading.Lock()
+        self.max_bytes = max_bytes
+        self.size = 0
 
     def get(self, path: Path) -> CachedFile | None:
         try:
@@ -68,9 +91,11 @@ class FileCache:
         except OSError:
             return None
         stamp = (stat.st_mtime_ns, stat.st_size)
-        cached = self._files.get(path)
-        if cached and cached.stamp == stamp:
-            return cached
+        with self._lock:
+            cached = self._files.get(path)
+            if cached and cached.stamp == stamp:
+                self._files.move_to_end(path)
+                return cached
         try:
             body = path.read_bytes()
         except OSError:
@@ -83,7 +108,14 @@ class FileCache:
             stamp=stamp,
         )
         with self._lock:
+            old = self._files.pop(path, None)
+            if old is not None:
+                self.size -= len(old.body) + len(old.gzipped)
             self._files[path] = cached
+            self.size += len(body) + len(cached.gzipped)
+            while self.size > self.max_bytes and len(self._files) > 1:
+                _, evicted = self._files.popitem(last=False)
+                self.size -= len(evicted.body) + len(evicted.gzipped)
         return cached
 
 
@@ -227,10 +259,15 @@ def create_app(
             headers={"Content-Type": content_type, "Cache-Control": "no-store"},
         )
 
+    async def internal_error(request: Request, error: Exception) -> Response:
+        # Never a traceback on the wire; the log has it.
+        log.error("error serving %s: %r", request.url.path, error, exc_info=error)
+        return PlainTextResponse("Internal server error.\n", status_code=500)
+
     routes = [
         *web_routes(current),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_page, methods=["GET"]),
         Route("/feeds/{name:path}", feed, methods=["GET", "HEAD"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, exception_handlers={Exception: internal_error})

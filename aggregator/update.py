@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -34,7 +35,6 @@ from aggregator.fetch import Fetcher, body_hash, file_roots_for, file_url_path
 from aggregator.limits import FetchLimits
 from aggregator.metrics import Metrics
 from aggregator.models import EntryData, FeedData, FetchResult, PollResult, SourceState
-from aggregator.parse import parse_feed
 from aggregator.policy import (
     schedule_policy,
     schedule_state,
@@ -42,6 +42,7 @@ from aggregator.policy import (
     stored_hints,
 )
 from aggregator.rules import RuleBook, Screened, is_empty, screen_new_entries
+from aggregator.sandbox import Parser, SandboxParser
 from aggregator.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Poller:
         *,
         clock: Clock = utc_now,
         fetcher: Fetcher | None = None,
+        parser: Parser | None = None,
         manual: bool = False,
         rng: random.Random | None = _SYSTEM_RANDOM,
         metrics: Metrics | None = None,
@@ -87,14 +89,20 @@ class Poller:
         self._own_fetcher = fetcher is None
         self.fetcher = fetcher or make_fetcher(config)
         self._old_fetchers: list[Fetcher] = []
+        self._own_parser = parser is None
+        # Untrusted documents are parsed in a worker process with memory and time limits.
+        self.parser: Parser = parser or SandboxParser()
         self._local = threading.local()
         self.write_lock = threading.Lock()
-        self._storages: list[Storage] = []
+        # Weak: a connection dies with the thread that opened it (the comment readers' pools
+        # come and go), so connections and their page caches never pile up in the daemon.
+        self._storages: weakref.WeakSet[Storage] = weakref.WeakSet()
         self._storages_lock = threading.Lock()
         self.follower = CommentFollower(
             config,
             storage=lambda: self.storage,
             fetcher=self.fetcher,
+            parser=self.parser,
             clock=clock,
             write_lock=self.write_lock,
         )
@@ -103,8 +111,10 @@ class Poller:
         if self._own_fetcher:
             for fetcher in [self.fetcher, *self._old_fetchers]:
                 fetcher.close()
+        if self._own_parser:
+            self.parser.close()
         with self._storages_lock:
-            for storage in self._storages:
+            for storage in list(self._storages):
                 storage.close()
             self._storages.clear()
 
@@ -155,7 +165,7 @@ class Poller:
             storage = Storage(self.config.database)
             self._local.storage = storage
             with self._storages_lock:
-                self._storages.append(storage)
+                self._storages.add(storage)
         return storage
 
     def sync_sources(self) -> list[str]:
@@ -200,16 +210,19 @@ class Poller:
                     on_result(result)
         return results
 
-    def poll_source(self, source: SourceConfig, *, force: bool = False) -> PollResult:
-        """Fetch, parse and store one source and record when to poll it next.
+    def poll_source(
+        self, source: SourceConfig, *, force: bool = False, comments: bool = True
+    ) -> PollResult:
+        """Fetch, parse and store one source, record when to poll it next, and (with
+        ``comments``) follow its threads.
 
         Never raises for a source's own failure. A retired source, or (by hand, without
         ``force``) one in a backoff window, is skipped without a request.
         """
         with self._working():
-            return self._poll_source(source, force)
+            return self._poll_source(source, force, comments)
 
-    def _poll_source(self, source: SourceConfig, force: bool) -> PollResult:
+    def _poll_source(self, source: SourceConfig, force: bool, comments: bool) -> PollResult:
         if self.stopping.is_set():
             return PollResult(source.name, "skipped", note="aggregator is stopping")
         started = self.clock()
@@ -239,7 +252,7 @@ class Poller:
         self._count(result, time.monotonic() - began)
         if not result.ok:
             return result
-        return self.poll_comments(source, result)
+        return self.poll_comments(source, result) if comments else result
 
     def _state(self, source: SourceConfig) -> SourceState:
         """The source's stored state; a configured source without a row yet gets one."""
@@ -338,7 +351,7 @@ class Poller:
                     last_success_at=now,
                 )
             return self._result(source, state, plan, "unchanged", http_status=fetched.status)
-        feed = parse_feed(content, fetched.headers, fetched.final_url)
+        feed = self.parser.parse_feed(content, fetched.headers, fetched.final_url, now=now)
         screened = self._screen(source, state, feed.entries, feed.title, now)
         with self.write_lock, storage.transaction():
             stored = storage.store_entries(state, screened.kept, now)
@@ -533,13 +546,15 @@ def make_fetcher(config: AppConfig, *, limits: FetchLimits | None = None) -> Fet
     roots = list(file_roots_for(config.config_path.parent)) if config.config_path else []
     # A file source configured elsewhere is the operator's choice: its folder may be read too.
     roots += [
-        file_url_path(source.url).parent
+        file_url_path(url).parent
         for source in config.sources
-        if source.url.startswith("file:")
+        for url in (source.url, source.comments_url)
+        if url and url.startswith("file:")
     ]
     return Fetcher(
         user_agent=config.defaults.user_agent,
         timeout=config.defaults.timeout.total_seconds(),
+        max_bytes=config.defaults.max_body_size,
         file_roots=roots,
         limits=limits
         or FetchLimits(
@@ -547,6 +562,7 @@ def make_fetcher(config: AppConfig, *, limits: FetchLimits | None = None) -> Fet
             config.defaults.max_per_host,
             config.defaults.max_per_domain,
         ),
+        allow_private_networks=config.allow_private_networks,
     )
 
 

@@ -281,7 +281,10 @@ def test_slow_server_times_out(feed_server):
     url = feed_server.route("/slow.rss", body=RSS, delay=3)
     started = time.monotonic()
 
-    with Fetcher(timeout=0.3) as quick, pytest.raises(FetchError, match="timed out"):
+    with (
+        Fetcher(timeout=0.3) as quick,
+        pytest.raises(FetchError, match="timed out|took longer than"),
+    ):
         quick.fetch(url)
 
     assert time.monotonic() - started < 2

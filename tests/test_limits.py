@@ -94,18 +94,34 @@ def test_a_stopped_limiter_refuses_waiting_and_new_requests() -> None:
         pass
 
 
+def _to_loopback(host: str, port: int) -> list[str]:
+    """A resolver that sends every name to this machine (the test server)."""
+    return ["127.0.0.1"]
+
+
 def test_the_fetcher_sends_one_request_at_a_time_to_a_host() -> None:
     with ScriptedServer() as server:
         server.delay = 0.1
         server.script("/feed", Answer(200, {}, b"<rss/>"))
-        with Fetcher(limits=FetchLimits(total=8, per_host=1, per_domain=2)) as fetcher:
-            threads = [
-                threading.Thread(target=fetcher.fetch, args=(server.url("/feed"),))
-                for _ in range(3)
-            ]
+        limits = FetchLimits(total=8, per_host=1, per_domain=2)
+        # A named host (resolved to the test server): loopback itself has only the total cap.
+        url = server.url("/feed").replace("127.0.0.1", "feeds.example.net")
+        with Fetcher(limits=limits, resolver=_to_loopback) as fetcher:
+            threads = [threading.Thread(target=fetcher.fetch, args=(url,)) for _ in range(3)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
         assert len(server.requests()) == 3
         assert server.max_active == 1
+
+
+def test_a_server_on_this_machine_has_only_the_total_cap() -> None:
+    limits = FetchLimits(total=8, per_host=1, per_domain=1)
+    # No wait: a second and a third slot on loopback are free at once.
+    with (
+        limits.slot("http://127.0.0.1:8080/a"),
+        limits.slot("http://127.0.0.1:8080/b"),
+        limits.slot("http://localhost/c"),
+    ):
+        pass

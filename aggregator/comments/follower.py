@@ -23,8 +23,12 @@ from aggregator.errors import AggregatorError
 from aggregator.fetch import Fetcher
 from aggregator.models import SourceState
 from aggregator.pages import PageSelectors, selectors_from_config
-from aggregator.parse import parse_comments
+from aggregator.sandbox import InProcessParser, Parser
 from aggregator.storage import Storage
+
+#: Threads read in one round of one source at most (newest first); the rest wait for the next
+#: round, so a feed listing thousands of comment feeds cannot keep the daemon busy for hours.
+MAX_THREADS_PER_ROUND = 200
 
 log = logging.getLogger("aggregator.comments")
 
@@ -58,11 +62,13 @@ class CommentFollower:
         fetcher: Fetcher,
         clock: Callable[[], datetime],
         write_lock: threading.Lock,
+        parser: Parser | None = None,
         workers: int = 8,
     ):
         self.config = config
         self._storage = storage
         self.fetcher = fetcher
+        self.parser: Parser = parser or InProcessParser()
         self.clock = clock
         self.write_lock = write_lock
         self.workers = workers
@@ -80,10 +86,19 @@ class CommentFollower:
             self._follow_site_feed(source, state, selectors, result, force=force)
         threads = storage.list_threads(state.id, None if force else now)
         readable = [t for t in threads if t.comments_feed_url or (selectors and t.link)]
+        readable = readable[:MAX_THREADS_PER_ROUND]
         if not readable:
             return result
         known = {t.entry_id: _known(storage, t.entry_id) for t in readable if t.comment_count}
-        reader = ThreadReader(self.fetcher, source, selectors, known=known, force=force)
+        reader = ThreadReader(
+            self.fetcher,
+            source,
+            selectors,
+            known=known,
+            force=force,
+            parser=self.parser,
+            now=now,
+        )
         with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(readable)))) as pool:
             for read in pool.map(reader.read, readable):
                 self._store(source, read, result)
@@ -120,7 +135,9 @@ class CommentFollower:
             comments = (
                 ()
                 if fetched.not_modified
-                else parse_comments(fetched.content or b"", fetched.headers, fetched.final_url)
+                else self.parser.parse_comments(
+                    fetched.content or b"", fetched.headers, fetched.final_url, now=now
+                )
             )
         except AggregatorError as error:
             message = f"{source.name}: site-wide comment feed: {error}"

@@ -8,15 +8,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
+from aggregator.addresses import Provenance
 from aggregator.config import SourceConfig
 from aggregator.decide import detect_comment_gap
 from aggregator.errors import AggregatorError, FetchError
 from aggregator.fetch import Fetcher
 from aggregator.models import CommentData, FetchResult, ThreadState
-from aggregator.pages import PageSelectors, extract_comments, has_more_comment_pages
-from aggregator.parse import parse_comment_feed
+from aggregator.pages import PageSelectors, has_more_comment_pages
+from aggregator.sandbox import InProcessParser, Parser
 
 log = logging.getLogger("aggregator.comments")
 
@@ -56,8 +57,14 @@ class ThreadReader:
         *,
         known: dict[int, KnownThread],
         force: bool,
+        parser: Parser | None = None,
+        now: datetime | None = None,
     ):
         self.fetcher = fetcher
+        self.parser: Parser = parser or InProcessParser()
+        self.now = now or datetime.now(UTC)
+        # URLs read here were found in the source's feed, not configured (SSRF rules).
+        self.provenance = Provenance.found_in(source.url)
         self.source = source
         self.selectors = selectors
         self.known = known
@@ -98,7 +105,10 @@ class ThreadReader:
             return ThreadRead(thread, None)
         try:
             fetched = self.fetcher.fetch(
-                thread.comments_feed_url, etag=thread.etag, last_modified=thread.last_modified
+                thread.comments_feed_url,
+                etag=thread.etag,
+                last_modified=thread.last_modified,
+                provenance=self.provenance,
             )
         except FetchError as error:
             if error.status not in (404, 410):
@@ -137,7 +147,9 @@ class ThreadReader:
         pages listed oldest first are followed to the end, where the new comments are. Either
         way no more than :data:`MAX_FEED_PAGES`, and never the same URL twice.
         """
-        document = parse_comment_feed(fetched.content or b"", fetched.headers, fetched.final_url)
+        document = self.parser.parse_comment_feed(
+            fetched.content or b"", fetched.headers, fetched.final_url, now=self.now
+        )
         comments = {c.key: c for c in document.comments}
         known = self.known.get(thread.entry_id)
         seen = {fetched.url, fetched.final_url}
@@ -156,8 +168,10 @@ class ThreadReader:
                 )
                 break
             seen.add(document.next_url)
-            page = self.fetcher.fetch(document.next_url)
-            document = parse_comment_feed(page.content or b"", page.headers, page.final_url)
+            page = self.fetcher.fetch(document.next_url, provenance=self.provenance)
+            document = self.parser.parse_comment_feed(
+                page.content or b"", page.headers, page.final_url, now=self.now
+            )
             pages += 1
             for comment in document.comments:
                 comments.setdefault(comment.key, comment)
@@ -169,11 +183,12 @@ class ThreadReader:
             thread.link,
             etag=thread.etag if conditional else None,
             last_modified=thread.last_modified if conditional else None,
+            provenance=self.provenance,
         )
         if fetched.not_modified:
             return ThreadRead(thread, None, fetched)
-        comments = extract_comments(
-            fetched.content or b"", fetched.final_url, self.selectors, timezone=self.source.timezone
+        comments = self.parser.extract_comments(
+            fetched.content or b"", fetched.final_url, self.selectors, self.source.timezone
         )
         complete = True
         if has_more_comment_pages(fetched.content or b""):

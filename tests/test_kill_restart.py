@@ -1,0 +1,97 @@
+"""kill -9 at any moment of a poll leaves a database that opens, passes integrity_check and
+holds every entry and comment committed before.
+
+A real ``aggregator poll`` subprocess polls a local feed that grows at every request and is
+sent slowly, so the kills land while fetching, parsing, storing entries or reading comment
+threads. After each kill the database is checked, and what it held before must still be there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hostile_server import HostileServer, Request, item, rss, static
+
+
+def growing_feed(server: HostileServer) -> object:
+    requests = itertools.count()
+
+    def case(request: Request) -> None:
+        n = next(requests)
+        links = [f"<wfw:commentRss>{server.base}/c/{i % 7}.rss</wfw:commentRss>" for i in range(7)]
+        body = rss("".join(item(i, extra=links[i % 7]) for i in range(300 + 60 * n)))
+        request.send(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nConnection: close\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        step = len(body) // 6 + 1
+        for start in range(0, len(body), step):  # about 0.3 s on the wire
+            if not request.send(body[start : start + step]):
+                return
+            time.sleep(0.05)
+
+    return case
+
+
+def snapshot(database: Path) -> tuple[set[str], set[str]]:
+    """Entry and comment keys, after checking that the file is sound."""
+    with sqlite3.connect(database) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        entries = {row[0] for row in db.execute("SELECT key FROM entries")}
+        comments = {
+            f"{row[0]}/{row[1]}" for row in db.execute("SELECT entry_id, key FROM comments")
+        }
+    db.close()
+    return entries, comments
+
+
+def test_kill_9_during_polls_loses_nothing_committed(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    with HostileServer() as server:
+        server.cases["/feed.rss"] = growing_feed(server)  # type: ignore[assignment]
+        for n in range(7):
+            server.cases[f"/c/{n}.rss"] = static(rss(item(1000 + n) + item(2000 + n)))
+        config = tmp_path / "aggregator.yaml"
+        config.write_text(
+            "database: var/aggregator.db\npublic_dir: var/public\n"
+            "defaults:\n  timeout: 20s\n  comments: true\n"
+            f"sources:\n  - name: growing\n    url: {server.url('/feed.rss')}\n"
+            "outputs:\n  - name: all\n"
+        )
+        database = tmp_path / "var" / "aggregator.db"
+        entries: set[str] = set()
+        comments: set[str] = set()
+        killed = finished = 0
+        for round_ in range(8):
+            process = subprocess.Popen(
+                [sys.executable, "-m", "aggregator", "--config", str(config), "poll"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            # The last rounds run to the end, so that the last check sees a complete poll.
+            deadline = time.monotonic() + (30 if round_ >= 6 else rng.uniform(0.4, 2.5))
+            while process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                killed += 1
+            else:
+                finished += 1
+            process.wait(10)
+            if process.stderr:
+                process.stderr.close()
+            if not database.exists():
+                continue
+            now_entries, now_comments = snapshot(database)
+            assert entries <= now_entries, f"round {round_}: committed entries were lost"
+            assert comments <= now_comments, f"round {round_}: committed comments were lost"
+            entries, comments = now_entries, now_comments
+    assert killed >= 3 and finished >= 2
+    assert len(entries) >= 300 and comments, "the complete polls stored entries and comments"

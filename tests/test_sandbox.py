@@ -1,0 +1,90 @@
+"""Tests for aggregator.sandbox: parsing in a worker process with memory and time limits."""
+
+from __future__ import annotations
+
+import resource
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from hostile_server import good_feed
+
+from aggregator.errors import ParseError
+from aggregator.pages import PRESETS
+from aggregator.sandbox import SandboxParser
+
+NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+
+
+def many_entries(count: int) -> bytes:
+    items = b"".join(
+        b"<item><title>Entry %d</title><link>http://example.org/%d</link><guid>g%d</guid>"
+        b"<description>&lt;p&gt;Hello %d&lt;/p&gt;</description></item>" % (n, n, n, n)
+        for n in range(count)
+    )
+    return b'<rss version="2.0"><channel><title>t</title>' + items + b"</channel></rss>"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxParser]:
+    with SandboxParser(timeout=20) as parser:
+        yield parser
+
+
+def test_a_feed_is_parsed_in_the_worker(sandbox: SandboxParser) -> None:
+    feed = sandbox.parse_feed(good_feed(3), {}, "http://example.org/feed", now=NOW)
+    assert [e.title for e in feed.entries] == ["Post 0", "Post 1", "Post 2"]
+    comments = sandbox.parse_comments(good_feed(2), {}, "http://example.org/c", now=NOW)
+    assert len(comments) == 2
+
+
+def test_a_page_is_read_in_the_worker(sandbox: SandboxParser) -> None:
+    page = (
+        b'<div class="comment" id="c1"><div class="comment-content"><p>Hi</p></div>'
+        b'<p class="comment-footer">Posted by: Ann | March 3, 2019 at 11:05 AM</p></div>'
+    )
+    comments = sandbox.extract_comments(page, "http://example.org/p", PRESETS["typepad"], None)
+    assert [c.author for c in comments] == ["Ann"]
+
+
+def test_errors_come_back_as_parse_errors(sandbox: SandboxParser) -> None:
+    with pytest.raises(ParseError, match="not a feed"):
+        sandbox.parse_feed(b"not xml at all", {}, "http://example.org/feed", now=NOW)
+
+
+def test_a_document_over_the_memory_cap_fails_and_the_worker_recovers() -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    huge = good_feed(1).replace(b"Body 0", b"&lt;b&gt;x&lt;/b&gt; " * 400_000)  # 8 MB
+    with SandboxParser(memory_limit=64 * 1024 * 1024, timeout=30, small_document=0) as small:
+        with pytest.raises(ParseError, match="64 MB"):
+            small.parse_feed(huge, {}, "http://example.org/feed", now=NOW)
+        feed = small.parse_feed(good_feed(1), {}, "http://example.org/feed", now=NOW)
+        assert len(feed.entries) == 1
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 60, "the memory was spent in the worker, not here"
+
+
+def test_a_parse_over_the_time_limit_is_killed() -> None:
+    with SandboxParser(timeout=0.5, small_document=0) as hasty:
+        with pytest.raises(ParseError, match="took longer than 0.5s"):
+            hasty.parse_feed(many_entries(10_000), {}, "http://example.org/feed", now=NOW)
+        assert hasty.parse_feed(good_feed(1), {}, "http://example.org/f", now=NOW).entries
+
+
+def test_small_documents_do_not_wait_behind_large_ones() -> None:
+    with SandboxParser(timeout=20) as parser:
+        parser.parse_feed(good_feed(1), {}, "http://example.org/f", now=NOW)  # start the lanes
+        slow = threading.Thread(
+            target=parser.parse_feed,
+            args=(many_entries(10_000), {}, "http://example.org/big"),
+            kwargs={"now": NOW},
+        )
+        slow.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert parser.parse_feed(good_feed(2), {}, "http://example.org/f", now=NOW).entries
+        assert time.monotonic() - started < 1.0
+        assert slow.is_alive(), "the large document was still being parsed"
+        slow.join()
