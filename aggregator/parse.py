@@ -31,6 +31,7 @@ import feedparser
 import feedparser.api
 
 from aggregator.errors import ParseError
+from aggregator.fastparse import read_comment_feed
 from aggregator.models import CommentData, CommentFeedData, EnclosureData, EntryData, FeedData
 from aggregator.sanitize import clean_html, clean_url, plain_text, xml_safe
 from aggregator.xmlguard import defuse
@@ -43,6 +44,8 @@ feedparser.api.PREFERRED_XML_PARSERS[:] = []
 # Dates outside this window are treated as missing: feeds in the wild carry 1970 and 2999.
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 _LATEST_AHEAD = timedelta(days=1)
+#: Read plain comment feeds with lxml (same results as feedparser, ~30 times faster).
+FAST_COMMENT_FEEDS = True
 #: Entries read from one document at most; the rest are dropped with a warning.
 MAX_ENTRIES = 20_000
 _ENTRY_START = re.compile(rb"<(?:item|entry)[\s>/]")
@@ -122,11 +125,10 @@ def parse_comment_feed(
     ``thr:in-reply-to`` names another comment (not the post) gets that comment as its parent.
     Raises :class:`ParseError` when the document holds no feed.
     """
-    parsed, _ = _run_feedparser(content, headers, url)
+    feed, raw_entries = _read_comment_document(content, headers, url)
     latest = (now or datetime.now(UTC)) + _LATEST_AHEAD
-    feed = parsed.get("feed", {})
     base = clean_url(feed.get("link"), url or None) or url
-    comments = [_comment(raw, base, latest) for raw in parsed.get("entries", [])[:MAX_ENTRIES]]
+    comments = [_comment(raw, base, latest) for raw in raw_entries[:MAX_ENTRIES]]
     # A fragment shared by several items ("#comments" on each) does not identify a comment.
     anchors = [_anchor_of(c) for c in comments]
     shared = {a for a in anchors if a is not None and anchors.count(a) > 1}
@@ -152,6 +154,18 @@ def parse_comment_feed(
         None,
     )
     return CommentFeedData(comments=tuple(comments), next_url=next_url, newest_first=newest_first)
+
+
+def _read_comment_document(
+    content: bytes, headers: Mapping[str, str] | None, url: str
+) -> tuple[Mapping[str, Any], list[Any]]:
+    """The feed's values and its raw entries: through the fast path for a plain comment feed
+    (:mod:`aggregator.fastparse`, which reads exactly what feedparser would), else feedparser."""
+    fast = read_comment_feed(content, headers) if FAST_COMMENT_FEEDS else None
+    if fast is not None:
+        return fast
+    parsed, _ = _run_feedparser(content, headers, url)
+    return parsed.get("feed", {}), parsed.get("entries", [])
 
 
 def comment_anchor(url: str | None) -> str | None:
@@ -200,7 +214,14 @@ def _run_feedparser(
         # resolved by us instead (see clean_url).
         response_headers.setdefault("content-location", url)
     try:
-        parsed = feedparser.parse(content, response_headers=response_headers)
+        # Our own sanitizer (nh3, sanitize.clean_html) cleans every HTML field and makes its links
+        # absolute, so feedparser's slower passes would be done twice (kurtmckee/feedparser#209).
+        parsed = feedparser.parse(
+            content,
+            response_headers=response_headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
     except MemoryError:
         raise  # the sandbox reports it with its limit
     except Exception as error:  # feedparser should not raise, but a hostile feed must not crash us

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import resource
 import sys
 import threading
@@ -115,10 +116,18 @@ class SandboxParser:
         memory_limit: int = MEMORY_LIMIT,
         timeout: float = PARSE_TIMEOUT,
         small_document: int = SMALL_DOCUMENT,
+        small_workers: int | None = None,
     ):
         self.small_document = small_document
-        self._small = _Lane(min(memory_limit, SMALL_MEMORY_LIMIT), min(timeout, SMALL_TIMEOUT))
-        self._large = _Lane(memory_limit, timeout)
+        # Nearly every document is small: one worker per core parses them side by side
+        # (feedparser is pure Python, so threads alone would use one core).
+        self._small = _Pool(
+            [
+                _Lane(min(memory_limit, SMALL_MEMORY_LIMIT), min(timeout, SMALL_TIMEOUT))
+                for _ in range(small_workers or default_workers())
+            ]
+        )
+        self._large = _Pool([_Lane(memory_limit, timeout)])
 
     def parse_feed(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
@@ -160,8 +169,38 @@ class SandboxParser:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _lane(self, content: bytes) -> _Lane:
+    def _lane(self, content: bytes) -> _Pool:
         return self._small if len(content) <= self.small_document else self._large
+
+
+def default_workers() -> int:
+    """Parse workers for small documents: one per core the process may use, 2 to 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 2
+    return max(2, min(4, cores))
+
+
+class _Pool:
+    """Workers of one lane; a parse takes whichever is idle (waiting when none is)."""
+
+    def __init__(self, lanes: list[_Lane]):
+        self._lanes = lanes
+        self._idle: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
+        for lane in lanes:
+            self._idle.put(lane)
+
+    def run(self, function: Any, *args: Any) -> Any:
+        lane = self._idle.get()
+        try:
+            return lane.run(function, *args)
+        finally:
+            self._idle.put(lane)
+
+    def close(self) -> None:
+        for lane in self._lanes:
+            lane.close()
 
 
 class _Lane:

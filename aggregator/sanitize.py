@@ -84,7 +84,7 @@ def clean_html(
         attribute_filter=partial(_absolutize, base_url),
         url_schemes=_SAFE_SCHEMES,
         link_rel="noopener noreferrer nofollow",
-    )
+    ).strip()  # whitespace around a fragment means nothing; parsers differ in keeping it
 
 
 def plain_text(markup: str | None, *, limit: int = MAX_TEXT_CHARS) -> str:
