@@ -109,6 +109,11 @@ class FetchLimits:
                 semaphore.release()
 
     def _acquire(self, semaphore: threading.BoundedSemaphore) -> None:
+        if semaphore.acquire(blocking=False):  # the common case: a slot is free, no waiting
+            if self._stopped.is_set():
+                semaphore.release()
+                raise StoppedError("not fetching: aggregator is stopping")
+            return
         while not semaphore.acquire(timeout=0.1):
             if self._stopped.is_set():
                 raise StoppedError("not fetching: aggregator is stopping")

@@ -149,7 +149,7 @@ def make_pool(
     ssl_context: ssl.SSLContext,
     resolver: Resolver = system_resolver,
     max_connections: int = 32,
-    max_keepalive_connections: int = 8,
+    max_keepalive_connections: int = 32,
     keepalive_expiry: float = 30.0,
 ) -> httpcore.ConnectionPool:
     """An httpcore connection pool whose connections all obey ``rule``.
