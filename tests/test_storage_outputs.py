@@ -122,6 +122,30 @@ def test_a_new_database_gets_every_migration(storage: Storage) -> None:
     ]
 
 
+def test_read_only_storage_reads_and_never_writes(tmp_path: Path) -> None:
+    path = tmp_path / "aggregator.db"
+    with Storage(path) as storage:
+        store(storage, "alpha", entry("a"))
+    before = path.read_bytes()
+    with Storage(path, read_only=True) as storage:
+        assert candidates(storage) == ["a"]
+        with pytest.raises(StorageError, match="readonly"):
+            store(storage, "alpha", entry("b"))
+    assert path.read_bytes() == before
+
+
+def test_read_only_storage_refuses_a_database_with_missing_migrations(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = Database(sqlite3.connect(str(path)))
+    migrations.apply(db, stop_before="0002_search")
+    db.close()
+    with pytest.raises(StorageError, match="migrations are missing: 0002_search, 0003_daemon"):
+        Storage(path, read_only=True)
+    with pytest.raises(StorageError, match="cannot open"):
+        Storage(tmp_path / "missing.db", read_only=True)
+    assert not (tmp_path / "missing.db").exists()
+
+
 # -- the index follows every write -------------------------------------------------------------
 
 

@@ -77,16 +77,38 @@ class Storage(OutputQueries):
     Output queries (candidates, full-text search) live in :mod:`aggregator.storage.outputs`.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        """Open (creating when missing) and migrate the database at ``path``.
+
+        ``read_only`` opens an existing database without writing to it: no migration, no
+        journal mode change, and SQLite refuses every write. It must already have every
+        migration (a :class:`StorageError` says which are missing). Publishing and
+        benchmarks over a database that is not theirs use it.
+        """
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(
-                str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
-            )
+            if read_only:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                connection = sqlite3.connect(
+                    uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False
+                )
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(
+                    str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
+                )
             register_functions(connection)
             self.db = Database(connection)
             self.db.execute("PRAGMA busy_timeout = 30000")
+            if read_only:
+                pending = [migration.name for migration in migrations.pending(self.db)]
+                if pending:
+                    connection.close()
+                    raise StorageError(
+                        f"{self.path}: opened read-only but migrations are missing: "
+                        + ", ".join(pending)
+                    )
+                return
             self.db.execute("PRAGMA foreign_keys = ON")
             if self.db.journal_mode != "wal":
                 self.db.enable_wal()
