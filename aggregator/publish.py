@@ -11,8 +11,10 @@ import json
 import logging
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,6 +118,37 @@ class CommentView:
 
     count: int
     last_at: datetime | None
+
+
+class StageTimes:
+    """Seconds spent in each stage of a publish, for ``benchmarks/publish.py`` and debug logs.
+
+    A stage's time excludes the stages nested in it, so the stages add up to the whole. Reading
+    the clock is all it costs (a few hundred calls per publish).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter):
+        self.seconds: dict[str, float] = {}
+        self._clock = clock
+        self._stack: list[str] = []
+        self._mark = 0.0
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self._switch()
+        self._stack.append(name)
+        try:
+            yield
+        finally:
+            self._switch()
+            self._stack.pop()
+
+    def _switch(self) -> None:
+        now = self._clock()
+        if self._stack:
+            name = self._stack[-1]
+            self.seconds[name] = self.seconds.get(name, 0.0) + now - self._mark
+        self._mark = now
 
 
 def urn(public_id: str) -> str:
@@ -535,6 +568,8 @@ class Publisher:
         self._storage = storage
         self.clock = clock
         self._signatures: dict[Path, tuple[object, ...]] = {}
+        # Where the last publish() spent its time, by stage (see benchmarks/publish.py).
+        self.times = StageTimes()
         self.configure(config)
 
     def configure(self, config: AppConfig) -> None:
@@ -639,9 +674,11 @@ class Publisher:
         """
         changed: list[Path] = []
         failures: list[str] = []
+        self.times = StageTimes()
         for output in outputs if outputs is not None else self.config.outputs:
             try:
-                changed.extend(self._publish_output(output))
+                with self.times.stage("other"):
+                    changed.extend(self._publish_output(output))
             except PublishError as error:
                 failures.append(f"{output.name}: {error}")
             except (ValueError, TypeError) as error:  # lxml refusing a stored value
@@ -651,14 +688,18 @@ class Publisher:
         return changed
 
     def _publish_output(self, output: OutputConfig) -> list[Path]:
-        selection = self.select(output)
+        with self.times.stage("feed: select"):
+            selection = self.select(output)
         entries = selection.kept
-        older = self.older_pages(output, entries)
+        with self.times.stage("pages: select"):
+            older = self.older_pages(output, entries)
         links = self.links(output)
         folder = self.config.public_dir / "feeds"
         followed = {s.name for s in self.config.sources_for(output) if self.config.comments_for(s)}
         changed: list[Path] = []
-        threads = self._publish_threads(output, entries, links, folder, followed, changed)
+        threads = self._publish_threads(
+            output, entries, links, folder, followed, changed, "feed: threads"
+        )
         items = [
             shape_entry(item, content=output.content, via=output.via) for item in selection.entries
         ]
@@ -678,13 +719,15 @@ class Publisher:
             path = folder / f"{output.name}.{EXTENSIONS[fmt]}"
             if self._signatures.get(path) == signature and path.exists():
                 continue
-            content = render_output(output, items, links, fmt, threads, page, duplicates)
-            if write_atomic(path, content):
-                changed.append(path)
+            with self.times.stage(f"feed: {fmt}"):
+                content = render_output(output, items, links, fmt, threads, page, duplicates)
+                if write_atomic(path, content):
+                    changed.append(path)
             self._signatures[path] = signature
         changed.extend(self._publish_pages(output, older, links, folder, followed))
         if followed:
-            changed.extend(self._publish_latest_comments(output, entries, links, folder))
+            with self.times.stage("latest comments"):
+                changed.extend(self._publish_latest_comments(output, entries, links, folder))
         return changed
 
     def _publish_threads(
@@ -695,18 +738,21 @@ class Publisher:
         folder: Path,
         followed: set[str],
         changed: list[Path],
+        stage: str,
     ) -> dict[int, CommentView]:
         """Write the comment feeds of ``entries``; return each entry's visible thread."""
         threads: dict[int, CommentView] = {}
-        for entry in entries:
-            if not entry.comment_count and not (
-                entry.source_name in followed and self._can_have_comments(entry)
-            ):
-                continue
-            comments = self.visible_comments(output, entry) if entry.comment_count else []
-            last_at = max((comment_updated(c) for c in comments), default=None)
-            threads[entry.id] = CommentView(len(comments), last_at)
-            changed.extend(self._publish_thread(output, entry, comments, links, folder))
+        with self.times.stage(stage):
+            for entry in entries:
+                if not entry.comment_count and not (
+                    entry.source_name in followed and self._can_have_comments(entry)
+                ):
+                    continue
+                comments = self.visible_comments(output, entry) if entry.comment_count else []
+                last_at = max((comment_updated(c) for c in comments), default=None)
+                threads[entry.id] = CommentView(len(comments), last_at)
+                with self.times.stage("comment feeds"):
+                    changed.extend(self._publish_thread(output, entry, comments, links, folder))
         return threads
 
     def older_pages(
@@ -739,16 +785,20 @@ class Publisher:
         count = 1 + len(older)
         page_folder = folder / output.name / "page"
         for number, entries in enumerate(older, start=2):
-            threads = self._publish_threads(output, entries, links, folder, followed, changed)
+            threads = self._publish_threads(
+                output, entries, links, folder, followed, changed, "pages: threads"
+            )
             shaped = [
                 shape_entry(DedupedEntry(entry), content=output.content, via=output.via)
                 for entry in entries
             ]
             for fmt in output.formats:
                 path = page_folder / f"{number}.{EXTENSIONS[fmt]}"
-                content = render_output(output, shaped, links, fmt, threads, Page(number, count))
-                if write_atomic(path, content):
-                    changed.append(path)
+                with self.times.stage("pages: render"):
+                    page = Page(number, count)
+                    content = render_output(output, shaped, links, fmt, threads, page)
+                    if write_atomic(path, content):
+                        changed.append(path)
         extensions = {EXTENSIONS[fmt] for fmt in output.formats}
         for path in page_folder.glob("*.*") if page_folder.is_dir() else ():
             stale = not path.stem.isdigit() or int(path.stem) > count

@@ -14,7 +14,7 @@ import pytest
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.config import load_config
-from aggregator.publish import Publisher
+from aggregator.publish import Publisher, StageTimes
 from aggregator.storage import Storage
 from aggregator.update import Poller
 
@@ -329,3 +329,26 @@ def test_cli_publish_writes_files_once(feed_server, write_config):
     feeds = path.parent / "var" / "public" / "feeds"
     assert sorted(p.name for p in feeds.iterdir()) == ["all.atom", "all.json", "all.rss"]
     assert len(feedparser.parse((feeds / "all.atom").read_bytes()).entries) == 3
+
+
+# -- where the time goes -------------------------------------------------------------------------
+
+
+def test_stage_times_exclude_nested_stages_and_add_up() -> None:
+    ticks = iter([0.0, 1.0, 3.0, 6.0, 10.0, 15.0])  # a clock read at every switch
+    times = StageTimes(clock=lambda: next(ticks))
+    with times.stage("outer"):  # 0
+        with times.stage("inner"):  # 1: outer had 1
+            pass  # 3: inner had 2
+        with times.stage("inner"):  # 6: outer had 3 more
+            pass  # 10: inner had 4 more
+    # 15: outer had 5 more
+    assert times.seconds == {"outer": 9.0, "inner": 6.0}
+
+
+def test_publish_records_its_stages(world) -> None:
+    with Storage(world.config.database) as storage:
+        publisher = Publisher(world.config, storage)
+        publisher.publish()
+    assert {"feed: select", "feed: atom", "feed: rss", "feed: json"} <= set(publisher.times.seconds)
+    assert all(seconds >= 0 for seconds in publisher.times.seconds.values())
