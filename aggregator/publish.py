@@ -336,6 +336,11 @@ def _add_entry(
         item.source(url=source_url, title=source_title)
 
 
+def _has_rules(rules: CommentRules) -> bool:
+    """Whether ``rules`` can drop a comment (``CommentRules.names`` is left out of ``==``)."""
+    return bool(rules.names or rules.authors or rules.exclude)
+
+
 def _hub_links(links: FeedLinks) -> list[tuple[str, str]]:
     return [("hub", links.hub)] if links.hub else []
 
@@ -577,6 +582,7 @@ class Publisher:
         self.config = config
         self.rules = RuleBook.from_config(config)
         self._comment_rules: dict[tuple[str, str], CommentRules] = {}
+        self._sources = {source.name: source for source in config.sources}
 
     @property
     def storage(self) -> Storage:
@@ -638,7 +644,7 @@ class Publisher:
         cached = self._comment_rules.get((output.name, source_name))
         if cached is not None:
             return cached
-        source = self.config.source(source_name) if source_name in self._source_names() else None
+        source = self._sources.get(source_name)
         rules = combine_comment_rules(
             compile_comment_rules(list(self.config.defaults.killfile), ()),
             compile_comment_rules(list(source.killfile) if source else [], ()),
@@ -651,15 +657,8 @@ class Publisher:
         """Whether aggregator has a way to read this entry's thread."""
         if entry.extra.get("comments_feed_url"):
             return True
-        source = (
-            self.config.source(entry.source_name)
-            if entry.source_name in self._source_names()
-            else None
-        )
+        source = self._sources.get(entry.source_name)
         return bool(source and (source.comments_url or (source.comments_page and entry.link)))
-
-    def _source_names(self) -> set[str]:
-        return {source.name for source in self.config.sources}
 
     def visible_comments(self, output: OutputConfig, entry: StoredEntry) -> list[StoredComment]:
         """An entry's comments as this output shows them: killfiled authors removed."""
@@ -717,18 +716,35 @@ class Publisher:
         )
         for fmt in output.formats:
             path = folder / f"{output.name}.{EXTENSIONS[fmt]}"
-            if self._signatures.get(path) == signature and path.exists():
-                continue
             with self.times.stage(f"feed: {fmt}"):
-                content = render_output(output, items, links, fmt, threads, page, duplicates)
-                if write_atomic(path, content):
-                    changed.append(path)
-            self._signatures[path] = signature
+                self._write_if_changed(
+                    path,
+                    signature,
+                    lambda fmt=fmt: render_output(
+                        output, items, links, fmt, threads, page, duplicates
+                    ),
+                    changed,
+                )
         changed.extend(self._publish_pages(output, older, links, folder, followed))
         if followed:
             with self.times.stage("latest comments"):
                 changed.extend(self._publish_latest_comments(output, entries, links, folder))
         return changed
+
+    def _write_if_changed(
+        self,
+        path: Path,
+        signature: tuple[object, ...],
+        render: Callable[[], bytes],
+        changed: list[Path],
+    ) -> None:
+        """Render and write ``path`` unless its last rendering had the same ``signature``
+        (everything the bytes depend on) and the file is still there."""
+        if self._signatures.get(path) == signature and path.exists():
+            return
+        if write_atomic(path, render()):
+            changed.append(path)
+        self._signatures[path] = signature
 
     def _publish_threads(
         self,
@@ -740,20 +756,74 @@ class Publisher:
         changed: list[Path],
         stage: str,
     ) -> dict[int, CommentView]:
-        """Write the comment feeds of ``entries``; return each entry's visible thread."""
+        """Write the comment feeds of ``entries``; return each entry's visible thread.
+
+        Where no killfile or comment rule applies, every comment is shown: the count, the
+        newest time and whether a feed changed come from one summary query
+        (:meth:`Storage.list_thread_summaries`), and only the threads whose feeds must be
+        rendered are read in full. Where rules apply, each thread is read and filtered.
+        """
         threads: dict[int, CommentView] = {}
+        pending: list[tuple[StoredEntry, tuple[object, ...], list[StoredComment] | None]] = []
         with self.times.stage(stage):
-            for entry in entries:
-                if not entry.comment_count and not (
-                    entry.source_name in followed and self._can_have_comments(entry)
+            shown = [
+                entry
+                for entry in entries
+                if entry.comment_count
+                or (entry.source_name in followed and self._can_have_comments(entry))
+            ]
+            plain = {
+                entry.id
+                for entry in shown
+                if entry.comment_count
+                and not _has_rules(self.comment_rules(output, entry.source_name))
+            }
+            summaries = self.storage.list_thread_summaries(plain) if plain else {}
+            for entry in shown:
+                comments: list[StoredComment] | None
+                if entry.id in plain:
+                    summary = summaries.get(entry.id)
+                    comments = None if summary else []
+                    threads[entry.id] = (
+                        CommentView(summary.count, summary.last_at)
+                        if summary
+                        else CommentView(0, None)
+                    )
+                    shown_fields: object = ("all", summary.fingerprint if summary else ())
+                else:
+                    comments = self.visible_comments(output, entry) if entry.comment_count else []
+                    last_at = max((comment_updated(c) for c in comments), default=None)
+                    threads[entry.id] = CommentView(len(comments), last_at)
+                    shown_fields = (
+                        "visible",
+                        tuple(
+                            (c.public_id, c.content, c.author, c.author_url, c.link)
+                            + (c.published_at, c.first_seen_at, c.number)
+                            + (c.parent_public_id, c.gone_at)
+                            for c in comments
+                        ),
+                    )
+                signature = (links.base_url, links.hub, entry.title, entry.link, shown_fields)
+                if any(
+                    self._signatures.get(path) != signature or not path.exists()
+                    for path in self._thread_paths(output, entry, folder)
                 ):
-                    continue
-                comments = self.visible_comments(output, entry) if entry.comment_count else []
-                last_at = max((comment_updated(c) for c in comments), default=None)
-                threads[entry.id] = CommentView(len(comments), last_at)
-                with self.times.stage("comment feeds"):
-                    changed.extend(self._publish_thread(output, entry, comments, links, folder))
+                    pending.append((entry, signature, comments))
+            unread = [entry.id for entry, _, comments in pending if comments is None]
+            read = self.storage.list_comments_of(unread) if unread else {}
+        with self.times.stage("comment feeds"):
+            for entry, signature, comments in pending:
+                if comments is None:
+                    comments = read.get(entry.id, [])
+                self._publish_thread(output, entry, comments, links, folder, signature, changed)
         return threads
+
+    def _thread_paths(self, output: OutputConfig, entry: StoredEntry, folder: Path) -> list[Path]:
+        """The comment feeds of one entry in an output, one per format."""
+        return [
+            folder / output.name / entry.public_id / f"comments.{EXTENSIONS[fmt]}"
+            for fmt in output.formats
+        ]
 
     def older_pages(
         self, output: OutputConfig, first: Sequence[StoredEntry]
@@ -784,6 +854,7 @@ class Publisher:
         changed: list[Path] = []
         count = 1 + len(older)
         page_folder = folder / output.name / "page"
+        configured = output.model_dump_json()
         for number, entries in enumerate(older, start=2):
             threads = self._publish_threads(
                 output, entries, links, folder, followed, changed, "pages: threads"
@@ -792,13 +863,26 @@ class Publisher:
                 shape_entry(DedupedEntry(entry), content=output.content, via=output.via)
                 for entry in entries
             ]
+            page = Page(number, count)
+            # As for the feed itself: everything a page's bytes depend on.
+            signature = (
+                links.base_url,
+                links.hub,
+                configured,
+                page,
+                tuple(shaped),
+                tuple(sorted(threads.items())),
+            )
             for fmt in output.formats:
-                path = page_folder / f"{number}.{EXTENSIONS[fmt]}"
                 with self.times.stage("pages: render"):
-                    page = Page(number, count)
-                    content = render_output(output, shaped, links, fmt, threads, page)
-                    if write_atomic(path, content):
-                        changed.append(path)
+                    self._write_if_changed(
+                        page_folder / f"{number}.{EXTENSIONS[fmt]}",
+                        signature,
+                        lambda fmt=fmt, page=page, shaped=shaped, threads=threads: render_output(
+                            output, shaped, links, fmt, threads, page
+                        ),
+                        changed,
+                    )
         extensions = {EXTENSIONS[fmt] for fmt in output.formats}
         for path in page_folder.glob("*.*") if page_folder.is_dir() else ():
             stale = not path.stem.isdigit() or int(path.stem) > count
@@ -827,37 +911,30 @@ class Publisher:
         comments: list[StoredComment],
         links: FeedLinks,
         folder: Path,
-    ) -> list[Path]:
-        changed = []
-        signature = (
-            entry.title,
-            entry.link,
-            tuple(
-                (c.public_id, c.content, c.author, c.author_url, c.link, c.published_at)
-                + (c.parent_public_id, c.gone_at)
-                for c in comments
-            ),
-        )
-        for fmt in output.formats:
-            path = folder / output.name / entry.public_id / f"comments.{EXTENSIONS[fmt]}"
-            if self._signatures.get(path) == signature and path.exists():
-                continue
-            content = render_comments(
-                f"Comments on {entry.title or 'a post'}",
-                uuid.uuid5(
-                    uuid.NAMESPACE_URL, f"aggregator:comments:{output.name}:{entry.public_id}"
-                ).urn,
-                comments,
-                {entry.id: entry},
-                links.comments(entry.public_id, fmt),
-                entry.link or links.page(),
-                fmt,
-                hub=links.hub,
+        signature: tuple[object, ...],
+        changed: list[Path],
+    ) -> None:
+        feed_id = uuid.uuid5(
+            uuid.NAMESPACE_URL, f"aggregator:comments:{output.name}:{entry.public_id}"
+        ).urn
+        for fmt, path in zip(
+            output.formats, self._thread_paths(output, entry, folder), strict=True
+        ):
+            self._write_if_changed(
+                path,
+                signature,
+                lambda fmt=fmt: render_comments(
+                    f"Comments on {entry.title or 'a post'}",
+                    feed_id,
+                    comments,
+                    {entry.id: entry},
+                    links.comments(entry.public_id, fmt),
+                    entry.link or links.page(),
+                    fmt,
+                    hub=links.hub,
+                ),
+                changed,
             )
-            if write_atomic(path, content):
-                changed.append(path)
-            self._signatures[path] = signature
-        return changed
 
     def _publish_latest_comments(
         self, output: OutputConfig, entries: list[StoredEntry], links: FeedLinks, folder: Path
