@@ -635,7 +635,7 @@ class Publisher:
     def _with_visible_count(self, output: OutputConfig, entry: StoredEntry) -> StoredEntry:
         """``min_comments`` counts the comments an output shows: killfiled ones do not count."""
         rules = self.comment_rules(output, entry.source_name)
-        if not entry.comment_count or rules == CommentRules():
+        if not entry.comment_count or not _has_rules(rules):
             return entry
         return replace(entry, comment_count=len(self.visible_comments(output, entry)))
 
