@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -32,6 +33,7 @@ from aggregator.feedext import (
 )
 from aggregator.filters import (
     CommentRules,
+    RuleSet,
     combine_comment_rules,
     compile_comment_rules,
     evaluate,
@@ -50,6 +52,7 @@ MEDIA_TYPES = {
 }
 GENERATOR = ("aggregator", __version__, PROJECT_URL)  # feedgen's order: name, version, uri
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_UUID_HEX = re.compile(r"[0-9a-f]{32}")
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +156,9 @@ class StageTimes:
 
 def urn(public_id: str) -> str:
     """An entry's public id as a URI (``urn:uuid:...``), valid as Atom id and RSS guid."""
+    if _UUID_HEX.fullmatch(public_id):  # as storage writes them (uuid.hex): no UUID object
+        h = public_id
+        return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
     return uuid.UUID(hex=public_id).urn
 
 
@@ -583,6 +589,7 @@ class Publisher:
         self.rules = RuleBook.from_config(config)
         self._comment_rules: dict[tuple[str, str], CommentRules] = {}
         self._sources = {source.name: source for source in config.sources}
+        self._entry_rules: dict[tuple[str, str], RuleSet] = {}
 
     @property
     def storage(self) -> Storage:
@@ -623,7 +630,7 @@ class Publisher:
         try:
             return select_entries(
                 annotated(),
-                lambda source_name: self.rules.for_output(output.name, source_name),
+                lambda source_name: self.entry_rules(output, source_name),
                 now,
                 limit=output.limit,
                 search=output.search,
@@ -631,6 +638,14 @@ class Publisher:
             )
         finally:
             pages.close()
+
+    def entry_rules(self, output: OutputConfig, source_name: str) -> RuleSet:
+        """The entry rules of all three levels for one source's entries in an output."""
+        key = (output.name, source_name)
+        rules = self._entry_rules.get(key)
+        if rules is None:
+            rules = self._entry_rules[key] = self.rules.for_output(output.name, source_name)
+        return rules
 
     def _with_visible_count(self, output: OutputConfig, entry: StoredEntry) -> StoredEntry:
         """``min_comments`` counts the comments an output shows: killfiled ones do not count."""
@@ -901,7 +916,7 @@ class Publisher:
             entry.id
             for entry in unique.values()
             if (hits is None or entry.id in hits)
-            and evaluate(self.rules.for_output(output.name, entry.source_name), entry, now).kept
+            and evaluate(self.entry_rules(output, entry.source_name), entry, now).kept
         }
 
     def _publish_thread(

@@ -7,17 +7,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
 import pytest
 from conftest import make_config_file
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.config import load_config
 from aggregator.models import CommentData, EntryData
-from aggregator.publish import Publisher, StageTimes
+from aggregator.publish import Publisher, StageTimes, urn
 from aggregator.storage import Storage
 from aggregator.update import Poller
 
@@ -443,3 +446,9 @@ def test_a_long_lived_publisher_writes_what_a_new_one_would(
     store(_post(9))  # a new entry at the top moves every page by one
     assert {"all.atom", "all.rss", "all.json"} | pages[2] | pages[3] | thread(9) <= publish()
     storage.close()
+
+
+@given(st.uuids())
+def test_urn_is_the_uuid_urn_of_a_public_id(value: uuid.UUID) -> None:
+    for written in (value.hex, value.hex.upper(), str(value)):  # stored, and other spellings
+        assert urn(written) == value.urn
