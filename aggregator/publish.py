@@ -579,6 +579,7 @@ class Publisher:
         self._storage = storage
         self.clock = clock
         self._signatures: dict[Path, tuple[object, ...]] = {}
+        self._paths: dict[tuple[object, ...], list[Path]] = {}
         # Where the last publish() spent its time, by stage (see benchmarks/publish.py).
         self.times = StageTimes()
         self.configure(config)
@@ -743,7 +744,8 @@ class Publisher:
         changed.extend(self._publish_pages(output, older, links, folder, followed))
         if followed:
             with self.times.stage("latest comments"):
-                changed.extend(self._publish_latest_comments(output, entries, links, folder))
+                known = [*entries, *(entry for page in older for entry in page)]
+                changed.extend(self._publish_latest_comments(output, known, links, folder))
         return changed
 
     def _write_if_changed(
@@ -819,9 +821,14 @@ class Publisher:
                         ),
                     )
                 signature = (links.base_url, links.hub, entry.title, entry.link, shown_fields)
-                if any(
-                    self._signatures.get(path) != signature or not path.exists()
-                    for path in self._thread_paths(output, entry, folder)
+                paths = self._thread_paths(output, entry, folder)
+                # One signature object is kept for all the formats: compare it once.
+                kept = [self._signatures.get(path) for path in paths]
+                if (
+                    not kept
+                    or any(other is not kept[0] for other in kept)
+                    or kept[0] != signature
+                    or not all(path.exists() for path in paths)
                 ):
                     pending.append((entry, signature, comments))
             unread = [entry.id for entry, _, comments in pending if comments is None]
@@ -834,11 +841,18 @@ class Publisher:
         return threads
 
     def _thread_paths(self, output: OutputConfig, entry: StoredEntry, folder: Path) -> list[Path]:
-        """The comment feeds of one entry in an output, one per format."""
-        return [
-            folder / output.name / entry.public_id / f"comments.{EXTENSIONS[fmt]}"
-            for fmt in output.formats
-        ]
+        """The comment feeds of one entry in an output, one per format (remembered: a publish
+        asks for a thousand of them)."""
+        key = (folder, output.name, tuple(output.formats), entry.public_id)
+        paths = self._paths.get(key)
+        if paths is None:
+            if len(self._paths) >= 50_000:  # entries long gone from every output
+                self._paths.clear()
+            paths = self._paths[key] = [
+                folder / output.name / entry.public_id / f"comments.{EXTENSIONS[fmt]}"
+                for fmt in output.formats
+            ]
+        return paths
 
     def older_pages(
         self, output: OutputConfig, first: Sequence[StoredEntry]
@@ -977,19 +991,30 @@ class Publisher:
             ):
                 break
             limit *= 4
-        changed = []
+        changed: list[Path] = []
+        title = f"{output.display_title}: latest comments"
+        feed_id = uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:latest-comments:{output.name}").urn
+        # What the bytes depend on: the comments and, of their entries, what a comment shows.
+        signature = (
+            links,
+            title,
+            tuple(visible),
+            tuple((by_id[c.entry_id].title, by_id[c.entry_id].link) for c in visible),
+        )
         for fmt in output.formats:
-            path = folder / output.name / f"comments.{EXTENSIONS[fmt]}"
-            content = render_comments(
-                f"{output.display_title}: latest comments",
-                uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:latest-comments:{output.name}").urn,
-                visible,
-                by_id,
-                links.latest_comments(fmt),
-                links.page(),
-                fmt,
-                hub=links.hub,
+            self._write_if_changed(
+                folder / output.name / f"comments.{EXTENSIONS[fmt]}",
+                signature,
+                lambda fmt=fmt: render_comments(
+                    title,
+                    feed_id,
+                    visible,
+                    by_id,
+                    links.latest_comments(fmt),
+                    links.page(),
+                    fmt,
+                    hub=links.hub,
+                ),
+                changed,
             )
-            if write_atomic(path, content):
-                changed.append(path)
         return changed
