@@ -39,6 +39,7 @@ from aggregator.filters import (
     evaluate,
     keep_comment,
 )
+from aggregator.fragments import FragmentCache, Piece
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.rules import RuleBook, candidate_query
 from aggregator.selection import CandidatePage, Selection, select_entries, shape_entry
@@ -184,6 +185,8 @@ def render_output(
     threads: dict[int, CommentView] | None = None,
     page: Page | None = None,
     duplicates: Mapping[int, Sequence[Duplicate]] | None = None,
+    *,
+    fragments: FragmentCache | None = None,
 ) -> bytes:
     """Render one output in one format ("atom", "rss" or "json").
 
@@ -192,17 +195,46 @@ def render_output(
     is a feed of one page.
     ``duplicates`` maps entry ids to the copies of it left out (JSON ``_aggregator.duplicates``;
     the HTML names them already, see :func:`aggregator.selection.shape_entry`).
+    ``fragments`` holds entries rendered before, reused when nothing they show changed: the
+    bytes are the same as without it.
     """
     threads = threads or {}
     page = page or Page()
+    duplicates = duplicates or {}
+    if fmt not in EXTENSIONS:
+        raise PublishError(f"unknown format {fmt!r}")
+    pieces = [
+        Piece(
+            ("entry", links.output, fmt, entry.id),
+            (entry, threads.get(entry.id), links, tuple(duplicates.get(entry.id, ()))),
+        )
+        for entry in entries
+    ]
     if fmt == "json":
-        return _render_json(output, entries, links, threads, page, duplicates or {})
-    generator = _feed_generator(output, entries, links, fmt, threads, page)
-    if fmt == "atom":
-        return generator.atom_str(pretty=True)
-    if fmt == "rss":
-        return generator.rss_str(pretty=True)
-    raise PublishError(f"unknown format {fmt!r}")
+        document = _json_document(output, links, page)
+
+        def item(piece: Piece) -> dict[str, object]:
+            entry = piece.depends[0]
+            return _json_item(entry, links, threads.get(entry.id), duplicates)
+
+        if fragments is None:
+            return _json_bytes({**document, "items": [item(piece) for piece in pieces]})
+        return fragments.json(document, pieces, item)
+    head = _feed_head(output, links, fmt, page, feed_updated(entries))
+
+    def render(some: Sequence[Piece]) -> bytes:
+        generator = head()
+        # feedgen prepends entries; add oldest first so the document lists newest first.
+        for piece in reversed(some):
+            entry = piece.depends[0]
+            _add_entry(generator, entry, links, fmt, threads.get(entry.id))
+        return _serialize(generator, fmt)
+
+    return render(pieces) if fragments is None else fragments.xml(fmt, pieces, render)
+
+
+def _serialize(generator: FeedGenerator, fmt: str) -> bytes:
+    return generator.atom_str(pretty=True) if fmt == "atom" else generator.rss_str(pretty=True)
 
 
 def _new_generator(
@@ -250,29 +282,21 @@ def _new_generator(
     return generator
 
 
-def _feed_generator(
-    output: OutputConfig,
-    entries: Sequence[StoredEntry],
-    links: FeedLinks,
-    fmt: str,
-    threads: dict[int, CommentView],
-    page: Page,
-) -> FeedGenerator:
+def _feed_head(
+    output: OutputConfig, links: FeedLinks, fmt: str, page: Page, updated: datetime
+) -> Callable[[], FeedGenerator]:
+    """A maker of the output's FeedGenerator with its feed-level metadata and no entries."""
     description = output.description or f"{output.display_title}, merged by aggregator"
-    generator = _new_generator(
+    return lambda: _new_generator(
         uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:output:{output.name}").urn,
         output.display_title,
         description,
         links.feed_page(fmt, page.number),
         fmt,
-        feed_updated(entries),
+        updated,
         links.web_page(),
         _hub_links(links) + page.links(links, fmt),
     )
-    # feedgen prepends entries; add oldest first so the document lists newest first.
-    for entry in reversed(entries):
-        _add_entry(generator, entry, links, fmt, threads.get(entry.id))
-    return generator
 
 
 def _add_entry(
@@ -351,70 +375,67 @@ def _hub_links(links: FeedLinks) -> list[tuple[str, str]]:
     return [("hub", links.hub)] if links.hub else []
 
 
-def _render_json(
-    output: OutputConfig,
-    entries: Sequence[StoredEntry],
+def _json_item(
+    entry: StoredEntry,
     links: FeedLinks,
-    threads: dict[int, CommentView],
-    page: Page,
+    thread: CommentView | None,
     duplicates: Mapping[int, Sequence[Duplicate]],
-) -> bytes:
-    items = []
-    for entry in entries:
-        thread = threads.get(entry.id)
-        copies = duplicates.get(entry.id, ())
-        item: dict[str, object] = {
-            "id": urn(entry.public_id),
-            "title": entry.title or "(untitled)",
-            "content_html": entry.content or entry.summary or "",
-            "date_published": (entry.published_at or entry.first_seen_at).isoformat(),
-            "date_modified": entry_updated(entry).isoformat(),
-            "_aggregator": {
-                "source": {
-                    "name": entry.source_name,
-                    "title": entry.source_title,
-                    "feed_url": entry.source_url,
-                },
-                "comment_count": thread.count if thread else 0,
-                **(
-                    {"comments_feed_url": links.comments(entry.public_id, "json")} if thread else {}
-                ),
-                **(
-                    {
-                        "duplicates": [
-                            {
-                                "source": copy.source_name,
-                                "source_title": copy.source_title,
-                                "url": copy.link,
-                                "id": urn(copy.public_id),
-                                "same": copy.reason,
-                            }
-                            for copy in copies
-                        ]
-                    }
-                    if copies
-                    else {}
-                ),
+) -> dict[str, object]:
+    copies = duplicates.get(entry.id, ())
+    item: dict[str, object] = {
+        "id": urn(entry.public_id),
+        "title": entry.title or "(untitled)",
+        "content_html": entry.content or entry.summary or "",
+        "date_published": (entry.published_at or entry.first_seen_at).isoformat(),
+        "date_modified": entry_updated(entry).isoformat(),
+        "_aggregator": {
+            "source": {
+                "name": entry.source_name,
+                "title": entry.source_title,
+                "feed_url": entry.source_url,
             },
-        }
-        if entry.link:
-            item["url"] = entry.link
-        if entry.summary and entry.content:
-            item["summary"] = entry.summary
-        item["authors"] = [{"name": entry_author(entry)}]
-        if entry.categories:
-            item["tags"] = list(entry.categories)
-        if entry.enclosures:
-            item["attachments"] = [
+            "comment_count": thread.count if thread else 0,
+            **({"comments_feed_url": links.comments(entry.public_id, "json")} if thread else {}),
+            **(
                 {
-                    "url": e.url,
-                    "mime_type": e.type or "application/octet-stream",
-                    **({"size_in_bytes": e.length} if e.length else {}),
+                    "duplicates": [
+                        {
+                            "source": copy.source_name,
+                            "source_title": copy.source_title,
+                            "url": copy.link,
+                            "id": urn(copy.public_id),
+                            "same": copy.reason,
+                        }
+                        for copy in copies
+                    ]
                 }
-                for e in entry.enclosures
-            ]
-        items.append(item)
-    document = {
+                if copies
+                else {}
+            ),
+        },
+    }
+    if entry.link:
+        item["url"] = entry.link
+    if entry.summary and entry.content:
+        item["summary"] = entry.summary
+    item["authors"] = [{"name": entry_author(entry)}]
+    if entry.categories:
+        item["tags"] = list(entry.categories)
+    if entry.enclosures:
+        item["attachments"] = [
+            {
+                "url": e.url,
+                "mime_type": e.type or "application/octet-stream",
+                **({"size_in_bytes": e.length} if e.length else {}),
+            }
+            for e in entry.enclosures
+        ]
+    return item
+
+
+def _json_document(output: OutputConfig, links: FeedLinks, page: Page) -> dict[str, object]:
+    """The JSON Feed of an output, its items left out (``items`` keeps its place)."""
+    document: dict[str, object] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": output.display_title,
         "home_page_url": links.web_page(),
@@ -422,13 +443,13 @@ def _render_json(
         "description": output.description or f"{output.display_title}, merged by aggregator",
         "authors": [{"name": output.display_title}],
         "language": "en",
-        "items": items,
+        "items": [],
     }
     if page.number < page.count:
         document["next_url"] = links.feed_page("json", page.number + 1)
     if links.hub:
         document["hubs"] = [{"type": "WebSub", "url": links.hub}]
-    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+    return document
 
 
 def write_atomic(path: Path, content: bytes) -> bool:
@@ -478,60 +499,92 @@ def render_comments(
     home: str,
     fmt: str,
     hub: str | None = None,
+    *,
+    fragments: FragmentCache | None = None,
 ) -> bytes:
     """Render a comment feed: one entry's thread, or an output's latest comments.
 
     Each comment names what it replies to (``thr:in-reply-to``): its parent comment where the
     source threads replies, else the post. ``hub`` is the WebSub hub to name, if any.
+    ``fragments`` holds comments rendered before (see :func:`render_output`).
     """
     updated = max((comment_updated(c) for c in comments), default=_EPOCH)
-    if fmt == "json":
-        return _json_bytes(
-            {
-                "version": "https://jsonfeed.org/version/1.1",
-                "title": title,
-                "home_page_url": home,
-                "feed_url": self_url,
-                "authors": [{"name": title}],
-                "items": [_json_comment(c, entries[c.entry_id]) for c in comments],
-                **({"hubs": [{"type": "WebSub", "url": hub}]} if hub else {}),
-            }
-        )
-    generator = _new_generator(
-        feed_id, title, title, self_url, fmt, updated, home, [("hub", hub)] if hub else []
-    )
     permalinks = {c.public_id: c.link for c in comments if c.link}
-    for comment in reversed(comments):
+    pieces = []
+    for comment in comments:
         entry = entries[comment.entry_id]
-        item = generator.add_entry()
-        item.id(urn(comment.public_id))
-        item.guid(urn(comment.public_id), permalink=False)
-        item.title(comment_title(comment, entry.title))
-        item.link(href=comment.link or entry.link or home, rel="alternate")
-        if comment.author:
-            if fmt == "rss":
-                item.dc.dc_creator(comment.author)
-            else:
-                item.author(
-                    {
-                        "name": comment.author,
-                        **({"uri": comment.author_url} if comment.author_url else {}),
-                    }
-                )
-        item.published(comment_updated(comment))
-        item.updated(comment_updated(comment))
-        item.content(comment.content or "", type="html")
+        replied = (
+            permalinks.get(comment.parent_public_id) or entry.link
+            if comment.parent_public_id
+            else None
+        )
+        shown = (entry.public_id, entry.title, entry.link)
+        pieces.append(Piece(("comment", feed_id, fmt, comment.id), (comment, shown, replied, home)))
+    if fmt == "json":
+        document = {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": title,
+            "home_page_url": home,
+            "feed_url": self_url,
+            "authors": [{"name": title}],
+            "items": [],
+            **({"hubs": [{"type": "WebSub", "url": hub}]} if hub else {}),
+        }
+
+        def item(piece: Piece) -> dict[str, object]:
+            comment = piece.depends[0]
+            return _json_comment(comment, entries[comment.entry_id])
+
+        if fragments is None:
+            return _json_bytes({**document, "items": [item(piece) for piece in pieces]})
+        return fragments.json(document, pieces, item)
+
+    def render(some: Sequence[Piece]) -> bytes:
+        generator = _new_generator(
+            feed_id, title, title, self_url, fmt, updated, home, [("hub", hub)] if hub else []
+        )
+        for piece in reversed(some):
+            comment, _, replied, _ = piece.depends
+            _add_comment(generator, comment, entries[comment.entry_id], fmt, home, replied)
+        return _serialize(generator, fmt)
+
+    return render(pieces) if fragments is None else fragments.xml(fmt, pieces, render)
+
+
+def _add_comment(
+    generator: FeedGenerator,
+    comment: StoredComment,
+    entry: StoredEntry,
+    fmt: str,
+    home: str,
+    replied: str | None,
+) -> None:
+    """One comment as an entry; ``replied`` is the parent comment's permalink (else the
+    post's), when the comment answers another."""
+    item = generator.add_entry()
+    item.id(urn(comment.public_id))
+    item.guid(urn(comment.public_id), permalink=False)
+    item.title(comment_title(comment, entry.title))
+    item.link(href=comment.link or entry.link or home, rel="alternate")
+    if comment.author:
         if fmt == "rss":
-            item.description(comment.content or "")
-        if comment.parent_public_id:
-            item.thread.in_reply_to(
-                urn(comment.parent_public_id),
-                href=permalinks.get(comment.parent_public_id) or entry.link,
-                type="text/html",
-            )
+            item.dc.dc_creator(comment.author)
         else:
-            item.thread.in_reply_to(urn(entry.public_id), href=entry.link, type="text/html")
-    return generator.atom_str(pretty=True) if fmt == "atom" else generator.rss_str(pretty=True)
+            item.author(
+                {
+                    "name": comment.author,
+                    **({"uri": comment.author_url} if comment.author_url else {}),
+                }
+            )
+    item.published(comment_updated(comment))
+    item.updated(comment_updated(comment))
+    item.content(comment.content or "", type="html")
+    if fmt == "rss":
+        item.description(comment.content or "")
+    if comment.parent_public_id:
+        item.thread.in_reply_to(urn(comment.parent_public_id), href=replied, type="text/html")
+    else:
+        item.thread.in_reply_to(urn(entry.public_id), href=entry.link, type="text/html")
 
 
 def _json_comment(comment: StoredComment, entry: StoredEntry) -> dict[str, object]:
@@ -580,6 +633,8 @@ class Publisher:
         self.clock = clock
         self._signatures: dict[Path, tuple[object, ...]] = {}
         self._paths: dict[tuple[object, ...], list[Path]] = {}
+        # Entries and comments rendered before, reused when a document moves or grows.
+        self._fragments = FragmentCache()
         # Where the last publish() spent its time, by stage (see benchmarks/publish.py).
         self.times = StageTimes()
         self.configure(config)
@@ -737,7 +792,14 @@ class Publisher:
                     path,
                     signature,
                     lambda fmt=fmt: render_output(
-                        output, items, links, fmt, threads, page, duplicates
+                        output,
+                        items,
+                        links,
+                        fmt,
+                        threads,
+                        page,
+                        duplicates,
+                        fragments=self._fragments,
                     ),
                     changed,
                 )
@@ -908,7 +970,7 @@ class Publisher:
                         page_folder / f"{number}.{EXTENSIONS[fmt]}",
                         signature,
                         lambda fmt=fmt, page=page, shaped=shaped, threads=threads: render_output(
-                            output, shaped, links, fmt, threads, page
+                            output, shaped, links, fmt, threads, page, fragments=self._fragments
                         ),
                         changed,
                     )
@@ -961,6 +1023,7 @@ class Publisher:
                     entry.link or links.page(),
                     fmt,
                     hub=links.hub,
+                    fragments=self._fragments,
                 ),
                 changed,
             )
@@ -1014,6 +1077,7 @@ class Publisher:
                     links.page(),
                     fmt,
                     hub=links.hub,
+                    fragments=self._fragments,
                 ),
                 changed,
             )
