@@ -270,6 +270,22 @@ def test_candidates_are_read_lazily_page_by_page(storage: Storage) -> None:
     assert storage.count("entries") == 10
 
 
+def test_candidates_read_again_are_the_same_values_until_they_change(storage: Storage) -> None:
+    store(storage, "a", entry("x", 1), entry("y", 2))
+    first = [e for page in storage.iter_candidates(CandidateQuery()) for e in page]
+    again = [e for page in storage.iter_candidates(CandidateQuery()) for e in page]
+    assert [a is b for a, b in zip(first, again, strict=True)] == [True, True]
+    store(storage, "a", entry("x", 1, title="Retitled", content_hash="new"))
+    storage.sync_sources([("a", "https://a.example/feed")], NOW)
+    with storage.transaction():
+        storage.update_source(storage.get_source("a").id, title="Source A")
+    changed = [e for page in storage.iter_candidates(CandidateQuery()) for e in page]
+    assert [(e.key, e.title, e.source_title) for e in changed] == [
+        ("x", "Retitled", "Source A"),
+        ("y", "Entry y", "Source A"),
+    ]
+
+
 def test_many_sources_and_broad_searches_give_the_same_answers(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:

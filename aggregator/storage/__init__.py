@@ -105,6 +105,7 @@ class Storage(OutputQueries):
         benchmarks over a database that is not theirs use it.
         """
         self.path = Path(path)
+        self._candidate_memo = {}
         try:
             if read_only:
                 uri = f"{self.path.resolve().as_uri()}?mode=ro"
