@@ -13,10 +13,11 @@ Runs inside the project's venv, in its own interpreter: the database is opened o
 Three scenarios, each one unmeasured warm-up and then ``--runs`` measured publishes:
 
 ``cold``
-    A new ``Publisher`` for every run and every memoizing cache in ``aggregator`` cleared: every
-    document is rendered (the feed, pages 2-10, every comment feed, the latest comments), as on
-    the daemon's first publish after a start. The files are already there from the warm-up, so
-    unchanged bytes are compared, not rewritten, as after a restart.
+    A new ``Storage`` connection and a new ``Publisher`` for every run, and every memoizing
+    cache in ``aggregator`` cleared: every document is rendered (the feed, pages 2-10, every
+    comment feed, the latest comments), as on the daemon's first publish after a start. The
+    files are already there from the warm-up, so unchanged bytes are compared, not rewritten,
+    as after a restart.
 ``window shift``
     One ``Publisher`` kept between runs; before each run it forgets what it rendered for the
     output's feed and its pages (2-10). That is the work of a publish after a new entry arrived
@@ -99,6 +100,7 @@ def measure(db: Path, workdir: Path, runs: int, progress: Callable[[str], None] 
     existed = [path.exists() for path in sidecars]
     before = publish._fingerprint(db)
     storage = Storage(db, read_only=True)
+    fresh = Storage(db, read_only=True)
     results: dict[str, dict] = {}
     try:
         kept = Publisher(config, storage)
@@ -109,7 +111,9 @@ def measure(db: Path, workdir: Path, runs: int, progress: Callable[[str], None] 
             for run in range(runs + 1):  # run 0 is the warm-up
                 if scenario == "cold":
                     clear_memo_caches()
-                    publisher = Publisher(config, storage)
+                    fresh.close()
+                    fresh = Storage(db, read_only=True)  # a new connection remembers nothing
+                    publisher = Publisher(config, fresh)
                 else:
                     publisher = kept
                     if scenario == "window shift":
@@ -140,6 +144,7 @@ def measure(db: Path, workdir: Path, runs: int, progress: Callable[[str], None] 
             )
     finally:
         storage.close()
+        fresh.close()
         wal, shm = sidecars
         # A read-only connection leaves an empty WAL and its index behind: remove ours.
         if not any(existed) and (not wal.exists() or wal.stat().st_size == 0):
