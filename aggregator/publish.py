@@ -616,7 +616,8 @@ class Publisher:
     Keeps the signature of every file it wrote, so a republish renders again only the feeds
     whose inputs changed (entries, comments, or the configuration), and never rewrites an
     unchanged file. Reuse one Publisher in a long-running process; ``storage`` may be a
-    :class:`Storage` or a function returning the calling thread's own.
+    :class:`Storage` or a function returning the calling thread's own. It also keeps the bytes
+    of rendered entries and comments, up to ``fragment_bytes`` (see :mod:`aggregator.fragments`).
     """
 
     LATEST_COMMENTS = 50
@@ -628,13 +629,15 @@ class Publisher:
         storage: Storage | Callable[[], Storage],
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fragment_bytes: int = 32 * 1024 * 1024,
     ):
         self._storage = storage
         self.clock = clock
         self._signatures: dict[Path, tuple[object, ...]] = {}
         self._paths: dict[tuple[object, ...], list[Path]] = {}
-        # Entries and comments rendered before, reused when a document moves or grows.
-        self._fragments = FragmentCache()
+        # Entries and comments rendered before, reused when a document moves or grows; a
+        # publisher used once (``aggregator publish``) keeps none (fragment_bytes=0).
+        self._fragments = FragmentCache(fragment_bytes) if fragment_bytes > 0 else None
         # Where the last publish() spent its time, by stage (see benchmarks/publish.py).
         self.times = StageTimes()
         self.configure(config)

@@ -410,7 +410,7 @@ def test_a_long_lived_publisher_writes_what_a_new_one_would(
 
     def publish() -> set[str]:
         changed = publisher.publish()
-        Publisher(fresh, storage, clock=lambda: NOW).publish()
+        Publisher(fresh, storage, clock=lambda: NOW, fragment_bytes=0).publish()  # whole
         ours, theirs = (
             {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
             for root in (config.public_dir, fresh.public_dir)
