@@ -168,7 +168,8 @@ def publish(obj: Context) -> None:
 
     config = obj.config
     with Storage(config.database) as storage:
-        changed = Publisher(config, storage).publish()
+        # Used once: keeping rendered entries for a next publish would only cost memory.
+        changed = Publisher(config, storage, fragment_bytes=0).publish()
     for output in config.outputs:
         click.echo(f"{output.name}: {', '.join(output.formats)} -> {config.public_dir / 'feeds'}")
     click.echo(f"{len(changed)} file(s) changed")

@@ -151,6 +151,13 @@ class Daemon:
                 return
             for path in changed:
                 log.info("published %s", path.name)
+            if log.isEnabledFor(logging.DEBUG):
+                stages = sorted(self.publisher.times.seconds.items(), key=lambda item: -item[1])
+                log.debug(
+                    "publish took %.0f ms: %s",
+                    1000 * sum(seconds for _, seconds in stages),
+                    ", ".join(f"{name} {1000 * seconds:.0f} ms" for name, seconds in stages[:4]),
+                )
             notify_changes(self.config, changed)
 
     def apply_config(self, config: AppConfig) -> None:

@@ -19,6 +19,7 @@ the source name, then the entry id, so the result does not depend on the input o
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import unicodedata
@@ -46,6 +47,13 @@ TRACKING_PARAMS = frozenset(
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ftp": "21", "ws": "80", "wss": "443"}
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+# Punctuation and symbols (Unicode categories P* and S*) among ASCII characters, for the quick
+# path of normalize_title: NFKC leaves ASCII alone and casefold() is lower() there.
+_ASCII_DROP = str.maketrans(
+    "", "", "".join(c for c in map(chr, range(128)) if unicodedata.category(c)[0] in "PS")
+)
+# Every publish normalizes the same few thousand links and titles again: remember them.
+_MEMO_SIZE = 16_384
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class DedupedEntry:
         return tuple(names)
 
 
+@functools.lru_cache(maxsize=_MEMO_SIZE)
 def normalize_url(url: str) -> str:
     """Return ``url`` in a canonical form, for comparing links.
 
@@ -109,6 +118,7 @@ def _normalize_url_once(text: str) -> str:
     return urlunsplit((scheme, netloc, path, query, "")).strip()
 
 
+@functools.lru_cache(maxsize=_MEMO_SIZE)
 def normalize_title(title: str | None) -> str:
     """Return ``title`` casefolded, with punctuation dropped and whitespace collapsed.
 
@@ -117,6 +127,8 @@ def normalize_title(title: str | None) -> str:
     """
     if not title:
         return ""
+    if title.isascii():
+        return " ".join(title.lower().translate(_ASCII_DROP).split())
     text = unicodedata.normalize("NFKC", title).casefold()
     kept = "".join(char if not _is_punctuation(char) else "" for char in text)
     return " ".join(kept.split())

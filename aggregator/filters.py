@@ -438,15 +438,16 @@ def keep_comment(rules: CommentRules, comment: StoredComment) -> bool:
 
 def _check_thresholds(ruleset: RuleSet, entry: StoredEntry, now: datetime) -> Verdict | None:
     dated = entry.dated_at
-    stamp = dated.isoformat()
     if ruleset.max_age is not None and now - dated > ruleset.max_age:
-        return _threshold(
-            ruleset, "max_age", "date", f"{stamp} is older than {_duration(ruleset.max_age)}"
-        )
+        text = f"{dated.isoformat()} is older than {_duration(ruleset.max_age)}"
+        return _threshold(ruleset, "max_age", "date", text)
     if ruleset.before is not None and dated >= ruleset.before:
-        return _threshold(ruleset, "before", "date", f"{stamp} is not before {ruleset.before}")
+        text = f"{dated.isoformat()} is not before {ruleset.before}"
+        return _threshold(ruleset, "before", "date", text)
     if ruleset.after is not None and dated < ruleset.after:
-        return _threshold(ruleset, "after", "date", f"{stamp} is before {ruleset.after}")
+        return _threshold(
+            ruleset, "after", "date", f"{dated.isoformat()} is before {ruleset.after}"
+        )
     if ruleset.min_comments is not None and entry.comment_count < ruleset.min_comments:
         text = f"{entry.comment_count} comments, fewer than {ruleset.min_comments}"
         return _threshold(ruleset, "min_comments", "comments", text)

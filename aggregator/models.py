@@ -336,3 +336,19 @@ class ThreadState:
     polled_at: datetime | None = None
     comment_count: int = 0
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredThread:
+    """An entry's stored comments summed up, read without building every comment.
+
+    ``count`` counts every stored comment (gone ones too), ``last_at`` is the newest published
+    (else first seen) time. ``fingerprint`` is opaque: two reads of a thread give equal
+    fingerprints exactly when every stored field its comment feeds show is equal, in the same
+    order, so a publisher can tell that a feed would render the same bytes again.
+    """
+
+    entry_id: int
+    count: int
+    last_at: datetime | None
+    fingerprint: tuple[object, ...]

@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,11 +33,13 @@ from aggregator.feedext import (
 )
 from aggregator.filters import (
     CommentRules,
+    RuleSet,
     combine_comment_rules,
     compile_comment_rules,
     evaluate,
     keep_comment,
 )
+from aggregator.fragments import FragmentCache, Piece
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.rules import RuleBook, candidate_query
 from aggregator.selection import CandidatePage, Selection, select_entries, shape_entry
@@ -48,6 +53,7 @@ MEDIA_TYPES = {
 }
 GENERATOR = ("aggregator", __version__, PROJECT_URL)  # feedgen's order: name, version, uri
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_UUID_HEX = re.compile(r"[0-9a-f]{32}")
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +124,42 @@ class CommentView:
     last_at: datetime | None
 
 
+class StageTimes:
+    """Seconds spent in each stage of a publish, for ``benchmarks/publish.py`` and debug logs.
+
+    A stage's time excludes the stages nested in it, so the stages add up to the whole. Reading
+    the clock is all it costs (a few hundred calls per publish).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter):
+        self.seconds: dict[str, float] = {}
+        self._clock = clock
+        self._stack: list[str] = []
+        self._mark = 0.0
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self._switch()
+        self._stack.append(name)
+        try:
+            yield
+        finally:
+            self._switch()
+            self._stack.pop()
+
+    def _switch(self) -> None:
+        now = self._clock()
+        if self._stack:
+            name = self._stack[-1]
+            self.seconds[name] = self.seconds.get(name, 0.0) + now - self._mark
+        self._mark = now
+
+
 def urn(public_id: str) -> str:
     """An entry's public id as a URI (``urn:uuid:...``), valid as Atom id and RSS guid."""
+    if _UUID_HEX.fullmatch(public_id):  # as storage writes them (uuid.hex): no UUID object
+        h = public_id
+        return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
     return uuid.UUID(hex=public_id).urn
 
 
@@ -145,6 +185,8 @@ def render_output(
     threads: dict[int, CommentView] | None = None,
     page: Page | None = None,
     duplicates: Mapping[int, Sequence[Duplicate]] | None = None,
+    *,
+    fragments: FragmentCache | None = None,
 ) -> bytes:
     """Render one output in one format ("atom", "rss" or "json").
 
@@ -153,17 +195,46 @@ def render_output(
     is a feed of one page.
     ``duplicates`` maps entry ids to the copies of it left out (JSON ``_aggregator.duplicates``;
     the HTML names them already, see :func:`aggregator.selection.shape_entry`).
+    ``fragments`` holds entries rendered before, reused when nothing they show changed: the
+    bytes are the same as without it.
     """
     threads = threads or {}
     page = page or Page()
+    duplicates = duplicates or {}
+    if fmt not in EXTENSIONS:
+        raise PublishError(f"unknown format {fmt!r}")
+    pieces = [
+        Piece(
+            ("entry", links.output, fmt, entry.id),
+            (entry, threads.get(entry.id), links, tuple(duplicates.get(entry.id, ()))),
+        )
+        for entry in entries
+    ]
     if fmt == "json":
-        return _render_json(output, entries, links, threads, page, duplicates or {})
-    generator = _feed_generator(output, entries, links, fmt, threads, page)
-    if fmt == "atom":
-        return generator.atom_str(pretty=True)
-    if fmt == "rss":
-        return generator.rss_str(pretty=True)
-    raise PublishError(f"unknown format {fmt!r}")
+        document = _json_document(output, links, page)
+
+        def item(piece: Piece) -> dict[str, object]:
+            entry = piece.depends[0]
+            return _json_item(entry, links, threads.get(entry.id), duplicates)
+
+        if fragments is None:
+            return _json_bytes({**document, "items": [item(piece) for piece in pieces]})
+        return fragments.json(document, pieces, item)
+    head = _feed_head(output, links, fmt, page, feed_updated(entries))
+
+    def render(some: Sequence[Piece]) -> bytes:
+        generator = head()
+        # feedgen prepends entries; add oldest first so the document lists newest first.
+        for piece in reversed(some):
+            entry = piece.depends[0]
+            _add_entry(generator, entry, links, fmt, threads.get(entry.id))
+        return _serialize(generator, fmt)
+
+    return render(pieces) if fragments is None else fragments.xml(fmt, pieces, render)
+
+
+def _serialize(generator: FeedGenerator, fmt: str) -> bytes:
+    return generator.atom_str(pretty=True) if fmt == "atom" else generator.rss_str(pretty=True)
 
 
 def _new_generator(
@@ -211,29 +282,21 @@ def _new_generator(
     return generator
 
 
-def _feed_generator(
-    output: OutputConfig,
-    entries: Sequence[StoredEntry],
-    links: FeedLinks,
-    fmt: str,
-    threads: dict[int, CommentView],
-    page: Page,
-) -> FeedGenerator:
+def _feed_head(
+    output: OutputConfig, links: FeedLinks, fmt: str, page: Page, updated: datetime
+) -> Callable[[], FeedGenerator]:
+    """A maker of the output's FeedGenerator with its feed-level metadata and no entries."""
     description = output.description or f"{output.display_title}, merged by aggregator"
-    generator = _new_generator(
+    return lambda: _new_generator(
         uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:output:{output.name}").urn,
         output.display_title,
         description,
         links.feed_page(fmt, page.number),
         fmt,
-        feed_updated(entries),
+        updated,
         links.web_page(),
         _hub_links(links) + page.links(links, fmt),
     )
-    # feedgen prepends entries; add oldest first so the document lists newest first.
-    for entry in reversed(entries):
-        _add_entry(generator, entry, links, fmt, threads.get(entry.id))
-    return generator
 
 
 def _add_entry(
@@ -303,74 +366,76 @@ def _add_entry(
         item.source(url=source_url, title=source_title)
 
 
+def _has_rules(rules: CommentRules) -> bool:
+    """Whether ``rules`` can drop a comment (``CommentRules.names`` is left out of ``==``)."""
+    return bool(rules.names or rules.authors or rules.exclude)
+
+
 def _hub_links(links: FeedLinks) -> list[tuple[str, str]]:
     return [("hub", links.hub)] if links.hub else []
 
 
-def _render_json(
-    output: OutputConfig,
-    entries: Sequence[StoredEntry],
+def _json_item(
+    entry: StoredEntry,
     links: FeedLinks,
-    threads: dict[int, CommentView],
-    page: Page,
+    thread: CommentView | None,
     duplicates: Mapping[int, Sequence[Duplicate]],
-) -> bytes:
-    items = []
-    for entry in entries:
-        thread = threads.get(entry.id)
-        copies = duplicates.get(entry.id, ())
-        item: dict[str, object] = {
-            "id": urn(entry.public_id),
-            "title": entry.title or "(untitled)",
-            "content_html": entry.content or entry.summary or "",
-            "date_published": (entry.published_at or entry.first_seen_at).isoformat(),
-            "date_modified": entry_updated(entry).isoformat(),
-            "_aggregator": {
-                "source": {
-                    "name": entry.source_name,
-                    "title": entry.source_title,
-                    "feed_url": entry.source_url,
-                },
-                "comment_count": thread.count if thread else 0,
-                **(
-                    {"comments_feed_url": links.comments(entry.public_id, "json")} if thread else {}
-                ),
-                **(
-                    {
-                        "duplicates": [
-                            {
-                                "source": copy.source_name,
-                                "source_title": copy.source_title,
-                                "url": copy.link,
-                                "id": urn(copy.public_id),
-                                "same": copy.reason,
-                            }
-                            for copy in copies
-                        ]
-                    }
-                    if copies
-                    else {}
-                ),
+) -> dict[str, object]:
+    copies = duplicates.get(entry.id, ())
+    item: dict[str, object] = {
+        "id": urn(entry.public_id),
+        "title": entry.title or "(untitled)",
+        "content_html": entry.content or entry.summary or "",
+        "date_published": (entry.published_at or entry.first_seen_at).isoformat(),
+        "date_modified": entry_updated(entry).isoformat(),
+        "_aggregator": {
+            "source": {
+                "name": entry.source_name,
+                "title": entry.source_title,
+                "feed_url": entry.source_url,
             },
-        }
-        if entry.link:
-            item["url"] = entry.link
-        if entry.summary and entry.content:
-            item["summary"] = entry.summary
-        item["authors"] = [{"name": entry_author(entry)}]
-        if entry.categories:
-            item["tags"] = list(entry.categories)
-        if entry.enclosures:
-            item["attachments"] = [
+            "comment_count": thread.count if thread else 0,
+            **({"comments_feed_url": links.comments(entry.public_id, "json")} if thread else {}),
+            **(
                 {
-                    "url": e.url,
-                    "mime_type": e.type or "application/octet-stream",
-                    **({"size_in_bytes": e.length} if e.length else {}),
+                    "duplicates": [
+                        {
+                            "source": copy.source_name,
+                            "source_title": copy.source_title,
+                            "url": copy.link,
+                            "id": urn(copy.public_id),
+                            "same": copy.reason,
+                        }
+                        for copy in copies
+                    ]
                 }
-                for e in entry.enclosures
-            ]
-        items.append(item)
-    document = {
+                if copies
+                else {}
+            ),
+        },
+    }
+    if entry.link:
+        item["url"] = entry.link
+    if entry.summary and entry.content:
+        item["summary"] = entry.summary
+    item["authors"] = [{"name": entry_author(entry)}]
+    if entry.categories:
+        item["tags"] = list(entry.categories)
+    if entry.enclosures:
+        item["attachments"] = [
+            {
+                "url": e.url,
+                "mime_type": e.type or "application/octet-stream",
+                **({"size_in_bytes": e.length} if e.length else {}),
+            }
+            for e in entry.enclosures
+        ]
+    return item
+
+
+def _json_document(output: OutputConfig, links: FeedLinks, page: Page) -> dict[str, object]:
+    """The JSON Feed of an output, its items left out (``items`` keeps its place)."""
+    document: dict[str, object] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": output.display_title,
         "home_page_url": links.web_page(),
@@ -378,13 +443,13 @@ def _render_json(
         "description": output.description or f"{output.display_title}, merged by aggregator",
         "authors": [{"name": output.display_title}],
         "language": "en",
-        "items": items,
+        "items": [],
     }
     if page.number < page.count:
         document["next_url"] = links.feed_page("json", page.number + 1)
     if links.hub:
         document["hubs"] = [{"type": "WebSub", "url": links.hub}]
-    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+    return document
 
 
 def write_atomic(path: Path, content: bytes) -> bool:
@@ -434,60 +499,92 @@ def render_comments(
     home: str,
     fmt: str,
     hub: str | None = None,
+    *,
+    fragments: FragmentCache | None = None,
 ) -> bytes:
     """Render a comment feed: one entry's thread, or an output's latest comments.
 
     Each comment names what it replies to (``thr:in-reply-to``): its parent comment where the
     source threads replies, else the post. ``hub`` is the WebSub hub to name, if any.
+    ``fragments`` holds comments rendered before (see :func:`render_output`).
     """
     updated = max((comment_updated(c) for c in comments), default=_EPOCH)
-    if fmt == "json":
-        return _json_bytes(
-            {
-                "version": "https://jsonfeed.org/version/1.1",
-                "title": title,
-                "home_page_url": home,
-                "feed_url": self_url,
-                "authors": [{"name": title}],
-                "items": [_json_comment(c, entries[c.entry_id]) for c in comments],
-                **({"hubs": [{"type": "WebSub", "url": hub}]} if hub else {}),
-            }
-        )
-    generator = _new_generator(
-        feed_id, title, title, self_url, fmt, updated, home, [("hub", hub)] if hub else []
-    )
     permalinks = {c.public_id: c.link for c in comments if c.link}
-    for comment in reversed(comments):
+    pieces = []
+    for comment in comments:
         entry = entries[comment.entry_id]
-        item = generator.add_entry()
-        item.id(urn(comment.public_id))
-        item.guid(urn(comment.public_id), permalink=False)
-        item.title(comment_title(comment, entry.title))
-        item.link(href=comment.link or entry.link or home, rel="alternate")
-        if comment.author:
-            if fmt == "rss":
-                item.dc.dc_creator(comment.author)
-            else:
-                item.author(
-                    {
-                        "name": comment.author,
-                        **({"uri": comment.author_url} if comment.author_url else {}),
-                    }
-                )
-        item.published(comment_updated(comment))
-        item.updated(comment_updated(comment))
-        item.content(comment.content or "", type="html")
+        replied = (
+            permalinks.get(comment.parent_public_id) or entry.link
+            if comment.parent_public_id
+            else None
+        )
+        shown = (entry.public_id, entry.title, entry.link)
+        pieces.append(Piece(("comment", feed_id, fmt, comment.id), (comment, shown, replied, home)))
+    if fmt == "json":
+        document = {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": title,
+            "home_page_url": home,
+            "feed_url": self_url,
+            "authors": [{"name": title}],
+            "items": [],
+            **({"hubs": [{"type": "WebSub", "url": hub}]} if hub else {}),
+        }
+
+        def item(piece: Piece) -> dict[str, object]:
+            comment = piece.depends[0]
+            return _json_comment(comment, entries[comment.entry_id])
+
+        if fragments is None:
+            return _json_bytes({**document, "items": [item(piece) for piece in pieces]})
+        return fragments.json(document, pieces, item)
+
+    def render(some: Sequence[Piece]) -> bytes:
+        generator = _new_generator(
+            feed_id, title, title, self_url, fmt, updated, home, [("hub", hub)] if hub else []
+        )
+        for piece in reversed(some):
+            comment, _, replied, _ = piece.depends
+            _add_comment(generator, comment, entries[comment.entry_id], fmt, home, replied)
+        return _serialize(generator, fmt)
+
+    return render(pieces) if fragments is None else fragments.xml(fmt, pieces, render)
+
+
+def _add_comment(
+    generator: FeedGenerator,
+    comment: StoredComment,
+    entry: StoredEntry,
+    fmt: str,
+    home: str,
+    replied: str | None,
+) -> None:
+    """One comment as an entry; ``replied`` is the parent comment's permalink (else the
+    post's), when the comment answers another."""
+    item = generator.add_entry()
+    item.id(urn(comment.public_id))
+    item.guid(urn(comment.public_id), permalink=False)
+    item.title(comment_title(comment, entry.title))
+    item.link(href=comment.link or entry.link or home, rel="alternate")
+    if comment.author:
         if fmt == "rss":
-            item.description(comment.content or "")
-        if comment.parent_public_id:
-            item.thread.in_reply_to(
-                urn(comment.parent_public_id),
-                href=permalinks.get(comment.parent_public_id) or entry.link,
-                type="text/html",
-            )
+            item.dc.dc_creator(comment.author)
         else:
-            item.thread.in_reply_to(urn(entry.public_id), href=entry.link, type="text/html")
-    return generator.atom_str(pretty=True) if fmt == "atom" else generator.rss_str(pretty=True)
+            item.author(
+                {
+                    "name": comment.author,
+                    **({"uri": comment.author_url} if comment.author_url else {}),
+                }
+            )
+    item.published(comment_updated(comment))
+    item.updated(comment_updated(comment))
+    item.content(comment.content or "", type="html")
+    if fmt == "rss":
+        item.description(comment.content or "")
+    if comment.parent_public_id:
+        item.thread.in_reply_to(urn(comment.parent_public_id), href=replied, type="text/html")
+    else:
+        item.thread.in_reply_to(urn(entry.public_id), href=entry.link, type="text/html")
 
 
 def _json_comment(comment: StoredComment, entry: StoredEntry) -> dict[str, object]:
@@ -519,7 +616,8 @@ class Publisher:
     Keeps the signature of every file it wrote, so a republish renders again only the feeds
     whose inputs changed (entries, comments, or the configuration), and never rewrites an
     unchanged file. Reuse one Publisher in a long-running process; ``storage`` may be a
-    :class:`Storage` or a function returning the calling thread's own.
+    :class:`Storage` or a function returning the calling thread's own. It also keeps the bytes
+    of rendered entries and comments, up to ``fragment_bytes`` (see :mod:`aggregator.fragments`).
     """
 
     LATEST_COMMENTS = 50
@@ -531,10 +629,17 @@ class Publisher:
         storage: Storage | Callable[[], Storage],
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fragment_bytes: int = 32 * 1024 * 1024,
     ):
         self._storage = storage
         self.clock = clock
         self._signatures: dict[Path, tuple[object, ...]] = {}
+        self._paths: dict[tuple[object, ...], list[Path]] = {}
+        # Entries and comments rendered before, reused when a document moves or grows; a
+        # publisher used once (``aggregator publish``) keeps none (fragment_bytes=0).
+        self._fragments = FragmentCache(fragment_bytes) if fragment_bytes > 0 else None
+        # Where the last publish() spent its time, by stage (see benchmarks/publish.py).
+        self.times = StageTimes()
         self.configure(config)
 
     def configure(self, config: AppConfig) -> None:
@@ -542,6 +647,8 @@ class Publisher:
         self.config = config
         self.rules = RuleBook.from_config(config)
         self._comment_rules: dict[tuple[str, str], CommentRules] = {}
+        self._sources = {source.name: source for source in config.sources}
+        self._entry_rules: dict[tuple[str, str], RuleSet] = {}
 
     @property
     def storage(self) -> Storage:
@@ -582,7 +689,7 @@ class Publisher:
         try:
             return select_entries(
                 annotated(),
-                lambda source_name: self.rules.for_output(output.name, source_name),
+                lambda source_name: self.entry_rules(output, source_name),
                 now,
                 limit=output.limit,
                 search=output.search,
@@ -591,10 +698,18 @@ class Publisher:
         finally:
             pages.close()
 
+    def entry_rules(self, output: OutputConfig, source_name: str) -> RuleSet:
+        """The entry rules of all three levels for one source's entries in an output."""
+        key = (output.name, source_name)
+        rules = self._entry_rules.get(key)
+        if rules is None:
+            rules = self._entry_rules[key] = self.rules.for_output(output.name, source_name)
+        return rules
+
     def _with_visible_count(self, output: OutputConfig, entry: StoredEntry) -> StoredEntry:
         """``min_comments`` counts the comments an output shows: killfiled ones do not count."""
         rules = self.comment_rules(output, entry.source_name)
-        if not entry.comment_count or rules == CommentRules():
+        if not entry.comment_count or not _has_rules(rules):
             return entry
         return replace(entry, comment_count=len(self.visible_comments(output, entry)))
 
@@ -603,7 +718,7 @@ class Publisher:
         cached = self._comment_rules.get((output.name, source_name))
         if cached is not None:
             return cached
-        source = self.config.source(source_name) if source_name in self._source_names() else None
+        source = self._sources.get(source_name)
         rules = combine_comment_rules(
             compile_comment_rules(list(self.config.defaults.killfile), ()),
             compile_comment_rules(list(source.killfile) if source else [], ()),
@@ -616,15 +731,8 @@ class Publisher:
         """Whether aggregator has a way to read this entry's thread."""
         if entry.extra.get("comments_feed_url"):
             return True
-        source = (
-            self.config.source(entry.source_name)
-            if entry.source_name in self._source_names()
-            else None
-        )
+        source = self._sources.get(entry.source_name)
         return bool(source and (source.comments_url or (source.comments_page and entry.link)))
-
-    def _source_names(self) -> set[str]:
-        return {source.name for source in self.config.sources}
 
     def visible_comments(self, output: OutputConfig, entry: StoredEntry) -> list[StoredComment]:
         """An entry's comments as this output shows them: killfiled authors removed."""
@@ -639,9 +747,11 @@ class Publisher:
         """
         changed: list[Path] = []
         failures: list[str] = []
+        self.times = StageTimes()
         for output in outputs if outputs is not None else self.config.outputs:
             try:
-                changed.extend(self._publish_output(output))
+                with self.times.stage("other"):
+                    changed.extend(self._publish_output(output))
             except PublishError as error:
                 failures.append(f"{output.name}: {error}")
             except (ValueError, TypeError) as error:  # lxml refusing a stored value
@@ -651,14 +761,18 @@ class Publisher:
         return changed
 
     def _publish_output(self, output: OutputConfig) -> list[Path]:
-        selection = self.select(output)
+        with self.times.stage("feed: select"):
+            selection = self.select(output)
         entries = selection.kept
-        older = self.older_pages(output, entries)
+        with self.times.stage("pages: select"):
+            older = self.older_pages(output, entries)
         links = self.links(output)
         folder = self.config.public_dir / "feeds"
         followed = {s.name for s in self.config.sources_for(output) if self.config.comments_for(s)}
         changed: list[Path] = []
-        threads = self._publish_threads(output, entries, links, folder, followed, changed)
+        threads = self._publish_threads(
+            output, entries, links, folder, followed, changed, "feed: threads"
+        )
         items = [
             shape_entry(item, content=output.content, via=output.via) for item in selection.entries
         ]
@@ -676,16 +790,43 @@ class Publisher:
         )
         for fmt in output.formats:
             path = folder / f"{output.name}.{EXTENSIONS[fmt]}"
-            if self._signatures.get(path) == signature and path.exists():
-                continue
-            content = render_output(output, items, links, fmt, threads, page, duplicates)
-            if write_atomic(path, content):
-                changed.append(path)
-            self._signatures[path] = signature
+            with self.times.stage(f"feed: {fmt}"):
+                self._write_if_changed(
+                    path,
+                    signature,
+                    lambda fmt=fmt: render_output(
+                        output,
+                        items,
+                        links,
+                        fmt,
+                        threads,
+                        page,
+                        duplicates,
+                        fragments=self._fragments,
+                    ),
+                    changed,
+                )
         changed.extend(self._publish_pages(output, older, links, folder, followed))
         if followed:
-            changed.extend(self._publish_latest_comments(output, entries, links, folder))
+            with self.times.stage("latest comments"):
+                known = [*entries, *(entry for page in older for entry in page)]
+                changed.extend(self._publish_latest_comments(output, known, links, folder))
         return changed
+
+    def _write_if_changed(
+        self,
+        path: Path,
+        signature: tuple[object, ...],
+        render: Callable[[], bytes],
+        changed: list[Path],
+    ) -> None:
+        """Render and write ``path`` unless its last rendering had the same ``signature``
+        (everything the bytes depend on) and the file is still there."""
+        if self._signatures.get(path) == signature and path.exists():
+            return
+        if write_atomic(path, render()):
+            changed.append(path)
+        self._signatures[path] = signature
 
     def _publish_threads(
         self,
@@ -695,19 +836,88 @@ class Publisher:
         folder: Path,
         followed: set[str],
         changed: list[Path],
+        stage: str,
     ) -> dict[int, CommentView]:
-        """Write the comment feeds of ``entries``; return each entry's visible thread."""
+        """Write the comment feeds of ``entries``; return each entry's visible thread.
+
+        Where no killfile or comment rule applies, every comment is shown: the count, the
+        newest time and whether a feed changed come from one summary query
+        (:meth:`Storage.list_thread_summaries`), and only the threads whose feeds must be
+        rendered are read in full. Where rules apply, each thread is read and filtered.
+        """
         threads: dict[int, CommentView] = {}
-        for entry in entries:
-            if not entry.comment_count and not (
-                entry.source_name in followed and self._can_have_comments(entry)
-            ):
-                continue
-            comments = self.visible_comments(output, entry) if entry.comment_count else []
-            last_at = max((comment_updated(c) for c in comments), default=None)
-            threads[entry.id] = CommentView(len(comments), last_at)
-            changed.extend(self._publish_thread(output, entry, comments, links, folder))
+        pending: list[tuple[StoredEntry, tuple[object, ...], list[StoredComment] | None]] = []
+        with self.times.stage(stage):
+            shown = [
+                entry
+                for entry in entries
+                if entry.comment_count
+                or (entry.source_name in followed and self._can_have_comments(entry))
+            ]
+            plain = {
+                entry.id
+                for entry in shown
+                if entry.comment_count
+                and not _has_rules(self.comment_rules(output, entry.source_name))
+            }
+            summaries = self.storage.list_thread_summaries(plain) if plain else {}
+            for entry in shown:
+                comments: list[StoredComment] | None
+                if entry.id in plain:
+                    summary = summaries.get(entry.id)
+                    comments = None if summary else []
+                    threads[entry.id] = (
+                        CommentView(summary.count, summary.last_at)
+                        if summary
+                        else CommentView(0, None)
+                    )
+                    shown_fields: object = ("all", summary.fingerprint if summary else ())
+                else:
+                    comments = self.visible_comments(output, entry) if entry.comment_count else []
+                    last_at = max((comment_updated(c) for c in comments), default=None)
+                    threads[entry.id] = CommentView(len(comments), last_at)
+                    shown_fields = (
+                        "visible",
+                        tuple(
+                            (c.public_id, c.content, c.author, c.author_url, c.link)
+                            + (c.published_at, c.first_seen_at, c.number)
+                            + (c.parent_public_id, c.gone_at)
+                            for c in comments
+                        ),
+                    )
+                signature = (links.base_url, links.hub, entry.title, entry.link, shown_fields)
+                paths = self._thread_paths(output, entry, folder)
+                # One signature object is kept for all the formats: compare it once.
+                kept = [self._signatures.get(path) for path in paths]
+                if (
+                    not kept
+                    or any(other is not kept[0] for other in kept)
+                    or kept[0] != signature
+                    or not all(path.exists() for path in paths)
+                ):
+                    pending.append((entry, signature, comments))
+            unread = [entry.id for entry, _, comments in pending if comments is None]
+            read = self.storage.list_comments_of(unread) if unread else {}
+        with self.times.stage("comment feeds"):
+            for entry, signature, comments in pending:
+                if comments is None:
+                    comments = read.get(entry.id, [])
+                self._publish_thread(output, entry, comments, links, folder, signature, changed)
         return threads
+
+    def _thread_paths(self, output: OutputConfig, entry: StoredEntry, folder: Path) -> list[Path]:
+        """The comment feeds of one entry in an output, one per format (remembered: a publish
+        asks for a thousand of them)."""
+        key = (folder, output.name, tuple(output.formats), entry.public_id)
+        paths = self._paths.get(key)
+        if paths is None:
+            if len(self._paths) >= 50_000:  # entries long gone from every output
+                self._paths.clear()
+            paths = self._paths[key] = [
+                folder / output.name / entry.public_id / f"comments.{EXTENSIONS[fmt]}"
+                for fmt in output.formats
+            ]
+        return paths
 
     def older_pages(
         self, output: OutputConfig, first: Sequence[StoredEntry]
@@ -738,17 +948,35 @@ class Publisher:
         changed: list[Path] = []
         count = 1 + len(older)
         page_folder = folder / output.name / "page"
+        configured = output.model_dump_json()
         for number, entries in enumerate(older, start=2):
-            threads = self._publish_threads(output, entries, links, folder, followed, changed)
+            threads = self._publish_threads(
+                output, entries, links, folder, followed, changed, "pages: threads"
+            )
             shaped = [
                 shape_entry(DedupedEntry(entry), content=output.content, via=output.via)
                 for entry in entries
             ]
+            page = Page(number, count)
+            # As for the feed itself: everything a page's bytes depend on.
+            signature = (
+                links.base_url,
+                links.hub,
+                configured,
+                page,
+                tuple(shaped),
+                tuple(sorted(threads.items())),
+            )
             for fmt in output.formats:
-                path = page_folder / f"{number}.{EXTENSIONS[fmt]}"
-                content = render_output(output, shaped, links, fmt, threads, Page(number, count))
-                if write_atomic(path, content):
-                    changed.append(path)
+                with self.times.stage("pages: render"):
+                    self._write_if_changed(
+                        page_folder / f"{number}.{EXTENSIONS[fmt]}",
+                        signature,
+                        lambda fmt=fmt, page=page, shaped=shaped, threads=threads: render_output(
+                            output, shaped, links, fmt, threads, page, fragments=self._fragments
+                        ),
+                        changed,
+                    )
         extensions = {EXTENSIONS[fmt] for fmt in output.formats}
         for path in page_folder.glob("*.*") if page_folder.is_dir() else ():
             stale = not path.stem.isdigit() or int(path.stem) > count
@@ -767,7 +995,7 @@ class Publisher:
             entry.id
             for entry in unique.values()
             if (hits is None or entry.id in hits)
-            and evaluate(self.rules.for_output(output.name, entry.source_name), entry, now).kept
+            and evaluate(self.entry_rules(output, entry.source_name), entry, now).kept
         }
 
     def _publish_thread(
@@ -777,37 +1005,31 @@ class Publisher:
         comments: list[StoredComment],
         links: FeedLinks,
         folder: Path,
-    ) -> list[Path]:
-        changed = []
-        signature = (
-            entry.title,
-            entry.link,
-            tuple(
-                (c.public_id, c.content, c.author, c.author_url, c.link, c.published_at)
-                + (c.parent_public_id, c.gone_at)
-                for c in comments
-            ),
-        )
-        for fmt in output.formats:
-            path = folder / output.name / entry.public_id / f"comments.{EXTENSIONS[fmt]}"
-            if self._signatures.get(path) == signature and path.exists():
-                continue
-            content = render_comments(
-                f"Comments on {entry.title or 'a post'}",
-                uuid.uuid5(
-                    uuid.NAMESPACE_URL, f"aggregator:comments:{output.name}:{entry.public_id}"
-                ).urn,
-                comments,
-                {entry.id: entry},
-                links.comments(entry.public_id, fmt),
-                entry.link or links.page(),
-                fmt,
-                hub=links.hub,
+        signature: tuple[object, ...],
+        changed: list[Path],
+    ) -> None:
+        feed_id = uuid.uuid5(
+            uuid.NAMESPACE_URL, f"aggregator:comments:{output.name}:{entry.public_id}"
+        ).urn
+        for fmt, path in zip(
+            output.formats, self._thread_paths(output, entry, folder), strict=True
+        ):
+            self._write_if_changed(
+                path,
+                signature,
+                lambda fmt=fmt: render_comments(
+                    f"Comments on {entry.title or 'a post'}",
+                    feed_id,
+                    comments,
+                    {entry.id: entry},
+                    links.comments(entry.public_id, fmt),
+                    entry.link or links.page(),
+                    fmt,
+                    hub=links.hub,
+                    fragments=self._fragments,
+                ),
+                changed,
             )
-            if write_atomic(path, content):
-                changed.append(path)
-            self._signatures[path] = signature
-        return changed
 
     def _publish_latest_comments(
         self, output: OutputConfig, entries: list[StoredEntry], links: FeedLinks, folder: Path
@@ -835,19 +1057,31 @@ class Publisher:
             ):
                 break
             limit *= 4
-        changed = []
+        changed: list[Path] = []
+        title = f"{output.display_title}: latest comments"
+        feed_id = uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:latest-comments:{output.name}").urn
+        # What the bytes depend on: the comments and, of their entries, what a comment shows.
+        signature = (
+            links,
+            title,
+            tuple(visible),
+            tuple((by_id[c.entry_id].title, by_id[c.entry_id].link) for c in visible),
+        )
         for fmt in output.formats:
-            path = folder / output.name / f"comments.{EXTENSIONS[fmt]}"
-            content = render_comments(
-                f"{output.display_title}: latest comments",
-                uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:latest-comments:{output.name}").urn,
-                visible,
-                by_id,
-                links.latest_comments(fmt),
-                links.page(),
-                fmt,
-                hub=links.hub,
+            self._write_if_changed(
+                folder / output.name / f"comments.{EXTENSIONS[fmt]}",
+                signature,
+                lambda fmt=fmt: render_comments(
+                    title,
+                    feed_id,
+                    visible,
+                    by_id,
+                    links.latest_comments(fmt),
+                    links.page(),
+                    fmt,
+                    hub=links.hub,
+                    fragments=self._fragments,
+                ),
+                changed,
             )
-            if write_atomic(path, content):
-                changed.append(path)
         return changed

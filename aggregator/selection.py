@@ -167,6 +167,8 @@ def shape_entry(item: DedupedEntry, *, content: str = "full", via: bool = False)
     if item.duplicates:
         lines.append(also_in_line(item.duplicates))
     if not lines:
+        if body is entry.content and summary is entry.summary:
+            return entry  # full content, no extra line: nothing to change
         return replace(entry, content=body, summary=summary)
     extra = "".join(lines)
     if body is None and summary is None:

@@ -26,6 +26,7 @@ import json
 import random
 import shutil
 import sqlite3
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
-from harness import BENCH_DIR, ROOT, Section, fmt_num, project_command, run_measured  # noqa: E402
+import harness  # noqa: E402
+from harness import (  # noqa: E402
+    BENCH_DIR,
+    ROOT,
+    Section,
+    fmt_num,
+    project_command,
+    run_measured,
+)
 
 GENERATOR_VERSION = 2
 CACHE_DIR = BENCH_DIR / ".cache"
@@ -487,13 +496,69 @@ def folder_size(folder: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
+class PublishSection(Section):
+    """The publish section: the in-process tables first, then the ``aggregator publish`` rows."""
+
+    tables: list[tuple[list[str], list[list[str]]]]
+
+    def render(self) -> str:
+        if self.skipped:
+            return super().render()
+        parts = [
+            harness.table(rows, header) for header, rows in getattr(self, "tables", []) if rows
+        ]
+        if self.rows:
+            parts.append(harness.table(self.rows, self.header))
+        return "\n\n".join([*parts, *[f"  note: {n}" for n in self.notes]])
+
+
+def project_python() -> str:
+    """The project venv's interpreter (the in-process benchmark imports aggregator)."""
+    venv = ROOT / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+def run_render(ctx, db: Path, workdir: Path) -> dict | None:
+    """``publish_render.py`` in its own interpreter; its figures, or None (noted) on failure."""
+    import publish_render
+
+    out = workdir / "render.json"
+    log = ctx.log("publish-render.log")
+    cmd = [
+        project_python(),
+        str(BENCH_DIR / "publish_render.py"),
+        "--db",
+        str(db),
+        "--workdir",
+        str(workdir / "render"),
+        "--runs",
+        str(ctx.args.publish_runs),
+        "--json",
+        str(out),
+    ]
+    print(f"  in-process: {ctx.args.publish_runs} runs per scenario ...", flush=True)
+    with open(log, "w") as handle:
+        done = subprocess.run(
+            cmd, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, timeout=ctx.args.timeout
+        )
+    if done.returncode != 0 or not out.exists():
+        tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
+        return {"error": f"publish_render.py failed (exit {done.returncode}): {tail}"}
+    result = json.loads(out.read_text())
+    runs, stages = publish_render.summary_rows(result)
+    result["tables"] = [(publish_render.RUN_HEADER, runs), (publish_render.STAGE_HEADER, stages)]
+    for line in harness.table(runs, publish_render.RUN_HEADER).splitlines():
+        print(f"  {line}", flush=True)
+    return result
+
+
 def run_section(ctx) -> Section:
-    """The ``publish`` section of run.py."""
+    """The ``publish`` section of run.py: in-process render times, then ``aggregator publish``."""
     args = ctx.args
-    section = Section(
+    section = PublishSection(
         "publish",
         header=[
-            "run",
+            "aggregator publish (subprocess)",
             "wall s",
             "CPU s",
             "peak RSS MB",
@@ -503,7 +568,8 @@ def run_section(ctx) -> Section:
             "comments in DB",
         ],
     )
-    print("\n== publish: aggregator publish over a generated database ==", flush=True)
+    section.tables = []
+    print("\n== publish: output all over a generated database ==", flush=True)
     try:
         db, made = ensure_database(
             args.publish_sources,
@@ -531,9 +597,17 @@ def run_section(ctx) -> Section:
     else:
         target = db  # publish only reads; a changed file is noticed below and discarded
     before = _fingerprint(target)
+    section.data["generated"] = made
+    render = run_render(ctx, target, workdir)
+    if render and "error" in render:
+        section.notes.append(render["error"])
+    elif render:
+        section.tables = render.pop("tables")
+        section.data["in_process"] = render
+        if not render.get("database_unchanged", True):
+            section.notes.append("the database changed while publish_render.py had it read-only")
     config = publish_config(workdir, target, args.publish_sources, args.seed, ctx.serve_port)
     cmd = [*project_command(), "--config", str(config), "publish"]
-    section.data["generated"] = made
     for phase in ("cold", "warm"):
         m = run_measured(
             cmd, ctx.log(f"aggregator-publish-{phase}.log"), cwd=ROOT, timeout=args.timeout
@@ -542,11 +616,12 @@ def run_section(ctx) -> Section:
         if not m.ok:
             reason = "timed out" if m.timed_out else f"exit {m.returncode}"
             tail = " | ".join(m.tail(3).splitlines())
-            if phase == "cold":
+            if phase == "cold" and not section.tables:
                 section.skipped = f"aggregator publish failed ({reason}): {tail}"
                 print(f"  {section.skipped}", flush=True)
                 return section
             section.notes.append(f"publish {phase}: {reason}: {tail}")
+            continue
         section.rows.append(
             [
                 f"aggregator publish {phase}",
@@ -581,7 +656,13 @@ def run_section(ctx) -> Section:
     section.notes.append(
         f"database: {made['sources']:,} sources ({made['blog_sources']} with comments), "
         f"{made['entries']:,} entries, {made['comments']:,} comments, "
-        f"{db.stat().st_size / 1e9:.1f} GB; warm = second publish with nothing changed"
+        f"{db.stat().st_size / 1e9:.1f} GB. In-process: Publisher.publish() of output all "
+        "(limit 100, pages 10) on the database opened read-only, after one warm-up; cold = a "
+        "new Publisher per run (everything rendered), window shift = the feed and its pages "
+        "re-rendered (a new entry at the top), unchanged = nothing to render; feed = select + "
+        "threads + atom/rss/json of the 100-entry document (see publish_render.py). "
+        "aggregator publish rows: the whole CLI process (interpreter, imports, config), cold = "
+        "empty public dir, warm = again with nothing changed"
     )
     return section
 

@@ -377,6 +377,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--publish-comments", type=int, default=5_000_000)
     parser.add_argument("--publish-sources", type=int, default=1000)
     parser.add_argument(
+        "--publish-runs",
+        type=int,
+        default=30,
+        help="measured in-process publishes per scenario (after one warm-up; default 30)",
+    )
+    parser.add_argument(
         "--publish-copy",
         action="store_true",
         help="copy the cached publish database into the temp dir before publishing",

@@ -837,3 +837,29 @@ outputs:
     atom = {e.link: e for e in read(config, "all.atom").entries}
     assert (atom[busy_entry.link].thr_total, atom[short_entry.link].thr_total) == ("1", "1")
     assert len(thread_of(config, blog.post_url(busy))) == 4  # all still stored
+
+
+def test_min_comments_counts_only_what_a_killfile_of_names_leaves(
+    blogs: Callable[..., Blog], write_yaml_config: Callable[[str], AppConfig], clock: Clock
+) -> None:
+    # A killfile of plain names only (no /patterns/) once left min_comments counting every
+    # stored comment: "Short" has two comments, one of them Frank's, so it has one to show.
+    blog, busy, _quiet, short = wordpress_blog(blogs)
+    config = write_yaml_config(
+        f"""
+defaults:
+  comments: true
+sources:
+  - name: wp
+    url: {blog.origin + FEED_VARIANTS["rss"]}
+outputs:
+  - name: talked
+    min_comments: 2
+    killfile: ["Frank"]
+"""
+    )
+    poll(config, clock)
+    publish(config)
+    links = [item["url"] for item in read(config, "talked.json")["items"]]
+    assert links == [blog.post_url(busy)]
+    assert blog.post_url(short) not in links

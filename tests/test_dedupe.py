@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -127,6 +128,14 @@ def test_normalize_title() -> None:
 def test_normalize_title_is_idempotent(title: str) -> None:
     once = normalize_title(title)
     assert normalize_title(once) == once
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80))
+def test_normalize_title_quick_path_for_ascii_is_the_general_rule(title: str) -> None:
+    # The general rule, as normalize_title applies it to any text.
+    text = unicodedata.normalize("NFKC", title).casefold()
+    kept = "".join(c for c in text if unicodedata.category(c)[0] not in "PS")
+    assert normalize_title(title) == " ".join(kept.split())
 
 
 # -- dedupe ------------------------------------------------------------------------------------------

@@ -7,14 +7,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
 import pytest
+from conftest import make_config_file
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.config import load_config
-from aggregator.publish import Publisher
+from aggregator.models import CommentData, EntryData
+from aggregator.publish import Publisher, StageTimes, urn
 from aggregator.storage import Storage
 from aggregator.update import Poller
 
@@ -329,3 +335,120 @@ def test_cli_publish_writes_files_once(feed_server, write_config):
     feeds = path.parent / "var" / "public" / "feeds"
     assert sorted(p.name for p in feeds.iterdir()) == ["all.atom", "all.json", "all.rss"]
     assert len(feedparser.parse((feeds / "all.atom").read_bytes()).entries) == 3
+
+
+# -- where the time goes -------------------------------------------------------------------------
+
+
+def test_stage_times_exclude_nested_stages_and_add_up() -> None:
+    ticks = iter([0.0, 1.0, 3.0, 6.0, 10.0, 15.0])  # a clock read at every switch
+    times = StageTimes(clock=lambda: next(ticks))
+    with times.stage("outer"):  # 0
+        with times.stage("inner"):  # 1: outer had 1
+            pass  # 3: inner had 2
+        with times.stage("inner"):  # 6: outer had 3 more
+            pass  # 10: inner had 4 more
+    # 15: outer had 5 more
+    assert times.seconds == {"outer": 9.0, "inner": 6.0}
+
+
+def test_publish_records_its_stages(world) -> None:
+    with Storage(world.config.database) as storage:
+        publisher = Publisher(world.config, storage)
+        publisher.publish()
+    assert {"feed: select", "feed: atom", "feed: rss", "feed: json"} <= set(publisher.times.seconds)
+    assert all(seconds >= 0 for seconds in publisher.times.seconds.values())
+
+
+# -- a long-lived publisher ----------------------------------------------------------------------
+
+NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+def _post(n: int, title: str | None = None) -> EntryData:
+    title = title or f"Post {n}"
+    return EntryData(
+        key=f"post-{n}",
+        title=title,
+        link=f"https://blog.example.org/{n}/",
+        content=f"<p>Body of post {n}</p>",
+        published_at=NOW - timedelta(hours=10 - n),
+        comments_feed_url=f"https://blog.example.org/{n}/feed/",
+        content_hash=title,
+    )
+
+
+@pytest.mark.parametrize("killfile", [[], ["Bob"]])
+def test_a_long_lived_publisher_writes_what_a_new_one_would(
+    tmp_path: Path, killfile: list[str]
+) -> None:
+    """The daemon keeps one Publisher, which skips documents whose inputs did not change: after
+    every kind of change its files must be those a new Publisher writes from scratch. With a
+    killfile, threads are read and filtered one by one; without, they are summed up in SQL."""
+    path = make_config_file(
+        tmp_path,
+        sources=[{"name": "blog", "url": "https://blog.example.org/feed/", "comments": True}],
+        outputs=[{"name": "all", "limit": 2, "pages": 3, "killfile": killfile}],
+    )
+    config = load_config(path)
+    fresh = config.model_copy(update={"public_dir": tmp_path / "fresh"})
+    storage = Storage(config.database)
+    storage.sync_sources([("blog", "https://blog.example.org/feed/")], NOW)
+    publisher = Publisher(config, storage, clock=lambda: NOW)
+
+    def store(*entries: EntryData) -> None:
+        with storage.transaction():
+            storage.store_entries(storage.get_source("blog"), entries, NOW)
+
+    def comment(n: int, key: str, text: str, author: str = "Ann") -> None:
+        entry = storage.find_entry(f"https://blog.example.org/{n}/")
+        data = CommentData(
+            key=key, content=text, author=author, published_at=NOW, content_hash=text
+        )
+        with storage.transaction():
+            storage.store_comments(entry.id, entry.public_id, [data], NOW)
+
+    def publish() -> set[str]:
+        changed = publisher.publish()
+        Publisher(fresh, storage, clock=lambda: NOW, fragment_bytes=0).publish()  # whole
+        ours, theirs = (
+            {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+            for root in (config.public_dir, fresh.public_dir)
+        )
+        assert ours == theirs
+        feeds = config.public_dir / "feeds" / "all"
+        return {str(p.relative_to(feeds)) if feeds in p.parents else p.name for p in changed}
+
+    def thread(n: int) -> set[str]:
+        public_id = storage.find_entry(f"https://blog.example.org/{n}/").public_id
+        return {f"{public_id}/comments.{ext}" for ext in ("atom", "rss", "json")}
+
+    pages = {n: {f"page/{n}.{ext}" for ext in ("atom", "rss", "json")} for n in (2, 3)}
+    latest = {f"comments.{ext}" for ext in ("atom", "rss", "json")}
+    store(*(_post(n) for n in range(1, 8)))  # newest first: 7 6 | 5 4 | 3 2 (1 is too old)
+    comment(6, "c-1", "First on six")
+    assert "all.atom" in publish()
+    assert publish() == set()
+
+    comment(4, "c-1", "A reply on page two")
+    assert publish() == pages[2] | thread(4) | latest
+
+    comment(6, "c-2", "Bob on page one", author="Bob")
+    shown = {"all.atom", "all.rss", "all.json"} | thread(6) | latest
+    assert publish() == (set() if killfile else shown)
+
+    (config.public_dir / "feeds" / "all" / "page" / "3.rss").unlink()
+    assert publish() == {"page/3.rss"}
+
+    store(_post(3, "Post 3, retitled"))
+    assert publish() == pages[3] | thread(3)
+
+    store(_post(9))  # a new entry at the top moves every page by one
+    assert {"all.atom", "all.rss", "all.json"} | pages[2] | pages[3] | thread(9) <= publish()
+    storage.close()
+
+
+@given(st.uuids())
+def test_urn_is_the_uuid_urn_of_a_public_id(value: uuid.UUID) -> None:
+    for written in (value.hex, value.hex.upper(), str(value)):  # stored, and other spellings
+        assert urn(written) == value.urn

@@ -108,3 +108,50 @@ def test_a_stopped_thread_resumes_when_its_count_moves(storage: Storage) -> None
     (thread,) = storage.list_threads(source_id, NOW - H)  # due at once
     assert (thread.comment_count_hint, thread.hint_at_last_poll) == (4, 3)
     assert storage.comment_keys(entry_id) == set()
+
+
+def test_thread_summaries_count_date_and_notice_every_shown_change(storage: Storage) -> None:
+    entry_id = store_entry(storage)
+    page = [
+        comment("comment-1", "one", author="A", number=1, published_at=NOW - 2 * H),
+        comment("comment-2", "two", author="B", number=2, parent_key="comment-1"),
+    ]
+    store(storage, entry_id, page)
+    summary = storage.list_thread_summaries([entry_id, 999])[entry_id]
+    # comment-2 has no date: its first-seen time (NOW) is the newest.
+    assert (summary.entry_id, summary.count, summary.last_at) == (entry_id, 2, NOW)
+    assert storage.list_thread_summaries([]) == {}
+    assert 999 not in storage.list_thread_summaries([entry_id, 999])
+
+    def fingerprint() -> tuple[object, ...]:
+        return storage.list_thread_summaries([entry_id])[entry_id].fingerprint
+
+    seen = [fingerprint()]
+    assert fingerprint() == seen[0]  # read again, nothing changed
+    store(storage, entry_id, [comment("comment-2", "two, edited", number=2)])
+    seen.append(fingerprint())
+    # Renumbering is stored without marking the comment changed; the JSON Feed shows numbers.
+    store(storage, entry_id, [comment("comment-2", "two, edited", number=3)])
+    seen.append(fingerprint())
+    with storage.transaction():
+        storage.mark_comments_gone(entry_id, ["comment-2"], NOW + H)
+    seen.append(fingerprint())
+    assert len(set(seen)) == len(seen)
+    assert storage.list_thread_summaries([entry_id])[entry_id].count == 2  # gone ones count
+
+
+def test_comments_of_many_entries_in_one_read(storage: Storage) -> None:
+    first = store_entry(storage)
+    other = EntryData(key="post-2", guid="post-2", title="Another", content_hash="x")
+    with storage.transaction():
+        storage.store_entries(storage.get_source("blog"), [other], NOW)
+    second = storage.find_entry("post-2")
+    store(storage, first, [comment("c-2", "two", number=2), comment("c-1", "one", number=1)])
+    with storage.transaction():
+        storage.store_comments(second.id, second.public_id, [comment("c-9", "nine")], NOW)
+    threads = storage.list_comments_of([second.id, first, 12345])
+    assert threads == {
+        first: storage.list_comments(first),
+        second.id: storage.list_comments(second.id),
+    }
+    assert [c.key for c in threads[first]] == ["c-1", "c-2"]  # thread order

@@ -122,6 +122,30 @@ def test_a_new_database_gets_every_migration(storage: Storage) -> None:
     ]
 
 
+def test_read_only_storage_reads_and_never_writes(tmp_path: Path) -> None:
+    path = tmp_path / "aggregator.db"
+    with Storage(path) as storage:
+        store(storage, "alpha", entry("a"))
+    before = path.read_bytes()
+    with Storage(path, read_only=True) as storage:
+        assert candidates(storage) == ["a"]
+        with pytest.raises(StorageError, match="readonly"):
+            store(storage, "alpha", entry("b"))
+    assert path.read_bytes() == before
+
+
+def test_read_only_storage_refuses_a_database_with_missing_migrations(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = Database(sqlite3.connect(str(path)))
+    migrations.apply(db, stop_before="0002_search")
+    db.close()
+    with pytest.raises(StorageError, match="migrations are missing: 0002_search, 0003_daemon"):
+        Storage(path, read_only=True)
+    with pytest.raises(StorageError, match="cannot open"):
+        Storage(tmp_path / "missing.db", read_only=True)
+    assert not (tmp_path / "missing.db").exists()
+
+
 # -- the index follows every write -------------------------------------------------------------
 
 
@@ -244,6 +268,22 @@ def test_candidates_are_read_lazily_page_by_page(storage: Storage) -> None:
     assert [e.key for e in next(pages)] == ["0", "1", "2"]
     pages.close()  # the statement is finished; the connection is free
     assert storage.count("entries") == 10
+
+
+def test_candidates_read_again_are_the_same_values_until_they_change(storage: Storage) -> None:
+    store(storage, "a", entry("x", 1), entry("y", 2))
+    first = [e for page in storage.iter_candidates(CandidateQuery()) for e in page]
+    again = [e for page in storage.iter_candidates(CandidateQuery()) for e in page]
+    assert [a is b for a, b in zip(first, again, strict=True)] == [True, True]
+    store(storage, "a", entry("x", 1, title="Retitled", content_hash="new"))
+    storage.sync_sources([("a", "https://a.example/feed")], NOW)
+    with storage.transaction():
+        storage.update_source(storage.get_source("a").id, title="Source A")
+    changed = [e for page in storage.iter_candidates(CandidateQuery()) for e in page]
+    assert [(e.key, e.title, e.source_title) for e in changed] == [
+        ("x", "Retitled", "Source A"),
+        ("y", "Entry y", "Source A"),
+    ]
 
 
 def test_many_sources_and_broad_searches_give_the_same_answers(

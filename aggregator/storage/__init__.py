@@ -29,12 +29,31 @@ from aggregator.models import (
     SourceState,
     StoredComment,
     StoredEntry,
+    StoredThread,
     StoreResult,
     ThreadState,
 )
 from aggregator.storage.outputs import OutputQueries
 from aggregator.storage.schema import migrations
 
+# A thread's order: the source's numbering where it has one, then time.
+_THREAD_ORDER = "coalesce(c.number, 1e18), c.sort_at, c.id"
+# What a comment feed shows of a comment (with the entry's own fields): list_thread_summaries.
+_FINGERPRINT_COLUMNS = (
+    "c.key",
+    "c.public_id",
+    "c.content",
+    "c.author",
+    "c.author_url",
+    "c.link",
+    "c.number",
+    "c.parent_key",
+    "c.published_at",
+    "c.first_seen_at",
+    "c.gone_at",
+)
+_PUBLISHED = 1 + _FINGERPRINT_COLUMNS.index("c.published_at")  # after entry_id
+_FIRST_SEEN = 1 + _FINGERPRINT_COLUMNS.index("c.first_seen_at")
 # Comment fields an update never clears: a comment feed does not number or thread its comments.
 _KEPT_WHEN_MISSING = frozenset({"number", "parent_key", "author_url"})
 _ID_NAMESPACE = uuid.UUID("6f1c1f0e-4a57-4d2b-9a51-0a9f8f6c2b10")
@@ -97,16 +116,39 @@ class Storage(OutputQueries):
     Output queries (candidates, full-text search) live in :mod:`aggregator.storage.outputs`.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        """Open (creating when missing) and migrate the database at ``path``.
+
+        ``read_only`` opens an existing database without writing to it: no migration, no
+        journal mode change, and SQLite refuses every write. It must already have every
+        migration (a :class:`StorageError` says which are missing). Publishing and
+        benchmarks over a database that is not theirs use it.
+        """
         self.path = Path(path)
+        self._candidate_memo = {}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(
-                str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
-            )
+            if read_only:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                connection = sqlite3.connect(
+                    uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False
+                )
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(
+                    str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
+                )
             register_functions(connection)
             self.db = Database(connection)
             self.db.execute("PRAGMA busy_timeout = 30000")
+            if read_only:
+                pending = [migration.name for migration in migrations.pending(self.db)]
+                if pending:
+                    connection.close()
+                    raise StorageError(
+                        f"{self.path}: opened read-only but migrations are missing: "
+                        + ", ".join(pending)
+                    )
+                return
             self.db.execute("PRAGMA foreign_keys = ON")
             if self.db.journal_mode != "wal":
                 self.db.enable_wal()
@@ -541,11 +583,59 @@ class Storage(OutputQueries):
         """Every stored comment of one entry, in thread order (number, then time)."""
         rows = self._rows(
             "SELECT c.*, e.public_id AS entry_public_id FROM comments c "
-            "JOIN entries e ON e.id = c.entry_id WHERE c.entry_id = ? "
-            "ORDER BY coalesce(c.number, 1e18), c.sort_at, c.id",
+            f"JOIN entries e ON e.id = c.entry_id WHERE c.entry_id = ? ORDER BY {_THREAD_ORDER}",
             (entry_id,),
         )
         return _stored_comments(rows)
+
+    def list_comments_of(self, entry_ids: Iterable[int]) -> dict[int, list[StoredComment]]:
+        """Every stored comment of each of ``entry_ids``, in thread order (one query per 500
+        entries, where :meth:`list_comments` is one per entry). Entries without comments are
+        left out."""
+        threads: dict[int, list[StoredComment]] = {}
+        for chunk in _chunks(sorted(set(entry_ids)), 500):
+            rows = self._rows(
+                "SELECT c.*, e.public_id AS entry_public_id FROM comments c "
+                "JOIN entries e ON e.id = c.entry_id "
+                f"WHERE c.entry_id IN ({', '.join(str(int(i)) for i in chunk)}) "
+                f"ORDER BY c.entry_id, {_THREAD_ORDER}"
+            )
+            for comment in _stored_comments(rows):
+                threads.setdefault(comment.entry_id, []).append(comment)
+        return threads
+
+    def list_thread_summaries(self, entry_ids: Iterable[int]) -> dict[int, StoredThread]:
+        """Count, newest time and fingerprint of the comments of each of ``entry_ids``.
+
+        Reads the columns a comment feed shows but builds no :class:`StoredComment`, so that
+        a publish can tell which threads changed at a small cost per comment. Entries
+        without comments are left out.
+        """
+        summaries: dict[int, StoredThread] = {}
+        for chunk in _chunks(sorted(set(entry_ids)), 500):
+            cursor = self._execute(
+                f"SELECT c.entry_id, {', '.join(_FINGERPRINT_COLUMNS)} FROM comments c "
+                f"WHERE c.entry_id IN ({', '.join(str(int(i)) for i in chunk)}) "
+                f"ORDER BY c.entry_id, {_THREAD_ORDER}"
+            )
+            try:
+                rows = cursor.fetchall()
+            except sqlite3.Error as error:
+                raise StorageError(f"{self.path}: {error}") from error
+            start = 0
+            while start < len(rows):
+                entry_id = rows[start][0]
+                end = start
+                while end < len(rows) and rows[end][0] == entry_id:
+                    end += 1
+                thread = rows[start:end]
+                # Stored times are ISO 8601 UTC text, so the greatest text is the newest time.
+                newest = max(row[_PUBLISHED] or row[_FIRST_SEEN] for row in thread)
+                summaries[entry_id] = StoredThread(
+                    entry_id, len(thread), parse_time(newest), tuple(thread)
+                )
+                start = end
+        return summaries
 
     def list_recent_comments(
         self, source_names: Sequence[str] | None, limit: int
@@ -565,6 +655,11 @@ class Storage(OutputQueries):
             (*params, limit),
         )
         return _stored_comments(rows)
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _column_value(value: Any) -> Any:

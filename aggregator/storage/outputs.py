@@ -33,10 +33,22 @@ _ORDER = {
     "most_comments": "comment_count DESC, sort_at DESC, id DESC",
     "recent_activity": "activity DESC, id DESC",
 }
+# What a StoredEntry is made of (``_stored_entry``), not every column: the polling state of a
+# thread is no business of an output, and fewer columns are read faster.
+_ENTRY_COLUMNS = (
+    "id, public_id, key, guid, title, link, author, summary, content, published_at, "
+    "updated_at, first_seen_at, sort_at, changed_at, categories, enclosures, comments_feed_url, "
+    "comments_page_url, comment_count_hint, comment_count, last_comment_at"
+)
 _COLUMNS = (
-    f"e.*, {ACTIVITY} AS activity, s.name AS source_name, s.title AS source_title, "
+    # Named as result columns, which ORDER BY then means (the sources have an id too).
+    ", ".join(f"e.{name} AS {name}" for name in _ENTRY_COLUMNS.replace(" ", "").split(","))
+    + f", {ACTIVITY} AS activity, s.name AS source_name, s.title AS source_title, "
     "s.url AS source_url, s.link AS source_link"
 )
+# Candidates read again and again (every publish reads the same first thousands) are built once
+# into StoredEntry values: a row equal to the one read before gives the same (immutable) value.
+_MEMO_MAX = 20_000
 # Up to this many selected sources, each gets its own arm of a UNION ALL: SQLite merges arms
 # that each read one source's index in order, so the first page costs milliseconds however big
 # the sources are. (One ``source_id IN (...)`` makes it sort every entry of those sources.)
@@ -84,6 +96,8 @@ class OutputQueries:
 
     db: Database
     path: Path
+    # Entry id -> (row, StoredEntry) of candidates read before (see _MEMO_MAX).
+    _candidate_memo: dict[int, tuple[tuple[Any, ...], StoredEntry]]
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         raise NotImplementedError  # provided by Storage
@@ -118,6 +132,9 @@ class OutputQueries:
         except sqlite3.Error as error:
             raise StorageError(f"{self.path}: {error}") from error
         columns = [item[0] for item in cursor.description or ()]
+        memo = self._candidate_memo
+        if len(memo) > _MEMO_MAX:
+            memo.clear()
         try:
             while True:
                 try:
@@ -126,7 +143,16 @@ class OutputQueries:
                     raise StorageError(f"{self.path}: {error}") from error
                 if not rows:
                     return
-                yield [_stored_entry(dict(zip(columns, row, strict=True))) for row in rows]
+                page = []
+                for row in rows:
+                    held = memo.get(row[0])
+                    if held is None or held[0] != row:
+                        held = memo[row[0]] = (
+                            row,
+                            _stored_entry(dict(zip(columns, row, strict=True))),
+                        )
+                    page.append(held[1])
+                yield page
         finally:
             cursor.close()
 
