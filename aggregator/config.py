@@ -102,6 +102,14 @@ def _check_positive(value: timedelta) -> timedelta:
 PositiveDuration = Annotated[Duration, AfterValidator(_check_positive)]
 
 
+def _http_url(value: str) -> str:
+    """``value`` when it is an absolute http(s) URL; raises ``ValueError`` otherwise."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -118,22 +126,12 @@ class ServerConfig(_Strict):
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
+        return None if value is None else _http_url(value).rstrip("/")
 
     @field_validator("websub_hub")
     @classmethod
     def _check_websub_hub(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
+        return None if value is None else _http_url(value)
 
     @property
     def public_url(self) -> str:

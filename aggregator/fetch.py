@@ -117,8 +117,7 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
-        self.limits.stop()
-        self._stopped = True
+        self.stop()
         for client in self._clients.values():
             client.close()
 

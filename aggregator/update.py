@@ -321,36 +321,22 @@ class Poller:
         base = {"interval": self.config.interval_for(source), "adaptive": adaptive}
         if fetched.not_modified:
             # A 304 repeats neither the body nor the feed's hints: use the stored ones.
-            with self.write_lock, storage.transaction():
-                outcome = self._outcome(fetched, state, stored_hints(state), False, base)
-                plan = self._apply(
-                    policy,
-                    state,
-                    outcome,
-                    now,
-                    last_status=304,
-                    last_error=None,
-                    last_success_at=now,
-                )
-            return self._result(source, state, plan, "not-modified", http_status=304)
+            return self._unchanged(source, state, fetched, policy, base, now, "not-modified")
         content = fetched.content or b""
         digest = body_hash(content)
         if digest == state.body_hash:
             # A 200 whose body did not change counts as unchanged: no parse, no write but state.
-            with self.write_lock, storage.transaction():
-                outcome = self._outcome(fetched, state, stored_hints(state), False, base)
-                plan = self._apply(
-                    policy,
-                    state,
-                    outcome,
-                    now,
-                    etag=fetched.etag,
-                    last_modified=fetched.last_modified,
-                    last_status=fetched.status,
-                    last_error=None,
-                    last_success_at=now,
-                )
-            return self._result(source, state, plan, "unchanged", http_status=fetched.status)
+            return self._unchanged(
+                source,
+                state,
+                fetched,
+                policy,
+                base,
+                now,
+                "unchanged",
+                etag=fetched.etag,
+                last_modified=fetched.last_modified,
+            )
         feed = self.parser.parse_feed(content, fetched.headers, fetched.final_url, now=now)
         screened = self._screen(source, state, feed.entries, feed.title, now)
         with self.write_lock, storage.transaction():
@@ -388,6 +374,32 @@ class Poller:
             warning=feed.warning,
             skipped=len(screened.skipped),
         )
+
+    def _unchanged(
+        self,
+        source: SourceConfig,
+        state: SourceState,
+        fetched: FetchResult,
+        policy: SchedulePolicy,
+        base: dict[str, Any],
+        now: datetime,
+        status: str,
+        **fields: Any,
+    ) -> PollResult:
+        """Record a poll that brought nothing new (304, or the same body again)."""
+        with self.write_lock, self.storage.transaction():
+            outcome = self._outcome(fetched, state, stored_hints(state), False, base)
+            plan = self._apply(
+                policy,
+                state,
+                outcome,
+                now,
+                last_status=fetched.status,
+                last_error=None,
+                last_success_at=now,
+                **fields,
+            )
+        return self._result(source, state, plan, status, http_status=fetched.status)
 
     def _outcome(
         self,
