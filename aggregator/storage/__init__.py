@@ -725,7 +725,8 @@ def _stored_entry(row: dict[str, Any]) -> StoredEntry:
 
 
 def _stored_comments(rows: list[dict[str, Any]]) -> list[StoredComment]:
-    by_key = {(row["entry_id"], row["key"]): row["public_id"] for row in rows}
+    # A parent's public id is derived from its entry and key, as every comment's is, so a
+    # parent not among ``rows`` (or not stored yet) still gets the same id.
     return [
         StoredComment(
             id=row["id"],
@@ -741,12 +742,9 @@ def _stored_comments(rows: list[dict[str, Any]]) -> list[StoredComment]:
             link=row["link"],
             number=row["number"],
             parent_public_id=(
-                by_key.get((row["entry_id"], row["parent_key"]))
-                or (
-                    comment_public_id(row["entry_public_id"], row["parent_key"])
-                    if row["parent_key"]
-                    else None
-                )
+                comment_public_id(row["entry_public_id"], row["parent_key"])
+                if row["parent_key"]
+                else None
             ),
             gone_at=parse_time(row["gone_at"]),
         )
