@@ -19,7 +19,7 @@ fetch; it only does the request politely and safely:
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import hashlib
 import os
 import ssl
@@ -27,29 +27,29 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
-import httpx
+import aiohttp
 
-from aggregator.addresses import (
-    CONFIGURED,
-    FOUND,
-    OPEN,
-    AddressRule,
-    Provenance,
-    rule_for,
-)
+from aggregator.addresses import AddressRule, Provenance, rule_for
 from aggregator.config import DEFAULT_USER_AGENT
 from aggregator.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodingError, format_size
 from aggregator.errors import BlockedAddressError, FetchError, StoppedError
 from aggregator.limits import FetchLimits
 from aggregator.models import FetchResult
-from aggregator.transport import DeadlineExceeded, Resolver, deadline, make_pool, system_resolver
+from aggregator.transport import (
+    LoopThread,
+    Resolver,
+    check_literal_host,
+    make_session,
+    system_resolver,
+)
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 5
-# Not httpx's is_redirect: a redirect is one of these with a Location header.
+# A redirect is one of these with a Location header.
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
@@ -59,12 +59,15 @@ CONNECT_TIMEOUT = 10.0
 
 
 class Fetcher:
-    """HTTP clients shared by many fetches (connection reuse), plus file access.
+    """HTTP sessions shared by many fetches (connection reuse), plus file access.
 
     ``timeout`` is the total deadline of one fetch in seconds, redirects included; a connect
     waits at most 10 s of it. ``max_bytes`` caps a body both as sent and as decoded.
     ``file_roots`` lists the folders ``file://`` URLs may read from. ``resolver`` and
     ``ssl_context`` are injectable for tests. Use it as a context manager, or call :meth:`close`.
+
+    :meth:`fetch` blocks its caller; the requests of every calling thread run on one event loop
+    (:class:`~aggregator.transport.LoopThread`), started on the first HTTP request.
     """
 
     def __init__(
@@ -85,30 +88,28 @@ class Fetcher:
         self.allow_private_networks = allow_private_networks
         self.file_roots = tuple(Path(root).resolve() for root in file_roots)
         self._stopped = False
-        context = ssl_context or httpx.create_ssl_context()
-        rules = (OPEN,) if allow_private_networks else (CONFIGURED, FOUND)
-        self._clients = {
-            rule: self._make_client(rule, user_agent, context, resolver) for rule in rules
+        self._ssl_context = ssl_context or ssl.create_default_context()
+        self._resolver = resolver
+        self._headers = {
+            "User-Agent": user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
         }
+        self._loop = LoopThread()
+        self._sessions: dict[AddressRule, aiohttp.ClientSession] = {}  # used on the loop only
 
-    def _make_client(
-        self, rule: AddressRule, user_agent: str, context: ssl.SSLContext, resolver: Resolver
-    ) -> httpx.Client:
-        transport = httpx.HTTPTransport(verify=context, trust_env=False)
-        # httpx does not let a transport choose httpcore's network backend; swap the pool for
-        # one whose backend checks addresses and keeps the deadline (aggregator.transport).
-        transport._pool = make_pool(rule, ssl_context=context, resolver=resolver)
-        return httpx.Client(
-            headers={
-                "User-Agent": user_agent,
-                "Accept": ACCEPT,
-                "Accept-Encoding": ACCEPT_ENCODING,
-            },
-            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT)),
-            follow_redirects=False,
-            transport=transport,
-            trust_env=False,  # no proxies from the environment: they would bypass the rules
-        )
+    def _session(self, rule: AddressRule) -> aiohttp.ClientSession:
+        session = self._sessions.get(rule)
+        if session is None:
+            session = self._sessions[rule] = make_session(
+                rule,
+                ssl_context=self._ssl_context,
+                resolver=self._resolver,
+                headers=self._headers,
+                connect_timeout=min(self.timeout, CONNECT_TIMEOUT),
+                max_connections=max(1, self.limits.total),
+            )
+        return session
 
     def __enter__(self) -> Fetcher:
         return self
@@ -117,9 +118,14 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
+        """Stop, then close every connection and the event loop."""
         self.stop()
-        for client in self._clients.values():
-            client.close()
+        self._loop.close(self._close_sessions())
+
+    async def _close_sessions(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
 
     def stop(self) -> None:
         """Start no new request (each raises :class:`StoppedError`); those running go on."""
@@ -152,17 +158,35 @@ class Fetcher:
         with self.limits.slot(url):
             if self._stopped:
                 raise StoppedError("not fetching: aggregator is stopping")
-            with deadline(self.timeout) as until:
-                try:
-                    return self._fetch_http(
-                        url, etag=etag, last_modified=last_modified, provenance=provenance
-                    )
-                except httpx.HTTPError as error:
-                    expired = time.monotonic() >= until - 0.01
-                    raise FetchError(_describe(error, self.timeout, expired=expired)) from None
+            return self._loop.run(
+                self._fetch_bounded(
+                    url, etag=etag, last_modified=last_modified, provenance=provenance
+                )
+            )
 
     # -- HTTP ----------------------------------------------------------------------------------
-    def _fetch_http(
+    async def _fetch_bounded(
+        self, url: str, *, etag: str | None, last_modified: str | None, provenance: Provenance
+    ) -> FetchResult:
+        """One fetch, redirects included, within the total deadline; errors as one line."""
+        bound = asyncio.timeout(self.timeout)
+        try:
+            async with bound:
+                return await self._fetch_http(
+                    url, etag=etag, last_modified=last_modified, provenance=provenance
+                )
+        except TimeoutError:
+            if bound.expired():
+                raise FetchError(
+                    f"took longer than the {self.timeout:g}s limit for one fetch"
+                ) from None
+            raise FetchError("timed out while connecting") from None
+        except aiohttp.ClientError as error:
+            raise FetchError(_describe(error)) from None
+        except (OSError, ValueError) as error:
+            raise FetchError(f"cannot fetch {_short(url)}: {_reason(error)}") from None
+
+    async def _fetch_http(
         self, url: str, *, etag: str | None, last_modified: str | None, provenance: Provenance
     ) -> FetchResult:
         headers = {}
@@ -177,17 +201,23 @@ class Fetcher:
         seen = {url}
         hop_provenance = provenance
         for _ in range(MAX_REDIRECTS + 1):
-            client = self._client_for(current, hop_provenance)
-            with contextlib.ExitStack() as stack:
-                try:
-                    response = stack.enter_context(client.stream("GET", current, headers=headers))
-                except httpx.InvalidURL as error:  # httpx reads a bad Location header itself
-                    raise FetchError(
-                        f"invalid URL or redirect at {_short(current)}: {error}"
-                    ) from None
-                status = response.status_code
-                if status in REDIRECT_STATUSES and "location" in response.headers:
-                    target = _redirect_target(response)
+            rule = rule_for(
+                current, hop_provenance, allow_private_networks=self.allow_private_networks
+            )
+            try:
+                host = urlsplit(current).hostname or ""
+            except ValueError as error:
+                raise FetchError(f"invalid URL {_short(current)}: {error}") from None
+            check_literal_host(host, rule)
+            try:
+                request = self._session(rule).get(current, headers=headers, allow_redirects=False)
+            except (aiohttp.InvalidURL, ValueError) as error:
+                raise FetchError(f"invalid URL {_short(current)}: {error}") from None
+            async with request as response:
+                status = response.status
+                response_headers = _headers(response)
+                if status in REDIRECT_STATUSES and "location" in response_headers:
+                    target = _redirect_target(current, response_headers["location"], status)
                     if status not in (301, 308):
                         all_permanent = False
                     if target in seen:
@@ -200,67 +230,43 @@ class Fetcher:
                     hop_provenance = Provenance.found_in(provenance.source_url)
                     continue
                 if status == 304:
-                    return self._result(url, current, response, None, started, permanent)
+                    return _result(url, current, status, response_headers, None, started, permanent)
                 if not 200 <= status < 300:
-                    raise _status_error(response)
-                body = self._read_body(response)
+                    raise _status_error(status, response.reason, response_headers)
+                body = await self._read_body(response, response_headers)
                 if not body:
                     raise FetchError(f"empty response (HTTP {status}, no body)", status=status)
-                return self._result(url, current, response, body, started, permanent)
+                return _result(url, current, status, response_headers, body, started, permanent)
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
-    def _client_for(self, url: str, provenance: Provenance) -> httpx.Client:
-        rule = rule_for(url, provenance, allow_private_networks=self.allow_private_networks)
-        return self._clients[rule]
-
-    def _read_body(self, response: httpx.Response) -> bytes:
-        declared = response.headers.get("content-length", "").strip()
+    async def _read_body(self, response: aiohttp.ClientResponse, headers: dict[str, str]) -> bytes:
+        status = response.status
+        declared = headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise FetchError(
                 f"body of {format_size(int(declared))} is larger than the "
                 f"{format_size(self.max_bytes)} limit",
-                status=response.status_code,
+                status=status,
             )
         try:
-            decoder = BoundedDecoder(response.headers.get("content-encoding"), self.max_bytes)
+            decoder = BoundedDecoder(headers.get("content-encoding"), self.max_bytes)
         except DecodingError as error:
-            raise FetchError(str(error), status=response.status_code) from None
+            raise FetchError(str(error), status=status) from None
         body = bytearray()
         received = 0
         try:
-            for chunk in response.iter_raw():
+            async for chunk in response.content.iter_any():
                 received += len(chunk)
                 if received > self.max_bytes:
                     raise FetchError(
                         f"body is larger than the {format_size(self.max_bytes)} limit",
-                        status=response.status_code,
+                        status=status,
                     )
                 for piece in decoder.feed(chunk):
                     body += piece
         except DecodingError as error:
-            raise FetchError(str(error), status=response.status_code) from None
+            raise FetchError(str(error), status=status) from None
         return bytes(body)
-
-    def _result(
-        self,
-        url: str,
-        final_url: str,
-        response: httpx.Response,
-        body: bytes | None,
-        started: float,
-        permanent: str | None,
-    ) -> FetchResult:
-        return FetchResult(
-            url=url,
-            final_url=final_url,
-            status=response.status_code,
-            headers=dict(response.headers),
-            content=body,
-            etag=response.headers.get("etag"),
-            last_modified=response.headers.get("last-modified"),
-            elapsed=time.monotonic() - started,
-            permanent_redirect=permanent,
-        )
 
     # -- files ---------------------------------------------------------------------------------
     def _fetch_file(self, url: str, *, etag: str | None, provenance: Provenance) -> FetchResult:
@@ -328,59 +334,92 @@ def file_roots_for(folder: Path) -> tuple[Path, ...]:
     return (Path(os.path.realpath(folder)),)
 
 
-def _redirect_target(response: httpx.Response) -> str:
-    location = response.headers.get("location", "").strip()
-    try:
-        target = response.url.join(location)
-    except (httpx.InvalidURL, ValueError) as error:
-        raise FetchError(
-            f"redirect to an invalid URL {location[:200]!r}: {error}",
-            status=response.status_code,
-        ) from None
-    if target.scheme not in ("http", "https"):
-        raise BlockedAddressError(
-            f"refused to follow a redirect to a {target.scheme or 'relative'}: URL",
-            status=response.status_code,
-        )
-    return str(target)
+def _headers(response: aiohttp.ClientResponse) -> dict[str, str]:
+    """The response headers by lower-case name, repeated ones joined with ", "."""
+    headers: dict[str, str] = {}
+    for name, value in response.headers.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
 
 
-def _status_error(response: httpx.Response) -> FetchError:
-    status = response.status_code
-    reason = response.reason_phrase or httpx.codes.get_reason_phrase(status)
-    return FetchError(
-        f"HTTP {status} {reason}".rstrip(),
+def _result(
+    url: str,
+    final_url: str,
+    status: int,
+    headers: dict[str, str],
+    body: bytes | None,
+    started: float,
+    permanent: str | None,
+) -> FetchResult:
+    return FetchResult(
+        url=url,
+        final_url=final_url,
         status=status,
-        retry_after=_seconds(response.headers.get("retry-after")),
-        headers=dict(response.headers),
+        headers=headers,
+        content=body,
+        etag=headers.get("etag"),
+        last_modified=headers.get("last-modified"),
+        elapsed=time.monotonic() - started,
+        permanent_redirect=permanent,
     )
 
 
-def _describe(error: httpx.HTTPError, timeout: float, *, expired: bool = False) -> str:
-    """One line for an httpx error: what went wrong, in words a user can act on."""
-    cause: BaseException | None = error
-    while cause is not None and not isinstance(cause, DeadlineExceeded):
-        cause = cause.__cause__ or cause.__context__
-    if cause is not None or (expired and isinstance(error, httpx.TimeoutException)):
-        return f"took longer than the {timeout:g}s limit for one fetch"
-    text = _reason(error)
-    if isinstance(error, httpx.ConnectTimeout):
-        return "timed out while connecting"
-    if isinstance(error, httpx.TimeoutException):
-        return f"timed out waiting for the server ({type(error).__name__})"
-    if isinstance(error, httpx.ConnectError):
+def _redirect_target(current: str, location: str, status: int) -> str:
+    """The absolute URL a redirect's Location names; only http(s) URLs are followed."""
+    location = location.strip()
+    try:
+        target = urljoin(current, location)
+        parts = urlsplit(target)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError as error:
+        raise FetchError(
+            f"redirect to an invalid URL {location[:200]!r}: {error}", status=status
+        ) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise BlockedAddressError(
+            f"refused to follow a redirect to a {scheme or 'relative'}: URL", status=status
+        )
+    if not parts.hostname:
+        raise FetchError(f"redirect to an invalid URL {location[:200]!r}: no host", status=status)
+    return target
+
+
+def _status_error(status: int, reason: str | None, headers: dict[str, str]) -> FetchError:
+    if not reason:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+    return FetchError(
+        f"HTTP {status} {reason}".rstrip(),
+        status=status,
+        retry_after=_seconds(headers.get("retry-after")),
+        headers=headers,
+    )
+
+
+def _describe(error: aiohttp.ClientError) -> str:
+    """One line for an aiohttp error: what went wrong, in words a user can act on."""
+    if isinstance(error, aiohttp.ClientSSLError):
+        return f"TLS error: {_reason(error.os_error if hasattr(error, 'os_error') else error)}"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        text = _reason(error.os_error)
         if "SSL" in text or "certificate" in text.lower() or "TLS" in text:
             return f"TLS error: {text}"
-        if text.startswith("cannot resolve"):
-            return text
         return f"cannot connect: {text}"
-    if isinstance(error, httpx.RemoteProtocolError):
-        return f"the server broke the HTTP protocol: {text}"
-    if isinstance(error, httpx.ReadError | httpx.WriteError):
-        return f"connection lost: {text}"
-    if isinstance(error, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return f"invalid URL: {text}"
-    return f"{type(error).__name__}: {text}"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "the server broke the HTTP protocol: it closed the connection without an answer"
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return f"the server broke the HTTP protocol: {_reason(error)}"
+    if isinstance(error, aiohttp.ClientResponseError):  # unreadable status line or headers
+        return f"the server broke the HTTP protocol: {_reason(error.message or error)}"
+    if isinstance(error, aiohttp.ClientOSError):
+        return f"connection lost: {_reason(error)}"
+    if isinstance(error, aiohttp.InvalidURL):
+        return f"invalid URL: {_reason(error)}"
+    return f"{type(error).__name__}: {_reason(error)}"
 
 
 def _is_under(path: Path, root: Path) -> bool:
@@ -419,9 +458,11 @@ def _seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _reason(error: Exception) -> str:
+def _reason(error: object) -> str:
+    if isinstance(error, OSError) and error.errno and not isinstance(error, ssl.SSLError):
+        return os.strerror(error.errno)  # asyncio says "Connect call failed (...)"
     text = str(error) or type(error).__name__
-    # httpx wraps OSError text such as "[Errno 111] Connection refused"; keep it short.
+    # OSError text such as "[Errno 111] Connection refused"; keep it short.
     text = text.split("] ", 1)[-1] if text.startswith("[Errno") else text
     return text.splitlines()[0][:300] if text else type(error).__name__
 

@@ -1,66 +1,51 @@
-"""The network layer under httpx (httpcore's only adapter): guarded connects and a deadline.
+"""The network layer under the fetcher: one asyncio loop running aiohttp, with guarded connects.
 
-Two things httpx cannot do by itself, done where the socket is made:
+Why aiohttp on a loop thread: the poller and the comment follower are plain threads, and with
+httpx every request cost them about 0.8 ms of Python CPU under the GIL (httpx, httpcore and h11
+per request): 9,000 conditional GETs took 7.1 s on the benchmark machine. The same requests
+through aiohttp on one event loop, each thread handing its request to the loop and waiting for
+the answer, took 1.4 s (``benchmarks/README.md``). So the threads keep their simple blocking
+code and the loop does the network work.
 
-* **Address rules** (:mod:`aggregator.addresses`): a host name is resolved once, every address
-  is checked against the connection pool's :class:`~aggregator.addresses.AddressRule`, and the
-  socket connects to a checked address, never to the name again, so DNS rebinding cannot swap
-  in a private address after the check. A refused address raises
+What this module adds to aiohttp:
+
+* **Address rules** (:mod:`aggregator.addresses`): host names are resolved by
+  :class:`GuardedResolver`, which checks every address against the session's
+  :class:`~aggregator.addresses.AddressRule` and hands aiohttp only the allowed ones; aiohttp
+  connects to those addresses, never to the name again, so DNS rebinding cannot swap in a
+  private address after the check. IP-literal hosts never reach a resolver, so
+  :func:`check_literal_host` judges them before the request is made. A refused address raises
   :class:`~aggregator.errors.BlockedAddressError` before a byte is sent.
-* **A total deadline per fetch**: httpx's read timeout restarts with every chunk, so a server
-  that trickles one byte a second would hold a worker forever. Every read, write and TLS
-  handshake here waits at most until the deadline set by :func:`deadline` for the current fetch
-  (a context variable, so each thread has its own), which makes the deadline fire while bytes
-  trickle, also during the headers.
+* **One session per rule**: a kept-alive connection is only reused by requests of the same rule.
+* :class:`LoopThread`: the loop, started on first use, and the bridge that runs a coroutine on
+  it from any thread.
 
-It does not follow redirects or decide which rule a URL gets: :mod:`aggregator.fetch` does.
+It does not follow redirects, bound the whole fetch by a deadline or decide which rule a URL
+gets: :mod:`aggregator.fetch` does.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import ipaddress
 import socket
 import ssl
-import time
-from collections.abc import Callable, Iterable, Iterator
-from contextvars import ContextVar
-from typing import Any
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
-import httpcore
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from aggregator.addresses import AddressRule
-from aggregator.errors import BlockedAddressError
+from aggregator.errors import BlockedAddressError, FetchError
 
 #: host, port -> the IP addresses to try, in order.
 Resolver = Callable[[str, int], list[str]]
 
-_DEADLINE: ContextVar[float | None] = ContextVar("aggregator_fetch_deadline", default=None)
+T = TypeVar("T")
 
-
-class DeadlineExceeded(httpcore.TimeoutException):
-    """The fetch's total deadline passed (raised as an httpcore timeout, mapped by httpx)."""
-
-
-@contextlib.contextmanager
-def deadline(seconds: float) -> Iterator[float]:
-    """Run the block with a total deadline of ``seconds`` for every socket operation in it."""
-    until = time.monotonic() + seconds
-    token = _DEADLINE.set(until)
-    try:
-        yield until
-    finally:
-        _DEADLINE.reset(token)
-
-
-def _bounded(timeout: float | None) -> float | None:
-    """``timeout`` shortened to what is left before the current deadline."""
-    until = _DEADLINE.get()
-    if until is None:
-        return timeout
-    left = until - time.monotonic()
-    if left <= 0:
-        raise DeadlineExceeded("total deadline exceeded")
-    return left if timeout is None else min(timeout, left)
+_ALLOW_HINT = "(set allow_private_networks: true to allow it)"
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -69,98 +54,129 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-class _DeadlineStream(httpcore.NetworkStream):
-    """A network stream whose every blocking call ends by the fetch's deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream):
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _bounded(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _bounded(timeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(
-            self._inner.start_tls(ssl_context, server_hostname, _bounded(timeout))
-        )
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
+def check_literal_host(host: str, rule: AddressRule) -> None:
+    """Refuse an IP-literal ``host`` that ``rule`` does not allow (names are left to DNS)."""
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return
+    reason = rule.blocked_reason(host.strip("[]"))
+    if reason is not None:
+        raise BlockedAddressError(f"refused to connect: {reason} {_ALLOW_HINT}")
 
 
-class GuardedBackend(httpcore.SyncBackend):
-    """httpcore's socket backend, connecting only to addresses its rule allows."""
+class GuardedResolver(AbstractResolver):
+    """Resolves a name once and gives aiohttp only the addresses its rule allows."""
 
     def __init__(self, rule: AddressRule, resolver: Resolver = system_resolver):
         self.rule = rule
         self.resolver = resolver
 
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """The allowed addresses of ``host``; raises :class:`FetchError` when there are none."""
+        loop = asyncio.get_running_loop()
         try:
-            addresses = self.resolver(host, port)
+            addresses = await loop.run_in_executor(None, self.resolver, host, port)
         except OSError as error:
             reason = getattr(error, "strerror", None) or str(error)
-            raise httpcore.ConnectError(f"cannot resolve host {host}: {reason}") from None
+            raise FetchError(f"cannot resolve host {host}: {reason}") from None
         if not addresses:
-            raise httpcore.ConnectError(f"cannot resolve host {host}: no addresses")
+            raise FetchError(f"cannot resolve host {host}: no addresses")
         allowed = [a for a in addresses if self.rule.blocked_reason(a) is None]
         if not allowed:
             reason = self.rule.blocked_reason(addresses[0])
             named = "" if host == addresses[0] else f"{host} resolves to "
-            raise BlockedAddressError(
-                f"refused to connect: {named}{reason} "
-                "(set allow_private_networks: true to allow it)"
-            )
-        last: Exception | None = None
-        for address in allowed:
-            try:
-                # Connect to the checked address itself, never to the name again.
-                stream = super().connect_tcp(
-                    address, port, _bounded(timeout), local_address, socket_options
-                )
-            except httpcore.ConnectError as error:
-                last = error
-                continue
-            return _DeadlineStream(stream)
-        assert last is not None
-        raise last
+            raise BlockedAddressError(f"refused to connect: {named}{reason} {_ALLOW_HINT}")
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+            for address in allowed
+        ]
+
+    async def close(self) -> None:
+        """Nothing to release: the blocking resolver runs in the loop's default executor."""
 
 
-def make_pool(
+def make_session(
     rule: AddressRule,
     *,
     ssl_context: ssl.SSLContext,
-    resolver: Resolver = system_resolver,
+    resolver: Resolver,
+    headers: dict[str, str],
+    connect_timeout: float,
     max_connections: int = 32,
-    max_keepalive_connections: int = 32,
     keepalive_expiry: float = 30.0,
-) -> httpcore.ConnectionPool:
-    """An httpcore connection pool whose connections all obey ``rule``.
+) -> aiohttp.ClientSession:
+    """An aiohttp session whose connections all obey ``rule``; call it on the loop.
 
-    A pool holds connections made under one rule only, so a kept-alive connection is never
-    reused by a request that its rule would not have allowed.
+    Bodies arrive as sent (no automatic decompression: :mod:`aggregator.decoding` bounds it),
+    no cookies are kept between sources, and no proxy is taken from the environment (it would
+    bypass the address rules).
     """
-    return httpcore.ConnectionPool(
-        ssl_context=ssl_context,
-        max_connections=max_connections,
-        max_keepalive_connections=max_keepalive_connections,
-        keepalive_expiry=keepalive_expiry,
-        network_backend=GuardedBackend(rule, resolver),
+    connector = aiohttp.TCPConnector(
+        ssl=ssl_context,
+        resolver=GuardedResolver(rule, resolver),
+        limit=max_connections,
+        keepalive_timeout=keepalive_expiry,
+        happy_eyeballs_delay=None,
     )
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers=headers,
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
+        skip_auto_headers=("Content-Type",),
+    )
+
+
+class LoopThread:
+    """An asyncio event loop in a daemon thread, started on first use.
+
+    :meth:`run` blocks the calling thread until the coroutine finishes on the loop, so callers
+    stay synchronous while many requests share one loop.
+    """
+
+    def __init__(self, name: str = "aggregator-http"):
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _started(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name=self._name, daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the loop and return its result (or raise its exception)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._started()).result()
+
+    def close(self, cleanup: Coroutine[Any, Any, None] | None = None) -> None:
+        """Run ``cleanup`` on the loop (if it was ever started), then stop the loop."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None:
+            if cleanup is not None:
+                cleanup.close()
+            return
+        if cleanup is not None:
+            asyncio.run_coroutine_threadsafe(cleanup, loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        if not thread.is_alive():
+            loop.close()
