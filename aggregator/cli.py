@@ -123,9 +123,11 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
     Example: aggregator poll --due
     """
     from aggregator.logs import setup_logging
+    from aggregator.memory import tune_malloc
     from aggregator.update import Poller, select_sources
 
     setup_logging("WARNING" if obj.log_level.upper() == "INFO" else obj.log_level, obj.log_format)
+    tune_malloc()
     config = obj.config
     sources = select_sources(config, names)
     failed = False

@@ -16,8 +16,6 @@ The HTTP server runs on its own thread; the main thread only waits for signals.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import os
 import random
@@ -33,6 +31,7 @@ import uvicorn
 from aggregator.config import AppConfig, OutputConfig, SourceConfig, load_config
 from aggregator.errors import AggregatorError, ConfigError, LockedError, StorageError
 from aggregator.logs import setup_logging
+from aggregator.memory import tune_malloc
 from aggregator.metrics import Metrics
 from aggregator.models import PollResult
 from aggregator.notify import notify, reloading
@@ -53,24 +52,6 @@ STOP_GRACE_SECONDS = 5.0
 # How long the publisher waits after a poll changed an output, so that polls finishing together
 # cost one render.
 PUBLISH_DELAY_SECONDS = 0.3
-
-
-def tune_malloc() -> None:
-    """Keep glibc from hoarding freed memory in a daemon of many threads and big buffers.
-
-    Each thread gets its own malloc arena, and after a large buffer is freed glibc raises its
-    mmap threshold so that the next ones come from those arenas and are never given back: with
-    a 10 MB body per poll thread, RSS climbs by hundreds of MB. A fixed threshold keeps large
-    buffers in mmap (returned on free) and two arenas bound the rest. No-op off glibc.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    m_mmap_threshold, m_arena_max = -3, -8  # from glibc's malloc.h
-    mallopt(m_mmap_threshold, 128 * 1024)
-    mallopt(m_arena_max, 2)
 
 
 class _Server(uvicorn.Server):
