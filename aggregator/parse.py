@@ -31,6 +31,7 @@ import feedparser
 import feedparser.api
 
 from aggregator.errors import ParseError
+from aggregator.fastfeed import read_feed
 from aggregator.fastparse import read_comment_feed
 from aggregator.models import CommentData, CommentFeedData, EnclosureData, EntryData, FeedData
 from aggregator.sanitize import clean_html, clean_url, plain_text, xml_safe
@@ -46,6 +47,8 @@ _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 _LATEST_AHEAD = timedelta(days=1)
 #: Read plain comment feeds with lxml (same results as feedparser, ~30 times faster).
 FAST_COMMENT_FEEDS = True
+#: Read plain main feeds with lxml (same results as feedparser, see aggregator.fastfeed).
+FAST_FEEDS = True
 #: Entries read from one document at most; the rest are dropped with a warning.
 MAX_ENTRIES = 20_000
 _ENTRY_START = re.compile(rb"<(?:item|entry)[\s>/]")
@@ -77,7 +80,8 @@ def parse_feed(
     returned with ``warning`` set, so that what can be read is not lost. ``now`` is the time
     the document is read, for the date rules (default: the clock).
     """
-    parsed, notes = _run_feedparser(content, headers, url)
+    fast = read_feed(content, headers, url, MAX_ENTRIES) if FAST_FEEDS else None
+    parsed, notes = (fast, []) if fast is not None else _run_feedparser(content, headers, url)
     latest = (now or datetime.now(UTC)) + _LATEST_AHEAD
     feed = parsed.get("feed", {})
     link = clean_url(feed.get("link"), url or None)

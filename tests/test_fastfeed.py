@@ -1,0 +1,274 @@
+"""The main-feed fast path (aggregator.fastfeed) must read exactly what feedparser reads.
+
+Every feed file of the project's fixtures and of feedparser's own corpus goes through
+``parse_feed`` with the fast path on and off; wherever the fast path accepts a document, the
+``FeedData`` (every entry's key, links, dates, content, categories, enclosures, comment links and
+counts, and the feed's polling hints) must be equal. The shapes the benchmark corpus generator
+writes, and real WordPress, Blogger and Typepad shapes, must be accepted; unusual documents
+declined.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator import parse
+from aggregator.fastfeed import read_feed
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+CORPUS = ROOT.parent / "shared" / "corpora" / "feedparser-tests"
+# The benchmark corpus of this checkout, else of the main checkout beside a git worktree.
+BENCHMARK_FEEDS = next(
+    (
+        path
+        for root in (ROOT, ROOT.parent / "main")
+        if (path := root / "benchmarks" / ".corpus" / "feeds200-seed42-port8089" / "feeds").is_dir()
+    ),
+    ROOT / "benchmarks" / ".corpus" / "feeds200-seed42-port8089" / "feeds",
+)
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+# An http(s) address makes feedparser resolve relative links against it; "" and file: do not.
+URLS = ("https://blog.example.org/feed/", "")
+
+
+def read(content: bytes, url: str, *, fast: bool, headers: dict[str, str] | None = None) -> object:
+    """``parse_feed``'s result with the fast path on or off (an exception's name on failure)."""
+    previous = parse.FAST_FEEDS
+    parse.FAST_FEEDS = fast
+    try:
+        return parse.parse_feed(content, headers or {}, url, now=NOW)
+    except Exception as error:  # the same failure both ways counts as the same result
+        return type(error).__name__
+    finally:
+        parse.FAST_FEEDS = previous
+
+
+def accepted(content: bytes, url: str = URLS[0], headers: dict[str, str] | None = None) -> bool:
+    return read_feed(content, headers or {}, url, parse.MAX_ENTRIES) is not None
+
+
+def assert_same(content: bytes, url: str, headers: dict[str, str] | None = None) -> bool:
+    """Both paths agree on ``content``; returns whether the fast path accepted it."""
+    if not accepted(content, url, headers):
+        return False
+    reference = read(content, url, fast=False, headers=headers)
+    fast = read(content, url, fast=True, headers=headers)
+    assert fast == reference
+    return True
+
+
+def _feed_files() -> list[Path]:
+    files = [path for path in DATA.rglob("*") if path.suffix in (".xml", ".rss", ".atom", ".rdf")]
+    return sorted(files)
+
+
+REAL_SHAPES = sorted((DATA / "feeds" / "fastfeed").iterdir())
+
+
+@pytest.mark.parametrize("path", REAL_SHAPES, ids=[p.name for p in REAL_SHAPES])
+@pytest.mark.parametrize("url", URLS)
+def test_real_blog_shapes_take_the_fast_path_and_read_the_same(path: Path, url: str) -> None:
+    content = path.read_bytes()
+    assert assert_same(content, url), f"the fast path declined {path.name}"
+    feed = read(content, url, fast=True)
+    assert len(feed.entries) == 2  # type: ignore[attr-defined]
+
+
+def test_wordpress_values_survive_the_fast_path() -> None:
+    feed = read((DATA / "feeds" / "fastfeed" / "wordpress.rss").read_bytes(), URLS[0], fast=True)
+    first = feed.entries[0]  # type: ignore[attr-defined]
+    assert feed.update_period_seconds == 3600  # type: ignore[attr-defined]
+    assert first.comment_count == 3
+    assert first.comments_feed_url.endswith("/moths-lights/feed/")
+    assert first.categories == ("Insects", "Night")
+    assert first.enclosures[0].length == 1048576
+    assert "fieldnotes.example.org/wp-content/uploads/2024/11/moth.jpg" in first.content
+
+
+def test_every_fixture_reads_the_same_wherever_the_fast_path_accepts() -> None:
+    files = _feed_files()
+    count = 0
+    for path in files:
+        for url in URLS:
+            count += assert_same(path.read_bytes(), url)
+    print(f"fast path: {count} of {2 * len(files)} fixture readings accepted")
+    assert count >= 20
+
+
+def test_feedparsers_corpus_reads_the_same_wherever_the_fast_path_accepts() -> None:
+    if not CORPUS.is_dir():
+        pytest.skip(f"feedparser's corpus is not at {CORPUS} (see its README)")
+    files = sorted(path for path in CORPUS.rglob("*.xml"))
+    count = 0
+    for path in files:
+        for url in URLS:
+            try:
+                count += assert_same(path.read_bytes(), url)
+            except AssertionError:
+                raise AssertionError(f"{path} ({url or 'no URL'}) differs") from None
+    print(f"fast path: {count} of {2 * len(files)} corpus readings accepted")
+    assert count >= 100
+
+
+def _benchmark_corpus() -> object:
+    spec = importlib.util.spec_from_file_location("bench_corpus", ROOT / "benchmarks" / "corpus.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_corpus", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _generated_feeds(tmp_path: Path) -> Iterator[tuple[str, bytes]]:
+    corpus = _benchmark_corpus()
+    for index, (fmt, blog) in enumerate(
+        [("rss2", False), ("rss2", True), ("atom", False), ("atom", True), ("rss1", False),
+         ("rss1", True)]
+    ):  # fmt: skip
+        record = corpus.build_feed(  # type: ignore[attr-defined]
+            (index, fmt, blog, 42, "http://127.0.0.1:8089", str(tmp_path))
+        )
+        yield record["url"], (tmp_path / record["path"]).read_bytes()
+
+
+def test_every_benchmark_shape_takes_the_fast_path(tmp_path: Path) -> None:
+    (tmp_path / "feeds").mkdir()
+    for url, content in _generated_feeds(tmp_path):
+        assert assert_same(content, url), f"the fast path declined {url}"
+        assert assert_same(content, url, {"content-type": "application/rss+xml; charset=UTF-8"})
+
+
+def test_the_benchmark_corpus_is_accepted_whole() -> None:
+    files = sorted(BENCHMARK_FEEDS.glob("*.xml")) if BENCHMARK_FEEDS.is_dir() else []
+    if not files:
+        pytest.skip(f"no benchmark corpus at {BENCHMARK_FEEDS} (benchmarks/corpus.py makes one)")
+    for path in files[:40]:  # feedparser is the slow half; the shapes repeat
+        url = f"http://127.0.0.1:8089/feeds/{path.name}"
+        assert assert_same(path.read_bytes(), url), path
+    declined = [p.name for p in files if not accepted(p.read_bytes(), "http://127.0.0.1:8089/x")]
+    assert declined == []
+
+
+WORDPRESS = (DATA / "feeds" / "fastfeed" / "wordpress.rss").read_bytes()
+BLOGGER = (DATA / "feeds" / "fastfeed" / "blogger.atom").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("content", "headers"),
+    [
+        (WORDPRESS.replace(b'encoding="UTF-8"', b'encoding="windows-1252"'), {}),
+        (WORDPRESS, {"content-type": "text/xml"}),  # RFC 3023: US-ASCII, which it is not
+        (WORDPRESS, {"content-type": "application/rss+xml; charset=iso-8859-1"}),
+        (WORDPRESS, {"content-location": "https://elsewhere.example/"}),
+        (b"\xef\xbb\xbf" + WORDPRESS, {}),
+        (WORDPRESS.replace(b"<rss ", b'<!DOCTYPE rss [<!ENTITY x "y">]>\n<rss ', 1), {}),
+        (BLOGGER.replace(b"<entry>", b"<entry xml:base='https://elsewhere.example/'>", 1), {}),
+        (WORDPRESS.replace(b"Forty-one", "Forty\u0092one".encode()), {}),
+        (WORDPRESS.replace(b"+0000</pubDate>", b"</pubDate>", 1), {}),
+        (WORDPRESS.replace(b"<language>", b"<itunes:author xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>x</itunes:author><language>"), {}),
+        (BLOGGER.replace(b"<content type='html'>", b"<content type='xhtml'>", 1), {}),
+        (BLOGGER.replace(b"<thr:total>0", b"<summary>a</summary><summary>b</summary><thr:total>0"), {}),
+        (WORDPRESS.replace(b"<title>Moths", b"<title><b>x</b>Moths"), {}),
+        (WORDPRESS.replace(b"</channel>", b"</channel><channel/>"), {}),
+        (WORDPRESS[:-40], {}),
+        (b"<html><body>not a feed</body></html>", {}),
+        (b"", {}),
+    ],
+    ids=[
+        "cp1252", "text-xml", "latin1-header", "content-location", "bom", "doctype", "xml-base",
+        "c1-controls", "date-without-zone", "itunes", "xhtml", "two-summaries", "markup-in-title",
+        "two-channels", "truncated", "html", "empty",
+    ],
+)  # fmt: skip
+def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[str, str]) -> None:
+    assert not accepted(content, URLS[0], headers)
+
+
+def _rss_with_date(text: str, tag: str = "pubDate") -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>t</title>'
+        f"<link>https://a.example/</link><item><title>x</title><link>https://a.example/1</link>"
+        f"<{tag}>{text}</{tag}></item></channel></rss>"
+    ).encode()
+
+
+_STAMPS = st.datetimes(min_value=datetime(1985, 1, 1), max_value=datetime(2030, 12, 31)).map(
+    lambda stamp: stamp.replace(microsecond=0)
+)
+_OFFSETS = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(stamp=_STAMPS, zone=_OFFSETS, fraction=st.sampled_from(["", ".0", ".001", ".999999"]))
+def test_w3cdtf_dates_read_the_same(stamp: datetime, zone: timezone, fraction: str) -> None:
+    aware = stamp.replace(tzinfo=zone)
+    text = aware.isoformat()
+    text = text[:19] + fraction + ("Z" if text.endswith("+00:00") and fraction else text[19:])
+    assert assert_same(_rss_with_date(text, "dc:date"), URLS[0])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    stamp=_STAMPS,
+    zone=st.sampled_from(
+        ["GMT", "UT", "UTC", "Z", "EST", "EDT", "CST", "PDT", "+0000", "-0930", "+0545", "+1400"]
+    ),  # fmt: skip
+    weekday=st.booleans(),
+    short_day=st.booleans(),
+)
+def test_rfc822_dates_read_the_same(
+    stamp: datetime, zone: str, weekday: bool, short_day: bool
+) -> None:
+    day = str(stamp.day) if short_day else f"{stamp.day:02d}"
+    text = f"{day} {stamp:%b %Y %H:%M:%S} {zone}"
+    if weekday:
+        text = format_datetime(stamp.replace(tzinfo=UTC))[:5] + text
+    assert assert_same(_rss_with_date(text), URLS[0])
+
+
+def test_a_random_mix_of_item_elements_reads_the_same() -> None:
+    """Items built from the accepted elements in random orders, counts and values."""
+    rng = random.Random(8)
+    pieces = [
+        "<title>T &amp; t</title>", "<title></title>", "<link>https://a.example/p?a=1&amp;b=2</link>",
+        "<link>/relative/post</link>", '<guid isPermaLink="false">id-1</guid>', "<guid>42</guid>",
+        '<guid isPermaLink="true">https://a.example/g</guid>', "<description>&lt;p&gt;S&lt;/p&gt;</description>",
+        "<description></description>", "<content:encoded><![CDATA[<p>C</p>]]></content:encoded>",
+        "<category>A</category>", '<category domain="d">A</category>', '<category domain="d"/>',
+        "<dc:subject>B</dc:subject>", "<author>me@a.example (Me)</author>", "<dc:creator>Ann</dc:creator>",
+        "<comments>/c#comments</comments>", "<wfw:commentRss>feed/</wfw:commentRss>",
+        "<slash:comments>7</slash:comments>", '<enclosure url="/a.mp3" length="10" type="Audio/MPEG"/>',
+        "<pubDate>Tue, 12 Nov 2024 09:14:03 +0000</pubDate>", "<dc:date>2024-11-12T09:14:03Z</dc:date>",
+        "<title>Ã©tÃ©</title>", "<description>cafÃ©</description>",
+    ]  # fmt: skip
+    count = 0
+    for _ in range(300):
+        items = "".join(
+            "<item>" + "".join(rng.sample(pieces, rng.randint(0, 8))) + "</item>"
+            for _ in range(rng.randint(1, 3))
+        )
+        content = (
+            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+            'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+            'xmlns:wfw="http://wellformedweb.org/CommentAPI/" '
+            'xmlns:slash="http://purl.org/rss/1.0/modules/slash/"><channel><title>t</title>'
+            f"<link>https://a.example/</link>{items}</channel></rss>"
+        ).encode()
+        for url in URLS:
+            count += assert_same(content, url)
+    assert count >= 200
