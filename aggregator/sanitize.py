@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import html
 import re
-from functools import partial
+import threading
 from urllib.parse import urljoin, urlsplit
 
 import nh3
@@ -51,6 +51,8 @@ _TAG = re.compile(r"<[^>]*>")
 
 
 def _absolutize(base_url: str | None, tag: str, attribute: str, value: str) -> str | None:
+    """The attribute's value to keep: a URL made absolute against ``base_url`` and refused when
+    its scheme is not a safe one, any other attribute as it is; ``None`` drops it."""
     if attribute not in _URL_ATTRIBUTES:
         return value
     value = value.strip()
@@ -65,6 +67,34 @@ def _absolutize(base_url: str | None, tag: str, attribute: str, value: str) -> s
     return value
 
 
+class _Base(threading.local):
+    """The base URL of the fragment being cleaned in this thread, for :func:`_filter_attribute`."""
+
+    url: str | None = None
+
+
+_base = _Base()
+
+
+def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
+    return _absolutize(_base.url, tag, attribute, value)
+
+
+# Built once: building a sanitizer (its tag and attribute sets, in Rust) cost more than cleaning
+# a typical comment with it (issue 8). The base URL differs per fragment (each comment's and
+# entry's own link), so the one attribute filter reads it from _base, set around each call; it
+# is thread-local, so threads cleaning at once each see their own.
+_HTML_CLEANER = nh3.Cleaner(
+    tags=_TAGS,
+    clean_content_tags=_DROP_WITH_CONTENT,
+    attributes=_ATTRIBUTES,
+    attribute_filter=_filter_attribute,
+    url_schemes=_SAFE_SCHEMES,
+    link_rel="noopener noreferrer nofollow",
+)
+_TEXT_CLEANER = nh3.Cleaner(tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
+
+
 def xml_safe(text: str) -> str:
     """``text`` without the characters that XML 1.0 cannot carry."""
     return _NOT_XML.sub("", text)
@@ -76,25 +106,25 @@ def clean_html(
     """Sanitize an HTML fragment (cut to ``limit`` characters) and make its links absolute."""
     if not markup:
         return ""
-    return nh3.clean(
-        xml_safe(str(markup)[:limit]),
-        tags=_TAGS,
-        clean_content_tags=_DROP_WITH_CONTENT,
-        attributes=_ATTRIBUTES,
-        attribute_filter=partial(_absolutize, base_url),
-        url_schemes=_SAFE_SCHEMES,
-        link_rel="noopener noreferrer nofollow",
-    ).strip()  # whitespace around a fragment means nothing; parsers differ in keeping it
+    previous, _base.url = _base.url, base_url
+    try:
+        cleaned = _HTML_CLEANER.clean(xml_safe(str(markup)[:limit]))
+    finally:
+        _base.url = previous
+    # Whitespace around a fragment means nothing; parsers differ in keeping it.
+    return cleaned.strip()
 
 
 def plain_text(markup: str | None, *, limit: int = MAX_TEXT_CHARS) -> str:
     """Reduce HTML (or text with entities) to one line of plain text, for titles and names."""
     if not markup:
         return ""
-    text = nh3.clean(
-        xml_safe(str(markup)[: limit * 4]), tags=set(), clean_content_tags=_DROP_WITH_CONTENT
-    )
-    text = xml_safe(html.unescape(_TAG.sub(" ", text)))
+    text = xml_safe(str(markup)[: limit * 4])
+    if "<" in text or "&" in text or text.startswith("\ufeff"):
+        text = xml_safe(html.unescape(_TAG.sub(" ", _TEXT_CLEANER.clean(text))))
+    # else: no tag and no entity, so the sanitizer and unescaping would give the text back but
+    # for CR made LF (whitespace: the same once collapsed) and a leading byte order mark (which
+    # the HTML parser drops); tests/test_sanitize.py proves it. Most names are such text.
     return _WHITESPACE.sub(" ", text).strip()[:limit]
 
 

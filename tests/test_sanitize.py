@@ -1,0 +1,241 @@
+"""Tests for aggregator.sanitize: the fast paths give exactly what the plain calls gave.
+
+The reference functions below are the code before issue 8, kept verbatim: a new ``nh3`` sanitizer
+built on every call, with the base URL bound into the attribute filter, and every title through
+the sanitizer. The module now reuses one sanitizer, skips it for text without markup, and
+memoizes URL work; every stored byte must stay the same.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from functools import partial
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from aggregator import sanitize
+from aggregator.sanitize import (
+    _ATTRIBUTES,
+    _DROP_WITH_CONTENT,
+    _SAFE_SCHEMES,
+    _TAG,
+    _TAGS,
+    _WHITESPACE,
+    MAX_HTML_CHARS,
+    MAX_TEXT_CHARS,
+    clean_html,
+    clean_url,
+    plain_text,
+    xml_safe,
+)
+
+_URL_ATTRIBUTES = {"href", "src", "cite", "poster"}
+
+
+def reference_absolutize(base_url: str | None, tag: str, attribute: str, value: str) -> str | None:
+    if attribute not in _URL_ATTRIBUTES:
+        return value
+    value = value.strip()
+    try:
+        if base_url:
+            value = urljoin(base_url, value)
+        scheme = urlsplit(value).scheme.lower()
+    except ValueError:
+        return None
+    if scheme and scheme not in _SAFE_SCHEMES:
+        return None
+    return value
+
+
+def reference_clean_html(
+    markup: str | None, base_url: str | None = None, *, limit: int = MAX_HTML_CHARS
+) -> str:
+    if not markup:
+        return ""
+    return nh3.clean(
+        xml_safe(str(markup)[:limit]),
+        tags=_TAGS,
+        clean_content_tags=_DROP_WITH_CONTENT,
+        attributes=_ATTRIBUTES,
+        attribute_filter=partial(reference_absolutize, base_url),
+        url_schemes=_SAFE_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+    ).strip()
+
+
+def reference_plain_text(markup: str | None, *, limit: int = MAX_TEXT_CHARS) -> str:
+    if not markup:
+        return ""
+    text = nh3.clean(
+        xml_safe(str(markup)[: limit * 4]), tags=set(), clean_content_tags=_DROP_WITH_CONTENT
+    )
+    text = xml_safe(html.unescape(_TAG.sub(" ", text)))
+    return _WHITESPACE.sub(" ", text).strip()[:limit]
+
+
+def reference_clean_url(url: str | None, base_url: str | None = None) -> str | None:
+    if not url:
+        return None
+    value = str(url).strip()
+    if len(value) > 2000 or sanitize._NOT_XML.search(value):
+        return None
+    try:
+        value = urljoin(base_url, value) if base_url else value
+        scheme = urlsplit(value).scheme.lower()
+    except ValueError:
+        return None
+    if scheme not in _SAFE_SCHEMES and scheme != "file":
+        return None
+    return value
+
+
+# Text that stresses what an HTML parser may change: whitespace of every kind, controls (C0, C1,
+# DEL), non-breaking and other Unicode spaces, noncharacters, surrogates, astral characters, and
+# the characters that markup and entities are made of.
+TRICKY = st.sampled_from(
+    list("<>&;#\"'=/ \t\n\r\x0b\x0c\x00\x01\x1f\x7f\x85\xa0\xad\u2028\u3000\ufeff\ufffd")
+    + ["\ud800", "\udfff", "\ufdd0", "\ufffe", "\U0001f600", "&amp;", "&lt;", "&#0;", "&nbsp"]
+)
+TEXT = st.lists(st.one_of(st.characters(), TRICKY), max_size=40).map("".join)
+URL_PARTS = st.sampled_from(
+    [
+        "http://", "https://", "HTTP://", "javascript:", "data:", "mailto:", "ftp://", "file:///",
+        "//", "/", "./", "../", "?", "#", "a", "b.c", "x.example", ":", "@", "[", "]", "::1",
+        "%41", " ", "\t", "\n", "é", "\uff0f", "\u2100", "80", "path/", "q=1&r=2",
+    ]
+)  # fmt: skip
+URLS = st.lists(URL_PARTS, max_size=8).map("".join)
+BASES = st.one_of(
+    st.none(),
+    st.just(""),
+    URLS,
+    st.sampled_from(
+        [
+            "http://blog.example/2024/06/post/",
+            "http://blog.example/2024/06/post/#comment-1",
+            "https://blog.example/a/b?p=3#c",
+            "file:///srv/feeds/feed.xml",
+            "ftp://files.example/dir/",
+            "http://[::1",
+        ]
+    ),
+)
+
+
+def fragment_with(urls: list[str], words: list[str]) -> str:
+    parts = []
+    for index, url in enumerate(urls):
+        word = html.escape(words[index % len(words)] if words else "x")
+        attribute = html.escape(url, quote=True)
+        parts.append(
+            [
+                f'<a href="{attribute}" title="{word}">{word}</a>',
+                f'<img src="{attribute}" alt="{word}">',
+                f'<blockquote cite="{attribute}">{word}</blockquote>',
+                f'<video poster="{attribute}" src="{attribute}"></video>',
+                f'<p onclick="{attribute}">{word}</p>',
+            ][index % 5]
+        )
+    return " ".join(parts)
+
+
+@settings(max_examples=500, deadline=None)
+@given(TEXT)
+@example("John Smith")
+@example("  a\u00a0b\r\nc  ")
+@example("a > b")
+@example("x\x85y")
+@example("\ufeffname")
+def test_plain_text_is_the_same_as_through_the_sanitizer(text: str) -> None:
+    assert plain_text(text) == reference_plain_text(text)
+    assert plain_text(text, limit=5) == reference_plain_text(text, limit=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT, st.integers(min_value=1, max_value=50))
+def test_plain_text_of_markup_is_the_same(text: str, limit: int) -> None:
+    markup = f"<b>{text}</b> &amp; <script>{text}</script>{text}"
+    assert plain_text(markup, limit=limit) == reference_plain_text(markup, limit=limit)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(URLS, min_size=1, max_size=6), st.lists(TEXT, max_size=3), BASES)
+def test_clean_html_is_the_same_as_a_new_sanitizer_per_call(
+    urls: list[str], words: list[str], base: str | None
+) -> None:
+    markup = fragment_with(urls, words)
+    assert clean_html(markup, base) == reference_clean_html(markup, base)
+    # The same URLs again, against another base: nothing remembered may leak between calls.
+    other = "https://other.example/x/y"
+    assert clean_html(markup, other) == reference_clean_html(markup, other)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT, BASES, st.integers(min_value=0, max_value=100))
+def test_clean_html_of_any_text_is_the_same(text: str, base: str | None, limit: int) -> None:
+    assert clean_html(text, base) == reference_clean_html(text, base)
+    assert clean_html(text, base, limit=limit) == reference_clean_html(text, base, limit=limit)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(URLS, BASES)
+@example("http://a.example/x?", "http://b.example/")
+@example("http://a.example/x#", "https://b.example/")
+@example("http:///x", "http://b.example/y/")
+@example("http://\t/x", "http://b.example/y/")
+@example("http://[::1/x", "http://b.example/")
+@example("http://a.example/x", "http://[::1")
+def test_clean_url_is_the_same(url: str, base: str | None) -> None:
+    assert clean_url(url, base) == reference_clean_url(url, base)
+    assert clean_url(url, "https://other.example/") == reference_clean_url(
+        url, "https://other.example/"
+    )
+
+
+def test_corpus_fragments_are_the_same() -> None:
+    """Real-looking comments and entries (links, images, lists) against per-item bases."""
+    markup = (
+        '<p>See <a href="http://example.org/ref/1.html">this</a> and <a href="/local">that</a>,'
+        ' <img src="pic.png" alt="a picture" width="10" onerror="x()">.</p><script>bad()</script>'
+        '<ol><li><a href="javascript:alert(1)">no</a></li><li><code>x &lt; y</code></li></ol>'
+    )
+    for number in range(50):
+        base = f"http://blog.example/2024/06/post-{number % 7}/#comment-{number}"
+        assert clean_html(markup, base) == reference_clean_html(markup, base)
+    assert clean_html(markup) == reference_clean_html(markup)
+
+
+def test_threads_each_clean_against_their_own_base() -> None:
+    """The one sanitizer's attribute filter reads a thread-local base URL."""
+    markup = '<a href="x">x</a>' * 50
+    failures: list[str] = []
+
+    def work(number: int) -> None:
+        base = f"http://host{number}.example/dir/"
+        expected = reference_clean_html(markup, base)
+        for _ in range(200):
+            if clean_html(markup, base) != expected:
+                failures.append(base)
+                return
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+def test_a_failing_call_leaves_no_base_behind() -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise TypeError("no text")
+
+    with pytest.raises(TypeError):
+        clean_html(Unprintable(), "http://a.example/")  # type: ignore[arg-type]
+    assert clean_html('<a href="x">x</a>') == '<a href="x" rel="noopener noreferrer nofollow">x</a>'
