@@ -20,6 +20,7 @@ import calendar
 import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -135,15 +136,18 @@ def parse_comment_feed(
     comments = [_comment(raw, base, latest) for raw in raw_entries[:MAX_ENTRIES]]
     # A fragment shared by several items ("#comments" on each) does not identify a comment.
     anchors = [_anchor_of(c) for c in comments]
-    shared = {a for a in anchors if a is not None and anchors.count(a) > 1}
-    comments = [
-        replace(c, key=a) if a is not None and a not in shared else c
+    uses = Counter(anchors)
+    keys = [
+        a if a is not None and uses[a] == 1 else c.key
         for c, a in zip(comments, anchors, strict=True)
     ]
-    by_ref = {c.link: c.key for c in comments if c.link} | {
-        c.guid: c.key for c in comments if c.guid
+    by_ref = {c.link: key for c, key in zip(comments, keys, strict=True) if c.link} | {
+        c.guid: key for c, key in zip(comments, keys, strict=True) if c.guid
     }
-    comments = [replace(c, parent_key=_parent_key(c, by_ref)) for c in comments]
+    comments = [
+        _with_keys(c, key, _parent_key(c, key, by_ref))
+        for c, key in zip(comments, keys, strict=True)
+    ]
     dates = [c.published_at for c in comments if c.published_at]
     newest_first = sum(a > b for a, b in zip(dates, dates[1:], strict=False)) >= sum(
         a < b for a, b in zip(dates, dates[1:], strict=False)
@@ -192,15 +196,24 @@ def _anchor_of(comment: CommentData) -> str | None:
     return comment_anchor(comment.link) or comment_anchor(comment.guid)
 
 
-def _parent_key(comment: CommentData, by_ref: Mapping[str, str]) -> str | None:
-    """The parent comment's key when ``thr:in-reply-to`` names a comment rather than the post."""
+def _parent_key(comment: CommentData, own_key: str, by_ref: Mapping[str, str]) -> str | None:
+    """The parent comment's key when ``thr:in-reply-to`` names a comment rather than the post
+    (``own_key``: the comment's key in its document)."""
     for ref in (comment.in_reply_to, comment.in_reply_to_href):
         if not ref:
             continue
         key = by_ref.get(ref) or comment_anchor(ref)
-        if key and key != comment.key:
+        if key and key != own_key:
             return key
     return None
+
+
+def _with_keys(comment: CommentData, key: str, parent_key: str | None) -> CommentData:
+    """``comment`` with its key in the document and its parent's (one copy at most: a
+    ``dataclasses.replace`` costs more than most of the rest of a comment)."""
+    if key == comment.key and parent_key == comment.parent_key:
+        return comment
+    return replace(comment, key=key, parent_key=parent_key)
 
 
 def _run_feedparser(
