@@ -89,6 +89,8 @@ _base = _Base()
 
 
 def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
+    if attribute not in _URL_ATTRIBUTES:  # most attributes: spare a call (this runs for each)
+        return value
     return _absolutize(_base.url, tag, attribute, value)
 
 
