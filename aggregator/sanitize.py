@@ -109,11 +109,21 @@ _HTML_CLEANER = nh3.Cleaner(
 _TEXT_CLEANER = nh3.Cleaner(tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
 
 
-@lru_cache(maxsize=256)
 def _is_usable_base(base_url: str | None) -> bool:
-    """Whether urljoin can read ``base_url`` (when it cannot, it refuses every URL)."""
+    """Whether urljoin can read ``base_url`` (when it cannot, it refuses every URL).
+
+    urlsplit refuses only a host with square brackets or non-ASCII characters, so an ASCII
+    URL without brackets (nearly every base, each comment's own link) needs no parse.
+    """
+    if not base_url or (base_url.isascii() and "[" not in base_url and "]" not in base_url):
+        return True
+    return _splits(base_url)
+
+
+@lru_cache(maxsize=256)
+def _splits(url: str) -> bool:
     try:
-        urlsplit(base_url or "")
+        urlsplit(url)
     except ValueError:
         return False
     return True

@@ -123,6 +123,10 @@ BASES = st.one_of(
             "file:///srv/feeds/feed.xml",
             "ftp://files.example/dir/",
             "http://[::1",
+            "http://[::1]/x",
+            "http://a]b/",
+            "http://ex\u2100ample/",  # NFKC makes "a/c" of it: urlsplit refuses this host
+            "http://bücher.example/",
         ]
     ),
 )
