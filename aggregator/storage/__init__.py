@@ -140,6 +140,9 @@ class Storage(OutputQueries):
             register_functions(connection)
             self.db = Database(connection)
             self.db.execute("PRAGMA busy_timeout = 30000")
+            # Statement journals (every INSERT into a table with triggers needs one) in memory,
+            # not in temporary files: a quarter of the cost of storing a comment (issue 8).
+            self.db.execute("PRAGMA temp_store = MEMORY")
             if read_only:
                 pending = [migration.name for migration in migrations.pending(self.db)]
                 if pending:
