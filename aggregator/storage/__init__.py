@@ -13,7 +13,7 @@ import json
 import re
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from aggregator.models import (
     ThreadState,
 )
 from aggregator.storage.outputs import OutputQueries
-from aggregator.storage.schema import migrations
+from aggregator.storage.schema import index_queued, migrations
 
 # A thread's order: the source's numbering where it has one, then time.
 _THREAD_ORDER = "coalesce(c.number, 1e18), c.sort_at, c.id"
@@ -104,10 +104,21 @@ def index_text(markup: str | None) -> str:
     return html.unescape(_TAG.sub(" ", markup))
 
 
-def register_functions(connection: sqlite3.Connection) -> None:
-    """Application functions the schema's triggers call (the full-text index holds visible
-    text, not HTML). Every connection that writes entries or comments needs them."""
+def register_functions(
+    connection: sqlite3.Connection, index_later: Callable[[], bool] | None = None
+) -> None:
+    """Application functions the schema's triggers call. Every connection that writes entries
+    or comments needs them.
+
+    ``aggregator_text()`` gives the visible text of stored HTML (the full-text index holds
+    text, not markup). ``aggregator_index_later()`` tells the triggers of migration
+    ``0004_search_queue`` to queue a written row for indexing at the end of the transaction
+    instead of indexing it at once: :class:`Storage` answers yes inside :meth:`Storage.transaction`,
+    which indexes the queue before it commits; by default the answer is no.
+    """
     connection.create_function("aggregator_text", 1, index_text, deterministic=True)
+    later = index_later or (lambda: False)
+    connection.create_function("aggregator_index_later", 0, lambda: 1 if later() else 0)
 
 
 class Storage(OutputQueries):
@@ -126,6 +137,8 @@ class Storage(OutputQueries):
         """
         self.path = Path(path)
         self._candidate_memo = {}
+        # True inside the outermost transaction(): written rows are indexed at its end.
+        self._index_later = False
         try:
             if read_only:
                 uri = f"{self.path.resolve().as_uri()}?mode=ro"
@@ -137,7 +150,7 @@ class Storage(OutputQueries):
                 connection = sqlite3.connect(
                     str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
                 )
-            register_functions(connection)
+            register_functions(connection, lambda: self._index_later)
             self.db = Database(connection)
             self.db.execute("PRAGMA busy_timeout = 30000")
             # Statement journals (every INSERT into a table with triggers needs one) in memory,
@@ -171,12 +184,26 @@ class Storage(OutputQueries):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic unit of work: everything inside commits together or not at all."""
+        """One atomic unit of work: everything inside commits together or not at all.
+
+        Nested, it is a savepoint: an error inside it undoes only what it wrote, and the
+        enclosing transaction goes on. The outermost one indexes the rows written inside it
+        for full-text search just before it commits (``0004_search_queue``), so what is
+        committed is always searchable.
+        """
+        outermost = not self.db.conn.in_transaction
         try:
             with self.db.atomic():
+                if outermost:
+                    self._index_later = True
                 yield
+                if outermost:
+                    index_queued(self.db)
         except sqlite3.Error as error:
             raise StorageError(f"{self.path}: {error}") from error
+        finally:
+            if outermost:
+                self._index_later = False
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         try:
