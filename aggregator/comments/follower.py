@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -89,7 +89,7 @@ class CommentFollower:
         readable = readable[:MAX_THREADS_PER_ROUND]
         if not readable:
             return result
-        known = {t.entry_id: _known(storage, t.entry_id) for t in readable if t.comment_count}
+        known = _known(storage, [t.entry_id for t in readable if t.comment_count])
         reader = ThreadReader(
             self.fetcher,
             source,
@@ -264,6 +264,8 @@ class CommentFollower:
         return fields
 
 
-def _known(storage: Storage, entry_id: int) -> KnownThread:
-    numbers, newest_at = storage.comment_numbers(entry_id)
-    return KnownThread(tuple(numbers), newest_at, frozenset(storage.comment_keys(entry_id)))
+def _known(storage: Storage, entry_ids: Sequence[int]) -> dict[int, KnownThread]:
+    """What is stored of each of ``entry_ids`` (threads with comments), in one query."""
+    stored = storage.known_comments(entry_ids)
+    empty: tuple[tuple[int | None, ...], datetime | None, frozenset[str]] = ((), None, frozenset())
+    return {entry_id: KnownThread(*stored.get(entry_id, empty)) for entry_id in entry_ids}

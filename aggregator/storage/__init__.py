@@ -604,6 +604,33 @@ class Storage(OutputQueries):
         )
         return parse_time(rows[0]["newest"]) if rows else None
 
+    def known_comments(
+        self, entry_ids: Iterable[int]
+    ) -> dict[int, tuple[tuple[int | None, ...], datetime | None, frozenset[str]]]:
+        """For each of ``entry_ids`` with stored comments: their numbers, the newest one's
+        date and their keys (what :meth:`comment_numbers` and :meth:`comment_keys` say of one
+        entry), in one query per 500 entries."""
+        grouped: dict[int, list[tuple[str, int | None, str | None]]] = {}
+        for chunk in _chunks(sorted(set(entry_ids)), 500):
+            cursor = self._execute(
+                "SELECT entry_id, key, number, published_at FROM comments "
+                f"WHERE entry_id IN ({', '.join(str(int(i)) for i in chunk)})"
+            )
+            try:
+                rows = cursor.fetchall()
+            except sqlite3.Error as error:
+                raise StorageError(f"{self.path}: {error}") from error
+            for entry_id, key, number, published in rows:
+                grouped.setdefault(entry_id, []).append((key, number, published))
+        return {
+            entry_id: (
+                tuple(number for _, number, _ in rows),
+                parse_time(max((p for _, _, p in rows if p), default=None)),
+                frozenset(key for key, _, _ in rows),
+            )
+            for entry_id, rows in grouped.items()
+        }
+
     def comment_keys(self, entry_id: int) -> set[str]:
         """The keys of an entry's stored comments (to tell when a paged feed has no more news)."""
         rows = self._rows("SELECT key FROM comments WHERE entry_id = ?", (entry_id,))
