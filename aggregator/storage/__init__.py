@@ -56,6 +56,30 @@ _PUBLISHED = 1 + _FINGERPRINT_COLUMNS.index("c.published_at")  # after entry_id
 _FIRST_SEEN = 1 + _FINGERPRINT_COLUMNS.index("c.first_seen_at")
 # Comment fields an update never clears: a comment feed does not number or thread its comments.
 _KEPT_WHEN_MISSING = frozenset({"number", "parent_key", "author_url"})
+# The columns a comment read gives, in the order store_comments passes them.
+_COMMENT_COLUMNS = (
+    "author",
+    "author_url",
+    "title",
+    "content",
+    "link",
+    "number",
+    "parent_key",
+    "published_at",
+    "content_hash",
+)
+_INSERT_COMMENT = (
+    "INSERT INTO comments (entry_id, key, public_id, first_seen_at, sort_at, changed_at, "
+    f"{', '.join(_COMMENT_COLUMNS)}) VALUES ({', '.join('?' * (6 + len(_COMMENT_COLUMNS)))})"
+)
+_UPDATE_COMMENT = (
+    "UPDATE comments SET "
+    + ", ".join(
+        f"{key} = coalesce(?, {key})" if key in _KEPT_WHEN_MISSING else f"{key} = ?"
+        for key in _COMMENT_COLUMNS
+    )
+    + ", changed_at = ?, gone_at = NULL WHERE id = ?"
+)
 _ID_NAMESPACE = uuid.UUID("6f1c1f0e-4a57-4d2b-9a51-0a9f8f6c2b10")
 
 
@@ -462,7 +486,8 @@ class Storage(OutputQueries):
             )
         }
         stamp = format_time(now)
-        new = updated = unchanged = 0
+        updated = unchanged = 0
+        inserts: list[tuple[Any, ...]] = []  # written in one executemany, in the order read
         seen: set[str] = set()
         for comment in comments:
             if comment.key in seen:
@@ -470,24 +495,19 @@ class Storage(OutputQueries):
             seen.add(comment.key)
             row = existing.get(comment.key)
             published = format_time(comment.published_at)
-            values = {
-                "author": comment.author,
-                "author_url": comment.author_url,
-                "title": comment.title,
-                "content": comment.content,
-                "link": comment.link,
-                "number": comment.number,
-                "parent_key": comment.parent_key,
-                "published_at": published,
-                "content_hash": comment.content_hash,
-            }
+            values = (
+                comment.author,
+                comment.author_url,
+                comment.title,
+                comment.content,
+                comment.link,
+                comment.number,
+                comment.parent_key,
+                published,
+                comment.content_hash,
+            )
             if row is None:
-                self._execute(
-                    "INSERT INTO comments (entry_id, key, public_id, first_seen_at, sort_at, changed_at, "
-                    + ", ".join(values)
-                    + ") VALUES (?, ?, ?, ?, ?, ?, "
-                    + ", ".join("?" for _ in values)
-                    + ")",
+                inserts.append(
                     (
                         entry_id,
                         comment.key,
@@ -495,20 +515,12 @@ class Storage(OutputQueries):
                         stamp,
                         published or stamp,
                         stamp,
-                        *values.values(),
-                    ),
+                        *values,
+                    )
                 )
-                new += 1
             elif row["content_hash"] != comment.content_hash or row["gone_at"]:
                 # A feed knows no number or parent, a page does: what one read lacks, keep.
-                assignments = ", ".join(
-                    f"{key} = coalesce(?, {key})" if key in _KEPT_WHEN_MISSING else f"{key} = ?"
-                    for key in values
-                )
-                self._execute(
-                    f"UPDATE comments SET {assignments}, changed_at = ?, gone_at = NULL WHERE id = ?",
-                    (*values.values(), stamp, row["id"]),
-                )
+                self._execute(_UPDATE_COMMENT, (*values, stamp, row["id"]))
                 updated += 1
             else:
                 if comment.number is not None and comment.number != row["number"]:
@@ -517,12 +529,17 @@ class Storage(OutputQueries):
                         "UPDATE comments SET number = ? WHERE id = ?", (comment.number, row["id"])
                     )
                 unchanged += 1
+        if inserts:
+            try:
+                self.db.conn.executemany(_INSERT_COMMENT, inserts)
+            except sqlite3.Error as error:
+                raise StorageError(f"{self.path}: {error}") from error
         self._execute(
             "UPDATE entries SET comment_count = (SELECT count(*) FROM comments WHERE entry_id = :id), "
             "last_comment_at = (SELECT max(sort_at) FROM comments WHERE entry_id = :id) WHERE id = :id",
             {"id": entry_id},
         )
-        return StoreResult(new=new, updated=updated, unchanged=unchanged)
+        return StoreResult(new=len(inserts), updated=updated, unchanged=unchanged)
 
     def mark_comments_gone(self, entry_id: int, present_keys: Iterable[str], now: datetime) -> int:
         """Mark stored comments missing from a complete listing as gone (they are kept)."""
