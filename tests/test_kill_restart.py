@@ -95,3 +95,79 @@ def test_kill_9_during_polls_loses_nothing_committed(tmp_path: Path) -> None:
             entries, comments = now_entries, now_comments
     assert killed >= 3 and finished >= 2
     assert len(entries) >= 300 and comments, "the complete polls stored entries and comments"
+
+
+def comment_feed(post: int, comments: int) -> bytes:
+    return rss(
+        "".join(
+            f"<item><title>Re: {post}</title><link>http://example.org/{post}#comment-{n}</link>"
+            f"<guid>http://example.org/{post}#comment-{n}</guid>"
+            f"<description>okapi {post} {n}</description></item>"
+            for n in range(comments)
+        )
+    )
+
+
+def slowly(body: bytes) -> object:
+    def case(request: Request) -> None:
+        time.sleep(0.1)
+        request.respond(body)
+
+    return case
+
+
+def test_kill_9_while_storing_comment_batches_loses_nothing_committed(tmp_path: Path) -> None:
+    """Comment threads are stored in batches (several threads per transaction, a savepoint
+    each): a kill mid-batch loses that batch only, and what is committed stays consistent
+    (every stored comment searchable, each thread's count and read time with its rows)."""
+    rng = random.Random(11)
+    posts, per_post = 150, 40
+    with HostileServer() as server:
+        links = [f"<wfw:commentRss>{server.base}/c/{n}.rss</wfw:commentRss>" for n in range(posts)]
+        server.cases["/feed.rss"] = static(
+            rss("".join(item(n, extra=links[n]) for n in range(posts)))
+        )
+        for n in range(posts):
+            server.cases[f"/c/{n}.rss"] = slowly(comment_feed(n, per_post))  # type: ignore[assignment]
+        config = tmp_path / "aggregator.yaml"
+        config.write_text(
+            "database: var/aggregator.db\npublic_dir: var/public\n"
+            "defaults:\n  timeout: 20s\n  comments: true\n"
+            f"sources:\n  - name: talky\n    url: {server.url('/feed.rss')}\n"
+            "outputs:\n  - name: all\n"
+        )
+        database = tmp_path / "var" / "aggregator.db"
+        comments: set[str] = set()
+        killed = finished = 0
+        for round_ in range(7):
+            process = subprocess.Popen(
+                [sys.executable, "-m", "aggregator", "--config", str(config), "poll"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + (60 if round_ >= 5 else rng.uniform(0.5, 2.5))
+            while process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                killed += 1
+            else:
+                finished += 1
+            process.wait(10)
+            if not database.exists():
+                continue
+            _, now_comments = snapshot(database)
+            assert comments <= now_comments, f"round {round_}: committed comments were lost"
+            comments = now_comments
+            with sqlite3.connect(database) as db:
+                assert db.execute("SELECT count(*) FROM search_queue").fetchone()[0] == 0
+                indexed = db.execute("SELECT count(*) FROM comments_fts").fetchone()[0]
+                assert indexed == len(comments), f"round {round_}: search index out of step"
+                for count, stored, polled in db.execute(
+                    "SELECT e.comment_count, count(c.id), e.comments_polled_at FROM entries e "
+                    "LEFT JOIN comments c ON c.entry_id = e.id GROUP BY e.id"
+                ):
+                    assert count == stored and (polled is not None) == (stored > 0)
+            db.close()
+    assert killed >= 3 and finished >= 1
+    assert len(comments) == posts * per_post, "the complete polls stored every comment"

@@ -155,3 +155,23 @@ def test_comments_of_many_entries_in_one_read(storage: Storage) -> None:
         second.id: storage.list_comments(second.id),
     }
     assert [c.key for c in threads[first]] == ["c-1", "c-2"]  # thread order
+
+
+def test_known_comments_of_many_threads_say_what_each_thread_alone_says(
+    storage: Storage,
+) -> None:
+    entry_id = store_entry(storage)
+    store(
+        storage,
+        entry_id,
+        [
+            comment("comment-1", "one", number=1, published_at=NOW - 2 * H),
+            comment("comment-2", "two", number=2, published_at=NOW - H),
+            comment("comment-x", "undated"),
+        ],
+    )
+    numbers, newest = storage.comment_numbers(entry_id)
+    known = storage.known_comments([entry_id, entry_id + 1])
+    assert list(known) == [entry_id]  # an entry without comments is left out
+    assert known[entry_id] == (tuple(numbers), newest, frozenset(storage.comment_keys(entry_id)))
+    assert newest == NOW - H

@@ -22,7 +22,7 @@ from aggregator.config import AppConfig
 from aggregator.errors import StorageError
 from aggregator.models import CandidateQuery, CommentData, EntryData, StoredEntry
 from aggregator.publish import Publisher
-from aggregator.storage import Storage, format_time
+from aggregator.storage import Storage, format_time, register_functions
 from aggregator.storage import outputs as queries
 from aggregator.storage.outputs import check_search_query
 from aggregator.storage.schema import migrations
@@ -119,6 +119,7 @@ def test_a_new_database_gets_every_migration(storage: Storage) -> None:
         "0001_initial",
         "0002_search",
         "0003_daemon",
+        "0004_search_queue",
     ]
 
 
@@ -139,7 +140,9 @@ def test_read_only_storage_refuses_a_database_with_missing_migrations(tmp_path: 
     db = Database(sqlite3.connect(str(path)))
     migrations.apply(db, stop_before="0002_search")
     db.close()
-    with pytest.raises(StorageError, match="migrations are missing: 0002_search, 0003_daemon"):
+    with pytest.raises(
+        StorageError, match="migrations are missing: 0002_search, 0003_daemon, 0004_search_queue"
+    ):
         Storage(path, read_only=True)
     with pytest.raises(StorageError, match="cannot open"):
         Storage(tmp_path / "missing.db", read_only=True)
@@ -165,6 +168,82 @@ def test_search_follows_inserts_updates_and_deletes(storage: Storage) -> None:
         storage.db.execute("DELETE FROM sources")  # entries and comments go by cascade
     for table in ("entries_fts", "comments_fts"):
         assert storage.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+
+
+def test_rows_written_in_a_transaction_are_indexed_when_it_commits(storage: Storage) -> None:
+    with storage.transaction():
+        store(storage, "a", entry("1", content="<p>Kurdish forces</p>"))
+        add_comments(storage, "1", comment("c1", "<p>What about Tanf?</p>"))
+        # Queued, not yet indexed: 0004_search_queue indexes once per transaction.
+        assert storage.db.execute("SELECT count(*) FROM search_queue").fetchone()[0] == 2
+        add_comments(storage, "1", comment("c1", "<p>What about Deraa?</p>"))  # changed again
+    assert storage.db.execute("SELECT count(*) FROM search_queue").fetchone()[0] == 0
+    assert search(storage, "kurdish") == ["1"]
+    assert search(storage, "tanf") == []
+    assert search(storage, "deraa") == ["1"]
+    assert storage.db.execute("SELECT count(*) FROM comments_fts").fetchone()[0] == 1
+
+
+def test_a_rolled_back_transaction_leaves_neither_rows_nor_index_behind(storage: Storage) -> None:
+    store(storage, "a", entry("1", content="<p>Kurdish forces</p>"))
+    with pytest.raises(RuntimeError), storage.transaction():
+        add_comments(storage, "1", comment("c1", "<p>What about Tanf?</p>"))
+        store(storage, "a", entry("1", content="<p>Turkish forces</p>"))
+        raise RuntimeError("killed")
+    assert search(storage, "kurdish") == ["1"]
+    assert search(storage, "tanf") == search(storage, "turkish") == []
+    assert storage.db.execute("SELECT count(*) FROM search_queue").fetchone()[0] == 0
+    # The next transaction indexes what it writes, and only that.
+    add_comments(storage, "1", comment("c2", "<p>Deraa</p>"))
+    assert search(storage, "deraa") == ["1"]
+    assert storage.db.execute("SELECT count(*) FROM comments_fts").fetchone()[0] == 1
+
+
+def test_writes_outside_a_storage_transaction_are_indexed_at_once(tmp_path: Path) -> None:
+    # Other connections (bulk loads, the sqlite3 shell with the functions registered) keep
+    # the per-row triggers of 0002_search.
+    path = tmp_path / "aggregator.db"
+    with Storage(path) as storage:
+        store(storage, "a", entry("1"))
+    connection = sqlite3.connect(path)
+    register_functions(connection)
+    stamp = format_time(NOW)
+    connection.execute(
+        "INSERT INTO comments (entry_id, key, public_id, content, first_seen_at, sort_at, "
+        "changed_at, content_hash) VALUES (1, 'c', 'pc', '<p>zebra crossing</p>', ?, ?, ?, 'h')",
+        (stamp, stamp, stamp),
+    )
+    connection.execute("UPDATE entries SET title = 'Okapi'")
+    connection.commit()
+    connection.close()
+    with Storage(path, read_only=True) as storage:
+        assert search(storage, "zebra") == search(storage, "okapi") == ["1"]
+        assert storage.db.execute("SELECT count(*) FROM search_queue").fetchone()[0] == 0
+
+
+def test_migration_0004_keeps_the_index_of_an_existing_database(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    connection = sqlite3.connect(path)
+    register_functions(connection)  # 0002's triggers index what an older version stored
+    db = Database(connection)
+    migrations.apply(db, stop_before="0004_search_queue")
+    stamp = format_time(NOW)
+    db.execute("INSERT INTO sources (name, url, created_at) VALUES ('a', 'x', ?)", (stamp,))
+    db.execute(
+        "INSERT INTO entries (source_id, key, public_id, title, first_seen_at, sort_at, "
+        "changed_at, content_hash) VALUES (1, 'k', 'p', 'Okapi', ?, ?, ?, 'h')",
+        (stamp, stamp, stamp),
+    )
+    db.conn.commit()
+    db.close()
+    with Storage(path) as storage:
+        assert [m.name for m in migrations.applied(storage.db)][-1] == "0004_search_queue"
+        assert search(storage, "okapi") == ["k"]
+        add_comments(storage, "k", comment("c1", "<p>zebra</p>"))
+        assert search(storage, "zebra") == ["k"]
+        store(storage, "a", entry("k", title="Giraffe"))
+        assert search(storage, "okapi") == []
+        assert search(storage, "giraffe") == ["k"]
 
 
 def test_markup_is_not_searchable_but_text_is(storage: Storage) -> None:

@@ -2,16 +2,20 @@
 storing what each thread read gave, with the thread's next read time.
 
 Threads are read in worker threads (:mod:`aggregator.comments.reader`) that never open the
-database: what they need of it is read here first, and what they read is stored here, by the
-calling thread, one transaction per thread.
+database: what they need of it is read here first (one query for the whole round), and what
+they read is stored here, by the calling thread, in batches: every read that is ready when the
+previous batch is stored, up to :data:`MAX_THREADS_PER_BATCH` threads or
+:data:`MAX_COMMENTS_PER_BATCH` comments, in one transaction, each thread in a savepoint of its
+own (issue 8).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -21,7 +25,7 @@ from aggregator.config import AppConfig, SourceConfig
 from aggregator.decide import decide_next_comments_poll, detect_comment_gap
 from aggregator.errors import AggregatorError
 from aggregator.fetch import Fetcher
-from aggregator.models import SourceState
+from aggregator.models import SourceState, ThreadState
 from aggregator.pages import PageSelectors, selectors_from_config
 from aggregator.sandbox import InProcessParser, Parser
 from aggregator.storage import Storage
@@ -29,6 +33,11 @@ from aggregator.storage import Storage
 #: Threads read in one round of one source at most (newest first); the rest wait for the next
 #: round, so a feed listing thousands of comment feeds cannot keep the daemon busy for hours.
 MAX_THREADS_PER_ROUND = 200
+#: Reads stored in one transaction at most: a batch holds the write lock that every poll
+#: thread waits for, so it is kept short (a few tens of milliseconds); each commit has a fixed
+#: cost (the full-text index is written once per transaction), so it is not one per thread.
+MAX_THREADS_PER_BATCH = 50
+MAX_COMMENTS_PER_BATCH = 2000
 
 log = logging.getLogger("aggregator.comments")
 
@@ -89,7 +98,7 @@ class CommentFollower:
         readable = readable[:MAX_THREADS_PER_ROUND]
         if not readable:
             return result
-        known = {t.entry_id: _known(storage, t.entry_id) for t in readable if t.comment_count}
+        known = _known(storage, [t.entry_id for t in readable if t.comment_count])
         reader = ThreadReader(
             self.fetcher,
             source,
@@ -100,8 +109,11 @@ class CommentFollower:
             now=now,
         )
         with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(readable)))) as pool:
-            for read in pool.map(reader.read, readable):
-                self._store(source, read, result)
+            # In the order listed, as pool.map would; a batch is the next read and every one
+            # after it that is already done.
+            reads = deque(pool.submit(reader.read, thread) for thread in readable)
+            while reads:
+                self._store(source, _next_batch(reads), result)
         return result
 
     # -- a site-wide comment feed ---------------------------------------------------------------
@@ -182,19 +194,76 @@ class CommentFollower:
                 unmatched,
             )
 
-    # -- storing one thread ---------------------------------------------------------------------
-    def _store(self, source: SourceConfig, read: ThreadRead, result: CommentsResult) -> None:
+    # -- storing a batch of threads -------------------------------------------------------------
+    def _store(
+        self, source: SourceConfig, reads: Sequence[ThreadRead], result: CommentsResult
+    ) -> None:
+        """Store ``reads`` in one transaction, each thread in a savepoint of its own.
+
+        A thread that cannot be stored is rolled back alone, its error recorded, and the
+        others are kept. Counts reach ``result`` only once the transaction committed; when
+        the transaction itself fails, every thread of the batch records the error (and stays
+        due, since its new schedule was not written either).
+        """
         storage = self._storage()
-        thread = read.thread
         now = self.clock()
-        result.threads += 1
+        result.threads += len(reads)
+        batch = CommentsResult()
         try:
             with self.write_lock, storage.transaction():
-                fields = self._store_thread(storage, source, read, result, now)
-                storage.update_thread(thread.entry_id, **fields)
-        except AggregatorError as error:
-            result.errors.append(f"{source.name}: {thread.link or thread.key}: {error}")
-            log.warning("%s: cannot store comments of %s: %s", source.name, thread.link, error)
+                for read in reads:
+                    self._store_one(storage, source, read, batch, now)
+        except Exception as error:  # the whole batch is lost; the next round reads it again
+            if not isinstance(error, AggregatorError):
+                log.exception("%s: unexpected error while storing comments", source.name)
+            for read in reads:
+                self._failed(source, read.thread, error, result)
+            return
+        result.new += batch.new
+        result.updated += batch.updated
+        result.gone += batch.gone
+        result.errors += batch.errors
+
+    def _store_one(
+        self,
+        storage: Storage,
+        source: SourceConfig,
+        read: ThreadRead,
+        batch: CommentsResult,
+        now: datetime,
+    ) -> None:
+        """Store one read in a savepoint; a failure undoes this thread's writes only."""
+        counts = CommentsResult()
+        try:
+            with storage.transaction():  # nested: a savepoint
+                fields = self._store_thread(storage, source, read, counts, now)
+                storage.update_thread(read.thread.entry_id, **fields)
+        except Exception as error:
+            if not storage.db.conn.in_transaction:
+                raise  # SQLite rolled back the whole transaction: nothing of the batch is left
+            if not isinstance(error, AggregatorError):
+                log.exception(
+                    "%s: unexpected error while storing comments of %s",
+                    source.name,
+                    read.thread.link,
+                )
+            batch.errors += counts.errors
+            self._failed(source, read.thread, error, batch)
+            return
+        batch.new += counts.new
+        batch.updated += counts.updated
+        batch.gone += counts.gone
+        batch.errors += counts.errors
+
+    def _failed(
+        self,
+        source: SourceConfig,
+        thread: ThreadState,
+        error: BaseException,
+        result: CommentsResult,
+    ) -> None:
+        result.errors.append(f"{source.name}: {thread.link or thread.key}: {error}")
+        log.warning("%s: cannot store comments of %s: %s", source.name, thread.link, error)
 
     def _store_thread(
         self,
@@ -264,6 +333,23 @@ class CommentFollower:
         return fields
 
 
-def _known(storage: Storage, entry_id: int) -> KnownThread:
-    numbers, newest_at = storage.comment_numbers(entry_id)
-    return KnownThread(tuple(numbers), newest_at, frozenset(storage.comment_keys(entry_id)))
+def _known(storage: Storage, entry_ids: Sequence[int]) -> dict[int, KnownThread]:
+    """What is stored of each of ``entry_ids`` (threads with comments), in one query."""
+    stored = storage.known_comments(entry_ids)
+    empty: tuple[tuple[int | None, ...], datetime | None, frozenset[str]] = ((), None, frozenset())
+    return {entry_id: KnownThread(*stored.get(entry_id, empty)) for entry_id in entry_ids}
+
+
+def _next_batch(reads: deque[Future[ThreadRead]]) -> list[ThreadRead]:
+    """The next read (waiting for it) and those after it that are done, within the limits."""
+    batch = [reads.popleft().result()]
+    comments = len(batch[0].comments or ())
+    while (
+        reads
+        and reads[0].done()
+        and len(batch) < MAX_THREADS_PER_BATCH
+        and comments < MAX_COMMENTS_PER_BATCH
+    ):
+        batch.append(reads.popleft().result())
+        comments += len(batch[-1].comments or ())
+    return batch

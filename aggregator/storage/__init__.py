@@ -13,7 +13,7 @@ import json
 import re
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from aggregator.models import (
     ThreadState,
 )
 from aggregator.storage.outputs import OutputQueries
-from aggregator.storage.schema import migrations
+from aggregator.storage.schema import index_queued, migrations
 
 # A thread's order: the source's numbering where it has one, then time.
 _THREAD_ORDER = "coalesce(c.number, 1e18), c.sort_at, c.id"
@@ -56,6 +56,30 @@ _PUBLISHED = 1 + _FINGERPRINT_COLUMNS.index("c.published_at")  # after entry_id
 _FIRST_SEEN = 1 + _FINGERPRINT_COLUMNS.index("c.first_seen_at")
 # Comment fields an update never clears: a comment feed does not number or thread its comments.
 _KEPT_WHEN_MISSING = frozenset({"number", "parent_key", "author_url"})
+# The columns a comment read gives, in the order store_comments passes them.
+_COMMENT_COLUMNS = (
+    "author",
+    "author_url",
+    "title",
+    "content",
+    "link",
+    "number",
+    "parent_key",
+    "published_at",
+    "content_hash",
+)
+_INSERT_COMMENT = (
+    "INSERT INTO comments (entry_id, key, public_id, first_seen_at, sort_at, changed_at, "
+    f"{', '.join(_COMMENT_COLUMNS)}) VALUES ({', '.join('?' * (6 + len(_COMMENT_COLUMNS)))})"
+)
+_UPDATE_COMMENT = (
+    "UPDATE comments SET "
+    + ", ".join(
+        f"{key} = coalesce(?, {key})" if key in _KEPT_WHEN_MISSING else f"{key} = ?"
+        for key in _COMMENT_COLUMNS
+    )
+    + ", changed_at = ?, gone_at = NULL WHERE id = ?"
+)
 _ID_NAMESPACE = uuid.UUID("6f1c1f0e-4a57-4d2b-9a51-0a9f8f6c2b10")
 
 
@@ -104,10 +128,21 @@ def index_text(markup: str | None) -> str:
     return html.unescape(_TAG.sub(" ", markup))
 
 
-def register_functions(connection: sqlite3.Connection) -> None:
-    """Application functions the schema's triggers call (the full-text index holds visible
-    text, not HTML). Every connection that writes entries or comments needs them."""
+def register_functions(
+    connection: sqlite3.Connection, index_later: Callable[[], bool] | None = None
+) -> None:
+    """Application functions the schema's triggers call. Every connection that writes entries
+    or comments needs them.
+
+    ``aggregator_text()`` gives the visible text of stored HTML (the full-text index holds
+    text, not markup). ``aggregator_index_later()`` tells the triggers of migration
+    ``0004_search_queue`` to queue a written row for indexing at the end of the transaction
+    instead of indexing it at once: :class:`Storage` answers yes inside :meth:`Storage.transaction`,
+    which indexes the queue before it commits; by default the answer is no.
+    """
     connection.create_function("aggregator_text", 1, index_text, deterministic=True)
+    later = index_later or (lambda: False)
+    connection.create_function("aggregator_index_later", 0, lambda: 1 if later() else 0)
 
 
 class Storage(OutputQueries):
@@ -126,6 +161,8 @@ class Storage(OutputQueries):
         """
         self.path = Path(path)
         self._candidate_memo = {}
+        # True inside the outermost transaction(): written rows are indexed at its end.
+        self._index_later = False
         try:
             if read_only:
                 uri = f"{self.path.resolve().as_uri()}?mode=ro"
@@ -137,9 +174,12 @@ class Storage(OutputQueries):
                 connection = sqlite3.connect(
                     str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
                 )
-            register_functions(connection)
+            register_functions(connection, lambda: self._index_later)
             self.db = Database(connection)
             self.db.execute("PRAGMA busy_timeout = 30000")
+            # Statement journals (every INSERT into a table with triggers needs one) in memory,
+            # not in temporary files: a quarter of the cost of storing a comment (issue 8).
+            self.db.execute("PRAGMA temp_store = MEMORY")
             if read_only:
                 pending = [migration.name for migration in migrations.pending(self.db)]
                 if pending:
@@ -168,12 +208,26 @@ class Storage(OutputQueries):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic unit of work: everything inside commits together or not at all."""
+        """One atomic unit of work: everything inside commits together or not at all.
+
+        Nested, it is a savepoint: an error inside it undoes only what it wrote, and the
+        enclosing transaction goes on. The outermost one indexes the rows written inside it
+        for full-text search just before it commits (``0004_search_queue``), so what is
+        committed is always searchable.
+        """
+        outermost = not self.db.conn.in_transaction
         try:
             with self.db.atomic():
+                if outermost:
+                    self._index_later = True
                 yield
+                if outermost:
+                    index_queued(self.db)
         except sqlite3.Error as error:
             raise StorageError(f"{self.path}: {error}") from error
+        finally:
+            if outermost:
+                self._index_later = False
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         try:
@@ -432,7 +486,8 @@ class Storage(OutputQueries):
             )
         }
         stamp = format_time(now)
-        new = updated = unchanged = 0
+        updated = unchanged = 0
+        inserts: list[tuple[Any, ...]] = []  # written in one executemany, in the order read
         seen: set[str] = set()
         for comment in comments:
             if comment.key in seen:
@@ -440,24 +495,19 @@ class Storage(OutputQueries):
             seen.add(comment.key)
             row = existing.get(comment.key)
             published = format_time(comment.published_at)
-            values = {
-                "author": comment.author,
-                "author_url": comment.author_url,
-                "title": comment.title,
-                "content": comment.content,
-                "link": comment.link,
-                "number": comment.number,
-                "parent_key": comment.parent_key,
-                "published_at": published,
-                "content_hash": comment.content_hash,
-            }
+            values = (
+                comment.author,
+                comment.author_url,
+                comment.title,
+                comment.content,
+                comment.link,
+                comment.number,
+                comment.parent_key,
+                published,
+                comment.content_hash,
+            )
             if row is None:
-                self._execute(
-                    "INSERT INTO comments (entry_id, key, public_id, first_seen_at, sort_at, changed_at, "
-                    + ", ".join(values)
-                    + ") VALUES (?, ?, ?, ?, ?, ?, "
-                    + ", ".join("?" for _ in values)
-                    + ")",
+                inserts.append(
                     (
                         entry_id,
                         comment.key,
@@ -465,20 +515,12 @@ class Storage(OutputQueries):
                         stamp,
                         published or stamp,
                         stamp,
-                        *values.values(),
-                    ),
+                        *values,
+                    )
                 )
-                new += 1
             elif row["content_hash"] != comment.content_hash or row["gone_at"]:
                 # A feed knows no number or parent, a page does: what one read lacks, keep.
-                assignments = ", ".join(
-                    f"{key} = coalesce(?, {key})" if key in _KEPT_WHEN_MISSING else f"{key} = ?"
-                    for key in values
-                )
-                self._execute(
-                    f"UPDATE comments SET {assignments}, changed_at = ?, gone_at = NULL WHERE id = ?",
-                    (*values.values(), stamp, row["id"]),
-                )
+                self._execute(_UPDATE_COMMENT, (*values, stamp, row["id"]))
                 updated += 1
             else:
                 if comment.number is not None and comment.number != row["number"]:
@@ -487,12 +529,17 @@ class Storage(OutputQueries):
                         "UPDATE comments SET number = ? WHERE id = ?", (comment.number, row["id"])
                     )
                 unchanged += 1
+        if inserts:
+            try:
+                self.db.conn.executemany(_INSERT_COMMENT, inserts)
+            except sqlite3.Error as error:
+                raise StorageError(f"{self.path}: {error}") from error
         self._execute(
             "UPDATE entries SET comment_count = (SELECT count(*) FROM comments WHERE entry_id = :id), "
             "last_comment_at = (SELECT max(sort_at) FROM comments WHERE entry_id = :id) WHERE id = :id",
             {"id": entry_id},
         )
-        return StoreResult(new=new, updated=updated, unchanged=unchanged)
+        return StoreResult(new=len(inserts), updated=updated, unchanged=unchanged)
 
     def mark_comments_gone(self, entry_id: int, present_keys: Iterable[str], now: datetime) -> int:
         """Mark stored comments missing from a complete listing as gone (they are kept)."""
@@ -573,6 +620,33 @@ class Storage(OutputQueries):
             (source_id,),
         )
         return parse_time(rows[0]["newest"]) if rows else None
+
+    def known_comments(
+        self, entry_ids: Iterable[int]
+    ) -> dict[int, tuple[tuple[int | None, ...], datetime | None, frozenset[str]]]:
+        """For each of ``entry_ids`` with stored comments: their numbers, the newest one's
+        date and their keys (what :meth:`comment_numbers` and :meth:`comment_keys` say of one
+        entry), in one query per 500 entries."""
+        grouped: dict[int, list[tuple[str, int | None, str | None]]] = {}
+        for chunk in _chunks(sorted(set(entry_ids)), 500):
+            cursor = self._execute(
+                "SELECT entry_id, key, number, published_at FROM comments "
+                f"WHERE entry_id IN ({', '.join(str(int(i)) for i in chunk)})"
+            )
+            try:
+                rows = cursor.fetchall()
+            except sqlite3.Error as error:
+                raise StorageError(f"{self.path}: {error}") from error
+            for entry_id, key, number, published in rows:
+                grouped.setdefault(entry_id, []).append((key, number, published))
+        return {
+            entry_id: (
+                tuple(number for _, number, _ in rows),
+                parse_time(max((p for _, _, p in rows if p), default=None)),
+                frozenset(key for key, _, _ in rows),
+            )
+            for entry_id, rows in grouped.items()
+        }
 
     def comment_keys(self, entry_id: int) -> set[str]:
         """The keys of an entry's stored comments (to tell when a paged feed has no more news)."""

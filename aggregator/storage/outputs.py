@@ -6,7 +6,9 @@ at a time; :mod:`aggregator.selection` applies the regular-expression rules to t
 See ``docs/ARCHITECTURE.md`` ("Outputs") for how the two halves share the work.
 
 Full-text search uses SQLite FTS5 (migration ``0002_search``): ``entries_fts`` and
-``comments_fts`` hold the visible text of every entry and comment, kept in step by triggers.
+``comments_fts`` hold the visible text of every entry and comment, kept in step by triggers
+(inside :meth:`Storage.transaction`, by one statement per table before each commit:
+migration ``0004_search_queue``).
 """
 
 from __future__ import annotations
