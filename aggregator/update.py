@@ -105,9 +105,11 @@ class Poller:
             parser=self.parser,
             clock=clock,
             write_lock=self.write_lock,
+            workers=config.defaults.max_concurrent_fetches,
         )
 
     def close(self) -> None:
+        self.follower.close()
         if self._own_fetcher:
             for fetcher in [self.fetcher, *self._old_fetchers]:
                 fetcher.close()

@@ -81,6 +81,25 @@ class CommentFollower:
         self.clock = clock
         self.write_lock = write_lock
         self.workers = workers
+        # One pool of reader threads for every source's rounds: threads are not started and
+        # stopped for each source (a warm poll of 300 blogs started 2,400 of them).
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _readers(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=max(1, self.workers), thread_name_prefix="aggregator-comments"
+                )
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the reader threads (reads not yet started are dropped)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def follow(self, source: SourceConfig, *, force: bool = False) -> CommentsResult:
         """Read the source's due threads (every followed thread when ``force``) and store them."""
@@ -108,12 +127,16 @@ class CommentFollower:
             parser=self.parser,
             now=now,
         )
-        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(readable)))) as pool:
-            # In the order listed, as pool.map would; a batch is the next read and every one
-            # after it that is already done.
-            reads = deque(pool.submit(reader.read, thread) for thread in readable)
+        pool = self._readers()
+        # In the order listed, as pool.map would; a batch is the next read and every one after
+        # it that is already done.
+        reads = deque(pool.submit(reader.read, thread) for thread in readable)
+        try:
             while reads:
                 self._store(source, _next_batch(reads), result)
+        finally:
+            for waiting in reads:  # only when storing failed: what is left is not stored
+                waiting.cancel()
         return result
 
     # -- a site-wide comment feed ---------------------------------------------------------------
