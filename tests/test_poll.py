@@ -17,7 +17,7 @@ import pytest
 from aggregator.config import load_config
 from aggregator.parse import parse_feed
 from aggregator.storage import Storage
-from aggregator.update import Poller
+from aggregator.update import POLL_CACHE_KIB, Poller
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 FORMAT_FIXTURES = sorted(
@@ -292,3 +292,12 @@ def test_cli_poll_unknown_source_is_one_line(three_formats):
     assert len(result.stderr.splitlines()) == 1
     assert "nosuch" in result.stderr
     assert result.stdout == ""
+
+
+def test_poll_threads_use_small_page_caches(three_formats: Path, tmp_path: Path) -> None:
+    """Each poll thread has its own connection; a small cache each keeps 32 of them cheap."""
+    with Storage(tmp_path / "default.db") as default:
+        assert default.db.execute("PRAGMA cache_size").fetchone()[0] == -2000  # SQLite's own
+    with Poller(load_config(three_formats), manual=True) as poller:
+        cache = poller.storage.db.execute("PRAGMA cache_size").fetchone()[0]
+    assert cache == -POLL_CACHE_KIB

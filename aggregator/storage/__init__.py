@@ -151,13 +151,16 @@ class Storage(OutputQueries):
     Output queries (candidates, full-text search) live in :mod:`aggregator.storage.outputs`.
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False):
+    def __init__(self, path: str | Path, *, read_only: bool = False, cache_kib: int | None = None):
         """Open (creating when missing) and migrate the database at ``path``.
 
         ``read_only`` opens an existing database without writing to it: no migration, no
         journal mode change, and SQLite refuses every write. It must already have every
         migration (a :class:`StorageError` says which are missing). Publishing and
         benchmarks over a database that is not theirs use it.
+
+        ``cache_kib`` sets this connection's page cache (SQLite's default is 2 MB): a process
+        with a connection per thread gives each a small one.
         """
         self.path = Path(path)
         self._candidate_memo = {}
@@ -180,6 +183,8 @@ class Storage(OutputQueries):
             # Statement journals (every INSERT into a table with triggers needs one) in memory,
             # not in temporary files: a quarter of the cost of storing a comment (issue 8).
             self.db.execute("PRAGMA temp_store = MEMORY")
+            if cache_kib is not None:
+                self.db.execute(f"PRAGMA cache_size = {-max(64, int(cache_kib))}")
             if read_only:
                 pending = [migration.name for migration in migrations.pending(self.db)]
                 if pending:
