@@ -57,6 +57,13 @@ _SYSTEM_RANDOM = random.Random()
 POLL_CACHE_KIB = 512
 
 
+def uses_search(config: AppConfig) -> bool:
+    """Whether any output has a ``search`` rule. Without one, polls leave new rows queued for
+    the full-text index (see :class:`~aggregator.storage.Storage`), indexed at the first search.
+    """
+    return any(output.search for output in config.outputs)
+
+
 def utc_now() -> datetime:
     """The real clock; tests inject their own."""
     return datetime.now(UTC)
@@ -159,6 +166,9 @@ class Poller:
         self.config = config
         self.rules = RuleBook.from_config(config)
         self.follower.config = config
+        with self._storages_lock:
+            for storage in self._storages:
+                storage.index_search = uses_search(config)
         if self._own_fetcher:
             old = self.fetcher
             self.fetcher = make_fetcher(config, limits=_same_limits(old.limits, config))
@@ -170,7 +180,11 @@ class Poller:
         """This thread's connection to the database."""
         storage = getattr(self._local, "storage", None)
         if storage is None:
-            storage = Storage(self.config.database, cache_kib=POLL_CACHE_KIB)
+            storage = Storage(
+                self.config.database,
+                cache_kib=POLL_CACHE_KIB,
+                index_search=uses_search(self.config),
+            )
             self._local.storage = storage
             with self._storages_lock:
                 self._storages.add(storage)

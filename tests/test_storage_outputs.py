@@ -199,6 +199,27 @@ def test_a_rolled_back_transaction_leaves_neither_rows_nor_index_behind(storage:
     assert storage.db.execute("SELECT count(*) FROM comments_fts").fetchone()[0] == 1
 
 
+def test_a_connection_without_search_leaves_rows_queued_until_a_search(tmp_path: Path) -> None:
+    """Polls of a configuration without ``search`` rules do not build the index; the first
+    search (from any connection) indexes the queue, so it finds everything stored."""
+    path = tmp_path / "deferred.db"
+    with Storage(path, index_search=False) as poller:
+        store(poller, "a", entry("1", content="<p>Kurdish forces</p>"))
+        add_comments(poller, "1", comment("c1", "<p>What about Tanf?</p>"))
+        add_comments(poller, "1", comment("c1", "<p>What about Deraa?</p>"))  # changed
+        assert poller.db.execute("SELECT count(*) FROM search_queue").fetchone()[0] == 2
+        assert poller.db.execute("SELECT count(*) FROM comments_fts").fetchone()[0] == 0
+    with Storage(path) as publisher:
+        assert search(publisher, "deraa") == ["1"]
+        assert search(publisher, "tanf") == []
+        assert search(publisher, "kurdish") == ["1"]
+        assert publisher.db.execute("SELECT count(*) FROM search_queue").fetchone()[0] == 0
+        assert publisher.db.execute("SELECT count(*) FROM comments_fts").fetchone()[0] == 1
+        assert set(publisher.search_hits("deraa", [entry_id(publisher, "1")])) == {
+            entry_id(publisher, "1")
+        }
+
+
 def test_writes_outside_a_storage_transaction_are_indexed_at_once(tmp_path: Path) -> None:
     # Other connections (bulk loads, the sqlite3 shell with the functions registered) keep
     # the per-row triggers of 0002_search.

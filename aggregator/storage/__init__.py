@@ -151,7 +151,14 @@ class Storage(OutputQueries):
     Output queries (candidates, full-text search) live in :mod:`aggregator.storage.outputs`.
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, cache_kib: int | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        cache_kib: int | None = None,
+        index_search: bool = True,
+    ):
         """Open (creating when missing) and migrate the database at ``path``.
 
         ``read_only`` opens an existing database without writing to it: no migration, no
@@ -161,11 +168,19 @@ class Storage(OutputQueries):
 
         ``cache_kib`` sets this connection's page cache (SQLite's default is 2 MB): a process
         with a connection per thread gives each a small one.
+
+        ``index_search`` false leaves the rows this connection writes in the search queue
+        instead of indexing them as each transaction commits: for a configuration without any
+        ``search`` rule, where the index would cost a poll two fifths of its storage time for
+        nothing. Every search indexes what is queued first (:meth:`ensure_search_index`), so
+        results are the same either way.
         """
         self.path = Path(path)
         self._candidate_memo = {}
         # True inside the outermost transaction(): written rows are indexed at its end.
         self._index_later = False
+        self.index_search = index_search
+        self.read_only = read_only
         try:
             if read_only:
                 uri = f"{self.path.resolve().as_uri()}?mode=ro"
@@ -226,13 +241,29 @@ class Storage(OutputQueries):
                 if outermost:
                     self._index_later = True
                 yield
-                if outermost:
+                if outermost and self.index_search:
                     index_queued(self.db)
         except sqlite3.Error as error:
             raise StorageError(f"{self.path}: {error}") from error
         finally:
             if outermost:
                 self._index_later = False
+
+    def ensure_search_index(self) -> None:
+        """Index the rows still queued for full-text search (written by connections with
+        ``index_search`` off), so that a search sees every stored entry and comment.
+
+        A read-only connection cannot index; it searches what is indexed.
+        """
+        if self.read_only:
+            return
+        try:
+            queued = self.db.execute("SELECT EXISTS (SELECT 1 FROM search_queue)").fetchone()[0]
+        except sqlite3.Error as error:
+            raise StorageError(f"{self.path}: {error}") from error
+        if queued:
+            with self.transaction():
+                index_queued(self.db)
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         try:

@@ -107,6 +107,9 @@ class OutputQueries:
     def count(self, table: str) -> int:
         raise NotImplementedError  # provided by Storage
 
+    def ensure_search_index(self) -> None:
+        raise NotImplementedError  # provided by Storage
+
     def iter_candidates(
         self, query: CandidateQuery, page_size: int = 200
     ) -> Iterator[list[StoredEntry]]:
@@ -200,6 +203,7 @@ class OutputQueries:
     def _fill_hits(self, search: str) -> int:
         """Write the ids of the entries ``search`` matches (itself or by a comment) to the
         connection's temporary table ``aggregator_hits``; return how many there are."""
+        self.ensure_search_index()
         try:
             self.db.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS aggregator_hits (id INTEGER PRIMARY KEY)"
@@ -219,6 +223,7 @@ class OutputQueries:
         ids = sorted(set(entry_ids))
         if not ids:
             return {}
+        self.ensure_search_index()
         listed = ", ".join(str(int(i)) for i in ids)
         snippet = f"snippet({{table}}, -1, '{_MARK_OPEN}', '{_MARK_CLOSE}', '…', {_SNIPPET_TOKENS})"
         hits: dict[int, SearchHit] = {}
