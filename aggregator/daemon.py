@@ -16,6 +16,7 @@ The HTTP server runs on its own thread; the main thread only waits for signals.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
 import os
 import random
@@ -183,6 +184,9 @@ class Daemon:
     def run(self) -> int:
         """Run until SIGINT or SIGTERM; return the process exit code."""
         tune_malloc()
+        # A crash in a C extension leaves the Python stacks of every thread in the log.
+        if not faulthandler.is_enabled():
+            faulthandler.enable()
         lock = DatabaseLock(self.config.database)
         try:
             lock.acquire()  # LockedError: another daemon has this database

@@ -3,10 +3,13 @@ mark gone and bring back, and resume a stopped thread when its entry's count mov
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aggregator.models import CommentData, EntryData
 from aggregator.storage import Storage
@@ -175,3 +178,17 @@ def test_known_comments_of_many_threads_say_what_each_thread_alone_says(
     assert list(known) == [entry_id]  # an entry without comments is left out
     assert known[entry_id] == (tuple(numbers), newest, frozenset(storage.comment_keys(entry_id)))
     assert newest == NOW - H
+
+
+@given(st.text())
+def test_public_ids_are_uuid5_of_the_namespace(name: str) -> None:
+    """The fast uuid5 gives exactly what ``uuid.uuid5`` gives (ids must never change)."""
+    from aggregator.storage import _ID_NAMESPACE, uuid5_hex
+
+    try:
+        expected = uuid.uuid5(_ID_NAMESPACE, name).hex
+    except UnicodeEncodeError:  # lone surrogates: both refuse them
+        with pytest.raises(UnicodeEncodeError):
+            uuid5_hex(name)
+        return
+    assert uuid5_hex(name) == expected
