@@ -59,6 +59,13 @@ class CommentsResult:
     gone: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: CommentsResult) -> None:
+        """Count ``other``'s changes and errors (not its threads) in this result too."""
+        self.new += other.new
+        self.updated += other.updated
+        self.gone += other.gone
+        self.errors += other.errors
+
 
 class CommentFollower:
     """Polls the comment threads of one configuration's sources."""
@@ -242,10 +249,7 @@ class CommentFollower:
             for read in reads:
                 self._failed(source, read.thread, error, result)
             return
-        result.new += batch.new
-        result.updated += batch.updated
-        result.gone += batch.gone
-        result.errors += batch.errors
+        result.add(batch)
 
     def _store_one(
         self,
@@ -273,10 +277,7 @@ class CommentFollower:
             batch.errors += counts.errors
             self._failed(source, read.thread, error, batch)
             return
-        batch.new += counts.new
-        batch.updated += counts.updated
-        batch.gone += counts.gone
-        batch.errors += counts.errors
+        batch.add(counts)
 
     def _failed(
         self,
