@@ -367,6 +367,7 @@ class Daemon:
         """Stop scheduling and requests, give running polls a moment, then stop serving."""
         notify("STOPPING=1")
         log.info("stopping")
+        self._stop.set()  # the publisher thread ends after its current publish
         self.scheduler.shutdown()
         self.poller.stop()
         if self._server is not None:
@@ -379,5 +380,9 @@ class Daemon:
             notify("STOPPING=1")
             logging.shutdown()
             os._exit(0)
+        if self._publisher_thread is not None:
+            # A publish in progress finishes (it notices the stop before the next one): the
+            # interpreter must not shut down under a thread still inside lxml or SQLite.
+            self._publisher_thread.join(STOP_GRACE_SECONDS)
         self.poller.close()
         log.info("stopped")
