@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -218,6 +219,27 @@ def test_a_connection_without_search_leaves_rows_queued_until_a_search(tmp_path:
         assert set(publisher.search_hits("deraa", [entry_id(publisher, "1")])) == {
             entry_id(publisher, "1")
         }
+
+
+def test_indexing_the_queue_waits_for_a_poll_in_progress(tmp_path: Path) -> None:
+    """The publisher indexes while pollers write: it waits for the write lock, never fails."""
+    path = tmp_path / "busy.db"
+    with Storage(path, index_search=False) as poller, Storage(path) as publisher:
+        store(poller, "a", entry("1", content="<p>Kurdish forces</p>"))
+        poller.db.execute("BEGIN IMMEDIATE")  # a poll's transaction holds the write lock
+        indexed = threading.Event()
+
+        def search_now() -> None:
+            publisher.ensure_search_index()
+            indexed.set()
+
+        searcher = threading.Thread(target=search_now)
+        searcher.start()
+        assert not indexed.wait(0.3), "indexing must wait for the poll's transaction"
+        poller.db.execute("COMMIT")
+        searcher.join(10)
+        assert indexed.is_set()
+        assert search(publisher, "kurdish") == ["1"]
 
 
 def test_writes_outside_a_storage_transaction_are_indexed_at_once(tmp_path: Path) -> None:

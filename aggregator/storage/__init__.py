@@ -274,9 +274,23 @@ class Storage(OutputQueries):
             queued = self.db.execute("SELECT EXISTS (SELECT 1 FROM search_queue)").fetchone()[0]
         except sqlite3.Error as error:
             raise StorageError(f"{self.path}: {error}") from error
-        if queued:
-            with self.transaction():
+        if not queued:
+            return
+        if self.db.conn.in_transaction:  # part of the caller's transaction
+            index_queued(self.db)
+            return
+        try:
+            # IMMEDIATE: take the write lock first (waiting out the pollers' transactions), so a
+            # poll that commits meanwhile cannot make this read-then-write transaction fail.
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
                 index_queued(self.db)
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.Error as error:
+            raise StorageError(f"{self.path}: indexing for search: {error}") from error
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         try:
