@@ -667,14 +667,6 @@ class Storage(OutputQueries):
             f"UPDATE entries SET {assignments} WHERE id = :_id", {**values, "_id": entry_id}
         )
 
-    def comment_numbers(self, entry_id: int) -> tuple[list[int | None], datetime | None]:
-        """The numbers of an entry's stored comments and the newest one's date (gap detection)."""
-        rows = self._rows(
-            "SELECT number, published_at FROM comments WHERE entry_id = ?", (entry_id,)
-        )
-        newest = max((row["published_at"] for row in rows if row["published_at"]), default=None)
-        return [row["number"] for row in rows], parse_time(newest)
-
     def newest_comment_at(self, source_id: int) -> datetime | None:
         """The date of the newest stored comment on any entry of a source."""
         rows = self._rows(
@@ -687,9 +679,9 @@ class Storage(OutputQueries):
     def known_comments(
         self, entry_ids: Iterable[int]
     ) -> dict[int, tuple[tuple[int | None, ...], datetime | None, frozenset[str]]]:
-        """For each of ``entry_ids`` with stored comments: their numbers, the newest one's
-        date and their keys (what :meth:`comment_numbers` and :meth:`comment_keys` say of one
-        entry), in one query per 500 entries."""
+        """For each of ``entry_ids`` with stored comments: their numbers and the newest one's
+        date (gap detection), and their keys (to tell when a paged feed has no more news), in
+        one query per 500 entries."""
         grouped: dict[int, list[tuple[str, int | None, str | None]]] = {}
         for chunk in _chunks(sorted(set(entry_ids)), 500):
             cursor = self._execute(
@@ -710,11 +702,6 @@ class Storage(OutputQueries):
             )
             for entry_id, rows in grouped.items()
         }
-
-    def comment_keys(self, entry_id: int) -> set[str]:
-        """The keys of an entry's stored comments (to tell when a paged feed has no more news)."""
-        rows = self._rows("SELECT key FROM comments WHERE entry_id = ?", (entry_id,))
-        return {row["key"] for row in rows}
 
     def list_comments(self, entry_id: int) -> list[StoredComment]:
         """Every stored comment of one entry, in thread order (number, then time)."""
