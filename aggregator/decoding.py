@@ -1,7 +1,8 @@
 """Undo HTTP content codings (gzip, deflate) without ever holding more than a set size.
 
 An HTTP client's own decoder handles a whole network chunk at once, so a 64 KB chunk of a gzip
-bomb becomes 64 MB before any size check can run, and ``Content-Encoding: gzip, gzip`` multiplies that again.
+bomb becomes 64 MB before any size check can run, and ``Content-Encoding: gzip, gzip``
+multiplies that again.
 :class:`BoundedDecoder` asks zlib for at most a small piece at a time and stops as soon as the
 decoded total passes the limit. Brotli and zstd are not offered in ``Accept-Encoding`` (no
 bounded decoder is installed), so a server that sends them anyway gets a clear error.

@@ -32,6 +32,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
+import httpx
 
 from aggregator.addresses import AddressRule, Provenance, rule_for
 from aggregator.config import DEFAULT_USER_AGENT
@@ -88,7 +89,8 @@ class Fetcher:
         self.allow_private_networks = allow_private_networks
         self.file_roots = tuple(Path(root).resolve() for root in file_roots)
         self._stopped = False
-        self._ssl_context = ssl_context or ssl.create_default_context()
+        # httpx's default trust: certifi's CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR when set.
+        self._ssl_context = ssl_context or httpx.create_ssl_context()
         self._resolver = resolver
         self._headers = {
             "User-Agent": user_agent,
@@ -402,11 +404,10 @@ def _status_error(status: int, reason: str | None, headers: dict[str, str]) -> F
 
 def _describe(error: aiohttp.ClientError) -> str:
     """One line for an aiohttp error: what went wrong, in words a user can act on."""
-    if isinstance(error, aiohttp.ClientSSLError):
-        return f"TLS error: {_reason(error.os_error if hasattr(error, 'os_error') else error)}"
-    if isinstance(error, aiohttp.ClientConnectorError):
+    if isinstance(error, aiohttp.ClientConnectorError):  # ClientSSLError among them
         text = _reason(error.os_error)
-        if "SSL" in text or "certificate" in text.lower() or "TLS" in text:
+        tls = "SSL" in text or "certificate" in text.lower() or "TLS" in text
+        if isinstance(error, aiohttp.ClientSSLError) or tls:
             return f"TLS error: {text}"
         return f"cannot connect: {text}"
     if isinstance(error, aiohttp.ServerDisconnectedError):
