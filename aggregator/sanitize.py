@@ -65,18 +65,26 @@ def _absolutize(base_url: str | None, tag: str, attribute: str, value: str) -> s
     its scheme is not a safe one, any other attribute as it is; ``None`` drops it."""
     if attribute not in _URL_ATTRIBUTES:
         return value
-    value = value.strip()
-    if _PLAIN_ABSOLUTE.fullmatch(value) and _is_usable_base(base_url):
-        return value  # what urljoin would give: see _PLAIN_ABSOLUTE
-    try:
-        if base_url:
-            value = urljoin(base_url, value)
-        scheme = urlsplit(value).scheme.lower()
-    except ValueError:  # e.g. an unclosed IPv6 literal, "http://[::1"
+    joined = _joined(value.strip(), base_url)
+    if joined is None:
         return None
+    url, scheme = joined
     if scheme and scheme not in _SAFE_SCHEMES:
         return None
-    return value
+    return url
+
+
+def _joined(value: str, base_url: str | None) -> tuple[str, str] | None:
+    """``value`` made absolute against ``base_url``, with its lower-case scheme; ``None`` when
+    urljoin or urlsplit cannot read them (e.g. an unclosed IPv6 literal, "http://[::1")."""
+    if _PLAIN_ABSOLUTE.fullmatch(value) and _is_usable_base(base_url):
+        # What urljoin would give (see _PLAIN_ABSOLUTE); the scheme is "http" or "https".
+        return value, value[: value.index(":")]
+    try:
+        url = urljoin(base_url, value) if base_url else value
+        return url, urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
 
 
 class _Base(threading.local):
@@ -173,13 +181,10 @@ def clean_url(url: str | None, base_url: str | None = None) -> str | None:
     value = str(url).strip()
     if len(value) > 2000 or _NOT_XML.search(value):
         return None
-    if _PLAIN_ABSOLUTE.fullmatch(value) and _is_usable_base(base_url):
-        return value  # what urljoin would give: see _PLAIN_ABSOLUTE
-    try:
-        value = urljoin(base_url, value) if base_url else value
-        scheme = urlsplit(value).scheme.lower()
-    except ValueError:
+    joined = _joined(value, base_url)
+    if joined is None:
         return None
+    url, scheme = joined
     if scheme not in _SAFE_SCHEMES and scheme != "file":
         return None
-    return value
+    return url
