@@ -48,25 +48,17 @@ from typing import Any
 
 from lxml import etree
 
-ATOM = "{http://www.w3.org/2005/Atom}"
+from aggregator.fastparse import ATOM, C1, CONTENT, DC, SAFE_PARSER, SLASH, THR, WFW
+
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 RSS1 = "{http://purl.org/rss/1.0/}"
-DC = "{http://purl.org/dc/elements/1.1/}"
-CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
-THR = "{http://purl.org/syndication/thread/1.0}"
-WFW = "{http://wellformedweb.org/CommentAPI/}"
-SLASH = "{http://purl.org/rss/1.0/modules/slash/}"
 SY = "{http://purl.org/rss/1.0/modules/syndication/}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
 GD = "{http://schemas.google.com/g/2005}"
 WORDPRESS = "{com-wordpress:feed-additions:1}"
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
-)
 # C1 controls as UTF-8 bytes: feedparser maps them to cp1252's characters.
 _C1_BYTES = re.compile(rb"\xc2[\x80-\x9f]")
-_C1 = re.compile("[\x80-\x9f]")
 _DECLARATION = re.compile(rb"^<\?xml[^>]*?\?>")
 _DECLARED_ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
 _NAMESPACE_DECLARATION = re.compile(r"""xmlns(?::[\w.-]+)?\s*=\s*["']([^"']*)["']""")
@@ -159,7 +151,7 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
         raise Declined("xml:base (feedparser resolves links against it)")
     if _C1_BYTES.search(content):
         raise Declined("C1 control characters")
-    root = etree.fromstring(content, _PARSER)
+    root = etree.fromstring(content, SAFE_PARSER)
     if root.getroottree().docinfo.doctype:
         raise Declined("a DOCTYPE")
     base = _base(url) if "content-location" not in lowered else None
@@ -273,7 +265,7 @@ def _sniffed_version(content: bytes) -> str:
 def _fix(text: str) -> str:
     """feedparser's repair of UTF-8 text decoded as Latin-1, applied to every text it reads."""
     if not text.isascii():
-        if _C1.search(text):  # e.g. &#146;: feedparser maps C1 controls to cp1252's characters
+        if C1.search(text):  # e.g. &#146;: feedparser maps C1 controls to cp1252's characters
             raise Declined("C1 control characters")
         try:
             return text.encode("iso-8859-1").decode("utf-8")

@@ -23,7 +23,8 @@ from typing import Any
 
 from lxml import etree
 
-_C1 = re.compile("[\x80-\x9f]")
+#: C1 control characters (feedparser maps them to cp1252's characters).
+C1 = re.compile("[\x80-\x9f]")
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 DC = "{http://purl.org/dc/elements/1.1/}"
@@ -32,7 +33,8 @@ THR = "{http://purl.org/syndication/thread/1.0}"
 WFW = "{http://wellformedweb.org/CommentAPI/}"
 SLASH = "{http://purl.org/rss/1.0/modules/slash/}"
 
-_PARSER = etree.XMLParser(
+#: No entities, no DTD, no network, no huge trees, no recovery: shared with aggregator.fastfeed.
+SAFE_PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
 )
 # Item children we read; any other element makes the item "unusual" unless it is known harmless.
@@ -81,7 +83,7 @@ def _read(
         raise Declined("a DOCTYPE")
     if b"xml:base" in content:
         raise Declined("xml:base (feedparser resolves links against it)")
-    root = etree.fromstring(content, _PARSER)
+    root = etree.fromstring(content, SAFE_PARSER)
     if root.tag == "rss" and root.get("version") in ("2.0", "0.92", "0.91"):
         return _rss(root)
     if root.tag == f"{ATOM}feed":
@@ -95,7 +97,7 @@ def _text(element: Any) -> str:
     if len(element):  # markup inside: feedparser would read it as content, not text
         raise Declined("markup inside a text element")
     text = (element.text or "").strip()
-    if _C1.search(text):
+    if C1.search(text):
         # C1 controls: cp1252 text mislabelled, which feedparser repairs ("demoronizes").
         raise Declined("C1 control characters")
     return text
