@@ -72,23 +72,11 @@ def test_kill_9_during_polls_loses_nothing_committed(tmp_path: Path) -> None:
         comments: set[str] = set()
         killed = finished = 0
         for round_ in range(8):
-            process = subprocess.Popen(
-                [sys.executable, "-m", "aggregator", "--config", str(config), "poll"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
             # The last rounds run to the end, so that the last check sees a complete poll.
-            deadline = time.monotonic() + (30 if round_ >= 6 else rng.uniform(0.4, 2.5))
-            while process.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
+            if poll_killed_after(config, 30 if round_ >= 6 else rng.uniform(0.4, 2.5)):
                 killed += 1
             else:
                 finished += 1
-            process.wait(10)
-            if process.stderr:
-                process.stderr.close()
             if not database.exists():
                 continue
             now_entries, now_comments = snapshot(database)
@@ -97,6 +85,24 @@ def test_kill_9_during_polls_loses_nothing_committed(tmp_path: Path) -> None:
             entries, comments = now_entries, now_comments
     assert killed >= 3 and finished >= 2
     assert len(entries) >= 300 and comments, "the complete polls stored entries and comments"
+
+
+def poll_killed_after(config: Path, seconds: float) -> bool:
+    """Run ``aggregator poll`` and kill -9 it if it is still running after ``seconds``;
+    whether it was killed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(config), "poll"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + seconds
+    while process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    killed = process.poll() is None
+    if killed:
+        process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    return killed
 
 
 def comment_feed(post: int, comments: int) -> bytes:
@@ -143,20 +149,10 @@ def test_kill_9_while_storing_comment_batches_loses_nothing_committed(tmp_path: 
         comments: set[str] = set()
         killed = finished = 0
         for round_ in range(7):
-            process = subprocess.Popen(
-                [sys.executable, "-m", "aggregator", "--config", str(config), "poll"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            deadline = time.monotonic() + (60 if round_ >= 5 else rng.uniform(0.5, 2.5))
-            while process.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
+            if poll_killed_after(config, 60 if round_ >= 5 else rng.uniform(0.5, 2.5)):
                 killed += 1
             else:
                 finished += 1
-            process.wait(10)
             if not database.exists():
                 continue
             _, now_comments = snapshot(database)
