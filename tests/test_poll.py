@@ -301,3 +301,24 @@ def test_poll_threads_use_small_page_caches(three_formats: Path, tmp_path: Path)
     with Poller(load_config(three_formats), manual=True) as poller:
         cache = poller.storage.db.execute("PRAGMA cache_size").fetchone()[0]
     assert cache == -POLL_CACHE_KIB
+
+
+@pytest.mark.parametrize(
+    ("outputs", "queued"),
+    [([{"name": "all"}], True), ([{"name": "all"}, {"name": "found", "search": "mill"}], False)],
+    ids=["no-search", "search"],
+)
+def test_polls_index_for_search_only_when_an_output_searches(
+    feed_server, write_config, outputs, queued
+):
+    """Without a ``search`` rule the poll leaves new rows queued for the full-text index (the
+    first search indexes them); with one, every committed row is indexed at once."""
+    url = feed_server.serve_feed("/mill.rss", "formats/rss2.rss")
+    path = write_config(sources=[{"name": "mill", "url": url}], outputs=outputs)
+    assert poll_all(path)["mill"].new == 3
+    with Storage(load_config(path).database) as storage:
+        waiting = storage.db.execute("SELECT count(*) FROM search_queue").fetchone()[0]
+        indexed = storage.db.execute("SELECT count(*) FROM entries_fts").fetchone()[0]
+        assert (waiting, indexed) == ((3, 0) if queued else (0, 3))
+        storage.ensure_search_index()
+        assert storage.db.execute("SELECT count(*) FROM entries_fts").fetchone()[0] == 3
