@@ -39,11 +39,11 @@ _METADATA = frozenset(
         "100.100.100.200",  # Alibaba Cloud (inside 100.64.0.0/10)
     )
 )
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: an IPv4 address in the low 32 bits
 # RFC 4291 2.5.5.1: the deprecated "IPv4-compatible" ::a.b.c.d (but not :: and ::1 themselves).
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 # A host label that a URL parser or inet_aton reads as a number: decimal, octal or hex.
-_NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)  # RFC 6052: an IPv4 address in the low 32 bits
+_NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
