@@ -10,11 +10,18 @@ addresses (again unless ``allow_private_networks``). See the README, "Limits and
 This module only classifies; :mod:`aggregator.transport` applies the rule to the address it
 actually connects to, so a name that resolves differently a second time (DNS rebinding) gains
 nothing.
+
+IP addresses come in many spellings that all reach the same socket address (issue 12): the
+legacy numeric forms that ``inet_aton`` accepts (``2130706433``, ``0177.0.0.1``, ``127.1``,
+``0x7f.1``, ``0``), and characters that IDNA maps onto ASCII digits and dots (``127。0。0。1``,
+fullwidth, superscript and circled digits). :func:`host_reason` judges the host the HTTP client
+will really use, and refuses every spelling of an IP address but the one standard form.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -33,6 +40,10 @@ _METADATA = frozenset(
     )
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: an IPv4 address in the low 32 bits
+# RFC 4291 2.5.5.1: the deprecated "IPv4-compatible" ::a.b.c.d (but not :: and ::1 themselves).
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# A host label that a URL parser or inet_aton reads as a number: decimal, octal or hex.
+_NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -78,6 +89,15 @@ class Provenance:
         """A URL found in the content of the source configured at ``source_url``."""
         return cls(source_url, False)
 
+    @classmethod
+    def polled(cls, config_url: str, url: str) -> Provenance:
+        """A source's URL as polled: ``config_url`` itself, or a URL that replaced it.
+
+        A URL adopted from permanent redirects (issue 12) came from the server, not from the
+        operator: it stays a found URL forever, judged by same origin against ``config_url``.
+        """
+        return cls.config(config_url) if url == config_url else cls.found_in(config_url)
+
 
 def rule_for(url: str, provenance: Provenance, *, allow_private_networks: bool) -> AddressRule:
     """The address rule for fetching ``url`` (a redirect target counts as found)."""
@@ -112,6 +132,97 @@ def file_url_folder(url: str) -> PurePosixPath:
     return PurePosixPath(unquote(urlsplit(url).path)).parent
 
 
+def numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an all-numeric ``host`` denotes the way ``inet_aton`` reads it.
+
+    One to four dot-separated numbers, each decimal, octal (leading ``0``) or hex (``0x``); the
+    last fills the remaining bytes (``127.1`` is 127.0.0.1, ``2130706433`` too). ``None`` when
+    ``host`` is not such a spelling or its numbers are out of range.
+    """
+    labels = host.split(".")
+    if len(labels) > 1 and labels[-1] == "":
+        labels.pop()  # one trailing dot, as in a fully qualified name
+    if not 1 <= len(labels) <= 4:
+        return None
+    numbers = []
+    for label in labels:
+        number = _ipv4_number(label)
+        if number is None:
+            return None
+        numbers.append(number)
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (4 - len(head)):
+        return None
+    value = last
+    for index, number in enumerate(head):
+        value += number << (8 * (3 - index))
+    return ipaddress.IPv4Address(value)
+
+
+def _ipv4_number(label: str) -> int | None:
+    label = label.lower()
+    try:
+        if label.startswith("0x"):
+            return int(label[2:], 16) if label[2:] else 0
+        if len(label) > 1 and label.startswith("0"):
+            return int(label[1:], 8)
+        return int(label, 10) if label.isascii() and label.isdigit() else None
+    except ValueError:
+        return None
+
+
+def host_address(host: str) -> IPAddress | None:
+    """The IP address an ASCII URL host is, in its standard form only; ``None`` for a name.
+
+    Raises ``ValueError`` when ``host`` looks like an IP address in any other form: its last
+    label is a number (the WHATWG URL rule for "ends in a number"), or it is an IPv6 literal
+    that does not parse. Such hosts are never names, and each parser reads them differently.
+    """
+    bare = host.strip("[]").split("%", 1)[0]
+    if ":" in bare:
+        try:
+            return ipaddress.IPv6Address(bare)
+        except ValueError:
+            raise ValueError(f"{host} is not a valid IPv6 address") from None
+    if not host.isascii():
+        raise ValueError(f"{host!r} is not an ASCII host name")
+    labels = host.split(".")
+    last = labels[-2] if len(labels) > 1 and labels[-1] == "" else labels[-1]
+    if not _NUMERIC_LABEL.fullmatch(last):
+        return None
+    address = numeric_ipv4(host)
+    if address is None:
+        raise ValueError(f"{host} is not a valid IPv4 address")
+    if host != str(address):
+        raise ValueError(f"{host} spells the IP address {address} in a non-standard form")
+    return address
+
+
+def host_reason(written: str, used: str, rule: AddressRule) -> str | None:
+    """Why ``rule`` refuses a URL whose host reads ``written`` and goes to ``used``.
+
+    ``written`` is the host as it appears in the URL (lower case); ``used`` is the ASCII host
+    the HTTP client connects to after its own normalisation (IDNA, UTS #46). An IP address is
+    accepted only in its standard ASCII form (dotted quad, or IPv6 in brackets) and when
+    ``written`` reads as the same address; then it is judged by ``rule``. A name gives
+    ``None``: its addresses are judged when resolved (:mod:`aggregator.transport`).
+    """
+    try:
+        address = host_address(used.lower())
+    except ValueError as error:
+        return str(error)
+    if address is None:
+        return None
+    bare = written.lower().strip("[]").split("%", 1)[0]
+    try:
+        same = written.isascii() and ipaddress.ip_address(bare) == address
+    except ValueError:
+        same = False
+    if not same:
+        return f"{written!r} is the IP address {address} spelled in other characters"
+    return rule.blocked_reason(str(address))
+
+
 def blocked_reason(address: str, rule: AddressRule) -> str | None:
     """Why ``rule`` refuses a connection to the IP ``address``; ``None`` when it is allowed.
 
@@ -135,7 +246,7 @@ def _embedded(ip: IPAddress) -> tuple[IPAddress, ...]:
         found.append(ip.ipv4_mapped)
     if ip.sixtofour:
         found.append(ip.sixtofour)
-    if ip in _NAT64:
+    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
         found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     return tuple(found)
 

@@ -415,11 +415,13 @@ def add(
     """
     from aggregator.configedit import NewSource, add_sources, derive_name
     from aggregator.discover import find_feed
+    from aggregator.sandbox import SandboxParser
     from aggregator.update import make_fetcher
 
     config = obj.config
-    with make_fetcher(config) as fetcher:
-        found = find_feed(url, fetcher)
+    # Pages and feeds found are hostile input: parsed in the daemon's sandbox (issue 12).
+    with make_fetcher(config) as fetcher, SandboxParser(small_workers=1) as parser:
+        found = find_feed(url, fetcher, parser)
     click.echo(f"found: {found.url} ({found.how})")
     click.echo(f"  title:    {found.title or '(none)'}")
     click.echo(f"  format:   {found.format}")

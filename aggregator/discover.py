@@ -8,6 +8,14 @@ parse as a feed. What was found is summed up in a :class:`FoundFeed`: title, for
 and whether posts carry comment feeds (``wfw:commentRss`` / ``rel="replies"``) or comment
 pages.
 
+Where a URL came from decides what it may reach (issue 12): the URL typed is the operator's,
+but every URL found on the way (a ``<link rel="alternate">``, a usual path on the origin a
+redirect led to) is a *found* URL, fetched under the found-URL rules of
+:mod:`aggregator.addresses` against the URL typed: never a private, loopback or link-local
+address off that URL's origin, unless ``allow_private_networks: true``. So nothing found
+there can end up in the config. Pages and feeds are parsed by the ``parser`` given, the
+daemon's sandbox in ``aggregator add``.
+
 Does not: change the configuration, or follow comment feeds.
 """
 
@@ -15,24 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
-from selectolax.lexbor import LexborHTMLParser
-
+from aggregator.addresses import Provenance
 from aggregator.errors import AggregatorError, FeedNotFoundError, ParseError
 from aggregator.fetch import Fetcher
 from aggregator.models import FeedData, FetchResult
-from aggregator.parse import parse_feed
+from aggregator.pages import DISCOVERY_TYPES as FEED_TYPES
+from aggregator.sandbox import InProcessParser, Parser
 
-# Types a page may announce its feed with; JSON Feed last, as it cannot be polled yet.
-FEED_TYPES = (
-    "application/atom+xml",
-    "application/rss+xml",
-    "application/rdf+xml",
-    "application/xml",
-    "text/xml",
-    "application/feed+json",
-)
+__all__ = ["FEED_TYPES", "FoundFeed", "autodiscover", "find_feed", "normalize_url"]
 # Where blog engines publish feeds: WordPress, Typepad/Movable Type, Blogger, Jekyll, Hugo ...
 COMMON_PATHS = (
     "feed/",
@@ -90,27 +91,31 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def find_feed(url: str, fetcher: Fetcher) -> FoundFeed:
+def find_feed(url: str, fetcher: Fetcher, parser: Parser | None = None) -> FoundFeed:
     """The feed at ``url``, or the first feed its page links to or a common path holds.
 
-    Raises :class:`FeedNotFoundError` when there is none (saying what was tried), or
-    :class:`~aggregator.errors.FetchError` when ``url`` itself cannot be fetched.
+    ``url`` is fetched as configured; every candidate found from it as a URL found in
+    ``url`` (SSRF rules). ``parser`` reads pages and feeds (default: in this process; the CLI
+    gives the sandbox). Raises :class:`FeedNotFoundError` when there is none (saying what was
+    tried), or :class:`~aggregator.errors.FetchError` when ``url`` itself cannot be fetched.
     """
     url = normalize_url(url)
+    parser = parser or InProcessParser()
     page = fetcher.fetch(url)
     try:
-        return _found(page.final_url, "the URL is a feed", _parse(page))
+        return _found(page.final_url, "the URL is a feed", _parse(page, parser))
     except ParseError as error:
         if not _is_html(page):
             raise FeedNotFoundError(f"{url}: neither a feed nor an HTML page ({error})") from None
+    found_in = Provenance.found_in(url)
     tried: list[str] = []
-    for candidate, how in _candidates(page):
+    for candidate, how in _candidates(page, parser):
         if candidate in tried:
             continue
         tried.append(candidate)
         try:
-            fetched = fetcher.fetch(candidate)
-            return _found(fetched.final_url, how, _parse(fetched))
+            fetched = fetcher.fetch(candidate, provenance=found_in)
+            return _found(fetched.final_url, how, _parse(fetched, parser))
         except AggregatorError:
             continue
     raise FeedNotFoundError(
@@ -119,8 +124,10 @@ def find_feed(url: str, fetcher: Fetcher) -> FoundFeed:
     )
 
 
-def _parse(result: FetchResult) -> FeedData:
-    return parse_feed(result.content or b"", result.headers, result.final_url)
+def _parse(result: FetchResult, parser: Parser) -> FeedData:
+    return parser.parse_feed(
+        result.content or b"", result.headers, result.final_url, now=datetime.now(UTC)
+    )
 
 
 def _found(url: str, how: str, feed: FeedData) -> FoundFeed:
@@ -142,9 +149,10 @@ def _is_html(result: FetchResult) -> bool:
     return "html" in kind or b"<html" in head or b"<!doctype html" in head
 
 
-def _candidates(page: FetchResult) -> Iterator[tuple[str, str]]:
+def _candidates(page: FetchResult, parser: Parser) -> Iterator[tuple[str, str]]:
     """Feed URLs to try for an HTML page, best first, with how each was found."""
-    yield from ((url, f'<link rel="alternate"> on {page.final_url}') for url in autodiscover(page))
+    links = autodiscover(page, parser)
+    yield from ((url, f'<link rel="alternate"> on {page.final_url}') for url in links)
     parts = urlsplit(page.final_url)
     root = f"{parts.scheme}://{parts.netloc}/"
     folder = urljoin(page.final_url, ".")
@@ -154,21 +162,7 @@ def _candidates(page: FetchResult) -> Iterator[tuple[str, str]]:
             yield urljoin(base, path), f"the usual place {urljoin(base, path)}"
 
 
-def autodiscover(page: FetchResult) -> list[str]:
-    """Feed URLs an HTML page announces with ``<link rel="alternate" type="...">``, in order."""
-    tree = LexborHTMLParser((page.content or b"").decode("utf-8", "replace"))
-    base = page.final_url
-    base_element = tree.css_first("base[href]")
-    if base_element is not None:
-        base = urljoin(base, base_element.attributes.get("href") or "")
-    found: list[tuple[bool, str]] = []
-    for link in tree.css("link[href]"):
-        rels = (link.attributes.get("rel") or "").lower().split()
-        kind = (link.attributes.get("type") or "").lower().split(";")[0].strip()
-        if "alternate" not in rels or kind not in FEED_TYPES:
-            continue
-        href = urljoin(base, (link.attributes.get("href") or "").strip())
-        if urlsplit(href).scheme in ("http", "https"):
-            found.append((kind == "application/feed+json", href))
-    # The page's own order (a blog lists its posts feed before its comments feed), JSON last.
-    return list(dict.fromkeys(href for _, href in sorted(found, key=lambda pair: pair[0])))
+def autodiscover(page: FetchResult, parser: Parser | None = None) -> list[str]:
+    """Feed URLs an HTML page announces with ``<link rel="alternate" type="...">``, in order
+    (JSON Feed last), read by ``parser`` (:func:`aggregator.pages.alternate_feeds`)."""
+    return (parser or InProcessParser()).alternate_feeds(page.content or b"", page.final_url)

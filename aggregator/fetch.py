@@ -43,8 +43,8 @@ from aggregator.models import FetchResult
 from aggregator.transport import (
     LoopThread,
     Resolver,
-    check_literal_host,
     make_session,
+    request_url,
     system_resolver,
 )
 
@@ -208,11 +208,10 @@ class Fetcher:
             )
             try:
                 host = urlsplit(current).hostname or ""
-            except ValueError as error:
-                raise FetchError(f"invalid URL {_short(current)}: {error}") from None
-            check_literal_host(host, rule)
-            try:
-                request = self._session(rule).get(current, headers=headers, allow_redirects=False)
+                # The host aiohttp will use, judged as such (IDNA can turn 127。0。0。1 into
+                # an IP address that no resolver is asked about: issue 12).
+                target = request_url(current, host, rule)
+                request = self._session(rule).get(target, headers=headers, allow_redirects=False)
             except (aiohttp.InvalidURL, ValueError) as error:
                 raise FetchError(f"invalid URL {_short(current)}: {error}") from None
             async with request as response:

@@ -484,3 +484,44 @@ def find_feed_links(html: bytes | str, page_url: str) -> list[str]:
         if url and url not in found:
             found.append(url)
     return found
+
+
+# What ``aggregator add`` accepts as a page's feed, best first; JSON Feed last (not polled yet).
+DISCOVERY_TYPES = (
+    "application/atom+xml",
+    "application/rss+xml",
+    "application/rdf+xml",
+    "application/xml",
+    "text/xml",
+    "application/feed+json",
+)
+
+
+def alternate_feeds(html: bytes, page_url: str) -> list[str]:
+    """The feed URLs a page announces for ``aggregator add``: every ``<link rel="alternate">``
+    of a :data:`DISCOVERY_TYPES` type, made absolute (``<base href>`` honoured), http(s) only,
+    in page order with JSON Feed last.
+
+    Pure, like the rest of this module, so it runs in the parse sandbox: the page is hostile
+    input. The URLs are found URLs, not configured ones (issue 12).
+    """
+    try:
+        tree = _parse_html(html)
+        base_element = tree.css_first("base[href]")
+        nodes = tree.css("link[href]")
+    except (SelectolaxError, ValueError):
+        return []
+    base = _web_url(page_url, None)
+    if base_element is not None:
+        base = _web_url(base_element.attributes.get("href"), base) or base
+    found: list[tuple[bool, str]] = []
+    for node in nodes:
+        rels = (node.attributes.get("rel") or "").lower().split()
+        kind = (node.attributes.get("type") or "").lower().split(";")[0].strip()
+        if "alternate" not in rels or kind not in DISCOVERY_TYPES:
+            continue
+        url = _web_url(node.attributes.get("href"), base)
+        if url:
+            found.append((kind == "application/feed+json", url))
+    # The page's own order (a blog lists its posts feed before its comments feed), JSON last.
+    return list(dict.fromkeys(url for _, url in sorted(found, key=lambda pair: pair[0])))

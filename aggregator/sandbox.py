@@ -70,6 +70,8 @@ class Parser(Protocol):
         self, html: bytes, page_url: str, selectors: PageSelectors, timezone: str | None
     ) -> list[CommentData]: ...
 
+    def alternate_feeds(self, html: bytes, page_url: str) -> list[str]: ...
+
     def close(self) -> None: ...
 
 
@@ -95,6 +97,9 @@ class InProcessParser:
         self, html: bytes, page_url: str, selectors: PageSelectors, timezone: str | None
     ) -> list[CommentData]:
         return pages.extract_comments(html, page_url, selectors, timezone=timezone)
+
+    def alternate_feeds(self, html: bytes, page_url: str) -> list[str]:
+        return pages.alternate_feeds(html, page_url)
 
     def close(self) -> None:
         pass
@@ -157,6 +162,11 @@ class SandboxParser:
         result: list[CommentData] = self._lane(html).run(
             _extract_comments, html, page_url, selectors, timezone
         )
+        return result
+
+    def alternate_feeds(self, html: bytes, page_url: str) -> list[str]:
+        """The feeds an HTML page links to (``aggregator add``), read in the sandbox."""
+        result: list[str] = self._lane(html).run(_alternate_feeds, html, page_url)
         return result
 
     def close(self) -> None:
@@ -337,3 +347,7 @@ def _extract_comments(
     html: bytes, page_url: str, selectors: PageSelectors, timezone: str | None
 ) -> list[CommentData]:
     return pages.extract_comments(html, page_url, selectors, timezone=timezone)
+
+
+def _alternate_feeds(html: bytes, page_url: str) -> list[str]:
+    return pages.alternate_feeds(html, page_url)

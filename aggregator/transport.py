@@ -9,13 +9,20 @@ code and the loop does the network work.
 
 What this module adds to aiohttp:
 
-* **Address rules** (:mod:`aggregator.addresses`): host names are resolved by
-  :class:`GuardedResolver`, which checks every address against the session's
-  :class:`~aggregator.addresses.AddressRule` and hands aiohttp only the allowed ones; aiohttp
-  connects to those addresses, never to the name again, so DNS rebinding cannot swap in a
-  private address after the check. IP-literal hosts never reach a resolver, so
-  :func:`check_literal_host` judges them before the request is made. A refused address raises
-  :class:`~aggregator.errors.BlockedAddressError` before a byte is sent.
+* **Address rules** (:mod:`aggregator.addresses`), at three points, each enough alone:
+
+  1. :func:`request_url` makes the URL aiohttp will request (yarl: IDNA / UTS #46 applied, so
+     ``127。0。0。1`` becomes ``127.0.0.1``) and judges *that* host, refusing every spelling of
+     an IP address but the standard one (issue 12);
+  2. host names are resolved by :class:`GuardedResolver`, which checks every address against
+     the session's :class:`~aggregator.addresses.AddressRule` and hands aiohttp only the
+     allowed ones; aiohttp connects to those addresses, never to the name again, so DNS
+     rebinding cannot swap in a private address after the check;
+  3. :class:`GuardedConnector` checks the address each socket is about to connect to, and the
+     connected socket's peer address again, whatever spelling or library path led there.
+
+  A refused address raises :class:`~aggregator.errors.BlockedAddressError` before a byte of the
+  request is sent.
 * **One session per rule**: a kept-alive connection is only reused by requests of the same rule.
 * :class:`LoopThread`: the loop (uvloop's where it is installed: another tenth off the CPU of
   a request), started on first use, and the bridge that runs a coroutine on it from any thread.
@@ -27,7 +34,6 @@ gets: :mod:`aggregator.fetch` does.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import ssl
 import threading
@@ -36,8 +42,9 @@ from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
-from aggregator.addresses import AddressRule
+from aggregator.addresses import AddressRule, host_reason
 from aggregator.errors import BlockedAddressError, FetchError
 
 #: host, port -> the IP addresses to try, in order.
@@ -54,13 +61,26 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def check_literal_host(host: str, rule: AddressRule) -> None:
-    """Refuse an IP-literal ``host`` that ``rule`` does not allow (names are left to DNS)."""
-    try:
-        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
-    except ValueError:
-        return
-    reason = rule.blocked_reason(host.strip("[]"))
+def request_url(url: str, written_host: str, rule: AddressRule) -> URL:
+    """The URL aiohttp will request for ``url``, its host judged by ``rule``.
+
+    ``written_host`` is the host as the URL spells it. The host judged is the one aiohttp
+    connects to (yarl's, after IDNA), so no spelling can differ from what was checked. Raises
+    :class:`BlockedAddressError` for a refused or disguised IP address, ``ValueError`` for a
+    URL yarl cannot read. Names are left to :class:`GuardedResolver`.
+    """
+    parsed = URL(url)
+    used = parsed.raw_host or ""
+    reason = host_reason(written_host, used, rule)
+    if reason is not None:
+        hint = _ALLOW_HINT if rule.blocked_reason(used.strip("[]")) == reason else ""
+        raise BlockedAddressError(f"refused to connect: {reason} {hint}".rstrip())
+    return parsed
+
+
+def check_peer(address: str, rule: AddressRule) -> None:
+    """Refuse a socket address ``rule`` does not allow (raises :class:`BlockedAddressError`)."""
+    reason = rule.blocked_reason(address)
     if reason is not None:
         raise BlockedAddressError(f"refused to connect: {reason} {_ALLOW_HINT}")
 
@@ -105,6 +125,43 @@ class GuardedResolver(AbstractResolver):
         """Nothing to release: the blocking resolver runs in the loop's default executor."""
 
 
+class GuardedConnector(aiohttp.TCPConnector):
+    """A TCP connector whose every socket obeys ``rule``, however its address was reached.
+
+    The address is checked twice: by the socket factory, before ``connect()`` (so not even a
+    SYN goes to a refused address), and on the connected socket's peer address. The resolver
+    and :func:`request_url` have judged it already; this holds if a later aiohttp or yarl
+    finds another way from a URL to an address (issue 12).
+    """
+
+    def __init__(self, rule: AddressRule, **kwargs: Any):
+        super().__init__(socket_factory=self._socket_for, **kwargs)
+        self.rule = rule
+
+    def _socket_for(self, addr_info: Any) -> socket.socket:
+        family, kind, proto, _, address = addr_info
+        check_peer(str(address[0]), self.rule)
+        return socket.socket(family=family, type=kind, proto=proto)
+
+    async def _wrap_create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        transport, protocol = await super()._wrap_create_connection(*args, **kwargs)
+        peer = transport.get_extra_info("peername")
+        reason = (
+            "the connection has no peer address"
+            if not peer
+            else self.rule.blocked_reason(str(peer[0]))
+        )
+        if reason is not None:
+            transport.abort()
+            raise BlockedAddressError(f"refused to connect: {reason} {_ALLOW_HINT}")
+        return transport, protocol
+
+
+# The peer check overrides a method of aiohttp's connector: fail loudly, not open, if it goes.
+if not callable(getattr(aiohttp.TCPConnector, "_wrap_create_connection", None)):
+    raise ImportError("aiohttp.TCPConnector._wrap_create_connection is gone: update transport.py")
+
+
 def make_session(
     rule: AddressRule,
     *,
@@ -121,7 +178,8 @@ def make_session(
     no cookies are kept between sources, and no proxy is taken from the environment (it would
     bypass the address rules).
     """
-    connector = aiohttp.TCPConnector(
+    connector = GuardedConnector(
+        rule,
         ssl=ssl_context,
         resolver=GuardedResolver(rule, resolver),
         limit=max_connections,

@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from aggregator.addresses import Provenance
 from aggregator.comments import CommentFollower
 from aggregator.config import AppConfig, SourceConfig
 from aggregator.decide import PollOutcome, PollPlan, SchedulePolicy, decide_next_poll
@@ -339,7 +340,13 @@ class Poller:
     def _poll(self, source: SourceConfig, state: SourceState, now: datetime) -> PollResult:
         storage = self.storage
         policy, adaptive = schedule_policy(self.config, source)
-        fetched = self.fetcher.fetch(state.url, etag=state.etag, last_modified=state.last_modified)
+        fetched = self.fetcher.fetch(
+            state.url,
+            etag=state.etag,
+            last_modified=state.last_modified,
+            # An adopted redirect target is a found URL: only source.url has configured rights.
+            provenance=Provenance.polled(source.url, state.url),
+        )
         base = {"interval": self.config.interval_for(source), "adaptive": adaptive}
         if fetched.not_modified:
             # A 304 repeats neither the body nor the feed's hints: use the stored ones.

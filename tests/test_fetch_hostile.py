@@ -50,6 +50,31 @@ def chain(n: int) -> object:
     return redirect(f"/chain/{n + 1}")
 
 
+def raw_redirect(location: str, code: int = 302) -> object:
+    """A redirect whose Location is sent as UTF-8 bytes, as a hostile server may."""
+
+    def case(request: Request) -> None:
+        request.send(
+            f"HTTP/1.1 {code} Moved\r\nLocation: {location}\r\n".encode()
+            + b"Content-Length: 0\r\n\r\n"
+        )
+
+    return case
+
+
+# Spellings of 127.0.0.1 that IDNA (UTS #46) maps onto the ASCII address (issue 12, item 1).
+UNICODE_LOOPBACK = [
+    "127\u30020\u30020\u30021",  # ideographic full stop
+    "127\uff0e0\uff0e0\uff0e1",  # fullwidth full stop
+    "127\uff610\uff610\uff611",  # halfwidth ideographic full stop
+    "\uff11\uff12\uff17.\uff10.\uff10.\uff11",  # fullwidth digits
+    "\u00b9\u00b2\u2077.\u2070.\u2070.\u00b9",  # superscript digits
+    "\u2460\u2461\u2466.\u24ea.\u24ea.\u2460",  # circled digits
+]
+# Numeric forms inet_aton reads as 127.0.0.1 (item 2).
+NUMERIC_LOOPBACK = ["2130706433", "0177.0.0.1", "127.1", "0x7f.1", "0x7f000001", "127.0.0.1."]
+
+
 def cases(other_port: int) -> dict[str, object]:
     bomb = gzip_bomb(64 * 1024 * 1024)
     table: dict[str, object] = {
@@ -78,6 +103,9 @@ def cases(other_port: int) -> dict[str, object]:
         "/to-other-port": redirect(f"http://127.0.0.1:{other_port}/ok"),
         "/to-metadata": redirect("http://169.254.169.254/latest/meta-data/"),
         "/to-invalid": redirect("http://[::1"),
+        "/to-unicode-loopback": raw_redirect(f"http://127\u30020\u30020\u30021:{other_port}/ok"),
+        "/to-unicode-metadata": raw_redirect("http://169\uff0e254\uff0e169\uff0e254/latest/", 301),
+        "/to-numeric-loopback": redirect(f"http://0x7f.1:{other_port}/ok", 308),
         "/no-location": static(b"moved", status="302 Found"),
         "/retry": static(b"busy", status="503 Service Unavailable", headers={"Retry-After": "120"}),
     }
@@ -258,6 +286,78 @@ def test_a_redirect_to_cloud_metadata_is_refused(server: HostileServer, fetcher:
     error, _ = fetch_error(fetcher, server.url("/to-metadata"))
     assert isinstance(error, BlockedAddressError)
     assert "169.254.169.254 is a cloud metadata address" in str(error)
+
+
+@pytest.mark.parametrize("host", UNICODE_LOOPBACK)
+def test_unicode_spellings_of_an_ip_address_are_refused(
+    servers: tuple[HostileServer, HostileServer], fetcher: Fetcher, host: str
+) -> None:
+    """Issue 12, item 1: aiohttp's IDNA turns the host into 127.0.0.1 without asking a
+    resolver; the rule must judge that, not the spelling."""
+    server, other = servers
+    before = len(other.seen)
+    provenance = Provenance.found_in(server.url("/feed.xml"))
+    error, _ = fetch_error(fetcher, f"http://{host}:{other.port}/ok", provenance=provenance)
+    assert isinstance(error, BlockedAddressError)
+    assert "127.0.0.1" in str(error)
+    assert len(other.seen) == before, "not a byte was sent there"
+
+
+@pytest.mark.parametrize("path", ["/to-unicode-loopback", "/to-numeric-loopback"])
+def test_a_redirect_to_a_disguised_ip_address_is_refused(
+    servers: tuple[HostileServer, HostileServer], fetcher: Fetcher, path: str
+) -> None:
+    server, other = servers
+    before = len(other.seen)
+    error, _ = fetch_error(fetcher, server.url(path))
+    assert isinstance(error, BlockedAddressError)
+    assert "127.0.0.1" in str(error)
+    assert len(other.seen) == before, "not a byte was sent there"
+
+
+def test_a_redirect_to_disguised_cloud_metadata_is_refused(
+    server: HostileServer, fetcher: Fetcher
+) -> None:
+    with Fetcher(timeout=TIMEOUT, allow_private_networks=False) as fresh:
+        error, _ = fetch_error(fresh, server.url("/to-unicode-metadata"))
+    assert isinstance(error, BlockedAddressError)
+    assert "169.254.169.254" in str(error)
+
+
+@pytest.mark.parametrize("host", NUMERIC_LOOPBACK)
+def test_numeric_spellings_are_refused_even_when_configured(
+    server: HostileServer, host: str
+) -> None:
+    """Issue 12, item 2: refused by our own code (not only by a recent aiohttp), whatever the
+    URL's provenance and even with allow_private_networks: no feed is spelled that way."""
+    before = len(server.seen)
+    for private in (False, True):
+        with Fetcher(timeout=TIMEOUT, allow_private_networks=private) as fresh:
+            error, _ = fetch_error(fresh, f"http://{host}:{server.port}/ok")
+        assert isinstance(error, BlockedAddressError)
+        assert "127.0.0.1 in a non-standard form" in str(error)
+    assert len(server.seen) == before
+
+
+def test_the_connector_checks_the_address_it_connects_to(server: HostileServer) -> None:
+    """The last line (issue 12): even with a resolver that checks nothing, a socket of a
+    found-URL session never connects to a loopback address."""
+    import asyncio
+
+    import aiohttp
+
+    from aggregator.addresses import FOUND
+    from aggregator.transport import GuardedConnector
+
+    async def attempt() -> None:
+        connector = GuardedConnector(FOUND, resolver=aiohttp.ThreadedResolver())
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await session.get(f"http://localhost:{server.port}/ok")
+
+    before = len(server.seen)
+    with pytest.raises(BlockedAddressError, match="loopback address"):
+        asyncio.run(attempt())
+    assert len(server.seen) == before, "no connection was made"
 
 
 def test_found_urls_on_the_source_origin_are_fetched(

@@ -6,6 +6,7 @@ config/aggregator.yaml, whose comments must survive every edit.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from aggregator.fetch import Fetcher
 from aggregator.models import FetchResult
 from aggregator.opml import OpmlFeed, make_opml, read_opml
 
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
 RIVERBANK = (DEMO_CONFIG / "demo" / "riverbank.rss").read_bytes()
 HARBOUR = (DEMO_CONFIG / "demo" / "harbour-log.atom").read_bytes()
 WEATHER = (DEMO_CONFIG / "demo" / "valley-weather.rdf").read_bytes()
@@ -132,6 +134,52 @@ def test_add_shows_what_it_found_and_appends_the_source_keeping_comments(
     assert again.output.splitlines()[-1] == (
         f"{site.url_for('/feed/')} is already configured as source 'riverbank-notes'"
     )
+
+
+def test_add_never_fetches_or_appends_a_found_link_to_a_private_address(
+    tmp_path: Path,
+) -> None:
+    """Issue 12, item 4: a page's <link rel="alternate"> is a found URL. One that points at
+    a loopback service on another origin than the URL typed is not fetched, so never added."""
+    internal = HTTPServer(host="127.0.0.1")
+    internal.expect_request("/feed").respond_with_data(
+        RIVERBANK, content_type="application/rss+xml"
+    )
+    internal.start()
+    page = HTTPServer(host="127.0.0.1")
+    link = internal.url_for("/feed")
+    page.expect_request("/").respond_with_data(
+        f'<!DOCTYPE html><html><head><link rel="alternate" type="application/rss+xml" '
+        f'href="{link}"></head><body>hi</body></html>'.encode(),
+        content_type="text/html",
+    )
+    page.start()
+    try:
+        config = demo_config_path(tmp_path)
+        before = config.read_text()
+        result = _cli(config, "add", page.url_for("/"))
+        assert result.exit_code == 1, result.output
+        assert "no feed found" in result.output
+        assert internal.log == [], "the internal service was asked"
+        assert config.read_text() == before
+        # The same link is followed once the config allows private networks.
+        config.write_text(before + "\nallow_private_networks: true\n")
+        result = _cli(config, "add", page.url_for("/"), "--dry-run")
+        assert result.exit_code == 0, result.output
+        assert f"found: {link}" in result.output
+    finally:
+        page.stop()
+        internal.stop()
+
+
+def test_autodiscovery_runs_in_the_sandbox() -> None:
+    """What add fetches is read by the daemon's sandbox (issue 12, item 4)."""
+    from aggregator.sandbox import SandboxParser
+
+    page = FetchResult("https://x.example/a/", "https://x.example/a/", 200, {}, HOME)
+    with SandboxParser(small_workers=1) as parser:
+        assert autodiscover(page, parser) == autodiscover(page)
+        assert parser.parse_feed(RIVERBANK, {}, "https://x.example/feed/", now=NOW).title
 
 
 def test_add_dry_run_and_failures_leave_the_config_alone(site: HTTPServer, tmp_path: Path) -> None:
