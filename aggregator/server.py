@@ -6,8 +6,8 @@ in-memory cache that is refreshed when a file's mtime or size changes, so a busy
 a ``stat`` and a dictionary lookup. Nothing outside ``<public_dir>/feeds`` is ever served: a
 path must match the published names (no ``..``, no other folder), else 404. No error page ever
 shows a traceback: an unexpected error answers a short 500 text and is logged. The cache holds
-at most :data:`CACHE_BYTES`, least recently used first out, and uvicorn runs with
-:data:`SERVER_LIMITS` (bounded connections, header size and idle time).
+at most :data:`CACHE_BYTES`, least recently used first out. The server that runs the app, and
+its guard against idle connections, is :mod:`aggregator.httpserver`.
 """
 
 from __future__ import annotations
@@ -52,15 +52,6 @@ _FEED_PATH = re.compile(
 _TYPES_BY_EXTENSION = {ext: MEDIA_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
 #: Published files kept in memory at most (bodies and their gzipped copies).
 CACHE_BYTES = 64 * 1024 * 1024
-#: uvicorn settings that bound what one client can hold: connections and tasks at once, the
-#: size of an unfinished request head (h11), and how long an idle keep-alive connection stays.
-SERVER_LIMITS: dict[str, int] = {
-    "limit_concurrency": 256,
-    "h11_max_incomplete_event_size": 16 * 1024,
-    "timeout_keep_alive": 5,
-    "backlog": 256,
-}
-
 log = logging.getLogger(__name__)
 
 
