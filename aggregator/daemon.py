@@ -23,14 +23,14 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
 from aggregator import httpserver
 from aggregator.config import AppConfig, OutputConfig, SourceConfig, load_config
-from aggregator.httpserver import Server
 from aggregator.errors import AggregatorError, ConfigError, LockedError, StorageError
+from aggregator.httpserver import Server
 from aggregator.logs import setup_logging
 from aggregator.memory import tune_malloc
 from aggregator.metrics import Metrics
