@@ -319,6 +319,7 @@ class SourceConfig(_EntryRules):
 Format = Literal["atom", "rss", "json"]
 Sort = Literal["newest", "most_comments", "recent_activity"]
 ContentMode = Literal["full", "summary"]
+ImagesMode = Literal["keep", "strip"]
 
 
 class OutputConfig(_EntryRules):
@@ -339,6 +340,8 @@ class OutputConfig(_EntryRules):
     search: str | None = None
     sort: Sort = "newest"
     content: ContentMode = "full"
+    # "strip" removes images from republished content (feeds and pages): no remote loads.
+    images: ImagesMode = "keep"
     via: bool = False
     # How many candidates (after the SQL part of the selection) the Python rules may examine.
     candidates: int = Field(5000, ge=1, le=1_000_000)
