@@ -122,6 +122,12 @@ class ServerConfig(_Strict):
     base_url: str | None = None
     # A WebSub hub (W3C WebSub): feeds name it in rel="hub" and it is told of each change.
     websub_hub: str | None = None
+    # Seconds a connection may take to send a complete request head before it is closed.
+    header_timeout: float = Field(10.0, gt=0, le=300)
+    # Connections open at once; over it, the one idle longest is closed (aggregator.httpserver).
+    max_connections: int = Field(8192, ge=16, le=1_000_000)
+    # /healthz and /metrics in full (error texts, source names) to any address, not only loopback.
+    public_health_details: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -313,6 +319,7 @@ class SourceConfig(_EntryRules):
 Format = Literal["atom", "rss", "json"]
 Sort = Literal["newest", "most_comments", "recent_activity"]
 ContentMode = Literal["full", "summary"]
+ImagesMode = Literal["keep", "strip"]
 
 
 class OutputConfig(_EntryRules):
@@ -333,6 +340,8 @@ class OutputConfig(_EntryRules):
     search: str | None = None
     sort: Sort = "newest"
     content: ContentMode = "full"
+    # "strip" removes images from republished content (feeds and pages): no remote loads.
+    images: ImagesMode = "keep"
     via: bool = False
     # How many candidates (after the SQL part of the selection) the Python rules may examine.
     candidates: int = Field(5000, ge=1, le=1_000_000)

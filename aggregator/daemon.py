@@ -23,14 +23,14 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-import uvicorn
-
+from aggregator import httpserver
 from aggregator.config import AppConfig, OutputConfig, SourceConfig, load_config
 from aggregator.errors import AggregatorError, ConfigError, LockedError, StorageError
+from aggregator.httpserver import Server
 from aggregator.logs import setup_logging
 from aggregator.memory import tune_malloc
 from aggregator.metrics import Metrics
@@ -39,7 +39,7 @@ from aggregator.notify import notify, reloading
 from aggregator.policy import is_file_source
 from aggregator.publish import Publisher
 from aggregator.scheduler import PollScheduler
-from aggregator.server import SERVER_LIMITS, create_app
+from aggregator.server import create_app
 from aggregator.storage import Storage
 from aggregator.storage.lock import DatabaseLock
 from aggregator.update import Poller
@@ -55,38 +55,15 @@ STOP_GRACE_SECONDS = 5.0
 PUBLISH_DELAY_SECONDS = 0.3
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, minus re-raising the stop signal after shutdown.
-
-    uvicorn re-raises a captured SIGTERM once it has shut down, which would kill the process
-    before the daemon stops its scheduler; we exit normally instead (status 0).
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        with super().capture_signals():
-            yield
-            self._captured_signals.clear()
-
-
 SERVER_START_SECONDS = 10.0
 # Keys that a reload cannot change under a running daemon (the lock, the open server socket).
 RESTART_ONLY = ("database", "public_dir", "server")
 
 
-def make_server(config: AppConfig) -> uvicorn.Server:
-    """A uvicorn server for the app, which exits with status 0 on SIGTERM or Ctrl-C."""
-    return _Server(
-        uvicorn.Config(
-            create_app(config),
-            host=config.server.host,
-            port=config.server.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            **SERVER_LIMITS,  # type: ignore[arg-type]
-        )
-    )
+def make_server(config: AppConfig) -> Server:
+    """The guarded HTTP server for ``aggregator serve``, which exits with status 0 on SIGTERM
+    or Ctrl-C."""
+    return httpserver.make_server(create_app(config), config.server)
 
 
 class Daemon:
@@ -110,7 +87,7 @@ class Daemon:
         self.scheduler = PollScheduler(config, self.poller, self._after_poll, rng=random.Random())
         self._stop = threading.Event()
         self._reload = threading.Event()
-        self._server: uvicorn.Server | None = None
+        self._server: Server | None = None
         # One publisher for the daemon's life: it remembers what it wrote, so an output whose
         # inputs did not change is not rendered again. Each thread uses its own connection.
         self.publisher = Publisher(config, lambda: self.poller.storage)
@@ -219,16 +196,9 @@ class Daemon:
         )
         self._publisher_thread.start()
         self.scheduler.start()
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(lambda: self.config, metrics=self.metrics, expect_polling=True),
-                host=self.config.server.host,
-                port=self.config.server.port,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                **SERVER_LIMITS,
-            )
+        self._server = httpserver.make_server(
+            create_app(lambda: self.config, metrics=self.metrics, expect_polling=True),
+            self.config.server,
         )
         server_thread = threading.Thread(target=self._serve, name="http", daemon=True)
         server_thread.start()

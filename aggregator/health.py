@@ -55,6 +55,16 @@ class HealthReport:
             "retired": list(self.retired),
         }
 
+    def as_counts(self) -> dict[str, Any]:
+        """The report for a client that may not see source names or error texts (which can
+        name internal hosts): the overall status and counts only."""
+        return {
+            "status": self.status,
+            "sources": self.sources,
+            "stale": len(self.stale),
+            "retired": len(self.retired),
+        }
+
 
 def assess_health(
     states: Iterable[SourceState],

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
@@ -117,9 +117,15 @@ class Metrics:
         if new:
             self.comments.labels(source).inc(new)
 
-    def render(self) -> tuple[bytes, str]:
-        """The Prometheus text exposition and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+    def render(self, *, per_source: bool = True) -> tuple[bytes, str]:
+        """The Prometheus text exposition and its content type.
+
+        Without ``per_source`` (a client that may not see source names), the samples of every
+        metric labelled by source are summed over the sources, timestamps are left out, and so
+        is every sample that names a source."""
+        if per_source:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        return generate_latest(_Totals(self.registry)), CONTENT_TYPE_LATEST
 
 
 class _SourceCollector(Collector):
@@ -131,6 +137,32 @@ class _SourceCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         rows = list(self._sources())
         yield from _families(rows)
+
+
+class _Totals:
+    """A registry's metrics summed over their ``source`` label (see :meth:`Metrics.render`)."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._registry.collect():
+            if not any("source" in sample.labels for sample in family.samples):
+                yield family
+                continue
+            if family.name.endswith("_timestamp_seconds"):
+                continue
+            sums: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue  # a creation time per source: no total
+                labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "source"))
+                key = (sample.name, labels)
+                sums[key] = sums.get(key, 0.0) + sample.value
+            total = Metric(family.name, family.documentation, family.type, family.unit)
+            for (name, labels), value in sums.items():
+                total.add_sample(name, dict(labels), value)
+            yield total
 
 
 def _families(rows: Iterable[SourceGauges]) -> Iterator[GaugeMetricFamily]:

@@ -42,6 +42,7 @@ from aggregator.filters import (
 from aggregator.fragments import FragmentCache, Piece
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.rules import RuleBook, candidate_query
+from aggregator.sanitize import strip_images
 from aggregator.selection import CandidatePage, Selection, select_entries, shape_entry
 from aggregator.storage import Storage
 
@@ -481,6 +482,13 @@ def _json_bytes(document: dict[str, object]) -> bytes:
     return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
 
 
+def shown_comments(output: OutputConfig, comments: list[StoredComment]) -> list[StoredComment]:
+    """Comments as ``output`` republishes them: without images under ``images: strip``."""
+    if output.images == "keep":
+        return comments
+    return [replace(c, content=strip_images(c.content)) for c in comments]
+
+
 def comment_title(comment: StoredComment, entry_title: str) -> str:
     """A plain-text title for a comment, which Atom requires and readers list."""
     return f"Comment by {comment.author or 'anonymous'} on {entry_title or 'a post'}"
@@ -774,7 +782,8 @@ class Publisher:
             output, entries, links, folder, followed, changed, "feed: threads"
         )
         items = [
-            shape_entry(item, content=output.content, via=output.via) for item in selection.entries
+            shape_entry(item, content=output.content, via=output.via, images=output.images)
+            for item in selection.entries
         ]
         duplicates = {item.entry.id: item.duplicates for item in selection.entries}
         page = Page(1, 1 + len(older))
@@ -885,7 +894,14 @@ class Publisher:
                             for c in comments
                         ),
                     )
-                signature = (links.base_url, links.hub, entry.title, entry.link, shown_fields)
+                signature = (
+                    links.base_url,
+                    links.hub,
+                    entry.title,
+                    entry.link,
+                    output.images,
+                    shown_fields,
+                )
                 paths = self._thread_paths(output, entry, folder)
                 # One signature object is kept for all the formats: compare it once.
                 kept = [self._signatures.get(path) for path in paths]
@@ -954,7 +970,12 @@ class Publisher:
                 output, entries, links, folder, followed, changed, "pages: threads"
             )
             shaped = [
-                shape_entry(DedupedEntry(entry), content=output.content, via=output.via)
+                shape_entry(
+                    DedupedEntry(entry),
+                    content=output.content,
+                    via=output.via,
+                    images=output.images,
+                )
                 for entry in entries
             ]
             page = Page(number, count)
@@ -1011,6 +1032,7 @@ class Publisher:
         feed_id = uuid.uuid5(
             uuid.NAMESPACE_URL, f"aggregator:comments:{output.name}:{entry.public_id}"
         ).urn
+        comments = shown_comments(output, comments)
         for fmt, path in zip(
             output.formats, self._thread_paths(output, entry, folder), strict=True
         ):
@@ -1057,6 +1079,7 @@ class Publisher:
             ):
                 break
             limit *= 4
+        visible = shown_comments(output, visible)
         changed: list[Path] = []
         title = f"{output.display_title}: latest comments"
         feed_id = uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:latest-comments:{output.name}").urn

@@ -115,6 +115,17 @@ _HTML_CLEANER = nh3.Cleaner(
     link_rel="noopener noreferrer nofollow",
 )
 _TEXT_CLEANER = nh3.Cleaner(tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
+# For outputs with ``images: strip``: the same rules without images (``img``, ``picture`` and a
+# video's ``poster``), which a reader would load from their own servers (a tracking vector).
+_NO_IMAGES_CLEANER = nh3.Cleaner(
+    tags=_TAGS - {"img", "picture"},
+    clean_content_tags=_DROP_WITH_CONTENT,
+    attributes={
+        tag: attributes - {"poster"} for tag, attributes in _ATTRIBUTES.items() if tag != "img"
+    },
+    url_schemes=_SAFE_SCHEMES,
+    link_rel="noopener noreferrer nofollow",
+)
 
 
 def _is_usable_base(base_url: str | None) -> bool:
@@ -155,6 +166,14 @@ def clean_html(
         _base.url = previous
     # Whitespace around a fragment means nothing; parsers differ in keeping it.
     return cleaned.strip()
+
+
+def strip_images(markup: str | None) -> str | None:
+    """Sanitized HTML without its images (``img``, ``picture``, video posters); other markup
+    is kept as it is. ``None`` and markup without images come back unchanged."""
+    if not markup or ("<img" not in markup and "<picture" not in markup and "poster" not in markup):
+        return markup
+    return _NO_IMAGES_CLEANER.clean(markup).strip()
 
 
 def plain_text(markup: str | None, *, limit: int = MAX_TEXT_CHARS) -> str:

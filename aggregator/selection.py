@@ -25,6 +25,7 @@ from datetime import datetime
 from aggregator.dedupe import DedupedEntry, Duplicate, dedupe
 from aggregator.filters import RuleMatch, RuleSet, Verdict, evaluate
 from aggregator.models import SearchHit, StoredEntry
+from aggregator.sanitize import strip_images
 from aggregator.shaping import summarize
 
 SUMMARY_CHARS = 500
@@ -149,16 +150,21 @@ def _final_verdicts(
 # -- shaping ------------------------------------------------------------------------------------
 
 
-def shape_entry(item: DedupedEntry, *, content: str = "full", via: bool = False) -> StoredEntry:
+def shape_entry(
+    item: DedupedEntry, *, content: str = "full", via: bool = False, images: str = "keep"
+) -> StoredEntry:
     """The entry as an output publishes it.
 
     ``content="summary"`` replaces the full content by a summary (the feed's own summary, or
     the content, cut cleanly at about :data:`SUMMARY_CHARS` characters by
     :func:`aggregator.shaping.summarize`). ``via`` appends a visible "via Source" line; copies
-    found in other sources are named in an "Also in: ..." line. Nothing else changes.
+    found in other sources are named in an "Also in: ..." line. ``images="strip"`` removes
+    images (:func:`aggregator.sanitize.strip_images`). Nothing else changes.
     """
     entry = item.entry
     body, summary = entry.content, entry.summary
+    if images == "strip":
+        body, summary = strip_images(body), strip_images(summary)
     if content == "summary":
         body, summary = None, summarize(entry.summary or entry.content, SUMMARY_CHARS) or None
     lines = []

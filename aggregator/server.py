@@ -6,22 +6,19 @@ in-memory cache that is refreshed when a file's mtime or size changes, so a busy
 a ``stat`` and a dictionary lookup. Nothing outside ``<public_dir>/feeds`` is ever served: a
 path must match the published names (no ``..``, no other folder), else 404. No error page ever
 shows a traceback: an unexpected error answers a short 500 text and is logged. The cache holds
-at most :data:`CACHE_BYTES`, least recently used first out, and uvicorn runs with
-:data:`SERVER_LIMITS` (bounded connections, header size and idle time).
+at most :data:`CACHE_BYTES`, least recently used first out. The server that runs the app, and
+its guard against idle connections, is :mod:`aggregator.httpserver`.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
+import ipaddress
 import logging
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -35,6 +32,12 @@ from aggregator.health import assess_health
 from aggregator.metrics import Metrics, SourceGauges
 from aggregator.models import SourceState
 from aggregator.publish import EXTENSIONS, MEDIA_TYPES
+from aggregator.responses import (
+    CachedFile,
+    SecurityHeaders,
+    cached_body,
+    file_response,
+)
 from aggregator.storage import Storage, parse_time
 from aggregator.web import web_routes
 
@@ -52,25 +55,7 @@ _FEED_PATH = re.compile(
 _TYPES_BY_EXTENSION = {ext: MEDIA_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
 #: Published files kept in memory at most (bodies and their gzipped copies).
 CACHE_BYTES = 64 * 1024 * 1024
-#: uvicorn settings that bound what one client can hold: connections and tasks at once, the
-#: size of an unfinished request head (h11), and how long an idle keep-alive connection stays.
-SERVER_LIMITS: dict[str, int] = {
-    "limit_concurrency": 256,
-    "h11_max_incomplete_event_size": 16 * 1024,
-    "timeout_keep_alive": 5,
-    "backlog": 256,
-}
-
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CachedFile:
-    body: bytes
-    gzipped: bytes
-    etag: str
-    last_modified: datetime
-    stamp: tuple[int, int]
 
 
 class FileCache:
@@ -100,13 +85,8 @@ class FileCache:
             body = path.read_bytes()
         except OSError:
             return None
-        cached = CachedFile(
-            body=body,
-            gzipped=gzip.compress(body, compresslevel=6, mtime=0),
-            etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
-            last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC).replace(microsecond=0),
-            stamp=stamp,
-        )
+        modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+        cached = cached_body(body, modified, stamp)
         with self._lock:
             old = self._files.pop(path, None)
             if old is not None:
@@ -117,41 +97,6 @@ class FileCache:
                 _, evicted = self._files.popitem(last=False)
                 self.size -= len(evicted.body) + len(evicted.gzipped)
         return cached
-
-
-def not_modified(request: Request, cached: CachedFile) -> bool:
-    """RFC 9110: If-None-Match wins over If-Modified-Since."""
-    match = request.headers.get("if-none-match")
-    if match is not None:
-        tags = {tag.strip().removeprefix("W/") for tag in match.split(",")}
-        return "*" in tags or cached.etag in tags
-    since = request.headers.get("if-modified-since")
-    if since:
-        try:
-            return cached.last_modified <= parsedate_to_datetime(since)
-        except (TypeError, ValueError):
-            return False
-    return False
-
-
-def file_response(request: Request, cached: CachedFile, media_type: str) -> Response:
-    """A conditional, optionally gzipped response for a cached file."""
-    headers = {
-        "ETag": cached.etag,
-        "Last-Modified": format_datetime(cached.last_modified, usegmt=True),
-        "Cache-Control": "public, max-age=300",
-        "Vary": "Accept-Encoding",
-    }
-    if not_modified(request, cached):
-        return Response(status_code=304, headers=headers)
-    body = cached.body
-    if "gzip" in request.headers.get("accept-encoding", "") and len(body) > 512:
-        body = cached.gzipped
-        headers["Content-Encoding"] = "gzip"
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(len(body))
-        return Response(status_code=200, headers=headers, media_type=media_type)
-    return Response(body, headers=headers, media_type=media_type)
 
 
 class _StateReader:
@@ -201,6 +146,23 @@ class _StateReader:
         ]
 
 
+def is_loopback(request: Request) -> bool:
+    """Whether the request's peer address (the socket's, not a header) is a loopback address.
+
+    No proxy header is believed: behind a reverse proxy on the same host every request looks
+    local, so such a setup must not publish ``/healthz`` and ``/metrics`` (or accept that)."""
+    client = request.client
+    if client is None or not client.host:
+        return False
+    try:
+        address = ipaddress.ip_address(client.host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
 def create_app(
     config: AppConfig | Callable[[], AppConfig],
     *,
@@ -237,22 +199,28 @@ def create_app(
             return PlainTextResponse(f"No such feed: {name}\n", status_code=404)
         return file_response(request, cached, _TYPES_BY_EXTENSION[extension])
 
+    def detailed(request: Request) -> bool:
+        return current().server.public_health_details or is_loopback(request)
+
     def healthz(request: Request) -> Response:  # sync: starlette runs it on its thread pool
         defaults = current().defaults
+        headers = {"Cache-Control": "no-store"}
         try:
             states = reader.states()
         except AggregatorError as error:
-            return JSONResponse({"status": "error", "error": str(error)}, status_code=503)
+            answer = {"status": "error", **({"error": str(error)} if detailed(request) else {})}
+            return JSONResponse(answer, status_code=503, headers=headers)
         report = assess_health(
             states,
             clock(),
             stale_after=defaults.stale_after,
             overdue_after=OVERDUE_AFTER if expect_polling else None,
         )
-        return JSONResponse(report.as_json(), headers={"Cache-Control": "no-store"})
+        answer = report.as_json() if detailed(request) else report.as_counts()
+        return JSONResponse(answer, headers=headers)
 
     def metrics_page(request: Request) -> Response:
-        body, content_type = metrics.render()
+        body, content_type = metrics.render(per_source=detailed(request))
         return Response(
             body,
             media_type=content_type.split(";")[0],
@@ -270,4 +238,6 @@ def create_app(
         Route("/metrics", metrics_page, methods=["GET"]),
         Route("/feeds/{name:path}", feed, methods=["GET", "HEAD"]),
     ]
-    return Starlette(routes=routes, exception_handlers={Exception: internal_error})
+    app = Starlette(routes=routes, exception_handlers={Exception: internal_error})
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 
 from aggregator.config import AppConfig, OutputConfig, ServerConfig
-from aggregator.server import SERVER_LIMITS, FileCache, create_app
+from aggregator.httpserver import make_server
+from aggregator.server import FileCache, create_app
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +41,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
         raise RuntimeError("a bug with a secret /etc/aggregator path")
 
     app.add_route("/boom", boom)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="critical",
-            lifespan="off",
-            **SERVER_LIMITS,  # type: ignore[arg-type]
-        )
-    )
+    server = make_server(app, config.server, log_level="critical")
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(100):
