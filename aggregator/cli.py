@@ -107,8 +107,9 @@ def check(obj: Context) -> None:
     )
     if config.server.base_url is None:
         click.echo(
-            f"note: server.base_url is not set: published feeds link to "
-            f"{config.server.public_url}, which only this machine can open"
+            f"note: server.base_url is not set: feeds and their comment links use "
+            f"{config.server.public_url}, the listening address; "
+            "set base_url to the URL subscribers use"
         )
 
 
