@@ -476,11 +476,7 @@ def _json_item(
             "comment_count": (shown.count or 0) if shown else 0,
             **({"comments_url": shown.page} if shown and shown.page else {}),
             **({"comments_feed_url": links.comments(entry.public_id, "json")} if thread else {}),
-            **(
-                {"source_comments_url": shown.source_page}
-                if shown and shown.source_page
-                else {}
-            ),
+            **({"source_comments_url": shown.source_page} if shown and shown.source_page else {}),
             **(
                 {
                     "duplicates": [
