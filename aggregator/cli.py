@@ -94,12 +94,23 @@ def main(ctx: click.Context, config_path: str | None, log_level: str, log_format
 def check(obj: Context) -> None:
     """Validate the configuration file and print every problem found.
 
+    Prints how many sources have their comment threads followed, and a note when
+    ``server.base_url`` is unset (feeds then link to the listening address).
+
     Example: aggregator check
     """
     config = obj.config
+    following = sum(1 for source in config.sources if config.comments_for(source))
     click.echo(
-        f"{obj.config_path}: ok ({len(config.sources)} sources, {len(config.outputs)} outputs)"
+        f"{obj.config_path}: ok ({len(config.sources)} sources, {len(config.outputs)} outputs; "
+        f"comment threads followed on {following} of {len(config.sources)} sources)"
     )
+    if config.server.base_url is None:
+        click.echo(
+            f"note: server.base_url is not set: feeds and their comment links use "
+            f"{config.server.public_url}, the listening address; "
+            "set base_url to the URL subscribers use"
+        )
 
 
 @main.command()

@@ -204,7 +204,8 @@ class DefaultsConfig(_EntryRules):
     timeout: PositiveDuration = timedelta(seconds=30)
     max_body_size: Size = 10 * 1024 * 1024
     user_agent: str = DEFAULT_USER_AGENT
-    comments: bool = False
+    # Following comment threads is what aggregator is for: on unless a config opts out (issue 20).
+    comments: bool = True
     comments_quiet_after: Duration = timedelta(days=14)
     killfile: tuple[str, ...] = ()
     # Scheduling and politeness (README, "Polling politely"; aggregator.decide applies them).

@@ -21,6 +21,7 @@ Usage::
     register_comment_extensions(fg)
     fe = fg.add_entry()
     fe.thread.replies("https://example.org/p/1/comments.atom", count=12, updated=updated_at)
+    fe.thread.replies("https://example.org/outputs/all/1", type="text/html", count=12)
     fe.thread.total(12)
     fe.slash.comments(12)
     fe.wfw.comment_rss("https://example.org/p/1/comments.rss")
@@ -32,7 +33,9 @@ Usage::
 What is written where:
 
 * Atom entry: ``<link rel="replies" type=... href=... thr:count=... thr:updated=.../>`` (one per
-  media type), ``<thr:total>`` and ``<thr:in-reply-to>``.
+  media type: readers differ on which they read, an ``application/atom+xml`` comment feed or a
+  ``text/html`` page, see README "What readers show of comments"), ``<thr:total>`` and
+  ``<thr:in-reply-to>``.
 * RSS item: ``<slash:comments>``, ``<wfw:commentRss>`` and ``<thr:in-reply-to>``. The replies
   links and ``thr:total`` are Atom-only (RFC 4685 defines them for Atom; an unprefixed ``<link>``
   with attributes is not RSS 2.0); RSS carries the same facts in ``slash`` and ``wfw``.

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from feedgen.feed import FeedGenerator
 
@@ -123,6 +124,60 @@ class CommentView:
 
     count: int
     last_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ThreadLinks:
+    """Where an entry's thread can be read, and its count, as every format announces them.
+
+    ``page`` is the thread's web page: aggregator's own entry page (``/outputs/{output}/{entry}``,
+    served by :mod:`aggregator.web`) when aggregator follows the thread, else the comments page
+    the source itself gave. ``feeds`` says whether aggregator publishes comment feeds for it.
+    ``source_page`` is the source's own comments page, kept beside aggregator's (Atom
+    ``rel="via"``, JSON ``_aggregator.source_comments_url``); ``source_feed`` the source's own
+    comment feed, passed on (``wfw:commentRss``) only for a thread aggregator does not follow.
+    """
+
+    page: str | None
+    count: int | None
+    updated: datetime | None = None
+    feeds: bool = False
+    source_page: str | None = None
+    source_feed: str | None = None
+
+
+def _web_url(value: object) -> str | None:
+    """``value`` when it is an absolute http(s) URL a reader can open, else ``None``."""
+    if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
+        return value
+    return None
+
+
+def thread_links(
+    entry: StoredEntry, links: FeedLinks, thread: CommentView | None
+) -> ThreadLinks | None:
+    """How ``entry``'s thread is announced in an output; ``None`` when there is nothing to say.
+
+    Pure. With ``thread`` (aggregator follows it, or has stored comments of it) the page is the
+    entry's own web page and the count the comments the output shows; without, the source's own
+    comments page and count (``slash:comments``, ``thr:total``) are passed on as its feed gave
+    them, so a reader shows them even for a source whose comments are not followed.
+    """
+    source_page = _web_url(entry.extra.get("comments_page_url"))
+    hint = entry.extra.get("comment_count_hint")
+    if thread is not None:
+        return ThreadLinks(
+            links.web_entry(entry.public_id),
+            thread.count,
+            thread.last_at,
+            feeds=True,
+            source_page=source_page,
+        )
+    count = hint if isinstance(hint, int) and not isinstance(hint, bool) and hint >= 0 else None
+    source_feed = _web_url(entry.extra.get("comments_feed_url"))
+    if source_page is None and count is None and source_feed is None:
+        return None
+    return ThreadLinks(source_page, count, source_page=source_page, source_feed=source_feed)
 
 
 class StageTimes:
@@ -345,26 +400,49 @@ def _add_entry(
                 item.enclosure(enclosure.url, str(enclosure.length or 0), kind)
         else:
             item.atomlinks.add(enclosure.url, "enclosure", kind, enclosure.length)
-    if thread is not None:
-        # RFC 4685 in Atom, slash/wfw in RSS: the count and where to read the thread.
-        if fmt == "atom":
-            item.thread.replies(
-                href=links.comments(entry.public_id, "atom"),
-                type=MEDIA_TYPES["atom"],
-                count=thread.count,
-                updated=thread.last_at,
-            )
-            item.thread.total(thread.count)
-        else:
-            item.slash.comments(thread.count)
-            item.wfw.comment_rss(links.comments(entry.public_id, "rss"))
-            item.comments(entry.link or links.comments(entry.public_id, "rss"))
+    shown = thread_links(entry, links, thread)
+    if shown is not None:
+        _add_thread(item, entry, links, fmt, shown)
     source_title = entry.source_title or entry.source_name
     # A local demo file's URL means nothing to a subscriber: name the site instead.
     source_url = entry.source_url if not entry.source_url.startswith("file:") else entry.source_link
     # RSS <source url> must be the source's feed, an http(s) URL (RSS 2.0 "source").
     if source_url and source_url.startswith(("http://", "https://")):
         item.source(url=source_url, title=source_title)
+
+
+def _add_thread(
+    item: Any, entry: StoredEntry, links: FeedLinks, fmt: str, shown: ThreadLinks
+) -> None:
+    """Announce an entry's thread in each element some reader reads (README, "What readers
+    show of comments"): RFC 4685 in Atom, ``<comments>``, ``slash`` and ``wfw`` in RSS."""
+    if fmt == "atom":
+        if shown.feeds:
+            # Liferea and RSS Guard read the thread itself from an Atom-typed replies link.
+            item.thread.replies(
+                href=links.comments(entry.public_id, "atom"),
+                type=MEDIA_TYPES["atom"],
+                count=shown.count,
+                updated=shown.updated,
+            )
+        if shown.page:
+            # Miniflux, QuiteRSS and Tiny Tiny RSS read only a text/html replies link.
+            item.thread.replies(
+                href=shown.page, type="text/html", count=shown.count, updated=shown.updated
+            )
+        if shown.count is not None:
+            item.thread.total(shown.count)
+        if shown.feeds and shown.source_page and shown.source_page != shown.page:
+            item.atomlinks.add(shown.source_page, "via", "text/html")
+        return
+    if shown.count is not None:
+        item.slash.comments(shown.count)
+    if shown.feeds:
+        item.wfw.comment_rss(links.comments(entry.public_id, "rss"))
+    elif shown.source_feed:
+        item.wfw.comment_rss(shown.source_feed)
+    if shown.page:
+        item.comments(shown.page)
 
 
 def _has_rules(rules: CommentRules) -> bool:
@@ -383,6 +461,7 @@ def _json_item(
     duplicates: Mapping[int, Sequence[Duplicate]],
 ) -> dict[str, object]:
     copies = duplicates.get(entry.id, ())
+    shown = thread_links(entry, links, thread)
     item: dict[str, object] = {
         "id": urn(entry.public_id),
         "title": entry.title or "(untitled)",
@@ -395,8 +474,10 @@ def _json_item(
                 "title": entry.source_title,
                 "feed_url": entry.source_url,
             },
-            "comment_count": thread.count if thread else 0,
+            "comment_count": (shown.count or 0) if shown else 0,
+            **({"comments_url": shown.page} if shown and shown.page else {}),
             **({"comments_feed_url": links.comments(entry.public_id, "json")} if thread else {}),
+            **({"source_comments_url": shown.source_page} if shown and shown.source_page else {}),
             **(
                 {
                     "duplicates": [

@@ -59,7 +59,7 @@ def test_check_with_clirunner(write_config):
     result = CliRunner().invoke(main, ["--config", str(path), "check"])
 
     assert result.exit_code == 0, result.output
-    assert "ok (1 sources, 1 outputs)" in result.output
+    assert "ok (1 sources, 1 outputs; comment threads followed on 1 of 1 sources)" in result.output
 
 
 def test_status_after_polls(feed_server, write_config):

@@ -165,14 +165,17 @@ def test_republished_threads_and_a_new_comment(
     by_link = {e.link: e for e in atom.entries}
     busy_atom = by_link[blog.post_url(busy)]
     replies = [link for link in busy_atom.links if link.rel == "replies"]
-    assert [(r.href, r.get("thr:count")) for r in replies] == [
-        (f"{base}/{entry.public_id}/comments.atom", "4")
+    # The comment feed (Liferea, RSS Guard) and the thread's web page (Miniflux, Tiny Tiny RSS).
+    assert [(r.type, r.href, r.get("thr:count")) for r in replies] == [
+        ("application/atom+xml", f"{base}/{entry.public_id}/comments.atom", "4"),
+        ("text/html", f"https://feeds.example.org/outputs/all/{entry.public_id}", "4"),
     ]
     assert busy_atom.thr_total == "4"
     assert by_link[blog.post_url(quiet)].thr_total == "0"
     busy_rss = next(item for item in rss.entries if item.link == blog.post_url(busy))
     assert busy_rss.slash_comments == "4"
     assert busy_rss.wfw_commentrss == f"{base}/{entry.public_id}/comments.rss"
+    assert busy_rss.comments == f"https://feeds.example.org/outputs/all/{entry.public_id}"
     busy_json = next(item for item in document["items"] if item["url"] == blog.post_url(busy))
     assert busy_json["_aggregator"]["comment_count"] == 4
     assert (

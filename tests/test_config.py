@@ -136,7 +136,7 @@ def test_demo_config_checks_from_another_folder(tmp_path):
     result = run_cli("--config", str(REPO / "config" / "aggregator.yaml"), "check", cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert "ok (3 sources, 2 outputs)" in result.stdout
+    assert "ok (3 sources, 2 outputs; comment threads followed on 3 of 3 sources)" in result.stdout
 
 
 def test_empty_output_selection_defaults_to_every_source(write_config):
@@ -211,7 +211,39 @@ def test_check_accepts_a_valid_config(write_config):
     result = run_cli("--config", str(path), "check")
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"{path}: ok (1 sources, 1 outputs)"
+    assert result.stdout.splitlines() == [
+        f"{path}: ok (1 sources, 1 outputs; comment threads followed on 1 of 1 sources)",
+        "note: server.base_url is not set: feeds and their comment links use "
+        "http://127.0.0.1:8080, the listening address; set base_url to the URL subscribers use",
+    ]
+
+
+def test_check_counts_the_sources_that_follow_comments(write_config):
+    """Comments are followed by default; ``comments: false`` opts out in defaults or per source."""
+    path = write_config(
+        sources=[
+            {"name": "a", "url": "http://127.0.0.1:9/a.rss"},
+            {"name": "b", "url": "http://127.0.0.1:9/b.rss", "comments": False},
+            {"name": "c", "url": "http://127.0.0.1:9/c.rss"},
+        ],
+        server={"base_url": "https://feeds.example.org"},
+    )
+    result = run_cli("--config", str(path), "check")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{path}: ok (3 sources, 1 outputs; comment threads followed on 2 of 3 sources)"
+    ]
+    off = write_config(
+        sources=[
+            {"name": "a", "url": "http://127.0.0.1:9/a.rss"},
+            {"name": "b", "url": "http://127.0.0.1:9/b.rss", "comments": True},
+        ],
+        defaults={"comments": False},
+        server={"base_url": "https://feeds.example.org"},
+    )
+    config = load_config(off)
+    assert [config.comments_for(s) for s in config.sources] == [False, True]
+    assert "followed on 1 of 2 sources" in run_cli("--config", str(off), "check").stdout
 
 
 # -- which file, and a missing one ---------------------------------------------------------------
