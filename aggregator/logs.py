@@ -6,8 +6,8 @@ reads the priority, so ``journalctl -p warning`` works. ``--log-format json`` pr
 object per line (time, level, logger, message) for log shippers.
 
 Every format removes terminal control sequences (:func:`aggregator.terminal.safe_text`) from
-what it writes: a message is one line whatever it quotes (a server's reason phrase, a feed's
-title, a source name), and a traceback keeps only its line feeds.
+what it writes, whatever a message quotes (a server's reason phrase, a feed's title, a source
+name): only line feeds are kept.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ _PRIORITY = {
 
 
 class SafeFormatter(logging.Formatter):
-    """A text formatter whose message is one line without control characters or escape
-    sequences; tracebacks keep their line feeds and lose the rest."""
+    """A text formatter without control characters or escape sequences in what it writes:
+    messages and tracebacks keep their line feeds (a config error lists one problem a line)
+    and lose the rest."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
-        record.message = safe_text(record.message)
+        record.message = safe_text(record.message, newlines=True)
         return super().formatMessage(record)
 
     def formatException(self, ei: Any) -> str:  # noqa: N802
@@ -54,7 +55,7 @@ class JsonFormatter(SafeFormatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": safe_text(record.getMessage()),
+            "message": safe_text(record.getMessage(), newlines=True),
         }
         if record.exc_info:
             document["error"] = self.formatException(record.exc_info)
