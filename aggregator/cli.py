@@ -18,6 +18,7 @@ import click
 from aggregator import __version__
 from aggregator.config import AppConfig, load_config, resolve_config_path
 from aggregator.errors import AggregatorError, ConfigError
+from aggregator.terminal import safe_text
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -39,6 +40,12 @@ class Context:
         return self._config
 
 
+def echo(message: object = "", *, err: bool = False) -> None:
+    """Print a line, without the terminal control sequences that text from outside (an error
+    quoting a server, a feed's title) may carry: every command prints through here."""
+    click.echo(safe_text(message, newlines=True), err=err)
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn aggregator's errors into one line on stderr and the right exit code."""
 
@@ -48,10 +55,10 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except ConfigError as error:
             for problem in error.problems:
-                click.echo(problem, err=True)
+                echo(problem, err=True)
             sys.exit(EXIT_CONFIG)
         except AggregatorError as error:
-            click.echo(f"aggregator: {error}", err=True)
+            echo(f"aggregator: {error}", err=True)
             sys.exit(EXIT_FAILED)
 
     return wrapper
@@ -101,12 +108,12 @@ def check(obj: Context) -> None:
     """
     config = obj.config
     following = sum(1 for source in config.sources if config.comments_for(source))
-    click.echo(
+    echo(
         f"{obj.config_path}: ok ({len(config.sources)} sources, {len(config.outputs)} outputs; "
         f"comment threads followed on {following} of {len(config.sources)} sources)"
     )
     if config.server.base_url is None:
-        click.echo(
+        echo(
             f"note: server.base_url is not set: feeds and their comment links use "
             f"{config.server.public_url}, the listening address; "
             "set base_url to the URL subscribers use"
@@ -146,7 +153,7 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
         if due:
             sources = poller.due_sources(sources)
             if not sources:
-                click.echo("no source is due")
+                echo("no source is due")
                 return
         show_bar = sys.stderr.isatty() and len(sources) > 10
         lines: list[str] = []
@@ -158,11 +165,9 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
                     on_result=lambda r: (bar.update(1), lines.append(r.describe())),
                 )
         else:
-            results = poller.poll_many(
-                sources, force=force, on_result=lambda r: click.echo(r.describe())
-            )
+            results = poller.poll_many(sources, force=force, on_result=lambda r: echo(r.describe()))
         for line in lines:
-            click.echo(line)
+            echo(line)
         failed = any(not result.ok for result in results)
     sys.exit(EXIT_FAILED if failed else 0)
 
@@ -184,11 +189,11 @@ def publish(obj: Context) -> None:
         # Used once: keeping rendered entries for a next publish would only cost memory.
         changed = Publisher(config, storage, fragment_bytes=0).publish()
     for output in config.outputs:
-        click.echo(f"{output.name}: {', '.join(output.formats)} -> {config.public_dir / 'feeds'}")
-    click.echo(f"{len(changed)} file(s) changed")
+        echo(f"{output.name}: {', '.join(output.formats)} -> {config.public_dir / 'feeds'}")
+    echo(f"{len(changed)} file(s) changed")
     pinged = notify_changes(config, changed)
     if pinged.notified or pinged.failed:
-        click.echo(
+        echo(
             f"websub: {len(pinged.notified)} feed(s) announced to {config.server.websub_hub}"
             + (f", {len(pinged.failed)} failed" if pinged.failed else "")
         )
@@ -230,10 +235,10 @@ def preview(obj: Context, output: str, explain: bool, as_json: bool) -> None:
         explained = publisher.select(chosen, explain=True) if explain else None
     where = str(obj.config_path)
     if as_json:
-        click.echo(preview_json(config, chosen, shown, explained, where))
+        echo(preview_json(config, chosen, shown, explained, where))
     else:
         for line in preview_text(config, chosen, shown, explained, where):
-            click.echo(line)
+            echo(line)
 
 
 @main.command()
@@ -251,7 +256,7 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
 
     setup_logging(obj.log_level, obj.log_format)
     config = _with_server(obj.config, host, port)
-    click.echo(f"serving {config.public_dir} on {config.server.public_url}/", err=True)
+    echo(f"serving {config.public_dir} on {config.server.public_url}/", err=True)
     make_server(config).run()
 
 
@@ -292,14 +297,14 @@ def status(obj: Context, as_json: bool) -> None:
         rows = storage.list_source_rows()
     data = status_rows(rows, {source.name for source in config.sources})
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        echo(json.dumps(data, indent=2))
         return
-    click.echo(
+    echo(
         f"{'source':16} {'last poll':16} {'http':>4} {'entries':>7} {'comments':>8} "
         f"{'errors':>6}  {'next poll':16} {'why':12} notes"
     )
     for row in data:
-        click.echo(
+        echo(
             f"{row['name'][:16]:16} {_short_time(row['last_polled_at']):16} "
             f"{row['last_status'] or '-':>4} {row['entry_count']:>7} {row['comment_total']:>8} "
             f"{row['error_count']:>6}  {_short_time(row['next_poll_at']):16} "
@@ -367,8 +372,8 @@ def comments(obj: Context, entry: str) -> None:
     with Storage(obj.config.database) as storage:
         stored = storage.find_entry(entry)
         thread = storage.list_comments(stored.id)
-    click.echo(click.style(stored.title or "(untitled)", bold=True))
-    click.echo(f"{stored.link or ''}  [{stored.source_name}]  {len(thread)} comment(s)")
+    click.echo(click.style(safe_text(stored.title) or "(untitled)", bold=True))
+    echo(f"{stored.link or ''}  [{stored.source_name}]  {len(thread)} comment(s)")
     by_id = {comment.public_id: comment for comment in thread}
     for comment in thread:
         depth, parent = 0, by_id.get(comment.parent_public_id or "")
@@ -390,14 +395,15 @@ def comments(obj: Context, entry: str) -> None:
             if comment.parent_public_id
             else ""
         )
-        click.echo("")
+        echo("")
         click.echo(
             indent
             + click.style(
-                f"{number}{comment.author or 'anonymous'} | {when}{reply}{gone}", fg="cyan"
+                safe_text(f"{number}{comment.author or 'anonymous'} | {when}{reply}{gone}"),
+                fg="cyan",
             )
         )
-        click.echo(indent + plain_text(comment.content))
+        echo(indent + plain_text(comment.content))
 
 
 @main.command()
@@ -433,10 +439,10 @@ def add(
     # Pages and feeds found are hostile input: parsed in the daemon's sandbox (issue 12).
     with make_fetcher(config) as fetcher, SandboxParser(small_workers=1) as parser:
         found = find_feed(url, fetcher, parser)
-    click.echo(f"found: {found.url} ({found.how})")
-    click.echo(f"  title:    {found.title or '(none)'}")
-    click.echo(f"  format:   {found.format}")
-    click.echo(f"  entries:  {found.entries}")
+    echo(f"found: {found.url} ({found.how})")
+    echo(f"  title:    {found.title or '(none)'}")
+    echo(f"  format:   {found.format}")
+    echo(f"  entries:  {found.entries}")
     if found.with_comment_feed:
         comments = f"{found.with_comment_feed} of {found.entries} posts carry a comment feed"
     elif found.with_comment_page:
@@ -446,7 +452,7 @@ def add(
         )
     else:
         comments = "no comment feeds"
-    click.echo(f"  comments: {comments}")
+    echo(f"  comments: {comments}")
     for source in config.sources:
         if _same_url(source.url, found.url):
             raise ConfigError([f"{found.url} is already configured as source {source.name!r}"])
@@ -458,10 +464,10 @@ def add(
         tags=tags,
     )
     if dry_run:
-        click.echo(f"would add source {new.name!r} to {obj.config_path} (--dry-run)")
+        echo(f"would add source {new.name!r} to {obj.config_path} (--dry-run)")
         return
     add_sources(obj.config_path, [new])
-    click.echo(f"added source {new.name!r} to {obj.config_path}")
+    echo(f"added source {new.name!r} to {obj.config_path}")
 
 
 @main.group()
@@ -546,11 +552,11 @@ def opml_import(obj: Context, file: Path, tags: tuple[str, ...], dry_run: bool) 
         categories = tuple(dict.fromkeys([*feed.categories, *tags]))
         new.append(NewSource(name=name, url=url, title=title, tags=categories))
     for line in skipped:
-        click.echo(f"skipped {line}")
+        echo(f"skipped {line}")
     if not dry_run:
         add_sources(obj.config_path, new)
     verb = "would add" if dry_run else "added"
-    click.echo(
+    echo(
         f"{verb} {len(new)} source(s) to {obj.config_path}, skipped {len(skipped)}"
         + (" (--dry-run)" if dry_run else "")
     )

@@ -6,9 +6,19 @@ daemon can turn any of them into one clear line instead of a traceback.
 
 from __future__ import annotations
 
+from aggregator.terminal import safe_text
+
 
 class AggregatorError(Exception):
-    """Root of every error aggregator raises on purpose."""
+    """Root of every error aggregator raises on purpose.
+
+    Its message often quotes the outside world (a reason phrase, a server's error text, a
+    feed's bytes): terminal control sequences are removed from it here, where every error is
+    made, before anything stores, logs or prints it (:func:`aggregator.terminal.safe_text`).
+    """
+
+    def __init__(self, message: object = "", *args: object):
+        super().__init__(safe_text(message, newlines=True), *args)
 
 
 class ConfigError(AggregatorError):

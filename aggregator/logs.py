@@ -4,6 +4,10 @@ Under systemd (``JOURNAL_STREAM`` names our stderr) each text line starts with t
 priority (``<4>`` for a warning) and carries no timestamp, since journald adds its own and
 reads the priority, so ``journalctl -p warning`` works. ``--log-format json`` prints one
 object per line (time, level, logger, message) for log shippers.
+
+Every format removes terminal control sequences (:func:`aggregator.terminal.safe_text`) from
+what it writes, whatever a message quotes (a server's reason phrase, a feed's title, a source
+name): only line feeds are kept.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import logging
 import os
 import sys
 from datetime import UTC, datetime
+from typing import Any
+
+from aggregator.terminal import safe_text
 
 # syslog priorities (RFC 5424) by logging level, as journald reads them from a "<N>" prefix.
 _PRIORITY = {
@@ -24,7 +31,23 @@ _PRIORITY = {
 }
 
 
-class JsonFormatter(logging.Formatter):
+class SafeFormatter(logging.Formatter):
+    """A text formatter without control characters or escape sequences in what it writes:
+    messages and tracebacks keep their line feeds (a config error lists one problem a line)
+    and lose the rest."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.message = safe_text(record.message, newlines=True)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802
+        return safe_text(super().formatException(ei), newlines=True)
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return safe_text(super().formatStack(stack_info), newlines=True)
+
+
+class JsonFormatter(SafeFormatter):
     """One JSON object per record: ``ts``, ``level``, ``logger``, ``message`` (and ``error``)."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -32,14 +55,14 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": safe_text(record.getMessage(), newlines=True),
         }
         if record.exc_info:
             document["error"] = self.formatException(record.exc_info)
         return json.dumps(document, ensure_ascii=False)
 
 
-class JournalFormatter(logging.Formatter):
+class JournalFormatter(SafeFormatter):
     """``<priority>LEVEL logger: message``, with the traceback indented on following lines."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -66,7 +89,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     elif under_journald():
         handler.setFormatter(JournalFormatter("%(levelname)s %(name)s: %(message)s"))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aiohttp").setLevel(logging.WARNING)

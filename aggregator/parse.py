@@ -30,6 +30,7 @@ from xml.etree import ElementTree
 
 import feedparser
 import feedparser.api
+import feedparser.encodings
 
 from aggregator.errors import ParseError
 from aggregator.fastfeed import read_feed
@@ -82,7 +83,10 @@ def parse_feed(
     the document is read, for the date rules (default: the clock).
     """
     fast = read_feed(content, headers, url, MAX_ENTRIES) if FAST_FEEDS else None
-    parsed, notes = (fast, []) if fast is not None else _run_feedparser(content, headers, url)
+    if fast is not None:
+        parsed, notes = fast, []
+    else:
+        parsed, notes, content = _run_feedparser(content, headers, url)
     latest = (now or datetime.now(UTC)) + _LATEST_AHEAD
     feed = parsed.get("feed", {})
     link = clean_url(feed.get("link"), url or None)
@@ -172,7 +176,7 @@ def _read_comment_document(
     fast = read_comment_feed(content, headers) if FAST_COMMENT_FEEDS else None
     if fast is not None:
         return fast
-    parsed, _ = _run_feedparser(content, headers, url)
+    parsed, _, _ = _run_feedparser(content, headers, url)
     return parsed.get("feed", {}), parsed.get("entries", [])
 
 
@@ -218,18 +222,20 @@ def _with_keys(comment: CommentData, key: str, parent_key: str | None) -> Commen
 
 def _run_feedparser(
     content: bytes, headers: Mapping[str, str] | None, url: str
-) -> tuple[Any, list[str]]:
-    """feedparser's result for a defused document, and notes for the warning."""
+) -> tuple[Any, list[str], bytes]:
+    """feedparser's result for a defused document, notes for the warning, and the document as
+    feedparser was given it (safe to hand to another XML parser)."""
     if not content or not content.strip():
         raise ParseError("empty document")
-    defused = defuse(content)
-    notes = [defused.warning] if defused.warning else []
-    content = _cut_after_entries(defused.content, notes)
     response_headers = {key.lower(): value for key, value in (headers or {}).items()}
     if url.startswith(("http://", "https://")):
         # feedparser resolves relative links against it; it mangles file:// URLs, so those are
         # resolved by us instead (see clean_url).
         response_headers.setdefault("content-location", url)
+    defused = defuse(content)
+    notes = [defused.warning] if defused.warning else []
+    content = _defuse_decoded(defused.content, response_headers, notes)
+    content = _cut_after_entries(content, notes)
     try:
         # Our own sanitizer (nh3, sanitize.clean_html) cleans every HTML field and makes its links
         # absolute, so feedparser's slower passes would be done twice (kurtmckee/feedparser#209).
@@ -248,7 +254,32 @@ def _run_feedparser(
         if _looks_like_html(content):
             raise ParseError(_html_message(content, url))
         raise ParseError(f"not a feed: {_one_line(reason)}" if reason else "not a feed")
-    return parsed, notes
+    return parsed, notes, content
+
+
+def _defuse_decoded(content: bytes, headers: dict[str, str], notes: list[str]) -> bytes:
+    """``content`` checked again as text, decoded the way feedparser will decode it.
+
+    :func:`defuse` reads the bytes as an ASCII-compatible encoding unless a BOM or the XML 1.0
+    appendix F patterns say otherwise. A document declared ``charset=utf-7`` (``+ADw-`` is
+    ``<``), EBCDIC other than cp037's ``<?xm``, or UTF-16/32 without a BOM and not starting with
+    ``<`` hides its DOCTYPE from that pass, and feedparser, which decodes by the HTTP charset
+    and the XML declaration (RFC 3023), would then hand expat and its loose parser an entity
+    bomb (500 MB for a 76 KB document). So the text feedparser will parse is made with
+    feedparser's own decoder, over the same headers, and defused again; when that pass finds
+    something, feedparser gets that UTF-8 text, labelled UTF-8 (``headers`` is changed to
+    say so), instead of the original bytes. Otherwise the bytes go on unchanged.
+    """
+    decoded = feedparser.encodings.convert_to_utf8(headers, content, {})
+    again = defuse(decoded)
+    if again.content is decoded:
+        return content
+    kind = headers.get("content-type")
+    if kind:
+        headers["content-type"] = kind.split(";", 1)[0].strip() + "; charset=utf-8"
+    if again.warning and again.warning not in notes:
+        notes.append(again.warning)
+    return again.content
 
 
 def _cut_after_entries(content: bytes, notes: list[str]) -> bytes:

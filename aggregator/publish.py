@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,6 +22,7 @@ from typing import Any
 from feedgen.feed import FeedGenerator
 
 from aggregator import PROJECT_URL, __version__
+from aggregator.atomicfile import remove_leftovers, write_atomic
 from aggregator.config import AppConfig, OutputConfig
 from aggregator.dedupe import DedupedEntry, Duplicate
 from aggregator.errors import PublishError
@@ -534,31 +533,6 @@ def _json_document(output: OutputConfig, links: FeedLinks, page: Page) -> dict[s
     return document
 
 
-def write_atomic(path: Path, content: bytes) -> bool:
-    """Write ``content`` to ``path`` via a temp file and rename; skip when already identical.
-
-    Returns True when the file changed. A reader never sees a half-written file.
-    """
-    try:
-        if path.exists() and path.read_bytes() == content:
-            return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temp, 0o644)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-    except OSError as error:
-        raise PublishError(f"cannot write {path}: {error.strerror or error}") from error
-    return True
-
-
 def _json_bytes(document: dict[str, object]) -> bytes:
     return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
 
@@ -727,6 +701,7 @@ class Publisher:
         # Entries and comments rendered before, reused when a document moves or grows; a
         # publisher used once (``aggregator publish``) keeps none (fragment_bytes=0).
         self._fragments = FragmentCache(fragment_bytes) if fragment_bytes > 0 else None
+        self._swept = False
         # Where the last publish() spent its time, by stage (see benchmarks/publish.py).
         self.times = StageTimes()
         self.configure(config)
@@ -837,6 +812,11 @@ class Publisher:
         changed: list[Path] = []
         failures: list[str] = []
         self.times = StageTimes()
+        if not self._swept:
+            # Once per publisher (the daemon's start, each `aggregator publish`): a walk of
+            # every entry's folder costs too much for each publish.
+            self._swept = True
+            self.remove_leftovers()
         for output in outputs if outputs is not None else self.config.outputs:
             try:
                 with self.times.stage("other"):
@@ -848,6 +828,20 @@ class Publisher:
         if failures:
             raise PublishError("; ".join(failures))
         return changed
+
+    def remove_leftovers(self) -> list[Path]:
+        """Remove the temporary files that a publish killed mid-write (``kill -9``) left in
+        ``public_dir/feeds`` (``.all.json.k3x_9a0q``); those another running publish is
+        writing are kept (see :mod:`aggregator.atomicfile`). Returns what was removed."""
+        suffixes = tuple(f".{extension}" for extension in EXTENSIONS.values())
+        removed = remove_leftovers(self.config.public_dir / "feeds", suffixes)
+        if removed:
+            log.info(
+                "removed %d temporary file(s) left by an interrupted publish in %s",
+                len(removed),
+                self.config.public_dir / "feeds",
+            )
+        return removed
 
     def _publish_output(self, output: OutputConfig) -> list[Path]:
         with self.times.stage("feed: select"):

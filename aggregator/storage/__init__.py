@@ -36,6 +36,7 @@ from aggregator.models import (
 )
 from aggregator.storage.outputs import OutputQueries
 from aggregator.storage.schema import index_queued, migrations
+from aggregator.terminal import safe_text
 
 # A thread's order: the source's numbering where it has one, then time.
 _THREAD_ORDER = "coalesce(c.number, 1e18), c.sort_at, c.id"
@@ -380,7 +381,7 @@ class Storage(OutputQueries):
 
         Datetimes are stored as UTC text and sets (the skip hints) as sorted JSON lists.
         """
-        values = {key: _column_value(v) for key, v in fields.items()}
+        values = {key: _column_value(v, key) for key, v in fields.items()}
         assignments = ", ".join(f"{key} = :{key}" for key in values)
         self._execute(
             f"UPDATE sources SET {assignments} WHERE id = :_id", {**values, "_id": source_id}
@@ -659,9 +660,7 @@ class Storage(OutputQueries):
 
     def update_thread(self, entry_id: int, **fields: Any) -> None:
         """Record a comment poll on an entry (validators, times, next poll, stopped)."""
-        values = {
-            key: format_time(v) if isinstance(v, datetime) else v for key, v in fields.items()
-        }
+        values = {key: _column_value(v, key) for key, v in fields.items()}
         assignments = ", ".join(f"{key} = :{key}" for key in values)
         self._execute(
             f"UPDATE entries SET {assignments} WHERE id = :_id", {**values, "_id": entry_id}
@@ -786,11 +785,19 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[start : start + size]
 
 
-def _column_value(value: Any) -> Any:
+# Columns whose text may quote the outside world (a reason phrase, an error from a server):
+# stored without terminal control sequences, so that `status` and the web pages show them
+# harmless (issue 12).
+_OUTSIDE_TEXT = frozenset({"last_error", "comments_error", "next_poll_detail"})
+
+
+def _column_value(value: Any, key: str = "") -> Any:
     if isinstance(value, datetime):
         return format_time(value)
     if isinstance(value, frozenset | set):
         return json.dumps(sorted(value))
+    if isinstance(value, str) and key in _OUTSIDE_TEXT:
+        return safe_text(value)
     return value
 
 
