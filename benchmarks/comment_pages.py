@@ -31,13 +31,17 @@ FETCHED_AT = datetime(2020, 1, 1, tzinfo=UTC)
 
 def read_page(path: Path, preset: str, url: str):
     """(detector, comments) of one page with one preset, ``auto`` or the better of the two old."""
-    from aggregator.comments.detect import read_comments
-
     html = path.read_bytes()
     if preset == "best-preset":
-        runs = [read_comments(html, url, name, now=FETCHED_AT) for name in ("typepad", "wordpress")]
-        best = max(runs, key=lambda d: len(d.comments))
-        return (best.detector if best.comments else None), best.comments, best.script_systems
+        # Only pages.py's API of before issue 14, so that the same script measures the old code
+        # (PYTHONPATH=<old checkout> python benchmarks/comment_pages.py --preset best-preset).
+        from aggregator.pages import PRESETS, extract_comments
+
+        runs = [(n, extract_comments(html, url, PRESETS[n])) for n in ("typepad", "wordpress")]
+        name, comments = max(runs, key=lambda run: len(run[1]))
+        return (name if comments else None), comments, ()
+    from aggregator.comments.detect import read_comments
+
     found = read_comments(html, url, preset, now=FETCHED_AT)
     return found.detector, found.comments, found.script_systems
 
