@@ -110,6 +110,8 @@ class PageSelectors:
     date_attribute: str | None = None
     replies: Selector | None = None
     exclude: Selector | None = None
+    # comments_page: auto: find the thread without selectors (aggregator.comments.detect).
+    detect: bool = False
 
     def __post_init__(self) -> None:
         probe = LexborHTMLParser("<p></p>")
@@ -189,6 +191,10 @@ PRESETS: dict[str, PageSelectors] = {
 }
 
 
+# What ``comments_page: auto`` stands for: no selectors, the detectors of issue 14.
+AUTO = PageSelectors(container="body", detect=True)
+
+
 def selectors_from_config(value: str | Mapping[str, str]) -> PageSelectors:
     """Make :class:`PageSelectors` from a preset name or a mapping of selectors.
 
@@ -199,15 +205,15 @@ def selectors_from_config(value: str | Mapping[str, str]) -> PageSelectors:
     for an unknown preset or key, a missing container, or invalid CSS; config validation wraps it.
     """
     if isinstance(value, str):
-        return _preset(value)
+        return AUTO if value.strip().lower() == "auto" else _preset(value)
     if not isinstance(value, Mapping):
         raise ValueError("page selectors must be a preset name or a mapping of CSS selectors")
-    allowed = {f.name for f in fields(PageSelectors)}
+    allowed = {f.name for f in fields(PageSelectors)} - {"detect"}
     unknown = sorted(str(key) for key in value if key not in allowed | {"preset"})
     if unknown:
         raise ValueError(
             f"unknown page selector key(s) {', '.join(unknown)}; "
-            f"expected: preset, {', '.join(f.name for f in fields(PageSelectors))}"
+            f"expected: preset, {', '.join(sorted(allowed))}"
         )
     values = {key: item for key, item in value.items() if key != "preset"}
     if "preset" in value:
@@ -222,7 +228,8 @@ def _preset(name: object) -> PageSelectors:
     preset = PRESETS.get(name.strip().lower()) if isinstance(name, str) else None
     if preset is None:
         raise ValueError(
-            f"unknown page selector preset {name!r}; expected one of: {', '.join(sorted(PRESETS))}"
+            f"unknown page selector preset {name!r}; expected auto or one of: "
+            f"{', '.join(sorted(PRESETS))}"
         )
     return preset
 
@@ -246,6 +253,11 @@ def extract_comments(
     already parsed, when the caller has it. Raises ``ValueError`` only for an unknown
     ``timezone``; nothing in the page itself makes it raise.
     """
+    if selectors.detect:
+        from aggregator.comments.detect import detect_comments
+
+        raw = html.encode("utf-8", "replace") if isinstance(html, str) else html
+        return list(detect_comments(raw, page_url, timezone, now=now).comments)
     zone = _zone(timezone)
     base = _web_url(page_url, None)
     tree = tree if tree is not None else _parse_html(html)
@@ -465,9 +477,9 @@ class _CommentReader:
             for anchor in self.node.css("a[href*='#']"):
                 fragment = (anchor.attributes.get("href") or "").partition("#")[2]
                 if fragment and _ID_TAIL.sub("", fragment) == tail and self.owns(anchor):
-                    link = _web_url(anchor.attributes.get("href"), self.base)
-                    if link:
-                        return link
+                    # Without a web base a "#comment-12" is still this comment's, not a cue to
+                    # take some link of its text instead.
+                    return _web_url(anchor.attributes.get("href"), self.base)
         element = self.find(self.selectors.link)
         if element is not None:
             anchor = element if element.tag == "a" else element.css_first("a[href]")

@@ -67,7 +67,12 @@ class Parser(Protocol):
     ) -> CommentFeedData: ...
 
     def extract_comments(
-        self, html: bytes, page_url: str, selectors: PageSelectors, timezone: str | None
+        self,
+        html: bytes,
+        page_url: str,
+        selectors: PageSelectors,
+        timezone: str | None,
+        now: datetime | None = None,
     ) -> list[CommentData]: ...
 
     def close(self) -> None: ...
@@ -92,9 +97,14 @@ class InProcessParser:
         return parse.parse_comment_feed(content, headers, url, now=now)
 
     def extract_comments(
-        self, html: bytes, page_url: str, selectors: PageSelectors, timezone: str | None
+        self,
+        html: bytes,
+        page_url: str,
+        selectors: PageSelectors,
+        timezone: str | None,
+        now: datetime | None = None,
     ) -> list[CommentData]:
-        return pages.extract_comments(html, page_url, selectors, timezone=timezone)
+        return pages.extract_comments(html, page_url, selectors, timezone=timezone, now=now)
 
     def close(self) -> None:
         pass
@@ -152,10 +162,15 @@ class SandboxParser:
         return result
 
     def extract_comments(
-        self, html: bytes, page_url: str, selectors: PageSelectors, timezone: str | None
+        self,
+        html: bytes,
+        page_url: str,
+        selectors: PageSelectors,
+        timezone: str | None,
+        now: datetime | None = None,
     ) -> list[CommentData]:
         result: list[CommentData] = self._lane(html).run(
-            _extract_comments, html, page_url, selectors, timezone
+            _extract_comments, html, page_url, selectors, timezone, now
         )
         return result
 
@@ -334,6 +349,10 @@ def _parse_comment_feed(
 
 
 def _extract_comments(
-    html: bytes, page_url: str, selectors: PageSelectors, timezone: str | None
+    html: bytes,
+    page_url: str,
+    selectors: PageSelectors,
+    timezone: str | None,
+    now: datetime | None = None,
 ) -> list[CommentData]:
-    return pages.extract_comments(html, page_url, selectors, timezone=timezone)
+    return pages.extract_comments(html, page_url, selectors, timezone=timezone, now=now)

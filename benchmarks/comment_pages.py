@@ -4,7 +4,7 @@
 
 For every page of ``../shared/corpora/realworld`` (kind == page) it prints the detector that
 matched, the comments found, how many have an author and a date, the expected count (from
-``tests/data/pages/corpus_expected.json``, counted by reading each page), and whether the sample
+``tests/data/corpus_pages_expected.json``, counted by reading each page), and whether the sample
 comments written there (author and calendar date) are among those read. ``best-preset`` is the
 situation before issue 14: whichever of ``typepad`` and ``wordpress`` finds more on each page.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "realworld"
-EXPECTED = ROOT / "tests" / "data" / "pages" / "corpus_expected.json"
+EXPECTED = ROOT / "tests" / "data" / "corpus_pages_expected.json"
 # The captures are old: relative dates count from a fixed time, not today.
 FETCHED_AT = datetime(2020, 1, 1, tzinfo=UTC)
 

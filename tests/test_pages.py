@@ -339,7 +339,7 @@ def test_selectors_from_config_reads_preset_names() -> None:
     [
         (
                 "livejournal",
-                r"unknown page selector preset 'livejournal'; expected one of: blogger, drupal, "
+                r"unknown page selector preset 'livejournal'; expected auto or one of: blogger, drupal, "
                 r"typepad, wordpress, wpdiscuz",
             ),
         ({"preset": "livejournal"}, r"unknown page selector preset 'livejournal'"),

@@ -142,6 +142,16 @@ def detect_comments(
 _WEAK = frozenset({"wordpress", "drupal", "schema.org", "movabletype"})
 
 
+def canonical_url(html: bytes) -> str | None:
+    """The page's own http(s) URL as it states it (``rel=canonical``, else ``og:url``)."""
+    tree = _parse_html(html)
+    for node in tree.css('link[rel="canonical"], meta[property="og:url"]'):
+        url = _web_url(node.attributes.get("href") or node.attributes.get("content"), None)
+        if url:
+            return url
+    return None
+
+
 def _page_paths(tree: LexborHTMLParser, page_url: str) -> frozenset[str]:
     """The paths this page is known by: its URL, its canonical URL, its ``og:url``."""
     urls = [page_url]
