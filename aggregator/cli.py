@@ -490,7 +490,8 @@ def extract_comments(
         from aggregator.update import make_fetcher
 
         with make_fetcher(obj.config) as fetcher:
-            fetched = fetcher.fetch(target, provenance=Provenance.found_in(target))
+            # Found, not configured: same-origin leniency must not follow from the URL itself.
+            fetched = fetcher.fetch(target, provenance=Provenance(source_url="", configured=False))
         html, url = fetched.content or b"", fetched.final_url
     else:
         path = Path(target)

@@ -27,6 +27,8 @@ _RELATIVE_WORDS = re.compile(
 _GLUE = re.compile(r"\s+(?:@|\||-|–|—|um|à|a las|alle|às|om|в|at)\s+", re.IGNORECASE)
 _TRAILING = re.compile(r"\s*(?:Uhr|h)\s*$", re.IGNORECASE)
 _MAX_LENGTH = 100
+# Languages whose all-digit dates put the month first (or the year first, then unambiguous).
+_MONTH_FIRST = frozenset({"en", "zh", "ja", "ko", "hu", "lt", "fa"})
 # A date inside a longer line ("Ben 19. Juni 2018 um 15:28 Uhr - Antworten"): day-month-year
 # in words or digits, month-day-year, ISO; an optional time after it.
 _MONTH_WORD = r"[^\W\d_]{3,12}\.?"
@@ -122,6 +124,8 @@ def _dateparser(text: str, language: str | None, base: datetime | None) -> datet
     }
     if base is not None:
         settings["RELATIVE_BASE"] = base
+    if language and language not in _MONTH_FIRST:
+        settings["DATE_ORDER"] = "DMY"  # "03.04.2019" on a German page is the 3rd of April
     candidates = tuple(dict.fromkeys((text, _TRAILING.sub("", _GLUE.sub(" ", text)))))
     for candidate in candidates:
         found = _parse(candidate, languages, settings)

@@ -229,7 +229,7 @@ def _from_mf2(html: bytes, page_url: str, dates: _DateReader) -> tuple[CommentDa
     import mf2py  # imported here: only pages with microformats classes pay for it
 
     try:
-        parsed = mf2py.parse(doc=html.decode("utf-8", "replace"), url=page_url, img_with_alt=False)
+        parsed = mf2py.parse(doc=html.decode("utf-8", "replace"), url=page_url)
     except Exception:  # mf2py on hostile markup: no structured data, not a failed page
         return ()
     base = _web_url(page_url, None)
