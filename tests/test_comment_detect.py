@@ -351,3 +351,21 @@ def test_extract_comments_bad_preset_is_one_line(tmp_path: Path) -> None:
     result = _cli(tmp_path, "extract-comments", str(page), "--preset", "nope")
     assert result.returncode == 2 and "unknown page selector preset 'nope'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("sample", "preset"),
+    [("typepad-post-with-comments.html", "typepad"), ("wordpress-post-with-comments.html", "wordpress")],
+)
+def test_auto_reads_the_reference_pages_as_their_preset(sample: str, preset: str) -> None:
+    """The seed-shaped pages give the same comments through auto, even at another address."""
+    path = ROOT.parent / "shared" / "reference" / sample
+    if not path.is_file():
+        _corpus_or_skip()
+        pytest.skip(f"{path} not found")
+    html = path.read_bytes()
+    by_preset = read_comments(html, "https://alias.example/p.html", preset).comments
+    by_auto = detect_comments(html, "https://alias.example/p.html")
+
+    assert by_auto.detector == preset
+    assert by_auto.comments == by_preset and len(by_preset) == 2

@@ -177,10 +177,13 @@ def _keep_comments(
     """Comments without pingbacks, trackbacks, empty blocks and the comments of other posts
     (a sidebar's "latest comments" links each to its own post). From a ``weak`` fingerprint, a
     block with neither author nor date is no comment either (a form's "Submit Comment")."""
+    owns = [_path(c.link) if c.link and "#" in c.link else None for c in comments]
+    # Only when some comments link to this page do the others belong to other posts; when none
+    # does, the page is known here by another address (a redirect, a renamed post).
+    here = any(own in paths for own in owns if own)
     kept = []
-    for comment in comments:
-        own = _path(comment.link) if comment.link and "#" in comment.link else None
-        if paths and own and own not in paths:
+    for comment, own in zip(comments, owns, strict=True):
+        if here and own and own not in paths:
             continue
         if weak and not comment.author and comment.published_at is None:
             continue
