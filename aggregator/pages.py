@@ -29,7 +29,19 @@ from aggregator.models import CommentData
 from aggregator.parse import comment_anchor
 from aggregator.sanitize import clean_html
 
-_SELECTOR_FIELDS = ("container", "author", "date", "body", "link", "number", "footer", "replies")
+_SELECTOR_FIELDS = (
+    "container",
+    "author",
+    "date",
+    "body",
+    "link",
+    "number",
+    "footer",
+    "replies",
+    "exclude",
+)
+# A selector field: one CSS selector, or (built in code, never from config) several tried in turn.
+Selector = str | tuple[str, ...]
 _POSTED_BY = re.compile(r"^\s*posted\s+by\s*:?\s*", re.IGNORECASE)
 _NUMBER = re.compile(r"\d{1,9}")
 # The dates Typepad and WordPress print: "Mar 3, 2019 11:42:10 AM", "March 03, 2019 at 11:05 AM".
@@ -59,6 +71,15 @@ _DEFAULTS = (datetime(2001, 1, 1), datetime(2002, 2, 2))
 _UTC_NAMES = {"UTC", "GMT", "UT", "Z"}
 _WEB_URL = re.compile(r"https?://[^/?#\s]", re.IGNORECASE)
 _COMMENT_PAGE = re.compile(r"/comment-page-\d+|[?&]cpage=\d+", re.IGNORECASE)
+# "NAME says:" (WordPress classic), "NAME sagt:", "NAME dit :"...: the verb is not the name.
+_SAYS = re.compile(
+    r"\s+(?:says|said|sagt|schreibt|meint|dit|dice|diz|scrive|zegt|schreef|пишет|написал)\s*:?\s*$",
+    re.IGNORECASE,
+)
+# Blogger's comment permalinks carry the comment's time: ?showComment=<milliseconds since 1970>.
+_SHOW_COMMENT = re.compile(r"[?&]showComment=(\d{12,14})")
+# The tail of a comment container's id: li-comment-12, div-comment-12 and comment-12 are one.
+_ID_TAIL = re.compile(r"^(?:li-|div-)?comment-?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -71,20 +92,26 @@ class PageSelectors:
     for the author, date and number when their own selectors are not given. ``date_attribute``
     names an attribute of the date element to read before its text (WordPress ``<time datetime>``).
     ``replies`` matches the element that wraps threaded replies (WordPress ``ol.children``): a
-    comment inside one is a reply to the comment that encloses it. Without ``body`` the whole
-    container is the body; without ``number`` or ``footer`` the number is the position on the page.
+    comment inside one is a reply to the comment that encloses it. ``exclude`` matches parts
+    removed from the body (author line, meta, reply links); comments nested in the body are always
+    removed from it. Without ``body`` the whole container is the body; without ``number`` or
+    ``footer`` the number is the position on the page. A field built in code (the detectors of
+    :mod:`aggregator.comments.platforms`) may be a tuple of selectors, tried in turn.
     Raises ``ValueError`` for a selector that is not valid CSS.
     """
 
     container: str
-    author: str | None = None
-    date: str | None = None
-    body: str | None = None
-    link: str | None = None
-    number: str | None = None
-    footer: str | None = None
+    author: Selector | None = None
+    date: Selector | None = None
+    body: Selector | None = None
+    link: Selector | None = None
+    number: Selector | None = None
+    footer: Selector | None = None
     date_attribute: str | None = None
-    replies: str | None = None
+    replies: Selector | None = None
+    exclude: Selector | None = None
+    # comments_page: auto: find the thread without selectors (aggregator.comments.detect).
+    detect: bool = False
 
     def __post_init__(self) -> None:
         probe = LexborHTMLParser("<p></p>")
@@ -92,12 +119,14 @@ class PageSelectors:
             value = getattr(self, name)
             if value is None and name != "container":
                 continue
-            if not isinstance(value, str) or not value.strip():
-                raise ValueError(f"page selector {name!r} must be a non-empty CSS selector")
-            try:
-                probe.css(value)
-            except SelectolaxError as e:
-                raise ValueError(f"page selector {name!r} is not valid CSS: {value!r}") from e
+            parts = value if isinstance(value, tuple) and name != "container" else (value,)
+            for part in parts:
+                if not isinstance(part, str) or not part.strip():
+                    raise ValueError(f"page selector {name!r} must be a non-empty CSS selector")
+                try:
+                    probe.css(part)
+                except SelectolaxError as e:
+                    raise ValueError(f"page selector {name!r} is not valid CSS: {part!r}") from e
         attribute = self.date_attribute
         if attribute is not None and not (
             isinstance(attribute, str) and re.fullmatch(r"[\w:.-]+", attribute)
@@ -127,27 +156,64 @@ PRESETS: dict[str, PageSelectors] = {
         link=".comment-metadata a",
         replies=".children",
     ),
+    # Blogger's threaded comments (2012 onwards): <li class="comment" id="c123">, the date's
+    # link carries ?showComment=<ms>, replies inside <div class="comment-replies">.
+    "blogger": PageSelectors(
+        container="li.comment",
+        author="cite.user",
+        date=".datetime a",
+        body=".comment-content",
+        link=".datetime a",
+        replies=".comment-replies",
+    ),
+    # Drupal 7 to 10 (Bartik, Olivero and their kin): replies in <div class="indented">.
+    "drupal": PageSelectors(
+        container="article.comment, div.comment",
+        author=".username, .comment__author",
+        date=".comment__time, .submitted time, .date, .submitted",
+        date_attribute="datetime",
+        body=".field-name-comment-body, .field--name-comment-body, .comment__content, .content",
+        link="a.permalink, .comment__permalink a, a[rel=bookmark]",
+        replies=".indented",
+        exclude=".links, ul.links",
+    ),
+    # wpDiscuz (WordPress plugin): <div class="wpd-comment" id="wpd-comm-12_0"> (7.x) or
+    # <div class="wc-comment" id="wc-comm-12_0"> (5.x), replies nested inside.
+    "wpdiscuz": PageSelectors(
+        container="div.wpd-comment, div.wc-comment",
+        author=".wpd-comment-author, .wc-comment-author",
+        date=".wpd-comment-date, .wc-comment-date",
+        date_attribute="title",
+        body=".wpd-comment-text, .wc-comment-text",
+        link=".wpd-comment-link a, .wc-comment-link a, a[href*='#comment-']",
+        replies=".wpd-reply, .wc-reply",
+    ),
 }
+
+
+# What ``comments_page: auto`` stands for: no selectors, the detectors of issue 14.
+AUTO = PageSelectors(container="body", detect=True)
 
 
 def selectors_from_config(value: str | Mapping[str, str]) -> PageSelectors:
     """Make :class:`PageSelectors` from a preset name or a mapping of selectors.
 
     A mapping holds ``container`` (required unless ``preset`` is given) and any of ``author``,
-    ``date``, ``body``, ``link``, ``number``, ``footer``, ``date_attribute``, ``replies``; with
+    ``date``, ``body``, ``link``, ``number``, ``footer``, ``date_attribute``, ``replies``,
+    ``exclude``; with
     ``preset: NAME`` it overrides only the given selectors of that preset. Raises ``ValueError``
     for an unknown preset or key, a missing container, or invalid CSS; config validation wraps it.
     """
     if isinstance(value, str):
-        return _preset(value)
+        return AUTO if value.strip().lower() == "auto" else _preset(value)
     if not isinstance(value, Mapping):
         raise ValueError("page selectors must be a preset name or a mapping of CSS selectors")
-    allowed = {f.name for f in fields(PageSelectors)}
+    allowed = {f.name for f in fields(PageSelectors)} - {"detect"}
     unknown = sorted(str(key) for key in value if key not in allowed | {"preset"})
     if unknown:
         raise ValueError(
             f"unknown page selector key(s) {', '.join(unknown)}; "
-            f"expected: preset, {', '.join(f.name for f in fields(PageSelectors))}"
+            f"expected: preset, {', '.join(sorted(allowed))}"
         )
     values = {key: item for key, item in value.items() if key != "preset"}
     if "preset" in value:
@@ -162,7 +228,8 @@ def _preset(name: object) -> PageSelectors:
     preset = PRESETS.get(name.strip().lower()) if isinstance(name, str) else None
     if preset is None:
         raise ValueError(
-            f"unknown page selector preset {name!r}; expected one of: {', '.join(sorted(PRESETS))}"
+            f"unknown page selector preset {name!r}; expected auto or one of: "
+            f"{', '.join(sorted(PRESETS))}"
         )
     return preset
 
@@ -172,18 +239,30 @@ def extract_comments(
     page_url: str,
     selectors: PageSelectors,
     timezone: str | None = None,
+    *,
+    now: datetime | None = None,
+    tree: LexborHTMLParser | None = None,
 ) -> list[CommentData]:
     """Read every comment on a post's page, in page order.
 
     ``page_url`` is the page's final URL, used to make links absolute. ``timezone`` is the blog's
-    IANA zone, for dates printed without one (Typepad); UTC when ``None``. Dates become aware UTC,
-    or ``None`` when unreadable. A comment appearing twice (same key) is returned once. Raises
-    ``ValueError`` only for an unknown ``timezone``; nothing in the page itself makes it raise.
+    IANA zone, for dates printed without one (Typepad); UTC when ``None``. Dates are read in the
+    page's ``lang`` as well as English; ``now`` (when the page was fetched) anchors relative
+    dates ("3 days ago"), which are left unread without it. Dates become aware UTC, or ``None``
+    when unreadable. A comment appearing twice (same key) is returned once. ``tree`` is the page
+    already parsed, when the caller has it. Raises ``ValueError`` only for an unknown
+    ``timezone``; nothing in the page itself makes it raise.
     """
+    if selectors.detect:
+        from aggregator.comments.detect import detect_comments
+
+        raw = html.encode("utf-8", "replace") if isinstance(html, str) else html
+        return list(detect_comments(raw, page_url, timezone, now=now).comments)
     zone = _zone(timezone)
     base = _web_url(page_url, None)
-    tree = _parse_html(html)
-    containers = tree.css(selectors.container)
+    tree = tree if tree is not None else _parse_html(html)
+    dates = _DateReader(zone, page_language(tree), now)
+    containers = _distinct(tree.css(selectors.container))
     container_ids = {node.mem_id for node in containers}
     reply_ids = (
         {node.mem_id for node in tree.css(selectors.replies)} if selectors.replies else set()
@@ -192,7 +271,7 @@ def extract_comments(
     seen: set[str] = set()
     comments = []
     for position, node in enumerate(containers, 1):
-        reader = _CommentReader(node, container_ids, selectors, base, zone)
+        reader = _CommentReader(node, container_ids, selectors, base, dates)
         parent_key = _parent_key(node, container_ids, reply_ids, keys)
         comment = reader.read(position, parent_key)
         if comment is None:
@@ -202,6 +281,39 @@ def extract_comments(
             seen.add(comment.key)
             comments.append(comment)
     return comments
+
+
+def page_language(tree: LexborHTMLParser) -> str | None:
+    """The two-letter language of the page's ``<html lang>`` (or its ``og:locale``), or ``None``."""
+    from aggregator.comments.dates import language_of
+
+    root = tree.css_first("html")
+    lang = root.attributes.get("lang") if root is not None else None
+    if not lang:
+        meta = tree.css_first('meta[property="og:locale"], meta[http-equiv="content-language"]')
+        lang = meta.attributes.get("content") if meta is not None else None
+    return language_of(lang)
+
+
+def _distinct(containers: list[LexborNode]) -> list[LexborNode]:
+    """The containers without those nested in a container of the same comment: WordPress themes
+    wrap <article id="div-comment-12"> in <li id="li-comment-12">, and some repeat the id."""
+    by_id = {node.mem_id: node for node in containers}
+    kept = []
+    for node in by_id.values():  # a selector group matches an element once per selector
+        tail = _ID_TAIL.sub("", (node.id or node.attributes.get("data-comment-id") or "").strip())
+        current = node.parent
+        duplicate = False
+        while tail and current is not None:
+            other = by_id.get(current.mem_id)
+            if other is not None:
+                other_id = other.id or other.attributes.get("data-comment-id") or ""
+                duplicate = _ID_TAIL.sub("", other_id.strip()) == tail
+                break
+            current = current.parent
+        if not duplicate:
+            kept.append(node)
+    return kept
 
 
 def has_more_comment_pages(html: bytes | str) -> bool:
@@ -226,13 +338,13 @@ class _CommentReader:
         container_ids: set[int],
         selectors: PageSelectors,
         base: str | None,
-        zone: tzinfo,
+        dates: _DateReader,
     ):
         self.node = node
         self.container_ids = container_ids
         self.selectors = selectors
         self.base = base
-        self.zone = zone
+        self.dates = dates
         footer = self.find(selectors.footer)
         self.footer = footer
         self.signature = _split_footer(footer.text()) if footer else (None, None, None)
@@ -240,16 +352,18 @@ class _CommentReader:
     def read(self, position: int, parent_key: str | None) -> CommentData | None:
         """The comment, or ``None`` when its body cannot be found."""
         body = self.find(self.selectors.body) if self.selectors.body else self.node
+        if body is None and isinstance(self.selectors.body, tuple):
+            body = self.node  # detectors' selectors: a theme without a body element
         if body is None:
             return None
-        content = clean_html((body.inner_html or "").strip(), self.base)
+        content = clean_html(self.body_html(body), self.base)
         author, author_url = self.author()
-        date_text = self.date_text()
-        published_at = _parse_date(date_text, self.zone)
         link = self.link()
+        date_text, published_at = self.date(link)
+        node_id = (self.node.id or "").strip() if _has_digit(self.node.id) else None
         key = (
             comment_anchor(link)  # the same key a comment feed gives it (aggregator.parse)
-            or (self.node.id or "").strip()
+            or node_id
             or link
             or _sha256([author, date_text, _squash(body.text(separator=" "))])
         )
@@ -268,10 +382,13 @@ class _CommentReader:
             ),
         )
 
-    def find(self, selector: str | None) -> LexborNode | None:
-        """The first match of ``selector`` that belongs to this comment, not to a nested reply."""
+    def find(self, selector: Selector | None) -> LexborNode | None:
+        """The first match of ``selector`` that belongs to this comment, not to a nested reply
+        (of the first selector of a tuple that has one)."""
         if selector is None:
             return None
+        if isinstance(selector, tuple):
+            return next(filter(None, (self.find(part) for part in selector)), None)
         first = self.node.css_first(selector)
         if first is None or self.owns(first):
             return first
@@ -290,7 +407,7 @@ class _CommentReader:
     def author(self) -> tuple[str | None, str | None]:
         element = self.find(self.selectors.author)
         if element is not None:
-            name = _POSTED_BY.sub("", _squash(element.text())) or None
+            name = _SAYS.sub("", _POSTED_BY.sub("", _squash(element.text()))) or None
             anchor = element if element.tag == "a" else element.css_first("a[href]")
         elif self.footer is not None:
             name = self.signature[0]
@@ -302,15 +419,67 @@ class _CommentReader:
         href = anchor.attributes.get("href") if anchor is not None else None
         return name, _web_url(href, self.base)
 
-    def date_text(self) -> str | None:
-        element = self.find(self.selectors.date)
-        if element is None:
-            return self.signature[1]
-        attribute = self.selectors.date_attribute
-        value = element.attributes.get(attribute) if attribute else None
-        return _squash(value or element.text()) or None
+    def date(self, link: str | None) -> tuple[str | None, datetime | None]:
+        """The date as written and as read: Blogger's permalink time first, then each date
+        element's ``date_attribute`` (or ``datetime``, ``title``, ``data-*``) and text, the
+        first that reads as a full date."""
+        found = _SHOW_COMMENT.search(link or "")
+        if found:
+            stamp = datetime.fromtimestamp(int(found.group(1)) / 1000, UTC)
+            return found.group(1), stamp
+        selectors = self.selectors.date
+        parts = selectors if isinstance(selectors, tuple) else (selectors,)
+        texts: list[str] = []
+        for part in parts:
+            element = self.find(part) if part else None
+            if element is None:
+                continue
+            attributes = element.attributes
+            names = (self.selectors.date_attribute, "datetime", "title", "content")
+            values = [attributes.get(name) for name in names if name]
+            values += [v for k, v in attributes.items() if k.startswith("data-") and "time" in k]
+            texts += [_squash(v) for v in [*values, element.text()] if v and v.strip()]
+        if not texts and self.signature[1]:
+            texts.append(self.signature[1])
+        for text in dict.fromkeys(texts):
+            stamp = self.dates.read(text)
+            if stamp is not None:
+                return text, stamp
+        return (texts[0] if texts else None), None
+
+    def body_html(self, body: LexborNode) -> str:
+        """The body's HTML without the parts ``exclude`` names or the comments nested in it."""
+        exclude = self.selectors.exclude
+        nested = [n for n in body.traverse(include_text=False) if n.mem_id in self.container_ids]
+        nested = [n for n in nested if n.mem_id != self.node.mem_id]
+        if not exclude and not nested:
+            return (body.inner_html or "").strip()
+        fragment = LexborHTMLParser(f"<div>{body.inner_html or ''}</div>")
+        root = fragment.css_first("body > div")
+        if root is None:
+            return ""
+        removed = []
+        parts = exclude if isinstance(exclude, tuple) else (exclude,) if exclude else ()
+        for part in parts:
+            removed += root.css(part)
+        if nested:
+            # The copy knows nothing of the page's containers: remove them by their position.
+            removed += _same_places(body, root, nested)
+        for node in removed:
+            node.decompose()
+        return (root.inner_html or "").strip()
 
     def link(self) -> str | None:
+        node_id = (self.node.id or "").strip()
+        if isinstance(self.selectors.link, tuple) and _has_digit(node_id):
+            # Detectors: the anchor that names this very comment beats a link in its text.
+            tail = _ID_TAIL.sub("", node_id)
+            for anchor in self.node.css("a[href*='#']"):
+                fragment = (anchor.attributes.get("href") or "").partition("#")[2]
+                if fragment and _ID_TAIL.sub("", fragment) == tail and self.owns(anchor):
+                    # Without a web base a "#comment-12" is still this comment's, not a cue to
+                    # take some link of its text instead.
+                    return _web_url(anchor.attributes.get("href"), self.base)
         element = self.find(self.selectors.link)
         if element is not None:
             anchor = element if element.tag == "a" else element.css_first("a[href]")
@@ -319,7 +488,9 @@ class _CommentReader:
                 return link
         # Every id is a fragment target, so the container's id is a permalink of last resort.
         node_id = (self.node.id or "").strip()
-        return f"{self.base.partition('#')[0]}#{node_id}" if node_id and self.base else None
+        if not (_has_digit(node_id) and self.base):
+            return None  # id="xenforo-comment-" on every comment names none of them
+        return f"{self.base.partition('#')[0]}#{node_id}"
 
     def number(self, position: int) -> int | None:
         if self.selectors.number:
@@ -329,6 +500,37 @@ class _CommentReader:
         if self.selectors.footer:
             return self.signature[2]
         return position
+
+
+def _same_places(
+    original: LexborNode, copy: LexborNode, targets: list[LexborNode]
+) -> list[LexborNode]:
+    """The nodes of ``copy`` (a re-parsed copy of ``original``) standing where ``targets``
+    stand in ``original``."""
+    wanted = {t.mem_id for t in targets}
+    pairs = zip(
+        original.traverse(include_text=False), copy.traverse(include_text=False), strict=False
+    )
+    return [theirs for ours, theirs in pairs if ours.mem_id in wanted and ours is not original]
+
+
+class _DateReader:
+    """Reads comment dates in one page's zone and language (see :mod:`aggregator.comments.dates`)."""
+
+    def __init__(self, zone: tzinfo, language: str | None, now: datetime | None):
+        self.zone = zone
+        self.language = language
+        self.now = now
+
+    def read(self, text: str) -> datetime | None:
+        # dateutil reads "03.04.2019" month first: only for English pages, as before issue 14.
+        if self.language in (None, "en"):
+            stamp = _parse_date(text, self.zone)
+            if stamp is not None:
+                return stamp
+        from aggregator.comments.dates import parse_comment_date
+
+        return parse_comment_date(text, self.zone, language=self.language, now=self.now)
 
 
 def _parent_key(
@@ -367,7 +569,7 @@ def _parse_date(text: str | None, zone: tzinfo) -> datetime | None:
     try:
         stamp = datetime.fromisoformat(text)
     except ValueError:
-        stamp = _parse_common_date(text) or _parse_any_date(text)
+        stamp = parse_common_date(text) or _parse_any_date(text)
     if stamp is None:
         return None
     try:
@@ -378,7 +580,8 @@ def _parse_date(text: str | None, zone: tzinfo) -> datetime | None:
         return None
 
 
-def _parse_common_date(text: str) -> datetime | None:
+def parse_common_date(text: str) -> datetime | None:
+    """A naive datetime from the English forms Typepad and WordPress print, or ``None``."""
     found = _COMMON_DATE.fullmatch(text)
     month = _month(found.group("month")) if found else None
     if found is None or month is None:
@@ -400,6 +603,12 @@ def _parse_common_date(text: str) -> datetime | None:
         )
     except ValueError:
         return None
+
+
+def is_common_date_form(text: str) -> bool:
+    """Whether ``text`` has the shape :func:`parse_common_date` reads, valid or not."""
+    found = _COMMON_DATE.fullmatch(text)
+    return bool(found and _month(found.group("month")))
 
 
 def _month(word: str) -> int | None:
@@ -451,6 +660,10 @@ def _web_url(href: str | None, base: str | None) -> str | None:
     except ValueError:  # e.g. an unclosed IPv6 literal, "http://[::1"
         return None
     return url if _WEB_URL.match(url) else None
+
+
+def _has_digit(text: str | None) -> bool:
+    return bool(text) and any(ch.isdigit() for ch in text)  # type: ignore[union-attr]
 
 
 def _squash(text: str | None) -> str:

@@ -67,7 +67,12 @@ class Parser(Protocol):
     ) -> CommentFeedData: ...
 
     def extract_comments(
-        self, html: bytes, page_url: str, selectors: PageSelectors, timezone: str | None
+        self,
+        html: bytes,
+        page_url: str,
+        selectors: PageSelectors,
+        timezone: str | None,
+        now: datetime | None = None,
     ) -> list[CommentData]: ...
 
     def alternate_feeds(self, html: bytes, page_url: str) -> list[str]: ...
@@ -94,9 +99,14 @@ class InProcessParser:
         return parse.parse_comment_feed(content, headers, url, now=now)
 
     def extract_comments(
-        self, html: bytes, page_url: str, selectors: PageSelectors, timezone: str | None
+        self,
+        html: bytes,
+        page_url: str,
+        selectors: PageSelectors,
+        timezone: str | None,
+        now: datetime | None = None,
     ) -> list[CommentData]:
-        return pages.extract_comments(html, page_url, selectors, timezone=timezone)
+        return pages.extract_comments(html, page_url, selectors, timezone=timezone, now=now)
 
     def alternate_feeds(self, html: bytes, page_url: str) -> list[str]:
         return pages.alternate_feeds(html, page_url)
@@ -157,10 +167,15 @@ class SandboxParser:
         return result
 
     def extract_comments(
-        self, html: bytes, page_url: str, selectors: PageSelectors, timezone: str | None
+        self,
+        html: bytes,
+        page_url: str,
+        selectors: PageSelectors,
+        timezone: str | None,
+        now: datetime | None = None,
     ) -> list[CommentData]:
         result: list[CommentData] = self._lane(html).run(
-            _extract_comments, html, page_url, selectors, timezone
+            _extract_comments, html, page_url, selectors, timezone, now
         )
         return result
 
@@ -344,9 +359,13 @@ def _parse_comment_feed(
 
 
 def _extract_comments(
-    html: bytes, page_url: str, selectors: PageSelectors, timezone: str | None
+    html: bytes,
+    page_url: str,
+    selectors: PageSelectors,
+    timezone: str | None,
+    now: datetime | None = None,
 ) -> list[CommentData]:
-    return pages.extract_comments(html, page_url, selectors, timezone=timezone)
+    return pages.extract_comments(html, page_url, selectors, timezone=timezone, now=now)
 
 
 def _alternate_feeds(html: bytes, page_url: str) -> list[str]:

@@ -866,3 +866,33 @@ outputs:
     links = [item["url"] for item in read(config, "talked.json")["items"]]
     assert links == [blog.post_url(busy)]
     assert blog.post_url(short) not in links
+
+
+@pytest.mark.parametrize("style", ["wordpress", "typepad"])
+def test_auto_page_detection_in_a_poll(
+    style: str,
+    blogs: Callable[..., Blog],
+    write_yaml_config: Callable[[str], AppConfig],
+    clock: Clock,
+) -> None:
+    """comments_page: auto (issue 14) reads a served blog's pages like the matching preset."""
+    blog = blogs("/auto", style, comment_feeds=False, timezone="Europe/Berlin")
+    feed = "/auto/feed/" if style == "wordpress" else "/auto/index.rdf"
+    post = blog.add_post("auto", "Auto", START - 2 * D)
+    alice = blog.comment(post, "Alice", "Top.", START - D)
+    blog.comment(post, "Bob", "Second.", START - D + H)
+    config = write_yaml_config(
+        PAGE_CONFIG.format(url=blog.origin + feed).replace(
+            "comments_page: wordpress", "comments_page: auto"
+        )
+    )
+    assert alice.at is not None
+
+    (result,) = poll(config, clock)
+    assert result.new_comments == 2
+    stored = thread_of(config, blog.post_url(post))
+    at = {c.author: c.at for c in post.comments}
+    assert [(c.author, c.published_at) for c in stored] == [
+        ("Alice", at["Alice"]),
+        ("Bob", at["Bob"]),
+    ]

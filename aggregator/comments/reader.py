@@ -188,7 +188,11 @@ class ThreadReader:
         if fetched.not_modified:
             return ThreadRead(thread, None, fetched)
         comments = self.parser.extract_comments(
-            fetched.content or b"", fetched.final_url, self.selectors, self.source.timezone
+            fetched.content or b"",
+            fetched.final_url,
+            self.selectors,
+            self.source.timezone,
+            now=self.now,  # relative dates ("3 days ago") count from the fetch
         )
         complete = True
         if has_more_comment_pages(fetched.content or b""):
