@@ -353,6 +353,11 @@ class _Reader:
         """URL-ish element text as feedparser resolves it (then un-double-encodes it)."""
         return _fix(_urljoin(self.base, text))
 
+    def optional_url(self, text: str) -> str:
+        """Like :meth:`url`, but empty text stays empty: feedparser resolves only a value, and an
+        empty one joined to the base would be the feed's own URL (issue 13)."""
+        return self.url(text) if text else ""
+
     # -- RSS 2.0 --------------------------------------------------------------------------------
 
     def rss(self, channel: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -454,7 +459,9 @@ class _Reader:
                 text = _raw_text(child)
                 if not text:
                     raise Declined("an empty guid")
-                raw["id"] = self.url(text) if permalink else _fix(text)
+                # As written: parse.py keeps feedparser from resolving ids (issue 13).
+                raw["id"] = _fix(text)
+                raw["guidislink"] = permalink and link is None
                 if permalink:
                     guid_link = raw["id"]
             elif tag in ("author", f"{DC}creator"):
@@ -479,10 +486,10 @@ class _Reader:
                 self.enclosure(raw, child)
             elif tag == "comments":
                 _no_attributes(child)
-                raw["comments"] = self.url(_raw_text(child))
+                raw["comments"] = self.optional_url(_raw_text(child))
             elif tag == f"{WFW}commentRss":
                 _no_attributes(child)
-                raw["wfw_commentrss"] = self.url(_raw_text(child))
+                raw["wfw_commentrss"] = self.optional_url(_raw_text(child))
             elif tag == f"{SLASH}comments":
                 _no_attributes(child)
                 raw["slash_comments"] = _text(child)
@@ -591,7 +598,7 @@ class _Reader:
             elif tag == f"{CONTENT}encoded":
                 raw["content"] = [{"value": _text(child)}]
             elif tag == f"{WFW}commentRss":
-                raw["wfw_commentrss"] = self.url(_raw_text(child))
+                raw["wfw_commentrss"] = self.optional_url(_raw_text(child))
             elif tag == f"{SLASH}comments":
                 raw["slash_comments"] = _text(child)
         self.finish(raw, link, None)
@@ -639,7 +646,7 @@ class _Reader:
         text = _raw_text(element)
         if not text:
             raise Declined("an empty id")
-        return self.url(text)
+        return _fix(text)  # as written: parse.py keeps feedparser from resolving ids (issue 13)
 
     def atom_link(self, context: dict[str, Any], element: Any) -> None:
         """An Atom link (also ``atom:link`` in RSS) appended to ``links``; an alternate link of
@@ -693,6 +700,7 @@ class _Reader:
                 continue
             if tag == f"{ATOM}id":
                 ident = raw["id"] = self.atom_id(child)
+                raw["guidislink"] = "link" not in raw
             elif tag == f"{ATOM}title":
                 raw["title"] = _atom_text(child)
             elif tag == f"{ATOM}link":
