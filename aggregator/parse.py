@@ -37,6 +37,7 @@ from aggregator.errors import ParseError
 from aggregator.fastfeed import read_feed
 from aggregator.fastparse import read_comment_feed
 from aggregator.identity import assign_keys, base_key
+from aggregator.jsonfeed import looks_like_json, read_json_feed
 from aggregator.models import CommentData, CommentFeedData, EnclosureData, EntryData, FeedData
 from aggregator.sanitize import clean_html, clean_url, plain_text, xml_safe
 from aggregator.xmlguard import defuse
@@ -91,8 +92,12 @@ def parse_feed(
     returned with ``warning`` set, so that what can be read is not lost. ``now`` is the time
     the document is read, for the date rules (default: the clock).
     """
-    fast = read_feed(content, headers, url, MAX_ENTRIES) if FAST_FEEDS else None
-    parsed, notes = (fast, []) if fast is not None else _run_feedparser(content, headers, url)
+    if looks_like_json(content):  # JSON Feed 1.0 / 1.1 (issue 13)
+        parsed = read_json_feed(content, MAX_ENTRIES)
+        notes = list(parsed.pop("notes"))
+    else:
+        fast = read_feed(content, headers, url, MAX_ENTRIES) if FAST_FEEDS else None
+        parsed, notes = (fast, []) if fast is not None else _run_feedparser(content, headers, url)
     latest = (now or datetime.now(UTC)) + _LATEST_AHEAD
     feed = parsed.get("feed", {})
     link = clean_url(feed.get("link"), url or None)
@@ -101,7 +106,7 @@ def parse_feed(
     if len(raw_entries) > MAX_ENTRIES:
         notes.append(f"{len(raw_entries)} entries; only the first {MAX_ENTRIES} were read")
         raw_entries = raw_entries[:MAX_ENTRIES]
-    read = [_entry(raw, base, url, latest) for raw in raw_entries]
+    read = [_entry(raw, base, url, latest, content) for raw in raw_entries]
     entries = assign_keys([entry for entry, _ in read], [legacy for _, legacy in read])
     return FeedData(
         title=plain_text(feed.get("title")) or None,
@@ -310,10 +315,11 @@ def _warning(parsed: Any, notes: list[str]) -> str | None:
 
 
 def _entry(
-    raw: Any, base: str, document_url: str, latest: datetime
+    raw: Any, base: str, document_url: str, latest: datetime, document: bytes = b""
 ) -> tuple[EntryData, str | None]:
     """One entry, keyed by its base key (:func:`identity.base_key`), and the key the previous
-    rule gave it when that differs (its guid resolved against the document's URL)."""
+    rule gave it when that differs (its guid, or a relative link, resolved against the
+    document's URL)."""
     fields = _fields(raw)
     # A guid standing for the link is as written (ids are not resolved, see the top of this
     # module): resolve it against the document's URL, as feedparser resolves links.
@@ -351,7 +357,8 @@ def _entry(
     )
     comments_feed, comments_page, count = _thread_links(fields)
     author = plain_text(fields.get("author")) or None
-    key = base_key(guid, link, title, content or summary or "")
+    written = _link_as_written(link, document_url, document) if not guid else link
+    key = base_key(guid, written, title, content or summary or "")
     comments_feed_url = _absolute_link(_present(comments_feed), document_url or entry_base)
     if comments_feed_url and _same_url(comments_feed_url, document_url):
         # A comment feed that is the feed itself (an empty wfw:commentRss read as the
@@ -388,7 +395,24 @@ def _entry(
         comment_count=count,
         content_hash=_hash(json.dumps(fingerprint, sort_keys=True, default=str)),
     )
-    return entry, _legacy_key(guid, document_url)
+    return entry, _legacy_key(guid, document_url) or (link if written != link else None)
+
+
+def _link_as_written(link: str | None, document_url: str, document: bytes) -> str | None:
+    """An entry's link as the document writes it, for its key: a relative link (``/post/1``)
+    was resolved against the URL the document was fetched from, so it would make a different
+    key at every URL. A link on the document's own host that the document does not spell out
+    in full was relative: it is keyed without its scheme and host."""
+    if not link or not document_url.startswith(("http://", "https://")):
+        return link
+    slash = document_url.find("/", document_url.find("//") + 2)
+    origin = document_url if slash < 0 else document_url[:slash]
+    if not link.startswith(origin + "/") and link != origin:
+        return link
+    spelled = link.encode("utf-8", "surrogatepass")
+    if spelled in document or spelled.replace(b"&", b"&amp;") in document:
+        return link
+    return link[len(origin) :] or "/"
 
 
 def _legacy_key(guid: str | None, document_url: str) -> str | None:
