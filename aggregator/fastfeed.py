@@ -12,11 +12,13 @@ keys, and per entry ``title``, ``link``, ``id``, the dates' time tuples, ``autho
 What is copied from feedparser 6 (``mixin.py``, ``namespaces/_base.py``, ``encodings.py``),
 because a value must come out the same, not merely equivalent:
 
-* element text is stripped, URL-ish text (``link``, ``comments``, ``wfw:commentRss``, a
-  permalink ``guid``, Atom ``id`` and link ``href``) is joined to the document's address as
-  feedparser's ``_urljoin`` does, and text is "un-double-encoded" (``output.encode('latin-1')
-  .decode('utf-8')`` when that works);
-* a permalink ``guid`` (or Atom ``id``) stands for the entry's link when it has none;
+* element text is stripped, URL-ish text (``link``, ``comments``, ``wfw:commentRss``, link
+  ``href``) is joined to the document's address as feedparser's ``_urljoin`` does (an empty
+  value stays empty), and text is "un-double-encoded" (``output.encode('latin-1')
+  .decode('utf-8')`` when that works); a ``guid`` or Atom ``id`` is kept as written, as
+  parse.py has feedparser keep it (issue 13);
+* a permalink ``guid`` (or Atom ``id``) stands for the entry's link when it has none
+  (``guidislink``; parse.py resolves it);
 * the alternate link is the last ``rel="alternate"`` link of an HTML type; ``rel``/``type``
   are lower-cased and default to ``alternate``/``text/html``;
 * ``<description>`` or ``<summary>`` is the summary, else the content is copied to it;

@@ -186,7 +186,7 @@ def _embed_link(found: re.Match[str]) -> str:
     wanted = _SOURCE[kind]
     source = next(
         (
-            next(v for v in value[1:] if v is not None)
+            value[1] or value[2] or value[3]
             for value in _ATTRIBUTE.findall(found.group(f"{kind}_attrs"))
             if value[0].lower() == wanted
         ),
