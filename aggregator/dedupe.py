@@ -13,6 +13,11 @@ Two entries are copies when they have:
    :data:`TITLE_WINDOW` of the copy that is kept (titles alone are weak evidence, hence the
    window; one source repeating a title, as in "Open thread", is not a copy).
 
+Entries of one source are never copies of each other (issue 13): a source gives each of its
+entries its own key, and a podcast whose episodes all link to the show's home page, or a blog
+whose posts' links differ only by a ``#fragment``, has distinct entries. A set of copies holds
+at most one entry per source.
+
 Of each set of copies the earliest is kept, by published time, else first-seen time; ties go to
 the source name, then the entry id, so the result does not depend on the input order.
 """
@@ -148,11 +153,12 @@ def dedupe(entries: Sequence[StoredEntry]) -> list[DedupedEntry]:
         keys = _Keys.of(entry)
         group, reason = index.find(entry, keys)
         if group is None:
-            group = _Group(position, entry, [])
+            group = _Group(position, entry, [], {entry.source_name})
             groups.append(group)
             index.add_title(keys.title, group)
         else:
             group.duplicates.append(_as_duplicate(entry, reason))
+            group.sources.add(entry.source_name)
         index.add_ids(keys, group)
     groups.sort(key=lambda group: group.position)
     return [DedupedEntry(group.entry, tuple(group.duplicates)) for group in groups]
@@ -163,6 +169,7 @@ class _Group:
     position: int
     entry: StoredEntry
     duplicates: list[Duplicate]
+    sources: set[str]
 
     @property
     def dated(self) -> datetime:
@@ -191,29 +198,60 @@ class _Index:
     """Kept groups by guid, by link and by title."""
 
     def __init__(self) -> None:
-        self.by_guid: dict[str, _Group] = {}
-        self.by_link: dict[str, _Group] = {}
+        self.by_guid = _Groups()
+        self.by_link = _Groups()
         self.by_title: dict[str, _TitleWindow] = {}
 
     def find(self, entry: StoredEntry, keys: _Keys) -> tuple[_Group | None, str]:
-        if keys.guid and keys.guid in self.by_guid:
-            return self.by_guid[keys.guid], "guid"
+        source = entry.source_name
+        if keys.guid and (group := self.by_guid.find(keys.guid, source)) is not None:
+            return group, "guid"
         for link in keys.links:
-            if link in self.by_link:
-                return self.by_link[link], "link"
+            if (group := self.by_link.find(link, source)) is not None:
+                return group, "link"
         window = self.by_title.get(keys.title) if keys.title else None
-        group = window.find(entry.source_name, _dated(entry)) if window else None
+        group = window.find(source, _dated(entry)) if window else None
         return (group, "title") if group else (None, "")
 
     def add_ids(self, keys: _Keys, group: _Group) -> None:
         if keys.guid:
-            self.by_guid.setdefault(keys.guid, group)
+            self.by_guid.add(keys.guid, group)
         for link in keys.links:
-            self.by_link.setdefault(link, group)
+            self.by_link.add(link, group)
 
     def add_title(self, title: str, group: _Group) -> None:
         if title:
             self.by_title.setdefault(title, _TitleWindow()).add(group)
+
+
+class _Groups:
+    """Groups by one kind of key, oldest first, each looked up from a source that it does not
+    hold yet (a source's entries are never copies of each other).
+
+    Per key and source, the first group not holding the source only moves forward (a group
+    never loses a source), so a pointer per pair makes the look-ups linear in all.
+    """
+
+    def __init__(self) -> None:
+        self.groups: dict[str, list[_Group]] = {}
+        self.members: dict[str, set[int]] = {}
+        self.start: dict[tuple[str, str], int] = {}
+
+    def find(self, key: str, source: str) -> _Group | None:
+        groups = self.groups.get(key)
+        if not groups:
+            return None
+        position = self.start.get((key, source), 0)
+        while position < len(groups) and source in groups[position].sources:
+            position += 1
+        self.start[(key, source)] = position
+        return groups[position] if position < len(groups) else None
+
+    def add(self, key: str, group: _Group) -> None:
+        members = self.members.setdefault(key, set())
+        if id(group) not in members:
+            members.add(id(group))
+            self.groups.setdefault(key, []).append(group)
 
 
 class _TitleWindow:

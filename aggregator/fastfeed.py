@@ -12,11 +12,13 @@ keys, and per entry ``title``, ``link``, ``id``, the dates' time tuples, ``autho
 What is copied from feedparser 6 (``mixin.py``, ``namespaces/_base.py``, ``encodings.py``),
 because a value must come out the same, not merely equivalent:
 
-* element text is stripped, URL-ish text (``link``, ``comments``, ``wfw:commentRss``, a
-  permalink ``guid``, Atom ``id`` and link ``href``) is joined to the document's address as
-  feedparser's ``_urljoin`` does, and text is "un-double-encoded" (``output.encode('latin-1')
-  .decode('utf-8')`` when that works);
-* a permalink ``guid`` (or Atom ``id``) stands for the entry's link when it has none;
+* element text is stripped, URL-ish text (``link``, ``comments``, ``wfw:commentRss``, link
+  ``href``) is joined to the document's address as feedparser's ``_urljoin`` does (an empty
+  value stays empty), and text is "un-double-encoded" (``output.encode('latin-1')
+  .decode('utf-8')`` when that works); a ``guid`` or Atom ``id`` is kept as written, as
+  parse.py has feedparser keep it (issue 13);
+* a permalink ``guid`` (or Atom ``id``) stands for the entry's link when it has none
+  (``guidislink``; parse.py resolves it);
 * the alternate link is the last ``rel="alternate"`` link of an HTML type; ``rel``/``type``
   are lower-cased and default to ``alternate``/``text/html``;
 * ``<description>`` or ``<summary>`` is the summary, else the content is copied to it;
@@ -353,6 +355,11 @@ class _Reader:
         """URL-ish element text as feedparser resolves it (then un-double-encodes it)."""
         return _fix(_urljoin(self.base, text))
 
+    def optional_url(self, text: str) -> str:
+        """Like :meth:`url`, but empty text stays empty: feedparser resolves only a value, and an
+        empty one joined to the base would be the feed's own URL (issue 13)."""
+        return self.url(text) if text else ""
+
     # -- RSS 2.0 --------------------------------------------------------------------------------
 
     def rss(self, channel: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -454,7 +461,9 @@ class _Reader:
                 text = _raw_text(child)
                 if not text:
                     raise Declined("an empty guid")
-                raw["id"] = self.url(text) if permalink else _fix(text)
+                # As written: parse.py keeps feedparser from resolving ids (issue 13).
+                raw["id"] = _fix(text)
+                raw["guidislink"] = permalink and link is None
                 if permalink:
                     guid_link = raw["id"]
             elif tag in ("author", f"{DC}creator"):
@@ -479,10 +488,10 @@ class _Reader:
                 self.enclosure(raw, child)
             elif tag == "comments":
                 _no_attributes(child)
-                raw["comments"] = self.url(_raw_text(child))
+                raw["comments"] = self.optional_url(_raw_text(child))
             elif tag == f"{WFW}commentRss":
                 _no_attributes(child)
-                raw["wfw_commentrss"] = self.url(_raw_text(child))
+                raw["wfw_commentrss"] = self.optional_url(_raw_text(child))
             elif tag == f"{SLASH}comments":
                 _no_attributes(child)
                 raw["slash_comments"] = _text(child)
@@ -591,7 +600,7 @@ class _Reader:
             elif tag == f"{CONTENT}encoded":
                 raw["content"] = [{"value": _text(child)}]
             elif tag == f"{WFW}commentRss":
-                raw["wfw_commentrss"] = self.url(_raw_text(child))
+                raw["wfw_commentrss"] = self.optional_url(_raw_text(child))
             elif tag == f"{SLASH}comments":
                 raw["slash_comments"] = _text(child)
         self.finish(raw, link, None)
@@ -639,7 +648,7 @@ class _Reader:
         text = _raw_text(element)
         if not text:
             raise Declined("an empty id")
-        return self.url(text)
+        return _fix(text)  # as written: parse.py keeps feedparser from resolving ids (issue 13)
 
     def atom_link(self, context: dict[str, Any], element: Any) -> None:
         """An Atom link (also ``atom:link`` in RSS) appended to ``links``; an alternate link of
@@ -693,6 +702,7 @@ class _Reader:
                 continue
             if tag == f"{ATOM}id":
                 ident = raw["id"] = self.atom_id(child)
+                raw["guidislink"] = "link" not in raw
             elif tag == f"{ATOM}title":
                 raw["title"] = _atom_text(child)
             elif tag == f"{ATOM}link":

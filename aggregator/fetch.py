@@ -53,7 +53,7 @@ MAX_REDIRECTS = 5
 # A redirect is one of these with a Location header.
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ACCEPT = (
-    "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
+    "application/atom+xml, application/rss+xml, application/feed+json, application/rdf+xml;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.8, text/html;q=0.6, */*;q=0.1"
 )
 CONNECT_TIMEOUT = 10.0

@@ -45,7 +45,8 @@ import re2  # type: ignore[import-untyped]
 
 from aggregator.errors import AggregatorError
 from aggregator.models import StoredComment, StoredEntry
-from aggregator.shaping import ELLIPSIS, plain_text
+from aggregator.sanitize import plain_text
+from aggregator.shaping import ELLIPSIS
 
 FIELDS = ("title", "content", "author", "category", "link", "source")
 MAX_MATCH_CHARS = 100_000
@@ -504,7 +505,7 @@ class _CommentFields(_EntryFields):
 
 
 def _visible(html: str | None) -> str | None:
-    return plain_text(html[:_MAX_HTML_CHARS]) if html else None
+    return plain_text(html[:_MAX_HTML_CHARS], limit=None) if html else None
 
 
 def _bounded(text: str) -> bytes:

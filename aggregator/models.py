@@ -47,8 +47,11 @@ class EnclosureData:
 class EntryData:
     """One entry as read from a feed, normalised.
 
-    ``key`` identifies the entry within its source: the guid, else the link, else a hash of its
-    content. ``content_hash`` changes whenever anything that we republish changes.
+    ``key`` identifies the entry within its source: the guid as the document writes it, else the
+    link, else a hash of its content, told apart when several entries of one document share it
+    (:mod:`aggregator.identity`). ``alternate_keys`` are keys it may already be stored under
+    (an earlier rule's), tried when ``key`` is not stored. ``content_hash`` changes whenever
+    anything that we republish changes.
     """
 
     key: str
@@ -66,6 +69,7 @@ class EntryData:
     comments_page_url: str | None = None
     comment_count: int | None = None
     content_hash: str = ""
+    alternate_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,8 @@ class CommentData:
     ``parent_key`` names the comment it replies to, where the source threads replies.
     ``in_reply_to`` and ``in_reply_to_href`` are the ``thr:in-reply-to`` ``ref`` and ``href`` a
     comment feed gives (the post, or the parent comment), used to match a site-wide feed's
-    comments to their entries.
+    comments to their entries. ``alternate_keys`` are keys it may already be stored under (the
+    previous rule's, which resolved a guid against the feed's URL), tried when ``key`` is not.
     """
 
     key: str
@@ -111,6 +116,7 @@ class CommentData:
     title: str | None = None
     guid: str | None = None
     content_hash: str = ""
+    alternate_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,14 @@ from xml.etree import ElementTree
 import feedparser
 import feedparser.api
 import feedparser.encodings
+import feedparser.mixin
+import feedparser.urls
 
 from aggregator.errors import ParseError
 from aggregator.fastfeed import read_feed
 from aggregator.fastparse import read_comment_feed
+from aggregator.identity import assign_keys, base_key
+from aggregator.jsonfeed import looks_like_json, read_json_feed
 from aggregator.models import CommentData, CommentFeedData, EnclosureData, EntryData, FeedData
 from aggregator.sanitize import clean_html, clean_url, plain_text, xml_safe
 from aggregator.xmlguard import defuse
@@ -43,6 +47,13 @@ from aggregator.xmlguard import defuse
 # the one xmlguard was checked against (expat's), and the failing import costs a path search on
 # every parse. Use expat only.
 feedparser.api.PREFERRED_XML_PARSERS[:] = []
+# An entry's identity is its guid or id as the document writes it (issue 13): feedparser resolves
+# a permalink guid or an Atom id against the URL the document was fetched from, so "t3_42tizy"
+# or "12345" would become a different key for each URL the same feed is read from. Ids are left
+# as written; a guid that stands for the entry's link is resolved by _entry, as links are.
+feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
+    feedparser.mixin._FeedParserMixin.can_be_relative_uri - {"id"}
+)
 
 # Dates outside this window are treated as missing: feeds in the wild carry 1970 and 2999.
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
@@ -82,11 +93,15 @@ def parse_feed(
     returned with ``warning`` set, so that what can be read is not lost. ``now`` is the time
     the document is read, for the date rules (default: the clock).
     """
-    fast = read_feed(content, headers, url, MAX_ENTRIES) if FAST_FEEDS else None
-    if fast is not None:
-        parsed, notes = fast, []
+    if looks_like_json(content):  # JSON Feed 1.0 / 1.1 (issue 13)
+        parsed = read_json_feed(content, MAX_ENTRIES)
+        notes = list(parsed.pop("notes"))
     else:
-        parsed, notes, content = _run_feedparser(content, headers, url)
+        fast = read_feed(content, headers, url, MAX_ENTRIES) if FAST_FEEDS else None
+        if fast is not None:
+            parsed, notes = fast, []
+        else:
+            parsed, notes, content = _run_feedparser(content, headers, url)
     latest = (now or datetime.now(UTC)) + _LATEST_AHEAD
     feed = parsed.get("feed", {})
     link = clean_url(feed.get("link"), url or None)
@@ -95,7 +110,8 @@ def parse_feed(
     if len(raw_entries) > MAX_ENTRIES:
         notes.append(f"{len(raw_entries)} entries; only the first {MAX_ENTRIES} were read")
         raw_entries = raw_entries[:MAX_ENTRIES]
-    entries = tuple(_entry(raw, base, url, latest) for raw in raw_entries)
+    read = [_entry(raw, base, url, latest, content) for raw in raw_entries]
+    entries = assign_keys([entry for entry, _ in read], [legacy for _, legacy in read])
     return FeedData(
         title=plain_text(feed.get("title")) or None,
         link=link,
@@ -137,7 +153,7 @@ def parse_comment_feed(
     feed, raw_entries = _read_comment_document(content, headers, url)
     latest = (now or datetime.now(UTC)) + _LATEST_AHEAD
     base = clean_url(feed.get("link"), url or None) or url
-    comments = [_comment(raw, base, latest) for raw in raw_entries[:MAX_ENTRIES]]
+    comments = [_comment(raw, base, latest, url) for raw in raw_entries[:MAX_ENTRIES]]
     # A fragment shared by several items ("#comments" on each) does not identify a comment.
     anchors = [_anchor_of(c) for c in comments]
     uses = Counter(anchors)
@@ -329,9 +345,18 @@ def _warning(parsed: Any, notes: list[str]) -> str | None:
     return "; ".join(notes) or None
 
 
-def _entry(raw: Any, base: str, document_url: str, latest: datetime) -> EntryData:
+def _entry(
+    raw: Any, base: str, document_url: str, latest: datetime, document: bytes = b""
+) -> tuple[EntryData, str | None]:
+    """One entry, keyed by its base key (:func:`identity.base_key`), and the key the previous
+    rule gave it when that differs (its guid, or a relative link, resolved against the
+    document's URL)."""
     fields = _fields(raw)
-    link = _absolute_link(fields.get("link"), base)
+    # A guid standing for the link is as written (ids are not resolved, see the top of this
+    # module): resolve it against the document's URL, as feedparser resolves links.
+    link = _absolute_link(
+        fields.get("link"), (document_url or base) if fields.get("guidislink") else base
+    )
     entry_base = link or base
     content_html = _content(fields)
     summary_html = fields.get("summary") if fields.get("summary") != content_html else None
@@ -363,7 +388,13 @@ def _entry(raw: Any, base: str, document_url: str, latest: datetime) -> EntryDat
     )
     comments_feed, comments_page, count = _thread_links(fields)
     author = plain_text(fields.get("author")) or None
-    key = guid or link or _hash(title, content or summary or "")
+    written = _link_as_written(link, document_url, document) if not guid else link
+    key = base_key(guid, written, title, content or summary or "")
+    comments_feed_url = _absolute_link(_present(comments_feed), document_url or entry_base)
+    if comments_feed_url and _same_url(comments_feed_url, document_url):
+        # A comment feed that is the feed itself (an empty wfw:commentRss read as the
+        # document's URL) would make every post a comment on every other (issue 13).
+        comments_feed_url = None
     fingerprint = {
         "title": title,
         "link": link,
@@ -375,7 +406,7 @@ def _entry(raw: Any, base: str, document_url: str, latest: datetime) -> EntryDat
         "categories": categories,
         "enclosures": [(e.url, e.type, e.length) for e in enclosures],
     }
-    return EntryData(
+    entry = EntryData(
         key=key,
         guid=guid,
         title=title,
@@ -388,14 +419,60 @@ def _entry(raw: Any, base: str, document_url: str, latest: datetime) -> EntryDat
         categories=categories,
         enclosures=enclosures,
         # A relative comment feed link is relative to the document it appears in.
-        comments_feed_url=_absolute_link(comments_feed, document_url or entry_base),
-        comments_page_url=_absolute_link(fields.get("comments") or comments_page, entry_base),
+        comments_feed_url=comments_feed_url,
+        comments_page_url=_absolute_link(
+            _present(fields.get("comments")) or _present(comments_page), entry_base
+        ),
         comment_count=count,
         content_hash=_hash(json.dumps(fingerprint, sort_keys=True, default=str)),
     )
+    return entry, _legacy_key(guid, document_url) or (link if written != link else None)
 
 
-def _comment(raw: Any, base: str, latest: datetime) -> CommentData:
+def _link_as_written(link: str | None, document_url: str, document: bytes) -> str | None:
+    """An entry's link as the document writes it, for its key: a relative link (``/post/1``)
+    was resolved against the URL the document was fetched from, so it would make a different
+    key at every URL. A link on the document's own host that the document does not spell out
+    in full was relative: it is keyed without its scheme and host."""
+    if not link or not document_url.startswith(("http://", "https://")):
+        return link
+    slash = document_url.find("/", document_url.find("//") + 2)
+    origin = document_url if slash < 0 else document_url[:slash]
+    if not link.startswith(origin + "/") and link != origin:
+        return link
+    spelled = link.encode("utf-8", "surrogatepass")
+    if spelled in document or spelled.replace(b"&", b"&amp;") in document:
+        return link
+    return link[len(origin) :] or "/"
+
+
+def _legacy_key(guid: str | None, document_url: str) -> str | None:
+    """The key aggregator gave an entry before issue 13: its guid resolved against the URL the
+    document was fetched from, as feedparser does (a guid marked ``isPermaLink="false"`` was
+    left alone, and is then the key itself)."""
+    if not guid or not document_url.startswith(("http://", "https://")):
+        return None
+    base = feedparser.urls._urljoin(document_url, document_url) or document_url
+    return _key_text(feedparser.urls._urljoin(base, guid))
+
+
+def _present(value: Any) -> str | None:
+    """A URL value, or ``None`` when it is empty or only whitespace: an empty
+    ``<comments/>``, ``<wfw:commentRss></wfw:commentRss>`` or ``<link></link>`` is no link, and
+    joined to a base it would become the base itself (issue 13)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _same_url(first: str, second: str | None) -> bool:
+    return bool(second) and first.partition("#")[0].rstrip("/") == str(second).partition("#")[
+        0
+    ].rstrip("/")
+
+
+def _comment(raw: Any, base: str, latest: datetime, document_url: str = "") -> CommentData:
     raw = _fields(raw)
     link = _absolute_link(raw.get("link"), base)
     content = clean_html(_content(raw) or raw.get("summary"), link or base)
@@ -414,6 +491,7 @@ def _comment(raw: Any, base: str, latest: datetime) -> CommentData:
         href = _absolute_link(in_reply_to.get("href"), base)
     guid = _guid(raw)
     key = guid or link or _hash(author or "", published.isoformat() if published else "", content)
+    legacy = _legacy_key(guid, document_url)
     return CommentData(
         key=key,
         content=content,
@@ -428,6 +506,7 @@ def _comment(raw: Any, base: str, latest: datetime) -> CommentData:
         content_hash=_hash(
             json.dumps([content, author, link, published and published.isoformat()])
         ),
+        alternate_keys=(legacy,) if legacy and legacy != guid else (),
     )
 
 

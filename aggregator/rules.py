@@ -118,7 +118,7 @@ def screen_new_entries(
     kept: list[EntryData] = []
     skipped: list[tuple[EntryData, Verdict]] = []
     for entry in entries:
-        if entry.key in known:
+        if entry.key in known or not known.isdisjoint(entry.alternate_keys):
             kept.append(entry)
             continue
         verdict = evaluate(

@@ -6,6 +6,13 @@ event handlers, no ``style`` attributes, no ``javascript:``/``data:`` URLs, no f
 objects or embeds. Relative URLs are made absolute against the document's own URL, since a
 reader shows them far from their origin.
 
+What a page shows when an embed cannot run is kept (issue 13): the content of ``<noscript>``
+and ``<object>`` (a gist's code, a "Code example" link), and of ``<video>``/``<audio>``; an
+``<iframe>``, ``<embed>`` or ``<object>`` that is removed leaves a plain link to its source.
+
+:func:`plain_text` is the one way HTML becomes text (titles, names, summaries, rules, search
+pages): block elements and ``<br>`` separate words, so ``Jane<br>Doe`` is ``Jane Doe``.
+
 Every text first loses the characters XML 1.0 cannot carry (control characters, lone
 surrogates, U+FFFE/U+FFFF): one of them would make lxml refuse to render a whole output. HTML
 longer than :data:`MAX_HTML_CHARS` and text longer than :data:`MAX_TEXT_CHARS` are cut (the
@@ -35,10 +42,8 @@ _DROP_WITH_CONTENT = {
     "script",
     "style",
     "iframe",
-    "object",
     "embed",
     "form",
-    "noscript",
     "template",
 }
 #: The longest HTML fragment kept (an entry's content, a summary, a comment).
@@ -49,6 +54,29 @@ MAX_TEXT_CHARS = 2000
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WHITESPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
+# <noscript> content is read as raw text by an HTML parser that runs scripts (html5ever does):
+# its tags go, so the fallback inside is read as the markup it is.
+_NOSCRIPT = re.compile(r"</?noscript\b[^>]*>", re.IGNORECASE)
+# An embed with its source: an <iframe> (its content is raw text, dropped), an <embed>, or an
+# <object>'s start tag (its content, the fallback, is kept).
+_EMBED = re.compile(
+    r"<(?:(?P<frame>iframe)\b(?P<frame_attrs>[^>]*)>(?:.*?</iframe\s*>)?"
+    r"|(?P<embed>embed)\b(?P<embed_attrs>[^>]*)>"
+    r"|(?P<object>object)\b(?P<object_attrs>[^>]*)>)",
+    re.IGNORECASE | re.DOTALL,
+)
+_SOURCE = {"frame": "src", "embed": "src", "object": "data"}
+_ATTRIBUTE = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+# Elements a reader sees as their own block or line: plain_text keeps them through the
+# sanitizer (which drops stray end tags, as a browser does) and makes each a space.
+_BLOCKS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "dd", "details", "div", "dl", "dt",
+        "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr",
+        "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "td",
+        "tfoot", "th", "thead", "tr", "ul",
+    }
+)  # fmt: skip
 # An absolute http(s) URL that urljoin gives back unchanged whatever the base, and whose scheme
 # is safe: a lower-case scheme, an ASCII host (no user info, no IPv6 brackets, so nothing for
 # urlsplit to refuse), no ";" params in the path, no empty "?" or "#" (both dropped by
@@ -114,7 +142,9 @@ _HTML_CLEANER = nh3.Cleaner(
     url_schemes=_SAFE_SCHEMES,
     link_rel="noopener noreferrer nofollow",
 )
-_TEXT_CLEANER = nh3.Cleaner(tags=set(), clean_content_tags=_DROP_WITH_CONTENT)
+_TEXT_CLEANER = nh3.Cleaner(
+    tags=set(_BLOCKS), attributes={}, clean_content_tags=_DROP_WITH_CONTENT, link_rel=None
+)
 # For outputs with ``images: strip``: the same rules without images (``img``, ``picture`` and a
 # video's ``poster``), which a reader would load from their own servers (a tracking vector).
 _NO_IMAGES_CLEANER = nh3.Cleaner(
@@ -148,6 +178,38 @@ def _splits(url: str) -> bool:
     return True
 
 
+def keep_fallbacks(markup: str) -> str:
+    """``markup`` with ``<noscript>`` unwrapped and each embed (``<iframe>``, ``<embed>``,
+    ``<object>``) preceded by, or for an iframe replaced with, a link to its source; the
+    sanitizer then drops the embeds and keeps the fallback content (issue 13)."""
+    if "<" not in markup:
+        return markup
+    lowered = markup.lower()
+    if "<noscript" in lowered:
+        markup = _NOSCRIPT.sub(" ", markup)
+    if "<iframe" in lowered or "<embed" in lowered or "<object" in lowered:
+        markup = _EMBED.sub(_embed_link, markup)
+    return markup
+
+
+def _embed_link(found: re.Match[str]) -> str:
+    kind = next(k for k in _SOURCE if found.group(k))
+    wanted = _SOURCE[kind]
+    source = next(
+        (
+            value[1] or value[2] or value[3]
+            for value in _ATTRIBUTE.findall(found.group(f"{kind}_attrs"))
+            if value[0].lower() == wanted
+        ),
+        None,
+    )
+    link = ""
+    if source and source.strip():
+        value = html.escape(html.unescape(source.strip()), quote=True)
+        link = f' <a href="{value}">{value}</a> '
+    return link if kind != "object" else link + found.group(0)
+
+
 def xml_safe(text: str) -> str:
     """``text`` without the characters that XML 1.0 cannot carry."""
     return _NOT_XML.sub("", text)
@@ -161,7 +223,7 @@ def clean_html(
         return ""
     previous, _base.url = _base.url, base_url
     try:
-        cleaned = _HTML_CLEANER.clean(xml_safe(str(markup)[:limit]))
+        cleaned = _HTML_CLEANER.clean(keep_fallbacks(xml_safe(str(markup)[:limit])))
     finally:
         _base.url = previous
     # Whitespace around a fragment means nothing; parsers differ in keeping it.
@@ -176,17 +238,26 @@ def strip_images(markup: str | None) -> str | None:
     return _NO_IMAGES_CLEANER.clean(markup).strip()
 
 
-def plain_text(markup: str | None, *, limit: int = MAX_TEXT_CHARS) -> str:
-    """Reduce HTML (or text with entities) to one line of plain text, for titles and names."""
+def plain_text(markup: str | None, *, limit: int | None = MAX_TEXT_CHARS) -> str:
+    """Reduce HTML (or text with entities) to one line of plain text: the visible words, with
+    block elements and ``<br>`` separating them (``<p>one</p><p>two</p>`` is ``one two``),
+    scripts and styles dropped, entities decoded, whitespace collapsed.
+
+    The only HTML-to-text function (issue 13): titles, names, categories (cut to ``limit``
+    characters), summaries and rules (``limit=None``: all of it).
+    """
     if not markup:
         return ""
-    text = xml_safe(str(markup)[: limit * 4])
+    text = xml_safe(str(markup) if limit is None else str(markup)[: limit * 4])
     if "<" in text or "&" in text or text.startswith("\ufeff"):
+        if "<" in text:
+            text = keep_fallbacks(text)
         text = xml_safe(html.unescape(_TAG.sub(" ", _TEXT_CLEANER.clean(text))))
     # else: no tag and no entity, so the sanitizer and unescaping would give the text back but
     # for CR made LF (whitespace: the same once collapsed) and a leading byte order mark (which
     # the HTML parser drops); tests/test_sanitize.py proves it. Most names are such text.
-    return _WHITESPACE.sub(" ", text).strip()[:limit]
+    text = _WHITESPACE.sub(" ", text).strip()
+    return text if limit is None else text[:limit]
 
 
 def clean_url(url: str | None, base_url: str | None = None) -> str | None:
@@ -198,8 +269,8 @@ def clean_url(url: str | None, base_url: str | None = None) -> str | None:
     if not url:
         return None
     value = str(url).strip()
-    if len(value) > 2000 or _NOT_XML.search(value):
-        return None
+    if not value or len(value) > 2000 or _NOT_XML.search(value):
+        return None  # an empty value is no link (joined to the base it would be the base)
     joined = _joined(value, base_url)
     if joined is None:
         return None

@@ -1,4 +1,4 @@
-"""Shape entry HTML for publishing: short summaries and plain text.
+"""Shape entry HTML for publishing: short summaries (plain text is :func:`sanitize.plain_text`).
 
 Pure functions: they take a string of HTML and return a string. They do not sanitise (``nh3``
 does that elsewhere, before or after this step), fetch anything, or read configuration.
@@ -20,8 +20,8 @@ ELLIPSIS = "\u2026"
 # Elements whose text is not shown to a reader.
 _INVISIBLE = frozenset({"script", "style", "template", "noscript", "head", "title"})
 
-# Elements that start a new line when rendered; plain_text() separates their text by a space so
-# that "<p>one</p><p>two</p>" does not become "onetwo".
+# Elements that start a new line when rendered; a cut counts a space between their texts, as
+# sanitize.plain_text (the one HTML-to-text function) shows "<p>one</p><p>two</p>" as "one two".
 _BLOCKS = frozenset(
     {
         "address", "article", "aside", "blockquote", "br", "dd", "details", "div", "dl", "dt",
@@ -35,25 +35,6 @@ _INVISIBLE_SELECTOR = ", ".join(sorted(_INVISIBLE))
 _TEXT = "-text"
 # Trailing characters dropped before the ellipsis so a cut reads "war…" rather than "war,…".
 _TRAILING = " \t\n,;:&-\u2013\u2014([{"
-
-
-def plain_text(html: str | None) -> str:
-    """Return the visible text of an HTML fragment, whitespace collapsed to single spaces.
-
-    Entities are decoded, scripts and styles dropped, and block elements (paragraphs, list
-    items, ``<br>``) separate words. Plain text without markup comes back with only its
-    whitespace collapsed. Use it for titles, search and matching.
-    """
-    if not html:
-        return ""
-    if "<" not in html and "&" not in html:
-        return _collapse(html)
-    body = _parse(html)
-    if body is None:
-        return ""
-    return _collapse(
-        "".join(" " if node is None else node.text_content or "" for node in _walk(body))
-    )
 
 
 def summarize(html: str | None, max_chars: int = 500, ellipsis: str = ELLIPSIS) -> str:
@@ -84,10 +65,6 @@ def summarize(html: str | None, max_chars: int = 500, ellipsis: str = ELLIPSIS) 
 
 def _parse(html: str) -> LexborNode | None:
     return LexborHTMLParser(html).body
-
-
-def _collapse(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _walk(root: LexborNode) -> Iterator[LexborNode | None]:
@@ -128,7 +105,7 @@ def _drop_invisible(body: LexborNode) -> None:
 def _find_cut(body: LexborNode, max_chars: int) -> tuple[LexborNode, str] | None:
     """Find the text node where the budget runs out and the text to keep in it.
 
-    Counts text as :func:`plain_text` would show it. Returns ``None`` when it all fits.
+    Counts text as :func:`aggregator.sanitize.plain_text` shows it. ``None`` when it all fits.
     """
     used = 0
     space = False  # whitespace or a block boundary since the last visible character

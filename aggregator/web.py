@@ -45,8 +45,7 @@ from aggregator.models import StoredComment, StoredEntry
 from aggregator.opml import OpmlFeed, make_opml
 from aggregator.publish import EXTENSIONS, MEDIA_TYPES, FeedLinks, Publisher
 from aggregator.responses import CachedFile, cached_body, file_response, page_csp
-from aggregator.sanitize import strip_images
-from aggregator.shaping import plain_text
+from aggregator.sanitize import plain_text, strip_images
 from aggregator.storage import Storage
 
 if TYPE_CHECKING:
@@ -109,7 +108,7 @@ def build_thread(comments: Sequence[StoredComment]) -> list[ThreadNode]:
 
 def excerpt(html: str | None, limit: int = EXCERPT_CHARS) -> str:
     """A plain-text excerpt of entry HTML, cut on a word boundary."""
-    text = plain_text(html)
+    text = plain_text(html, limit=None)
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.-") + "\u2026"

@@ -129,7 +129,11 @@ def test_duplicate_and_missing_guids() -> None:
     )
     feed = parse_feed(rss(items), now=NOW)
     keys = [e.key for e in feed.entries]
-    assert keys[0] == keys[1] == "post-1"  # storage keeps the first copy
+    # One guid on two different items: told apart (issue 13), both under that guid.
+    assert keys[0] != keys[1]
+    assert keys[0].startswith("post-1\n") and keys[1].startswith("post-1\n")
+    again = [e.key for e in parse_feed(rss(item(1) + item(1)), now=NOW).entries]
+    assert again[0] == again[1], "the same item twice is one entry"
     assert keys[2] == "http://example.org/a"
     assert len(set(keys[3:])) == 2, "entries without guid or link get distinct content keys"
 

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from aggregator import sanitize
 from aggregator.sanitize import (
     _ATTRIBUTES,
+    _BLOCKS,
     _DROP_WITH_CONTENT,
     _SAFE_SCHEMES,
     _TAG,
@@ -31,6 +32,7 @@ from aggregator.sanitize import (
     MAX_TEXT_CHARS,
     clean_html,
     clean_url,
+    keep_fallbacks,
     plain_text,
     xml_safe,
 )
@@ -59,7 +61,7 @@ def reference_clean_html(
     if not markup:
         return ""
     return nh3.clean(
-        xml_safe(str(markup)[:limit]),
+        keep_fallbacks(xml_safe(str(markup)[:limit])),
         tags=_TAGS,
         clean_content_tags=_DROP_WITH_CONTENT,
         attributes=_ATTRIBUTES,
@@ -73,7 +75,11 @@ def reference_plain_text(markup: str | None, *, limit: int = MAX_TEXT_CHARS) -> 
     if not markup:
         return ""
     text = nh3.clean(
-        xml_safe(str(markup)[: limit * 4]), tags=set(), clean_content_tags=_DROP_WITH_CONTENT
+        keep_fallbacks(xml_safe(str(markup)[: limit * 4])),
+        tags=set(_BLOCKS),
+        attributes={},
+        clean_content_tags=_DROP_WITH_CONTENT,
+        link_rel=None,
     )
     text = xml_safe(html.unescape(_TAG.sub(" ", text)))
     return _WHITESPACE.sub(" ", text).strip()[:limit]
@@ -83,7 +89,7 @@ def reference_clean_url(url: str | None, base_url: str | None = None) -> str | N
     if not url:
         return None
     value = str(url).strip()
-    if len(value) > 2000 or sanitize._NOT_XML.search(value):
+    if not value or len(value) > 2000 or sanitize._NOT_XML.search(value):
         return None
     try:
         value = urljoin(base_url, value) if base_url else value

@@ -9,8 +9,8 @@ from typing import Any
 from aggregator.dedupe import DedupedEntry, Duplicate
 from aggregator.filters import RuleSet, compile_rules
 from aggregator.models import SearchHit, StoredEntry
+from aggregator.sanitize import plain_text
 from aggregator.selection import CandidatePage, select_entries, shape_entry
-from aggregator.shaping import plain_text
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
 _ids = iter(range(1, 1_000_000))
@@ -139,7 +139,7 @@ def test_summary_of_long_content_is_cut_cleanly() -> None:
     body = "<p>" + " ".join(["<b>word</b>"] * 300) + "</p>"
     shaped = shape_entry(DedupedEntry(make_entry("t", content=body), ()), content="summary")
     assert shaped.content is None and shaped.summary is not None
-    assert len(plain_text(shaped.summary)) <= 501
+    assert len(plain_text(shaped.summary, limit=None)) <= 501
     assert shaped.summary.endswith("\u2026</b></p>")
 
 

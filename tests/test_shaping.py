@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from html.parser import HTMLParser
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.shaping import ELLIPSIS, plain_text, summarize
+from aggregator.sanitize import plain_text as _plain_text
+from aggregator.shaping import ELLIPSIS, summarize
+
+plain_text = partial(_plain_text, limit=None)
 
 VOID = {"br", "img", "hr", "input", "meta", "link", "wbr", "source", "area", "col", "embed"}
 

@@ -418,16 +418,18 @@ class Storage(OutputQueries):
         existing = {
             row["key"]: row
             for row in self._rows(
-                "SELECT id, key, content_hash, comment_count_hint FROM entries WHERE source_id = ?",
+                "SELECT id, key, title, content_hash, comment_count_hint FROM entries "
+                "WHERE source_id = ?",
                 (source.id,),
             )
         }
+        self._adopt_alternate_keys(existing, entries)
         new = updated = unchanged = 0
         seen: set[str] = set()
         stamp = format_time(now)
         for entry in entries:
             if entry.key in seen:
-                continue  # a feed that repeats a guid: the first copy wins
+                continue  # the same item written twice (identity.assign_keys): the first wins
             seen.add(entry.key)
             row = existing.get(entry.key)
             values = _entry_values(entry)
@@ -473,6 +475,36 @@ class Storage(OutputQueries):
                 self._follow_moved_count(row, entry.comment_count)
                 unchanged += 1
         return StoreResult(new=new, updated=updated, unchanged=unchanged)
+
+    def _adopt_alternate_keys(
+        self, existing: dict[str, dict[str, Any]], entries: Sequence[EntryData]
+    ) -> None:
+        """Give stored rows the key their entry has now, when the entry is stored under one of
+        its ``alternate_keys`` (a key of the previous rule, or of a link that became shared or
+        unique again), so that it is updated rather than stored again (issue 13).
+
+        A row is claimed by one entry at most, and never while an entry of this document has
+        its key: of several entries naming it, the one with the row's title wins, else the
+        first. The row keeps its public id, so published feeds see the same entry.
+        """
+        keys = {entry.key for entry in entries}
+        claims: dict[str, list[EntryData]] = {}
+        for entry in entries:
+            if entry.key in existing:
+                continue
+            for alternate in entry.alternate_keys:
+                if alternate in existing and alternate not in keys:
+                    claims.setdefault(alternate, []).append(entry)
+                    break
+        adopted: set[str] = set()
+        for alternate, claimants in claims.items():
+            row = existing[alternate]
+            entry = next((e for e in claimants if e.title == row["title"]), claimants[0])
+            if entry.key in adopted:
+                continue
+            adopted.add(entry.key)
+            self._execute("UPDATE entries SET key = ? WHERE id = ?", (entry.key, row["id"]))
+            existing[entry.key] = existing.pop(alternate)
 
     def _follow_moved_count(self, row: dict[str, Any], count: int | None) -> None:
         """Make a thread due at once when the entry's comment count moved in its feed, and
@@ -549,6 +581,7 @@ class Storage(OutputQueries):
                 (entry_id,),
             )
         }
+        self._adopt_alternate_comment_keys(existing, comments)
         stamp = format_time(now)
         updated = unchanged = 0
         inserts: list[tuple[Any, ...]] = []  # written in one executemany, in the order read
@@ -604,6 +637,24 @@ class Storage(OutputQueries):
             {"id": entry_id},
         )
         return StoreResult(new=len(inserts), updated=updated, unchanged=unchanged)
+
+    def _adopt_alternate_comment_keys(
+        self, existing: dict[str, dict[str, Any]], comments: Sequence[CommentData]
+    ) -> None:
+        """Give a stored comment the key it has now when it is stored under one of its
+        ``alternate_keys`` (the previous rule's), so it is not stored twice (issue 13)."""
+        keys = {comment.key for comment in comments}
+        for comment in comments:
+            if comment.key in existing:
+                continue
+            for alternate in comment.alternate_keys:
+                if alternate in existing and alternate not in keys:
+                    row = existing.pop(alternate)
+                    self._execute(
+                        "UPDATE comments SET key = ? WHERE id = ?", (comment.key, row["id"])
+                    )
+                    existing[comment.key] = row
+                    break
 
     def mark_comments_gone(self, entry_id: int, present_keys: Iterable[str], now: datetime) -> int:
         """Mark stored comments missing from a complete listing as gone (they are kept)."""
