@@ -540,7 +540,7 @@ def extract_comments(
 
 
 def _comment_json(comment: Any) -> dict[str, Any]:
-    from aggregator.shaping import plain_text
+    from aggregator.sanitize import plain_text
 
     return {
         "author": comment.author,
@@ -554,7 +554,7 @@ def _comment_json(comment: Any) -> dict[str, Any]:
 
 
 def _snippet(comment: Any) -> str:
-    from aggregator.shaping import plain_text
+    from aggregator.sanitize import plain_text
 
     text = " ".join(plain_text(comment.content).split())
     return text if len(text) <= 70 else text[:69] + "…"
