@@ -264,7 +264,13 @@ class _CommentReader:
             parent_key=parent_key,
             # Not the number or link: both shift when earlier comments are deleted or paginated.
             content_hash=_sha256(
-                [content, author, author_url, published_at and published_at.isoformat(), parent_key]
+                [
+                    content,
+                    author,
+                    author_url,
+                    published_at.isoformat() if published_at else None,
+                    parent_key,
+                ]
             ),
         )
 
@@ -365,7 +371,7 @@ def _parse_date(text: str | None, zone: tzinfo) -> datetime | None:
     if not text or len(text) > 100:
         return None
     try:
-        stamp = datetime.fromisoformat(text)
+        stamp: datetime | None = datetime.fromisoformat(text)
     except ValueError:
         stamp = _parse_common_date(text) or _parse_any_date(text)
     if stamp is None:

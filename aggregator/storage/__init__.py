@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from sqlite_utils import Database
 
@@ -82,6 +82,12 @@ _UPDATE_COMMENT = (
     + ", changed_at = ?, gone_at = NULL WHERE id = ?"
 )
 _ID_NAMESPACE = uuid.UUID("6f1c1f0e-4a57-4d2b-9a51-0a9f8f6c2b10")
+
+
+@overload
+def format_time(value: datetime) -> str: ...
+@overload
+def format_time(value: None) -> None: ...
 
 
 def format_time(value: datetime | None) -> str | None:
@@ -292,11 +298,11 @@ class Storage(OutputQueries):
         except sqlite3.Error as error:
             raise StorageError(f"{self.path}: indexing for search: {error}") from error
 
-    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         try:
             cursor = self.db.execute(sql, params)
             columns = [item[0] for item in cursor.description or ()]
-            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]  # type: ignore[misc]
+            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         except sqlite3.Error as error:
             raise StorageError(f"{self.path}: {error}") from error
 

@@ -101,7 +101,7 @@ class OutputQueries:
     # Entry id -> (row, StoredEntry) of candidates read before (see _MEMO_MAX).
     _candidate_memo: dict[int, tuple[tuple[Any, ...], StoredEntry]]
 
-    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         raise NotImplementedError  # provided by Storage
 
     def count(self, table: str) -> int:
