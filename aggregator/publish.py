@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from feedgen.feed import FeedGenerator
@@ -177,6 +178,11 @@ def feed_updated(entries: Sequence[StoredEntry]) -> datetime:
     return max((entry_updated(e) for e in entries), default=_EPOCH)
 
 
+# What a rendered entry and a rendered comment depend on (see aggregator.fragments.Piece).
+_EntryPiece = Piece[tuple[StoredEntry, CommentView | None, FeedLinks, tuple[Duplicate, ...]]]
+_CommentPiece = Piece[tuple[StoredComment, tuple[str, str, str | None], str | None, str]]
+
+
 def render_output(
     output: OutputConfig,
     entries: Sequence[StoredEntry],
@@ -213,7 +219,7 @@ def render_output(
     if fmt == "json":
         document = _json_document(output, links, page)
 
-        def item(piece: Piece) -> dict[str, object]:
+        def item(piece: _EntryPiece) -> dict[str, object]:
             entry = piece.depends[0]
             return _json_item(entry, links, threads.get(entry.id), duplicates)
 
@@ -222,7 +228,7 @@ def render_output(
         return fragments.json(document, pieces, item)
     head = _feed_head(output, links, fmt, page, feed_updated(entries))
 
-    def render(some: Sequence[Piece]) -> bytes:
+    def render(some: Sequence[_EntryPiece]) -> bytes:
         generator = head()
         # feedgen prepends entries; add oldest first so the document lists newest first.
         for piece in reversed(some):
@@ -510,7 +516,7 @@ def render_comments(
     """
     updated = max((comment_updated(c) for c in comments), default=_EPOCH)
     permalinks = {c.public_id: c.link for c in comments if c.link}
-    pieces = []
+    pieces: list[_CommentPiece] = []
     for comment in comments:
         entry = entries[comment.entry_id]
         replied = (
@@ -531,7 +537,7 @@ def render_comments(
             **({"hubs": [{"type": "WebSub", "url": hub}]} if hub else {}),
         }
 
-        def item(piece: Piece) -> dict[str, object]:
+        def item(piece: _CommentPiece) -> dict[str, object]:
             comment = piece.depends[0]
             return _json_comment(comment, entries[comment.entry_id])
 
@@ -539,7 +545,7 @@ def render_comments(
             return _json_bytes({**document, "items": [item(piece) for piece in pieces]})
         return fragments.json(document, pieces, item)
 
-    def render(some: Sequence[Piece]) -> bytes:
+    def render(some: Sequence[_CommentPiece]) -> bytes:
         generator = _new_generator(
             feed_id, title, title, self_url, fmt, updated, home, [("hub", hub)] if hub else []
         )
@@ -794,7 +800,8 @@ class Publisher:
                 self._write_if_changed(
                     path,
                     signature,
-                    lambda fmt=fmt: render_output(
+                    partial(
+                        render_output,
                         output,
                         items,
                         links,
@@ -885,7 +892,13 @@ class Publisher:
                             for c in comments
                         ),
                     )
-                signature = (links.base_url, links.hub, entry.title, entry.link, shown_fields)
+                signature: tuple[object, ...] = (
+                    links.base_url,
+                    links.hub,
+                    entry.title,
+                    entry.link,
+                    shown_fields,
+                )
                 paths = self._thread_paths(output, entry, folder)
                 # One signature object is kept for all the formats: compare it once.
                 kept = [self._signatures.get(path) for path in paths]
@@ -972,8 +985,15 @@ class Publisher:
                     self._write_if_changed(
                         page_folder / f"{number}.{EXTENSIONS[fmt]}",
                         signature,
-                        lambda fmt=fmt, page=page, shaped=shaped, threads=threads: render_output(
-                            output, shaped, links, fmt, threads, page, fragments=self._fragments
+                        partial(
+                            render_output,
+                            output,
+                            shaped,
+                            links,
+                            fmt,
+                            threads,
+                            page,
+                            fragments=self._fragments,
                         ),
                         changed,
                     )
@@ -1017,7 +1037,8 @@ class Publisher:
             self._write_if_changed(
                 path,
                 signature,
-                lambda fmt=fmt: render_comments(
+                partial(
+                    render_comments,
                     f"Comments on {entry.title or 'a post'}",
                     feed_id,
                     comments,
@@ -1071,7 +1092,8 @@ class Publisher:
             self._write_if_changed(
                 folder / output.name / f"comments.{EXTENSIONS[fmt]}",
                 signature,
-                lambda fmt=fmt: render_comments(
+                partial(
+                    render_comments,
                     title,
                     feed_id,
                     visible,

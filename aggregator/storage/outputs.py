@@ -14,7 +14,7 @@ migration ``0004_search_queue``).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +112,7 @@ class OutputQueries:
 
     def iter_candidates(
         self, query: CandidateQuery, page_size: int = 200
-    ) -> Iterator[list[StoredEntry]]:
+    ) -> Generator[list[StoredEntry], None, None]:
         """Yield the candidate entries of ``query`` in its order, ``page_size`` at a time.
 
         One SQL statement bounded by ``query.window``, read lazily: stop iterating and the rest
