@@ -23,9 +23,10 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -74,17 +75,18 @@ SERVER_START_SECONDS = 10.0
 RESTART_ONLY = ("database", "public_dir", "server")
 
 
-def make_server(config: AppConfig) -> uvicorn.Server:
-    """A uvicorn server for the app, which exits with status 0 on SIGTERM or Ctrl-C."""
+def make_server(config: AppConfig, app: Callable[..., Any] | None = None) -> uvicorn.Server:
+    """A uvicorn server for ``app`` (by default, the app of ``config``) on the configured
+    address with :data:`SERVER_LIMITS`, which exits with status 0 on SIGTERM or Ctrl-C."""
     return _Server(
         uvicorn.Config(
-            create_app(config),
+            create_app(config) if app is None else app,
             host=config.server.host,
             port=config.server.port,
             log_level="warning",
             access_log=False,
             lifespan="off",
-            **SERVER_LIMITS,  # type: ignore[arg-type]
+            **SERVER_LIMITS,
         )
     )
 
@@ -219,16 +221,9 @@ class Daemon:
         )
         self._publisher_thread.start()
         self.scheduler.start()
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(lambda: self.config, metrics=self.metrics, expect_polling=True),
-                host=self.config.server.host,
-                port=self.config.server.port,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                **SERVER_LIMITS,
-            )
+        # Serving from a thread: uvicorn leaves the signals to the main thread.
+        self._server = make_server(
+            self.config, create_app(lambda: self.config, metrics=self.metrics, expect_polling=True)
         )
         server_thread = threading.Thread(target=self._serve, name="http", daemon=True)
         server_thread.start()

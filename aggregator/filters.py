@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-import re2  # type: ignore[import-untyped]
+import re2
 
 from aggregator.errors import AggregatorError
 from aggregator.models import StoredComment, StoredEntry

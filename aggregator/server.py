@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
+from typing import TypedDict
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -52,9 +53,20 @@ _FEED_PATH = re.compile(
 _TYPES_BY_EXTENSION = {ext: MEDIA_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
 #: Published files kept in memory at most (bodies and their gzipped copies).
 CACHE_BYTES = 64 * 1024 * 1024
+
+
+class ServerLimits(TypedDict):
+    """The keyword arguments of ``uvicorn.Config`` in :data:`SERVER_LIMITS`."""
+
+    limit_concurrency: int
+    h11_max_incomplete_event_size: int
+    timeout_keep_alive: int
+    backlog: int
+
+
 #: uvicorn settings that bound what one client can hold: connections and tasks at once, the
 #: size of an unfinished request head (h11), and how long an idle keep-alive connection stays.
-SERVER_LIMITS: dict[str, int] = {
+SERVER_LIMITS: ServerLimits = {
     "limit_concurrency": 256,
     "h11_max_incomplete_event_size": 16 * 1024,
     "timeout_keep_alive": 5,

@@ -48,7 +48,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
             port=port,
             log_level="critical",
             lifespan="off",
-            **SERVER_LIMITS,  # type: ignore[arg-type]
+            **SERVER_LIMITS,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

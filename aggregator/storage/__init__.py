@@ -28,11 +28,13 @@ from aggregator.models import (
     EnclosureData,
     EntryData,
     SourceState,
+    SourceUpdate,
     StoredComment,
     StoredEntry,
     StoredThread,
     StoreResult,
     ThreadState,
+    ThreadUpdate,
 )
 from aggregator.storage.outputs import OutputQueries
 from aggregator.storage.schema import index_queued, migrations
@@ -381,12 +383,13 @@ class Storage(OutputQueries):
             comments_polled_at=parse_time(row["comments_polled_at"]),
         )
 
-    def update_source(self, source_id: int, **fields: Any) -> None:
-        """Record poll results on a source row (validators, status, error, times).
+    def update_source(self, source_id: int, update: SourceUpdate) -> None:
+        """Record poll results on a source row (validators, status, error, times): the
+        columns of ``update`` that are not ``KEEP``.
 
         Datetimes are stored as UTC text and sets (the skip hints) as sorted JSON lists.
         """
-        values = {key: _column_value(v) for key, v in fields.items()}
+        values = {key: _column_value(v) for key, v in update.columns().items()}
         assignments = ", ".join(f"{key} = :{key}" for key in values)
         self._execute(
             f"UPDATE sources SET {assignments} WHERE id = :_id", {**values, "_id": source_id}
@@ -663,10 +666,12 @@ class Storage(OutputQueries):
             for row in rows
         ]
 
-    def update_thread(self, entry_id: int, **fields: Any) -> None:
-        """Record a comment poll on an entry (validators, times, next poll, stopped)."""
+    def update_thread(self, entry_id: int, update: ThreadUpdate) -> None:
+        """Record a comment poll on an entry (validators, times, next poll, stopped): the
+        columns of ``update`` that are not ``KEEP``."""
         values = {
-            key: format_time(v) if isinstance(v, datetime) else v for key, v in fields.items()
+            key: format_time(v) if isinstance(v, datetime) else v
+            for key, v in update.columns().items()
         }
         assignments = ", ".join(f"{key} = :{key}" for key in values)
         self._execute(
