@@ -170,6 +170,8 @@ KEEP = Keep.KEEP
 
 @dataclass(frozen=True)
 class _ColumnUpdate:
+    """An update of one row: a subclass's fields are the names of the columns it may write."""
+
     def columns(self) -> dict[str, object]:
         """The columns to write and their values, in field order (those not :data:`KEEP`)."""
         return {
