@@ -1,4 +1,4 @@
-# The two commands a newcomer needs: `make run` and `make test`.
+# The two commands a newcomer needs: `make run` and `make test` (ruff, mypy, pytest).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -28,6 +28,7 @@ run: install
 
 lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 pytest: install-test
 	$(BIN)/python -m pytest -q

@@ -142,6 +142,7 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
     """
     from aggregator.logs import setup_logging
     from aggregator.memory import tune_malloc
+    from aggregator.models import PollResult
     from aggregator.update import Poller, select_sources
 
     setup_logging("WARNING" if obj.log_level.upper() == "INFO" else obj.log_level, obj.log_format)
@@ -159,11 +160,12 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
         lines: list[str] = []
         if show_bar:
             with click.progressbar(length=len(sources), label="polling", file=sys.stderr) as bar:
-                results = poller.poll_many(
-                    sources,
-                    force=force,
-                    on_result=lambda r: (bar.update(1), lines.append(r.describe())),
-                )
+
+                def advance(result: PollResult) -> None:
+                    bar.update(1)
+                    lines.append(result.describe())
+
+                results = poller.poll_many(sources, force=force, on_result=advance)
         else:
             results = poller.poll_many(sources, force=force, on_result=lambda r: echo(r.describe()))
         for line in lines:

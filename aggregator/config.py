@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -552,7 +552,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """A SafeLoader that refuses duplicate keys instead of keeping the last one silently."""
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+def _construct_mapping(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -566,7 +568,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
+    _construct_mapping,
 )
 
 
@@ -607,7 +609,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return text or "(top level)"
 
 
-def _clean_message(error: dict[str, Any]) -> str:
+def _clean_message(error: Mapping[str, object]) -> str:
     message = str(error.get("msg", "invalid value"))
     if error.get("type") == "extra_forbidden":
         return "unknown key"

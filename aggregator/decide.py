@@ -24,7 +24,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TypedDict, Unpack
 
 from aggregator.errors import FetchError
 from aggregator.models import CommentData, FeedData, FetchResult, SourceState
@@ -73,6 +73,13 @@ class ScheduleState:
     next_poll_reason: str | None = None
 
 
+class Cadence(TypedDict, total=False):
+    """The configured side of a :class:`PollOutcome`: its ``interval`` and ``adaptive``."""
+
+    interval: timedelta | None
+    adaptive: bool
+
+
 @dataclass(frozen=True)
 class PollOutcome:
     """What one poll of a source found, as far as scheduling cares.
@@ -97,7 +104,15 @@ class PollOutcome:
     error: str | None = None
 
     @classmethod
-    def from_fetch(cls, result: FetchResult, **extra: Any) -> PollOutcome:
+    def from_fetch(
+        cls,
+        result: FetchResult,
+        *,
+        body_changed: bool = False,
+        feed: FeedData | None = None,
+        entry_times: Sequence[datetime] = (),
+        **cadence: Unpack[Cadence],
+    ) -> PollOutcome:
         """Describe a completed request. :class:`FetchResult` tells only whether the redirect
         chain was permanent, so 301 stands for any permanent one and 302 for any other."""
         if result.permanent_redirect:
@@ -111,21 +126,24 @@ class PollOutcome:
             headers=result.headers,
             redirect_status=redirect[0],
             redirect_url=redirect[1],
-            **extra,
+            body_changed=body_changed,
+            feed=feed,
+            entry_times=entry_times,
+            **cadence,
         )
 
     @classmethod
-    def from_error(cls, error: FetchError, **extra: Any) -> PollOutcome:
+    def from_error(cls, error: FetchError, **cadence: Unpack[Cadence]) -> PollOutcome:
         """Describe a failed request (HTTP error status or no response at all).
 
         The response headers travel along, so that an HTTP-date Retry-After is read against
         the caller's ``now`` rather than the fetcher's clock."""
-        extra.setdefault("headers", error.headers)
         return cls(
             status=error.status,
+            headers=error.headers,
             retry_after_seconds=error.retry_after,
             error=str(error),
-            **extra,
+            **cadence,
         )
 
 

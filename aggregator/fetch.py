@@ -210,8 +210,10 @@ class Fetcher:
                 host = urlsplit(current).hostname or ""
                 # The host aiohttp will use, judged as such (IDNA can turn 127。0。0。1 into
                 # an IP address that no resolver is asked about: issue 12).
-                target = request_url(current, host, rule)
-                request = self._session(rule).get(target, headers=headers, allow_redirects=False)
+                requested = request_url(current, host, rule)
+                request = self._session(rule).get(
+                    requested, headers=headers, allow_redirects=False
+                )
             except (aiohttp.InvalidURL, ValueError) as error:
                 raise FetchError(f"invalid URL {_short(current)}: {error}") from None
             async with request as response:

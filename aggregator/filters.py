@@ -36,12 +36,13 @@ Regular expressions: RE2, not Python's ``re``
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-import re2  # type: ignore[import-untyped]
+import re2
 
 from aggregator.errors import AggregatorError
 from aggregator.models import StoredComment, StoredEntry
@@ -76,7 +77,7 @@ class Condition:
 
     field: str
     pattern: str
-    regex: Any = field(repr=False, compare=False)
+    regex: Any = dataclasses.field(repr=False, compare=False)  # `field` is the attribute above
 
 
 @dataclass(frozen=True)
@@ -187,16 +188,22 @@ def compile_rules(
     """
     prefix = f"{scope}." if scope else ""
     include_rules = _compile_items("include", include, prefix)
+    limits = RuleSet(  # checked before the exclude items, so the first bad one is reported
+        max_age=_check_max_age(max_age),
+        before=_as_utc("before", before),
+        after=_as_utc("after", after),
+        min_comments=_check_min_comments(min_comments),
+    )
     thresholds = {
-        "max_age": _check_max_age(max_age),
-        "before": _as_utc("before", before),
-        "after": _as_utc("after", after),
-        "min_comments": _check_min_comments(min_comments),
+        "max_age": limits.max_age,
+        "before": limits.before,
+        "after": limits.after,
+        "min_comments": limits.min_comments,
     }
-    return RuleSet(
+    return dataclasses.replace(
+        limits,
         include=(include_rules,) if include_rules else (),
         exclude=_compile_items("exclude", exclude, prefix),
-        **thresholds,
         names={name: prefix + name for name, value in thresholds.items() if value is not None},
     )
 
@@ -468,13 +475,12 @@ def _threshold(ruleset: RuleSet, name: str, field_name: str, text: str) -> Verdi
     return Verdict(False, rule, text, (RuleMatch(rule, field_name, "", text),))
 
 
-class _EntryFields:
-    """The texts of an entry per field, UTF-8 encoded and bounded, computed once on demand."""
+class _Fields:
+    """The texts of an item per field, UTF-8 encoded and bounded, computed once on demand."""
 
-    __slots__ = ("_cache", "_entry")
+    __slots__ = ("_cache",)
 
-    def __init__(self, entry: StoredEntry):
-        self._entry = entry
+    def __init__(self) -> None:
         self._cache: dict[str, tuple[bytes, ...]] = {}
 
     def get(self, name: str) -> tuple[bytes, ...]:
@@ -482,6 +488,19 @@ class _EntryFields:
         if texts is None:
             texts = self._cache[name] = tuple(_bounded(text) for text in self._texts(name) if text)
         return texts
+
+    def _texts(self, name: str) -> Iterable[str | None]:
+        raise NotImplementedError
+
+
+class _EntryFields(_Fields):
+    """The texts of an entry per field."""
+
+    __slots__ = ("_entry",)
+
+    def __init__(self, entry: StoredEntry):
+        super().__init__()
+        self._entry = entry
 
     def _texts(self, name: str) -> Iterable[str | None]:
         entry = self._entry
@@ -494,11 +513,17 @@ class _EntryFields:
         return (getattr(entry, name),)  # title, author, link
 
 
-class _CommentFields(_EntryFields):
-    __slots__ = ()
+class _CommentFields(_Fields):
+    """The texts of a comment per field (``author``; anything else is its visible text)."""
+
+    __slots__ = ("_comment",)
+
+    def __init__(self, comment: StoredComment):
+        super().__init__()
+        self._comment = comment
 
     def _texts(self, name: str) -> Iterable[str | None]:
-        comment: Any = self._entry
+        comment = self._comment
         if name == "author":
             return (comment.author,)
         return (_visible(comment.content),)
@@ -512,14 +537,14 @@ def _bounded(text: str) -> bytes:
     return text[:MAX_MATCH_CHARS].encode("utf-8", "surrogatepass")
 
 
-def _rule_hits(rule: Rule, fields: _EntryFields) -> bool:
+def _rule_hits(rule: Rule, fields: _Fields) -> bool:
     return all(
         any(condition.regex.search(text) for text in fields.get(condition.field))
         for condition in rule.conditions
     )
 
 
-def _match_rule(rule: Rule, fields: _EntryFields) -> tuple[RuleMatch, ...]:
+def _match_rule(rule: Rule, fields: _Fields) -> tuple[RuleMatch, ...]:
     """One RuleMatch per condition when every condition matches, else ``()``."""
     matches = []
     for condition in rule.conditions:
@@ -530,7 +555,7 @@ def _match_rule(rule: Rule, fields: _EntryFields) -> tuple[RuleMatch, ...]:
     return tuple(matches)
 
 
-def _match_any(rules: Sequence[Rule], fields: _EntryFields) -> tuple[RuleMatch, ...]:
+def _match_any(rules: Sequence[Rule], fields: _Fields) -> tuple[RuleMatch, ...]:
     for rule in rules:
         matches = _match_rule(rule, fields)
         if matches:

@@ -24,7 +24,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 # Where the entries of a pretty-printed document start and end: (opening, closing, tail).
 XML_LAYOUT = {
@@ -35,13 +35,17 @@ XML_LAYOUT = {
 _JSON_ITEM_INDENT = "  "
 
 
+# What a piece's bytes depend on: a tuple of the values its renderer reads.
+D = TypeVar("D")
+
+
 @dataclass(frozen=True)
-class Piece:
+class Piece(Generic[D]):
     """One entry of a document: ``key`` names it (per format), ``depends`` is everything its
     bytes depend on (compared with ``==``)."""
 
     key: Hashable
-    depends: object
+    depends: D
 
 
 class FragmentCache:
@@ -60,7 +64,7 @@ class FragmentCache:
         self.size = 0
 
     def xml(
-        self, fmt: str, pieces: Sequence[Piece], render: Callable[[Sequence[Piece]], bytes]
+        self, fmt: str, pieces: Sequence[Piece[D]], render: Callable[[Sequence[Piece[D]]], bytes]
     ) -> bytes:
         """A pretty-printed Atom or RSS document of ``pieces``, in their order.
 
@@ -83,13 +87,13 @@ class FragmentCache:
             if not empty.endswith(tail):
                 return render(pieces)
             head = empty[: -len(tail)]
-        return b"".join([head, *parts, tail])  # type: ignore[list-item]
+        return b"".join([head, *_complete(parts), tail])
 
     def json(
         self,
         document: dict[str, Any],
-        pieces: Sequence[Piece],
-        item: Callable[[Piece], dict[str, Any]],
+        pieces: Sequence[Piece[D]],
+        item: Callable[[Piece[D]], dict[str, Any]],
     ) -> bytes:
         """``json.dumps(document, ensure_ascii=False, indent=1)`` with ``document["items"]``
         made of ``item(piece)`` for every piece, in order, encoded as UTF-8."""
@@ -109,9 +113,9 @@ class FragmentCache:
         if not found:  # cannot happen with json.dumps; render everything rather than guess
             items = [item(piece) for piece in pieces]
             return _dumps({**document, "items": items}).encode("utf-8")
-        return b"".join([before, b",\n".join(parts), after])  # type: ignore[arg-type]
+        return b"".join([before, b",\n".join(_complete(parts)), after])
 
-    def _lookup(self, pieces: Sequence[Piece]) -> tuple[list[bytes | None], list[int]]:
+    def _lookup(self, pieces: Sequence[Piece[Any]]) -> tuple[list[bytes | None], list[int]]:
         """The held bytes of each piece (None where missing or stale) and the missing places."""
         parts: list[bytes | None] = []
         missing: list[int] = []
@@ -127,7 +131,7 @@ class FragmentCache:
 
     def _fill(
         self,
-        pieces: Sequence[Piece],
+        pieces: Sequence[Piece[Any]],
         parts: list[bytes | None],
         missing: Sequence[int],
         rendered: Sequence[bytes],
@@ -144,6 +148,14 @@ class FragmentCache:
         while self.size > self.max_bytes and self._fragments:
             _, (_, dropped) = self._fragments.popitem(last=False)
             self.size -= len(dropped)
+
+
+def _complete(parts: list[bytes | None]) -> list[bytes]:
+    """``parts`` once every place holds bytes, held or rendered (a gap would be a bug here)."""
+    complete = [part for part in parts if part is not None]
+    if len(complete) != len(parts):
+        raise AssertionError("a piece was neither held nor rendered")
+    return complete
 
 
 def _split_xml(

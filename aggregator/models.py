@@ -8,8 +8,9 @@ aware UTC datetimes. No feedparser dict, sqlite row or YAML mapping leaves its o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from enum import Enum
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,76 @@ class SourceState:
     hint_skip_hours: frozenset[int] = frozenset()
     hint_skip_days: frozenset[str] = frozenset()
     comments_polled_at: datetime | None = None  # the site-wide comment feed's last read
+
+
+class Keep(Enum):
+    """The type of :data:`KEEP`."""
+
+    KEEP = "keep"
+
+
+#: A :class:`SourceUpdate` or :class:`ThreadUpdate` field left at ``KEEP`` is not written
+#: (``None`` writes NULL).
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True)
+class _ColumnUpdate:
+    """An update of one row: a subclass's fields are the names of the columns it may write."""
+
+    def columns(self) -> dict[str, object]:
+        """The columns to write and their values, in field order (those not :data:`KEEP`)."""
+        return {
+            item.name: value
+            for item in fields(self)
+            if (value := getattr(self, item.name)) is not KEEP
+        }
+
+
+@dataclass(frozen=True)
+class SourceUpdate(_ColumnUpdate):
+    """What a poll records on its source's row: each field is a column of ``sources`` (the
+    names are the SQL column names), written unless it is :data:`KEEP`."""
+
+    url: str | Keep = KEEP
+    title: str | None | Keep = KEEP
+    link: str | None | Keep = KEEP
+    etag: str | None | Keep = KEEP
+    last_modified: str | None | Keep = KEEP
+    body_hash: str | None | Keep = KEEP
+    last_polled_at: datetime | None | Keep = KEEP
+    last_status: int | None | Keep = KEEP
+    last_error: str | None | Keep = KEEP
+    error_count: int | Keep = KEEP
+    next_poll_at: datetime | None | Keep = KEEP
+    next_poll_reason: str | None | Keep = KEEP
+    next_poll_detail: str | None | Keep = KEEP
+    redirect_url: str | None | Keep = KEEP
+    redirect_count: int | Keep = KEEP
+    retired_at: datetime | None | Keep = KEEP
+    last_success_at: datetime | None | Keep = KEEP
+    comments_etag: str | None | Keep = KEEP
+    comments_last_modified: str | None | Keep = KEEP
+    comments_polled_at: datetime | None | Keep = KEEP
+    hint_ttl_minutes: int | None | Keep = KEEP
+    hint_update_period: int | None | Keep = KEEP
+    hint_skip_hours: frozenset[int] | Keep = KEEP
+    hint_skip_days: frozenset[str] | Keep = KEEP
+
+
+@dataclass(frozen=True)
+class ThreadUpdate(_ColumnUpdate):
+    """What a comment poll records on its entry's row: each field is a column of ``entries``,
+    written unless it is :data:`KEEP`."""
+
+    comments_polled_at: datetime | None | Keep = KEEP
+    comments_error: str | None | Keep = KEEP
+    comments_hint_polled: int | None | Keep = KEEP
+    comments_etag: str | None | Keep = KEEP
+    comments_last_modified: str | None | Keep = KEEP
+    comments_last_new_at: datetime | None | Keep = KEEP
+    comments_next_poll_at: datetime | None | Keep = KEEP
+    comments_stopped: int | Keep = KEEP
 
 
 @dataclass(frozen=True)

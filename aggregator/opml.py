@@ -66,8 +66,9 @@ def read_opml(content: bytes) -> list[OpmlFeed]:
         root = etree.fromstring(content, parser)
     except etree.XMLSyntaxError as error:
         raise ParseError(f"not an OPML file: {error}") from None
-    if etree.QName(root).localname.lower() != "opml":
-        raise ParseError(f"not an OPML file: the root element is <{root.tag}>, not <opml>")
+    name = etree.QName(root)  # .text is the parsed tag, "{namespace}local" or "local"
+    if name.localname.lower() != "opml":
+        raise ParseError(f"not an OPML file: the root element is <{name.text}>, not <opml>")
     body = next((child for child in root if _local(child) == "body"), None)
     if body is None:
         raise ParseError("not an OPML file: it has no <body>")

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import timezone as fixed_zone
+from typing import Any
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -215,7 +216,7 @@ def selectors_from_config(value: str | Mapping[str, str]) -> PageSelectors:
             f"unknown page selector key(s) {', '.join(unknown)}; "
             f"expected: preset, {', '.join(sorted(allowed))}"
         )
-    values = {key: item for key, item in value.items() if key != "preset"}
+    values: dict[str, Any] = {key: item for key, item in value.items() if key != "preset"}
     if "preset" in value:
         base = _preset(value["preset"])
         values = {f.name: getattr(base, f.name) for f in fields(PageSelectors)} | values
@@ -265,7 +266,7 @@ def extract_comments(
     containers = _distinct(tree.css(selectors.container))
     container_ids = {node.mem_id for node in containers}
     reply_ids = (
-        {node.mem_id for node in tree.css(selectors.replies)} if selectors.replies else set()
+        {node.mem_id for node in _css_any(tree, selectors.replies)} if selectors.replies else set()
     )
     keys: dict[int, str] = {}  # container mem_id -> key, for the replies nested inside it
     seen: set[str] = set()
@@ -378,7 +379,13 @@ class _CommentReader:
             parent_key=parent_key,
             # Not the number or link: both shift when earlier comments are deleted or paginated.
             content_hash=_sha256(
-                [content, author, author_url, published_at and published_at.isoformat(), parent_key]
+                [
+                    content,
+                    author,
+                    author_url,
+                    published_at.isoformat() if published_at else None,
+                    parent_key,
+                ]
             ),
         )
 
@@ -442,9 +449,9 @@ class _CommentReader:
         if not texts and self.signature[1]:
             texts.append(self.signature[1])
         for text in dict.fromkeys(texts):
-            stamp = self.dates.read(text)
-            if stamp is not None:
-                return text, stamp
+            read = self.dates.read(text)
+            if read is not None:
+                return text, read
         return (texts[0] if texts else None), None
 
     def body_html(self, body: LexborNode) -> str:
@@ -482,8 +489,8 @@ class _CommentReader:
                     return _web_url(anchor.attributes.get("href"), self.base)
         element = self.find(self.selectors.link)
         if element is not None:
-            anchor = element if element.tag == "a" else element.css_first("a[href]")
-            link = _web_url(anchor.attributes.get("href") if anchor else None, self.base)
+            found = element if element.tag == "a" else element.css_first("a[href]")
+            link = _web_url(found.attributes.get("href") if found else None, self.base)
             if link:
                 return link
         # Every id is a fragment target, so the container's id is a permalink of last resort.
@@ -567,7 +574,7 @@ def _parse_date(text: str | None, zone: tzinfo) -> datetime | None:
     if not text or len(text) > 100:
         return None
     try:
-        stamp = datetime.fromisoformat(text)
+        stamp: datetime | None = datetime.fromisoformat(text)
     except ValueError:
         stamp = parse_common_date(text) or _parse_any_date(text)
     if stamp is None:
@@ -738,3 +745,9 @@ def alternate_feeds(html: bytes, page_url: str) -> list[str]:
             found.append((kind == "application/feed+json", url))
     # The page's own order (a blog lists its posts feed before its comments feed), JSON last.
     return list(dict.fromkeys(url for _, url in sorted(found, key=lambda pair: pair[0])))
+
+
+def _css_any(tree: LexborHTMLParser | LexborNode, selector: Selector) -> list[LexborNode]:
+    """The elements matching ``selector``, or any selector of a tuple of them (each once)."""
+    parts = (selector,) if isinstance(selector, str) else selector
+    return list({node.mem_id: node for part in parts for node in tree.css(part)}.values())

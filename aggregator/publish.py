@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +233,11 @@ def feed_updated(entries: Sequence[StoredEntry]) -> datetime:
     return max((entry_updated(e) for e in entries), default=_EPOCH)
 
 
+# What a rendered entry and a rendered comment depend on (see aggregator.fragments.Piece).
+_EntryPiece = Piece[tuple[StoredEntry, CommentView | None, FeedLinks, tuple[Duplicate, ...]]]
+_CommentPiece = Piece[tuple[StoredComment, tuple[str, str, str | None], str | None, str]]
+
+
 def render_output(
     output: OutputConfig,
     entries: Sequence[StoredEntry],
@@ -268,7 +274,7 @@ def render_output(
     if fmt == "json":
         document = _json_document(output, links, page)
 
-        def item(piece: Piece) -> dict[str, object]:
+        def item(piece: _EntryPiece) -> dict[str, object]:
             entry = piece.depends[0]
             return _json_item(entry, links, threads.get(entry.id), duplicates)
 
@@ -277,7 +283,7 @@ def render_output(
         return fragments.json(document, pieces, item)
     head = _feed_head(output, links, fmt, page, feed_updated(entries))
 
-    def render(some: Sequence[Piece]) -> bytes:
+    def render(some: Sequence[_EntryPiece]) -> bytes:
         generator = head()
         # feedgen prepends entries; add oldest first so the document lists newest first.
         for piece in reversed(some):
@@ -541,7 +547,7 @@ def shown_comments(output: OutputConfig, comments: list[StoredComment]) -> list[
     """Comments as ``output`` republishes them: without images under ``images: strip``."""
     if output.images == "keep":
         return comments
-    return [replace(c, content=strip_images(c.content)) for c in comments]
+    return [replace(c, content=strip_images(c.content) or "") for c in comments]
 
 
 def comment_title(comment: StoredComment, entry_title: str) -> str:
@@ -573,7 +579,7 @@ def render_comments(
     """
     updated = max((comment_updated(c) for c in comments), default=_EPOCH)
     permalinks = {c.public_id: c.link for c in comments if c.link}
-    pieces = []
+    pieces: list[_CommentPiece] = []
     for comment in comments:
         entry = entries[comment.entry_id]
         replied = (
@@ -594,7 +600,7 @@ def render_comments(
             **({"hubs": [{"type": "WebSub", "url": hub}]} if hub else {}),
         }
 
-        def item(piece: Piece) -> dict[str, object]:
+        def item(piece: _CommentPiece) -> dict[str, object]:
             comment = piece.depends[0]
             return _json_comment(comment, entries[comment.entry_id])
 
@@ -602,7 +608,7 @@ def render_comments(
             return _json_bytes({**document, "items": [item(piece) for piece in pieces]})
         return fragments.json(document, pieces, item)
 
-    def render(some: Sequence[Piece]) -> bytes:
+    def render(some: Sequence[_CommentPiece]) -> bytes:
         generator = _new_generator(
             feed_id, title, title, self_url, fmt, updated, home, [("hub", hub)] if hub else []
         )
@@ -878,7 +884,8 @@ class Publisher:
                 self._write_if_changed(
                     path,
                     signature,
-                    lambda fmt=fmt: render_output(
+                    partial(
+                        render_output,
                         output,
                         items,
                         links,
@@ -969,7 +976,7 @@ class Publisher:
                             for c in comments
                         ),
                     )
-                signature = (
+                signature: tuple[object, ...] = (
                     links.base_url,
                     links.hub,
                     entry.title,
@@ -1068,8 +1075,15 @@ class Publisher:
                     self._write_if_changed(
                         page_folder / f"{number}.{EXTENSIONS[fmt]}",
                         signature,
-                        lambda fmt=fmt, page=page, shaped=shaped, threads=threads: render_output(
-                            output, shaped, links, fmt, threads, page, fragments=self._fragments
+                        partial(
+                            render_output,
+                            output,
+                            shaped,
+                            links,
+                            fmt,
+                            threads,
+                            page,
+                            fragments=self._fragments,
                         ),
                         changed,
                     )
@@ -1114,7 +1128,8 @@ class Publisher:
             self._write_if_changed(
                 path,
                 signature,
-                lambda fmt=fmt: render_comments(
+                partial(
+                    render_comments,
                     f"Comments on {entry.title or 'a post'}",
                     feed_id,
                     comments,
@@ -1169,7 +1184,8 @@ class Publisher:
             self._write_if_changed(
                 folder / output.name / f"comments.{EXTENSIONS[fmt]}",
                 signature,
-                lambda fmt=fmt: render_comments(
+                partial(
+                    render_comments,
                     title,
                     feed_id,
                     visible,

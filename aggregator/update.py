@@ -24,7 +24,13 @@ from typing import Any
 from aggregator.addresses import Provenance
 from aggregator.comments import CommentFollower
 from aggregator.config import AppConfig, SourceConfig
-from aggregator.decide import PollOutcome, PollPlan, SchedulePolicy, decide_next_poll
+from aggregator.decide import (
+    Cadence,
+    PollOutcome,
+    PollPlan,
+    SchedulePolicy,
+    decide_next_poll,
+)
 from aggregator.errors import (
     AggregatorError,
     FetchError,
@@ -35,7 +41,14 @@ from aggregator.errors import (
 from aggregator.fetch import Fetcher, body_hash, file_roots_for, file_url_path
 from aggregator.limits import FetchLimits
 from aggregator.metrics import Metrics
-from aggregator.models import EntryData, FeedData, FetchResult, PollResult, SourceState
+from aggregator.models import (
+    EntryData,
+    FeedData,
+    FetchResult,
+    PollResult,
+    SourceState,
+    SourceUpdate,
+)
 from aggregator.policy import (
     schedule_policy,
     schedule_state,
@@ -347,10 +360,12 @@ class Poller:
             # An adopted redirect target is a found URL: only source.url has configured rights.
             provenance=Provenance.polled(source.url, state.url),
         )
-        base = {"interval": self.config.interval_for(source), "adaptive": adaptive}
+        base: Cadence = {"interval": self.config.interval_for(source), "adaptive": adaptive}
         if fetched.not_modified:
             # A 304 repeats neither the body nor the feed's hints: use the stored ones.
-            return self._unchanged(source, state, fetched, policy, base, now, "not-modified")
+            return self._unchanged(
+                source, state, fetched, policy, base, now, "not-modified", SourceUpdate()
+            )
         content = fetched.content or b""
         digest = body_hash(content)
         if digest == state.body_hash:
@@ -363,8 +378,7 @@ class Poller:
                 base,
                 now,
                 "unchanged",
-                etag=fetched.etag,
-                last_modified=fetched.last_modified,
+                SourceUpdate(etag=fetched.etag, last_modified=fetched.last_modified),
             )
         feed = self.parser.parse_feed(content, fetched.headers, fetched.final_url, now=now)
         screened = self._screen(source, state, feed.entries, feed.title, now)
@@ -376,18 +390,20 @@ class Poller:
                 state,
                 outcome,
                 now,
-                title=source.title or feed.title,
-                link=feed.link,
-                etag=fetched.etag,
-                last_modified=fetched.last_modified,
-                body_hash=digest,
-                last_status=fetched.status,
-                last_error=None,
-                last_success_at=now,
-                hint_ttl_minutes=feed.ttl_minutes,
-                hint_update_period=feed.update_period_seconds,
-                hint_skip_hours=feed.skip_hours,
-                hint_skip_days=feed.skip_days,
+                SourceUpdate(
+                    title=source.title or feed.title,
+                    link=feed.link,
+                    etag=fetched.etag,
+                    last_modified=fetched.last_modified,
+                    body_hash=digest,
+                    last_status=fetched.status,
+                    last_error=None,
+                    last_success_at=now,
+                    hint_ttl_minutes=feed.ttl_minutes,
+                    hint_update_period=feed.update_period_seconds,
+                    hint_skip_hours=feed.skip_hours,
+                    hint_skip_days=feed.skip_days,
+                ),
             )
         if feed.warning:
             log.warning("%s: %s", source.name, feed.warning)
@@ -410,10 +426,10 @@ class Poller:
         state: SourceState,
         fetched: FetchResult,
         policy: SchedulePolicy,
-        base: dict[str, Any],
+        base: Cadence,
         now: datetime,
         status: str,
-        **fields: Any,
+        update: SourceUpdate,
     ) -> PollResult:
         """Record a poll that brought nothing new (304, or the same body again)."""
         with self.write_lock, self.storage.transaction():
@@ -423,10 +439,7 @@ class Poller:
                 state,
                 outcome,
                 now,
-                last_status=fetched.status,
-                last_error=None,
-                last_success_at=now,
-                **fields,
+                replace(update, last_status=fetched.status, last_error=None, last_success_at=now),
             )
         return self._result(source, state, plan, status, http_status=fetched.status)
 
@@ -436,7 +449,7 @@ class Poller:
         state: SourceState,
         feed: FeedData,
         changed: bool,
-        base: dict[str, Any],
+        base: Cadence,
     ) -> PollOutcome:
         # Read inside the poll's transaction, after this poll's entries were stored.
         times = self.storage.recent_entry_times(state.id)
@@ -450,22 +463,24 @@ class Poller:
         state: SourceState,
         outcome: PollOutcome,
         now: datetime,
-        **fields: Any,
+        update: SourceUpdate,
     ) -> PollPlan:
-        """Decide the next poll and write it with ``fields`` (call inside the transaction)."""
+        """Decide the next poll and write it with ``update`` (call inside the transaction)."""
         plan = decide_next_poll(policy, schedule_state(state), outcome, now, self.rng)
         self.storage.update_source(
             state.id,
-            last_polled_at=now,
-            next_poll_at=plan.next_poll_at,
-            next_poll_reason=plan.reason,
-            next_poll_detail=plan.detail,
-            error_count=plan.error_count,
-            url=plan.url,
-            redirect_url=plan.redirect_url,
-            redirect_count=plan.redirect_count,
-            retired_at=(state.retired_at or now) if plan.retired else None,
-            **fields,
+            replace(
+                update,
+                last_polled_at=now,
+                next_poll_at=plan.next_poll_at,
+                next_poll_reason=plan.reason,
+                next_poll_detail=plan.detail,
+                error_count=plan.error_count,
+                url=plan.url,
+                redirect_url=plan.redirect_url,
+                redirect_count=plan.redirect_count,
+                retired_at=(state.retired_at or now) if plan.retired else None,
+            ),
         )
         return plan
 
@@ -526,7 +541,7 @@ class Poller:
         if isinstance(error, ParseError):
             message = f"cannot parse feed: {message}"
         policy, adaptive = schedule_policy(self.config, source)
-        base = {"interval": self.config.interval_for(source), "adaptive": adaptive}
+        base: Cadence = {"interval": self.config.interval_for(source), "adaptive": adaptive}
         if isinstance(error, FetchError):
             outcome = PollOutcome.from_error(error, **base)
         else:  # an unreadable body is an error too: back off, keep the old validators
@@ -536,7 +551,11 @@ class Poller:
             storage = self.storage
             with self.write_lock, storage.transaction():
                 plan = self._apply(
-                    policy, state, outcome, now, last_status=status, last_error=message
+                    policy,
+                    state,
+                    outcome,
+                    now,
+                    SourceUpdate(last_status=status, last_error=message),
                 )
         except AggregatorError as storage_error:
             message = f"{message} (and could not record it: {storage_error})"

@@ -118,13 +118,13 @@ def _format_time(value: datetime | None) -> str:
     return value.strftime("%d %b %Y, %H:%M UTC") if value else ""
 
 
-def _size(length: int | None) -> str:
+def _size(length: float | None) -> str:
     if not length:
         return ""
     for unit in ("bytes", "KB", "MB", "GB"):
         if length < 1024 or unit == "GB":
             return f"{length:.0f} {unit}" if unit == "bytes" else f"{length:.1f} {unit}"
-        length /= 1024  # type: ignore[assignment]
+        length /= 1024
     return ""
 
 

@@ -20,7 +20,7 @@ from active_content import active_content
 
 from aggregator.config import AppConfig, OutputConfig, SourceConfig
 from aggregator.errors import ParseError
-from aggregator.models import CommentData, EntryData
+from aggregator.models import CommentData, EntryData, SourceUpdate
 from aggregator.parse import parse_comments, parse_feed
 from aggregator.publish import Publisher
 from aggregator.storage import Storage
@@ -106,7 +106,7 @@ def store_corpus(storage: Storage, files: list[Path]) -> list[SourceConfig]:
                 continue
             state = storage.get_source(name)
             storage.store_entries(state, feed.entries, NOW)
-            storage.update_source(state.id, title=feed.title, link=feed.link)
+            storage.update_source(state.id, SourceUpdate(title=feed.title, link=feed.link))
             sources.append(SourceConfig(name=name, url=url, comments=True))
             comments += [replace(c, key=f"{name}:{c.key}") for c in found]
         storage.sync_sources([("thread", BASE + "thread")], NOW)

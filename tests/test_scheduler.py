@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from aggregator.config import AppConfig, load_config
-from aggregator.models import PollResult, SourceState
+from aggregator.models import PollResult, SourceState, SourceUpdate
 from aggregator.scheduler import PollScheduler, first_run_at
 from aggregator.storage import Storage
 from aggregator.update import Poller
@@ -70,7 +70,9 @@ def test_jobs_follow_the_stored_schedule_and_a_run_reschedules_to_its_plan(tmp_p
     with Poller(config) as poller:
         poller.sync_sources()
         with Storage(config.database) as storage, storage.transaction():
-            storage.update_source(storage.get_source("later").id, next_poll_at=later_at)
+            storage.update_source(
+                storage.get_source("later").id, SourceUpdate(next_poll_at=later_at)
+            )
         done = threading.Event()
         results: list[PollResult] = []
 
@@ -102,7 +104,9 @@ def test_apply_config_adds_removes_and_keeps_places(tmp_path) -> None:
         keep_at = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
         with Storage(config.database) as storage, storage.transaction():
             for name in ("a", "b"):
-                storage.update_source(storage.get_source(name).id, next_poll_at=keep_at)
+                storage.update_source(
+                    storage.get_source(name).id, SourceUpdate(next_poll_at=keep_at)
+                )
         scheduler = PollScheduler(config, poller, lambda s, r: None)
         scheduler.start()
         try:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.models import CommentData, EntryData
+from aggregator.models import CommentData, EntryData, ThreadUpdate
 from aggregator.storage import Storage
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -100,7 +100,8 @@ def test_a_stopped_thread_resumes_when_its_count_moves(storage: Storage) -> None
     source_id = storage.get_source("blog").id
     with storage.transaction():
         storage.update_thread(
-            entry_id, comments_stopped=1, comments_hint_polled=3, comments_next_poll_at=NOW
+            entry_id,
+            ThreadUpdate(comments_stopped=1, comments_hint_polled=3, comments_next_poll_at=NOW),
         )
     store_entry(storage, count=3)
     assert storage.list_threads(source_id, None) == []

@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from aggregator.config import AppConfig
 from aggregator.errors import StorageError
-from aggregator.models import CandidateQuery, CommentData, EntryData, StoredEntry
+from aggregator.models import CandidateQuery, CommentData, EntryData, SourceUpdate, StoredEntry
 from aggregator.publish import Publisher
 from aggregator.storage import Storage, format_time, register_functions
 from aggregator.storage import outputs as queries
@@ -400,7 +400,7 @@ def test_candidates_read_again_are_the_same_values_until_they_change(storage: St
     store(storage, "a", entry("x", 1, title="Retitled", content_hash="new"))
     storage.sync_sources([("a", "https://a.example/feed")], NOW)
     with storage.transaction():
-        storage.update_source(storage.get_source("a").id, title="Source A")
+        storage.update_source(storage.get_source("a").id, SourceUpdate(title="Source A"))
     changed = [e for page in storage.iter_candidates(CandidateQuery()) for e in page]
     assert [(e.key, e.title, e.source_title) for e in changed] == [
         ("x", "Retitled", "Source A"),

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
@@ -222,7 +223,7 @@ def _make_comment(
         number=number,
         parent_key=parent_key,
         content_hash=_sha256(
-            [content, author, author_url, published_at and published_at.isoformat(), parent_key]
+            [content, author, author_url, published_at.isoformat() if published_at else None, parent_key]
         ),
     )
 
@@ -265,7 +266,7 @@ def _from_mf2(html: bytes, page_url: str, dates: _DateReader) -> tuple[CommentDa
                 content=clean_html(html_text.strip(), base),
                 author=_squash(name) or None if isinstance(name, str) else None,
                 author_url=_web_url(url, base) if isinstance(url, str) else None,
-                date_text=_first(props.get("published")),
+                date_text=_string(_first(props.get("published"))),
                 link=_web_url(link, base) if isinstance(link, str) else None,
                 number=len(found) + 1,
                 parent_key=parent_key,
@@ -279,7 +280,7 @@ def _from_mf2(html: bytes, page_url: str, dates: _DateReader) -> tuple[CommentDa
     return _keep_comments(_unique(found))
 
 
-def _h_entries(items: list[object]) -> Iterator[dict[str, object]]:
+def _h_entries(items: list[object]) -> Iterator[dict[str, Any]]:
     for item in items:
         if isinstance(item, dict):
             if "h-entry" in (item.get("type") or []):
@@ -339,6 +340,10 @@ def _from_json_ld(
 
 def _first(value: object) -> object:
     return value[0] if isinstance(value, list) and value else value if value else None
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _unique(comments: list[CommentData]) -> list[CommentData]:

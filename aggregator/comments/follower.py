@@ -16,7 +16,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from aggregator.comments.matching import match_comments_to_threads
@@ -25,7 +25,7 @@ from aggregator.config import AppConfig, SourceConfig
 from aggregator.decide import decide_next_comments_poll, detect_comment_gap
 from aggregator.errors import AggregatorError
 from aggregator.fetch import Fetcher
-from aggregator.models import SourceState, ThreadState
+from aggregator.models import SourceState, SourceUpdate, ThreadState, ThreadUpdate
 from aggregator.pages import PageSelectors, selectors_from_config
 from aggregator.sandbox import InProcessParser, Parser
 from aggregator.storage import Storage
@@ -201,20 +201,22 @@ class CommentFollower:
                 stored = storage.store_comments(thread.entry_id, thread.public_id, items, now)
                 result.new += stored.new
                 result.updated += stored.updated
-                fields: dict[str, object] = {}
+                update = ThreadUpdate()
                 if stored.new:
-                    fields["comments_last_new_at"] = now
+                    update = replace(update, comments_last_new_at=now)
                 if gap and selectors and thread.link:
-                    fields.update(comments_next_poll_at=now, comments_stopped=0)
-                if fields:
-                    storage.update_thread(thread.entry_id, **fields)
+                    update = replace(update, comments_next_poll_at=now, comments_stopped=0)
+                if update.columns():
+                    storage.update_thread(thread.entry_id, update)
             storage.update_source(
                 state.id,
-                comments_etag=fetched.etag
-                or (state.comments_etag if fetched.not_modified else None),
-                comments_last_modified=fetched.last_modified
-                or (state.comments_last_modified if fetched.not_modified else None),
-                comments_polled_at=now,
+                SourceUpdate(
+                    comments_etag=fetched.etag
+                    or (state.comments_etag if fetched.not_modified else None),
+                    comments_last_modified=fetched.last_modified
+                    or (state.comments_last_modified if fetched.not_modified else None),
+                    comments_polled_at=now,
+                ),
             )
         unmatched = len(comments) - sum(len(items) for _, items in grouped)
         if unmatched:
@@ -263,8 +265,8 @@ class CommentFollower:
         counts = CommentsResult()
         try:
             with storage.transaction():  # nested: a savepoint
-                fields = self._store_thread(storage, source, read, counts, now)
-                storage.update_thread(read.thread.entry_id, **fields)
+                update = self._store_thread(storage, source, read, counts, now)
+                storage.update_thread(read.thread.entry_id, update)
         except Exception as error:
             if not storage.db.conn.in_transaction:
                 raise  # SQLite rolled back the whole transaction: nothing of the batch is left
@@ -296,27 +298,30 @@ class CommentFollower:
         read: ThreadRead,
         result: CommentsResult,
         now: datetime,
-    ) -> dict[str, object]:
+    ) -> ThreadUpdate:
         """Store one read's comments; return the thread's new state (validators, schedule)."""
         thread = read.thread
-        fields: dict[str, object] = {"comments_polled_at": now}
+        update = ThreadUpdate(comments_polled_at=now)
         new_at = thread.last_new_comment_at
         if read.error:
-            fields["comments_error"] = read.error
+            update = replace(update, comments_error=read.error)
             result.errors.append(f"{source.name}: {thread.link or thread.key}: {read.error}")
         elif read.missing is not None:
             # The count is not recorded as read: the feed is tried once more despite it.
-            fields["comments_error"] = f"{_MISSING} (HTTP {read.missing})"
+            update = replace(update, comments_error=f"{_MISSING} (HTTP {read.missing})")
         else:
-            fields["comments_error"] = None
-            fields["comments_hint_polled"] = thread.comment_count_hint
+            update = replace(
+                update, comments_error=None, comments_hint_polled=thread.comment_count_hint
+            )
         if read.fetched is not None and not read.error:
             fetched = read.fetched
             # A 304 need not repeat the validators (RFC 9110 section 15.4.5): keep ours.
             kept = fetched.not_modified
-            fields["comments_etag"] = fetched.etag or (thread.etag if kept else None)
-            fields["comments_last_modified"] = fetched.last_modified or (
-                thread.last_modified if kept else None
+            update = replace(
+                update,
+                comments_etag=fetched.etag or (thread.etag if kept else None),
+                comments_last_modified=fetched.last_modified
+                or (thread.last_modified if kept else None),
             )
         last_comment_at = thread.last_comment_at
         if read.comments is not None:
@@ -329,7 +334,7 @@ class CommentFollower:
             result.updated += stored.updated
             if stored.new:
                 new_at = now
-                fields["comments_last_new_at"] = now
+                update = replace(update, comments_last_new_at=now)
             dates = [c.published_at for c in read.comments if c.published_at]
             if dates:
                 last_comment_at = max([*dates, *([last_comment_at] if last_comment_at else [])])
@@ -349,12 +354,12 @@ class CommentFollower:
                     read.missing,
                 )
                 next_at = None
-                fields["comments_hint_polled"] = thread.comment_count_hint
+                update = replace(update, comments_hint_polled=thread.comment_count_hint)
             elif next_at is not None:
                 next_at = max(next_at, now + MISSING_RETRY)
-        fields["comments_next_poll_at"] = next_at
-        fields["comments_stopped"] = 1 if next_at is None else 0
-        return fields
+        return replace(
+            update, comments_next_poll_at=next_at, comments_stopped=1 if next_at is None else 0
+        )
 
 
 def _known(storage: Storage, entry_ids: Sequence[int]) -> dict[int, KnownThread]:

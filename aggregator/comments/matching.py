@@ -27,14 +27,14 @@ def match_comments_to_threads(
                 by_ref.setdefault(_strip(ref), thread)
     groups: dict[int, tuple[ThreadState, list[CommentData]]] = {}
     for comment in comments:
-        thread = None
+        found: ThreadState | None = None
         for ref in (comment.in_reply_to, comment.in_reply_to_href, comment.link, comment.guid):
             if ref:
-                thread = by_ref.get(ref) or by_ref.get(_strip(ref))
-            if thread is not None:
+                found = by_ref.get(ref) or by_ref.get(_strip(ref))
+            if found is not None:
                 break
-        if thread is not None:
-            groups.setdefault(thread.entry_id, (thread, []))[1].append(comment)
+        if found is not None:
+            groups.setdefault(found.entry_id, (found, []))[1].append(comment)
     return list(groups.values())
 
 

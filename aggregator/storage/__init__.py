@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from sqlite_utils import Database
 
@@ -28,11 +28,13 @@ from aggregator.models import (
     EnclosureData,
     EntryData,
     SourceState,
+    SourceUpdate,
     StoredComment,
     StoredEntry,
     StoredThread,
     StoreResult,
     ThreadState,
+    ThreadUpdate,
 )
 from aggregator.storage.outputs import OutputQueries
 from aggregator.storage.schema import index_queued, migrations
@@ -83,6 +85,12 @@ _UPDATE_COMMENT = (
     + ", changed_at = ?, gone_at = NULL WHERE id = ?"
 )
 _ID_NAMESPACE = uuid.UUID("6f1c1f0e-4a57-4d2b-9a51-0a9f8f6c2b10")
+
+
+@overload
+def format_time(value: datetime) -> str: ...
+@overload
+def format_time(value: None) -> None: ...
 
 
 def format_time(value: datetime | None) -> str | None:
@@ -293,11 +301,11 @@ class Storage(OutputQueries):
         except sqlite3.Error as error:
             raise StorageError(f"{self.path}: indexing for search: {error}") from error
 
-    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         try:
             cursor = self.db.execute(sql, params)
             columns = [item[0] for item in cursor.description or ()]
-            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]  # type: ignore[misc]
+            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         except sqlite3.Error as error:
             raise StorageError(f"{self.path}: {error}") from error
 
@@ -376,12 +384,13 @@ class Storage(OutputQueries):
             comments_polled_at=parse_time(row["comments_polled_at"]),
         )
 
-    def update_source(self, source_id: int, **fields: Any) -> None:
-        """Record poll results on a source row (validators, status, error, times).
+    def update_source(self, source_id: int, update: SourceUpdate) -> None:
+        """Record poll results on a source row (validators, status, error, times): the
+        columns of ``update`` that are not ``KEEP``.
 
         Datetimes are stored as UTC text and sets (the skip hints) as sorted JSON lists.
         """
-        values = {key: _column_value(v, key) for key, v in fields.items()}
+        values = {key: _column_value(v, key) for key, v in update.columns().items()}
         assignments = ", ".join(f"{key} = :{key}" for key in values)
         self._execute(
             f"UPDATE sources SET {assignments} WHERE id = :_id", {**values, "_id": source_id}
@@ -709,9 +718,10 @@ class Storage(OutputQueries):
             for row in rows
         ]
 
-    def update_thread(self, entry_id: int, **fields: Any) -> None:
-        """Record a comment poll on an entry (validators, times, next poll, stopped)."""
-        values = {key: _column_value(v, key) for key, v in fields.items()}
+    def update_thread(self, entry_id: int, update: ThreadUpdate) -> None:
+        """Record a comment poll on an entry (validators, times, next poll, stopped): the
+        columns of ``update`` that are not ``KEEP``."""
+        values = {key: _column_value(v, key) for key, v in update.columns().items()}
         assignments = ", ".join(f"{key} = :{key}" for key in values)
         self._execute(
             f"UPDATE entries SET {assignments} WHERE id = :_id", {**values, "_id": entry_id}

@@ -14,7 +14,7 @@ migration ``0004_search_queue``).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +101,7 @@ class OutputQueries:
     # Entry id -> (row, StoredEntry) of candidates read before (see _MEMO_MAX).
     _candidate_memo: dict[int, tuple[tuple[Any, ...], StoredEntry]]
 
-    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         raise NotImplementedError  # provided by Storage
 
     def count(self, table: str) -> int:
@@ -112,7 +112,7 @@ class OutputQueries:
 
     def iter_candidates(
         self, query: CandidateQuery, page_size: int = 200
-    ) -> Iterator[list[StoredEntry]]:
+    ) -> Generator[list[StoredEntry], None, None]:
         """Yield the candidate entries of ``query`` in its order, ``page_size`` at a time.
 
         One SQL statement bounded by ``query.window``, read lazily: stop iterating and the rest
