@@ -87,8 +87,8 @@ class PollOutcome:
     ``status`` is the final HTTP status, ``None`` for a network error. ``feed`` carries the
     publisher's hints (pass the stored ones on a 304). ``entry_times`` are publication times of
     recent entries; when empty they are read from ``feed``. ``interval`` is the configured one;
-    ``adaptive=False`` pins it. ``redirect_status``/``redirect_url`` describe the redirect chain;
-    ``retry_after_seconds`` is Retry-After already parsed by the fetcher.
+    ``adaptive=False`` pins it. ``redirect_status``/``redirect_url`` describe the redirect chain.
+    Retry-After is read from ``headers`` here, and only here (:func:`parse_retry_after`).
     """
 
     status: int | None
@@ -100,7 +100,6 @@ class PollOutcome:
     adaptive: bool = True
     redirect_status: int | None = None
     redirect_url: str | None = None
-    retry_after_seconds: float | None = None
     error: str | None = None
 
     @classmethod
@@ -141,7 +140,6 @@ class PollOutcome:
         return cls(
             status=error.status,
             headers=error.headers,
-            retry_after_seconds=error.retry_after,
             error=str(error),
             **cadence,
         )
@@ -166,7 +164,6 @@ class PollPlan:
     redirect_count: int = 0
     redirect_adopted: bool = False
     retired: bool = False
-    update_entries: bool = False
 
 
 def parse_retry_after(
@@ -353,7 +350,6 @@ def decide_next_poll(
         redirect_url=pending,
         redirect_count=count,
         redirect_adopted=adopted,
-        update_entries=outcome.status != 304 and outcome.body_changed,
     )
 
 
@@ -447,9 +443,6 @@ def _plan_error(
 ) -> PollPlan:
     what = f"HTTP {outcome.status}" if outcome.status is not None else (outcome.error or "error")
     retry_at = parse_retry_after(_header(outcome.headers, "retry-after"), now, policy)
-    seconds = outcome.retry_after_seconds
-    if retry_at is None and seconds is not None and seconds >= 0:  # NaN fails this too
-        retry_at = now + _secs(min(seconds, policy.retry_after_max.total_seconds()))
     if retry_at is not None:
         # The server's own word replaces our guess, but never undercuts the floor.
         at = now + _jittered(max(retry_at - now, policy.floor), policy, rng)

@@ -40,12 +40,10 @@ class FetchError(AggregatorError):
         message: str,
         *,
         status: int | None = None,
-        retry_after: float | None = None,
         headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
         self.status = status
-        self.retry_after = retry_after
         # The response headers, verbatim (Retry-After may be an HTTP date: RFC 9110 10.2.3).
         self.headers = dict(headers or {})
 

@@ -25,14 +25,11 @@ import os
 import ssl
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
-import httpx
 
 from aggregator.addresses import AddressRule, Provenance, rule_for
 from aggregator.config import DEFAULT_USER_AGENT
@@ -43,6 +40,7 @@ from aggregator.models import FetchResult
 from aggregator.transport import (
     LoopThread,
     Resolver,
+    default_ssl_context,
     make_session,
     request_url,
     system_resolver,
@@ -89,8 +87,7 @@ class Fetcher:
         self.allow_private_networks = allow_private_networks
         self.file_roots = tuple(Path(root).resolve() for root in file_roots)
         self._stopped = False
-        # httpx's default trust: certifi's CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR when set.
-        self._ssl_context = ssl_context or httpx.create_ssl_context()
+        self._ssl_context = ssl_context or default_ssl_context()
         self._resolver = resolver
         self._headers = {
             "User-Agent": user_agent,
@@ -398,7 +395,6 @@ def _status_error(status: int, reason: str | None, headers: dict[str, str]) -> F
     return FetchError(
         f"HTTP {status} {reason}".rstrip(),
         status=status,
-        retry_after=_seconds(headers.get("retry-after")),
         headers=headers,
     )
 
@@ -442,22 +438,6 @@ def _guess_type(path: Path) -> str:
         ".html": "text/html",
         ".htm": "text/html",
     }.get(suffix, "application/xml")
-
-
-def _seconds(value: str | None) -> float | None:
-    """Retry-After as seconds from now: delay-seconds or an HTTP-date (RFC 9110 section 10.2.3)."""
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # "-0000" or no zone: HTTP-dates are always GMT
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _reason(error: object) -> str:

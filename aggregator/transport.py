@@ -34,6 +34,7 @@ gets: :mod:`aggregator.fetch` does.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl
 import threading
@@ -41,6 +42,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import aiohttp
+import certifi
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
@@ -53,6 +55,18 @@ Resolver = Callable[[str, int], list[str]]
 T = TypeVar("T")
 
 _ALLOW_HINT = "(set allow_private_networks: true to allow it)"
+
+
+def default_ssl_context() -> ssl.SSLContext:
+    """The CA store fetches trust: ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` when set (as OpenSSL
+    and most HTTP clients read them), else certifi's bundle, so trust does not depend on how the
+    host system was set up (the store httpx used before the move to aiohttp, kept)."""
+    cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+    if cafile and os.path.isfile(cafile):
+        return ssl.create_default_context(cafile=cafile)
+    if capath and os.path.isdir(capath):
+        return ssl.create_default_context(capath=capath)
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def system_resolver(host: str, port: int) -> list[str]:

@@ -7,7 +7,9 @@ ping to the hub; this form is the one PubSubHubbub hubs accept). The hub then fe
 and pushes it to subscribers.
 
 Does not: subscribe to anything, serve as a hub, or retry. A hub that is down is logged and
-costs one timeout per changed feed; the next change pings again.
+costs one timeout; the next change pings again. The pings go through aiohttp on a loop thread
+of their own (:class:`aggregator.transport.LoopThread`), the project's one HTTP client; the hub
+is the operator's choice, so no address rule applies to it.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 from aggregator.config import AppConfig
+from aggregator.transport import LoopThread, default_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +57,12 @@ def topic_urls(config: AppConfig, paths: Iterable[Path]) -> list[str]:
 class HubNotifier:
     """Pings one WebSub hub. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(
-        self,
-        hub: str,
-        *,
-        user_agent: str,
-        timeout: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
-    ):
+    def __init__(self, hub: str, *, user_agent: str, timeout: float = 10.0):
         self.hub = hub
-        self._client = httpx.Client(
-            headers={"User-Agent": user_agent},
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            transport=transport,
-        )
+        self._headers = {"User-Agent": user_agent}
+        self._timeout = timeout
+        self._loop = LoopThread("aggregator-websub")
+        self._session: aiohttp.ClientSession | None = None  # made and used on the loop only
 
     def __enter__(self) -> HubNotifier:
         return self
@@ -77,7 +71,28 @@ class HubNotifier:
         self.close()
 
     def close(self) -> None:
-        self._client.close()
+        """Close the connection to the hub and stop the loop thread."""
+        self._loop.close(self._close_session())
+
+    async def _close_session(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _post(self, url: str) -> int:
+        """POST one ping; the hub's HTTP status."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                connector=aiohttp.TCPConnector(ssl=default_ssl_context()),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+            )
+        data = {"hub.mode": "publish", "hub.url": url}
+        async with self._session.post(self.hub, data=data, allow_redirects=False) as response:
+            await response.read()
+            return response.status
 
     def notify(self, urls: Iterable[str]) -> NotifyResult:
         """POST one publish ping per URL; a 2xx answer counts as accepted. Never raises.
@@ -92,23 +107,21 @@ class HubNotifier:
                 result.failed[url] = unreachable
                 continue
             try:
-                response = self._client.post(self.hub, data={"hub.mode": "publish", "hub.url": url})
-            except httpx.HTTPError as error:
+                status = self._loop.run(self._post(url))
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
                 unreachable = f"cannot reach the hub: {error or type(error).__name__}"
                 result.failed[url] = unreachable
                 continue
-            if 200 <= response.status_code < 300:
+            if 200 <= status < 300:
                 result.notified.append(url)
             else:
-                result.failed[url] = f"the hub answered HTTP {response.status_code}"
+                result.failed[url] = f"the hub answered HTTP {status}"
         for url, reason in result.failed.items():
             log.warning("websub: %s: %s", url, reason)
         return result
 
 
-def notify_changes(
-    config: AppConfig, changed: Iterable[Path], transport: httpx.BaseTransport | None = None
-) -> NotifyResult:
+def notify_changes(config: AppConfig, changed: Iterable[Path]) -> NotifyResult:
     """Ping the configured hub about the changed feeds; nothing when no hub is configured."""
     hub = config.server.websub_hub
     urls = topic_urls(config, changed)
@@ -118,7 +131,6 @@ def notify_changes(
         hub,
         user_agent=config.defaults.user_agent,
         timeout=min(config.defaults.timeout.total_seconds(), 10.0),
-        transport=transport,
     ) as notifier:
         result = notifier.notify(urls)
     if result.notified:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
 from zoneinfo import ZoneInfo
@@ -547,20 +547,6 @@ def _wp_comment_atom(title: str, link: str, paging: str, entries: str) -> str:
 {paging}
 {entries}
 </feed>"""
-
-
-class Clock:
-    """An injected clock that tests move forward by hand."""
-
-    def __init__(self, start: datetime):
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> datetime:
-        self.now += delta
-        return self.now
 
 
 def requests_to(log: list[tuple[Request, Response]], path: str) -> list[Request]:

@@ -30,7 +30,8 @@ from typing import Any
 
 import pytest
 import yaml
-from blogsim import START, Blog, Clock
+from blogsim import START, Blog
+from factories import Clock
 from pytest_httpserver import HTTPServer
 from quiet_server import QuietServer
 from werkzeug.wrappers import Request, Response

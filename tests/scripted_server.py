@@ -10,31 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
 
+from factories import Clock
 from quiet_server import QuietServer
-
-
-class FakeClock:
-    """A clock that only moves when the test says so."""
-
-    def __init__(self, start: datetime | None = None):
-        self.now = start or datetime(2024, 3, 6, 12, 0, tzinfo=UTC)
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self.now
-
-    def set(self, when: datetime) -> None:
-        with self._lock:
-            self.now = when
-
-    def advance(self, delta: timedelta) -> None:
-        with self._lock:
-            self.now += delta
 
 
 @dataclass(frozen=True)
@@ -57,8 +38,8 @@ class Request:
 class ScriptedServer:
     """Serves scripted answers; use as a context manager."""
 
-    def __init__(self, clock: FakeClock | None = None):
-        self.clock = clock or FakeClock()
+    def __init__(self, clock: Clock | None = None):
+        self.clock = clock or Clock()
         self.log: list[Request] = []
         self._scripts: dict[str, list[Script]] = {}
         self._lock = threading.Lock()

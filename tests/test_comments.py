@@ -17,7 +17,8 @@ from typing import Any
 
 import feedparser
 import pytest
-from blogsim import START, Blog, Clock, Post, requests_to
+from blogsim import START, Blog, Post, requests_to
+from factories import Clock
 from pytest_httpserver import HTTPServer
 
 from aggregator.config import AppConfig

@@ -83,20 +83,17 @@ def test_parse_retry_after_cap_comes_from_policy() -> None:
 
 @pytest.mark.parametrize("status", [429, 503])
 @pytest.mark.parametrize(
-    ("headers", "seconds", "expected"),
+    ("headers", "expected"),
     [
-        ({"Retry-After": "3600"}, None, NOW + H),
-        ({"retry-after": "Wed, 06 Mar 2024 14:00:00 GMT"}, None, NOW + 2 * H),
-        ({}, 7200.0, NOW + 2 * H),  # already parsed by the fetcher (FetchError.retry_after)
-        ({"Retry-After": "60"}, None, NOW + 15 * M),  # never under the floor
-        ({"Retry-After": "864000"}, None, NOW + D),  # ten days asked, one day granted
+        ({"Retry-After": "3600"}, NOW + H),
+        ({"retry-after": "Wed, 06 Mar 2024 14:00:00 GMT"}, NOW + 2 * H),
+        ({"Retry-After": "60"}, NOW + 15 * M),  # never under the floor
+        ({"Retry-After": "864000"}, NOW + D),  # ten days asked, one day granted
     ],
 )
-def test_errors_honour_retry_after(
-    status: int, headers: dict[str, str], seconds: float | None, expected: datetime
-) -> None:
+def test_errors_honour_retry_after(status: int, headers: dict[str, str], expected: datetime) -> None:
     state = ScheduleState(URL, error_count=5)  # backoff alone would say 4 hours
-    plan = decide(PollOutcome(status, headers=headers, retry_after_seconds=seconds), state)
+    plan = decide(PollOutcome(status, headers=headers), state)
     assert (plan.next_poll_at, plan.reason, plan.error_count) == (expected, "retry-after", 6)
 
 
@@ -424,13 +421,6 @@ def test_410_retires_the_source() -> None:
     assert not decide(PollOutcome(404)).retired  # only 410 retires
 
 
-def test_update_entries_only_for_a_changed_body() -> None:
-    assert decide(PollOutcome(200, body_changed=True)).update_entries
-    assert not decide(PollOutcome(200, body_changed=False)).update_entries
-    assert not decide(PollOutcome(304, body_changed=True)).update_entries
-    assert not decide(PollOutcome(500, body_changed=True)).update_entries
-
-
 def test_outcome_from_fetch_and_error() -> None:
     def fetched(final_url: str, permanent: str | None) -> FetchResult:
         return FetchResult(URL, final_url, 200, {}, b"", permanent_redirect=permanent)
@@ -443,8 +433,10 @@ def test_outcome_from_fetch_and_error() -> None:
         True,
     )
     assert PollOutcome.from_fetch(fetched(URL, None)).redirect_status is None
-    error = PollOutcome.from_error(FetchError("HTTP 429", status=429, retry_after=120.0))
-    assert (error.status, error.retry_after_seconds, error.error) == (429, 120.0, "HTTP 429")
+    error = PollOutcome.from_error(
+        FetchError("HTTP 429", status=429, headers={"retry-after": "120"})
+    )
+    assert (error.status, error.headers, error.error) == (429, {"retry-after": "120"}, "HTTP 429")
 
 
 # -- polls by hand -------------------------------------------------------------------------------
@@ -593,7 +585,6 @@ outcomes = st.builds(
     entry_times=st.lists(times, max_size=15),
     interval=st.one_of(st.none(), st.timedeltas(min_value=timedelta(0), max_value=2 * D)),
     adaptive=st.booleans(),
-    retry_after_seconds=st.one_of(st.none(), st.floats(allow_nan=True)),
 )
 
 

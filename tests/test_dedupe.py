@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from factories import make_entry as stored_entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.provisional import urls
@@ -16,30 +17,13 @@ from aggregator.dedupe import DedupedEntry, dedupe, normalize_title, normalize_u
 from aggregator.models import StoredEntry
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
-_ids = iter(range(1, 1_000_000))
 
 
 def make_entry(source: str = "a", hours: float = 0, **fields: Any) -> StoredEntry:
-    number = next(_ids)
-    values: dict[str, Any] = {
-        "id": number,
-        "public_id": f"e{number}",
-        "source_name": source,
-        "source_title": source.upper(),
-        "source_url": f"https://{source}.example/feed",
-        "source_link": None,
-        "key": f"k{number}",
-        "title": f"Unique title {number}",
-        "link": f"https://{source}.example/post/{number}",
-        "author": None,
-        "summary": None,
-        "content": None,
-        "published_at": T0 + timedelta(hours=hours),
-        "updated_at": None,
-        "first_seen_at": T0 + timedelta(days=1),
-    }
-    values.update(fields)
-    return StoredEntry(**values)
+    """An entry of ``source`` published ``hours`` after T0 (tests.factories builds it)."""
+    published = {"published_at": T0 + timedelta(hours=hours)}
+    fields = {"source_link": None, "first_seen_at": T0 + timedelta(days=1), **published, **fields}
+    return stored_entry(source=source, **fields)
 
 
 def kept_ids(result: list[DedupedEntry]) -> list[int]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import time
+from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from pathlib import Path
 
 import pytest
 
+from aggregator.decide import PollOutcome, parse_retry_after
 from aggregator.errors import FetchError
 from aggregator.fetch import Fetcher
 
@@ -111,17 +113,21 @@ def test_error_status_raises_with_status(feed_server, fetcher, status):
 
     assert caught.value.status == status
     assert str(status) in str(caught.value)
-    assert caught.value.retry_after is None
+    assert "retry-after" not in caught.value.headers
 
 
-def test_429_reports_retry_after_seconds(feed_server, fetcher):
+def test_429_carries_retry_after_to_the_scheduler(feed_server, fetcher):
     url = feed_server.route("/feed.rss", status=429, headers={"Retry-After": "120"})
 
     with pytest.raises(FetchError) as caught:
         fetcher.fetch(url)
 
     assert caught.value.status == 429
-    assert caught.value.retry_after == 120
+    assert caught.value.headers["retry-after"] == "120"
+    # The scheduler reads it (one parser: decide.parse_retry_after).
+    outcome = PollOutcome.from_error(caught.value)
+    now = datetime.now(UTC)
+    assert parse_retry_after(outcome.headers["retry-after"], now) == now + timedelta(seconds=120)
 
 
 def test_retry_after_may_be_an_http_date(feed_server, fetcher):
@@ -133,8 +139,10 @@ def test_retry_after_may_be_an_http_date(feed_server, fetcher):
         fetcher.fetch(url)
 
     assert caught.value.status == 503
-    assert caught.value.retry_after is not None
-    assert 590 <= caught.value.retry_after <= 601
+    now = datetime.now(UTC)
+    retry_at = parse_retry_after(caught.value.headers["retry-after"], now)
+    assert retry_at is not None
+    assert 590 <= (retry_at - now).total_seconds() <= 601
 
 
 def test_unreadable_retry_after_is_ignored(feed_server, fetcher):
@@ -143,7 +151,7 @@ def test_unreadable_retry_after_is_ignored(feed_server, fetcher):
     with pytest.raises(FetchError) as caught:
         fetcher.fetch(url)
 
-    assert caught.value.retry_after is None
+    assert parse_retry_after(caught.value.headers["retry-after"], datetime.now(UTC)) is None
 
 
 # -- redirects -----------------------------------------------------------------------------------

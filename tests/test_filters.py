@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from factories import make_entry as stored_entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,27 +35,13 @@ CASES = sorted((Path(__file__).parent / "data" / "filters").glob("*.yaml"))
 
 
 def make_entry(**fields: Any) -> StoredEntry:
-    values: dict[str, Any] = {
-        "id": 1,
-        "public_id": "e1",
-        "source_name": "moa",
-        "source_title": "Moon of Alabama",
-        "source_url": "https://example.org/feed",
-        "source_link": None,
-        "key": "k1",
-        "title": "A title",
-        "link": "https://example.org/post/1",
-        "author": None,
-        "summary": None,
-        "content": None,
-        "published_at": NOW - timedelta(hours=1),
-        "updated_at": None,
-        "first_seen_at": NOW,
-    }
-    values.update(fields)
-    if isinstance(values.get("categories"), list):
-        values["categories"] = tuple(values["categories"])
-    return StoredEntry(**values)
+    """One entry of "moa", published an hour before NOW (tests.factories builds it)."""
+    defaults = {"id": 1, "public_id": "e1", "key": "k1", "source_title": "Moon of Alabama"}
+    fields = {**defaults, "source_url": "https://example.org/feed", "source_link": None, **fields}
+    fields.setdefault("link", "https://example.org/post/1")
+    fields.setdefault("title", "A title")
+    fields.setdefault("published_at", NOW - timedelta(hours=1))
+    return stored_entry(source="moa", **fields)
 
 
 def make_comment(**fields: Any) -> StoredComment:

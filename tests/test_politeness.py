@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from scripted_server import Answer, FakeClock, ScriptedServer, http_date, rss
+from factories import Clock
+from scripted_server import Answer, ScriptedServer, http_date, rss
 
 from aggregator.config import AppConfig, load_config
 from aggregator.storage import Storage
@@ -39,12 +40,12 @@ def write_config(tmp_path: Path, sources: list[dict], **defaults: object) -> App
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture
-def server(clock: FakeClock):
+def server(clock: Clock):
     with ScriptedServer(clock) as running:
         yield running
 

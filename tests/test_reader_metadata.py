@@ -29,7 +29,8 @@ from pathlib import Path
 import feedparser
 import httpx
 import pytest
-from blogsim import START, Blog, Clock, Post
+from blogsim import START, Blog, Post
+from factories import Clock
 from lxml import etree
 from support import free_port, serve
 

@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from factories import make_entry as stored_entry
+
 from aggregator.dedupe import DedupedEntry, Duplicate
 from aggregator.filters import RuleSet, compile_rules
 from aggregator.models import SearchHit, StoredEntry
@@ -13,30 +15,12 @@ from aggregator.sanitize import plain_text
 from aggregator.selection import CandidatePage, select_entries, shape_entry
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
-_ids = iter(range(1, 1_000_000))
 
 
 def make_entry(title: str, hours: float = 0, source: str = "a", **fields: Any) -> StoredEntry:
-    number = next(_ids)
-    values: dict[str, Any] = {
-        "id": number,
-        "public_id": f"p{number}",
-        "source_name": source,
-        "source_title": source.upper(),
-        "source_url": f"https://{source}.example/feed",
-        "source_link": f"https://{source}.example/",
-        "key": f"k{number}",
-        "title": title,
-        "link": f"https://{source}.example/{number}",
-        "author": None,
-        "summary": None,
-        "content": None,
-        "published_at": NOW - timedelta(hours=hours),
-        "updated_at": None,
-        "first_seen_at": NOW,
-    }
-    values.update(fields)
-    return StoredEntry(**values)
+    """An entry of ``source`` published ``hours`` before NOW (tests.factories builds it)."""
+    fields = {"published_at": NOW - timedelta(hours=hours), **fields}
+    return stored_entry(title, source=source, **fields)
 
 
 def pages_of(entries: Sequence[StoredEntry], size: int, read: list[int]) -> Iterator[CandidatePage]:
