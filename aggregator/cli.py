@@ -100,6 +100,9 @@ def check(obj: Context) -> None:
     click.echo(
         f"{obj.config_path}: ok ({len(config.sources)} sources, {len(config.outputs)} outputs)"
     )
+    click.echo(f"database:  {config.database}")
+    click.echo(f"published: {config.public_dir / 'feeds'}")
+    click.echo(f"user agent: {config.defaults.user_agent}")
 
 
 @main.command()
