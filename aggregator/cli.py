@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import sys
+from datetime import UTC, datetime
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -273,10 +275,13 @@ def run(obj: Context, host: str | None, port: int | None) -> None:
 @click.pass_obj
 @handle_errors
 def status(obj: Context, as_json: bool) -> None:
-    """Show each source's last poll and HTTP status, counts, next poll, errors and redirects.
+    """Show each source's state, last poll and HTTP status, counts, next poll, errors and
+    redirects. On a terminal, failing and retired sources come first and the table fits the
+    terminal's width (long errors are cut); --json prints everything, by name.
 
     Example: aggregator status --json
     """
+    from aggregator.status import source_state, status_rows, status_table
     from aggregator.storage import Storage
 
     config = obj.config
@@ -286,62 +291,12 @@ def status(obj: Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    click.echo(
-        f"{'source':16} {'last poll':16} {'http':>4} {'entries':>7} {'comments':>8} "
-        f"{'errors':>6}  {'next poll':16} {'why':12} notes"
-    )
-    for row in data:
-        click.echo(
-            f"{row['name'][:16]:16} {_short_time(row['last_polled_at']):16} "
-            f"{row['last_status'] or '-':>4} {row['entry_count']:>7} {row['comment_total']:>8} "
-            f"{row['error_count']:>6}  {_short_time(row['next_poll_at']):16} "
-            f"{(row['next_poll_reason'] or '-')[:12]:12} {'; '.join(row['notes'])}"
-        )
-
-
-def status_rows(rows: list[dict[str, Any]], configured: set[str]) -> list[dict[str, Any]]:
-    """The ``status`` table as data: stored columns plus a list of notes for the operator."""
-    keys = [
-        "name",
-        "url",
-        "config_url",
-        "last_polled_at",
-        "last_status",
-        "last_success_at",
-        "entry_count",
-        "comment_total",
-        "next_poll_at",
-        "next_poll_reason",
-        "next_poll_detail",
-        "error_count",
-        "last_error",
-        "redirect_url",
-        "redirect_count",
-        "retired_at",
-    ]
-    data = []
-    for row in rows:
-        item = {key: row.get(key) for key in keys} | {"configured": row["name"] in configured}
-        notes = []
-        if item["retired_at"]:
-            notes.append(f"RETIRED {item['retired_at']} (410 Gone): no more requests")
-        if item["last_error"]:
-            notes.append(f"error: {item['last_error']}")
-        if item["redirect_url"]:
-            notes.append(
-                f"pending redirect to {item['redirect_url']} (seen {item['redirect_count']}x)"
-            )
-        if item["config_url"] and item["url"] != item["config_url"]:
-            notes.append(f"moved: now polled at {item['url']} (update the config)")
-        if not item["configured"]:
-            notes.append("not in the config")
-        item["notes"] = notes
-        data.append(item)
-    return data
-
-
-def _short_time(value: str | None) -> str:
-    return value[:16].replace("T", " ") if value else "never"
+    now = datetime.now(UTC)
+    states = [source_state(row, now, config.defaults.stale_after) for row in rows]
+    # A terminal's width ($COLUMNS first, as shutil reads it); in a pipe nothing is cut.
+    width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 100_000
+    for line in status_table(data, states, width):
+        click.echo(line)
 
 
 @main.command()

@@ -376,6 +376,7 @@ class Poller:
                 state,
                 outcome,
                 now,
+                new_entries=stored.new,
                 title=source.title or feed.title,
                 link=feed.link,
                 etag=fetched.etag,
@@ -450,10 +451,21 @@ class Poller:
         state: SourceState,
         outcome: PollOutcome,
         now: datetime,
+        new_entries: int = 0,
         **fields: Any,
     ) -> PollPlan:
-        """Decide the next poll and write it with ``fields`` (call inside the transaction)."""
+        """Decide the next poll and write it with ``fields`` (call inside the transaction),
+        and log the poll (``now`` is when it started)."""
         plan = decide_next_poll(policy, schedule_state(state), outcome, now, self.rng)
+        # For the status page's chart: how long this poll took until now, by the same clock.
+        self.storage.log_poll(
+            state.id,
+            now,
+            (self.clock() - now).total_seconds() * 1000,
+            status=fields.get("last_status"),
+            new_entries=new_entries,
+            error=fields.get("last_error"),
+        )
         self.storage.update_source(
             state.id,
             last_polled_at=now,
