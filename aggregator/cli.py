@@ -10,8 +10,8 @@ import functools
 import json
 import shutil
 import sys
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 

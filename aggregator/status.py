@@ -107,9 +107,7 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "\u2026"
 
 
-def status_table(
-    data: Sequence[Mapping[str, Any]], states: Sequence[str], width: int
-) -> list[str]:
+def status_table(data: Sequence[Mapping[str, Any]], states: Sequence[str], width: int) -> list[str]:
     """The terminal table: sources needing attention first (failing, retired, backing off,
     new, ok; by name within each), every line at most ``width`` characters. The name and the
     notes (error texts) are cut to fit; narrow terminals drop the least useful columns."""

@@ -401,9 +401,7 @@ class Storage(OutputQueries, StatusQueries):
     def list_source_rows(self, ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
         """Every source (or those with ``ids``) with counts of its entries and comments, for
         ``status`` and the status page."""
-        where = (
-            f"WHERE s.id IN ({','.join(str(int(i)) for i in ids)}) " if ids is not None else ""
-        )
+        where = f"WHERE s.id IN ({','.join(str(int(i)) for i in ids)}) " if ids is not None else ""
         return self._rows(
             "SELECT s.*, "
             "(SELECT count(*) FROM entries e WHERE e.source_id = s.id) AS entry_count, "

@@ -47,9 +47,7 @@ class StatusQueries:
         )[0]
         return {"entries": int(row["entries"]), "comments": int(row["comments"])}
 
-    def daily_activity(
-        self, source_ids: Sequence[int], since: datetime
-    ) -> list[dict[str, Any]]:
+    def daily_activity(self, source_ids: Sequence[int], since: datetime) -> list[dict[str, Any]]:
         """For the sources ``source_ids``, since ``since``: rows of ``kind`` ``entries`` or
         ``comments`` (``day``, ``value`` = how many were first seen that UTC day) and ``poll``
         (``day`` = the poll's time, ``value`` = its duration in milliseconds, ``status``,
