@@ -146,6 +146,8 @@ class ServerConfig(_Strict):
     base_url: str | None = None
     # A WebSub hub (W3C WebSub): feeds name it in rel="hub" and it is told of each change.
     websub_hub: str | None = None
+    # /status to any client, not only loopback ones (it names sources, URLs and error texts).
+    public_status: bool = False
 
     @field_validator("base_url")
     @classmethod

@@ -35,6 +35,7 @@ from aggregator.health import assess_health
 from aggregator.metrics import Metrics, SourceGauges
 from aggregator.models import SourceState
 from aggregator.publish import EXTENSIONS, MEDIA_TYPES
+from aggregator.status_page import status_routes
 from aggregator.storage import Storage, parse_time
 from aggregator.web import web_routes
 
@@ -266,6 +267,7 @@ def create_app(
 
     routes = [
         *web_routes(current),
+        *status_routes(current, clock),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_page, methods=["GET"]),
         Route("/feeds/{name:path}", feed, methods=["GET", "HEAD"]),
