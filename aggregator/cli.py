@@ -6,11 +6,13 @@ configuration or usage, 1 for a failed operation. No traceback for a user's mist
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -129,6 +131,7 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
     """
     from aggregator.logs import setup_logging
     from aggregator.memory import tune_malloc
+    from aggregator.progress import show_progress
     from aggregator.update import Poller, select_sources
 
     setup_logging("WARNING" if obj.log_level.upper() == "INFO" else obj.log_level, obj.log_format)
@@ -142,7 +145,7 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
             if not sources:
                 click.echo("no source is due")
                 return
-        show_bar = sys.stderr.isatty() and len(sources) > 10
+        show_bar = show_progress(sys.stderr.isatty(), os.environ, len(sources))
         lines: list[str] = []
         if show_bar:
             with click.progressbar(length=len(sources), label="polling", file=sys.stderr) as bar:
@@ -169,6 +172,8 @@ def publish(obj: Context) -> None:
 
     Example: aggregator publish
     """
+    from aggregator.errors import PublishError
+    from aggregator.progress import show_progress
     from aggregator.publish import Publisher
     from aggregator.storage import Storage
     from aggregator.websub import notify_changes
@@ -176,7 +181,23 @@ def publish(obj: Context) -> None:
     config = obj.config
     with Storage(config.database) as storage:
         # Used once: keeping rendered entries for a next publish would only cost memory.
-        changed = Publisher(config, storage, fragment_bytes=0).publish()
+        publisher = Publisher(config, storage, fragment_bytes=0)
+        bar = show_progress(sys.stderr.isatty(), os.environ, len(config.outputs), long_run=1)
+        progress: Any = (
+            click.progressbar(config.outputs, label="publishing", file=sys.stderr)
+            if bar
+            else contextlib.nullcontext(config.outputs)
+        )
+        changed: list[Path] = []
+        failures: list[str] = []
+        with progress as outputs:
+            for output in outputs:  # one at a time, so a bar moves; every failure named at the end
+                try:
+                    changed.extend(publisher.publish([output]))
+                except PublishError as error:
+                    failures.append(str(error))
+    if failures:
+        raise PublishError("; ".join(failures))
     for output in config.outputs:
         click.echo(f"{output.name}: {', '.join(output.formats)} -> {config.public_dir / 'feeds'}")
     click.echo(f"{len(changed)} file(s) changed")
@@ -463,19 +484,48 @@ def opml_import(obj: Context, file: Path, tags: tuple[str, ...], dry_run: bool) 
 
     Example: aggregator opml import ~/Downloads/subscriptions.opml
     """
-    from urllib.parse import urlsplit
-
-    from aggregator.configedit import NewSource, add_sources, derive_name
+    from aggregator.configedit import add_sources
     from aggregator.opml import read_opml
-    from aggregator.sanitize import plain_text
+    from aggregator.progress import show_progress
 
     config = obj.config
     try:
         feeds = read_opml(file.read_bytes())
     except AggregatorError as error:
         raise ConfigError([f"{file}: {error}"]) from None
+
     known = {_url_key(source.url): source.name for source in config.sources}
     taken = set(known.values())
+    bar = show_progress(sys.stderr.isatty(), os.environ, len(feeds), long_run=100)
+    progress: Any = (
+        click.progressbar(feeds, label="importing", file=sys.stderr)
+        if bar
+        else contextlib.nullcontext(feeds)
+    )
+    with progress as shown:
+        new, skipped = _import_feeds(shown, known, taken, tags)
+    for line in skipped:
+        click.echo(f"skipped {line}")
+    if not dry_run:
+        if bar:
+            click.echo(f"writing {len(new)} source(s) to {obj.config_path} ...", err=True)
+        add_sources(obj.config_path, new)
+    verb = "would add" if dry_run else "added"
+    click.echo(
+        f"{verb} {len(new)} source(s) to {obj.config_path}, skipped {len(skipped)}"
+        + (" (--dry-run)" if dry_run else "")
+    )
+
+
+def _import_feeds(
+    feeds: Iterable[Any], known: dict[str, str], taken: set[str], tags: tuple[str, ...]
+) -> tuple[list[Any], list[str]]:
+    """The OPML feeds to add as sources (named, tagged) and the lines saying what was skipped."""
+    from urllib.parse import urlsplit
+
+    from aggregator.configedit import NewSource, derive_name
+    from aggregator.sanitize import plain_text
+
     new: list[NewSource] = []
     skipped: list[str] = []
     for feed in feeds:
@@ -492,15 +542,7 @@ def opml_import(obj: Context, file: Path, tags: tuple[str, ...], dry_run: bool) 
         known[_url_key(url)] = name
         categories = tuple(dict.fromkeys([*feed.categories, *tags]))
         new.append(NewSource(name=name, url=url, title=title, tags=categories))
-    for line in skipped:
-        click.echo(f"skipped {line}")
-    if not dry_run:
-        add_sources(obj.config_path, new)
-    verb = "would add" if dry_run else "added"
-    click.echo(
-        f"{verb} {len(new)} source(s) to {obj.config_path}, skipped {len(skipped)}"
-        + (" (--dry-run)" if dry_run else "")
-    )
+    return new, skipped
 
 
 def _url_key(url: str) -> str:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -24,7 +22,7 @@ import httpx
 import pytest
 import uvicorn
 from lxml import html
-from support import free_port, serve
+from support import free_port, in_a_terminal, serve
 
 from aggregator.config import AppConfig, load_config
 from aggregator.server import create_app
@@ -351,34 +349,10 @@ def test_the_status_page_in_chromium(site, tmp_path):
             assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
 
 
-def _in_a_terminal(args: list[str], columns: int) -> str:
-    """Run a command on a pseudo-terminal ``columns`` wide; return what it printed."""
-    import fcntl
-    import termios
-
-    controller, terminal = pty.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    process = subprocess.Popen(args, stdin=terminal, stdout=terminal, stderr=terminal, env=env)
-    os.close(terminal)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # EIO: the command closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    process.wait(60)
-    os.close(controller)
-    return b"".join(chunks).decode().replace("\r\n", "\n")
-
-
 def test_status_in_a_terminal_fits_its_width_and_puts_failing_first(site):
     command = [sys.executable, "-m", "aggregator", "--config", str(site.config_path), "status"]
     for columns in (70, 150):
-        lines = _in_a_terminal(command, columns).splitlines()
+        lines = in_a_terminal(command, columns).splitlines()
         assert lines[0].startswith("source"), lines
         assert [line.split()[0] for line in lines[1:3]] == ["broken", "mill"]
         assert all(len(line) <= columns for line in lines), lines
