@@ -1,4 +1,3 @@
 """aggregator: an RSS/Atom aggregator and publisher that keeps every post's comment thread."""
 
 __version__ = "0.1.0"
-PROJECT_URL = "https://github.com/aggregator-project/aggregator"

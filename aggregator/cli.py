@@ -6,10 +6,14 @@ configuration or usage, 1 for a failed operation. No traceback for a user's mist
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
+import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +122,9 @@ def check(obj: Context) -> None:
             f"{config.server.public_url}, the listening address; "
             "set base_url to the URL subscribers use"
         )
+    echo(f"database:  {config.database}")
+    echo(f"published: {config.public_dir / 'feeds'}")
+    echo(f"user agent: {config.defaults.user_agent}")
 
 
 @main.command()
@@ -143,6 +150,7 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
     from aggregator.logs import setup_logging
     from aggregator.memory import tune_malloc
     from aggregator.models import PollResult
+    from aggregator.progress import show_progress
     from aggregator.update import Poller, select_sources
 
     setup_logging("WARNING" if obj.log_level.upper() == "INFO" else obj.log_level, obj.log_format)
@@ -156,7 +164,7 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
             if not sources:
                 echo("no source is due")
                 return
-        show_bar = sys.stderr.isatty() and len(sources) > 10
+        show_bar = show_progress(sys.stderr.isatty(), os.environ, len(sources))
         lines: list[str] = []
         if show_bar:
             with click.progressbar(length=len(sources), label="polling", file=sys.stderr) as bar:
@@ -182,6 +190,8 @@ def publish(obj: Context) -> None:
 
     Example: aggregator publish
     """
+    from aggregator.errors import PublishError
+    from aggregator.progress import show_progress
     from aggregator.publish import Publisher
     from aggregator.storage import Storage
     from aggregator.websub import notify_changes
@@ -189,7 +199,23 @@ def publish(obj: Context) -> None:
     config = obj.config
     with Storage(config.database) as storage:
         # Used once: keeping rendered entries for a next publish would only cost memory.
-        changed = Publisher(config, storage, fragment_bytes=0).publish()
+        publisher = Publisher(config, storage, fragment_bytes=0)
+        bar = show_progress(sys.stderr.isatty(), os.environ, len(config.outputs), long_run=1)
+        progress: Any = (
+            click.progressbar(config.outputs, label="publishing", file=sys.stderr)
+            if bar
+            else contextlib.nullcontext(config.outputs)
+        )
+        changed: list[Path] = []
+        failures: list[str] = []
+        with progress as outputs:
+            for output in outputs:  # one at a time, so a bar moves; every failure named at the end
+                try:
+                    changed.extend(publisher.publish([output]))
+                except PublishError as error:
+                    failures.append(str(error))
+    if failures:
+        raise PublishError("; ".join(failures))
     for output in config.outputs:
         echo(f"{output.name}: {', '.join(output.formats)} -> {config.public_dir / 'feeds'}")
     echo(f"{len(changed)} file(s) changed")
@@ -288,10 +314,13 @@ def run(obj: Context, host: str | None, port: int | None) -> None:
 @click.pass_obj
 @handle_errors
 def status(obj: Context, as_json: bool) -> None:
-    """Show each source's last poll and HTTP status, counts, next poll, errors and redirects.
+    """Show each source's state, last poll and HTTP status, counts, next poll, errors and
+    redirects. On a terminal, failing and retired sources come first and the table fits the
+    terminal's width (long errors are cut); --json prints everything, by name.
 
     Example: aggregator status --json
     """
+    from aggregator.status import source_state, status_rows, status_table
     from aggregator.storage import Storage
 
     config = obj.config
@@ -301,62 +330,12 @@ def status(obj: Context, as_json: bool) -> None:
     if as_json:
         echo(json.dumps(data, indent=2))
         return
-    echo(
-        f"{'source':16} {'last poll':16} {'http':>4} {'entries':>7} {'comments':>8} "
-        f"{'errors':>6}  {'next poll':16} {'why':12} notes"
-    )
-    for row in data:
-        echo(
-            f"{row['name'][:16]:16} {_short_time(row['last_polled_at']):16} "
-            f"{row['last_status'] or '-':>4} {row['entry_count']:>7} {row['comment_total']:>8} "
-            f"{row['error_count']:>6}  {_short_time(row['next_poll_at']):16} "
-            f"{(row['next_poll_reason'] or '-')[:12]:12} {'; '.join(row['notes'])}"
-        )
-
-
-def status_rows(rows: list[dict[str, Any]], configured: set[str]) -> list[dict[str, Any]]:
-    """The ``status`` table as data: stored columns plus a list of notes for the operator."""
-    keys = [
-        "name",
-        "url",
-        "config_url",
-        "last_polled_at",
-        "last_status",
-        "last_success_at",
-        "entry_count",
-        "comment_total",
-        "next_poll_at",
-        "next_poll_reason",
-        "next_poll_detail",
-        "error_count",
-        "last_error",
-        "redirect_url",
-        "redirect_count",
-        "retired_at",
-    ]
-    data = []
-    for row in rows:
-        item = {key: row.get(key) for key in keys} | {"configured": row["name"] in configured}
-        notes = []
-        if item["retired_at"]:
-            notes.append(f"RETIRED {item['retired_at']} (410 Gone): no more requests")
-        if item["last_error"]:
-            notes.append(f"error: {item['last_error']}")
-        if item["redirect_url"]:
-            notes.append(
-                f"pending redirect to {item['redirect_url']} (seen {item['redirect_count']}x)"
-            )
-        if item["config_url"] and item["url"] != item["config_url"]:
-            notes.append(f"moved: now polled at {item['url']} (update the config)")
-        if not item["configured"]:
-            notes.append("not in the config")
-        item["notes"] = notes
-        data.append(item)
-    return data
-
-
-def _short_time(value: str | None) -> str:
-    return value[:16].replace("T", " ") if value else "never"
+    now = datetime.now(UTC)
+    states = [source_state(row, now, config.defaults.stale_after) for row in rows]
+    # A terminal's width ($COLUMNS first, as shutil reads it); in a pipe nothing is cut.
+    width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 100_000
+    for line in status_table(data, states, width):
+        echo(line)
 
 
 @main.command()
@@ -526,16 +505,16 @@ def extract_comments(
     except ValueError as error:
         raise ConfigError([f"extract-comments: {error}"]) from error
     if as_json:
-        click.echo(json.dumps([_comment_json(c) for c in found.comments], indent=1))
+        echo(json.dumps([_comment_json(c) for c in found.comments], indent=1))
     else:
-        click.echo(f"detector: {found.detector or 'none matched'}")
+        echo(f"detector: {found.detector or 'none matched'}")
         for comment in found.comments:
             when = comment.published_at.isoformat() if comment.published_at else "(undated)"
             reply = f" (reply to {comment.parent_key})" if comment.parent_key else ""
-            click.echo(f"- {comment.author or '(no name)'}, {when}{reply}: {_snippet(comment)}")
-        click.echo(f"{len(found.comments)} comments, {found.undated} without a readable date")
+            echo(f"- {comment.author or '(no name)'}, {when}{reply}: {_snippet(comment)}")
+        echo(f"{len(found.comments)} comments, {found.undated} without a readable date")
     if found.script_systems:
-        click.echo(
+        echo(
             f"comments loaded by script, not in the page: {', '.join(found.script_systems)}",
             err=as_json,
         )
@@ -614,19 +593,48 @@ def opml_import(obj: Context, file: Path, tags: tuple[str, ...], dry_run: bool) 
 
     Example: aggregator opml import ~/Downloads/subscriptions.opml
     """
-    from urllib.parse import urlsplit
-
-    from aggregator.configedit import NewSource, add_sources, derive_name
+    from aggregator.configedit import add_sources
     from aggregator.opml import read_opml
-    from aggregator.sanitize import plain_text
+    from aggregator.progress import show_progress
 
     config = obj.config
     try:
         feeds = read_opml(file.read_bytes())
     except AggregatorError as error:
         raise ConfigError([f"{file}: {error}"]) from None
+
     known = {_url_key(source.url): source.name for source in config.sources}
     taken = set(known.values())
+    bar = show_progress(sys.stderr.isatty(), os.environ, len(feeds), long_run=100)
+    progress: Any = (
+        click.progressbar(feeds, label="importing", file=sys.stderr)
+        if bar
+        else contextlib.nullcontext(feeds)
+    )
+    with progress as shown:
+        new, skipped = _import_feeds(shown, known, taken, tags)
+    for line in skipped:
+        echo(f"skipped {line}")
+    if not dry_run:
+        if bar:
+            echo(f"writing {len(new)} source(s) to {obj.config_path} ...", err=True)
+        add_sources(obj.config_path, new)
+    verb = "would add" if dry_run else "added"
+    echo(
+        f"{verb} {len(new)} source(s) to {obj.config_path}, skipped {len(skipped)}"
+        + (" (--dry-run)" if dry_run else "")
+    )
+
+
+def _import_feeds(
+    feeds: Iterable[Any], known: dict[str, str], taken: set[str], tags: tuple[str, ...]
+) -> tuple[list[Any], list[str]]:
+    """The OPML feeds to add as sources (named, tagged) and the lines saying what was skipped."""
+    from urllib.parse import urlsplit
+
+    from aggregator.configedit import NewSource, derive_name
+    from aggregator.sanitize import plain_text
+
     new: list[NewSource] = []
     skipped: list[str] = []
     for feed in feeds:
@@ -643,15 +651,7 @@ def opml_import(obj: Context, file: Path, tags: tuple[str, ...], dry_run: bool) 
         known[_url_key(url)] = name
         categories = tuple(dict.fromkeys([*feed.categories, *tags]))
         new.append(NewSource(name=name, url=url, title=title, tags=categories))
-    for line in skipped:
-        echo(f"skipped {line}")
-    if not dry_run:
-        add_sources(obj.config_path, new)
-    verb = "would add" if dry_run else "added"
-    echo(
-        f"{verb} {len(new)} source(s) to {obj.config_path}, skipped {len(skipped)}"
-        + (" (--dry-run)" if dry_run else "")
-    )
+    return new, skipped
 
 
 def _url_key(url: str) -> str:

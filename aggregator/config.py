@@ -29,13 +29,14 @@ from pydantic import (
     model_validator,
 )
 
-from aggregator import PROJECT_URL, __version__
+from aggregator import __version__
 from aggregator.errors import ConfigError
 from aggregator.filters import RuleError
 
 CONFIG_ENV = "AGGREGATOR_CONFIG"
 DEFAULT_CONFIG = Path("config/aggregator.yaml")
-DEFAULT_USER_AGENT = f"aggregator/{__version__} (+{PROJECT_URL})"
+# Names only real things: the software and its version; ``contact`` adds the operator's address.
+DEFAULT_USER_AGENT = f"aggregator/{__version__}"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -110,6 +111,29 @@ def _http_url(value: str) -> str:
     return value
 
 
+_EMAIL = re.compile(r"^[^@\s/:]+@[^@\s/]+\.[^@\s/]+$")
+
+
+def contact_uri(value: str) -> str:
+    """The operator's contact as a URI: ``ops@example.org`` -> ``mailto:ops@example.org``;
+    ``mailto:`` and http(s) URLs as given. Raises ``ValueError`` for anything else."""
+    value = value.strip()
+    if _EMAIL.match(value):
+        return f"mailto:{value}"
+    if value.startswith("mailto:") and _EMAIL.match(value.removeprefix("mailto:")):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return value
+    raise ValueError(f"{value!r} is neither an email address nor an http(s) URL")
+
+
+def user_agent_for(contact: str | None) -> str:
+    """The default User-Agent: ``aggregator/0.1.0``, with ``(+mailto:...)`` when there is a
+    contact, as polite crawlers name whom to write to."""
+    return f"{DEFAULT_USER_AGENT} (+{contact})" if contact else DEFAULT_USER_AGENT
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -128,6 +152,8 @@ class ServerConfig(_Strict):
     max_connections: int = Field(8192, ge=16, le=1_000_000)
     # /healthz and /metrics in full (error texts, source names) to any address, not only loopback.
     public_health_details: bool = False
+    # /status to any client, not only loopback ones (it names sources, URLs and error texts).
+    public_status: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -387,8 +413,11 @@ class OutputConfig(_EntryRules):
 class AppConfig(_Strict):
     """The whole configuration file, validated, with paths made absolute."""
 
-    database: Path = Path("../var/aggregator.db")
-    public_dir: Path = Path("../var/public")
+    # Beside the config file by default (the shipped config/aggregator.yaml names ../var/).
+    database: Path = Path("aggregator.db")
+    public_dir: Path = Path("public")
+    # The operator's email address or URL, named in the default User-Agent (issue 18).
+    contact: str | None = None
     # Let URLs found in feeds and redirects reach private, loopback and link-local addresses
     # (and configured URLs reach link-local and cloud metadata ones): see aggregator.addresses.
     allow_private_networks: bool = False
@@ -399,6 +428,19 @@ class AppConfig(_Strict):
     config_path: Path | None = Field(None, exclude=True)
     # The line of every key path in the file ("outputs[0].exclude[1]" -> 23), for messages.
     config_lines: tuple[tuple[str, int], ...] = Field((), exclude=True)
+
+    @field_validator("contact")
+    @classmethod
+    def _check_contact(cls, value: str | None) -> str | None:
+        return None if value is None else contact_uri(value)
+
+    @model_validator(mode="after")
+    def _contact_in_user_agent(self) -> AppConfig:
+        # Only the default User-Agent gains the contact: one set by hand is sent as written.
+        if self.contact and "user_agent" not in self.defaults.model_fields_set:
+            defaults = self.defaults.model_copy(update={"user_agent": user_agent_for(self.contact)})
+            object.__setattr__(self, "defaults", defaults)  # frozen model, still validating
+        return self
 
     @model_validator(mode="after")
     def _check_references(self) -> AppConfig:
@@ -707,7 +749,47 @@ def load_config(path: str | os.PathLike[str]) -> AppConfig:
             "config_lines": tuple((_format_loc(loc), line) for loc, line in lines.items() if loc)
         }
     )
+    missing = []
+    for index, source in enumerate(config.sources):
+        for key, value in (("url", source.url), ("comments_url", source.comments_url)):
+            problem = missing_file_problem(value, config_path.resolve().parent)
+            if problem:
+                where = f"sources[{index}].{key}"
+                line = config.line_of(where) or 1
+                missing.append((line, f"{shown}:{line}: {where}: {problem}"))
+    if missing:
+        missing.sort(key=lambda pair: pair[0])
+        raise ConfigError([message for _, message in missing])
     return _resolve_paths(config, config_path)
+
+
+_HOST_LIKE = re.compile(r"^(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,63}(?::\d{1,5})?(?:[/?#]|$)")
+# A bare "feed.xml" is a file name that happens to look like a host name.
+_FILE_SUFFIXES = (".xml", ".rss", ".atom", ".rdf", ".json", ".html", ".htm", ".txt", ".opml")
+
+
+def missing_file_problem(url: str | None, folder: Path) -> str | None:
+    """Why a source's ``url`` (or ``comments_url``), as resolved, cannot be read: a value that
+    is neither an http(s) URL nor an existing file. ``None`` when it is fine.
+
+    A value that looks like a host name (``example.com/feed``) gets a suggestion of the
+    https URL that was probably meant. Pure but for one ``stat``.
+    """
+    if url is None or urlsplit(url).scheme in ("http", "https"):
+        return None
+    from urllib.request import url2pathname
+
+    resolved = resolve_source_url(url, folder)
+    if Path(url2pathname(urlsplit(resolved).path)).is_file():
+        return None
+    original = url.strip()
+    if original.startswith("file:"):
+        return f"{original!r}: no such file"
+    message = f"{original!r} is neither an http(s) URL nor an existing file"
+    bare = "/" not in original and original.lower().endswith(_FILE_SUFFIXES)
+    if _HOST_LIKE.match(original) and not bare:
+        message += f" (did you mean 'https://{original}'?)"
+    return message
 
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

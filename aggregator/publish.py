@@ -22,7 +22,7 @@ from typing import Any
 
 from feedgen.feed import FeedGenerator
 
-from aggregator import PROJECT_URL, __version__
+from aggregator import __version__
 from aggregator.atomicfile import remove_leftovers, write_atomic
 from aggregator.config import AppConfig, OutputConfig
 from aggregator.dedupe import DedupedEntry, Duplicate
@@ -53,7 +53,8 @@ MEDIA_TYPES = {
     "rss": "application/rss+xml",
     "json": "application/feed+json",
 }
-GENERATOR = ("aggregator", __version__, PROJECT_URL)  # feedgen's order: name, version, uri
+# feedgen's order: name, version, uri. No uri: the project has no public home to name (issue 18).
+GENERATOR = ("aggregator", __version__)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _UUID_HEX = re.compile(r"[0-9a-f]{32}")
 

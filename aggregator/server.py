@@ -38,6 +38,7 @@ from aggregator.responses import (
     cached_body,
     file_response,
 )
+from aggregator.status_page import status_routes
 from aggregator.storage import Storage, parse_time
 from aggregator.web import web_routes
 
@@ -234,6 +235,7 @@ def create_app(
 
     routes = [
         *web_routes(current),
+        *status_routes(current, clock),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_page, methods=["GET"]),
         Route("/feeds/{name:path}", feed, methods=["GET", "HEAD"]),

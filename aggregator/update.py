@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aggregator.addresses import Provenance
 from aggregator.comments import CommentFollower
@@ -42,9 +42,11 @@ from aggregator.fetch import Fetcher, body_hash, file_roots_for, file_url_path
 from aggregator.limits import FetchLimits
 from aggregator.metrics import Metrics
 from aggregator.models import (
+    KEEP,
     EntryData,
     FeedData,
     FetchResult,
+    Keep,
     PollResult,
     SourceState,
     SourceUpdate,
@@ -60,6 +62,7 @@ from aggregator.sandbox import Parser, SandboxParser
 from aggregator.storage import Storage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Clock = Callable[[], datetime]
 _SYSTEM_RANDOM = random.Random()
@@ -404,6 +407,7 @@ class Poller:
                     hint_skip_hours=feed.skip_hours,
                     hint_skip_days=feed.skip_days,
                 ),
+                new_entries=stored.new,
             )
         if feed.warning:
             log.warning("%s: %s", source.name, feed.warning)
@@ -464,9 +468,20 @@ class Poller:
         outcome: PollOutcome,
         now: datetime,
         update: SourceUpdate,
+        new_entries: int = 0,
     ) -> PollPlan:
-        """Decide the next poll and write it with ``update`` (call inside the transaction)."""
+        """Decide the next poll and write it with ``update`` (call inside the transaction),
+        and log the poll (``now`` is when it started)."""
         plan = decide_next_poll(policy, schedule_state(state), outcome, now, self.rng)
+        # For the status page's chart: how long this poll took until now, by the same clock.
+        self.storage.log_poll(
+            state.id,
+            now,
+            round((self.clock() - now).total_seconds() * 1000),
+            status=_set_or_none(update.last_status),
+            new_entries=new_entries,
+            error=_set_or_none(update.last_error),
+        )
         self.storage.update_source(
             state.id,
             replace(
@@ -638,3 +653,8 @@ def select_sources(config: AppConfig, names: Iterable[str]) -> list[SourceConfig
 
         raise NotFoundError(f"no source named {', '.join(repr(m) for m in missing)} in the config")
     return [known[name] for name in wanted]
+
+
+def _set_or_none(value: T | Keep) -> T | None:
+    """A :class:`SourceUpdate` field's value, ``None`` where it is left as stored (``KEEP``)."""
+    return None if value is KEEP else value

@@ -9,8 +9,10 @@ starlette app under uvicorn on 127.0.0.1 in a thread.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -127,3 +129,31 @@ def serve(app: ASGIApp, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def in_a_terminal(args: list[str], columns: int = 100, env: dict[str, str] | None = None) -> str:
+    """Run a command on a pseudo-terminal ``columns`` wide (its stdin, stdout and stderr), as
+    a person at a terminal would; return everything it printed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    drop = ("COLUMNS", "LINES", "INVOCATION_ID", "JOURNAL_STREAM")
+    env = {k: v for k, v in os.environ.items() if k not in drop} | (env or {})
+    process = subprocess.Popen(args, stdin=terminal, stdout=terminal, stderr=terminal, env=env)
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the command closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(60)
+    os.close(controller)
+    return b"".join(chunks).decode().replace("\r\n", "\n")

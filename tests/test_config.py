@@ -105,6 +105,8 @@ def test_bad_durations_are_errors(write_config, text):
 def test_relative_paths_resolve_against_the_config_folder(tmp_path, monkeypatch):
     folder = tmp_path / "conf"
     (folder / "feeds").mkdir(parents=True)
+    for name in ("a.rss", "b.rss"):  # a file source must exist (issue 18)
+        (folder / "feeds" / name).write_text("<rss/>")
     (folder / "aggregator.yaml").write_text(
         yaml.safe_dump(
             {
@@ -211,7 +213,7 @@ def test_check_accepts_a_valid_config(write_config):
     result = run_cli("--config", str(path), "check")
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    assert result.stdout.splitlines()[:2] == [
         f"{path}: ok (1 sources, 1 outputs; comment threads followed on 1 of 1 sources)",
         "note: server.base_url is not set: feeds and their comment links use "
         "http://127.0.0.1:8080, the listening address; set base_url to the URL subscribers use",
@@ -230,9 +232,9 @@ def test_check_counts_the_sources_that_follow_comments(write_config):
     )
     result = run_cli("--config", str(path), "check")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    assert result.stdout.splitlines()[0] == (
         f"{path}: ok (3 sources, 1 outputs; comment threads followed on 2 of 3 sources)"
-    ]
+    )
     off = write_config(
         sources=[
             {"name": "a", "url": "http://127.0.0.1:9/a.rss"},
@@ -295,3 +297,101 @@ def test_default_config_is_missing_outside_the_project(tmp_path):
 
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["config/aggregator.yaml: no such file"]
+
+
+# -- a new user's mistakes and defaults (issue 18) -----------------------------------------------
+
+
+def test_a_scheme_less_url_is_refused_at_its_line_with_the_https_suggestion(tmp_path):
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "sources:\n"
+        "  - name: typo\n"
+        "    url: example.com/feed\n"
+        "  - name: missing\n"
+        "    url: https://example.org/feed\n"
+        "    comments_url: comments.xml\n"
+    )
+
+    result = run_cli("--config", str(path), "check", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{path}:3: sources[0].url: 'example.com/feed' is neither an http(s) URL nor an "
+        "existing file (did you mean 'https://example.com/feed'?)",
+        f"{path}:6: sources[1].comments_url: 'comments.xml' is neither an http(s) URL nor an "
+        "existing file",
+    ]
+
+
+def test_an_existing_file_that_looks_like_a_host_is_a_file(tmp_path):
+    (tmp_path / "example.com").mkdir()
+    (tmp_path / "example.com" / "feed").write_text("<rss/>")
+    path = tmp_path / "feeds.yaml"
+    path.write_text("sources:\n  - name: local\n    url: example.com/feed\n")
+
+    config = load_config(path)
+
+    assert config.sources[0].url == (tmp_path / "example.com" / "feed").resolve().as_uri()
+
+
+def test_paths_default_to_beside_the_config_and_check_names_them(tmp_path):
+    folder = tmp_path / "feeds"
+    folder.mkdir()
+    path = folder / "aggregator.yaml"
+    path.write_text("sources:\n  - name: a\n    url: https://example.org/feed\n")
+
+    result = run_cli("--config", str(path), "check", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert f"database:  {folder.resolve() / 'aggregator.db'}" in result.stdout
+    assert f"published: {folder.resolve() / 'public' / 'feeds'}" in result.stdout
+    config = load_config(path)
+    assert config.database == folder.resolve() / "aggregator.db"
+    assert config.public_dir == folder.resolve() / "public"
+
+
+def test_the_shipped_config_keeps_the_repository_var_folder():
+    config = load_config(REPO / "config" / "aggregator.yaml")
+
+    assert config.database == (REPO / "var" / "aggregator.db").resolve()
+    assert config.public_dir == (REPO / "var" / "public").resolve()
+
+
+@pytest.mark.parametrize(
+    ("contact", "agent"),
+    [
+        (None, "aggregator/{v}"),
+        ("ops@example.org", "aggregator/{v} (+mailto:ops@example.org)"),
+        ("mailto:ops@example.org", "aggregator/{v} (+mailto:ops@example.org)"),
+        ("https://example.org/about", "aggregator/{v} (+https://example.org/about)"),
+    ],
+)
+def test_contact_goes_into_the_default_user_agent(tmp_path, contact, agent):
+    from aggregator import __version__
+
+    path = tmp_path / "a.yaml"
+    path.write_text(f"contact: {contact}\n" if contact else "")
+
+    assert load_config(path).defaults.user_agent == agent.format(v=__version__)
+
+
+def test_a_user_agent_set_by_hand_is_kept_and_a_bad_contact_is_one_line(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text("contact: ops@example.org\ndefaults:\n  user_agent: mine/1\n")
+    assert load_config(path).defaults.user_agent == "mine/1"
+
+    path.write_text("contact: somebody\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        f"{path}:1: contact: 'somebody' is neither an email address nor an http(s) URL"
+    ]
+
+
+def test_nothing_names_an_invented_project_url():
+    import aggregator
+
+    assert not hasattr(aggregator, "PROJECT_URL")
+    for module in [*(REPO / "aggregator").rglob("*.py"), REPO / "config" / "aggregator.service"]:
+        assert "aggregator-project" not in module.read_text(), module

@@ -24,6 +24,7 @@ def test_defaults_are_safe(tmp_path: Path) -> None:
 
 
 def test_the_keys_reach_the_fetcher(tmp_path: Path) -> None:
+    (tmp_path / "feed.xml").write_text("<rss/>")  # a file source must exist (issue 18)
     config = load_config(
         write(
             tmp_path,

@@ -17,7 +17,7 @@ from conftest import make_config_file
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator import PROJECT_URL, __version__
+from aggregator import __version__
 from aggregator.config import load_config
 from aggregator.models import CommentData, EntryData
 from aggregator.publish import Publisher, StageTimes, urn
@@ -178,11 +178,11 @@ def test_one_entry_has_one_id_in_every_format(world):
     assert atom == rss == jsonfeed
 
 
-def test_generator_names_project_url_and_version(world):
+def test_generator_names_the_software_and_version_and_no_invented_url(world):
     generator = world.read("all", "atom").feed.generator_detail
 
     assert generator.name == "aggregator"
-    assert generator.get("href") == PROJECT_URL
+    assert generator.get("href") is None  # no project URL is invented (issue 18)
     assert generator.get("version") == __version__
 
 

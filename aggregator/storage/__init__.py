@@ -38,6 +38,7 @@ from aggregator.models import (
 )
 from aggregator.storage.outputs import OutputQueries
 from aggregator.storage.schema import index_queued, migrations
+from aggregator.storage.status import StatusQueries
 from aggregator.terminal import safe_text
 
 # A thread's order: the source's numbering where it has one, then time.
@@ -167,10 +168,11 @@ def register_functions(
     connection.create_function("aggregator_index_later", 0, lambda: 1 if later() else 0)
 
 
-class Storage(OutputQueries):
+class Storage(OutputQueries, StatusQueries):
     """A connection to the aggregator database, with its migrations applied.
 
-    Output queries (candidates, full-text search) live in :mod:`aggregator.storage.outputs`.
+    Output queries (candidates, full-text search) live in :mod:`aggregator.storage.outputs`;
+    the status page's in :mod:`aggregator.storage.status`.
     """
 
     def __init__(
@@ -406,13 +408,15 @@ class Storage(OutputQueries):
         )
         return [t for t in (parse_time(row["at"]) for row in rows) if t is not None]
 
-    def list_source_rows(self) -> list[dict[str, Any]]:
-        """Every source with counts of its entries and comments, for ``status``."""
+    def list_source_rows(self, ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        """Every source (or those with ``ids``) with counts of its entries and comments, for
+        ``status`` and the status page."""
+        where = f"WHERE s.id IN ({','.join(str(int(i)) for i in ids)}) " if ids is not None else ""
         return self._rows(
             "SELECT s.*, "
             "(SELECT count(*) FROM entries e WHERE e.source_id = s.id) AS entry_count, "
             "(SELECT coalesce(sum(e.comment_count), 0) FROM entries e WHERE e.source_id = s.id) "
-            "AS comment_total FROM sources s ORDER BY s.name"
+            f"AS comment_total FROM sources s {where}ORDER BY s.name"
         )
 
     # -- entries -------------------------------------------------------------------------------

@@ -292,3 +292,30 @@ def index_queued(db: Database) -> int:
         )
     db.execute("DELETE FROM search_queue")
     return int(queued)
+
+
+@migrations(name="0009_poll_log")
+def _poll_log(db: Database) -> None:
+    """What the status page draws (issue 18): one row per poll of a source (when, how long, the
+    HTTP status, new entries, the error), kept for :data:`POLL_LOG_DAYS` days; and indexes on
+    the times entries and comments were first seen, so that new ones per day over a month are
+    read by range for a page of sources rather than by scanning every row of theirs.
+    """
+    for statement in (
+        "CREATE TABLE poll_log ("
+        " source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,"
+        " polled_at TEXT NOT NULL,"
+        " duration_ms INTEGER NOT NULL,"
+        " status INTEGER,"
+        " new_entries INTEGER NOT NULL DEFAULT 0,"
+        " error TEXT"
+        ")",
+        "CREATE INDEX poll_log_source ON poll_log (source_id, polled_at)",
+        "CREATE INDEX entries_source_first_seen ON entries (source_id, first_seen_at)",
+        "CREATE INDEX comments_first_seen ON comments (first_seen_at)",
+    ):
+        db.execute(statement)
+
+
+#: How long the poll log keeps a source's polls (the status page's charts span 30 days).
+POLL_LOG_DAYS = 31
