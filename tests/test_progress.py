@@ -73,5 +73,7 @@ def test_publish_and_poll_show_progress_on_a_terminal(write_config, tmp_path):
     quiet = in_a_terminal([*base, "publish"], env={"JOURNAL_STREAM": "8:1"})
 
     assert "polling" in polled and "f11: 1 new" in polled
-    assert "publishing" in published and "6 file(s) changed" in published
+    # Two outputs, three formats, each with its latest-comments feed (comments are followed by
+    # default): twelve files.
+    assert "publishing" in published and "12 file(s) changed" in published
     assert "publishing" not in quiet and "0 file(s) changed" in quiet
