@@ -49,18 +49,18 @@ from aggregator.sanitize import MAX_HTML_CHARS
 
 # Longer soaks by hand: AGGREGATOR_SOAK_SECONDS=300 pytest tests/test_daemon_hostile.py -s
 RUN_SECONDS = float(os.environ.get("AGGREGATOR_SOAK_SECONDS", "20"))
+INTERVAL = 2.0
 # The large documents (the 300,000-entry one, 8 MB of markup, the 10,000 entries) share the one
 # large-document parse worker, one after the other: the first alone takes 8 s of CPU, over 20 s
 # on a loaded machine. The run goes on past RUN_SECONDS until every source has been polled
 # once, for at most this long.
 SETTLE_SECONDS = 240.0
-# The sources whose first poll stores thousands of entries, or megabytes, in one transaction.
 # A good poll's gap that means waiting behind a hostile source: a fetch held to its 3 s timeout
 # would add 3 s; a loaded machine adds a second or two of scheduling on its own.
 LATE = INTERVAL * 1.1 + 2.5
+# The sources whose first poll stores thousands of entries, or megabytes, in one transaction.
 BIG_SOURCES = ("huge-entry-count", "ten-thousand", "huge-content")
 _STORED = re.compile(r"^(?P<at>\S+ \S+) INFO aggregator: (?P<name>\S+): \d+ new")
-INTERVAL = 2.0
 HOSTILE_HTML = (
     "<description><![CDATA[<p>ok</p><script>alert(1)</script><img src=x onerror=alert(1)>"
     '<a href="javascript:alert(1)">j</a><a href=" jav&#x09;ascript:alert(2)">k</a>'
@@ -268,8 +268,7 @@ def test_the_daemon_survives_a_hostile_server(tmp_path: Path) -> None:
             late = [
                 (a, b)
                 for a, b in itertools.pairwise(stamps)
-                if b - a >= LATE
-                and not any(a < at < b for at in big_commits.values())
+                if b - a >= LATE and not any(a < at < b for at in big_commits.values())
             ]
             assert not late, f"{name}: late by {max(b - a for a, b in late):.1f}s"
 
