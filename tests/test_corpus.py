@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import feedparser
+import pytest
 from active_content import active_content
 from corpora import FEEDPARSER_TESTS, corpus
 
@@ -25,6 +26,9 @@ from aggregator.models import CommentData, EntryData
 from aggregator.parse import parse_comments, parse_feed
 from aggregator.publish import Publisher
 from aggregator.storage import Storage
+
+# All of feedparser's corpus, through parse and publish: `make test-fast` leaves these out.
+pytestmark = pytest.mark.slow
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 BASE = "http://127.0.0.1:8097/"

@@ -16,6 +16,9 @@ import feedparser
 import httpx
 import pytest
 
+# Real daemons in subprocesses: `make test-fast` leaves these out.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).parent.parent
 FEEDS = Path(__file__).parent / "data" / "feeds"
 START_TIMEOUT = 15.0

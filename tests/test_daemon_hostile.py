@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 import feedparser
+import pytest
 from active_content import active_content
 from hostile_server import (
     BILLION_LAUGHS,
@@ -68,6 +69,9 @@ HOSTILE_HTML = (
     '<object data="x.swf"></object><embed src="x.swf"><p style="x:expression(alert(1))">s</p>'
     '<img src="data:image/svg+xml;base64,PHN2Zz4=">]]></description>'
 )
+
+# A daemon against the hostile server for 20 s and more: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
 
 
 def growing(name: str) -> object:

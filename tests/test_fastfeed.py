@@ -102,6 +102,7 @@ def test_every_fixture_reads_the_same_wherever_the_fast_path_accepts() -> None:
     assert count >= 20
 
 
+@pytest.mark.slow  # all of feedparser's corpus, both ways
 def test_feedparsers_corpus_reads_the_same_wherever_the_fast_path_accepts() -> None:
     files = sorted(path for path in corpus(FEEDPARSER_TESTS).rglob("*.xml"))
     count = 0

@@ -179,6 +179,7 @@ def test_every_fixture_reads_the_same_wherever_the_fast_path_accepts() -> None:
     assert accepted >= 10, f"only {accepted} of {len(files)} fixtures took the fast path"
 
 
+@pytest.mark.slow  # all of feedparser's corpus, both ways
 def test_feedparsers_corpus_reads_the_same_wherever_the_fast_path_accepts() -> None:
     files = sorted(corpus(FEEDPARSER_TESTS).rglob("*.xml"))
     accepted = _assert_same_where_accepted(files)

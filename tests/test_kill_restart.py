@@ -17,9 +17,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from hostile_server import HostileServer, Request, item, rss, static
 
 from aggregator.storage import Storage
+
+# Repeated `aggregator poll` subprocesses killed with -9: `make test-fast` leaves these out.
+pytestmark = pytest.mark.slow
 
 # A poll left to finish is a hang, not slowness, after this long.
 FINISH_SECONDS = 300
