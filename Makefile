@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/aggregator.yaml
 
-.PHONY: run test install install-test lint pytest clean bench
+.PHONY: run test test-fast install install-test lint pytest pytest-fast clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ pytest: install-test
 	$(BIN)/python -m pytest -q
 
 test: lint pytest
+
+# Everything but the tests marked `slow` (daemons, kill -9, whole corpora): for the edit-test
+# loop. `make test` and CI run everything.
+pytest-fast: install-test
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-fast: lint pytest-fast
 
 bench: install
 	$(BIN)/python benchmarks/run.py

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -18,9 +19,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import feedparser
+import pytest
 from active_content import active_content
 from hostile_server import (
     BILLION_LAUGHS,
@@ -48,6 +51,17 @@ from aggregator.sanitize import MAX_HTML_CHARS
 # Longer soaks by hand: AGGREGATOR_SOAK_SECONDS=300 pytest tests/test_daemon_hostile.py -s
 RUN_SECONDS = float(os.environ.get("AGGREGATOR_SOAK_SECONDS", "20"))
 INTERVAL = 2.0
+# The large documents (the 300,000-entry one, 8 MB of markup, the 10,000 entries) share the one
+# large-document parse worker, one after the other: the first alone takes 8 s of CPU, over 20 s
+# on a loaded machine. The run goes on past RUN_SECONDS until every source has been polled
+# once, for at most this long.
+SETTLE_SECONDS = 240.0
+# A good poll's gap that means waiting behind a hostile source: a fetch held to its 3 s timeout
+# would add 3 s; a loaded machine adds a second or two of scheduling on its own.
+LATE = INTERVAL * 1.1 + 2.5
+# The sources whose first poll stores thousands of entries, or megabytes, in one transaction.
+BIG_SOURCES = ("huge-entry-count", "ten-thousand", "huge-content")
+_STORED = re.compile(r"^(?P<at>\S+ \S+) INFO aggregator: (?P<name>\S+): \d+ new")
 HOSTILE_HTML = (
     "<description><![CDATA[<p>ok</p><script>alert(1)</script><img src=x onerror=alert(1)>"
     '<a href="javascript:alert(1)">j</a><a href=" jav&#x09;ascript:alert(2)">k</a>'
@@ -55,6 +69,9 @@ HOSTILE_HTML = (
     '<object data="x.swf"></object><embed src="x.swf"><p style="x:expression(alert(1))">s</p>'
     '<img src="data:image/svg+xml;base64,PHN2Zz4=">]]></description>'
 )
+
+# A daemon against the hostile server for 20 s and more: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
 
 
 def growing(name: str) -> object:
@@ -91,6 +108,31 @@ def children(pid: int) -> list[int]:
             found += [int(p) for p in (task / "children").read_text().split()]
         except OSError:
             continue
+    return found
+
+
+def every_source_polled(database: Path) -> bool:
+    """Whether every source has the outcome of a first poll stored (entries or an error)."""
+    try:
+        with sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=1) as db:
+            waiting = db.execute("SELECT count(*) FROM sources WHERE last_polled_at IS NULL")
+            (count,) = waiting.fetchone()
+            (sources,) = db.execute("SELECT count(*) FROM sources").fetchone()
+        db.close()
+    except sqlite3.OperationalError:  # not created or not migrated yet, or busy
+        return False
+    return sources > 0 and count == 0
+
+
+def commit_times(log: str, names: tuple[str, ...]) -> dict[str, float]:
+    """When each of ``names`` first stored new entries (epoch seconds), from the daemon's log
+    line written just after that poll committed."""
+    found: dict[str, float] = {}
+    for line in log.splitlines():
+        match = _STORED.match(line)
+        if match and match["name"] in names and match["name"] not in found:
+            at = datetime.strptime(match["at"], "%Y-%m-%d %H:%M:%S,%f")  # local, as logging's
+            found[match["name"]] = at.timestamp()
     return found
 
 
@@ -176,6 +218,7 @@ def test_the_daemon_survives_a_hostile_server(tmp_path: Path) -> None:
             "  - name: picked\n    sources: [good-a, sanitize, dates, billion-laughs, xxe]\n"
         )
         started = time.monotonic()
+        wall_offset = time.time() - started  # the server's monotonic times -> the log's clock
         log = (tmp_path / "daemon.log").open("wb")
         daemon = subprocess.Popen(
             [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
@@ -185,7 +228,10 @@ def test_the_daemon_survives_a_hostile_server(tmp_path: Path) -> None:
         peak = peak_children = 0.0
         samples: list[str] = []
         try:
-            while time.monotonic() - started < RUN_SECONDS:
+            database = tmp_path / "var" / "aggregator.db"
+            while time.monotonic() - started < RUN_SECONDS or not every_source_polled(database):
+                elapsed = time.monotonic() - started
+                assert elapsed < SETTLE_SECONDS, f"sources still unpolled after {elapsed:.0f}s"
                 assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
                 rss_mb = memory_mb(daemon.pid)
                 samples.append(f"{time.monotonic() - started:.1f}s {rss_mb:.0f}MB")
@@ -194,6 +240,7 @@ def test_the_daemon_survives_a_hostile_server(tmp_path: Path) -> None:
                     [peak_children, *(memory_mb(child) for child in children(daemon.pid))]
                 )
                 time.sleep(0.25)
+            ran = time.monotonic() - started
             with urllib.request.urlopen(
                 f"http://127.0.0.1:{port}/feeds/picked.atom", timeout=5
             ) as r:
@@ -210,16 +257,28 @@ def test_the_daemon_survives_a_hostile_server(tmp_path: Path) -> None:
         assert code == 0, output[-3000:]
         assert "Traceback" not in output, output[-5000:]
 
-        # On time: every good source was polled about every INTERVAL seconds.
+        # On time: every good source was polled about every INTERVAL seconds. SQLite has one
+        # writer, so a poll that stores while a big one commits waits for it (20,000 entries:
+        # a second or two of CPU, ten times that on a loaded machine); only a gap that spans
+        # such a commit may be longer.
+        big_commits = commit_times(output, BIG_SOURCES)
+        assert set(big_commits) == set(BIG_SOURCES), "\n".join(
+            line for line in output.splitlines() if any(name in line for name in BIG_SOURCES)
+        )[-3000:]
         times: dict[str, list[float]] = {name: [] for name in goods}
         for path, at in server.seen_at:
             if path.lstrip("/") in times:
-                times[path.lstrip("/")].append(at)
+                times[path.lstrip("/")].append(at + wall_offset)
         for name, stamps in times.items():
             assert len(stamps) >= RUN_SECONDS / INTERVAL - 4, f"{name}: {len(stamps)} polls"
-            gaps = [b - a for a, b in itertools.pairwise(stamps)]
-            assert max(gaps) < INTERVAL * 1.1 + 1.5, f"{name}: late by {max(gaps):.1f}s"
+            late = [
+                (a, b)
+                for a, b in itertools.pairwise(stamps)
+                if b - a >= LATE and not any(a < at < b for at in big_commits.values())
+            ]
+            assert not late, f"{name}: late by {max(b - a for a, b in late):.1f}s"
 
+        print(f"ran {ran:.1f}s (at least {RUN_SECONDS:g}s, then until every source was polled)")
         print(f"daemon RSS peak {peak:.0f} MB, parse worker peak {peak_children:.0f} MB")
         print("RSS samples:", " ".join(samples[::8]))
         assert peak < 300, f"daemon RSS peaked at {peak:.0f} MB: {samples}"

@@ -25,6 +25,9 @@ from scripted_server import Answer, ScriptedServer, rss
 
 from aggregator.storage import Storage
 
+# Real daemons in subprocesses, kill -9: `make test-fast` leaves these out.
+pytestmark = pytest.mark.slow
+
 FEED = """<?xml version="1.0"?>
 <rss version="2.0"><channel><title>{name}</title><link>http://example.org/{name}</link>
 <description>d</description>

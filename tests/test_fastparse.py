@@ -1,6 +1,7 @@
 """The comment-feed fast path (aggregator.fastparse) must read exactly what feedparser reads.
 
-Every feed file of the project's fixtures and of feedparser's own corpus goes through
+Every feed file of the project's fixtures and of feedparser's own corpus (``tests/corpora.py``:
+skipped without it, failed under ``CI=true``) goes through
 ``parse_comment_feed`` both ways; wherever the fast path accepts a document, the comments,
 their order and the next-page link must be equal. Plain comment feeds of the common shapes
 must be accepted (or the fast path would never be used), and unusual ones declined.
@@ -12,12 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from corpora import FEEDPARSER_TESTS, corpus
 
 from aggregator import parse
 from aggregator.fastparse import read_comment_feed
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpora" / "feedparser-tests"
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 URL = "https://blog.example.org/2026/11/post/feed/"
 
@@ -98,14 +99,10 @@ def both(content: bytes) -> tuple[object, object]:
 
 
 def _read(content: bytes, *, fast: bool) -> object:
-    previous = parse.FAST_COMMENT_FEEDS
-    parse.FAST_COMMENT_FEEDS = fast
     try:
-        return parse.parse_comment_feed(content, {}, URL, now=NOW)
+        return parse.parse_comment_feed(content, {}, URL, now=NOW, fast=fast)
     except Exception as error:  # the same failure both ways counts as the same result
         return type(error).__name__
-    finally:
-        parse.FAST_COMMENT_FEEDS = previous
 
 
 @pytest.mark.parametrize("content", [WORDPRESS_RSS, WORDPRESS_ATOM, MOVABLE_TYPE])
@@ -161,13 +158,11 @@ def _feed_files() -> list[Path]:
         for path in (ROOT / "tests" / "data").rglob("*")
         if path.suffix in (".xml", ".rss", ".atom", ".rdf")
     ]
-    if CORPUS.is_dir():
-        files += sorted(CORPUS.rglob("*.xml"))
     return sorted(files)
 
 
-def test_every_fixture_reads_the_same_wherever_the_fast_path_accepts() -> None:
-    files = _feed_files()
+def _assert_same_where_accepted(files: list[Path]) -> int:
+    """Both paths agree on each of ``files`` the fast path accepts; how many it accepted."""
     accepted = 0
     for path in files:
         reference, fast = both(path.read_bytes())
@@ -175,4 +170,18 @@ def test_every_fixture_reads_the_same_wherever_the_fast_path_accepts() -> None:
             continue
         accepted += 1
         assert fast == reference, path
+    return accepted
+
+
+def test_every_fixture_reads_the_same_wherever_the_fast_path_accepts() -> None:
+    files = _feed_files()
+    accepted = _assert_same_where_accepted(files)
     assert accepted >= 10, f"only {accepted} of {len(files)} fixtures took the fast path"
+
+
+@pytest.mark.slow  # all of feedparser's corpus, both ways
+def test_feedparsers_corpus_reads_the_same_wherever_the_fast_path_accepts() -> None:
+    files = sorted(corpus(FEEDPARSER_TESTS).rglob("*.xml"))
+    accepted = _assert_same_where_accepted(files)
+    print(f"comment fast path: {accepted} of {len(files)} corpus files accepted")
+    assert accepted >= 5, f"only {accepted} of {len(files)} corpus files took the fast path"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import parse
 from aggregator.dedupe import dedupe
 from aggregator.models import StoredEntry
 from aggregator.parse import parse_comment_feed, parse_feed
@@ -122,12 +121,9 @@ def test_relative_guids_and_ids_give_the_same_keys_at_every_url() -> None:
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_both_main_feed_paths_give_the_same_keys(
-    monkeypatch: pytest.MonkeyPatch, fast: bool
-) -> None:
-    monkeypatch.setattr(parse, "FAST_FEEDS", fast)
+def test_both_main_feed_paths_give_the_same_keys(fast: bool) -> None:
     document = rss("<item><title>a</title><guid>12345</guid></item>")
-    assert [e.key for e in parse_feed(document, {}, "https://a.example/f", now=NOW).entries] == [
+    assert [e.key for e in parse_feed(document, {}, "https://a.example/f", now=NOW, fast=fast).entries] == [
         "12345"
     ]
 
@@ -199,9 +195,8 @@ EMPTY_LINKS = rss(
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_empty_comment_links_are_no_links(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
-    monkeypatch.setattr(parse, "FAST_FEEDS", fast)
-    feed = parse_feed(EMPTY_LINKS, {}, "https://feeds.example/news.xml", now=NOW)
+def test_empty_comment_links_are_no_links(fast: bool) -> None:
+    feed = parse_feed(EMPTY_LINKS, {}, "https://feeds.example/news.xml", now=NOW, fast=fast)
     assert [(e.comments_feed_url, e.comments_page_url) for e in feed.entries] == [(None, None)] * 4
     assert feed.entries[3].link is None
 
@@ -216,7 +211,7 @@ def test_a_comment_feed_that_is_the_feed_itself_is_dropped() -> None:
 
 
 # -- 6. both comment-feed paths give the same keys ------------------------------------------------
-def test_both_comment_feed_paths_give_the_same_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_both_comment_feed_paths_give_the_same_keys() -> None:
     document = (
         b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
         b'<title>c</title><link href="https://www.reddit.example/r/x/comments/1/"/>'
@@ -229,7 +224,6 @@ def test_both_comment_feed_paths_give_the_same_keys(monkeypatch: pytest.MonkeyPa
         + b"</feed>"
     )
     url = "https://www.reddit.example/r/x/comments/1/.rss"
-    fast = [c.key for c in parse_comment_feed(document, {}, url, now=NOW).comments]
-    monkeypatch.setattr(parse, "FAST_COMMENT_FEEDS", False)
-    slow = [c.key for c in parse_comment_feed(document, {}, url, now=NOW).comments]
+    fast = [c.key for c in parse_comment_feed(document, {}, url, now=NOW, fast=True).comments]
+    slow = [c.key for c in parse_comment_feed(document, {}, url, now=NOW, fast=False).comments]
     assert fast == slow == ["t3_glvkc0", "t3_glvkc1", "t3_glvkc2"]

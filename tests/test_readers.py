@@ -23,10 +23,14 @@ from aggregator.server import create_app
 from aggregator.storage import Storage
 
 NEWSBOAT = shutil.which("newsboat")
-pytestmark = pytest.mark.skipif(
-    NEWSBOAT is None,
-    reason="newsboat is not installed (apt-get install newsboat); the reader test needs it",
-)
+# newsboat in a subprocess: `make test-fast` leaves these out.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        NEWSBOAT is None,
+        reason="newsboat is not installed (apt-get install newsboat); the reader test needs it",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -32,10 +32,14 @@ from aggregator.storage import Storage
 from aggregator.web import build_thread
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Chromium is not installed (apt-get install chromium); the web page tests need it",
-)
+# Headless Chromium in a subprocess: `make test-fast` leaves these out.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="Chromium is not installed (apt-get install chromium); the web page tests need it",
+    ),
+]
 WIDTHS = {"desktop": (1280, 900), "mobile": (390, 1600)}
 
 
