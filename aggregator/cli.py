@@ -331,6 +331,8 @@ def status_rows(rows: list[dict[str, Any]], configured: set[str]) -> list[dict[s
         "redirect_url",
         "redirect_count",
         "retired_at",
+        "comments_note",
+        "comments_note_count",
     ]
     data = []
     for row in rows:
@@ -348,6 +350,9 @@ def status_rows(rows: list[dict[str, Any]], configured: set[str]) -> list[dict[s
             notes.append(f"moved: now polled at {item['url']} (update the config)")
         if not item["configured"]:
             notes.append("not in the config")
+        if item["comments_note"]:
+            count = item["comments_note_count"] or 1
+            notes.append(f"comments of {count} post(s): {item['comments_note']}")
         item["notes"] = notes
         data.append(item)
     return data

@@ -70,7 +70,6 @@ _MONTHS = (
 _DEFAULTS = (datetime(2001, 1, 1), datetime(2002, 2, 2))
 _UTC_NAMES = {"UTC", "GMT", "UT", "Z"}
 _WEB_URL = re.compile(r"https?://[^/?#\s]", re.IGNORECASE)
-_COMMENT_PAGE = re.compile(r"/comment-page-\d+|[?&]cpage=\d+", re.IGNORECASE)
 # "NAME says:" (WordPress classic), "NAME sagt:", "NAME dit :"...: the verb is not the name.
 _SAYS = re.compile(
     r"\s+(?:says|said|sagt|schreibt|meint|dit|dice|diz|scrive|zegt|schreef|пишет|написал)\s*:?\s*$",
@@ -314,19 +313,6 @@ def _distinct(containers: list[LexborNode]) -> list[LexborNode]:
         if not duplicate:
             kept.append(node)
     return kept
-
-
-def has_more_comment_pages(html: bytes | str) -> bool:
-    """Whether the page links to other pages of its comments, so that it does not list them all.
-
-    WordPress splits long threads into ``<post>/comment-page-2/`` (or ``?cpage=2``) when "Break
-    comments into pages" is on. A comment missing from one such page may be on another, so the
-    page is no proof that it was deleted. Never raises.
-    """
-    tree = _parse_html(html)
-    return any(
-        _COMMENT_PAGE.search(node.attributes.get("href") or "") for node in tree.css("a[href]")
-    )
 
 
 class _CommentReader:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
+from aggregator.comments.paging import other_comment_pages
 from aggregator.comments.platforms import PLATFORMS, Platform, find_script_systems
 from aggregator.models import CommentData
 from aggregator.pages import (
@@ -72,6 +73,16 @@ class Detection:
     detector: str | None
     comments: tuple[CommentData, ...]
     script_systems: tuple[str, ...] = ()
+    #: Other pages of this thread the page links to (:mod:`aggregator.comments.paging`).
+    more_pages: tuple[str, ...] = ()
+
+    @property
+    def script_note(self) -> str | None:
+        """What to record when the page shows no comment but loads a comment system by script:
+        ``comments load by script (Disqus); none in the page``; ``None`` otherwise."""
+        if self.comments or not self.script_systems:
+            return None
+        return f"comments load by script ({', '.join(self.script_systems)}); none in the page"
 
     @property
     def undated(self) -> int:
@@ -101,8 +112,11 @@ def read_comments(
     else:
         selectors = selectors_from_config(comments_page)
         name = comments_page.strip().lower() if isinstance(comments_page, str) else "custom"
-    comments = extract_comments(raw, page_url, selectors, timezone, now=now)
-    return Detection(name, tuple(comments), find_script_systems(raw))
+    tree = _parse_html(raw)
+    comments = extract_comments(raw, page_url, selectors, timezone, now=now, tree=tree)
+    return Detection(
+        name, tuple(comments), find_script_systems(raw), other_comment_pages(tree, page_url)
+    )
 
 
 def detect_comments(
@@ -113,9 +127,20 @@ def detect_comments(
     ``now`` is when the page was fetched, for relative dates. Never raises for the page's
     content; ``ValueError`` for an unknown ``timezone``.
     """
+    tree = _parse_html(html)
+    found = _detect(html, tree, page_url, timezone, now)
+    return replace(found, more_pages=other_comment_pages(tree, page_url))
+
+
+def _detect(
+    html: bytes,
+    tree: LexborHTMLParser,
+    page_url: str,
+    timezone: str | None,
+    now: datetime | None,
+) -> Detection:
     zone = _zone(timezone)
     systems = find_script_systems(html)
-    tree = _parse_html(html)
     if _MF2_HINT.search(html):
         comments = _from_mf2(html, page_url, _DateReader(zone, page_language(tree), now))
         if comments:

@@ -308,7 +308,8 @@ class CommentFollower:
             # The count is not recorded as read: the feed is tried once more despite it.
             fields["comments_error"] = f"{_MISSING} (HTTP {read.missing})"
         else:
-            fields["comments_error"] = None
+            # A page with no comment but a comment system loaded by script says so (issue 14).
+            fields["comments_error"] = read.note
             fields["comments_hint_polled"] = thread.comment_count_hint
         if read.fetched is not None and not read.error:
             fetched = read.fetched
