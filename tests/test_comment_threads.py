@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from aggregator.comments.detect import detect_comments
-from aggregator.comments.generic import find_generic
 from aggregator.comments.paging import other_comment_pages, page_number, thread_url
 from aggregator.pages import _parse_html
 

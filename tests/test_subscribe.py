@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from blogsim import START, Blog, Clock
+from click.testing import CliRunner, Result
 from pytest_httpserver import HTTPServer
 from support import DEMO_CONFIG, demo_config_path
 

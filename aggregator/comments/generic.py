@@ -127,7 +127,8 @@ def _parts(
         candidates = [
             element
             for element in node.traverse(include_text=False)
-            if element is not node and len(_text(element)) <= _MAX_LABEL
+            if element is not node
+            and len(_text(element)) <= _MAX_LABEL
             and _DATEISH.search(_text(element))
         ]
         date = candidates[-1] if candidates else None

@@ -11,13 +11,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from aggregator.addresses import Provenance
+from aggregator.comments.detect import Detection
+from aggregator.comments.paging import page_number, thread_url
 from aggregator.config import SourceConfig
 from aggregator.decide import detect_comment_gap
 from aggregator.errors import AggregatorError, FetchError
 from aggregator.fetch import Fetcher
 from aggregator.models import CommentData, FetchResult, ThreadState
-from aggregator.comments.detect import Detection
-from aggregator.comments.paging import page_number, thread_url
 from aggregator.pages import PageSelectors
 from aggregator.sandbox import InProcessParser, Parser
 
