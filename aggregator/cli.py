@@ -412,7 +412,7 @@ def add(
     Example: aggregator add https://www.moonofalabama.org/ --tag politics
     """
     from aggregator.configedit import NewSource, add_sources, derive_name
-    from aggregator.discover import find_feed
+    from aggregator.discover import find_feed, probe_comments
     from aggregator.sandbox import SandboxParser
     from aggregator.update import make_fetcher
 
@@ -420,20 +420,12 @@ def add(
     # Pages and feeds found are hostile input: parsed in the daemon's sandbox (issue 12).
     with make_fetcher(config) as fetcher, SandboxParser(small_workers=1) as parser:
         found = find_feed(url, fetcher, parser)
+        probe = probe_comments(found, url, fetcher, parser)
     echo(f"found: {found.url} ({found.how})")
     echo(f"  title:    {found.title or '(none)'}")
     echo(f"  format:   {found.format}")
     echo(f"  entries:  {found.entries}")
-    if found.with_comment_feed:
-        comments = f"{found.with_comment_feed} of {found.entries} posts carry a comment feed"
-    elif found.with_comment_page:
-        comments = (
-            f"no comment feeds; {found.with_comment_page} of {found.entries} posts link a "
-            "comments page (see comments_page in the README)"
-        )
-    else:
-        comments = "no comment feeds"
-    echo(f"  comments: {comments}")
+    echo(f"  comments: {_describe_probe(found, probe)}")
     for source in config.sources:
         if _same_url(source.url, found.url):
             raise ConfigError([f"{found.url} is already configured as source {source.name!r}"])
@@ -443,12 +435,33 @@ def add(
         url=found.url,
         title=title,
         tags=tags,
+        comments_page=probe.comments_page,
     )
+    if probe.comments_page:
+        echo(f"  writing comments_page: {probe.comments_page}")
     if dry_run:
         echo(f"would add source {new.name!r} to {obj.config_path} (--dry-run)")
         return
     add_sources(obj.config_path, [new])
     echo(f"added source {new.name!r} to {obj.config_path}")
+
+
+def _describe_probe(found: Any, probe: Any) -> str:
+    """One line on where ``add`` would read the comments from (a :class:`CommentProbe`)."""
+    if probe.kind == "feed":
+        return f"{found.with_comment_feed} of {found.entries} posts carry a comment feed"
+    page = f"the post page {probe.page_url}"
+    if probe.kind == "page":
+        count = f"{probe.comments} comment(s)" if probe.comments else "no comment yet"
+        return f"no comment feeds; in the pages: {probe.detector} markup, {count} in {page}"
+    if probe.kind == "script":
+        return (
+            f"no comment feeds; {page} loads its comments by script "
+            f"({', '.join(probe.script_systems)}): not in the page, not followed"
+        )
+    if probe.kind == "error":
+        return f"no comment feeds; {page} could not be read: {probe.error}"
+    return f"no comment feeds; none found in {page}" if probe.page_url else "no comment feeds"
 
 
 @main.command("extract-comments")

@@ -38,6 +38,7 @@ class NewSource:
     url: str
     title: str | None = None
     tags: tuple[str, ...] = ()
+    comments_page: str | None = None  # ``auto`` when the posts' pages hold their comments
 
 
 def derive_name(title: str | None, url: str, taken: Collection[str]) -> str:
@@ -112,6 +113,8 @@ def add_sources(config_path: Path, sources: Sequence[NewSource]) -> None:
             tags = CommentedSeq(source.tags)
             tags.fa.set_flow_style()
             item["tags"] = tags
+        if source.comments_page:
+            item["comments_page"] = source.comments_page
         listed.append(item)
     buffer = io.StringIO()
     yaml.dump(data, buffer)

@@ -16,6 +16,10 @@ address off that URL's origin, unless ``allow_private_networks: true``. So nothi
 there can end up in the config. Pages and feeds are parsed by the ``parser`` given, the
 daemon's sandbox in ``aggregator add``.
 
+:func:`probe_comments` then says where the posts' comments would be read from: their comment
+feeds, or the thread ``comments_page: auto`` finds in the newest post's page (issue 14), or a
+comment system that loads them by script, named.
+
 Does not: change the configuration, or follow comment feeds.
 """
 
@@ -30,10 +34,22 @@ from aggregator.addresses import Provenance
 from aggregator.errors import AggregatorError, FeedNotFoundError, ParseError
 from aggregator.fetch import Fetcher
 from aggregator.models import FeedData, FetchResult
+from aggregator.pages import AUTO as AUTO_SELECTORS
 from aggregator.pages import DISCOVERY_TYPES as FEED_TYPES
 from aggregator.sandbox import InProcessParser, Parser
 
-__all__ = ["FEED_TYPES", "FoundFeed", "autodiscover", "find_feed", "normalize_url"]
+__all__ = [
+    "FEED_TYPES",
+    "CommentProbe",
+    "FoundFeed",
+    "autodiscover",
+    "find_feed",
+    "normalize_url",
+    "probe_comments",
+]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Post pages ``probe_comments`` reads at most, newest first, to find where comments are.
+PROBED_POSTS = 3
 # Where blog engines publish feeds: WordPress, Typepad/Movable Type, Blogger, Jekyll, Hugo ...
 COMMON_PATHS = (
     "feed/",
@@ -73,6 +89,32 @@ class FoundFeed:
     entries: int
     with_comment_feed: int
     with_comment_page: int
+    #: The pages of the newest posts, newest first (a post's comments page when the feed
+    #: names one), at most :data:`PROBED_POSTS`, for :func:`probe_comments`.
+    recent_posts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CommentProbe:
+    """Where the comments of a found feed's posts would be read from (``aggregator add``).
+
+    ``kind``: ``feed`` (posts carry comment feeds), ``page`` (a detector finds the thread in
+    the newest post's page: ``comments_page: auto``), ``script`` (the page loads its comments
+    by script: ``script_systems`` names the systems), ``none`` (nothing found), ``error`` (the
+    page could not be read: ``error`` says why).
+    """
+
+    kind: str
+    page_url: str | None = None
+    detector: str | None = None
+    comments: int = 0
+    script_systems: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def comments_page(self) -> str | None:
+        """What ``add`` writes as the source's ``comments_page``: ``auto`` for ``page``."""
+        return "auto" if self.kind == "page" else None
 
 
 def describe_format(version: str) -> str:
@@ -140,6 +182,58 @@ def _found(url: str, how: str, feed: FeedData) -> FoundFeed:
         entries=len(feed.entries),
         with_comment_feed=sum(1 for e in feed.entries if e.comments_feed_url),
         with_comment_page=sum(1 for e in feed.entries if e.comments_page_url),
+        recent_posts=_recent_posts(feed),
+    )
+
+
+def _recent_posts(feed: FeedData) -> tuple[str, ...]:
+    linked = [e for e in feed.entries if e.link or e.comments_page_url]
+    # Newest first; undated entries keep the feed's order, after the dated ones.
+    linked.sort(key=lambda e: e.published_at or _EPOCH, reverse=True)
+    urls = (urlsplit(e.comments_page_url or e.link or "")._replace(fragment="") for e in linked)
+    return tuple(dict.fromkeys(u.geturl() for u in urls if u.scheme))[:PROBED_POSTS]
+
+
+def probe_comments(
+    found: FoundFeed, url: str, fetcher: Fetcher, parser: Parser | None = None
+) -> CommentProbe:
+    """Where the found feed's comments would be read from: its comment feeds when posts carry
+    them, else the thread ``comments_page: auto`` finds in the newest post's page.
+
+    The page is a URL found in ``url`` (the URL typed), fetched under the found-URL rules and
+    read by ``parser`` (the sandbox in ``aggregator add``). Never raises for the page: a page
+    that cannot be read is an ``error`` probe.
+    """
+    if found.with_comment_feed:
+        return CommentProbe("feed")
+    parser = parser or InProcessParser()
+    first: CommentProbe | None = None
+    # The newest post may have no comment yet: the next ones are asked too, until one tells;
+    # when none does, the newest post's answer is reported.
+    for page_url in found.recent_posts:
+        probe = _probe_page(page_url, url, fetcher, parser)
+        if probe.kind in ("page", "script"):
+            return probe
+        first = first or probe
+    return first or CommentProbe("none")
+
+
+def _probe_page(page_url: str, url: str, fetcher: Fetcher, parser: Parser) -> CommentProbe:
+    try:
+        fetched = fetcher.fetch(page_url, provenance=Provenance.found_in(normalize_url(url)))
+        detection = parser.read_page(
+            fetched.content or b"", fetched.final_url, AUTO_SELECTORS, None, datetime.now(UTC)
+        )
+    except AggregatorError as error:
+        return CommentProbe("error", page_url, error=str(error))
+    if detection.detector:
+        kind = "page"
+    elif detection.script_systems:
+        kind = "script"
+    else:
+        kind = "none"
+    return CommentProbe(
+        kind, page_url, detection.detector, len(detection.comments), detection.script_systems
     )
 
 

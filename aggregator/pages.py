@@ -71,7 +71,6 @@ _MONTHS = (
 _DEFAULTS = (datetime(2001, 1, 1), datetime(2002, 2, 2))
 _UTC_NAMES = {"UTC", "GMT", "UT", "Z"}
 _WEB_URL = re.compile(r"https?://[^/?#\s]", re.IGNORECASE)
-_COMMENT_PAGE = re.compile(r"/comment-page-\d+|[?&]cpage=\d+", re.IGNORECASE)
 # "NAME says:" (WordPress classic), "NAME sagt:", "NAME dit :"...: the verb is not the name.
 _SAYS = re.compile(
     r"\s+(?:says|said|sagt|schreibt|meint|dit|dice|diz|scrive|zegt|schreef|пишет|написал)\s*:?\s*$",
@@ -80,6 +79,15 @@ _SAYS = re.compile(
 # Blogger's comment permalinks carry the comment's time: ?showComment=<milliseconds since 1970>.
 _SHOW_COMMENT = re.compile(r"[?&]showComment=(\d{12,14})")
 # The tail of a comment container's id: li-comment-12, div-comment-12 and comment-12 are one.
+_REPLYTOCOM = re.compile(r"[?&]replytocom=(\d{1,12})")
+_REPLY_BUTTON = frozenset({"comment-reply-link", "reply", "comment-reply", "reply-link"})
+# "In reply to", in the languages of the date tests, at the end of the text before a link.
+_REPLY_WORDS = re.compile(
+    r"(?:in\s+reply\s+to|replying\s+to|reply\s+to|antwort\s+(?:an|auf)|"
+    r"en\s+r[ée]ponse\s+[àa]|risposta\s+a|respuesta\s+a|em\s+resposta\s+a|"
+    r"in\s+antwoord\s+op|ответ\s+(?:для|на))\s*:?\s*$",
+    re.IGNORECASE,
+)
 _ID_TAIL = re.compile(r"^(?:li-|div-)?comment-?", re.IGNORECASE)
 
 
@@ -270,16 +278,22 @@ def extract_comments(
     )
     keys: dict[int, str] = {}  # container mem_id -> key, for the replies nested inside it
     seen: set[str] = set()
+    tails: dict[str, str] = {}  # "12" -> the key of comment 12, for in-reply-to links
     comments = []
     for position, node in enumerate(containers, 1):
         reader = _CommentReader(node, container_ids, selectors, base, dates)
         parent_key = _parent_key(node, container_ids, reply_ids, keys)
+        if parent_key is None:
+            # No nesting: an in-reply-to link to an earlier comment names the parent.
+            target = reader.reply_target()
+            parent_key = tails.get(_ID_TAIL.sub("", target)) if target else None
         comment = reader.read(position, parent_key)
         if comment is None:
             continue
         keys[node.mem_id] = comment.key
         if comment.key not in seen:
             seen.add(comment.key)
+            tails.setdefault(_ID_TAIL.sub("", comment.key), comment.key)
             comments.append(comment)
     return comments
 
@@ -315,19 +329,6 @@ def _distinct(containers: list[LexborNode]) -> list[LexborNode]:
         if not duplicate:
             kept.append(node)
     return kept
-
-
-def has_more_comment_pages(html: bytes | str) -> bool:
-    """Whether the page links to other pages of its comments, so that it does not list them all.
-
-    WordPress splits long threads into ``<post>/comment-page-2/`` (or ``?cpage=2``) when "Break
-    comments into pages" is on. A comment missing from one such page may be on another, so the
-    page is no proof that it was deleted. Never raises.
-    """
-    tree = _parse_html(html)
-    return any(
-        _COMMENT_PAGE.search(node.attributes.get("href") or "") for node in tree.css("a[href]")
-    )
 
 
 class _CommentReader:
@@ -388,6 +389,31 @@ class _CommentReader:
                 ]
             ),
         )
+
+    def reply_target(self) -> str | None:
+        """The comment this one says it replies to, as a fragment or id (``comment-12``, or
+        ``comment-12`` from ``?replytocom=12``), when the markup says so: an mf2
+        ``u-in-reply-to`` or ``rel=in-reply-to`` link, a ``?replytocom=N`` link that is not
+        the comment's own reply button, or a link to ``#comment-N`` written "@name" or after
+        "In reply to". ``None`` when it says nothing."""
+        for anchor in self.node.css("a[href]"):
+            if not self.owns(anchor) or _in_reply_button(anchor, self.node):
+                continue
+            href = anchor.attributes.get("href") or ""
+            classes = (anchor.attributes.get("class") or "").split()
+            rels = (anchor.attributes.get("rel") or "").lower().split()
+            replytocom = _REPLYTOCOM.search(href)
+            target = f"comment-{replytocom.group(1)}" if replytocom else comment_anchor(href)
+            if not target:
+                continue
+            if replytocom or "u-in-reply-to" in classes or "in-reply-to" in rels:
+                return target
+            text = _squash(anchor.text())
+            around = _squash(anchor.parent.text()) if anchor.parent is not None else text
+            before = around[: max(0, around.find(text))] if text else around
+            if text.startswith("@") or _REPLY_WORDS.search(before):
+                return target
+        return None
 
     def find(self, selector: Selector | None) -> LexborNode | None:
         """The first match of ``selector`` that belongs to this comment, not to a nested reply
@@ -507,6 +533,18 @@ class _CommentReader:
         if self.selectors.footer:
             return self.signature[2]
         return position
+
+
+def _in_reply_button(anchor: LexborNode, container: LexborNode) -> bool:
+    """Whether ``anchor`` is a comment's own "Reply" button (WordPress ``comment-reply-link``,
+    inside ``.reply``), which names the comment itself, not its parent."""
+    current: LexborNode | None = anchor
+    while current is not None and current.mem_id != container.mem_id:
+        classes = (current.attributes.get("class") or "").split()
+        if _REPLY_BUTTON.intersection(classes):
+            return True
+        current = current.parent
+    return False
 
 
 def _same_places(

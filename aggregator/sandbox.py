@@ -33,13 +33,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aggregator import pages, parse
 from aggregator.decoding import format_size
 from aggregator.errors import AggregatorError, ParseError
 from aggregator.models import CommentData, CommentFeedData, FeedData
 from aggregator.pages import PageSelectors
+
+if TYPE_CHECKING:
+    from aggregator.comments.detect import Detection
 
 #: A worker's address space at most: Python and its libraries take about 40 MB of it.
 MEMORY_LIMIT = 160 * 1024 * 1024
@@ -75,6 +78,15 @@ class Parser(Protocol):
         now: datetime | None = None,
     ) -> list[CommentData]: ...
 
+    def read_page(
+        self,
+        html: bytes,
+        page_url: str,
+        selectors: PageSelectors,
+        timezone: str | None,
+        now: datetime | None = None,
+    ) -> Detection: ...
+
     def alternate_feeds(self, html: bytes, page_url: str) -> list[str]: ...
 
     def close(self) -> None: ...
@@ -107,6 +119,16 @@ class InProcessParser:
         now: datetime | None = None,
     ) -> list[CommentData]:
         return pages.extract_comments(html, page_url, selectors, timezone=timezone, now=now)
+
+    def read_page(
+        self,
+        html: bytes,
+        page_url: str,
+        selectors: PageSelectors,
+        timezone: str | None,
+        now: datetime | None = None,
+    ) -> Detection:
+        return _read_page(html, page_url, selectors, timezone, now)
 
     def alternate_feeds(self, html: bytes, page_url: str) -> list[str]:
         return pages.alternate_feeds(html, page_url)
@@ -176,6 +198,21 @@ class SandboxParser:
     ) -> list[CommentData]:
         result: list[CommentData] = self._lane(html).run(
             _extract_comments, html, page_url, selectors, timezone, now
+        )
+        return result
+
+    def read_page(
+        self,
+        html: bytes,
+        page_url: str,
+        selectors: PageSelectors,
+        timezone: str | None,
+        now: datetime | None = None,
+    ) -> Detection:
+        """A post page's comments, the detector that matched, the comment systems it loads by
+        script and its other pages of comments (:class:`~aggregator.comments.detect.Detection`)."""
+        result: Detection = self._lane(html).run(
+            _read_page, html, page_url, selectors, timezone, now
         )
         return result
 
@@ -366,6 +403,18 @@ def _extract_comments(
     now: datetime | None = None,
 ) -> list[CommentData]:
     return pages.extract_comments(html, page_url, selectors, timezone=timezone, now=now)
+
+
+def _read_page(
+    html: bytes,
+    page_url: str,
+    selectors: PageSelectors,
+    timezone: str | None,
+    now: datetime | None = None,
+) -> Detection:
+    from aggregator.comments.detect import read_comments
+
+    return read_comments(html, page_url, "auto" if selectors.detect else selectors, timezone, now=now)
 
 
 def _alternate_feeds(html: bytes, page_url: str) -> list[str]:

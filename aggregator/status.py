@@ -34,6 +34,8 @@ _KEYS = (
     "redirect_url",
     "redirect_count",
     "retired_at",
+    "comments_note",
+    "comments_note_count",
 )
 
 
@@ -55,6 +57,9 @@ def status_rows(rows: Sequence[Mapping[str, Any]], configured: set[str]) -> list
             notes.append(f"moved: now polled at {item['url']} (update the config)")
         if not item["configured"]:
             notes.append("not in the config")
+        if item["comments_note"]:
+            count = item["comments_note_count"] or 1
+            notes.append(f"comments of {count} post(s): {item['comments_note']}")
         item["notes"] = notes
         data.append(item)
     return data

@@ -97,6 +97,7 @@ class Blog:
         self.posts: list[Post] = []
         self.status: dict[str, int] = {}
         self.hints: dict[int, int] = {}  # post id -> a comment count the main feed claims instead
+        self.page_extra = ""  # HTML added to every post page (a comment system's script)
         self.page_shows: int | None = None  # WordPress "break comments into pages": newest N
         self._next_comment = 101
 
@@ -176,6 +177,14 @@ class Blog:
             routes[f"{self.prefix}/index.xml"] = lambda r: (self.movabletype_rss(), RSS_TYPE)
         for post in self.posts:
             routes[self.post_path(post)] = _bind(self.page, post)
+            if self.kind == "wordpress" and self.page_shows:
+                for number in range(1, len(post.comments) // self.page_shows + 2):
+                    routes[f"{self.post_path(post)}comment-page-{number}/"] = (
+                        lambda r, post=post, number=number: (
+                            self.wordpress_page(post, number),
+                            HTML_TYPE,
+                        )
+                    )
             if self.kind == "wordpress":
                 routes[self.comments_feed_path(post)] = _bind(self.post_comments_rss, post)
                 routes[self.comments_feed_path(post, "atom")] = _bind(self.post_comments_atom, post)
@@ -350,7 +359,7 @@ class Blog:
         )
         return _wp_comment_atom("Comments for Example WordPress Blog", f"{self.base}/", "", entries)
 
-    def wordpress_page(self, post: Post) -> str:
+    def wordpress_page(self, post: Post, page: int | None = None) -> str:
         def render(comment: Comment, depth: int) -> str:
             replies = [c for c in post.comments if c.parent == comment.id]
             author = (
@@ -378,11 +387,26 @@ class Blog:
         top = [c for c in post.comments if c.parent is None]
         nav = ""
         if self.page_shows is not None and len(top) > self.page_shows:
-            top = top[-self.page_shows :]
+            # WordPress "break comments into pages", last page shown at the post's address:
+            # pages of page_shows threads from the oldest, linked to their neighbours.
+            pages = [top[n : n + self.page_shows] for n in range(0, len(top), self.page_shows)]
+            number = len(pages) if page is None else page
+            top = pages[number - 1] if 0 < number <= len(pages) else []
+            links = []
+            if number > 1:
+                links.append(
+                    f'<div class="nav-previous"><a href="{self.post_url(post)}comment-page-'
+                    f'{number - 1}/#comments">Older comments</a></div>'
+                )
+            if number < len(pages):
+                links.append(
+                    f'<div class="nav-next"><a href="{self.post_url(post)}comment-page-'
+                    f'{number + 1}/#comments">Newer comments</a></div>'
+                )
             nav = (
                 '<nav class="navigation comment-navigation"><div class="nav-links">'
-                f'<div class="nav-previous"><a href="{self.post_url(post)}comment-page-1/#comments">'
-                "Older comments</a></div></div></nav>"
+                + "".join(links)
+                + "</div></nav>"
             )
         return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(post.title)}</title></head><body>
@@ -391,7 +415,7 @@ class Blog:
 <div id="comments" class="comments-area">
 <ol class="comment-list">
 {"".join(render(c, 1) for c in top)}
-</ol>{nav}</div></body></html>"""
+</ol>{nav}</div>{self.page_extra}</body></html>"""
 
     # -- Typepad ------------------------------------------------------------------------------
     def typepad_rdf(self) -> str:

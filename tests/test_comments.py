@@ -13,14 +13,17 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import feedparser
 import pytest
 from blogsim import START, Blog, Post, requests_to
+from click.testing import CliRunner
 from factories import Clock
 from pytest_httpserver import HTTPServer
 
+from aggregator.cli import main
 from aggregator.config import AppConfig
 from aggregator.models import PollResult, StoredComment, StoredEntry
 from aggregator.publish import Publisher
@@ -768,7 +771,40 @@ def test_count_in_the_main_feed_decides_when_a_comment_feed_is_read(
     assert len(requests_to(httpserver.log, feed)) == 2 and result.new_comments == 1
 
 
-def test_a_page_showing_one_page_of_comments_marks_none_gone(
+def test_every_page_of_a_paginated_thread_is_read_in_order(
+    blogs: Callable[..., Blog],
+    write_yaml_config: Callable[[str], AppConfig],
+    clock: Clock,
+    httpserver: HTTPServer,
+) -> None:
+    blog = blogs("/wp", "wordpress", comment_feeds=False)
+    post = blog.add_post("long", "Long", START - 2 * D)
+    for n in range(5):
+        blog.comment(post, f"Reader {n}", f"Comment {n}.", START - D + n * H)
+    config = write_yaml_config(PAGE_CONFIG.format(url=blog.origin + "/wp/feed/"))
+    poll(config, clock)
+    assert len(thread_of(config, blog.post_url(post))) == 5
+
+    # The blog now splits its comments into pages of 2; its address shows the last page.
+    blog.page_shows = 2
+    blog.comment(post, "Reader 5", "Comment 5.", START - timedelta(minutes=5))
+    clock.advance(H)
+    (result,) = poll(config, clock)
+    stored = thread_of(config, blog.post_url(post))
+    assert result.new_comments == 1 and not [c for c in stored if c.gone_at]
+    assert [c.author for c in stored] == [f"Reader {n}" for n in range(6)]
+    assert [c.number for c in stored] == [1, 2, 3, 4, 5, 6]  # positions in the whole thread
+    for number in (1, 2):
+        assert len(requests_to(httpserver.log, f"/wp/long/comment-page-{number}/")) == 1
+
+    # Every page was read: a comment missing from all of them is gone.
+    del post.comments[1]
+    clock.advance(H)
+    poll(config, clock)
+    assert [c.author for c in thread_of(config, blog.post_url(post)) if c.gone_at] == ["Reader 1"]
+
+
+def test_a_page_of_comments_that_cannot_be_read_marks_none_gone(
     blogs: Callable[..., Blog], write_yaml_config: Callable[[str], AppConfig], clock: Clock
 ) -> None:
     blog = blogs("/wp", "wordpress", comment_feeds=False)
@@ -779,7 +815,8 @@ def test_a_page_showing_one_page_of_comments_marks_none_gone(
     poll(config, clock)
     assert len(thread_of(config, blog.post_url(post))) == 5
 
-    blog.page_shows = 3  # the blog now splits its comments: this page shows the newest 3
+    blog.page_shows = 3  # the blog now splits its comments, and its first page fails
+    blog.status["/wp/long/comment-page-1/"] = 500
     blog.comment(post, "Reader 5", "Comment 5.", START - timedelta(minutes=5))
     clock.advance(H)
     (result,) = poll(config, clock)
@@ -795,6 +832,43 @@ def test_a_page_showing_one_page_of_comments_marks_none_gone(
     clock.advance(H)
     poll(config, clock)
     assert [c.author for c in thread_of(config, blog.post_url(post)) if c.gone_at] == ["Reader 0"]
+
+
+def test_a_page_loading_its_comments_by_script_says_so_in_the_thread_and_status(
+    blogs: Callable[..., Blog],
+    write_yaml_config: Callable[[str], AppConfig],
+    clock: Clock,
+    tmp_path: Path,
+) -> None:
+    blog = blogs("/wp", "wordpress", comment_feeds=False)
+    post = blog.add_post("disqussed", "Disqussed", START - 2 * D)
+    blog.page_extra = (
+        '<div id="disqus_thread"></div><script>var disqus_shortname = "x";'
+        "var s = document.createElement('script'); s.src = 'https://x.disqus.com/embed.js';"
+        "</script>"
+    )
+    config = write_yaml_config(
+        PAGE_CONFIG.format(url=blog.origin + "/wp/feed/").replace("wordpress", "auto")
+    )
+    poll(config, clock)
+    note = "comments load by script (Disqus); none in the page"
+    assert thread_row(config, blog.post_url(post))["comments_error"] == note
+    assert thread_of(config, blog.post_url(post)) == []
+
+    shown = CliRunner().invoke(main, ["--config", str(tmp_path / "aggregator.yaml"), "status"])
+    assert shown.exit_code == 0 and f"comments of 1 post(s): {note}" in shown.output
+    data = CliRunner().invoke(
+        main, ["--config", str(tmp_path / "aggregator.yaml"), "status", "--json"]
+    )
+    (row,) = json.loads(data.output)
+    assert row["comments_note"] == note and row["comments_note_count"] == 1
+
+    # Once the comments are in the page, the note goes.
+    blog.page_extra = ""
+    blog.comment(post, "Reader", "Now native.", START - D)
+    clock.advance(H)
+    poll(config, clock)
+    assert thread_row(config, blog.post_url(post))["comments_error"] is None
 
 
 @pytest.mark.parametrize("variant", sorted(FEED_VARIANTS))

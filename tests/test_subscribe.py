@@ -6,10 +6,12 @@ config/aggregator.yaml, whose comments must survive every edit.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from blogsim import START, Blog, Clock
 from click.testing import CliRunner, Result
 from pytest_httpserver import HTTPServer
 from support import DEMO_CONFIG, demo_config_path
@@ -22,6 +24,7 @@ from aggregator.errors import FeedNotFoundError
 from aggregator.fetch import Fetcher
 from aggregator.models import FetchResult
 from aggregator.opml import OpmlFeed, make_opml, read_opml
+from aggregator.update import Poller
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 RIVERBANK = (DEMO_CONFIG / "demo" / "riverbank.rss").read_bytes()
@@ -33,6 +36,7 @@ HOME = b"""<!DOCTYPE html><html><head><title>Riverbank</title>
 <link rel="alternate" type="application/rss+xml" title="Comments" href="/comments/feed/">
 <link rel="alternate" type="application/feed+json" href="/feed.json">
 </head><body><h1>Riverbank</h1></body></html>"""
+D, H = timedelta(days=1), timedelta(hours=1)
 PLAIN_PAGE = b"<!DOCTYPE html><html><head><title>No links</title></head><body>hi</body></html>"
 
 
@@ -312,3 +316,78 @@ def test_a_bad_opml_file_is_one_clear_line(tmp_path: Path) -> None:
         f"{tmp_path / 'not.opml'}: not an OPML file: the root element is <html>, not <opml>"
     )
     assert config.read_text() == before
+
+
+def test_add_finds_comments_in_the_pages_and_writes_comments_page_auto(
+    blogs: Callable[..., Blog], tmp_path: Path
+) -> None:
+    """Issue 14, items 5-6: a blog without comment feeds whose pages hold the thread."""
+    blog = blogs("/wp", "wordpress", comment_feeds=False)
+    older = blog.add_post("older", "Older", START - 3 * D)
+    newest = blog.add_post("newest", "Newest", START - D)
+    blog.comment(older, "Ann", "On the older post.", START - 2 * D)
+    blog.comment(newest, "Bob", "First!", START - 20 * H)
+    blog.comment(newest, "Cy", "Second.", START - 19 * H)
+    config = demo_config_path(tmp_path)
+    result = _cli(config, "add", blog.origin + "/wp/feed/", "--name", "pages")
+    assert result.exit_code == 0, result.output
+    assert (
+        "  comments: no comment feeds; in the pages: wordpress markup, 2 comment(s) in the "
+        f"post page {blog.post_url(newest)}"
+    ) in result.output.splitlines()
+    assert "  writing comments_page: auto" in result.output
+    source = load_config(config).source("pages")
+    assert source.comments_page == "auto"
+
+    # What add wrote is what a poll then reads.
+    loaded = load_config(config)
+    with Poller(loaded, clock=Clock(START), manual=True) as poller:
+        (polled,) = poller.poll_many([loaded.source("pages")])
+    assert polled.new_comments == 3
+
+
+def test_add_names_a_comment_system_loaded_by_script_and_writes_no_comments_page(
+    blogs: Callable[..., Blog], tmp_path: Path
+) -> None:
+    blog = blogs("/wp", "wordpress", comment_feeds=False)
+    post = blog.add_post("post", "Post", START - D)
+    blog.page_extra = (
+        '<div id="disqus_thread"></div><script src="https://x.disqus.com/embed.js"></script>'
+    )
+    config = demo_config_path(tmp_path)
+    result = _cli(config, "add", blog.origin + "/wp/feed/", "--name", "scripted", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert (
+        f"  comments: no comment feeds; the post page {blog.post_url(post)} loads its "
+        "comments by script (Disqus): not in the page, not followed"
+    ) in result.output.splitlines()
+    assert "comments_page" not in result.output
+
+
+def test_add_reports_a_page_without_comments_or_one_that_fails(
+    blogs: Callable[..., Blog], tmp_path: Path
+) -> None:
+    blog = blogs("/wp", "wordpress", comment_feeds=False)
+    old = blog.add_post("old", "Old", START - 5 * D)
+    for n in range(3):
+        blog.add_post(f"post-{n}", f"Post {n}", START - (3 - n) * D)
+    post = blog.posts[-1]
+    blog.comment(old, "Ann", "On the oldest post.", START - 4 * D)
+    config = demo_config_path(tmp_path)
+    # The three newest posts have no comment yet, and an empty ol.comment-list names no
+    # platform: the comment on the fourth is not looked for.
+    plain = _cli(config, "add", blog.origin + "/wp/feed/", "--dry-run")
+    assert plain.exit_code == 0, plain.output
+    assert "comments_page" not in plain.output
+    assert f"none found in the post page {blog.post_url(post)}" in plain.output
+    # The second newest has one: found, though the newest has none.
+    blog.comment(blog.posts[2], "Bo", "Here.", START - D)
+    second = _cli(config, "add", blog.origin + "/wp/feed/", "--dry-run")
+    assert f"1 comment(s) in the post page {blog.post_url(blog.posts[2])}" in second.output
+    assert "  writing comments_page: auto" in second.output
+    blog.status[blog.post_path(post)] = 500
+    blog.posts[2].comments.clear()
+    failed = _cli(config, "add", blog.origin + "/wp/feed/", "--dry-run")
+    assert failed.exit_code == 0, failed.output
+    assert "comments_page" not in failed.output
+    assert f"the post page {blog.post_url(post)} could not be read" in failed.output

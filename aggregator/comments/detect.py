@@ -7,7 +7,10 @@ are tried in this order, the first that finds comments wins:
 1. structured data: microformats2 (an ``h-entry`` whose ``comment`` property holds ``h-cite`` or
    ``h-entry`` items, through mf2py), schema.org ``Comment`` in microdata and in JSON-LD;
 2. platform fingerprints (:data:`aggregator.comments.platforms.PLATFORMS`: wpDiscuz, Epoch,
-   Blogger, Typepad, WordPress themes, Drupal, Movable Type, XenForo).
+   Blogger, Typepad, WordPress themes, Drupal, Movable Type, XenForo);
+3. when no fingerprint matched, the careful ``generic`` fallback
+   (:mod:`aggregator.comments.generic`): repeated sibling blocks with an author, a date and a
+   permalink each, only when it is confident.
 
 A fingerprint that matches but finds no comment (a Blogger post nobody commented on) is still
 reported as the detector. Pingbacks and trackbacks are not comments and are left out.
@@ -25,6 +28,8 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
+from aggregator.comments.generic import MIN_BLOCKS, find_generic
+from aggregator.comments.paging import other_comment_pages
 from aggregator.comments.platforms import PLATFORMS, Platform, find_script_systems
 from aggregator.models import CommentData
 from aggregator.pages import (
@@ -43,6 +48,7 @@ from aggregator.parse import comment_anchor
 from aggregator.sanitize import clean_html
 
 AUTO = "auto"
+GENERIC = "generic"
 _COMMENT_PAGE = re.compile(r"/comment-page-\d+", re.IGNORECASE)
 _PINGBACK = re.compile(r"^\s*(?:pingback|trackback)\b", re.IGNORECASE)
 _MF2_HINT = re.compile(rb"class=[\"'][^\"']*\b(?:h-cite|p-comment|u-comment)\b")
@@ -73,6 +79,16 @@ class Detection:
     detector: str | None
     comments: tuple[CommentData, ...]
     script_systems: tuple[str, ...] = ()
+    #: Other pages of this thread the page links to (:mod:`aggregator.comments.paging`).
+    more_pages: tuple[str, ...] = ()
+
+    @property
+    def script_note(self) -> str | None:
+        """What to record when the page shows no comment but loads a comment system by script:
+        ``comments load by script (Disqus); none in the page``; ``None`` otherwise."""
+        if self.comments or not self.script_systems:
+            return None
+        return f"comments load by script ({', '.join(self.script_systems)}); none in the page"
 
     @property
     def undated(self) -> int:
@@ -102,8 +118,11 @@ def read_comments(
     else:
         selectors = selectors_from_config(comments_page)
         name = comments_page.strip().lower() if isinstance(comments_page, str) else "custom"
-    comments = extract_comments(raw, page_url, selectors, timezone, now=now)
-    return Detection(name, tuple(comments), find_script_systems(raw))
+    tree = _parse_html(raw)
+    comments = extract_comments(raw, page_url, selectors, timezone, now=now, tree=tree)
+    return Detection(
+        name, tuple(comments), find_script_systems(raw), other_comment_pages(tree, page_url)
+    )
 
 
 def detect_comments(
@@ -114,9 +133,20 @@ def detect_comments(
     ``now`` is when the page was fetched, for relative dates. Never raises for the page's
     content; ``ValueError`` for an unknown ``timezone``.
     """
+    tree = _parse_html(html)
+    found = _detect(html, tree, page_url, timezone, now)
+    return replace(found, more_pages=other_comment_pages(tree, page_url))
+
+
+def _detect(
+    html: bytes,
+    tree: LexborHTMLParser,
+    page_url: str,
+    timezone: str | None,
+    now: datetime | None,
+) -> Detection:
     zone = _zone(timezone)
     systems = find_script_systems(html)
-    tree = _parse_html(html)
     if _MF2_HINT.search(html):
         comments = _from_mf2(html, page_url, _DateReader(zone, page_language(tree), now))
         if comments:
@@ -136,6 +166,16 @@ def detect_comments(
         if found:
             return Detection(platform.name, found, systems)
         matched = matched or (None if platform.name in _WEAK else platform.name)
+    if matched is None:
+        generic = find_generic(tree, page_url)
+        if generic is not None:
+            found = _keep_comments(
+                extract_comments(html, page_url, generic, timezone, now=now, tree=tree),
+                _page_paths(tree, page_url),
+                weak=True,
+            )
+            if len(found) >= MIN_BLOCKS:
+                return Detection(GENERIC, found, systems)
     return Detection(matched, (), systems)
 
 
@@ -262,6 +302,8 @@ def _from_mf2(html: bytes, page_url: str, dates: _DateReader) -> tuple[CommentDa
             elif isinstance(author, str):
                 name = author
             link = _first(props.get("url"))
+            if parent_key is None:  # not nested: its u-in-reply-to may name an earlier comment
+                parent_key = _replied(props.get("in-reply-to"), found)
             comment = _make_comment(
                 content=clean_html(html_text.strip(), base),
                 author=_squash(name) or None if isinstance(name, str) else None,
@@ -278,6 +320,20 @@ def _from_mf2(html: bytes, page_url: str, dates: _DateReader) -> tuple[CommentDa
     for entry in _h_entries(parsed.get("items") or []):
         walk(entry.get("properties", {}).get("comment") or [], None)
     return _keep_comments(_unique(found))
+
+
+def _replied(value: object, earlier: list[CommentData]) -> str | None:
+    """The key of the earlier comment an mf2 ``in-reply-to`` names (by its permalink)."""
+    for item in value if isinstance(value, list) else [value]:
+        url = item.get("value") if isinstance(item, dict) else item
+        if isinstance(item, dict) and not isinstance(url, str):
+            url = _first((item.get("properties") or {}).get("url"))
+        target = comment_anchor(url) if isinstance(url, str) else None
+        if target:
+            found = next((c.key for c in earlier if c.key == target), None)
+            if found:
+                return found
+    return None
 
 
 def _h_entries(items: list[object]) -> Iterator[dict[str, Any]]:

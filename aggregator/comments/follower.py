@@ -310,8 +310,9 @@ class CommentFollower:
             # The count is not recorded as read: the feed is tried once more despite it.
             update = replace(update, comments_error=f"{_MISSING} (HTTP {read.missing})")
         else:
+            # A page with no comment but a comment system loaded by script says so (issue 14).
             update = replace(
-                update, comments_error=None, comments_hint_polled=thread.comment_count_hint
+                update, comments_error=read.note, comments_hint_polled=thread.comment_count_hint
             )
         if read.fetched is not None and not read.error:
             fetched = read.fetched

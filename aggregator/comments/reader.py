@@ -11,12 +11,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from aggregator.addresses import Provenance
+from aggregator.comments.detect import Detection
+from aggregator.comments.paging import page_number, thread_url
 from aggregator.config import SourceConfig
 from aggregator.decide import detect_comment_gap
 from aggregator.errors import AggregatorError, FetchError
 from aggregator.fetch import Fetcher
 from aggregator.models import CommentData, FetchResult, ThreadState
-from aggregator.pages import PageSelectors, has_more_comment_pages
+from aggregator.pages import PageSelectors
 from aggregator.sandbox import InProcessParser, Parser
 
 log = logging.getLogger("aggregator.comments")
@@ -44,6 +46,9 @@ class ThreadRead:
     complete: bool = False  # a full page listing: comments missing from it are gone
     error: str | None = None
     missing: int | None = None  # the comment feed answered 404 or 410
+    #: Why a page read gave no comment though it has some elsewhere ("comments load by
+    #: script (Disqus); none in the page"), recorded as the thread's ``comments_error``.
+    note: str | None = None
 
 
 class ThreadReader:
@@ -187,23 +192,14 @@ class ThreadReader:
         )
         if fetched.not_modified:
             return ThreadRead(thread, None, fetched)
-        comments = self.parser.extract_comments(
-            fetched.content or b"",
-            fetched.final_url,
-            self.selectors,
-            self.source.timezone,
-            now=self.now,  # relative dates ("3 days ago") count from the fetch
-        )
-        complete = True
-        if has_more_comment_pages(fetched.content or b""):
-            # Comments split over several pages: those not on this one are not gone, and a
-            # position on this page is no position in the thread.
-            log.info(
-                "%s: %s shows one page of its comments; the others are not read",
-                self.source.name,
-                thread.link,
-            )
-            complete = False
+        found = self._detect(fetched)
+        comments, complete = self._read_other_pages(thread, fetched, found)
+        note = found.script_note if not comments else None
+        if note:
+            log.info("%s: %s: %s", self.source.name, thread.link, note)
+        if not complete:
+            # Comments split over pages not all read: those not read are not gone, and a
+            # position on one page is no position in the thread.
             if self.selectors.number is None and self.selectors.footer is None:
                 comments = [replace(c, number=None) for c in comments]
         elif not comments and thread.entry_id in self.known:
@@ -216,8 +212,75 @@ class ThreadReader:
                 thread.comment_count,
             )
             complete = False
-        return ThreadRead(thread, tuple(comments), fetched, complete=complete)
+        return ThreadRead(thread, tuple(comments), fetched, complete=complete, note=note)
 
+    def _detect(self, fetched: FetchResult) -> Detection:
+        assert self.selectors
+        return self.parser.read_page(
+            fetched.content or b"",
+            fetched.final_url,
+            self.selectors,
+            self.source.timezone,
+            now=self.now,  # relative dates ("3 days ago") count from the fetch
+        )
+
+    def _read_other_pages(
+        self, thread: ThreadState, fetched: FetchResult, first: Detection
+    ) -> tuple[list[CommentData], bool]:
+        """The comments of the post's page and of the other pages of its comments
+        (``/comment-page-N/``, ``?cpage=N``, rel=next/prev in the comment navigation), merged
+        in thread order, and whether every page was read.
+
+        Pages are found URLs (SSRF rules), read at most :data:`MAX_FEED_PAGES` in all and never
+        twice; links found on each page are followed too. A page that cannot be read leaves the
+        thread incomplete (nothing is marked gone) but keeps what the others gave.
+        """
+        if not first.more_pages:
+            return list(first.comments), True
+        read: dict[str, Detection] = {thread_url(fetched.final_url): first}
+        first_key = thread_url(fetched.final_url)
+        numbers: dict[str, int | None] = {first_key: page_number(fetched.final_url)}
+        waiting = list(first.more_pages)
+        complete = True
+        while waiting:
+            url = waiting.pop(0)
+            if url in numbers or url in read:
+                continue
+            if len(read) >= MAX_FEED_PAGES:
+                log.warning(
+                    "%s: comments of %s are split into more than %d pages; read the first %d",
+                    self.source.name,
+                    thread.link,
+                    MAX_FEED_PAGES,
+                    MAX_FEED_PAGES,
+                )
+                complete = False
+                break
+            numbers[url] = page_number(url)
+            try:
+                page = self.fetcher.fetch(url, provenance=self.provenance)
+                found = self._detect(page)
+            except AggregatorError as error:
+                log.warning(
+                    "%s: page of comments %s of %s: %s", self.source.name, url, thread.link, error
+                )
+                complete = False
+                continue
+            read[url] = found
+            waiting += [u for u in found.more_pages if u not in numbers]
+        numbers[first_key] = numbers[first_key] or _unnumbered_page(numbers)
+        order = list(read)  # the order found, unless every page read has a number
+        if all(numbers.get(url) is not None for url in order):
+            order.sort(key=lambda url: numbers[url] or 0)
+        merged: dict[str, CommentData] = {}
+        for url in order:
+            for comment in read[url].comments:
+                merged.setdefault(comment.key, comment)
+        comments = list(merged.values())
+        selectors = self.selectors
+        if selectors is None or (selectors.number is None and selectors.footer is None):
+            comments = [replace(c, number=n) for n, c in enumerate(comments, 1)]
+        return comments, complete
 
 def merge_reads(
     from_page: Sequence[CommentData], from_feed: Sequence[CommentData]
@@ -236,3 +299,13 @@ def merge_reads(
             )
         merged[comment.key] = comment
     return tuple(merged.values())
+
+
+def _unnumbered_page(numbers: dict[str, int | None]) -> int:
+    """The number of the page shown at the post's own address, from the numbers of the pages
+    it links to: WordPress shows the last page there (it links to 1 .. N-1) or the first (it
+    links to 2 .. N)."""
+    linked = [n for n in numbers.values() if n is not None]
+    if not linked:
+        return 1
+    return 1 if min(linked) > 1 else max(linked) + 1

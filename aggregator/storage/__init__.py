@@ -416,7 +416,15 @@ class Storage(OutputQueries, StatusQueries):
             "SELECT s.*, "
             "(SELECT count(*) FROM entries e WHERE e.source_id = s.id) AS entry_count, "
             "(SELECT coalesce(sum(e.comment_count), 0) FROM entries e WHERE e.source_id = s.id) "
-            f"AS comment_total FROM sources s {where}ORDER BY s.name"
+            "AS comment_total, "
+            # The latest thread problem or note ("comments load by script (Disqus); none in
+            # the page"), and on how many threads one is recorded.
+            "(SELECT e.comments_error FROM entries e WHERE e.source_id = s.id "
+            "AND e.comments_error IS NOT NULL ORDER BY e.comments_polled_at DESC LIMIT 1) "
+            "AS comments_note, "
+            "(SELECT count(*) FROM entries e WHERE e.source_id = s.id "
+            "AND e.comments_error IS NOT NULL) AS comments_note_count "
+            f"FROM sources s {where}ORDER BY s.name"
         )
 
     # -- entries -------------------------------------------------------------------------------
