@@ -267,6 +267,36 @@ def _search_queue(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations(name="0010_discussions")
+def _discussions(db: Database) -> None:
+    """Threads about an entry kept by an API (issue 16): Hacker News, Reddit, Disqus, ...
+
+    ``discussions`` holds one row per thread found (its provider's reference, counts and
+    schedule); its comments are ordinary ``comments`` rows of the entry whose keys start with
+    ``@`` (``@hn:8863``), which no feed or page key does. ``discussion_lookups`` remembers when
+    each provider was last asked about an entry. ``entries.discussions`` is the per-site summary
+    the outputs show (JSON), kept with the entry so publishing needs no extra query.
+    """
+    statements = [
+        "CREATE TABLE discussions ("
+        " id INTEGER PRIMARY KEY,"
+        " entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,"
+        " provider TEXT NOT NULL,"
+        " ref TEXT NOT NULL,"
+        " url TEXT, title TEXT, score INTEGER, comment_count INTEGER,"
+        " found_at TEXT NOT NULL, polled_at TEXT, next_poll_at TEXT, last_new_at TEXT,"
+        " last_comment_at TEXT, stopped INTEGER NOT NULL DEFAULT 0, error TEXT,"
+        " UNIQUE (entry_id, provider, ref))",
+        "CREATE TABLE discussion_lookups ("
+        " entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,"
+        " provider TEXT NOT NULL, looked_up_at TEXT NOT NULL, error TEXT,"
+        " PRIMARY KEY (entry_id, provider)) WITHOUT ROWID",
+        "ALTER TABLE entries ADD COLUMN discussions TEXT",
+    ]
+    for statement in statements:
+        db.execute(statement)
+
+
 def index_queued(db: Database) -> int:
     """Index the rows queued in ``search_queue`` (see ``0004_search_queue``) and empty it.
 
