@@ -38,6 +38,7 @@ class Reddit(Provider):
     prefix = "reddit"
     kinds = frozenset({"discussion"})
     default_base_url = "https://www.reddit.com"
+    default_site_url = "https://www.reddit.com"
     requests_per_minute = 10.0
 
     def find(self, entry: ThreadState) -> list[ThreadRef]:
