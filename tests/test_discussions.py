@@ -380,3 +380,24 @@ def test_no_key_in_status_check_or_config_errors(
         "NOT_SET_ANYWHERE is not set" in text
     )
     assert f"{bad}:5: sources[0].discussions: unknown discussion provider 'slashdot'" in text
+
+
+def test_migration_0010_from_the_schema_before_it(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from aggregator.storage.schema import migrations
+
+    path = tmp_path / "old.db"
+    with Storage(path) as storage:
+        pass
+    db = Database(path)
+    db.execute("DROP TABLE discussions")
+    db.execute("DROP TABLE discussion_lookups")
+    db.execute("ALTER TABLE entries DROP COLUMN discussions")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = '0010_discussions'")
+    db.conn.commit()
+    db.close()
+    with Storage(path) as storage:
+        assert "0010_discussions" in [m.name for m in migrations.applied(storage.db)]
+        assert storage.list_discussions([1]) == {}
+        assert "discussions" in storage.db["entries"].columns_dict
