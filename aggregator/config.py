@@ -246,6 +246,14 @@ class DefaultsConfig(_EntryRules):
     max_per_host: int = Field(2, ge=1, le=64)
     max_per_domain: int = Field(4, ge=1, le=64)
     stale_after: Duration = timedelta(days=2)
+    # Threads about each entry on other sites (README, "Discussions"); a source may set its own.
+    discussions: tuple[Any, ...] = ()
+    discussions_window: PositiveDuration = timedelta(days=7)
+
+    @field_validator("discussions")
+    @classmethod
+    def _check_discussions(cls, value: tuple[Any, ...]) -> tuple[Any, ...]:
+        return _check_discussion_items(value)
 
     @model_validator(mode="after")
     def _check_intervals(self) -> DefaultsConfig:
@@ -273,6 +281,24 @@ class SourceConfig(_EntryRules):
     comments_page: str | dict[str, str] | None = None
     timezone: str | None = None
     killfile: tuple[str, ...] = ()
+    # Where the source's threads live behind an API, and where its posts are discussed
+    # (aggregator.discussions; README, "Discussions").
+    comment_system: dict[str, Any] | None = None
+    discussions: tuple[Any, ...] | None = None
+
+    @field_validator("comment_system")
+    @classmethod
+    def _check_comment_system(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from aggregator.discussions.registry import parse_settings
+
+            parse_settings(value, "comments")  # raises ValueError with a clear message
+        return value
+
+    @field_validator("discussions")
+    @classmethod
+    def _check_discussions(cls, value: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        return None if value is None else _check_discussion_items(value)
 
     @field_validator("comments_url")
     @classmethod
@@ -478,7 +504,16 @@ class AppConfig(_Strict):
         """Whether a source's comment threads are followed (its own setting, else the default)."""
         if source.comments is not None:
             return source.comments
-        return self.defaults.comments or bool(source.comments_url or source.comments_page)
+        return self.defaults.comments or bool(
+            source.comments_url
+            or source.comments_page
+            or source.comment_system
+            or self.discussions_for(source)
+        )
+
+    def discussions_for(self, source: SourceConfig) -> tuple[Any, ...]:
+        """The ``discussions`` providers of a source: its own list, else the default one."""
+        return self.defaults.discussions if source.discussions is None else source.discussions
 
     def sources_for(self, output: OutputConfig) -> tuple[SourceConfig, ...]:
         """The sources an output selects: by name, by tag, or all when it names neither."""
@@ -499,6 +534,17 @@ class AppConfig(_Strict):
             for output in self.outputs
             if any(source.name == source_name for source in self.sources_for(output))
         )
+
+
+def _check_discussion_items(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Each ``discussions`` item names a known provider with valid settings, once."""
+    from aggregator.discussions.registry import parse_settings
+
+    names = [parse_settings(item, "discussion").type for item in items]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"listed more than once: {', '.join(twice)}")
+    return items
 
 
 def _check_killfile_items(items: tuple[str, ...]) -> None:

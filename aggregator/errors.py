@@ -48,6 +48,15 @@ class FetchError(AggregatorError):
         self.headers = dict(headers or {})
 
 
+class RateLimitedError(FetchError):
+    """An API host asked us to wait (429, Retry-After, an exhausted rate-limit budget): no
+    request is made to it before ``until`` (aware UTC)."""
+
+    def __init__(self, message: str, *, until: object, status: int | None = None):
+        super().__init__(message, status=status)
+        self.until = until
+
+
 class StoppedError(FetchError):
     """A request was not made because aggregator is stopping; nothing is recorded for it."""
 

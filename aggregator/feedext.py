@@ -303,7 +303,12 @@ class AtomLinksEntryExtension(BaseEntryExtension):
         self._links: list[dict[str, str]] = []
 
     def add(
-        self, href: str, rel: str = "alternate", type: str | None = None, length: int | None = None
+        self,
+        href: str,
+        rel: str = "alternate",
+        type: str | None = None,
+        length: int | None = None,
+        title: str | None = None,
     ) -> None:
         """Add one ``<link>`` to the Atom entry."""
         attributes = {"href": _check_text(href, "href"), "rel": rel}
@@ -311,6 +316,8 @@ class AtomLinksEntryExtension(BaseEntryExtension):
             attributes["type"] = type
         if length:
             attributes["length"] = str(length)
+        if title:
+            attributes["title"] = _check_text(title, "title")
         self._links.append(attributes)
 
     def extend_atom(self, entry: Any) -> Any:

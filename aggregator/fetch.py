@@ -24,14 +24,14 @@ import hashlib
 import os
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
 
-from aggregator.addresses import AddressRule, Provenance, rule_for
+from aggregator.addresses import AddressRule, Provenance, rule_for, same_origin
 from aggregator.config import DEFAULT_USER_AGENT
 from aggregator.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodingError, format_size
 from aggregator.errors import BlockedAddressError, FetchError, StoppedError
@@ -138,8 +138,12 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         provenance: Provenance | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> FetchResult:
         """Fetch ``url`` once, conditionally when validators are given.
+
+        ``headers`` are sent too (an API's ``Accept`` or ``Authorization``), on the first
+        request and on redirects to the same origin only.
 
         HTTP requests wait for a slot under :attr:`limits` (global, per host, per domain);
         files cost nothing and do not. ``provenance`` says where the URL came from; without it the URL counts as configured.
@@ -159,20 +163,34 @@ class Fetcher:
                 raise StoppedError("not fetching: aggregator is stopping")
             return self._loop.run(
                 self._fetch_bounded(
-                    url, etag=etag, last_modified=last_modified, provenance=provenance
+                    url,
+                    etag=etag,
+                    last_modified=last_modified,
+                    provenance=provenance,
+                    extra=dict(headers or {}),
                 )
             )
 
     # -- HTTP ----------------------------------------------------------------------------------
     async def _fetch_bounded(
-        self, url: str, *, etag: str | None, last_modified: str | None, provenance: Provenance
+        self,
+        url: str,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        provenance: Provenance,
+        extra: dict[str, str] | None = None,
     ) -> FetchResult:
         """One fetch, redirects included, within the total deadline; errors as one line."""
         bound = asyncio.timeout(self.timeout)
         try:
             async with bound:
                 return await self._fetch_http(
-                    url, etag=etag, last_modified=last_modified, provenance=provenance
+                    url,
+                    etag=etag,
+                    last_modified=last_modified,
+                    provenance=provenance,
+                    extra=extra or {},
                 )
         except TimeoutError:
             if bound.expired():
@@ -186,9 +204,15 @@ class Fetcher:
             raise FetchError(f"cannot fetch {_short(url)}: {_reason(error)}") from None
 
     async def _fetch_http(
-        self, url: str, *, etag: str | None, last_modified: str | None, provenance: Provenance
+        self,
+        url: str,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        provenance: Provenance,
+        extra: dict[str, str],
     ) -> FetchResult:
-        headers = {}
+        headers = dict(extra)
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -223,6 +247,9 @@ class Fetcher:
                     if target in seen:
                         raise FetchError(f"redirect loop at {_short(target)}", status=status)
                     seen.add(target)
+                    if extra and not same_origin(target, url):
+                        # An API token is for the API's origin, not for where it redirects.
+                        headers = {k: v for k, v in headers.items() if k not in extra}
                     current = target
                     if all_permanent:
                         permanent = target

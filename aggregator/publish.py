@@ -374,6 +374,10 @@ def _add_entry(
     item.title(entry.title or "(untitled)")
     if entry.link:
         item.link(href=entry.link, rel="alternate")
+    if fmt == "atom":
+        # Threads about the entry on other sites (issue 16), counts in the title.
+        for site in entry_discussions(entry):
+            item.atomlinks.add(str(site["url"]), "related", title=str(site["text"]))
     # An entry without an author is credited to its source, as Planet-style aggregators do,
     # so that a reader's author column names where it came from.
     author = entry_author(entry)
@@ -451,6 +455,31 @@ def _add_thread(
         item.comments(shown.page)
 
 
+def entry_discussions(entry: StoredEntry) -> list[dict[str, object]]:
+    """The threads about ``entry`` on other sites, with their counts (stored by
+    :mod:`aggregator.discussions`): site, label, url, score, comments and a line of text."""
+    from aggregator.discussions.registry import label_of
+
+    sites: list[dict[str, object]] = []
+    for site, url, score, comments in entry.extra.get("discussions") or ():  # type: ignore[attr-defined]
+        if not url:
+            continue
+        label = label_of(site)
+        counts = [f"{score} points"] if score is not None else []
+        counts.append(f"{comments} comments")
+        sites.append(
+            {
+                "site": site,
+                "label": label,
+                "url": url,
+                "score": score,
+                "comments": comments,
+                "text": f"{label}: {', '.join(counts)}",
+            }
+        )
+    return sites
+
+
 def _has_rules(rules: CommentRules) -> bool:
     """Whether ``rules`` can drop a comment (``CommentRules.names`` is left out of ``==``)."""
     return bool(rules.names or rules.authors or rules.exclude)
@@ -482,6 +511,7 @@ def _json_item(
             },
             "comment_count": (shown.count or 0) if shown else 0,
             **({"comments_url": shown.page} if shown and shown.page else {}),
+            **({"discussions": entry_discussions(entry)} if entry_discussions(entry) else {}),
             **({"comments_feed_url": links.comments(entry.public_id, "json")} if thread else {}),
             **({"source_comments_url": shown.source_page} if shown and shown.source_page else {}),
             **(

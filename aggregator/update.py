@@ -159,6 +159,7 @@ class Poller:
     def stop(self) -> None:
         """Start no new poll or request; polls already running finish their transaction."""
         self.stopping.set()
+        self.follower.discussions.api.stop()
         for fetcher in [self.fetcher, *self._old_fetchers]:
             fetcher.stop()
 

@@ -43,7 +43,7 @@ from aggregator.config import AppConfig, OutputConfig
 from aggregator.errors import NotFoundError
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.opml import OpmlFeed, make_opml
-from aggregator.publish import EXTENSIONS, MEDIA_TYPES, FeedLinks, Publisher
+from aggregator.publish import EXTENSIONS, MEDIA_TYPES, FeedLinks, Publisher, entry_discussions
 from aggregator.responses import CachedFile, cached_body, file_response, page_csp
 from aggregator.sanitize import plain_text, strip_images
 from aggregator.storage import Storage
@@ -371,6 +371,7 @@ def web_routes(config_source: AppConfig | Callable[[], AppConfig]) -> list[Route
                     images=output.images,
                     thread=build_thread(comments),
                     comment_count=len(comments),
+                    discussions=entry_discussions(entry),
                     thread_feeds=thread_feeds,
                     alternates=[
                         (f"Comments on {entry.title or 'this post'} ({fmt.upper()})", kind, url)

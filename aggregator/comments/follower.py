@@ -23,6 +23,7 @@ from aggregator.comments.matching import match_comments_to_threads
 from aggregator.comments.reader import KnownThread, ThreadRead, ThreadReader
 from aggregator.config import AppConfig, SourceConfig
 from aggregator.decide import decide_next_comments_poll, detect_comment_gap
+from aggregator.discussions import DiscussionFollower
 from aggregator.errors import AggregatorError
 from aggregator.fetch import Fetcher
 from aggregator.models import SourceState, SourceUpdate, ThreadState, ThreadUpdate
@@ -92,6 +93,15 @@ class CommentFollower:
         # stopped for each source (a warm poll of 300 blogs started 2,400 of them).
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        # Threads kept behind APIs (comment_system, discussions): read in the calling thread,
+        # one request at a time per API host (aggregator.discussions).
+        self.discussions = DiscussionFollower(
+            lambda: self.config,
+            storage=storage,
+            fetcher=lambda: self.fetcher,
+            clock=clock,
+            write_lock=write_lock,
+        )
 
     def _readers(self) -> ThreadPoolExecutor:
         with self._pool_lock:
@@ -103,6 +113,7 @@ class CommentFollower:
 
     def close(self) -> None:
         """Stop the reader threads (reads not yet started are dropped)."""
+        self.discussions.api.stop()
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is not None:
@@ -113,6 +124,8 @@ class CommentFollower:
         result = CommentsResult()
         if not self.config.comments_for(source):
             return result
+        if source.comment_system or self.config.discussions_for(source):
+            self.discussions.follow(source, result, force=force)
         storage = self._storage()
         state = storage.get_source(source.name)
         now = self.clock()

@@ -36,6 +36,7 @@ from aggregator.models import (
     ThreadState,
     ThreadUpdate,
 )
+from aggregator.storage.discussions import DiscussionQueries
 from aggregator.storage.outputs import OutputQueries
 from aggregator.storage.schema import index_queued, migrations
 from aggregator.storage.status import StatusQueries
@@ -168,7 +169,7 @@ def register_functions(
     connection.create_function("aggregator_index_later", 0, lambda: 1 if later() else 0)
 
 
-class Storage(OutputQueries, StatusQueries):
+class Storage(OutputQueries, StatusQueries, DiscussionQueries):
     """A connection to the aggregator database, with its migrations applied.
 
     Output queries (candidates, full-text search) live in :mod:`aggregator.storage.outputs`;
@@ -681,8 +682,12 @@ class Storage(OutputQueries, StatusQueries):
         """Mark stored comments missing from a complete listing as gone (they are kept)."""
         keys = set(present_keys)
         gone = 0
+        # Keys starting with "@" are comments read from an API (aggregator.discussions), which
+        # no feed or page lists: they are never judged by a feed's or page's listing.
         for row in self._rows(
-            "SELECT id, key FROM comments WHERE entry_id = ? AND gone_at IS NULL", (entry_id,)
+            "SELECT id, key FROM comments WHERE entry_id = ? AND gone_at IS NULL "
+            "AND substr(key, 1, 1) != '@'",
+            (entry_id,),
         ):
             if row["key"] not in keys:
                 self._execute(
@@ -743,7 +748,8 @@ class Storage(OutputQueries, StatusQueries):
         """The date of the newest stored comment on any entry of a source."""
         rows = self._rows(
             "SELECT max(c.published_at) AS newest FROM comments c "
-            "JOIN entries e ON e.id = c.entry_id WHERE e.source_id = ?",
+            "JOIN entries e ON e.id = c.entry_id WHERE e.source_id = ? "
+            "AND substr(c.key, 1, 1) != '@'",
             (source_id,),
         )
         return parse_time(rows[0]["newest"]) if rows else None
@@ -758,7 +764,9 @@ class Storage(OutputQueries, StatusQueries):
         for chunk in _chunks(sorted(set(entry_ids)), 500):
             cursor = self._execute(
                 "SELECT entry_id, key, number, published_at FROM comments "
-                f"WHERE entry_id IN ({', '.join(str(int(i)) for i in chunk)})"
+                f"WHERE entry_id IN ({', '.join(str(int(i)) for i in chunk)}) "
+                # Comments read from APIs (keys "@...") are no part of a feed's numbering.
+                "AND substr(key, 1, 1) != '@'"
             )
             try:
                 rows = cursor.fetchall()
@@ -923,6 +931,10 @@ def _stored_entry(row: dict[str, Any]) -> StoredEntry:
             "comments_feed_url": row["comments_feed_url"],
             "comments_page_url": row["comments_page_url"],
             "comment_count_hint": row["comment_count_hint"],
+            # Per-site counts of the threads about the entry elsewhere (migration 0010).
+            "discussions": tuple(
+                tuple(site) for site in json.loads(row.get("discussions") or "[]")
+            ),
         },
         sort_at=parse_time(row["sort_at"]),
     )

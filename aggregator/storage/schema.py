@@ -267,33 +267,6 @@ def _search_queue(db: Database) -> None:
         db.execute(statement)
 
 
-def index_queued(db: Database) -> int:
-    """Index the rows queued in ``search_queue`` (see ``0004_search_queue``) and empty it.
-
-    Call inside the transaction that queued them, before it commits. A queued id is first
-    removed from the index (a changed row, or an id that no longer exists), then indexed again
-    from its row as it is now, in one statement per table. Returns how many ids were queued.
-    """
-    queued = db.execute("SELECT count(*) FROM search_queue").fetchone()[0]
-    if not queued:
-        return 0
-    for table, kind, text in (
-        ("entries", "entry", _ENTRY_TEXT),
-        ("comments", "comment", _COMMENT_TEXT),
-    ):
-        db.execute(
-            f"DELETE FROM {table}_fts WHERE rowid IN "
-            f"(SELECT id FROM search_queue WHERE kind = '{kind}')"
-        )
-        db.execute(
-            f"INSERT INTO {table}_fts (rowid, title, content, author, category) "
-            f"SELECT t.id, {text.format(row='t')} FROM search_queue q "
-            f"JOIN {table} t ON t.id = q.id WHERE q.kind = '{kind}' ORDER BY t.id"
-        )
-    db.execute("DELETE FROM search_queue")
-    return int(queued)
-
-
 @migrations(name="0009_poll_log")
 def _poll_log(db: Database) -> None:
     """What the status page draws (issue 18): one row per poll of a source (when, how long, the
@@ -319,3 +292,60 @@ def _poll_log(db: Database) -> None:
 
 #: How long the poll log keeps a source's polls (the status page's charts span 30 days).
 POLL_LOG_DAYS = 31
+
+
+@migrations(name="0010_discussions")
+def _discussions(db: Database) -> None:
+    """Threads about an entry kept by an API (issue 16): Hacker News, Reddit, Disqus, ...
+
+    ``discussions`` holds one row per thread found (its provider's reference, counts and
+    schedule); its comments are ordinary ``comments`` rows of the entry whose keys start with
+    ``@`` (``@hn:8863``), which no feed or page key does. ``discussion_lookups`` remembers when
+    each provider was last asked about an entry. ``entries.discussions`` is the per-site summary
+    the outputs show (JSON), kept with the entry so publishing needs no extra query.
+    """
+    statements = [
+        "CREATE TABLE discussions ("
+        " id INTEGER PRIMARY KEY,"
+        " entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,"
+        " provider TEXT NOT NULL,"
+        " ref TEXT NOT NULL,"
+        " url TEXT, title TEXT, score INTEGER, comment_count INTEGER,"
+        " found_at TEXT NOT NULL, polled_at TEXT, next_poll_at TEXT, last_new_at TEXT,"
+        " last_comment_at TEXT, stopped INTEGER NOT NULL DEFAULT 0, error TEXT,"
+        " UNIQUE (entry_id, provider, ref))",
+        "CREATE TABLE discussion_lookups ("
+        " entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,"
+        " provider TEXT NOT NULL, looked_up_at TEXT NOT NULL, error TEXT,"
+        " PRIMARY KEY (entry_id, provider)) WITHOUT ROWID",
+        "ALTER TABLE entries ADD COLUMN discussions TEXT",
+    ]
+    for statement in statements:
+        db.execute(statement)
+
+
+def index_queued(db: Database) -> int:
+    """Index the rows queued in ``search_queue`` (see ``0004_search_queue``) and empty it.
+
+    Call inside the transaction that queued them, before it commits. A queued id is first
+    removed from the index (a changed row, or an id that no longer exists), then indexed again
+    from its row as it is now, in one statement per table. Returns how many ids were queued.
+    """
+    queued = db.execute("SELECT count(*) FROM search_queue").fetchone()[0]
+    if not queued:
+        return 0
+    for table, kind, text in (
+        ("entries", "entry", _ENTRY_TEXT),
+        ("comments", "comment", _COMMENT_TEXT),
+    ):
+        db.execute(
+            f"DELETE FROM {table}_fts WHERE rowid IN "
+            f"(SELECT id FROM search_queue WHERE kind = '{kind}')"
+        )
+        db.execute(
+            f"INSERT INTO {table}_fts (rowid, title, content, author, category) "
+            f"SELECT t.id, {text.format(row='t')} FROM search_queue q "
+            f"JOIN {table} t ON t.id = q.id WHERE q.kind = '{kind}' ORDER BY t.id"
+        )
+    db.execute("DELETE FROM search_queue")
+    return int(queued)

@@ -1,0 +1,94 @@
+"""Every provider by its config name, and the config's provider entries made settings.
+
+Adding a provider: one module with a :class:`~aggregator.discussions.base.Provider` subclass,
+one line in :data:`PROVIDERS`, its tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from aggregator.discussions.base import (
+    COMMON_OPTIONS,
+    Kind,
+    Provider,
+    ProviderSettings,
+    Secret,
+    resolve_secret,
+)
+from aggregator.discussions.disqus import Disqus
+from aggregator.discussions.hackernews import HackerNews
+from aggregator.discussions.reddit import Reddit
+
+PROVIDERS: dict[str, type[Provider]] = {
+    provider.name: provider for provider in (HackerNews, Reddit, Disqus)
+}
+
+
+def parse_settings(
+    raw: Any, kind: Kind, environ: Mapping[str, str] | None = None
+) -> ProviderSettings:
+    """A ``discussions`` item (a name, or a mapping with ``type``) or a ``comment_system``
+    mapping made :class:`ProviderSettings`; raises ``ValueError`` with one clear line."""
+    if isinstance(raw, str):
+        raw = {"type": raw}
+    if not isinstance(raw, Mapping):
+        raise ValueError("must be a provider name or a mapping with a 'type'")
+    name = raw.get("type")
+    if not isinstance(name, str) or not name:
+        raise ValueError("'type' is missing (the provider's name)")
+    provider = PROVIDERS.get(name)
+    usable = sorted(n for n, p in PROVIDERS.items() if kind in p.kinds)
+    if provider is None or kind not in provider.kinds:
+        raise ValueError(f"unknown {kind} provider {name!r} (one of: {', '.join(usable)})")
+    allowed = COMMON_OPTIONS | provider.options
+    unknown = sorted(str(key) for key in raw if key not in allowed)
+    if unknown:
+        raise ValueError(
+            f"{name}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )
+    missing = sorted(key for key in provider.required if not raw.get(key))
+    if missing:
+        raise ValueError(f"{name}: {', '.join(missing)} must be set")
+    base_url = raw.get("base_url") or provider.default_base_url
+    for key, value in (("base_url", base_url), ("site_url", raw.get("site_url"))):
+        if value is None:
+            continue
+        parts = urlsplit(str(value))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{name}: {key} {str(value)!r} is not an http(s) URL")
+    if not base_url:
+        raise ValueError(f"{name}: base_url must be set")
+    rate = raw.get("requests_per_minute")
+    if rate is not None and (
+        isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0
+    ):
+        raise ValueError(f"{name}: requests_per_minute must be a number above 0")
+    secrets: dict[str, Secret] = {}
+    options: dict[str, str] = {}
+    for key in provider.options:
+        if raw.get(key) is None:
+            continue
+        if key in provider.secret_options:
+            try:
+                secrets[key] = resolve_secret(raw[key], environ)
+            except ValueError as error:
+                raise ValueError(f"{name}: {key}: {error}") from None
+        else:
+            options[key] = str(raw[key])
+    return ProviderSettings(
+        type=name,
+        base_url=str(base_url),
+        site_url=str(raw["site_url"]) if raw.get("site_url") else None,
+        requests_per_minute=float(rate) if rate is not None else None,
+        options=options,
+        secrets=secrets,
+    )
+
+
+def label_of(name: str) -> str:
+    """How a provider is shown ("Hacker News"); the name itself when unknown."""
+    provider = PROVIDERS.get(name)
+    return provider.label if provider else name
