@@ -270,6 +270,27 @@ class _EntryRules(_Strict):
         return [dict(item) for item in getattr(self, kind)]
 
 
+class RetentionRule(_Strict):
+    """How long stored rows are kept: older than ``max_age``, or beyond the newest
+    ``max_count`` of a source, they are removed by ``aggregator prune`` (and the daemon daily)."""
+
+    max_age: PositiveDuration | None = None
+    max_count: int | None = Field(None, ge=1, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _check_some(self) -> RetentionRule:
+        if self.max_age is None and self.max_count is None:
+            raise ValueError("set max_age, max_count or both")
+        return self
+
+
+class RetentionConfig(_Strict):
+    """``retention:`` in ``defaults`` or on a source (a source's replaces the default's)."""
+
+    entries: RetentionRule | None = None
+    comments: RetentionRule | None = None
+
+
 class DefaultsConfig(_EntryRules):
     """Settings every source inherits unless it sets its own.
 
@@ -300,6 +321,8 @@ class DefaultsConfig(_EntryRules):
     # A proxy for every source that sets none (README, "Request options"); unset: the
     # HTTP_PROXY / HTTPS_PROXY / NO_PROXY environment; "none": always direct.
     proxy: ProxyValue | None = None
+    # What `aggregator prune` removes (README, "Retention"); unset: everything is kept.
+    retention: RetentionConfig | None = None
 
     @model_validator(mode="after")
     def _check_intervals(self) -> DefaultsConfig:
@@ -369,6 +392,7 @@ class SourceConfig(_EntryRules):
     proxy: ProxyValue | None = None
     # Whether outputs may publish this source's entries; unset: no when it sends credentials.
     public: bool | None = None
+    retention: RetentionConfig | None = None
 
     @field_validator("headers", mode="before")
     @classmethod
@@ -646,6 +670,10 @@ class AppConfig(_Strict):
             for source in sources
             if source.name in wanted_names or wanted_tags.intersection(source.tags)
         )
+
+    def retention_for(self, source: SourceConfig) -> RetentionConfig:
+        """The source's retention, else the defaults' (nothing removed when neither is set)."""
+        return source.retention or self.defaults.retention or RetentionConfig()
 
     def request_for(self, source: SourceConfig) -> RequestOptions:
         """What every request of ``source`` carries: its User-Agent, its credentials (for the

@@ -37,6 +37,7 @@ from aggregator.models import (
     ThreadUpdate,
 )
 from aggregator.storage.outputs import OutputQueries
+from aggregator.storage.retention import skip_pruned
 from aggregator.storage.schema import index_queued, migrations
 from aggregator.terminal import safe_text
 
@@ -232,6 +233,9 @@ class Storage(OutputQueries):
                     )
                 return
             self.db.execute("PRAGMA foreign_keys = ON")
+            # A new database frees pages as rows go (aggregator prune runs incremental_vacuum);
+            # on an existing one this is a no-op until prune's one VACUUM (storage/retention.py).
+            self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
             if self.db.journal_mode != "wal":
                 self.db.enable_wal()
             self.db.execute("PRAGMA synchronous = NORMAL")
@@ -434,8 +438,9 @@ class Storage(OutputQueries):
         }
         self._adopt_alternate_keys(existing, entries)
         new = updated = unchanged = 0
-        seen: set[str] = set()
         stamp = format_time(now)
+        # Keys `aggregator prune` removed stay removed while the feed carries them.
+        seen: set[str] = skip_pruned(self.db, source.id, [e.key for e in entries], stamp)
         for entry in entries:
             if entry.key in seen:
                 continue  # the same item written twice (identity.assign_keys): the first wins
