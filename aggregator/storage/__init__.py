@@ -234,8 +234,10 @@ class Storage(OutputQueries):
                 return
             self.db.execute("PRAGMA foreign_keys = ON")
             # A new database frees pages as rows go (aggregator prune runs incremental_vacuum);
-            # on an existing one this is a no-op until prune's one VACUUM (storage/retention.py).
-            self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            # an existing one is switched by prune's one VACUUM (storage/retention.py). Only
+            # on an empty file: on another the pragma takes a lock other connections may hold.
+            if self.db.execute("PRAGMA page_count").fetchone()[0] == 0:
+                self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
             if self.db.journal_mode != "wal":
                 self.db.enable_wal()
             self.db.execute("PRAGMA synchronous = NORMAL")
