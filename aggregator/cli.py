@@ -228,6 +228,35 @@ def publish(obj: Context) -> None:
 
 
 @main.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; change nothing.")
+@click.pass_obj
+@handle_errors
+def prune(obj: Context, dry_run: bool) -> None:
+    """Remove entries and comments past their retention, then shrink the database.
+
+    What an output still shows within its pages is kept. See README, "Retention".
+
+    Example: aggregator prune --dry-run
+    """
+    from datetime import UTC, datetime
+
+    from aggregator.prune import prune as run_prune
+    from aggregator.storage import Storage
+
+    config = obj.config
+    with Storage(config.database) as storage:
+        report = run_prune(config, storage, datetime.now(UTC), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for item in report.sources:
+        kept = f" (kept {item.kept_shown} still shown)" if item.kept_shown else ""
+        echo(f"{item.source}: {verb} {item.entries} entries, {item.comments} comments{kept}")
+    echo(f"total: {verb} {report.entries} entries, {report.comments} comments")
+    if not dry_run:
+        note = " (first run: VACUUM switched on incremental vacuum)" if report.vacuumed else ""
+        echo(f"database: {report.bytes_before:,} -> {report.bytes_after:,} bytes{note}")
+
+
+@main.command()
 @click.argument("output")
 @click.option(
     "--explain", is_flag=True, help="Also show every candidate and why it was kept or dropped."

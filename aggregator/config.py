@@ -23,6 +23,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -32,6 +34,8 @@ from pydantic import (
 from aggregator import __version__
 from aggregator.errors import ConfigError
 from aggregator.filters import RuleError
+from aggregator.models import RequestOptions
+from aggregator.secret import FileRef, Secret, read_secret
 
 CONFIG_ENV = "AGGREGATOR_CONFIG"
 DEFAULT_CONFIG = Path("config/aggregator.yaml")
@@ -134,6 +138,79 @@ def user_agent_for(contact: str | None) -> str:
     return f"{DEFAULT_USER_AGENT} (+{contact})" if contact else DEFAULT_USER_AGENT
 
 
+def _secret(value: Any, info: ValidationInfo) -> Secret:
+    folder = (info.context or {}).get("folder") if isinstance(info.context, dict) else None
+    return read_secret(value, folder=folder)
+
+
+#: A credential: text, ``${ENV_VAR}`` or ``!file path`` (:mod:`aggregator.secret`); shown as ***.
+SecretValue = Annotated[Secret, PlainValidator(_secret), PlainSerializer(str)]
+
+# RFC 9110 token characters: what a header or cookie name may be made of.
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Headers the HTTP client owns: a source setting them would break the request or its framing.
+_RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "trailer"}
+)
+# Header names that carry credentials: a source sending one is private by default.
+_CREDENTIAL_HEADER = re.compile(r"auth|cookie|token|key|secret|session|password", re.IGNORECASE)
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def _named_pairs(value: Any, what: str, info: ValidationInfo) -> Any:
+    """A mapping of ``name: value`` as sorted pairs of name and :class:`Secret`."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a mapping of {what} names to values")
+    for name in value:
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise ValueError(f"{name!r} is not a valid {what} name")
+        if what == "header" and name.lower() in _RESERVED_HEADERS:
+            raise ValueError(f"the {name} header is set by the HTTP client and cannot be changed")
+    pairs = []
+    for name, item in value.items():
+        try:
+            pairs.append((name, _secret(item, info)))
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
+    return tuple(sorted(pairs, key=lambda pair: str(pair[0]).lower()))
+
+
+def _check_pair_values(pairs: tuple[tuple[str, Secret], ...], what: str) -> None:
+    for name, secret in pairs:
+        text = secret.reveal()
+        if any(ord(char) < 32 or ord(char) == 127 for char in text):
+            raise ValueError(f"the value of {what} {name} holds a control character or newline")
+        if what == "cookie" and (";" in text or "," in text):
+            raise ValueError(f"the value of cookie {name} must not hold ';' or ','")
+
+
+def _check_proxy(value: Secret | None) -> Secret | None:
+    """A proxy URL (http, https, socks5, socks5h; credentials allowed), or ``none``."""
+    if value is None:
+        return None
+    text = value.reveal()
+    if text.strip().lower() in ("none", "off", "direct"):
+        return Secret("none")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError:
+        raise ValueError("the proxy is not a valid URL") from None
+    if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
+        raise ValueError(
+            "the proxy must be a URL such as http://host:3128, https://host, socks5://host:1080 "
+            "(or none)"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("the proxy URL must not have a path, query or fragment")
+    return value
+
+
+ProxyValue = Annotated[SecretValue, AfterValidator(_check_proxy)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -219,6 +296,27 @@ class _EntryRules(_Strict):
         return [dict(item) for item in getattr(self, kind)]
 
 
+class RetentionRule(_Strict):
+    """How long stored rows are kept: older than ``max_age``, or beyond the newest
+    ``max_count`` of a source, they are removed by ``aggregator prune`` (and the daemon daily)."""
+
+    max_age: PositiveDuration | None = None
+    max_count: int | None = Field(None, ge=1, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _check_some(self) -> RetentionRule:
+        if self.max_age is None and self.max_count is None:
+            raise ValueError("set max_age, max_count or both")
+        return self
+
+
+class RetentionConfig(_Strict):
+    """``retention:`` in ``defaults`` or on a source (a source's replaces the default's)."""
+
+    entries: RetentionRule | None = None
+    comments: RetentionRule | None = None
+
+
 class DefaultsConfig(_EntryRules):
     """Settings every source inherits unless it sets its own.
 
@@ -254,6 +352,11 @@ class DefaultsConfig(_EntryRules):
     @classmethod
     def _check_discussions(cls, value: tuple[Any, ...]) -> tuple[Any, ...]:
         return _check_discussion_items(value)
+    # A proxy for every source that sets none (README, "Request options"); unset: the
+    # HTTP_PROXY / HTTPS_PROXY / NO_PROXY environment; "none": always direct.
+    proxy: ProxyValue | None = None
+    # What `aggregator prune` removes (README, "Retention"); unset: everything is kept.
+    retention: RetentionConfig | None = None
 
     @model_validator(mode="after")
     def _check_intervals(self) -> DefaultsConfig:
@@ -265,6 +368,40 @@ class DefaultsConfig(_EntryRules):
             if getattr(self, key) <= timedelta(0):
                 raise ValueError(f"{key} must be longer than zero")
         return self
+
+
+class AuthConfig(_Strict):
+    """``auth:`` of a source: HTTP basic (``username`` and ``password``) or ``bearer`` token."""
+
+    username: str | None = None
+    password: SecretValue | None = None
+    bearer: SecretValue | None = None
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> AuthConfig:
+        basic = self.username is not None or self.password is not None
+        if basic and self.bearer is not None:
+            raise ValueError("use either username and password (basic) or bearer, not both")
+        if not basic and self.bearer is None:
+            raise ValueError("set username and password (basic), or bearer (a token)")
+        if basic and (self.username is None or self.password is None):
+            raise ValueError("basic auth needs both username and password")
+        if self.username is not None and ":" in self.username:
+            raise ValueError("a basic auth username must not hold ':'")
+        for secret in (self.password, self.bearer):
+            if secret is not None and any(ord(c) < 32 or ord(c) == 127 for c in secret.reveal()):
+                raise ValueError("a credential must not hold a control character or newline")
+        return self
+
+    def header(self) -> Secret:
+        """The ``Authorization`` header's value."""
+        if self.bearer is not None:
+            return Secret(f"Bearer {self.bearer.reveal()}")
+        import base64
+
+        assert self.username is not None and self.password is not None
+        pair = f"{self.username}:{self.password.reveal()}".encode()
+        return Secret("Basic " + base64.b64encode(pair).decode("ascii"))
 
 
 class SourceConfig(_EntryRules):
@@ -299,6 +436,67 @@ class SourceConfig(_EntryRules):
     @classmethod
     def _check_discussions(cls, value: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
         return None if value is None else _check_discussion_items(value)
+    # Request options (README, "Request options"): sent only to the origin of `url`.
+    headers: tuple[tuple[str, SecretValue], ...] = ()
+    auth: AuthConfig | None = None
+    cookies: tuple[tuple[str, SecretValue], ...] = ()
+    user_agent: str | None = None
+    proxy: ProxyValue | None = None
+    # Whether outputs may publish this source's entries; unset: no when it sends credentials.
+    public: bool | None = None
+    retention: RetentionConfig | None = None
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _headers_pairs(cls, value: Any, info: ValidationInfo) -> Any:
+        return _named_pairs(value, "header", info)
+
+    @field_validator("cookies", mode="before")
+    @classmethod
+    def _cookies_pairs(cls, value: Any, info: ValidationInfo) -> Any:
+        return _named_pairs(value, "cookie", info)
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(
+        cls, value: tuple[tuple[str, Secret], ...]
+    ) -> tuple[tuple[str, Secret], ...]:
+        _check_pair_values(value, "header")
+        return value
+
+    @field_validator("cookies")
+    @classmethod
+    def _check_cookies(
+        cls, value: tuple[tuple[str, Secret], ...]
+    ) -> tuple[tuple[str, Secret], ...]:
+        _check_pair_values(value, "cookie")
+        return value
+
+    @field_validator("user_agent")
+    @classmethod
+    def _check_user_agent(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value)
+        ):
+            raise ValueError("must be one line of text")
+        return value
+
+    @property
+    def sends_credentials(self) -> bool:
+        """Whether requests carry credentials: auth, cookies, or a header that looks like one
+        (its name, or a value written as ``${ENV_VAR}`` / ``!file``)."""
+        return bool(
+            self.auth
+            or self.cookies
+            or any(
+                _CREDENTIAL_HEADER.search(name) or value.indirect for name, value in self.headers
+            )
+        )
+
+    @property
+    def is_public(self) -> bool:
+        """Whether outputs may publish its entries without ``include_private_sources``."""
+        return self.public if self.public is not None else not self.sends_credentials
 
     @field_validator("comments_url")
     @classmethod
@@ -398,6 +596,8 @@ class OutputConfig(_EntryRules):
     via: bool = False
     # How many candidates (after the SQL part of the selection) the Python rules may examine.
     candidates: int = Field(5000, ge=1, le=1_000_000)
+    # Publish entries of private sources (those sending credentials, or `public: false`).
+    include_private_sources: bool = False
 
     @field_validator("search")
     @classmethod
@@ -474,6 +674,20 @@ class AppConfig(_Strict):
             [(source.name, source.tags) for source in self.sources],
             [(output.name, output.sources or (), output.tags or ()) for output in self.outputs],
         )
+        private = {source.name for source in self.sources if not source.is_public}
+        for index, output in enumerate(self.outputs):
+            if output.include_private_sources:
+                continue
+            for position, name in enumerate(output.sources or ()):
+                if name in private:
+                    problems.append(
+                        (
+                            ("outputs", index, "sources", position),
+                            f"source {name!r} is private (it sends credentials): set "
+                            "include_private_sources: true on this output, or public: true "
+                            "on the source",
+                        )
+                    )
         if problems:
             raise _ReferenceErrors(problems)
         return self
@@ -516,15 +730,44 @@ class AppConfig(_Strict):
         return self.defaults.discussions if source.discussions is None else source.discussions
 
     def sources_for(self, output: OutputConfig) -> tuple[SourceConfig, ...]:
-        """The sources an output selects: by name, by tag, or all when it names neither."""
+        """The sources an output selects: by name, by tag, or all when it names neither.
+
+        Private sources (:attr:`SourceConfig.is_public` false) only with the output's
+        ``include_private_sources``.
+        """
+        sources = self.sources
+        if not output.include_private_sources:
+            sources = tuple(source for source in sources if source.is_public)
         if output.sources is None and output.tags is None:
-            return self.sources
+            return sources
         wanted_names = set(output.sources or ())
         wanted_tags = set(output.tags or ())
         return tuple(
             source
-            for source in self.sources
+            for source in sources
             if source.name in wanted_names or wanted_tags.intersection(source.tags)
+        )
+
+    def retention_for(self, source: SourceConfig) -> RetentionConfig:
+        """The source's retention, else the defaults' (nothing removed when neither is set)."""
+        return source.retention or self.defaults.retention or RetentionConfig()
+
+    def request_for(self, source: SourceConfig) -> RequestOptions:
+        """What every request of ``source`` carries: its User-Agent, its credentials (for the
+        origin of its ``url`` only) and its proxy (else the defaults', else the environment)."""
+        credentials: list[tuple[str, Secret]] = list(source.headers)
+        if source.auth is not None:
+            credentials.append(("Authorization", source.auth.header()))
+        if source.cookies:
+            cookie = "; ".join(f"{name}={value.reveal()}" for name, value in source.cookies)
+            credentials.append(("Cookie", Secret(cookie)))
+        proxy = source.proxy if source.proxy is not None else self.defaults.proxy
+        return RequestOptions(
+            origin=origin_of(source.url),
+            credentials=tuple(credentials),
+            user_agent=source.user_agent,
+            proxy=None if proxy is None or proxy.reveal() == "none" else proxy,
+            proxy_from_env=proxy is None,
         )
 
     def outputs_for(self, source_name: str) -> tuple[OutputConfig, ...]:
@@ -660,6 +903,30 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
+def _construct_file(loader: _UniqueKeyLoader, node: yaml.Node) -> FileRef:
+    """``!file path``: a secret read from a file, relative to the config's folder."""
+    if not isinstance(node, yaml.ScalarNode) or not str(node.value).strip():
+        raise yaml.constructor.ConstructorError(
+            None, None, "!file needs a path, such as !file secrets/token", node.start_mark
+        )
+    return FileRef(str(node.value).strip())
+
+
+_UniqueKeyLoader.add_constructor("!file", _construct_file)
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` of a URL (default ports written out), lower case."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    scheme = parts.scheme.lower()
+    port = port or {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
 def _index_lines(
     node: yaml.Node | None, path: tuple[Any, ...] = ()
 ) -> Iterator[tuple[tuple[Any, ...], int]]:
@@ -758,7 +1025,7 @@ def load_config(path: str | os.PathLike[str]) -> AppConfig:
         )
     lines = dict(_index_lines(node))
     try:
-        config = AppConfig.model_validate(data)
+        config = AppConfig.model_validate(data, context={"folder": config_path.resolve().parent})
     except ValidationError as error:
         problems = []
         reported: set[tuple[Any, ...]] = set()

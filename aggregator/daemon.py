@@ -24,6 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -53,6 +54,8 @@ STOP_GRACE_SECONDS = 5.0
 # How long the publisher waits after a poll changed an output, so that polls finishing together
 # cost one render.
 PUBLISH_DELAY_SECONDS = 0.3
+# The first prune waits this long after start (the start is busy enough), then daily.
+PRUNE_FIRST_DELAY_SECONDS = 600.0
 
 
 SERVER_START_SECONDS = 10.0
@@ -157,6 +160,39 @@ class Daemon:
                 except Exception:  # a bug must not end publishing for good
                     log.exception("publishing failed")
 
+    # -- retention -------------------------------------------------------------------------------
+    def prune(self) -> None:
+        """Apply the retention rules once (issue 17); a failure is logged, never fatal."""
+        from aggregator.prune import prune
+
+        with self._publish_lock:  # outputs are not chosen while rows go
+            try:
+                with Storage(self.config.database) as storage:
+                    report = prune(self.config, storage, datetime.now(UTC))
+            except AggregatorError as error:
+                log.error("prune failed: %s", error)
+                return
+        if report.entries or report.comments:
+            log.info(
+                "pruned %d entries, %d comments; database %d -> %d bytes",
+                report.entries,
+                report.comments,
+                report.bytes_before,
+                report.bytes_after,
+            )
+
+    def _prune_loop(self) -> None:
+        """Prune a while after start, then once every :data:`PRUNE_INTERVAL`."""
+        from aggregator.prune import PRUNE_INTERVAL
+
+        delay = PRUNE_FIRST_DELAY_SECONDS
+        while not self._stop.wait(delay):
+            try:
+                self.prune()
+            except Exception:  # a bug must not end pruning for good
+                log.exception("pruning failed")
+            delay = PRUNE_INTERVAL.total_seconds()
+
     # -- lifecycle -------------------------------------------------------------------------------
     def run(self) -> int:
         """Run until SIGINT or SIGTERM; return the process exit code."""
@@ -195,6 +231,7 @@ class Daemon:
             target=self._publish_loop, name="publisher", daemon=True
         )
         self._publisher_thread.start()
+        threading.Thread(target=self._prune_loop, name="prune", daemon=True).start()
         self.scheduler.start()
         self._server = httpserver.make_server(
             create_app(lambda: self.config, metrics=self.metrics, expect_polling=True),

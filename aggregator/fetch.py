@@ -14,7 +14,17 @@ fetch; it only does the request politely and safely:
   URL came from (:class:`~aggregator.addresses.Provenance`), the fetcher picks the rule, and the
   address actually connected to is checked;
 * ``file://`` URLs are read only under the configured folders, and a file URL found in content
-  only under its own file source's folder.
+  only under its own file source's folder;
+* a source's request options (:class:`~aggregator.models.RequestOptions`): its User-Agent, its
+  credentials (only to the origin of its configured URL, never across a redirect to another
+  origin) and its proxy, else the ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY`` environment.
+
+Through a proxy the address rules change shape (README, "Request options"): the socket goes to
+the proxy, whose address is the operator's choice (configured or in the environment), so it is
+allowed like a configured URL. The target is still judged before a byte is sent: an IP literal
+by :func:`~aggregator.transport.request_url`, a name by resolving it here and refusing it when
+any of its addresses breaks the rule. The proxy resolves the name again, so DNS rebinding is not
+excluded through a proxy; a name only the proxy can resolve is left to the proxy.
 """
 
 from __future__ import annotations
@@ -24,25 +34,28 @@ import hashlib
 import os
 import ssl
 import time
-from collections.abc import Mapping, Sequence
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
 
-from aggregator.addresses import AddressRule, Provenance, rule_for, same_origin
-from aggregator.config import DEFAULT_USER_AGENT
+from aggregator.addresses import CONFIGURED, OPEN, AddressRule, Provenance, rule_for, same_origin
+from aggregator.config import DEFAULT_USER_AGENT, origin_of
 from aggregator.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodingError, format_size
 from aggregator.errors import BlockedAddressError, FetchError, StoppedError
 from aggregator.limits import FetchLimits
-from aggregator.models import FetchResult
+from aggregator.models import FetchResult, RequestOptions
 from aggregator.transport import (
     LoopThread,
     Resolver,
+    check_target_name,
     default_ssl_context,
     make_session,
     request_url,
+    split_proxy,
     system_resolver,
 )
 
@@ -80,6 +93,7 @@ class Fetcher:
         allow_private_networks: bool = False,
         resolver: Resolver = system_resolver,
         ssl_context: ssl.SSLContext | None = None,
+        environ: Mapping[str, str] | None = None,
     ):
         self.max_bytes = max_bytes
         self.limits = limits or FetchLimits()
@@ -94,21 +108,34 @@ class Fetcher:
             "Accept": ACCEPT,
             "Accept-Encoding": ACCEPT_ENCODING,
         }
+        self._env_proxies = env_proxies(os.environ if environ is None else environ)
         self._loop = LoopThread()
-        self._sessions: dict[AddressRule, aiohttp.ClientSession] = {}  # used on the loop only
+        # By (rule, proxy URL): used on the loop only.
+        self._sessions: dict[tuple[AddressRule, str], aiohttp.ClientSession] = {}
 
-    def _session(self, rule: AddressRule) -> aiohttp.ClientSession:
-        session = self._sessions.get(rule)
+    def _session(self, rule: AddressRule, proxy: str = "") -> aiohttp.ClientSession:
+        key = (rule, proxy)
+        session = self._sessions.get(key)
         if session is None:
-            session = self._sessions[rule] = make_session(
-                rule,
+            session = self._sessions[key] = make_session(
+                # The proxy is the operator's choice: its address passes like a configured one.
+                rule if not proxy else (OPEN if self.allow_private_networks else CONFIGURED),
                 ssl_context=self._ssl_context,
                 resolver=self._resolver,
                 headers=self._headers,
                 connect_timeout=min(self.timeout, CONNECT_TIMEOUT),
                 max_connections=max(1, self.limits.total),
+                socks_proxy=proxy if proxy.startswith("socks") else None,
             )
         return session
+
+    def proxy_for(self, url: str, request: RequestOptions | None) -> str | None:
+        """The proxy URL a request for ``url`` goes through, or ``None`` (direct)."""
+        if request is not None and request.proxy is not None:
+            return request.proxy.reveal()
+        if request is not None and not request.proxy_from_env:
+            return None
+        return proxy_from_env(url, self._env_proxies)
 
     def __enter__(self) -> Fetcher:
         return self
@@ -139,6 +166,7 @@ class Fetcher:
         last_modified: str | None = None,
         provenance: Provenance | None = None,
         headers: Mapping[str, str] | None = None,
+        request: RequestOptions | None = None,
     ) -> FetchResult:
         """Fetch ``url`` once, conditionally when validators are given.
 
@@ -146,7 +174,8 @@ class Fetcher:
         request and on redirects to the same origin only.
 
         HTTP requests wait for a slot under :attr:`limits` (global, per host, per domain);
-        files cost nothing and do not. ``provenance`` says where the URL came from; without it the URL counts as configured.
+        files cost nothing and do not. ``provenance`` says where the URL came from; without it
+        the URL counts as configured. ``request`` holds the source's request options.
         Raises :class:`FetchError` (:class:`BlockedAddressError` when a rule refuses it).
         """
         provenance = provenance or Provenance.config(url)
@@ -168,6 +197,7 @@ class Fetcher:
                     last_modified=last_modified,
                     provenance=provenance,
                     extra=dict(headers or {}),
+                    request=request,
                 )
             )
 
@@ -180,6 +210,7 @@ class Fetcher:
         last_modified: str | None,
         provenance: Provenance,
         extra: dict[str, str] | None = None,
+        request: RequestOptions | None = None,
     ) -> FetchResult:
         """One fetch, redirects included, within the total deadline; errors as one line."""
         bound = asyncio.timeout(self.timeout)
@@ -191,6 +222,7 @@ class Fetcher:
                     last_modified=last_modified,
                     provenance=provenance,
                     extra=extra or {},
+                    request=request,
                 )
         except TimeoutError:
             if bound.expired():
@@ -211,8 +243,11 @@ class Fetcher:
         last_modified: str | None,
         provenance: Provenance,
         extra: dict[str, str],
+        request: RequestOptions | None = None,
     ) -> FetchResult:
         headers = dict(extra)
+        if request is not None and request.user_agent:
+            headers["User-Agent"] = request.user_agent
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -232,12 +267,22 @@ class Fetcher:
                 # The host aiohttp will use, judged as such (IDNA can turn 127。0。0。1 into
                 # an IP address that no resolver is asked about: issue 12).
                 requested = request_url(current, host, rule)
-                request = self._session(rule).get(
-                    requested, headers=headers, allow_redirects=False
+                proxy = self.proxy_for(current, request)
+                if proxy:
+                    # The proxy connects, so judge the name here (see the module docstring).
+                    await check_target_name(requested, rule, self._resolver)
+                hop_headers = _hop_headers(headers, current, request)
+                proxy_url, proxy_auth = split_proxy(proxy)
+                call = self._session(rule, proxy or "").get(
+                    requested,
+                    headers=hop_headers,
+                    allow_redirects=False,
+                    proxy=proxy_url,
+                    proxy_auth=proxy_auth,
                 )
             except (aiohttp.InvalidURL, ValueError) as error:
                 raise FetchError(f"invalid URL {_short(current)}: {error}") from None
-            async with request as response:
+            async with call as response:
                 status = response.status
                 response_headers = _headers(response)
                 if status in REDIRECT_STATUSES and "location" in response_headers:
@@ -343,6 +388,56 @@ class Fetcher:
             etag=validator,
             elapsed=time.monotonic() - started,
         )
+
+
+def _hop_headers(
+    headers: dict[str, str], url: str, request: RequestOptions | None
+) -> dict[str, str]:
+    """The headers of one request: a source's credentials only on its own origin."""
+    if request is None or not request.credentials or origin_of(url) != request.origin:
+        return headers
+    sent = dict(headers)
+    for name, value in request.credentials:
+        sent[name] = value.reveal()
+    return sent
+
+
+# urllib's NO_PROXY matching (suffixes, "*", host:port); typeshed does not list it.
+_proxy_bypass: Callable[[str, dict[str, str]], bool] = (
+    urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+)
+
+
+def env_proxies(environ: Mapping[str, str]) -> dict[str, str]:
+    """``http``, ``https`` and ``no`` from the proxy environment (lower case names first, as
+    curl and urllib read them); empty values are unset."""
+    found: dict[str, str] = {}
+    for key in ("http", "https", "no"):
+        value = environ.get(f"{key}_proxy") or environ.get(f"{key.upper()}_PROXY")
+        if value and value.strip():
+            found[key] = value.strip()
+    return found
+
+
+def proxy_from_env(url: str, proxies: Mapping[str, str]) -> str | None:
+    """The environment's proxy for ``url`` (``HTTP_PROXY`` or ``HTTPS_PROXY`` by its scheme),
+    ``None`` when there is none or ``NO_PROXY`` names its host."""
+    parts = urlsplit(url)
+    proxy = proxies.get(parts.scheme.lower())
+    if not proxy:
+        return None
+    host = parts.hostname or ""
+    if "no" in proxies and host:
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        for candidate in (host, f"{host}:{port}" if port else host):
+            if _proxy_bypass(candidate, {"no": proxies["no"]}):
+                return None
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"
+    return proxy
 
 
 def file_url_path(url: str) -> Path:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import Enum
 
+from aggregator.secret import Secret
+
 
 @dataclass(frozen=True)
 class FetchResult:
@@ -429,3 +431,22 @@ class StoredThread:
     count: int
     last_at: datetime | None
     fingerprint: tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """What a source's requests carry besides the fetcher's own headers (issue 17).
+
+    ``credentials`` (headers, ``Authorization``, ``Cookie``: values are
+    :class:`~aggregator.secret.Secret`) are sent only to ``origin`` (``scheme://host:port`` of
+    the source's configured URL): a redirect or a comment feed elsewhere gets none of them.
+    ``user_agent`` replaces the fetcher's on every request of the source. ``proxy`` is a proxy
+    URL (a ``Secret``: it may hold a password); ``None`` with ``proxy_from_env`` means the
+    ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY`` environment, without it a direct connection.
+    """
+
+    origin: str = ""
+    credentials: tuple[tuple[str, Secret], ...] = ()
+    user_agent: str | None = None
+    proxy: Secret | None = None
+    proxy_from_env: bool = True

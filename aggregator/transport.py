@@ -34,6 +34,7 @@ gets: :mod:`aggregator.fetch` does.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import socket
 import ssl
@@ -90,6 +91,49 @@ def request_url(url: str, written_host: str, rule: AddressRule) -> URL:
         hint = _ALLOW_HINT if rule.blocked_reason(used.strip("[]")) == reason else ""
         raise BlockedAddressError(f"refused to connect: {reason} {hint}".rstrip())
     return parsed
+
+
+async def check_target_name(url: URL, rule: AddressRule, resolver: Resolver) -> None:
+    """Before a request goes through a proxy: refuse a host name any of whose addresses
+    ``rule`` refuses (IP literals were judged by :func:`request_url`).
+
+    A name this machine cannot resolve is left to the proxy (a proxy on a closed network may
+    be the only one that can): the proxy is then the guard, as the README says.
+    """
+    host = (url.raw_host or "").strip("[]")
+    if not host or _is_ip(host):
+        return
+    loop = asyncio.get_running_loop()
+    try:
+        addresses = await loop.run_in_executor(None, resolver, host, url.port or 0)
+    except OSError:
+        return
+    for address in addresses:
+        reason = rule.blocked_reason(address)
+        if reason is not None:
+            raise BlockedAddressError(
+                f"refused to connect: {host} resolves to {reason} {_ALLOW_HINT}"
+            )
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def split_proxy(proxy: str | None) -> tuple[str | None, aiohttp.BasicAuth | None]:
+    """An http(s) proxy URL without its credentials, and those as ``proxy_auth``; ``None``
+    for no proxy or a socks proxy (its connector holds it: :func:`make_session`)."""
+    if not proxy or proxy.startswith("socks"):
+        return None, None
+    parsed = URL(proxy)
+    auth = None
+    if parsed.user is not None:
+        auth = aiohttp.BasicAuth(parsed.user, parsed.password or "")
+    return str(parsed.with_user(None)), auth
 
 
 def check_peer(address: str, rule: AddressRule) -> None:
@@ -185,21 +229,37 @@ def make_session(
     connect_timeout: float,
     max_connections: int = 32,
     keepalive_expiry: float = 30.0,
+    socks_proxy: str | None = None,
 ) -> aiohttp.ClientSession:
     """An aiohttp session whose connections all obey ``rule``; call it on the loop.
 
     Bodies arrive as sent (no automatic decompression: :mod:`aggregator.decoding` bounds it),
-    no cookies are kept between sources, and no proxy is taken from the environment (it would
-    bypass the address rules).
+    no cookies are kept between sources, and aiohttp reads no proxy from the environment:
+    :mod:`aggregator.fetch` chooses the proxy of each request, and judges its target itself.
+    With ``socks_proxy`` (``socks5://`` or ``socks5h://``, where the proxy resolves names)
+    every connection goes through that proxy (aiohttp-socks).
     """
-    connector = GuardedConnector(
-        rule,
-        ssl=ssl_context,
-        resolver=GuardedResolver(rule, resolver),
-        limit=max_connections,
-        keepalive_timeout=keepalive_expiry,
-        happy_eyeballs_delay=None,
-    )
+    connector: aiohttp.TCPConnector
+    if socks_proxy is not None:
+        from aiohttp_socks import ProxyConnector
+
+        rdns = socks_proxy.startswith("socks5h")
+        connector = ProxyConnector.from_url(
+            "socks5" + socks_proxy[len("socks5h") if rdns else len("socks5") :],
+            rdns=rdns,
+            ssl=ssl_context,
+            limit=max_connections,
+            keepalive_timeout=keepalive_expiry,
+        )
+    else:
+        connector = GuardedConnector(
+            rule,
+            ssl=ssl_context,
+            resolver=GuardedResolver(rule, resolver),
+            limit=max_connections,
+            keepalive_timeout=keepalive_expiry,
+            happy_eyeballs_delay=None,
+        )
     return aiohttp.ClientSession(
         connector=connector,
         headers=headers,

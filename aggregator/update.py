@@ -363,6 +363,7 @@ class Poller:
             last_modified=state.last_modified,
             # An adopted redirect target is a found URL: only source.url has configured rights.
             provenance=Provenance.polled(source.url, state.url),
+            request=self.config.request_for(source),
         )
         base: Cadence = {"interval": self.config.interval_for(source), "adaptive": adaptive}
         if fetched.not_modified:

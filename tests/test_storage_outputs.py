@@ -123,6 +123,7 @@ def test_a_new_database_gets_every_migration(storage: Storage) -> None:
         "0004_search_queue",
         "0009_poll_log",
         "0010_discussions",
+        "0015_pruned_entries",
     ]
 
 
@@ -144,7 +145,7 @@ def test_read_only_storage_refuses_a_database_with_missing_migrations(tmp_path: 
     migrations.apply(db, stop_before="0002_search")
     db.close()
     with pytest.raises(
-        StorageError, match="migrations are missing: 0002_search, 0003_daemon, 0004_search_queue"
+        StorageError, match="migrations are missing: 0002_search, 0003_daemon, 0004_search_queue, 0015_pruned_entries"
     ):
         Storage(path, read_only=True)
     with pytest.raises(StorageError, match="cannot open"):

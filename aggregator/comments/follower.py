@@ -146,6 +146,7 @@ class CommentFollower:
             force=force,
             parser=self.parser,
             now=now,
+            request=self.config.request_for(source),
         )
         pool = self._readers()
         # In the order listed, as pool.map would; a batch is the next read and every one after
@@ -186,6 +187,7 @@ class CommentFollower:
                 source.comments_url,
                 etag=state.comments_etag,
                 last_modified=state.comments_last_modified,
+                request=self.config.request_for(source),
             )
             comments = (
                 ()

@@ -17,7 +17,7 @@ from aggregator.config import SourceConfig
 from aggregator.decide import detect_comment_gap
 from aggregator.errors import AggregatorError, FetchError
 from aggregator.fetch import Fetcher
-from aggregator.models import CommentData, FetchResult, ThreadState
+from aggregator.models import CommentData, FetchResult, RequestOptions, ThreadState
 from aggregator.pages import PageSelectors
 from aggregator.sandbox import InProcessParser, Parser
 
@@ -64,8 +64,11 @@ class ThreadReader:
         force: bool,
         parser: Parser | None = None,
         now: datetime | None = None,
+        request: RequestOptions | None = None,
     ):
         self.fetcher = fetcher
+        # The source's request options: its proxy, and its credentials on its own origin.
+        self.request = request
         self.parser: Parser = parser or InProcessParser()
         self.now = now or datetime.now(UTC)
         # URLs read here were found in the source's feed, not configured (SSRF rules).
@@ -114,6 +117,7 @@ class ThreadReader:
                 etag=thread.etag,
                 last_modified=thread.last_modified,
                 provenance=self.provenance,
+                request=self.request,
             )
         except FetchError as error:
             if error.status not in (404, 410):
@@ -173,7 +177,9 @@ class ThreadReader:
                 )
                 break
             seen.add(document.next_url)
-            page = self.fetcher.fetch(document.next_url, provenance=self.provenance)
+            page = self.fetcher.fetch(
+                document.next_url, provenance=self.provenance, request=self.request
+            )
             document = self.parser.parse_comment_feed(
                 page.content or b"", page.headers, page.final_url, now=self.now
             )
@@ -189,6 +195,7 @@ class ThreadReader:
             etag=thread.etag if conditional else None,
             last_modified=thread.last_modified if conditional else None,
             provenance=self.provenance,
+            request=self.request,
         )
         if fetched.not_modified:
             return ThreadRead(thread, None, fetched)

@@ -38,6 +38,7 @@ from aggregator.models import (
 )
 from aggregator.storage.discussions import DiscussionQueries
 from aggregator.storage.outputs import OutputQueries
+from aggregator.storage.retention import skip_pruned
 from aggregator.storage.schema import index_queued, migrations
 from aggregator.storage.status import StatusQueries
 from aggregator.terminal import safe_text
@@ -235,6 +236,11 @@ class Storage(OutputQueries, StatusQueries, DiscussionQueries):
                     )
                 return
             self.db.execute("PRAGMA foreign_keys = ON")
+            # A new database frees pages as rows go (aggregator prune runs incremental_vacuum);
+            # an existing one is switched by prune's one VACUUM (storage/retention.py). Only
+            # on an empty file: on another the pragma takes a lock other connections may hold.
+            if self.db.execute("PRAGMA page_count").fetchone()[0] == 0:
+                self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
             if self.db.journal_mode != "wal":
                 self.db.enable_wal()
             self.db.execute("PRAGMA synchronous = NORMAL")
@@ -447,8 +453,9 @@ class Storage(OutputQueries, StatusQueries, DiscussionQueries):
         }
         self._adopt_alternate_keys(existing, entries)
         new = updated = unchanged = 0
-        seen: set[str] = set()
         stamp = format_time(now)
+        # Keys `aggregator prune` removed stay removed while the feed carries them.
+        seen: set[str] = skip_pruned(self.db, source.id, [e.key for e in entries], stamp)
         for entry in entries:
             if entry.key in seen:
                 continue  # the same item written twice (identity.assign_keys): the first wins

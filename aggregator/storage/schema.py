@@ -349,3 +349,21 @@ def index_queued(db: Database) -> int:
         )
     db.execute("DELETE FROM search_queue")
     return int(queued)
+
+
+# Retention (issue 17): the keys of entries `aggregator prune` removed, so a feed that still
+# carries one does not store it again as new. ``seen_at`` moves while the feed carries the key;
+# a key the feed has not carried for TOMBSTONE_DAYS is forgotten (retention.py).
+@migrations(name="0015_pruned_entries")
+def _pruned_entries(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE pruned_entries (
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            pruned_at TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (source_id, key)
+        ) WITHOUT ROWID;
+        """
+    )
