@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from blogsim import START, Blog, Clock
+from blogsim import START, Blog
 from click.testing import CliRunner, Result
+from factories import Clock
 from pytest_httpserver import HTTPServer
 from support import DEMO_CONFIG, demo_config_path
 
