@@ -424,7 +424,7 @@ class Storage(OutputQueries):
             )
         }
         self._adopt_alternate_keys(existing, entries)
-        new = updated = unchanged = 0
+        new = updated = unchanged = moved = 0
         seen: set[str] = set()
         stamp = format_time(now)
         for entry in entries:
@@ -458,7 +458,7 @@ class Storage(OutputQueries):
                     f"UPDATE entries SET {assignments}, changed_at = ? WHERE id = ?",
                     (*values.values(), stamp, row["id"]),
                 )
-                self._follow_moved_count(row, entry.comment_count)
+                moved += self._follow_moved_count(row, entry.comment_count)
                 updated += 1
             else:
                 # Only the comment hints may move without the content hash changing.
@@ -472,9 +472,9 @@ class Storage(OutputQueries):
                         row["id"],
                     ),
                 )
-                self._follow_moved_count(row, entry.comment_count)
+                moved += self._follow_moved_count(row, entry.comment_count)
                 unchanged += 1
-        return StoreResult(new=new, updated=updated, unchanged=unchanged)
+        return StoreResult(new=new, updated=updated, unchanged=unchanged, moved_threads=moved)
 
     def _adopt_alternate_keys(
         self, existing: dict[str, dict[str, Any]], entries: Sequence[EntryData]
@@ -506,16 +506,20 @@ class Storage(OutputQueries):
             self._execute("UPDATE entries SET key = ? WHERE id = ?", (entry.key, row["id"]))
             existing[entry.key] = existing.pop(alternate)
 
-    def _follow_moved_count(self, row: dict[str, Any], count: int | None) -> None:
+    def _follow_moved_count(self, row: dict[str, Any], count: int | None) -> int:
         """Make a thread due at once when the entry's comment count moved in its feed, and
-        follow it again if it had stopped (it went quiet, or its comment feed answered 404)."""
+        follow it again if it had stopped (it went quiet, or its comment feed answered 404).
+
+        Returns 1 when the thread was made due (the poller then reads it in this poll, issue
+        15), else 0."""
         if count is None or count == row["comment_count_hint"]:
-            return
-        self._execute(
+            return 0
+        cursor = self._execute(
             "UPDATE entries SET comments_stopped = 0, comments_next_poll_at = NULL WHERE id = ? "
             "AND comment_count_hint IS NOT comments_hint_polled",
             (row["id"],),
         )
+        return 1 if cursor.rowcount else 0
 
     def list_entries(self, source_names: Sequence[str] | None, limit: int) -> list[StoredEntry]:
         """The newest ``limit`` entries of the named sources (all sources when ``None``)."""
