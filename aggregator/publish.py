@@ -40,6 +40,7 @@ from aggregator.filters import (
     keep_comment,
 )
 from aggregator.fragments import FragmentCache, Piece
+from aggregator.inline import thread_section, with_thread
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.rules import RuleBook, candidate_query
 from aggregator.sanitize import strip_images
@@ -221,6 +222,14 @@ def urn(public_id: str) -> str:
 def entry_updated(entry: StoredEntry) -> datetime:
     """The time an entry last changed at its source; comment activity never moves it."""
     return entry.updated_at or entry.published_at or entry.first_seen_at
+
+
+def with_bump(entry: StoredEntry, last_comment_at: datetime | None) -> StoredEntry:
+    """``entry`` with its ``updated`` time moved to its newest comment's, when that is later
+    (``comment_updates: bump``); its id never changes."""
+    if last_comment_at is None or last_comment_at <= entry_updated(entry):
+        return entry
+    return replace(entry, updated_at=last_comment_at)
 
 
 def entry_author(entry: StoredEntry) -> str:
@@ -861,6 +870,8 @@ class Publisher:
             for item in selection.entries
         ]
         duplicates = {item.entry.id: item.duplicates for item in selection.entries}
+        with self.times.stage("feed: inline threads"):
+            items = self.with_threads(output, items, threads, links)
         page = Page(1, 1 + len(older))
         # Everything the rendered bytes depend on: unchanged, the files are not even rendered.
         signature = (
@@ -911,6 +922,49 @@ class Publisher:
         if write_atomic(path, render()):
             changed.append(path)
         self._signatures[path] = signature
+
+    def with_threads(
+        self,
+        output: OutputConfig,
+        entries: Sequence[StoredEntry],
+        threads: Mapping[int, CommentView],
+        links: FeedLinks,
+    ) -> list[StoredEntry]:
+        """``entries`` as an output with ``inline_comments`` or ``comment_updates: bump``
+        publishes them (issue 15): each followed thread at the end of its entry's content
+        (:mod:`aggregator.inline`), ``updated`` moved to the newest comment under ``bump``.
+
+        The section is part of the entry's content, so the signatures and the fragment cache
+        see a changed thread as a changed entry: its bytes are rendered again.
+        """
+        bump = output.comment_updates == "bump"
+        if not output.inline_comments:
+            if not bump:
+                return list(entries)
+            return [
+                with_bump(entry, threads[entry.id].last_at) if entry.id in threads else entry
+                for entry in entries
+            ]
+        ids = [entry.id for entry in entries if threads.get(entry.id, CommentView(0, None)).count]
+        read = self.storage.list_comments_of(ids) if ids else {}
+        result = []
+        for entry in entries:
+            view = threads.get(entry.id)
+            if view is None:
+                result.append(entry)
+                continue
+            rules = self.comment_rules(output, entry.source_name)
+            comments = [c for c in read.get(entry.id, ()) if keep_comment(rules, c)]
+            comments = shown_comments(output, comments)
+            feeds = [
+                (f"Comment feed ({fmt.upper()})", links.comments(entry.public_id, fmt))
+                for fmt in output.formats
+            ]
+            section = thread_section(
+                comments, output.inline_comments, links.web_entry(entry.public_id), feeds
+            )
+            result.append(with_thread(entry, section, view.last_at, bump))
+        return result
 
     def _publish_threads(
         self,
@@ -1053,6 +1107,8 @@ class Publisher:
                 )
                 for entry in entries
             ]
+            with self.times.stage("pages: inline threads"):
+                shaped = self.with_threads(output, shaped, threads, links)
             page = Page(number, count)
             # As for the feed itself: everything a page's bytes depend on.
             signature = (
