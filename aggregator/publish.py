@@ -23,6 +23,7 @@ from feedgen.feed import FeedGenerator
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.atomicfile import remove_leftovers, write_atomic
+from aggregator.commentitems import ParentView, as_entry, as_item, item_title
 from aggregator.config import AppConfig, OutputConfig
 from aggregator.dedupe import DedupedEntry, Duplicate
 from aggregator.errors import PublishError
@@ -553,6 +554,15 @@ def shown_comments(output: OutputConfig, comments: list[StoredComment]) -> list[
     return [replace(c, content=strip_images(c.content)) for c in comments]
 
 
+def shown_comments_with(
+    output: OutputConfig, items: list[tuple[StoredComment, StoredEntry]]
+) -> list[tuple[StoredComment, StoredEntry]]:
+    """As :func:`shown_comments`, for comments paired with their entries."""
+    if output.images == "keep":
+        return items
+    return [(replace(c, content=strip_images(c.content)), e) for c, e in items]
+
+
 def comment_title(comment: StoredComment, entry_title: str) -> str:
     """A plain-text title for a comment, which Atom requires and readers list."""
     return f"Comment by {comment.author or 'anonymous'} on {entry_title or 'a post'}"
@@ -573,15 +583,23 @@ def render_comments(
     hub: str | None = None,
     *,
     fragments: FragmentCache | None = None,
+    title_of: Callable[[StoredComment, str], str] = comment_title,
+    page: Page | None = None,
+    page_links: FeedLinks | None = None,
+    parent_links: Mapping[str, str] | None = None,
 ) -> bytes:
     """Render a comment feed: one entry's thread, or an output's latest comments.
 
     Each comment names what it replies to (``thr:in-reply-to``): its parent comment where the
     source threads replies, else the post. ``hub`` is the WebSub hub to name, if any.
     ``fragments`` holds comments rendered before (see :func:`render_output`).
+    ``title_of`` makes each item's title; ``page`` and ``page_links`` place the document in
+    a paged feed (RFC 5005, an output of ``items: comments``); ``parent_links`` are the
+    permalinks of parents that are not in this document.
     """
     updated = max((comment_updated(c) for c in comments), default=_EPOCH)
-    permalinks = {c.public_id: c.link for c in comments if c.link}
+    permalinks = {**(parent_links or {}), **{c.public_id: c.link for c in comments if c.link}}
+    paging = page.links(page_links, fmt) if page and page_links else []
     pieces = []
     for comment in comments:
         entry = entries[comment.entry_id]
@@ -591,7 +609,9 @@ def render_comments(
             else None
         )
         shown = (entry.public_id, entry.title, entry.link)
-        pieces.append(Piece(("comment", feed_id, fmt, comment.id), (comment, shown, replied, home)))
+        pieces.append(
+            Piece(("comment", feed_id, fmt, comment.id), (comment, shown, replied, home, title_of))
+        )
     if fmt == "json":
         document = {
             "version": "https://jsonfeed.org/version/1.1",
@@ -602,10 +622,12 @@ def render_comments(
             "items": [],
             **({"hubs": [{"type": "WebSub", "url": hub}]} if hub else {}),
         }
+        if page and page_links and page.number < page.count:
+            document["next_url"] = page_links.feed_page("json", page.number + 1)
 
         def item(piece: Piece) -> dict[str, object]:
             comment = piece.depends[0]
-            return _json_comment(comment, entries[comment.entry_id])
+            return _json_comment(comment, entries[comment.entry_id], title_of)
 
         if fragments is None:
             return _json_bytes({**document, "items": [item(piece) for piece in pieces]})
@@ -613,11 +635,20 @@ def render_comments(
 
     def render(some: Sequence[Piece]) -> bytes:
         generator = _new_generator(
-            feed_id, title, title, self_url, fmt, updated, home, [("hub", hub)] if hub else []
+            feed_id,
+            title,
+            title,
+            self_url,
+            fmt,
+            updated,
+            home,
+            ([("hub", hub)] if hub else []) + paging,
         )
         for piece in reversed(some):
-            comment, _, replied, _ = piece.depends
-            _add_comment(generator, comment, entries[comment.entry_id], fmt, home, replied)
+            comment, _, replied, _, _ = piece.depends
+            _add_comment(
+                generator, comment, entries[comment.entry_id], fmt, home, replied, title_of
+            )
         return _serialize(generator, fmt)
 
     return render(pieces) if fragments is None else fragments.xml(fmt, pieces, render)
@@ -630,13 +661,14 @@ def _add_comment(
     fmt: str,
     home: str,
     replied: str | None,
+    title_of: Callable[[StoredComment, str], str] = comment_title,
 ) -> None:
     """One comment as an entry; ``replied`` is the parent comment's permalink (else the
     post's), when the comment answers another."""
     item = generator.add_entry()
     item.id(urn(comment.public_id))
     item.guid(urn(comment.public_id), permalink=False)
-    item.title(comment_title(comment, entry.title))
+    item.title(title_of(comment, entry.title))
     item.link(href=comment.link or entry.link or home, rel="alternate")
     if comment.author:
         if fmt == "rss":
@@ -659,10 +691,14 @@ def _add_comment(
         item.thread.in_reply_to(urn(entry.public_id), href=entry.link, type="text/html")
 
 
-def _json_comment(comment: StoredComment, entry: StoredEntry) -> dict[str, object]:
+def _json_comment(
+    comment: StoredComment,
+    entry: StoredEntry,
+    title_of: Callable[[StoredComment, str], str] = comment_title,
+) -> dict[str, object]:
     item: dict[str, object] = {
         "id": urn(comment.public_id),
-        "title": comment_title(comment, entry.title),
+        "title": title_of(comment, entry.title),
         "content_html": comment.content or "",
         "date_published": comment_updated(comment).isoformat(),
         "_aggregator": {
@@ -711,6 +747,7 @@ class Publisher:
         # publisher used once (``aggregator publish``) keeps none (fragment_bytes=0).
         self._fragments = FragmentCache(fragment_bytes) if fragment_bytes > 0 else None
         self._swept = False
+        self._parent_links: dict[str, str] = {}  # permalinks of parent comments (items: comments)
         # Where the last publish() spent its time, by stage (see benchmarks/publish.py).
         self.times = StageTimes()
         self.configure(config)
@@ -853,6 +890,9 @@ class Publisher:
         return removed
 
     def _publish_output(self, output: OutputConfig) -> list[Path]:
+        if output.items == "comments":
+            with self.times.stage("comment items"):
+                return self._publish_comment_items(output)
         with self.times.stage("feed: select"):
             selection = self.select(output)
         entries = selection.kept
@@ -906,6 +946,104 @@ class Publisher:
             with self.times.stage("latest comments"):
                 known = [*entries, *(entry for page in older for entry in page)]
                 changed.extend(self._publish_latest_comments(output, known, links, folder))
+        return changed
+
+    def comment_items(self, output: OutputConfig) -> list[tuple[StoredComment, StoredEntry]]:
+        """The comments an output of ``items: comments`` shows, newest first, with their
+        entries: ``limit × pages`` at most, after the output's rules (killfiles and
+        ``comments_exclude``; ``include``/``exclude`` and dates read the comment as an entry,
+        see :mod:`aggregator.commentitems`), ``comment_authors`` and ``replies_to``."""
+        names = [source.name for source in self.config.sources_for(output)]
+        wanted = output.limit * output.pages
+        now = self.clock()
+        entries: dict[str, StoredEntry] = {}
+        kept: list[tuple[StoredComment, StoredEntry]] = []
+        rows = self.storage.iter_comment_items(
+            names,
+            authors=output.comment_authors,
+            replies_to=output.replies_to,
+            window=output.candidates,
+        )
+        for comment, parent in rows:
+            entry = entries.get(comment.entry_public_id)
+            if entry is None:
+                entry = entries[comment.entry_public_id] = self.storage.get_entry(
+                    comment.entry_public_id
+                )
+            if not keep_comment(self.comment_rules(output, entry.source_name), comment):
+                continue
+            rules = replace(self.entry_rules(output, entry.source_name), min_comments=None)
+            if not evaluate(rules, as_entry(comment, entry), now).kept:
+                continue
+            view = ParentView(**parent) if comment.parent_public_id else None
+            kept.append((as_item(comment, view), entry))
+            if parent.get("link") and comment.parent_public_id:
+                self._parent_links[comment.parent_public_id] = parent["link"]
+            if len(kept) >= wanted:
+                break
+        return kept
+
+    def _publish_comment_items(self, output: OutputConfig) -> list[Path]:
+        """Write an output whose items are comments: the feed and its pages 2..N."""
+        self._parent_links = {}
+        items = shown_comments_with(output, self.comment_items(output))
+        links = self.links(output)
+        folder = self.config.public_dir / "feeds"
+        size = output.limit
+        chunks = [items[i : i + size] for i in range(0, len(items), size)] or [[]]
+        count = len(chunks)
+        changed: list[Path] = []
+        feed_id = uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:output:{output.name}").urn
+        configured = output.model_dump_json()
+        for number, chunk in enumerate(chunks, start=1):
+            comments = [comment for comment, _ in chunk]
+            entries = {entry.id: entry for _, entry in chunk}
+            parents = {
+                c.parent_public_id: self._parent_links[c.parent_public_id]
+                for c in comments
+                if c.parent_public_id in self._parent_links
+            }
+            page = Page(number, count)
+            signature = (
+                links,
+                configured,
+                page,
+                tuple(comments),
+                tuple(sorted((e.id, e.title, e.link) for e in entries.values())),
+                tuple(sorted(parents.items())),
+            )
+            for fmt in output.formats:
+                path = (
+                    folder / f"{output.name}.{EXTENSIONS[fmt]}"
+                    if number == 1
+                    else folder / output.name / "page" / f"{number}.{EXTENSIONS[fmt]}"
+                )
+                self._write_if_changed(
+                    path,
+                    signature,
+                    lambda fmt=fmt, page=page, comments=comments, entries=entries, parents=parents: (
+                        render_comments(
+                            output.display_title,
+                            feed_id,
+                            comments,
+                            entries,
+                            links.feed_page(fmt, page.number),
+                            links.web_page(),
+                            fmt,
+                            hub=links.hub,
+                            fragments=self._fragments,
+                            title_of=item_title,
+                            page=page,
+                            page_links=links,
+                            parent_links=parents,
+                        )
+                    ),
+                    changed,
+                )
+        page_folder = folder / output.name / "page"
+        for path in page_folder.glob("*.*") if page_folder.is_dir() else ():
+            if path.stem.isdigit() and int(path.stem) > count:
+                path.unlink(missing_ok=True)
         return changed
 
     def _write_if_changed(

@@ -834,6 +834,63 @@ class Storage(OutputQueries):
         )
         return _stored_comments(rows)
 
+    def iter_comment_items(
+        self,
+        source_names: Sequence[str] | None,
+        *,
+        authors: Sequence[str] = (),
+        replies_to: Sequence[str] = (),
+        page_size: int = 200,
+        window: int = 5000,
+    ) -> Iterator[tuple[StoredComment, dict[str, Any]]]:
+        """The comments of the named sources' entries, newest first, for an output whose items
+        are comments (issue 15): each with its parent's ``author``, ``content`` and ``link``
+        (``None`` for a comment that answers the post). ``authors`` keeps comments by those
+        names, ``replies_to`` replies to comments by them (both ignoring case). Read lazily,
+        ``page_size`` rows at a time, at most ``window`` rows in all."""
+        where: list[str] = []
+        params: list[Any] = []
+        if source_names is not None:
+            if not source_names:
+                return
+            where.append("s.name IN (" + ", ".join("?" for _ in source_names) + ")")
+            params.extend(source_names)
+        if authors:
+            where.append(
+                "c.author COLLATE NOCASE IN (" + ", ".join("?" for _ in authors) + ")"
+            )
+            params.extend(authors)
+        if replies_to:
+            where.append(
+                "p.author COLLATE NOCASE IN (" + ", ".join("?" for _ in replies_to) + ")"
+            )
+            params.extend(replies_to)
+        join = "JOIN" if replies_to else "LEFT JOIN"
+        sql = (
+            "SELECT c.*, e.public_id AS entry_public_id, p.author AS parent_author, "
+            "p.content AS parent_content, p.link AS parent_link FROM comments c "
+            "JOIN entries e ON e.id = c.entry_id JOIN sources s ON s.id = e.source_id "
+            f"{join} comments p ON p.entry_id = c.entry_id AND p.key = c.parent_key "
+            + ("WHERE " + " AND ".join(where) + " " if where else "")
+            + "ORDER BY c.sort_at DESC, c.id DESC LIMIT ?"
+        )
+        try:
+            cursor = self.db.execute(sql, (*params, window))
+            columns = [item[0] for item in cursor.description or ()]
+            while True:
+                rows = cursor.fetchmany(page_size)
+                if not rows:
+                    return
+                dicts = [dict(zip(columns, row, strict=True)) for row in rows]
+                for comment, row in zip(_stored_comments(dicts), dicts, strict=True):
+                    yield comment, {
+                        "author": row["parent_author"],
+                        "content": row["parent_content"],
+                        "link": row["parent_link"],
+                    }
+        except sqlite3.Error as error:
+            raise StorageError(f"{self.path}: {error}") from error
+
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(items), size):
