@@ -49,9 +49,7 @@ def item_content(comment: StoredComment, parent: ParentView | None) -> str:
         return comment.content or ""
     quoted = escape(first_line(parent.content))
     who = escape(parent.author or "anonymous")
-    return (
-        f"<blockquote><p>{who} wrote: {quoted}</p></blockquote>" + (comment.content or "")
-    )
+    return f"<blockquote><p>{who} wrote: {quoted}</p></blockquote>" + (comment.content or "")
 
 
 def as_item(comment: StoredComment, parent: ParentView | None) -> StoredComment:

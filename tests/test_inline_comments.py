@@ -9,15 +9,24 @@ Feed read back with feedparser and checked with the validity rules of ``feedchec
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sqlite3
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import feedparser
+import httpx
+import pytest
 from blogsim import START, Blog, Clock
 from feedcheck import check_atom, check_json_feed, check_rss
+from support import serve
 
 from aggregator.config import AppConfig
 from aggregator.publish import Publisher
+from aggregator.server import create_app
 from aggregator.storage import Storage
 from aggregator.update import Poller
 
@@ -122,9 +131,10 @@ def test_threads_inline_in_every_format_and_a_new_comment_renders_the_entry_agai
         # bump: updated is the newest comment's time; keep: the entry's own.
         assert atom.updated_parsed[:5] == (START - 40 * H).timetuple()[:5]
         talk_id = atom.id
-        assert by_title(newest["atom"], "A Talk").updated_parsed[:3] == (
-            START - 72 * H
-        ).timetuple()[:3]
+        assert (
+            by_title(newest["atom"], "A Talk").updated_parsed[:3]
+            == (START - 72 * H).timetuple()[:3]
+        )
 
         # A new comment: one poll, one publish with the same Publisher (fragments reused).
         clock.advance(H)
@@ -159,3 +169,73 @@ def test_readers_of_the_summary_see_the_count_line(
     rss = feedparser.parse(documents["rss"])
     talk = next(e for e in rss.entries if e.title == "A Talk")
     assert "3 comments" in talk.description
+
+
+NEWSBOAT = shutil.which("newsboat")
+
+
+def newsboat_items(home: Path, urls: list[str]) -> list[tuple[str, str, str]]:
+    """Subscribe newsboat to ``urls``, reload, and return (feed, title, content) per item."""
+    assert NEWSBOAT is not None
+    home.mkdir()
+    (home / "urls").write_text("".join(f"{url}\n" for url in urls))
+    (home / "config").write_text("download-timeout 10\nreload-threads 1\n")
+    result = subprocess.run(
+        [
+            NEWSBOAT,
+            "--url-file",
+            str(home / "urls"),
+            "--cache-file",
+            str(home / "cache.db"),
+            "--config-file",
+            str(home / "config"),
+            "--execute",
+            "reload",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={
+            **os.environ,
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home),
+            "XDG_DATA_HOME": str(home),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(home / "cache.db") as db:
+        return db.execute("SELECT feedurl, title, content FROM rss_item").fetchall()
+
+
+def test_a_terminal_reader_and_the_entry_page_show_the_thread(
+    blogs: Callable[..., Blog],
+    write_yaml_config: Callable[[str], AppConfig],
+    clock: Clock,
+    tmp_path: Path,
+) -> None:
+    blog, post = blog_with_thread(blogs)
+    config = write_yaml_config(CONFIG.format(url=blog.origin + "/wp/feed/atom/"))
+    poll(config, clock)
+    with Storage(config.database) as storage:
+        Publisher(config, storage).publish()
+        talk = next(e for e in storage.list_entries(None, 10) if e.title == "A Talk")
+    with serve(create_app(config)) as base:
+        page = httpx.get(f"{base}/outputs/whole/{talk.public_id}", timeout=10)
+        assert page.status_code == 200
+        assert "Answering Alice." in page.text and "Late thoughts." in page.text
+        assert blog.comment_url(post, post.comments[1]) in page.text
+        if NEWSBOAT is None:
+            pytest.skip("newsboat is not installed (apt-get install newsboat)")
+        # One reader per feed: newsboat keeps one item per id, and both outputs share ids.
+        items = [
+            item
+            for number, url in enumerate([f"{base}/feeds/whole.atom", f"{base}/feeds/newest.rss"])
+            for item in newsboat_items(tmp_path / f"newsboat{number}", [url])
+        ]
+    shown = {(feed.rsplit("/", 1)[-1], title): content for feed, title, content in items}
+    assert len(shown) == 4, items
+    assert "Answering Alice." in shown[("whole.atom", "A Talk")]
+    assert "4 comments" in shown[("whole.atom", "A Talk")]
+    assert "Late thoughts." in shown[("newest.rss", "A Talk")]
+    assert "Spammer" not in shown[("newest.rss", "A Talk")]
