@@ -16,6 +16,7 @@ from datetime import datetime
 from html import escape
 
 from aggregator.models import StoredComment, StoredEntry
+from aggregator.sanitize import plain_text
 
 Limit = int | str  # a number of newest comments, or "all"
 
@@ -142,3 +143,34 @@ def with_thread(
         own = entry.updated_at or entry.published_at or entry.first_seen_at
         updated = max(own, last_comment_at)
     return replace(entry, content=content, summary=summary, updated_at=updated)
+
+
+def merge_threads(
+    entry: StoredEntry, threads: Sequence[tuple[StoredEntry, Sequence[StoredComment]]]
+) -> list[StoredComment]:
+    """One thread for a story that dedupe folded from copies in several sources (issue 15,
+    item 4): the comments of every copy, each labelled with the source it came from, a comment
+    seen in two copies (the same permalink, or the same author and text) counted once, oldest
+    first, all attached to ``entry`` (the copy the output keeps). Pure."""
+    seen: set[object] = set()
+    merged: list[StoredComment] = []
+    for copy, comments in threads:
+        label = escape(copy.source_title or copy.source_name)
+        for comment in comments:
+            text = (comment.author or "").casefold(), plain_text(comment.content or "", limit=None)
+            if (comment.link and comment.link in seen) or text in seen:
+                continue
+            seen.add(text)
+            if comment.link:
+                seen.add(comment.link)
+            merged.append(
+                replace(
+                    comment,
+                    entry_id=entry.id,
+                    entry_public_id=entry.public_id,
+                    content=f'<p class="aggregator-source">From {label}:</p>'
+                    + (comment.content or ""),
+                )
+            )
+    merged.sort(key=comment_time)
+    return merged

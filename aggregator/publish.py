@@ -26,7 +26,7 @@ from aggregator.atomicfile import remove_leftovers, write_atomic
 from aggregator.commentitems import ParentView, as_entry, as_item, item_title
 from aggregator.config import AppConfig, OutputConfig
 from aggregator.dedupe import DedupedEntry, Duplicate
-from aggregator.errors import PublishError
+from aggregator.errors import NotFoundError, PublishError
 from aggregator.feedext import (
     register_atom_links,
     register_comment_extensions,
@@ -41,7 +41,7 @@ from aggregator.filters import (
     keep_comment,
 )
 from aggregator.fragments import FragmentCache, Piece
-from aggregator.inline import thread_section, with_thread
+from aggregator.inline import merge_threads, thread_section, with_thread
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.rules import RuleBook, candidate_query
 from aggregator.sanitize import strip_images
@@ -849,6 +849,31 @@ class Publisher:
         rules = self.comment_rules(output, entry.source_name)
         return [c for c in self.storage.list_comments(entry.id) if keep_comment(rules, c)]
 
+    def merged_thread(
+        self, output: OutputConfig, entry: StoredEntry, copies: Sequence[Duplicate]
+    ) -> list[StoredComment]:
+        """An entry's visible comments merged with those of the copies dedupe folded into it,
+        each labelled with its source, counted once (:func:`aggregator.inline.merge_threads`);
+        without copies, :meth:`visible_comments`."""
+        own = self.visible_comments(output, entry)
+        if not copies:
+            return own
+        threads = [(entry, own)]
+        for copy in copies:
+            try:
+                other = self.storage.get_entry(copy.public_id)
+            except NotFoundError:
+                continue
+            threads.append((other, self.visible_comments(output, other)))
+        return merge_threads(entry, threads)
+
+    def copies_in(self, output: OutputConfig, entry: StoredEntry) -> tuple[Duplicate, ...]:
+        """The copies dedupe folds into ``entry`` in the output's feed (none on older pages)."""
+        for item in self.select(output).entries:
+            if item.entry.id == entry.id:
+                return tuple(item.duplicates)
+        return ()
+
     def publish(self, outputs: Sequence[OutputConfig] | None = None) -> list[Path]:
         """Render and write outputs (all when ``None``); returns the files that changed.
 
@@ -902,16 +927,17 @@ class Publisher:
         folder = self.config.public_dir / "feeds"
         followed = {s.name for s in self.config.sources_for(output) if self.config.comments_for(s)}
         changed: list[Path] = []
+        duplicates = {item.entry.id: item.duplicates for item in selection.entries}
+        copies = {key: value for key, value in duplicates.items() if value}
         threads = self._publish_threads(
-            output, entries, links, folder, followed, changed, "feed: threads"
+            output, entries, links, folder, followed, changed, "feed: threads", copies
         )
         items = [
             shape_entry(item, content=output.content, via=output.via, images=output.images)
             for item in selection.entries
         ]
-        duplicates = {item.entry.id: item.duplicates for item in selection.entries}
         with self.times.stage("feed: inline threads"):
-            items = self.with_threads(output, items, threads, links)
+            items = self.with_threads(output, items, threads, links, copies)
         page = Page(1, 1 + len(older))
         # Everything the rendered bytes depend on: unchanged, the files are not even rendered.
         signature = (
@@ -1067,6 +1093,7 @@ class Publisher:
         entries: Sequence[StoredEntry],
         threads: Mapping[int, CommentView],
         links: FeedLinks,
+        copies: Mapping[int, Sequence[Duplicate]] | None = None,
     ) -> list[StoredEntry]:
         """``entries`` as an output with ``inline_comments`` or ``comment_updates: bump``
         publishes them (issue 15): each followed thread at the end of its entry's content
@@ -1091,8 +1118,11 @@ class Publisher:
             if view is None:
                 result.append(entry)
                 continue
-            rules = self.comment_rules(output, entry.source_name)
-            comments = [c for c in read.get(entry.id, ()) if keep_comment(rules, c)]
+            if copies and copies.get(entry.id):
+                comments = self.merged_thread(output, entry, copies[entry.id])
+            else:
+                rules = self.comment_rules(output, entry.source_name)
+                comments = [c for c in read.get(entry.id, ()) if keep_comment(rules, c)]
             comments = shown_comments(output, comments)
             feeds = [
                 (f"Comment feed ({fmt.upper()})", links.comments(entry.public_id, fmt))
@@ -1113,6 +1143,7 @@ class Publisher:
         followed: set[str],
         changed: list[Path],
         stage: str,
+        copies: Mapping[int, Sequence[Duplicate]] | None = None,
     ) -> dict[int, CommentView]:
         """Write the comment feeds of ``entries``; return each entry's visible thread.
 
@@ -1120,7 +1151,9 @@ class Publisher:
         newest time and whether a feed changed come from one summary query
         (:meth:`Storage.list_thread_summaries`), and only the threads whose feeds must be
         rendered are read in full. Where rules apply, each thread is read and filtered.
+        ``copies`` names the copies dedupe folded into an entry: its thread merges theirs.
         """
+        copies = copies or {}
         threads: dict[int, CommentView] = {}
         pending: list[tuple[StoredEntry, tuple[object, ...], list[StoredComment] | None]] = []
         with self.times.stage(stage):
@@ -1128,12 +1161,14 @@ class Publisher:
                 entry
                 for entry in entries
                 if entry.comment_count
+                or entry.id in copies
                 or (entry.source_name in followed and self._can_have_comments(entry))
             ]
             plain = {
                 entry.id
                 for entry in shown
                 if entry.comment_count
+                and entry.id not in copies
                 and not _has_rules(self.comment_rules(output, entry.source_name))
             }
             summaries = self.storage.list_thread_summaries(plain) if plain else {}
@@ -1149,7 +1184,12 @@ class Publisher:
                     )
                     shown_fields: object = ("all", summary.fingerprint if summary else ())
                 else:
-                    comments = self.visible_comments(output, entry) if entry.comment_count else []
+                    if entry.id in copies:
+                        comments = self.merged_thread(output, entry, copies[entry.id])
+                    elif entry.comment_count:
+                        comments = self.visible_comments(output, entry)
+                    else:
+                        comments = []
                     last_at = max((comment_updated(c) for c in comments), default=None)
                     threads[entry.id] = CommentView(len(comments), last_at)
                     shown_fields = (
