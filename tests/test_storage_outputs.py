@@ -121,6 +121,7 @@ def test_a_new_database_gets_every_migration(storage: Storage) -> None:
         "0002_search",
         "0003_daemon",
         "0004_search_queue",
+        "0012_comment_items",
     ]
 
 
@@ -142,7 +143,8 @@ def test_read_only_storage_refuses_a_database_with_missing_migrations(tmp_path: 
     migrations.apply(db, stop_before="0002_search")
     db.close()
     with pytest.raises(
-        StorageError, match="migrations are missing: 0002_search, 0003_daemon, 0004_search_queue"
+        StorageError,
+        match="migrations are missing: 0002_search, 0003_daemon, 0004_search_queue, 0012_comment_items",
     ):
         Storage(path, read_only=True)
     with pytest.raises(StorageError, match="cannot open"):
@@ -280,7 +282,7 @@ def test_migration_0004_keeps_the_index_of_an_existing_database(tmp_path: Path) 
     db.conn.commit()
     db.close()
     with Storage(path) as storage:
-        assert [m.name for m in migrations.applied(storage.db)][-1] == "0004_search_queue"
+        assert "0004_search_queue" in [m.name for m in migrations.applied(storage.db)]
         assert search(storage, "okapi") == ["k"]
         add_comments(storage, "k", comment("c1", "<p>zebra</p>"))
         assert search(storage, "zebra") == ["k"]
