@@ -598,6 +598,34 @@ class OutputConfig(_EntryRules):
     candidates: int = Field(5000, ge=1, le=1_000_000)
     # Publish entries of private sources (those sending credentials, or `public: false`).
     include_private_sources: bool = False
+    # Issue 15: each entry's content ends with its thread (0: off; N newest; "all").
+    inline_comments: int | Literal["all"] = 0
+    # "bump": an entry's `updated` is its newest comment's time (its id never changes).
+    comment_updates: Literal["keep", "bump"] = "keep"
+    # "comments": the output's items are the comments of its sources' entries.
+    items: Literal["entries", "comments"] = "entries"
+    comment_authors: tuple[str, ...] = ()  # items: comments by these people only
+    replies_to: tuple[str, ...] = ()  # items: replies to these people's comments only
+
+    @field_validator("inline_comments")
+    @classmethod
+    def _check_inline_comments(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 0 <= value <= 1000:
+            raise ValueError("must be a number from 0 to 1000, or all")
+        return value
+
+    @field_validator("comment_authors", "replies_to")
+    @classmethod
+    def _check_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not name.strip() for name in value):
+            raise ValueError("names must not be empty")
+        return tuple(name.strip() for name in value)
+
+    @model_validator(mode="after")
+    def _check_comment_items(self) -> OutputConfig:
+        if (self.comment_authors or self.replies_to) and self.items != "comments":
+            raise ValueError("comment_authors and replies_to need items: comments")
+        return self
 
     @field_validator("search")
     @classmethod

@@ -242,6 +242,8 @@ class StoreResult:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    # Threads whose comment count moved in the feed, made due to be read in this poll.
+    moved_threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,7 @@ class PollResult:
     next_poll_at: datetime | None = None
     note: str | None = None  # why a poll was skipped, or what changed about the source
     skipped: int = 0  # new entries the source's rules kept out of storage
+    moved_threads: int = 0  # threads whose comment count moved in the feed (read at once)
 
     @property
     def changed(self) -> bool:

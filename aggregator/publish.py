@@ -24,9 +24,10 @@ from feedgen.feed import FeedGenerator
 
 from aggregator import __version__
 from aggregator.atomicfile import remove_leftovers, write_atomic
+from aggregator.commentitems import ParentView, as_entry, as_item, item_title
 from aggregator.config import AppConfig, OutputConfig
 from aggregator.dedupe import DedupedEntry, Duplicate
-from aggregator.errors import PublishError
+from aggregator.errors import NotFoundError, PublishError
 from aggregator.feedext import (
     register_atom_links,
     register_comment_extensions,
@@ -41,6 +42,7 @@ from aggregator.filters import (
     keep_comment,
 )
 from aggregator.fragments import FragmentCache, Piece
+from aggregator.inline import merge_threads, thread_section, with_thread
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.rules import RuleBook, candidate_query
 from aggregator.sanitize import strip_images
@@ -225,6 +227,14 @@ def entry_updated(entry: StoredEntry) -> datetime:
     return entry.updated_at or entry.published_at or entry.first_seen_at
 
 
+def with_bump(entry: StoredEntry, last_comment_at: datetime | None) -> StoredEntry:
+    """``entry`` with its ``updated`` time moved to its newest comment's, when that is later
+    (``comment_updates: bump``); its id never changes."""
+    if last_comment_at is None or last_comment_at <= entry_updated(entry):
+        return entry
+    return replace(entry, updated_at=last_comment_at)
+
+
 def entry_author(entry: StoredEntry) -> str:
     """The name an entry is credited to: its author, else its source's title or name."""
     return entry.author or entry.source_title or entry.source_name
@@ -236,7 +246,15 @@ def feed_updated(entries: Sequence[StoredEntry]) -> datetime:
 
 # What a rendered entry and a rendered comment depend on (see aggregator.fragments.Piece).
 _EntryPiece = Piece[tuple[StoredEntry, CommentView | None, FeedLinks, tuple[Duplicate, ...]]]
-_CommentPiece = Piece[tuple[StoredComment, tuple[str, str, str | None], str | None, str]]
+_CommentPiece = Piece[
+    tuple[
+        StoredComment,
+        tuple[str, str, str | None],
+        str | None,
+        str,
+        Callable[[StoredComment, str], str],
+    ]
+]
 
 
 def render_output(
@@ -581,6 +599,15 @@ def shown_comments(output: OutputConfig, comments: list[StoredComment]) -> list[
     return [replace(c, content=strip_images(c.content) or "") for c in comments]
 
 
+def shown_comments_with(
+    output: OutputConfig, items: list[tuple[StoredComment, StoredEntry]]
+) -> list[tuple[StoredComment, StoredEntry]]:
+    """As :func:`shown_comments`, for comments paired with their entries."""
+    if output.images == "keep":
+        return items
+    return [(replace(c, content=strip_images(c.content) or ""), e) for c, e in items]
+
+
 def comment_title(comment: StoredComment, entry_title: str) -> str:
     """A plain-text title for a comment, which Atom requires and readers list."""
     return f"Comment by {comment.author or 'anonymous'} on {entry_title or 'a post'}"
@@ -601,15 +628,23 @@ def render_comments(
     hub: str | None = None,
     *,
     fragments: FragmentCache | None = None,
+    title_of: Callable[[StoredComment, str], str] = comment_title,
+    page: Page | None = None,
+    page_links: FeedLinks | None = None,
+    parent_links: Mapping[str, str] | None = None,
 ) -> bytes:
     """Render a comment feed: one entry's thread, or an output's latest comments.
 
     Each comment names what it replies to (``thr:in-reply-to``): its parent comment where the
     source threads replies, else the post. ``hub`` is the WebSub hub to name, if any.
     ``fragments`` holds comments rendered before (see :func:`render_output`).
+    ``title_of`` makes each item's title; ``page`` and ``page_links`` place the document in
+    a paged feed (RFC 5005, an output of ``items: comments``); ``parent_links`` are the
+    permalinks of parents that are not in this document.
     """
     updated = max((comment_updated(c) for c in comments), default=_EPOCH)
-    permalinks = {c.public_id: c.link for c in comments if c.link}
+    permalinks = {**(parent_links or {}), **{c.public_id: c.link for c in comments if c.link}}
+    paging = page.links(page_links, fmt) if page and page_links else []
     pieces: list[_CommentPiece] = []
     for comment in comments:
         entry = entries[comment.entry_id]
@@ -619,7 +654,9 @@ def render_comments(
             else None
         )
         shown = (entry.public_id, entry.title, entry.link)
-        pieces.append(Piece(("comment", feed_id, fmt, comment.id), (comment, shown, replied, home)))
+        pieces.append(
+            Piece(("comment", feed_id, fmt, comment.id), (comment, shown, replied, home, title_of))
+        )
     if fmt == "json":
         document = {
             "version": "https://jsonfeed.org/version/1.1",
@@ -630,10 +667,12 @@ def render_comments(
             "items": [],
             **({"hubs": [{"type": "WebSub", "url": hub}]} if hub else {}),
         }
+        if page and page_links and page.number < page.count:
+            document["next_url"] = page_links.feed_page("json", page.number + 1)
 
         def item(piece: _CommentPiece) -> dict[str, object]:
             comment = piece.depends[0]
-            return _json_comment(comment, entries[comment.entry_id])
+            return _json_comment(comment, entries[comment.entry_id], title_of)
 
         if fragments is None:
             return _json_bytes({**document, "items": [item(piece) for piece in pieces]})
@@ -641,11 +680,20 @@ def render_comments(
 
     def render(some: Sequence[_CommentPiece]) -> bytes:
         generator = _new_generator(
-            feed_id, title, title, self_url, fmt, updated, home, [("hub", hub)] if hub else []
+            feed_id,
+            title,
+            title,
+            self_url,
+            fmt,
+            updated,
+            home,
+            ([("hub", hub)] if hub else []) + paging,
         )
         for piece in reversed(some):
-            comment, _, replied, _ = piece.depends
-            _add_comment(generator, comment, entries[comment.entry_id], fmt, home, replied)
+            comment, _, replied, _, _ = piece.depends
+            _add_comment(
+                generator, comment, entries[comment.entry_id], fmt, home, replied, title_of
+            )
         return _serialize(generator, fmt)
 
     return render(pieces) if fragments is None else fragments.xml(fmt, pieces, render)
@@ -658,13 +706,14 @@ def _add_comment(
     fmt: str,
     home: str,
     replied: str | None,
+    title_of: Callable[[StoredComment, str], str] = comment_title,
 ) -> None:
     """One comment as an entry; ``replied`` is the parent comment's permalink (else the
     post's), when the comment answers another."""
     item = generator.add_entry()
     item.id(urn(comment.public_id))
     item.guid(urn(comment.public_id), permalink=False)
-    item.title(comment_title(comment, entry.title))
+    item.title(title_of(comment, entry.title))
     item.link(href=comment.link or entry.link or home, rel="alternate")
     if comment.author:
         if fmt == "rss":
@@ -687,10 +736,14 @@ def _add_comment(
         item.thread.in_reply_to(urn(entry.public_id), href=entry.link, type="text/html")
 
 
-def _json_comment(comment: StoredComment, entry: StoredEntry) -> dict[str, object]:
+def _json_comment(
+    comment: StoredComment,
+    entry: StoredEntry,
+    title_of: Callable[[StoredComment, str], str] = comment_title,
+) -> dict[str, object]:
     item: dict[str, object] = {
         "id": urn(comment.public_id),
-        "title": comment_title(comment, entry.title),
+        "title": title_of(comment, entry.title),
         "content_html": comment.content or "",
         "date_published": comment_updated(comment).isoformat(),
         "_aggregator": {
@@ -739,6 +792,7 @@ class Publisher:
         # publisher used once (``aggregator publish``) keeps none (fragment_bytes=0).
         self._fragments = FragmentCache(fragment_bytes) if fragment_bytes > 0 else None
         self._swept = False
+        self._parent_links: dict[str, str] = {}  # permalinks of parent comments (items: comments)
         # Where the last publish() spent its time, by stage (see benchmarks/publish.py).
         self.times = StageTimes()
         self.configure(config)
@@ -840,6 +894,31 @@ class Publisher:
         rules = self.comment_rules(output, entry.source_name)
         return [c for c in self.storage.list_comments(entry.id) if keep_comment(rules, c)]
 
+    def merged_thread(
+        self, output: OutputConfig, entry: StoredEntry, copies: Sequence[Duplicate]
+    ) -> list[StoredComment]:
+        """An entry's visible comments merged with those of the copies dedupe folded into it,
+        each labelled with its source, counted once (:func:`aggregator.inline.merge_threads`);
+        without copies, :meth:`visible_comments`."""
+        own = self.visible_comments(output, entry)
+        if not copies:
+            return own
+        threads = [(entry, own)]
+        for copy in copies:
+            try:
+                other = self.storage.get_entry(copy.public_id)
+            except NotFoundError:
+                continue
+            threads.append((other, self.visible_comments(output, other)))
+        return merge_threads(entry, threads)
+
+    def copies_in(self, output: OutputConfig, entry: StoredEntry) -> tuple[Duplicate, ...]:
+        """The copies dedupe folds into ``entry`` in the output's feed (none on older pages)."""
+        for item in self.select(output).entries:
+            if item.entry.id == entry.id:
+                return tuple(item.duplicates)
+        return ()
+
     def publish(self, outputs: Sequence[OutputConfig] | None = None) -> list[Path]:
         """Render and write outputs (all when ``None``); returns the files that changed.
 
@@ -881,6 +960,9 @@ class Publisher:
         return removed
 
     def _publish_output(self, output: OutputConfig) -> list[Path]:
+        if output.items == "comments":
+            with self.times.stage("comment items"):
+                return self._publish_comment_items(output)
         with self.times.stage("feed: select"):
             selection = self.select(output)
         entries = selection.kept
@@ -890,14 +972,17 @@ class Publisher:
         folder = self.config.public_dir / "feeds"
         followed = {s.name for s in self.config.sources_for(output) if self.config.comments_for(s)}
         changed: list[Path] = []
+        duplicates = {item.entry.id: item.duplicates for item in selection.entries}
+        copies = {key: value for key, value in duplicates.items() if value}
         threads = self._publish_threads(
-            output, entries, links, folder, followed, changed, "feed: threads"
+            output, entries, links, folder, followed, changed, "feed: threads", copies
         )
         items = [
             shape_entry(item, content=output.content, via=output.via, images=output.images)
             for item in selection.entries
         ]
-        duplicates = {item.entry.id: item.duplicates for item in selection.entries}
+        with self.times.stage("feed: inline threads"):
+            items = self.with_threads(output, items, threads, links, copies)
         page = Page(1, 1 + len(older))
         # Everything the rendered bytes depend on: unchanged, the files are not even rendered.
         signature = (
@@ -935,6 +1020,103 @@ class Publisher:
                 changed.extend(self._publish_latest_comments(output, known, links, folder))
         return changed
 
+    def comment_items(self, output: OutputConfig) -> list[tuple[StoredComment, StoredEntry]]:
+        """The comments an output of ``items: comments`` shows, newest first, with their
+        entries: ``limit × pages`` at most, after the output's rules (killfiles and
+        ``comments_exclude``; ``include``/``exclude`` and dates read the comment as an entry,
+        see :mod:`aggregator.commentitems`), ``comment_authors`` and ``replies_to``."""
+        names = [source.name for source in self.config.sources_for(output)]
+        wanted = output.limit * output.pages
+        now = self.clock()
+        entries: dict[str, StoredEntry] = {}
+        kept: list[tuple[StoredComment, StoredEntry]] = []
+        rows = self.storage.iter_comment_items(
+            names,
+            authors=output.comment_authors,
+            replies_to=output.replies_to,
+            window=output.candidates,
+        )
+        for comment, parent in rows:
+            entry = entries.get(comment.entry_public_id)
+            if entry is None:
+                entry = entries[comment.entry_public_id] = self.storage.get_entry(
+                    comment.entry_public_id
+                )
+            if not keep_comment(self.comment_rules(output, entry.source_name), comment):
+                continue
+            rules = replace(self.entry_rules(output, entry.source_name), min_comments=None)
+            if not evaluate(rules, as_entry(comment, entry), now).kept:
+                continue
+            view = ParentView(**parent) if comment.parent_public_id else None
+            kept.append((as_item(comment, view), entry))
+            if parent.get("link") and comment.parent_public_id:
+                self._parent_links[comment.parent_public_id] = parent["link"]
+            if len(kept) >= wanted:
+                break
+        return kept
+
+    def _publish_comment_items(self, output: OutputConfig) -> list[Path]:
+        """Write an output whose items are comments: the feed and its pages 2..N."""
+        self._parent_links = {}
+        items = shown_comments_with(output, self.comment_items(output))
+        links = self.links(output)
+        folder = self.config.public_dir / "feeds"
+        size = output.limit
+        chunks = [items[i : i + size] for i in range(0, len(items), size)] or [[]]
+        count = len(chunks)
+        changed: list[Path] = []
+        feed_id = uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:output:{output.name}").urn
+        configured = output.model_dump_json()
+        for number, chunk in enumerate(chunks, start=1):
+            comments = [comment for comment, _ in chunk]
+            entries = {entry.id: entry for _, entry in chunk}
+            parents = {
+                c.parent_public_id: self._parent_links[c.parent_public_id]
+                for c in comments
+                if c.parent_public_id in self._parent_links
+            }
+            page = Page(number, count)
+            signature = (
+                links,
+                configured,
+                page,
+                tuple(comments),
+                tuple(sorted((e.id, e.title, e.link) for e in entries.values())),
+                tuple(sorted(parents.items())),
+            )
+            for fmt in output.formats:
+                path = (
+                    folder / f"{output.name}.{EXTENSIONS[fmt]}"
+                    if number == 1
+                    else folder / output.name / "page" / f"{number}.{EXTENSIONS[fmt]}"
+                )
+                self._write_if_changed(
+                    path,
+                    signature,
+                    partial(
+                        render_comments,
+                        output.display_title,
+                        feed_id,
+                        comments,
+                        entries,
+                        links.feed_page(fmt, page.number),
+                        links.web_page(),
+                        fmt,
+                        hub=links.hub,
+                        fragments=self._fragments,
+                        title_of=item_title,
+                        page=page,
+                        page_links=links,
+                        parent_links=parents,
+                    ),
+                    changed,
+                )
+        page_folder = folder / output.name / "page"
+        for path in page_folder.glob("*.*") if page_folder.is_dir() else ():
+            if path.stem.isdigit() and int(path.stem) > count:
+                path.unlink(missing_ok=True)
+        return changed
+
     def _write_if_changed(
         self,
         path: Path,
@@ -950,6 +1132,53 @@ class Publisher:
             changed.append(path)
         self._signatures[path] = signature
 
+    def with_threads(
+        self,
+        output: OutputConfig,
+        entries: Sequence[StoredEntry],
+        threads: Mapping[int, CommentView],
+        links: FeedLinks,
+        copies: Mapping[int, Sequence[Duplicate]] | None = None,
+    ) -> list[StoredEntry]:
+        """``entries`` as an output with ``inline_comments`` or ``comment_updates: bump``
+        publishes them (issue 15): each followed thread at the end of its entry's content
+        (:mod:`aggregator.inline`), ``updated`` moved to the newest comment under ``bump``.
+
+        The section is part of the entry's content, so the signatures and the fragment cache
+        see a changed thread as a changed entry: its bytes are rendered again.
+        """
+        bump = output.comment_updates == "bump"
+        if not output.inline_comments:
+            if not bump:
+                return list(entries)
+            return [
+                with_bump(entry, threads[entry.id].last_at) if entry.id in threads else entry
+                for entry in entries
+            ]
+        ids = [entry.id for entry in entries if threads.get(entry.id, CommentView(0, None)).count]
+        read = self.storage.list_comments_of(ids) if ids else {}
+        result = []
+        for entry in entries:
+            view = threads.get(entry.id)
+            if view is None:
+                result.append(entry)
+                continue
+            if copies and copies.get(entry.id):
+                comments = self.merged_thread(output, entry, copies[entry.id])
+            else:
+                rules = self.comment_rules(output, entry.source_name)
+                comments = [c for c in read.get(entry.id, ()) if keep_comment(rules, c)]
+            comments = shown_comments(output, comments)
+            feeds = [
+                (f"Comment feed ({fmt.upper()})", links.comments(entry.public_id, fmt))
+                for fmt in output.formats
+            ]
+            section = thread_section(
+                comments, output.inline_comments, links.web_entry(entry.public_id), feeds
+            )
+            result.append(with_thread(entry, section, view.last_at, bump))
+        return result
+
     def _publish_threads(
         self,
         output: OutputConfig,
@@ -959,6 +1188,7 @@ class Publisher:
         followed: set[str],
         changed: list[Path],
         stage: str,
+        copies: Mapping[int, Sequence[Duplicate]] | None = None,
     ) -> dict[int, CommentView]:
         """Write the comment feeds of ``entries``; return each entry's visible thread.
 
@@ -966,7 +1196,9 @@ class Publisher:
         newest time and whether a feed changed come from one summary query
         (:meth:`Storage.list_thread_summaries`), and only the threads whose feeds must be
         rendered are read in full. Where rules apply, each thread is read and filtered.
+        ``copies`` names the copies dedupe folded into an entry: its thread merges theirs.
         """
+        copies = copies or {}
         threads: dict[int, CommentView] = {}
         pending: list[tuple[StoredEntry, tuple[object, ...], list[StoredComment] | None]] = []
         with self.times.stage(stage):
@@ -974,12 +1206,14 @@ class Publisher:
                 entry
                 for entry in entries
                 if entry.comment_count
+                or entry.id in copies
                 or (entry.source_name in followed and self._can_have_comments(entry))
             ]
             plain = {
                 entry.id
                 for entry in shown
                 if entry.comment_count
+                and entry.id not in copies
                 and not _has_rules(self.comment_rules(output, entry.source_name))
             }
             summaries = self.storage.list_thread_summaries(plain) if plain else {}
@@ -995,7 +1229,12 @@ class Publisher:
                     )
                     shown_fields: object = ("all", summary.fingerprint if summary else ())
                 else:
-                    comments = self.visible_comments(output, entry) if entry.comment_count else []
+                    if entry.id in copies:
+                        comments = self.merged_thread(output, entry, copies[entry.id])
+                    elif entry.comment_count:
+                        comments = self.visible_comments(output, entry)
+                    else:
+                        comments = []
                     last_at = max((comment_updated(c) for c in comments), default=None)
                     threads[entry.id] = CommentView(len(comments), last_at)
                     shown_fields = (
@@ -1091,6 +1330,8 @@ class Publisher:
                 )
                 for entry in entries
             ]
+            with self.times.stage("pages: inline threads"):
+                shaped = self.with_threads(output, shaped, threads, links)
             page = Page(number, count)
             # As for the feed itself: everything a page's bytes depend on.
             signature = (

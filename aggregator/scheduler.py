@@ -244,7 +244,10 @@ class PollScheduler:
         result = self.poller.poll_source(source, comments=False)
         if result.status == "skipped" and self.poller.stopping.is_set():
             return
-        if result.ok and (result.new or result.updated) and self.config.comments_for(source):
+        # A comment count that moved in the feed made its thread due: read it now, not at the
+        # next comment round minutes later (issue 15); threads whose count did not move wait.
+        moved = result.new or result.updated or result.moved_threads
+        if result.ok and moved and self.config.comments_for(source):
             self._run_comments_now(source)
         try:
             self.on_result(source, result)

@@ -424,6 +424,7 @@ class Poller:
             http_status=fetched.status,
             warning=feed.warning,
             skipped=len(screened.skipped),
+            moved_threads=stored.moved_threads,
         )
 
     def _unchanged(

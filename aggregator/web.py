@@ -354,7 +354,9 @@ def web_routes(config_source: AppConfig | Callable[[], AppConfig]) -> list[Route
             def render() -> bytes:
                 with Storage(config.database) as storage:
                     entry = storage.get_entry(public_id)
-                    comments = Publisher(config, storage).visible_comments(output, entry)
+                    publisher = Publisher(config, storage)
+                    copies = publisher.copies_in(output, entry)
+                    comments = publisher.merged_thread(output, entry, copies)
                 links = FeedLinks(config.server.public_url, output.name)
                 thread_feeds = [
                     (fmt, MEDIA_TYPES[fmt], links.comments(entry.public_id, fmt))

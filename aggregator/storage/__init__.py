@@ -452,7 +452,7 @@ class Storage(OutputQueries, StatusQueries, DiscussionQueries):
             )
         }
         self._adopt_alternate_keys(existing, entries)
-        new = updated = unchanged = 0
+        new = updated = unchanged = moved = 0
         stamp = format_time(now)
         # Keys `aggregator prune` removed stay removed while the feed carries them.
         seen: set[str] = skip_pruned(self.db, source.id, [e.key for e in entries], stamp)
@@ -487,7 +487,7 @@ class Storage(OutputQueries, StatusQueries, DiscussionQueries):
                     f"UPDATE entries SET {assignments}, changed_at = ? WHERE id = ?",
                     (*values.values(), stamp, row["id"]),
                 )
-                self._follow_moved_count(row, entry.comment_count)
+                moved += self._follow_moved_count(row, entry.comment_count)
                 updated += 1
             else:
                 # Only the comment hints may move without the content hash changing.
@@ -501,9 +501,9 @@ class Storage(OutputQueries, StatusQueries, DiscussionQueries):
                         row["id"],
                     ),
                 )
-                self._follow_moved_count(row, entry.comment_count)
+                moved += self._follow_moved_count(row, entry.comment_count)
                 unchanged += 1
-        return StoreResult(new=new, updated=updated, unchanged=unchanged)
+        return StoreResult(new=new, updated=updated, unchanged=unchanged, moved_threads=moved)
 
     def _adopt_alternate_keys(
         self, existing: dict[str, dict[str, Any]], entries: Sequence[EntryData]
@@ -535,16 +535,20 @@ class Storage(OutputQueries, StatusQueries, DiscussionQueries):
             self._execute("UPDATE entries SET key = ? WHERE id = ?", (entry.key, row["id"]))
             existing[entry.key] = existing.pop(alternate)
 
-    def _follow_moved_count(self, row: dict[str, Any], count: int | None) -> None:
+    def _follow_moved_count(self, row: dict[str, Any], count: int | None) -> int:
         """Make a thread due at once when the entry's comment count moved in its feed, and
-        follow it again if it had stopped (it went quiet, or its comment feed answered 404)."""
+        follow it again if it had stopped (it went quiet, or its comment feed answered 404).
+
+        Returns 1 when the thread was made due (the poller then reads it in this poll, issue
+        15), else 0."""
         if count is None or count == row["comment_count_hint"]:
-            return
-        self._execute(
+            return 0
+        cursor = self._execute(
             "UPDATE entries SET comments_stopped = 0, comments_next_poll_at = NULL WHERE id = ? "
             "AND comment_count_hint IS NOT comments_hint_polled",
             (row["id"],),
         )
+        return 1 if cursor.rowcount else 0
 
     def list_entries(self, source_names: Sequence[str] | None, limit: int) -> list[StoredEntry]:
         """The newest ``limit`` entries of the named sources (all sources when ``None``)."""
@@ -866,6 +870,63 @@ class Storage(OutputQueries, StatusQueries, DiscussionQueries):
             (*params, limit),
         )
         return _stored_comments(rows)
+
+    def iter_comment_items(
+        self,
+        source_names: Sequence[str] | None,
+        *,
+        authors: Sequence[str] = (),
+        replies_to: Sequence[str] = (),
+        page_size: int = 200,
+        window: int = 5000,
+    ) -> Iterator[tuple[StoredComment, dict[str, Any]]]:
+        """The comments of the named sources' entries, newest first, for an output whose items
+        are comments (issue 15): each with its parent's ``author``, ``content`` and ``link``
+        (``None`` for a comment that answers the post). ``authors`` keeps comments by those
+        names, ``replies_to`` replies to comments by them (both ignoring case). Read lazily,
+        ``page_size`` rows at a time, at most ``window`` rows in all."""
+        where: list[str] = []
+        params: list[Any] = []
+        if source_names is not None:
+            if not source_names:
+                return
+            where.append("s.name IN (" + ", ".join("?" for _ in source_names) + ")")
+            params.extend(source_names)
+        if authors:
+            where.append(
+                "c.author COLLATE NOCASE IN (" + ", ".join("?" for _ in authors) + ")"
+            )
+            params.extend(authors)
+        if replies_to:
+            where.append(
+                "p.author COLLATE NOCASE IN (" + ", ".join("?" for _ in replies_to) + ")"
+            )
+            params.extend(replies_to)
+        join = "JOIN" if replies_to else "LEFT JOIN"
+        sql = (
+            "SELECT c.*, e.public_id AS entry_public_id, p.author AS parent_author, "
+            "p.content AS parent_content, p.link AS parent_link FROM comments c "
+            "JOIN entries e ON e.id = c.entry_id JOIN sources s ON s.id = e.source_id "
+            f"{join} comments p ON p.entry_id = c.entry_id AND p.key = c.parent_key "
+            + ("WHERE " + " AND ".join(where) + " " if where else "")
+            + "ORDER BY c.sort_at DESC, c.id DESC LIMIT ?"
+        )
+        try:
+            cursor = self.db.execute(sql, (*params, window))
+            columns = [item[0] for item in cursor.description or ()]
+            while True:
+                rows = cursor.fetchmany(page_size)
+                if not rows:
+                    return
+                dicts = [dict(zip(columns, row, strict=True)) for row in rows]
+                for comment, row in zip(_stored_comments(dicts), dicts, strict=True):
+                    yield comment, {
+                        "author": row["parent_author"],
+                        "content": row["parent_content"],
+                        "link": row["parent_link"],
+                    }
+        except sqlite3.Error as error:
+            raise StorageError(f"{self.path}: {error}") from error
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:

@@ -351,6 +351,19 @@ def index_queued(db: Database) -> int:
     return int(queued)
 
 
+@migrations(name="0012_comment_items")
+def _comment_items(db: Database) -> None:
+    """Indexes for outputs whose items are comments (issue 15, item 2): a person's comments
+    newest first (``comment_authors``), and the replies to a comment (``replies_to``: the
+    parent found by author, its replies by entry and parent key)."""
+    for statement in (
+        "CREATE INDEX IF NOT EXISTS comments_author_sort "
+        "ON comments (author COLLATE NOCASE, sort_at DESC)",
+        "CREATE INDEX IF NOT EXISTS comments_parent ON comments (entry_id, parent_key)",
+    ):
+        db.execute(statement)
+
+
 # Retention (issue 17): the keys of entries `aggregator prune` removed, so a feed that still
 # carries one does not store it again as new. ``seen_at`` moves while the feed carries the key;
 # a key the feed has not carried for TOMBSTONE_DAYS is forgotten (retention.py).
