@@ -13,7 +13,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import feedparser
-from blogsim import START, Blog, Clock
+from blogsim import START, Blog
+from factories import Clock
 from feedcheck import check_atom, check_json_feed, check_rss
 
 from aggregator.config import AppConfig

@@ -20,7 +20,8 @@ from pathlib import Path
 import feedparser
 import httpx
 import pytest
-from blogsim import START, Blog, Clock
+from blogsim import START, Blog
+from factories import Clock
 from feedcheck import check_atom, check_json_feed, check_rss
 from support import serve
 

@@ -13,7 +13,8 @@ from datetime import timedelta
 
 import feedparser
 import httpx
-from blogsim import START, Blog, Clock
+from blogsim import START, Blog
+from factories import Clock
 from feedcheck import check_atom
 from support import serve
 
