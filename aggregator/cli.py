@@ -359,12 +359,19 @@ def _short_time(value: str | None) -> str:
 
 @main.command()
 @click.argument("entry")
+@click.option(
+    "--history", is_flag=True, help="Print the thread's changes: edited and vanished comments."
+)
 @click.pass_obj
 @handle_errors
-def comments(obj: Context, entry: str) -> None:
+def comments(obj: Context, entry: str, history: bool) -> None:
     """Print an entry's comment thread. ENTRY is its id (as in feed URLs) or its link.
 
-    Example: aggregator comments https://blog.example.org/2018/06/a-post.html
+    With --history, print instead what changed in it, newest first: each edit (the text
+    before and after, removed words as [-...-], added ones as {+...+}) and each comment that
+    vanished from the source (its last text).
+
+    Example: aggregator comments https://blog.example.org/2018/06/a-post.html --history
     """
     from aggregator.sanitize import plain_text
     from aggregator.storage import Storage
@@ -372,6 +379,10 @@ def comments(obj: Context, entry: str) -> None:
     with Storage(obj.config.database) as storage:
         stored = storage.find_entry(entry)
         thread = storage.list_comments(stored.id)
+        revisions = storage.list_entry_revisions(stored.id) if history else []
+    if history:
+        _print_history(stored.title, stored.link, revisions)
+        return
     click.echo(click.style(safe_text(stored.title) or "(untitled)", bold=True))
     echo(f"{stored.link or ''}  [{stored.source_name}]  {len(thread)} comment(s)")
     by_id = {comment.public_id: comment for comment in thread}
@@ -404,6 +415,26 @@ def comments(obj: Context, entry: str) -> None:
             )
         )
         echo(indent + plain_text(comment.content))
+
+
+def _print_history(title: str | None, link: str | None, revisions: list[Any]) -> None:
+    from aggregator.changefeed import terminal_difference
+    from aggregator.sanitize import plain_text
+
+    click.echo(click.style(safe_text(title) or "(untitled)", bold=True))
+    echo(f"{link or ''}  {len(revisions)} change(s)")
+    for change in revisions:
+        when = change.recorded_at.strftime("%Y-%m-%d %H:%M UTC")
+        who = change.author or "anonymous"
+        echo("")
+        if change.kind == "gone":
+            click.echo(click.style(safe_text(f"{when}  {who}: vanished"), fg="red"))
+            echo("    last text: " + plain_text(change.old_content))
+            continue
+        click.echo(click.style(safe_text(f"{when}  {who}: edited"), fg="yellow"))
+        echo("    before: " + plain_text(change.old_content))
+        echo("    after:  " + plain_text(change.new_content or ""))
+        echo("    diff:   " + terminal_difference(change.old_content, change.new_content or ""))
 
 
 @main.command()

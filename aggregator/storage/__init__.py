@@ -34,6 +34,8 @@ from aggregator.models import (
     StoreResult,
     ThreadState,
 )
+from aggregator.storage.alerts import AlertQueries
+from aggregator.storage.history import HistoryQueries, record_revision
 from aggregator.storage.outputs import OutputQueries
 from aggregator.storage.schema import index_queued, migrations
 from aggregator.terminal import safe_text
@@ -159,7 +161,7 @@ def register_functions(
     connection.create_function("aggregator_index_later", 0, lambda: 1 if later() else 0)
 
 
-class Storage(OutputQueries):
+class Storage(OutputQueries, HistoryQueries, AlertQueries):
     """A connection to the aggregator database, with its migrations applied.
 
     Output queries (candidates, full-text search) live in :mod:`aggregator.storage.outputs`.
@@ -577,7 +579,8 @@ class Storage(OutputQueries):
         existing = {
             row["key"]: row
             for row in self._rows(
-                "SELECT id, key, content_hash, gone_at, number FROM comments WHERE entry_id = ?",
+                "SELECT id, key, content_hash, gone_at, number, content, author FROM comments "
+                "WHERE entry_id = ?",
                 (entry_id,),
             )
         }
@@ -618,6 +621,9 @@ class Storage(OutputQueries):
             elif row["content_hash"] != comment.content_hash or row["gone_at"]:
                 # A feed knows no number or parent, a page does: what one read lacks, keep.
                 self._execute(_UPDATE_COMMENT, (*values, stamp, row["id"]))
+                if row["content"] != comment.content:
+                    # Its earlier text is kept, in this same transaction (issue 15).
+                    record_revision(self, row, "edit", comment.content, stamp)
                 updated += 1
             else:
                 if comment.number is not None and comment.number != row["number"]:
@@ -657,16 +663,19 @@ class Storage(OutputQueries):
                     break
 
     def mark_comments_gone(self, entry_id: int, present_keys: Iterable[str], now: datetime) -> int:
-        """Mark stored comments missing from a complete listing as gone (they are kept)."""
+        """Mark stored comments missing from a complete listing as gone (they are kept, and
+        their last text is recorded as a ``gone`` revision)."""
         keys = set(present_keys)
         gone = 0
         for row in self._rows(
-            "SELECT id, key FROM comments WHERE entry_id = ? AND gone_at IS NULL", (entry_id,)
+            "SELECT id, key, content, author FROM comments WHERE entry_id = ? AND gone_at IS NULL",
+            (entry_id,),
         ):
             if row["key"] not in keys:
                 self._execute(
                     "UPDATE comments SET gone_at = ? WHERE id = ?", (format_time(now), row["id"])
                 )
+                record_revision(self, row, "gone", None, format_time(now))
                 gone += 1
         return gone
 
