@@ -166,8 +166,8 @@ WRITER = textwrap.dedent(
     with Storage(sys.argv[1]) as storage:
         storage.sync_sources([("blog", "https://blog.example.org/feed/")], now)
         with storage.transaction():
-            storage.store_entries(storage.get_source("blog"), [EntryData(key="p", title="p", content_hash="h")], now)
-        entry = storage.find_entry("p")
+            storage.store_entries(storage.get_source("blog"), [EntryData(key="p", title="p", link="https://blog.example.org/p", content_hash="h")], now)
+        entry = storage.find_entry("https://blog.example.org/p")
         n = time.time_ns()  # versions grow across restarts
         count = 0
         while True:
