@@ -149,6 +149,14 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
     config = obj.config
     sources = select_sources(config, names)
     failed = False
+    alerts_storage = None
+    if config.notify:
+        from aggregator.storage import Storage
+
+        # Alert marks start before the poll, so what it stores is new to them.
+        alerts_storage = Storage(config.database)
+        with alerts_storage.transaction():
+            alerts_storage.start_alert_marks(alert.name for alert in config.notify)
     with Poller(config, manual=True) as poller:
         if due:
             sources = poller.due_sources(sources)
@@ -169,6 +177,8 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
         for line in lines:
             echo(line)
         failed = any(not result.ok for result in results)
+    if config.notify:
+        _send_alerts(config, alerts_storage)
     sys.exit(EXIT_FAILED if failed else 0)
 
 
@@ -415,6 +425,42 @@ def comments(obj: Context, entry: str, history: bool) -> None:
             )
         )
         echo(indent + plain_text(comment.content))
+
+
+def _send_alerts(config: AppConfig, storage: Any) -> None:
+    """Send what the poll stored to the ``notify:`` targets, then close ``storage``."""
+    from aggregator.alerts import AlertDispatcher
+
+    dispatcher = AlertDispatcher(config)
+    try:
+        dispatcher.run_now(storage)
+    finally:
+        dispatcher.webhooks.close()
+        storage.close()
+
+
+@main.group()
+def notify() -> None:
+    """Alerts: the ``notify:`` items of the configuration."""
+
+
+@notify.command("test")
+@click.argument("name")
+@click.pass_obj
+@handle_errors
+def notify_test(obj: Context, name: str) -> None:
+    """Send a sample notification to the notify item NAME (its target, as configured).
+
+    Example: aggregator notify test my-webhook
+    """
+    from aggregator.alerts import send_test
+    from aggregator.errors import NotFoundError
+
+    try:
+        send_test(obj.config, name)
+    except KeyError:
+        raise NotFoundError(f"no notify item named {name!r}") from None
+    echo(f"sent a sample notification to {name}")
 
 
 def _print_history(title: str | None, link: str | None, revisions: list[Any]) -> None:
