@@ -192,4 +192,3 @@ def publish_changes(
             changed,
         )
     return changed
-

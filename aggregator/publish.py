@@ -899,9 +899,7 @@ class Publisher:
             from aggregator.changefeed import publish_changes
 
             with self.times.stage("comment changes"):
-                changed.extend(
-                    publish_changes(self, output, links, folder, self._write_if_changed)
-                )
+                changed.extend(publish_changes(self, output, links, folder, self._write_if_changed))
         return changed
 
     def _write_if_changed(

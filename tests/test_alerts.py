@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -95,7 +95,14 @@ def add_entry(storage: Storage, source: str, key: str, title: str) -> tuple[int,
     with storage.transaction():
         storage.store_entries(
             storage.get_source(source),
-            [EntryData(key=key, title=title, link=f"https://{source}.example.org/{key}", content_hash=key)],
+            [
+                EntryData(
+                    key=key,
+                    title=title,
+                    link=f"https://{source}.example.org/{key}",
+                    content_hash=key,
+                )
+            ],
             NOW,
         )
     entry = storage.find_entry(f"https://{source}.example.org/{key}")
@@ -146,10 +153,12 @@ def test_webhook_batches_signs_and_never_repeats_across_a_restart(
 
     dispatcher = AlertDispatcher(config)
     dispatcher.start()  # the mark starts here: the old comment is not news
-    add_comments(storage, watched, [*old, comment("c1", "Bob", "first"), comment("c2", "Cy", "second", "c1")])
+    add_comments(
+        storage, watched, [*old, comment("c1", "Bob", "first"), comment("c2", "Cy", "second", "c1")]
+    )
     add_comments(storage, other, [comment("x1", "Dee", "not watched")])
     dispatcher.poke()
-    (headers, body), = receiver.wait_for(1)
+    ((headers, body),) = receiver.wait_for(1)
     payload = json.loads(body)
     assert payload["notify"] == "hook" and payload["event"] == "new_comments"
     assert [item["text"] for item in payload["items"]] == ["first", "second"]
@@ -172,7 +181,10 @@ def test_webhook_batches_signs_and_never_repeats_across_a_restart(
     dispatcher.poke()
     time.sleep(0.5)  # a duplicate would arrive within this (the send above took far less)
     dispatcher.stop()
-    assert [[i["text"] for i in p["items"]] for p in receiver.payloads()] == [["first", "second"], ["third"]]
+    assert [[i["text"] for i in p["items"]] for p in receiver.payloads()] == [
+        ["first", "second"],
+        ["third"],
+    ]
     storage.close()
 
 
@@ -248,7 +260,9 @@ def test_authors_and_replies_in_aggregator_poll_then_notify_test(
     result = CliRunner().invoke(main, ["--config", str(config.config_path), "notify", "test", "me"])
     assert result.exit_code == 0, result.output
     assert receiver.wait_for(2) and receiver.payloads()[1]["event"] == "test"
-    missing = CliRunner().invoke(main, ["--config", str(config.config_path), "notify", "test", "nope"])
+    missing = CliRunner().invoke(
+        main, ["--config", str(config.config_path), "notify", "test", "nope"]
+    )
     assert missing.exit_code != 0 and "no notify item named 'nope'" in missing.output
 
 
@@ -285,8 +299,14 @@ def test_apprise_json_target(
         ("- name: x\n    new_comments: {}\n", "exactly one target"),
         ("- name: x\n    webhook: http://a.example/\n", "exactly one condition"),
         ("- name: x\n    webhook: ftp://a.example/\n    new_entries: {}\n", "not an http(s) URL"),
-        ("- name: x\n    webhook: http://a.example/\n    new_comments: {watch: {output: nope}}\n", "no output named 'nope'"),
-        ("- name: x\n    apprise: json://a/\n    secret: s\n    new_entries: {}\n", "secret signs webhook"),
+        (
+            "- name: x\n    webhook: http://a.example/\n    new_comments: {watch: {output: nope}}\n",
+            "no output named 'nope'",
+        ),
+        (
+            "- name: x\n    apprise: json://a/\n    secret: s\n    new_entries: {}\n",
+            "secret signs webhook",
+        ),
     ],
 )
 def test_config_mistakes_are_one_line_each(
@@ -294,7 +314,9 @@ def test_config_mistakes_are_one_line_each(
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         write_yaml_config("sources: []\noutputs: []\nnotify:\n  " + notify)
-    assert any(message in problem and "aggregator.yaml:" in problem for problem in caught.value.problems), caught.value.problems
+    assert any(
+        message in problem and "aggregator.yaml:" in problem for problem in caught.value.problems
+    ), caught.value.problems
 
 
 def test_min_interval_spaces_batches(
@@ -319,10 +341,17 @@ def test_min_interval_spaces_batches(
     first = time.monotonic()
     add_comments(storage, entry, [comment("a", "Ann", "one"), comment("b", "Bob", "two")])
     dispatcher.poke()
-    add_comments(storage, entry, [comment("a", "Ann", "one"), comment("b", "Bob", "two"), comment("c", "Cy", "three")])
+    add_comments(
+        storage,
+        entry,
+        [comment("a", "Ann", "one"), comment("b", "Bob", "two"), comment("c", "Cy", "three")],
+    )
     dispatcher.poke()
     receiver.wait_for(2)
     assert time.monotonic() - first >= 0.9
     dispatcher.stop()
-    assert [[i["text"] for i in p["items"]] for p in receiver.payloads()] == [["one"], ["two", "three"]]
+    assert [[i["text"] for i in p["items"]] for p in receiver.payloads()] == [
+        ["one"],
+        ["two", "three"],
+    ]
     storage.close()

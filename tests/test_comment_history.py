@@ -78,12 +78,27 @@ def test_edits_and_disappearances_are_kept_and_published(
     with Storage(config.database) as storage:
         storage.sync_sources([("blog", "https://blog.example.org/feed/")], NOW)
         entry = store_entry(storage)
-        read(storage, entry, [comment("c1", "<p>I like cats a lot</p>"), comment("c2", "<p>Me too</p>", "Bob")], NOW)
+        read(
+            storage,
+            entry,
+            [comment("c1", "<p>I like cats a lot</p>"), comment("c2", "<p>Me too</p>", "Bob")],
+            NOW,
+        )
         assert storage.list_entry_revisions(entry[0]) == []
         # The same text again (a feed read without number or parent) is no revision.
-        read(storage, entry, [comment("c1", "<p>I like cats a lot</p>"), comment("c2", "<p>Me too</p>", "Bob")], NOW + H)
+        read(
+            storage,
+            entry,
+            [comment("c1", "<p>I like cats a lot</p>"), comment("c2", "<p>Me too</p>", "Bob")],
+            NOW + H,
+        )
         assert storage.list_entry_revisions(entry[0]) == []
-        read(storage, entry, [comment("c1", "<p>I like dogs a lot</p>"), comment("c2", "<p>Me too</p>", "Bob")], NOW + 2 * H)
+        read(
+            storage,
+            entry,
+            [comment("c1", "<p>I like dogs a lot</p>"), comment("c2", "<p>Me too</p>", "Bob")],
+            NOW + 2 * H,
+        )
         read(storage, entry, [comment("c1", "<p>I like dogs a lot</p>")], NOW + 3 * H)
         revisions = storage.list_entry_revisions(entry[0])
     assert [(r.kind, r.author) for r in revisions] == [("gone", "Bob"), ("edit", "Ann")]
@@ -134,7 +149,9 @@ def test_edits_and_disappearances_are_kept_and_published(
 def test_changes_feed_is_bounded_and_newest_first(
     write_yaml_config: Callable[[str], AppConfig],
 ) -> None:
-    config = write_yaml_config(CONFIG.replace("comment_changes: true", "comment_changes: true\n    limit: 5"))
+    config = write_yaml_config(
+        CONFIG.replace("comment_changes: true", "comment_changes: true\n    limit: 5")
+    )
     with Storage(config.database) as storage:
         storage.sync_sources([("blog", "https://blog.example.org/feed/")], NOW)
         entry = store_entry(storage)
@@ -149,8 +166,13 @@ def test_changes_feed_is_bounded_and_newest_first(
 
 
 def test_difference_marks() -> None:
-    assert mark_difference("<p>a b c</p>", "<p>a x c d</p>") == "a <del>b</del><ins>x</ins> c<ins> d</ins>"
-    assert mark_difference("<p>x &lt; y</p>", "<p>x &lt; z</p>") == "x &lt; <del>y</del><ins>z</ins>"
+    assert (
+        mark_difference("<p>a b c</p>", "<p>a x c d</p>")
+        == "a <del>b</del><ins>x</ins> c<ins> d</ins>"
+    )
+    assert (
+        mark_difference("<p>x &lt; y</p>", "<p>x &lt; z</p>") == "x &lt; <del>y</del><ins>z</ins>"
+    )
     assert terminal_difference("one two", "one three") == "one [-two-]{+three+}"
 
 

@@ -82,7 +82,9 @@ def signature(secret: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def message(alert: NotifyConfig, items: Sequence[AlertItem], more: int, *, test: bool) -> tuple[str, str]:
+def message(
+    alert: NotifyConfig, items: Sequence[AlertItem], more: int, *, test: bool
+) -> tuple[str, str]:
     """Title and body for Apprise: one line per item."""
     if test:
         title = f"aggregator: test of {alert.name}"

@@ -33,9 +33,7 @@ def _retryable(status: int) -> bool:
     return status >= 500 or status in (408, 429)
 
 
-def with_retries(
-    alert: NotifyConfig, attempt: Callable[[], None], stop: threading.Event
-) -> None:
+def with_retries(alert: NotifyConfig, attempt: Callable[[], None], stop: threading.Event) -> None:
     """Call ``attempt`` until it returns, at most ``1 + retries`` times, waiting ``backoff``,
     then twice as long each time; raises the last :class:`SendError`. A stop ends the waits."""
     delay = alert.backoff.total_seconds()
@@ -46,9 +44,7 @@ def with_retries(
         except _Retry as error:
             if number == alert.retries:
                 raise SendError(f"notify {alert.name}: {error.reason}") from None
-            log.warning(
-                "notify %s: %s; retrying in %.1fs", alert.name, error.reason, delay
-            )
+            log.warning("notify %s: %s; retrying in %.1fs", alert.name, error.reason, delay)
             if stop.wait(delay):
                 raise SendError(f"notify {alert.name}: stopped while retrying") from None
             delay *= 2
@@ -84,7 +80,9 @@ class WebhookSender:
 
     def send_once(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
         """One POST; the status, or :class:`FetchError`."""
-        rule = rule_for(url, Provenance.config(url), allow_private_networks=self.allow_private_networks)
+        rule = rule_for(
+            url, Provenance.config(url), allow_private_networks=self.allow_private_networks
+        )
 
         async def run() -> int:
             return await post(self._session(rule), url, body, headers, timeout, rule)  # type: ignore[arg-type]
