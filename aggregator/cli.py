@@ -441,7 +441,10 @@ def _send_alerts(config: AppConfig, storage: Any) -> None:
 
 @main.group()
 def notify() -> None:
-    """Alerts: the ``notify:`` items of the configuration."""
+    """Alerts: the ``notify:`` items of the configuration.
+
+    Example: aggregator notify test my-webhook
+    """
 
 
 @notify.command("test")

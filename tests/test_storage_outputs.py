@@ -121,6 +121,7 @@ def test_a_new_database_gets_every_migration(storage: Storage) -> None:
         "0002_search",
         "0003_daemon",
         "0004_search_queue",
+        "0013_comment_history_alerts",
     ]
 
 
@@ -280,7 +281,7 @@ def test_migration_0004_keeps_the_index_of_an_existing_database(tmp_path: Path) 
     db.conn.commit()
     db.close()
     with Storage(path) as storage:
-        assert [m.name for m in migrations.applied(storage.db)][-1] == "0004_search_queue"
+        assert "0004_search_queue" in [m.name for m in migrations.applied(storage.db)]
         assert search(storage, "okapi") == ["k"]
         add_comments(storage, "k", comment("c1", "<p>zebra</p>"))
         assert search(storage, "zebra") == ["k"]
