@@ -158,6 +158,14 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
     config = obj.config
     sources = select_sources(config, names)
     failed = False
+    alerts_storage = None
+    if config.notify:
+        from aggregator.storage import Storage
+
+        # Alert marks start before the poll, so what it stores is new to them.
+        alerts_storage = Storage(config.database)
+        with alerts_storage.transaction():
+            alerts_storage.start_alert_marks(alert.name for alert in config.notify)
     with Poller(config, manual=True) as poller:
         if due:
             sources = poller.due_sources(sources)
@@ -179,6 +187,8 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
         for line in lines:
             echo(line)
         failed = any(not result.ok for result in results)
+    if config.notify:
+        _send_alerts(config, alerts_storage)
     sys.exit(EXIT_FAILED if failed else 0)
 
 
@@ -369,12 +379,19 @@ def status(obj: Context, as_json: bool) -> None:
 
 @main.command()
 @click.argument("entry")
+@click.option(
+    "--history", is_flag=True, help="Print the thread's changes: edited and vanished comments."
+)
 @click.pass_obj
 @handle_errors
-def comments(obj: Context, entry: str) -> None:
+def comments(obj: Context, entry: str, history: bool) -> None:
     """Print an entry's comment thread. ENTRY is its id (as in feed URLs) or its link.
 
-    Example: aggregator comments https://blog.example.org/2018/06/a-post.html
+    With --history, print instead what changed in it, newest first: each edit (the text
+    before and after, removed words as [-...-], added ones as {+...+}) and each comment that
+    vanished from the source (its last text).
+
+    Example: aggregator comments https://blog.example.org/2018/06/a-post.html --history
     """
     from aggregator.sanitize import plain_text
     from aggregator.storage import Storage
@@ -382,6 +399,10 @@ def comments(obj: Context, entry: str) -> None:
     with Storage(obj.config.database) as storage:
         stored = storage.find_entry(entry)
         thread = storage.list_comments(stored.id)
+        revisions = storage.list_entry_revisions(stored.id) if history else []
+    if history:
+        _print_history(stored.title, stored.link, revisions)
+        return
     click.echo(click.style(safe_text(stored.title) or "(untitled)", bold=True))
     echo(f"{stored.link or ''}  [{stored.source_name}]  {len(thread)} comment(s)")
     by_id = {comment.public_id: comment for comment in thread}
@@ -414,6 +435,65 @@ def comments(obj: Context, entry: str) -> None:
             )
         )
         echo(indent + plain_text(comment.content))
+
+
+def _send_alerts(config: AppConfig, storage: Any) -> None:
+    """Send what the poll stored to the ``notify:`` targets, then close ``storage``."""
+    from aggregator.alerts import AlertDispatcher
+
+    dispatcher = AlertDispatcher(config)
+    try:
+        dispatcher.run_now(storage)
+    finally:
+        dispatcher.webhooks.close()
+        storage.close()
+
+
+@main.group()
+def notify() -> None:
+    """Alerts: the ``notify:`` items of the configuration.
+
+    Example: aggregator notify test my-webhook
+    """
+
+
+@notify.command("test")
+@click.argument("name")
+@click.pass_obj
+@handle_errors
+def notify_test(obj: Context, name: str) -> None:
+    """Send a sample notification to the notify item NAME (its target, as configured).
+
+    Example: aggregator notify test my-webhook
+    """
+    from aggregator.alerts import send_test
+    from aggregator.errors import NotFoundError
+
+    try:
+        send_test(obj.config, name)
+    except KeyError:
+        raise NotFoundError(f"no notify item named {name!r}") from None
+    echo(f"sent a sample notification to {name}")
+
+
+def _print_history(title: str | None, link: str | None, revisions: list[Any]) -> None:
+    from aggregator.changefeed import terminal_difference
+    from aggregator.sanitize import plain_text
+
+    click.echo(click.style(safe_text(title) or "(untitled)", bold=True))
+    echo(f"{link or ''}  {len(revisions)} change(s)")
+    for change in revisions:
+        when = change.recorded_at.strftime("%Y-%m-%d %H:%M UTC")
+        who = change.author or "anonymous"
+        echo("")
+        if change.kind == "gone":
+            click.echo(click.style(safe_text(f"{when}  {who}: vanished"), fg="red"))
+            echo("    last text: " + plain_text(change.old_content))
+            continue
+        click.echo(click.style(safe_text(f"{when}  {who}: edited"), fg="yellow"))
+        echo("    before: " + plain_text(change.old_content))
+        echo("    after:  " + plain_text(change.new_content or ""))
+        echo("    diff:   " + terminal_difference(change.old_content, change.new_content or ""))
 
 
 @main.command()

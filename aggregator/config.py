@@ -626,6 +626,8 @@ class OutputConfig(_EntryRules):
         if (self.comment_authors or self.replies_to) and self.items != "comments":
             raise ValueError("comment_authors and replies_to need items: comments")
         return self
+    # Publish /feeds/{name}/comment-changes.*: comment edits and disappearances (issue 15).
+    comment_changes: bool = False
 
     @field_validator("search")
     @classmethod
@@ -664,6 +666,89 @@ class OutputConfig(_EntryRules):
         return self.title or self.name
 
 
+class AlertWatch(_Strict):
+    """``watch: {output: NAME}``: the entries an output publishes (its sources and rules)."""
+
+    output: str
+
+
+class AlertCondition(_EntryRules):
+    """What an alert reports: which entries (``watch``, or ``sources``/``tags`` and entry
+    rules inline) and, for comments, whose (``authors``, ``replies_to``)."""
+
+    watch: AlertWatch | None = None
+    sources: tuple[str, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    authors: tuple[str, ...] = ()
+    replies_to: tuple[str, ...] = ()
+
+
+class NotifyConfig(_Strict):
+    """One ``notify:`` item: a target (``webhook`` or ``apprise``) and a condition
+    (``new_comments`` or ``new_entries``); see :mod:`aggregator.alerts`."""
+
+    name: str
+    webhook: str | None = None
+    apprise: str | None = None
+    # HMAC-SHA256 key of the X-Aggregator-Signature header (webhook only).
+    secret: str | None = None
+    timeout: PositiveDuration = timedelta(seconds=10)
+    retries: int = Field(3, ge=0, le=10)
+    backoff: PositiveDuration = timedelta(seconds=2)
+    # At most one batch per this much time; what arrives meanwhile waits for the next batch.
+    min_interval: Duration = timedelta(minutes=1)
+    max_items: int = Field(50, ge=1, le=1000)
+    new_comments: AlertCondition | None = None
+    new_entries: AlertCondition | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        return SourceConfig._check_name(value)
+
+    @field_validator("webhook")
+    @classmethod
+    def _check_webhook(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
+
+    @field_validator("min_interval")
+    @classmethod
+    def _check_min_interval(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("expected a duration of 0s or more")
+        return value
+
+    @model_validator(mode="after")
+    def _check_one_of_each(self) -> NotifyConfig:
+        if (self.webhook is None) == (self.apprise is None):
+            raise ValueError("give exactly one target: webhook or apprise")
+        if (self.new_comments is None) == (self.new_entries is None):
+            raise ValueError("give exactly one condition: new_comments or new_entries")
+        if self.secret is not None and self.webhook is None:
+            raise ValueError("secret signs webhook payloads; an apprise target has none")
+        if self.new_entries is not None and (
+            self.new_entries.authors or self.new_entries.replies_to
+        ):
+            raise ValueError("authors and replies_to are conditions of new_comments")
+        return self
+
+    @property
+    def condition(self) -> AlertCondition:
+        """The condition, whichever kind it is."""
+        condition = self.new_comments or self.new_entries
+        assert condition is not None  # _check_one_of_each
+        return condition
+
+    @property
+    def kind(self) -> Literal["new_comments", "new_entries"]:
+        return "new_comments" if self.new_comments is not None else "new_entries"
+
+    @property
+    def target(self) -> str:
+        """The target URL (webhook or Apprise)."""
+        return self.webhook or self.apprise or ""
+
+
 class AppConfig(_Strict):
     """The whole configuration file, validated, with paths made absolute."""
 
@@ -679,6 +764,8 @@ class AppConfig(_Strict):
     defaults: DefaultsConfig = DefaultsConfig()
     sources: tuple[SourceConfig, ...] = ()
     outputs: tuple[OutputConfig, ...] = ()
+    # Alerts (issue 15): webhooks and Apprise targets told of new comments and entries.
+    notify: tuple[NotifyConfig, ...] = ()
     config_path: Path | None = Field(None, exclude=True)
     # The line of every key path in the file ("outputs[0].exclude[1]" -> 23), for messages.
     config_lines: tuple[tuple[str, int], ...] = Field((), exclude=True)
@@ -719,6 +806,40 @@ class AppConfig(_Strict):
         if problems:
             raise _ReferenceErrors(problems)
         return self
+
+    @model_validator(mode="after")
+    def _check_notify_references(self) -> AppConfig:
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        sources = {source.name for source in self.sources}
+        tags = {tag for source in self.sources for tag in source.tags}
+        outputs = {output.name for output in self.outputs}
+        names: set[str] = set()
+        for index, item in enumerate(self.notify):
+            if item.name in names:
+                problems.append((("notify", index, "name"), f"duplicate notify name {item.name!r}"))
+            names.add(item.name)
+            where = ("notify", index, item.kind)
+            condition = item.condition
+            if condition.watch is not None and condition.watch.output not in outputs:
+                problems.append(
+                    ((*where, "watch", "output"), f"no output named {condition.watch.output!r}")
+                )
+            for position, name in enumerate(condition.sources or ()):
+                if name not in sources:
+                    problems.append(((*where, "sources", position), f"no source named {name!r}"))
+            for position, tag in enumerate(condition.tags or ()):
+                if tag not in tags:
+                    problems.append(((*where, "tags", position), f"no source has tag {tag!r}"))
+        if problems:
+            raise _ReferenceErrors(problems)
+        return self
+
+    def notify_item(self, name: str) -> NotifyConfig:
+        """The ``notify:`` item called ``name``; raises ``KeyError`` when there is none."""
+        for item in self.notify:
+            if item.name == name:
+                return item
+        raise KeyError(name)
 
     # -- derived values -------------------------------------------------------------------------
     def line_of(self, path: str) -> int | None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 
 from aggregator import httpserver
+from aggregator.alerts import AlertDispatcher
 from aggregator.config import AppConfig, OutputConfig, SourceConfig, load_config
 from aggregator.errors import AggregatorError, ConfigError, LockedError, StorageError
 from aggregator.httpserver import Server
@@ -101,6 +102,8 @@ class Daemon:
         self._dirty_lock = threading.Lock()
         self._publish_wanted = threading.Event()
         self._publisher_thread: threading.Thread | None = None
+        # Alerts run on their own threads: a poll only pokes them (issue 15).
+        self.alerts = AlertDispatcher(config)
 
     # -- publishing ------------------------------------------------------------------------------
     def publish(self, outputs: Sequence[OutputConfig] | None = None) -> None:
@@ -136,6 +139,7 @@ class Daemon:
         # New or updated entries, and new or edited comments, change the outputs that
         # include the source; nothing else re-renders them.
         if result.changed:
+            self.alerts.poke()  # after the poll's store: alerts read what it committed
             outputs = self.config.outputs_for(source.name)
             if self._publisher_thread is None:  # not running as a daemon: render at once
                 self.publish(outputs)
@@ -225,6 +229,10 @@ class Daemon:
         except AggregatorError as error:
             log.error("database: %s; serving the feeds already published", error)
         self._warn_about_floors(self.config)
+        try:
+            self.alerts.start()
+        except AggregatorError as error:
+            log.error("alerts: %s", error)
         self.publish()
         self._install_signal_handlers()
         self._publisher_thread = threading.Thread(
@@ -335,6 +343,10 @@ class Daemon:
                 log.error("reload: cannot record the sources: %s", error)
                 url_changed = frozenset()
             self.scheduler.apply_config(new, url_changed)
+            try:
+                self.alerts.reconfigure(new)
+            except AggregatorError as error:
+                log.error("reload: alerts: %s", error)
             self._warn_about_floors(new)
             self.apply_config(new)
             log.info(
@@ -387,6 +399,7 @@ class Daemon:
             notify("STOPPING=1")
             logging.shutdown()
             os._exit(0)
+        self.alerts.stop(STOP_GRACE_SECONDS)
         if self._publisher_thread is not None:
             # A publish in progress finishes (it notices the stop before the next one): the
             # interpreter must not shut down under a thread still inside lxml or SQLite.

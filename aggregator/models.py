@@ -453,3 +453,43 @@ class RequestOptions:
     user_agent: str | None = None
     proxy: Secret | None = None
     proxy_from_env: bool = True
+
+
+@dataclass(frozen=True)
+class CommentRevision:
+    """One change seen at the source of a stored comment (issue 15): an ``edit`` (its text
+    before and after) or ``gone`` (its last text, and when it vanished from its thread)."""
+
+    id: int
+    kind: str  # "edit" or "gone"
+    recorded_at: datetime
+    old_content: str
+    new_content: str | None
+    comment_public_id: str
+    comment_link: str | None
+    author: str | None
+    entry_public_id: str
+    entry_title: str | None
+    entry_link: str | None
+    source_name: str
+
+
+@dataclass(frozen=True)
+class AlertItem:
+    """A new comment or entry an alert may report, as storage reads it for ``aggregator.alerts``."""
+
+    kind: str  # "comment" or "entry"
+    row_id: int
+    public_id: str
+    source_name: str
+    entry_id: int
+    entry_public_id: str
+    entry_title: str | None
+    entry_link: str | None
+    author: str | None
+    content: str
+    link: str | None
+    published_at: datetime | None
+    parent_author: str | None = None
+    parent_public_id: str | None = None
+    title: str | None = None

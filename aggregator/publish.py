@@ -1018,6 +1018,11 @@ class Publisher:
             with self.times.stage("latest comments"):
                 known = [*entries, *(entry for page in older for entry in page)]
                 changed.extend(self._publish_latest_comments(output, known, links, folder))
+        if output.comment_changes:
+            from aggregator.changefeed import publish_changes
+
+            with self.times.stage("comment changes"):
+                changed.extend(publish_changes(self, output, links, folder, self._write_if_changed))
         return changed
 
     def comment_items(self, output: OutputConfig) -> list[tuple[StoredComment, StoredEntry]]:

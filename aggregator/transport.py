@@ -41,6 +41,7 @@ import ssl
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
@@ -321,3 +322,29 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     except ImportError:
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    rule: AddressRule,
+) -> int:
+    """POST ``body`` to ``url`` through a guarded session (no redirects followed); return the
+    status. Raises :class:`FetchError` with one line on a network error or the timeout. The
+    host is judged by ``rule`` as for a fetch. For alert webhooks (issue 15)."""
+    parts = urlsplit(url)
+    target = request_url(url, parts.hostname or "", rule)
+    try:
+        async with asyncio.timeout(timeout):
+            async with session.post(
+                target, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                await response.read()
+                return response.status
+    except TimeoutError:
+        raise FetchError(f"{url}: no answer within {timeout:g}s") from None
+    except aiohttp.ClientError as error:
+        raise FetchError(f"{url}: {error}") from None

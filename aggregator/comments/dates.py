@@ -35,9 +35,17 @@ _MONTH_WORD = r"[^\W\d_]{3,12}\.?"
 _TIME = r"(?:,?\s*(?:um|at|@|à|a las|alle|às|om|в|-|\|)?\s*\d{1,2}[:.h]\d{2}(?::\d{2})?(?:\s*[ap]\.?\s?m\.?|\s*Uhr)?)?"
 _EMBEDDED = re.compile(
     r"(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?"
-    r"|\d{1,2}[./]\d{1,2}[./]\d{2,4}" + _TIME + r"|\d{1,2}\.?\s+(?:de\s+)?" + _MONTH_WORD
-    + r"\s+(?:de\s+)?\d{4}" + _TIME + r"|" + _MONTH_WORD + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
-    + _TIME + r")",
+    r"|\d{1,2}[./]\d{1,2}[./]\d{2,4}"
+    + _TIME
+    + r"|\d{1,2}\.?\s+(?:de\s+)?"
+    + _MONTH_WORD
+    + r"\s+(?:de\s+)?\d{4}"
+    + _TIME
+    + r"|"
+    + _MONTH_WORD
+    + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
+    + _TIME
+    + r")",
     re.IGNORECASE,
 )
 

@@ -36,7 +36,9 @@ from aggregator.models import (
     ThreadState,
     ThreadUpdate,
 )
+from aggregator.storage.alerts import AlertQueries
 from aggregator.storage.discussions import DiscussionQueries
+from aggregator.storage.history import HistoryQueries, record_revision
 from aggregator.storage.outputs import OutputQueries
 from aggregator.storage.retention import skip_pruned
 from aggregator.storage.schema import index_queued, migrations
@@ -170,7 +172,7 @@ def register_functions(
     connection.create_function("aggregator_index_later", 0, lambda: 1 if later() else 0)
 
 
-class Storage(OutputQueries, StatusQueries, DiscussionQueries):
+class Storage(OutputQueries, StatusQueries, DiscussionQueries, HistoryQueries, AlertQueries):
     """A connection to the aggregator database, with its migrations applied.
 
     Output queries (candidates, full-text search) live in :mod:`aggregator.storage.outputs`;
@@ -610,7 +612,8 @@ class Storage(OutputQueries, StatusQueries, DiscussionQueries):
         existing = {
             row["key"]: row
             for row in self._rows(
-                "SELECT id, key, content_hash, gone_at, number FROM comments WHERE entry_id = ?",
+                "SELECT id, key, content_hash, gone_at, number, content, author FROM comments "
+                "WHERE entry_id = ?",
                 (entry_id,),
             )
         }
@@ -651,6 +654,9 @@ class Storage(OutputQueries, StatusQueries, DiscussionQueries):
             elif row["content_hash"] != comment.content_hash or row["gone_at"]:
                 # A feed knows no number or parent, a page does: what one read lacks, keep.
                 self._execute(_UPDATE_COMMENT, (*values, stamp, row["id"]))
+                if row["content"] != comment.content:
+                    # Its earlier text is kept, in this same transaction (issue 15).
+                    record_revision(self, row, "edit", comment.content, stamp)
                 updated += 1
             else:
                 if comment.number is not None and comment.number != row["number"]:
@@ -690,13 +696,14 @@ class Storage(OutputQueries, StatusQueries, DiscussionQueries):
                     break
 
     def mark_comments_gone(self, entry_id: int, present_keys: Iterable[str], now: datetime) -> int:
-        """Mark stored comments missing from a complete listing as gone (they are kept)."""
+        """Mark stored comments missing from a complete listing as gone (they are kept, and
+        their last text is recorded as a ``gone`` revision)."""
         keys = set(present_keys)
         gone = 0
         # Keys starting with "@" are comments read from an API (aggregator.discussions), which
         # no feed or page lists: they are never judged by a feed's or page's listing.
         for row in self._rows(
-            "SELECT id, key FROM comments WHERE entry_id = ? AND gone_at IS NULL "
+            "SELECT id, key, content, author FROM comments WHERE entry_id = ? AND gone_at IS NULL "
             "AND substr(key, 1, 1) != '@'",
             (entry_id,),
         ):
@@ -704,6 +711,7 @@ class Storage(OutputQueries, StatusQueries, DiscussionQueries):
                 self._execute(
                     "UPDATE comments SET gone_at = ? WHERE id = ?", (format_time(now), row["id"])
                 )
+                record_revision(self, row, "gone", None, format_time(now))
                 gone += 1
         return gone
 

@@ -364,6 +364,42 @@ def _comment_items(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations(name="0013_comment_history_alerts")
+def _comment_history_alerts(db: Database) -> None:
+    """Earlier versions of comments, and what each alert has sent (issue 15, items 3 and 5).
+
+    ``comment_revisions`` holds one row per change seen at the source: ``edit`` (the text
+    before and after) or ``gone`` (the last text, when the comment vanished from a complete
+    listing). Rows are written in the transaction that updates the comment, so a kill never
+    leaves a changed comment without its revision.
+
+    ``alert_marks`` is each ``notify:`` item's high-water mark: the greatest comment and entry
+    ids it has considered. A batch is sent, then the mark moves past it in one transaction, so
+    a restart never sends the same comment twice.
+    """
+    for statement in (
+        "CREATE TABLE comment_revisions ("
+        " id INTEGER PRIMARY KEY,"
+        " comment_id INTEGER NOT NULL REFERENCES comments(id) ON DELETE CASCADE,"
+        " kind TEXT NOT NULL CHECK (kind IN ('edit', 'gone')),"
+        " old_content TEXT NOT NULL,"
+        " new_content TEXT,"
+        " old_author TEXT,"
+        " recorded_at TEXT NOT NULL"
+        ")",
+        "CREATE INDEX comment_revisions_comment ON comment_revisions (comment_id, id)",
+        "CREATE INDEX comment_revisions_recorded ON comment_revisions (recorded_at, id)",
+        "CREATE TABLE alert_marks ("
+        " name TEXT PRIMARY KEY,"
+        " comment_id INTEGER NOT NULL DEFAULT 0,"
+        " entry_id INTEGER NOT NULL DEFAULT 0,"
+        " sent_at TEXT,"
+        " sent_count INTEGER NOT NULL DEFAULT 0"
+        ")",
+    ):
+        db.execute(statement)
+
+
 # Retention (issue 17): the keys of entries `aggregator prune` removed, so a feed that still
 # carries one does not store it again as new. ``seen_at`` moves while the feed carries the key;
 # a key the feed has not carried for TOMBSTONE_DAYS is forgotten (retention.py).
