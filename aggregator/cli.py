@@ -147,11 +147,11 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
 
     Example: aggregator poll --due
     """
-    from aggregator.logs import setup_logging
-    from aggregator.memory import tune_malloc
     from aggregator.models import PollResult
-    from aggregator.progress import show_progress
-    from aggregator.update import Poller, select_sources
+    from aggregator.poll.poller import Poller, select_sources
+    from aggregator.run.logs import setup_logging
+    from aggregator.run.memory import tune_malloc
+    from aggregator.run.progress import show_progress
 
     setup_logging("WARNING" if obj.log_level.upper() == "INFO" else obj.log_level, obj.log_format)
     tune_malloc()
@@ -201,10 +201,10 @@ def publish(obj: Context) -> None:
     Example: aggregator publish
     """
     from aggregator.errors import PublishError
-    from aggregator.progress import show_progress
-    from aggregator.publish import Publisher
+    from aggregator.publish.publisher import Publisher
+    from aggregator.publish.websub import notify_changes
+    from aggregator.run.progress import show_progress
     from aggregator.storage import Storage
-    from aggregator.websub import notify_changes
 
     config = obj.config
     with Storage(config.database) as storage:
@@ -250,7 +250,7 @@ def prune(obj: Context, dry_run: bool) -> None:
     """
     from datetime import UTC, datetime
 
-    from aggregator.prune import prune as run_prune
+    from aggregator.run.prune import prune as run_prune
     from aggregator.storage import Storage
 
     config = obj.config
@@ -283,7 +283,7 @@ def preview(obj: Context, output: str, explain: bool, as_json: bool) -> None:
     Example: aggregator preview syria --explain
     """
     from aggregator.errors import NotFoundError
-    from aggregator.publish import Publisher
+    from aggregator.publish.publisher import Publisher
     from aggregator.storage import Storage
 
     config = obj.config
@@ -292,7 +292,7 @@ def preview(obj: Context, output: str, explain: bool, as_json: bool) -> None:
     except KeyError:
         names = ", ".join(o.name for o in config.outputs) or "none"
         raise NotFoundError(f"no output named {output!r} (outputs: {names})") from None
-    from aggregator.preview import preview_json, preview_text
+    from aggregator.select.preview import preview_json, preview_text
 
     with Storage(config.database) as storage:
         publisher = Publisher(config, storage)
@@ -318,8 +318,8 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
 
     Example: aggregator serve --port 8080
     """
-    from aggregator.daemon import make_server
-    from aggregator.logs import setup_logging
+    from aggregator.run.daemon import make_server
+    from aggregator.run.logs import setup_logging
 
     setup_logging(obj.log_level, obj.log_format)
     config = _with_server(obj.config, host, port)
@@ -340,8 +340,8 @@ def run(obj: Context, host: str | None, port: int | None) -> None:
 
     Example: aggregator --config /etc/aggregator/aggregator.yaml run
     """
-    from aggregator.daemon import Daemon
-    from aggregator.logs import setup_logging
+    from aggregator.run.daemon import Daemon
+    from aggregator.run.logs import setup_logging
 
     setup_logging(obj.log_level, obj.log_format)
     config = _with_server(obj.config, host, port)
@@ -359,7 +359,7 @@ def status(obj: Context, as_json: bool) -> None:
 
     Example: aggregator status --json
     """
-    from aggregator.status import source_state, status_rows, status_table
+    from aggregator.serve.status import source_state, status_rows, status_table
     from aggregator.storage import Storage
 
     config = obj.config
@@ -393,7 +393,7 @@ def comments(obj: Context, entry: str, history: bool) -> None:
 
     Example: aggregator comments https://blog.example.org/2018/06/a-post.html --history
     """
-    from aggregator.sanitize import plain_text
+    from aggregator.parse.sanitize import plain_text
     from aggregator.storage import Storage
 
     with Storage(obj.config.database) as storage:
@@ -477,8 +477,8 @@ def notify_test(obj: Context, name: str) -> None:
 
 
 def _print_history(title: str | None, link: str | None, revisions: list[Any]) -> None:
-    from aggregator.changefeed import terminal_difference
-    from aggregator.sanitize import plain_text
+    from aggregator.parse.sanitize import plain_text
+    from aggregator.publish.changefeed import terminal_difference
 
     click.echo(click.style(safe_text(title) or "(untitled)", bold=True))
     echo(f"{link or ''}  {len(revisions)} change(s)")
@@ -520,10 +520,10 @@ def add(
 
     Example: aggregator add https://www.moonofalabama.org/ --tag politics
     """
-    from aggregator.configedit import NewSource, add_sources, derive_name
-    from aggregator.discover import find_feed, probe_comments
-    from aggregator.sandbox import SandboxParser
-    from aggregator.update import make_fetcher
+    from aggregator.config.edit import NewSource, add_sources, derive_name
+    from aggregator.fetch.discover import find_feed, probe_comments
+    from aggregator.parse.sandbox import SandboxParser
+    from aggregator.poll.poller import make_fetcher
 
     config = obj.config
     # Pages and feeds found are hostile input: parsed in the daemon's sandbox (issue 12).
@@ -604,12 +604,12 @@ def extract_comments(
     """
     from datetime import UTC, datetime
 
-    from aggregator.addresses import Provenance
     from aggregator.comments.detect import canonical_url, read_comments
+    from aggregator.fetch.addresses import Provenance
 
     now = datetime.now(UTC)
     if target.startswith(("http://", "https://")):
-        from aggregator.update import make_fetcher
+        from aggregator.poll.poller import make_fetcher
 
         with make_fetcher(obj.config) as fetcher:
             # Found, not configured: same-origin leniency must not follow from the URL itself.
@@ -643,7 +643,7 @@ def extract_comments(
 
 
 def _comment_json(comment: Any) -> dict[str, Any]:
-    from aggregator.sanitize import plain_text
+    from aggregator.parse.sanitize import plain_text
 
     return {
         "author": comment.author,
@@ -657,7 +657,7 @@ def _comment_json(comment: Any) -> dict[str, Any]:
 
 
 def _snippet(comment: Any) -> str:
-    from aggregator.sanitize import plain_text
+    from aggregator.parse.sanitize import plain_text
 
     text = " ".join(plain_text(comment.content).split())
     return text if len(text) <= 70 else text[:69] + "…"
@@ -682,7 +682,7 @@ def opml_export(obj: Context, output_file: Any) -> None:
 
     Example: aggregator opml export -o sources.opml
     """
-    from aggregator.opml import OpmlFeed, make_opml
+    from aggregator.config.opml import OpmlFeed, make_opml
     from aggregator.storage import Storage
 
     config = obj.config
@@ -715,9 +715,9 @@ def opml_import(obj: Context, file: Path, tags: tuple[str, ...], dry_run: bool) 
 
     Example: aggregator opml import ~/Downloads/subscriptions.opml
     """
-    from aggregator.configedit import add_sources
-    from aggregator.opml import read_opml
-    from aggregator.progress import show_progress
+    from aggregator.config.edit import add_sources
+    from aggregator.config.opml import read_opml
+    from aggregator.run.progress import show_progress
 
     config = obj.config
     try:
@@ -754,8 +754,8 @@ def _import_feeds(
     """The OPML feeds to add as sources (named, tagged) and the lines saying what was skipped."""
     from urllib.parse import urlsplit
 
-    from aggregator.configedit import NewSource, derive_name
-    from aggregator.sanitize import plain_text
+    from aggregator.config.edit import NewSource, derive_name
+    from aggregator.parse.sanitize import plain_text
 
     new: list[NewSource] = []
     skipped: list[str] = []

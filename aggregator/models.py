@@ -52,7 +52,7 @@ class EntryData:
 
     ``key`` identifies the entry within its source: the guid as the document writes it, else the
     link, else a hash of its content, told apart when several entries of one document share it
-    (:mod:`aggregator.identity`). ``alternate_keys`` are keys it may already be stored under
+    (:mod:`aggregator.parse.identity`). ``alternate_keys`` are keys it may already be stored under
     (an earlier rule's), tried when ``key`` is not stored. ``content_hash`` changes whenever
     anything that we republish changes.
     """

@@ -7,7 +7,7 @@ accepted too, and are then just as masked.
 
 :class:`Secret` holds the value; its ``str`` and ``repr`` are ``"***"``, so a secret passed to a
 log line, an error message, ``status``, ``check``, a template or an OPML document shows only the
-mask. Code that must send it calls :meth:`Secret.reveal`, and only :mod:`aggregator.fetch` does.
+mask. Code that must send it calls :meth:`Secret.reveal`, and only :mod:`aggregator.fetch.fetcher` does.
 """
 
 from __future__ import annotations

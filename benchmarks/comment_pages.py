@@ -35,7 +35,7 @@ def read_page(path: Path, preset: str, url: str):
     if preset == "best-preset":
         # Only pages.py's API of before issue 14, so that the same script measures the old code
         # (PYTHONPATH=<old checkout> python benchmarks/comment_pages.py --preset best-preset).
-        from aggregator.pages import PRESETS, extract_comments
+        from aggregator.comments.pages import PRESETS, extract_comments
 
         runs = [(n, extract_comments(html, url, PRESETS[n])) for n in ("typepad", "wordpress")]
         name, comments = max(runs, key=lambda run: len(run[1]))

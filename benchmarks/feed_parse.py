@@ -5,7 +5,7 @@ Usage: .venv/bin/python benchmarks/feed_parse.py [--feeds DIR] [--port 8089]
 Reads every ``DIR/*.xml`` (default: ``benchmarks/.corpus/feeds200-seed42-port8089/feeds``, or
 the main checkout's when run from a git worktree; ``benchmarks/corpus.py --feeds 200 --out ...``
 makes one) into memory, then parses them all in this process with
-``parse_feed(..., fast=False)`` (feedparser, the reference) and ``fast=True`` (``aggregator.fastfeed``,
+``parse_feed(..., fast=False)`` (feedparser, the reference) and ``fast=True`` (``aggregator.parse.fastfeed``,
 lxml, falling back to feedparser for what it declines), and prints the CPU seconds of each
 (``time.process_time``: the machine is shared, so wall time would measure the neighbours),
 the entries read, the share of documents the fast path accepts, and whether both runs gave
@@ -20,8 +20,8 @@ import argparse
 import time
 from pathlib import Path
 
-from aggregator import parse
-from aggregator.fastfeed import read_feed
+from aggregator.parse import feed as parse
+from aggregator.parse.fastfeed import read_feed
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path("benchmarks") / ".corpus" / "feeds200-seed42-port8089" / "feeds"

@@ -6,8 +6,8 @@
 
 Reads the corpus that ``benchmarks/corpus.py`` wrote (default: the 200-feed one in
 ``benchmarks/.corpus/``, or the main checkout's when this is a worktree without one) into memory
-first, then runs ``aggregator.parse.parse_feed`` over every ``feeds/*.xml`` and
-``aggregator.parse.parse_comment_feed`` over every ``comments/*/*.xml``, each with its URL from
+first, then runs ``aggregator.parse.feed.parse_feed`` over every ``feeds/*.xml`` and
+``aggregator.parse.feed.parse_comment_feed`` over every ``comments/*/*.xml``, each with its URL from
 ``manifest.json`` and a fixed ``now``, and prints CPU seconds (``time.process_time``, the best of
 ``--repeat`` runs) per stage, per document and per item. The ``pickle`` stage is what the sandbox
 adds: every result pickled and unpickled once, as it crosses the worker's pipe.
@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aggregator import parse
+from aggregator.parse import feed as parse
 
 HERE = Path(__file__).resolve().parent
 CORPUS_NAME = "feeds200-seed42-port8089"

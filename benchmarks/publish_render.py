@@ -78,7 +78,7 @@ def measure(db: Path, workdir: Path, runs: int, progress: Callable[[str], None] 
     import publish  # the benchmark's own module: publish_config, the cached database's key
 
     from aggregator.config import load_config
-    from aggregator.publish import Publisher
+    from aggregator.publish.publisher import Publisher
     from aggregator.storage import Storage
 
     workdir.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 """Helpers shared by the publishing, serving and web tests: real configs, real servers.
 
 A configuration folder is copied into ``tmp_path`` (so its database and public folder land
-there), polled with the real :class:`~aggregator.update.Poller` from its bundled files, and
-published with the real :class:`~aggregator.publish.Publisher`. :func:`serve` runs the real
+there), polled with the real :class:`~aggregator.poll.poller.Poller` from its bundled files, and
+published with the real :class:`~aggregator.publish.publisher.Publisher`. :func:`serve` runs the real
 starlette app under uvicorn on 127.0.0.1 in a thread.
 """
 
@@ -25,9 +25,9 @@ from quiet_server import QuietServer
 from starlette.types import ASGIApp
 
 from aggregator.config import AppConfig, load_config
-from aggregator.publish import Publisher
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = ROOT / "config"

@@ -1,4 +1,4 @@
-"""Tests for aggregator.addresses: the SSRF rules, as pure functions (no sockets, no DNS), and
+"""Tests for aggregator.fetch.addresses: the SSRF rules, as pure functions (no sockets, no DNS), and
 the host the HTTP client will use (transport.request_url), for every spelling of an address."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from aggregator.addresses import (
+from aggregator.errors import BlockedAddressError
+from aggregator.fetch.addresses import (
     CONFIGURED,
     FOUND,
     OPEN,
@@ -23,8 +24,7 @@ from aggregator.addresses import (
     rule_for,
     same_origin,
 )
-from aggregator.errors import BlockedAddressError
-from aggregator.transport import request_url
+from aggregator.fetch.transport import request_url
 
 NON_PUBLIC = [
     ("127.0.0.1", "loopback"),

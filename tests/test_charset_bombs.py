@@ -22,10 +22,10 @@ from test_xmlguard import measure
 
 from aggregator.cli import main
 from aggregator.config import AppConfig, OutputConfig, SourceConfig
-from aggregator.parse import parse_comment_feed, parse_feed
-from aggregator.sandbox import SandboxParser
-from aggregator.update import Poller
-from aggregator.xmlguard import defuse
+from aggregator.parse.feed import parse_comment_feed, parse_feed
+from aggregator.parse.sandbox import SandboxParser
+from aggregator.parse.xmlguard import defuse
+from aggregator.poll.poller import Poller
 
 # A 20 KB "plain text" entity referenced 8,000 times: 160 MB of text once expanded.
 _BOMB_TEXT = (

@@ -19,9 +19,9 @@ from hostile_server import HostileServer, Request, item, rss, static
 from aggregator.comments import follower as follower_module
 from aggregator.comments.follower import CommentFollower, CommentsResult
 from aggregator.config import AppConfig, load_config
-from aggregator.sandbox import InProcessParser
+from aggregator.parse.sandbox import InProcessParser
+from aggregator.poll.poller import Poller, make_fetcher
 from aggregator.storage import Storage
-from aggregator.update import Poller, make_fetcher
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 POSTS = 6

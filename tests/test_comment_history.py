@@ -18,11 +18,11 @@ from pathlib import Path
 import feedparser
 from click.testing import CliRunner
 
-from aggregator.changefeed import mark_difference, terminal_difference
 from aggregator.cli import main
 from aggregator.config import AppConfig
 from aggregator.models import CommentData, EntryData
-from aggregator.publish import Publisher
+from aggregator.publish.changefeed import mark_difference, terminal_difference
+from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

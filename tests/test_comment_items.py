@@ -18,9 +18,9 @@ from factories import Clock
 from feedcheck import check_atom, check_json_feed, check_rss
 
 from aggregator.config import AppConfig
-from aggregator.publish import Publisher
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 H = timedelta(hours=1)
 
@@ -129,7 +129,7 @@ def test_comment_outputs_across_two_blogs(
 
 
 def test_the_quote_is_the_first_line_of_the_parent() -> None:
-    from aggregator.commentitems import first_line
+    from aggregator.publish.commentitems import first_line
 
     assert first_line("<p>First <b>line</b>.</p><p>Second.</p>") == "First line."
     assert first_line("<p>" + "x" * 300 + "</p>", limit=10) == "xxxxxxxxx…"

@@ -2,8 +2,8 @@
 
 Each test serves simulated blogs (:mod:`blogsim`) from a real HTTP server on 127.0.0.1, loads a
 config written the way the README's configuration reference describes, polls with a real
-:class:`~aggregator.update.Poller` into a real SQLite file, publishes with the real
-:class:`~aggregator.publish.Publisher`, and reads the published files back with feedparser.
+:class:`~aggregator.poll.poller.Poller` into a real SQLite file, publishes with the real
+:class:`~aggregator.publish.publisher.Publisher`, and reads the published files back with feedparser.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pytest_httpserver import HTTPServer
 from aggregator.cli import main
 from aggregator.config import AppConfig
 from aggregator.models import PollResult, StoredComment, StoredEntry
-from aggregator.publish import Publisher
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 H = timedelta(hours=1)
 D = timedelta(days=1)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import feedparser
 import pytest
 
-from aggregator.parse import parse_feed
-from aggregator.sanitize import clean_html, plain_text
+from aggregator.parse.feed import parse_feed
+from aggregator.parse.sanitize import clean_html, plain_text
 
 NOW = datetime(2024, 1, 2, tzinfo=UTC)
 BASE = "https://blog.example/post/"
@@ -88,9 +88,9 @@ def test_titles_keep_words_apart(fast: bool) -> None:
 
 
 def test_there_is_one_plain_text() -> None:
-    import aggregator.shaping
+    import aggregator.select.shaping
 
-    assert not hasattr(aggregator.shaping, "plain_text")
+    assert not hasattr(aggregator.select.shaping, "plain_text")
 
 
 # -- 9. better than feedparser, pinned ------------------------------------------------------------

@@ -23,8 +23,8 @@ from corpora import FEEDPARSER_TESTS, corpus
 from aggregator.config import AppConfig, OutputConfig, SourceConfig
 from aggregator.errors import ParseError
 from aggregator.models import CommentData, EntryData, SourceUpdate
-from aggregator.parse import parse_comments, parse_feed
-from aggregator.publish import Publisher
+from aggregator.parse.feed import parse_comments, parse_feed
+from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage
 
 # All of feedparser's corpus, through parse and publish: `make test-fast` leaves these out.

@@ -46,7 +46,7 @@ from hostile_server import (
     trickle_headers,
 )
 
-from aggregator.sanitize import MAX_HTML_CHARS
+from aggregator.parse.sanitize import MAX_HTML_CHARS
 
 # Longer soaks by hand: AGGREGATOR_SOAK_SECONDS=300 pytest tests/test_daemon_hostile.py -s
 RUN_SECONDS = float(os.environ.get("AGGREGATOR_SOAK_SECONDS", "20"))

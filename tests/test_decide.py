@@ -1,4 +1,4 @@
-"""Tests for aggregator.decide: the pure polling decider. Fixed ``NOW``, seeded rng, no clock."""
+"""Tests for aggregator.schedule.decide: the pure polling decider. Fixed ``NOW``, seeded rng, no clock."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.decide import (
+from aggregator.errors import FetchError
+from aggregator.models import CommentData, EntryData, FeedData, FetchResult, SourceState
+from aggregator.schedule.decide import (
     DEFAULT_POLICY,
     PollOutcome,
     PollPlan,
@@ -27,8 +29,6 @@ from aggregator.decide import (
     parse_retry_after,
     skip_to_allowed,
 )
-from aggregator.errors import FetchError
-from aggregator.models import CommentData, EntryData, FeedData, FetchResult, SourceState
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)  # a Wednesday
 URL = "https://example.org/feed.xml"

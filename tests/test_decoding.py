@@ -1,4 +1,4 @@
-"""Tests for aggregator.decoding: content codings undone within a size limit."""
+"""Tests for aggregator.fetch.decoding: content codings undone within a size limit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from aggregator.decoding import BoundedDecoder, DecodingError, format_size
+from aggregator.fetch.decoding import BoundedDecoder, DecodingError, format_size
 
 LIMIT = 1024 * 1024
 

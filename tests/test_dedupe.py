@@ -1,4 +1,4 @@
-"""Tests for aggregator.dedupe: URL and title normalisation, choosing one copy per article."""
+"""Tests for aggregator.select.dedupe: URL and title normalisation, choosing one copy per article."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.provisional import urls
 
-from aggregator.dedupe import DedupedEntry, dedupe, normalize_title, normalize_url
 from aggregator.models import StoredEntry
+from aggregator.select.dedupe import DedupedEntry, dedupe, normalize_title, normalize_url
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
 

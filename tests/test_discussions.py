@@ -19,9 +19,9 @@ from werkzeug import Request, Response
 from aggregator.cli import main
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
-from aggregator.publish import Publisher
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 KEY = "sekrit-disqus-key-123"
 T0 = 1_700_000_000
@@ -286,7 +286,7 @@ def test_blog_discussed_on_hn_and_reddit_and_a_disqus_blog(
 def test_the_entry_page_names_the_discussions(config_path: Path, sim: ApiSim) -> None:
     from starlette.testclient import TestClient
 
-    from aggregator.server import create_app
+    from aggregator.serve.server import create_app
 
     _poll(config_path)
     config = load_config(config_path)

@@ -1,4 +1,4 @@
-"""The main-feed fast path (aggregator.fastfeed) must read exactly what feedparser reads.
+"""The main-feed fast path (aggregator.parse.fastfeed) must read exactly what feedparser reads.
 
 Every feed file of the project's fixtures and of feedparser's own corpus goes through
 ``parse_feed`` with the fast path on and off; wherever the fast path accepts a document, the
@@ -23,8 +23,8 @@ from corpora import FEEDPARSER_TESTS, corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator import parse
-from aggregator.fastfeed import read_feed
+from aggregator.parse import feed as parse
+from aggregator.parse.fastfeed import read_feed
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"

@@ -1,4 +1,4 @@
-"""The comment-feed fast path (aggregator.fastparse) must read exactly what feedparser reads.
+"""The comment-feed fast path (aggregator.parse.fastparse) must read exactly what feedparser reads.
 
 Every feed file of the project's fixtures and of feedparser's own corpus (``tests/corpora.py``:
 skipped without it, failed under ``CI=true``) goes through
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from corpora import FEEDPARSER_TESTS, corpus
 
-from aggregator import parse
-from aggregator.fastparse import read_comment_feed
+from aggregator.parse import feed as parse
+from aggregator.parse.fastparse import read_comment_feed
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 27, tzinfo=UTC)

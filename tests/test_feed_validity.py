@@ -26,7 +26,7 @@ from support import (
 )
 
 from aggregator.config import AppConfig, load_config
-from aggregator.publish import Publisher
+from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage
 
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -1,4 +1,4 @@
-"""Tests for aggregator.feedext: feeds built with feedgen, read back with feedparser and XML parsers."""
+"""Tests for aggregator.publish.feedext: feeds built with feedgen, read back with feedparser and XML parsers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import feedparser
 import pytest
 from feedgen.feed import FeedGenerator
 
-from aggregator.feedext import (
+from aggregator.publish.feedext import (
     SLASH_NS,
     THREAD_NS,
     WFW_NS,

@@ -1,4 +1,4 @@
-"""Tests for aggregator.fetch against a real HTTP server on 127.0.0.1 (no mocked client)."""
+"""Tests for aggregator.fetch.fetcher against a real HTTP server on 127.0.0.1 (no mocked client)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.decide import PollOutcome, parse_retry_after
 from aggregator.errors import FetchError
-from aggregator.fetch import Fetcher
+from aggregator.fetch.fetcher import Fetcher
+from aggregator.schedule.decide import PollOutcome, parse_retry_after
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 RSS = (FEEDS / "formats" / "rss2.rss").read_bytes()

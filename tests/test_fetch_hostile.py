@@ -31,9 +31,9 @@ from hostile_server import (
     trickle_headers,
 )
 
-from aggregator.addresses import Provenance
 from aggregator.errors import BlockedAddressError, FetchError
-from aggregator.fetch import Fetcher
+from aggregator.fetch.addresses import Provenance
+from aggregator.fetch.fetcher import Fetcher
 
 TIMEOUT = 1.5
 LIMIT = 1024 * 1024
@@ -346,8 +346,8 @@ def test_the_connector_checks_the_address_it_connects_to(server: HostileServer) 
 
     import aiohttp
 
-    from aggregator.addresses import FOUND
-    from aggregator.transport import GuardedConnector
+    from aggregator.fetch.addresses import FOUND
+    from aggregator.fetch.transport import GuardedConnector
 
     async def attempt() -> None:
         connector = GuardedConnector(FOUND, resolver=aiohttp.ThreadedResolver())

@@ -1,4 +1,4 @@
-"""Tests for aggregator.filters: rule semantics, errors, explanations, comment rules."""
+"""Tests for aggregator.select.filters: rule semantics, errors, explanations, comment rules."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.errors import AggregatorError
-from aggregator.filters import (
+from aggregator.models import StoredComment, StoredEntry
+from aggregator.select.filters import (
     MAX_MATCH_CHARS,
     RuleError,
     combine_comment_rules,
@@ -28,7 +29,6 @@ from aggregator.filters import (
     keep_comment,
     select,
 )
-from aggregator.models import StoredComment, StoredEntry
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
 CASES = sorted((Path(__file__).parent / "data" / "filters").glob("*.yaml"))

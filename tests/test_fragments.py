@@ -1,4 +1,4 @@
-"""Tests for aggregator.fragments: documents spliced from entries rendered before must be the
+"""Tests for aggregator.publish.fragments: documents spliced from entries rendered before must be the
 very bytes a whole rendering gives, whatever the entries hold and however documents follow one
 another (pages moving by one entry, threads growing, entries edited)."""
 
@@ -12,10 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aggregator.config import OutputConfig
-from aggregator.dedupe import Duplicate
-from aggregator.fragments import FragmentCache, Piece
 from aggregator.models import EnclosureData, StoredComment, StoredEntry
-from aggregator.publish import CommentView, FeedLinks, Page, render_comments, render_output
+from aggregator.publish.fragments import FragmentCache, Piece
+from aggregator.publish.publisher import (
+    CommentView,
+    FeedLinks,
+    Page,
+    render_comments,
+    render_output,
+)
+from aggregator.select.dedupe import Duplicate
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
 FORMATS = ("atom", "rss", "json")

@@ -1,11 +1,11 @@
-"""aggregator.health: the pure judgement behind GET /healthz."""
+"""aggregator.serve.health: the pure judgement behind GET /healthz."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from aggregator.health import assess_health
 from aggregator.models import SourceState
+from aggregator.serve.health import assess_health
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.dedupe import dedupe
 from aggregator.models import StoredEntry
-from aggregator.parse import parse_comment_feed, parse_feed
+from aggregator.parse.feed import parse_comment_feed, parse_feed
+from aggregator.select.dedupe import dedupe
 from aggregator.storage import Storage
 
 NOW = datetime(2024, 1, 2, tzinfo=UTC)

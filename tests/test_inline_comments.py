@@ -26,10 +26,10 @@ from feedcheck import check_atom, check_json_feed, check_rss
 from support import serve
 
 from aggregator.config import AppConfig
-from aggregator.publish import Publisher
-from aggregator.server import create_app
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher
+from aggregator.serve.server import create_app
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 H = timedelta(hours=1)
 

@@ -10,10 +10,10 @@ import pytest
 
 from aggregator.config import load_config
 from aggregator.errors import ParseError
-from aggregator.jsonfeed import MAX_DEPTH
-from aggregator.parse import MAX_ENTRIES, parse_feed
+from aggregator.parse.feed import MAX_ENTRIES, parse_feed
+from aggregator.parse.jsonfeed import MAX_DEPTH
+from aggregator.poll.poller import Poller
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ import pytest
 from scripted_server import Answer, ScriptedServer
 
 from aggregator.errors import StoppedError
-from aggregator.fetch import Fetcher
-from aggregator.limits import FetchLimits, registrable_domain
+from aggregator.fetch.fetcher import Fetcher
+from aggregator.fetch.limits import FetchLimits, registrable_domain
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """Issue 15, item 0: a thread whose comment count moved in the feed is read in the same poll.
 
 A simulated WordPress blog (:mod:`blogsim`) on 127.0.0.1; the daemon's own scheduler
-(:class:`~aggregator.scheduler.PollScheduler`) polls it and publishes after each run, as
+(:class:`~aggregator.schedule.scheduler.PollScheduler`) polls it and publishes after each run, as
 ``aggregator run`` does. The comment round's periodic job is minutes away, so only the poll
 that saw the count move can bring the new comment to the output in time.
 """
@@ -20,10 +20,10 @@ from pytest_httpserver import HTTPServer
 
 from aggregator.config import AppConfig
 from aggregator.models import PollResult
-from aggregator.publish import Publisher
-from aggregator.scheduler import PollScheduler
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher
+from aggregator.schedule.scheduler import PollScheduler
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 CONFIG = """
 defaults:

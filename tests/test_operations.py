@@ -19,10 +19,10 @@ from sqlite_utils import Database
 
 from aggregator.cli import main
 from aggregator.errors import LockedError
-from aggregator.logs import JournalFormatter, JsonFormatter
-from aggregator.metrics import Metrics, SourceGauges
 from aggregator.models import PollResult
-from aggregator.notify import notify
+from aggregator.run.logs import JournalFormatter, JsonFormatter
+from aggregator.run.sdnotify import notify
+from aggregator.serve.metrics import Metrics, SourceGauges
 from aggregator.storage import Storage, register_functions
 from aggregator.storage.lock import DatabaseLock
 from aggregator.storage.schema import migrations
@@ -46,21 +46,21 @@ def test_notify_does_nothing_outside_systemd_or_when_nobody_listens(tmp_path, mo
 
 
 def _record(level: int, message: str) -> logging.LogRecord:
-    return logging.LogRecord("aggregator.update", level, __file__, 1, message, (), None)
+    return logging.LogRecord("aggregator.poll.poller", level, __file__, 1, message, (), None)
 
 
 def test_json_log_lines_are_one_object_each() -> None:
     line = JsonFormatter().format(_record(logging.WARNING, 'moa: HTTP 503 "busy"'))
     document = json.loads(line)
-    assert document["level"] == "warning" and document["logger"] == "aggregator.update"
+    assert document["level"] == "warning" and document["logger"] == "aggregator.poll.poller"
     assert document["message"] == 'moa: HTTP 503 "busy"' and document["ts"].endswith("+00:00")
 
 
 def test_journald_lines_carry_the_syslog_priority() -> None:
     formatter = JournalFormatter("%(levelname)s %(name)s: %(message)s")
-    assert formatter.format(_record(logging.ERROR, "x")) == "<3>ERROR aggregator.update: x"
+    assert formatter.format(_record(logging.ERROR, "x")) == "<3>ERROR aggregator.poll.poller: x"
     assert formatter.format(_record(logging.INFO, "a\nb")).splitlines() == [
-        "<6>INFO aggregator.update: a",
+        "<6>INFO aggregator.poll.poller: a",
         "<6>b",
     ]
 

@@ -27,11 +27,11 @@ from werkzeug import Request, Response
 
 from aggregator.cli import main
 from aggregator.config import AppConfig, load_config
-from aggregator.daemon import Daemon
 from aggregator.models import PollResult
-from aggregator.publish import Publisher
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher
+from aggregator.run.daemon import Daemon
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 DATA = Path(__file__).parent / "data" / "outputs"
 EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load((DATA / "expected.yaml").read_text())

@@ -1,4 +1,4 @@
-"""Tests for reading comment threads from HTML pages (aggregator.pages).
+"""Tests for reading comment threads from HTML pages (aggregator.comments.pages).
 
 Each ``tests/data/pages/NAME.html`` describes itself in a header comment; ``NAME.json`` beside it
 holds the selectors, page URL and time zone to read it with and the comments expected, and is
@@ -18,8 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aggregator.comments.pages import (
+    PRESETS,
+    PageSelectors,
+    extract_comments,
+    selectors_from_config,
+)
 from aggregator.models import CommentData
-from aggregator.pages import PRESETS, PageSelectors, extract_comments, selectors_from_config
 
 DATA = Path(__file__).parent / "data" / "pages"
 EXPECTATIONS = sorted(DATA.glob("*.json"))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.parse import parse_feed
+from aggregator.parse.feed import parse_feed
 
 HINTS = Path(__file__).parent / "data" / "feeds" / "hints"
 CASES = sorted(p for p in HINTS.iterdir() if p.suffix != ".json")

@@ -24,8 +24,8 @@ from hostile_server import (
 )
 
 from aggregator.config import AppConfig, DefaultsConfig, OutputConfig, SourceConfig
-from aggregator.sandbox import SandboxParser
-from aggregator.update import Poller
+from aggregator.parse.sandbox import SandboxParser
+from aggregator.poll.poller import Poller
 
 
 def with_comments(base: str, links: list[str]) -> bytes:

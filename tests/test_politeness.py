@@ -16,8 +16,8 @@ from factories import Clock
 from scripted_server import Answer, ScriptedServer, http_date, rss
 
 from aggregator.config import AppConfig, load_config
+from aggregator.poll.poller import Poller
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 M = timedelta(minutes=1)
 H = timedelta(hours=1)

@@ -1,4 +1,4 @@
-"""Tests for polling (aggregator.update and ``aggregator poll``): a local feed server, a real
+"""Tests for polling (aggregator.poll.poller and ``aggregator poll``): a local feed server, a real
 SQLite file in tmp_path, and the fixture feeds under ``tests/data/feeds``.
 
 ``tests/data/feeds/formats/<name>.<ext>`` are discovered automatically: each has a
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import load_config
-from aggregator.parse import parse_feed
+from aggregator.parse.feed import parse_feed
+from aggregator.poll.poller import POLL_CACHE_KIB, Poller
 from aggregator.storage import Storage
-from aggregator.update import POLL_CACHE_KIB, Poller
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 FORMAT_FIXTURES = sorted(

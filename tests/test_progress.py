@@ -9,7 +9,7 @@ import sys
 import pytest
 from support import in_a_terminal
 
-from aggregator.progress import show_progress
+from aggregator.run.progress import show_progress
 
 
 @pytest.mark.parametrize(

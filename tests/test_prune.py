@@ -14,10 +14,10 @@ from pathlib import Path
 import feedparser
 
 from aggregator.config import load_config
-from aggregator.prune import prune
-from aggregator.publish import Publisher
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher
+from aggregator.run.prune import prune
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 NOW = datetime.now(UTC)
 

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from aggregator import __version__
 from aggregator.config import load_config
 from aggregator.models import CommentData, EntryData
-from aggregator.publish import Publisher, StageTimes, urn
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher, StageTimes, urn
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 # Every entry of the three format fixtures, newest first (by published time, UTC).
 ALL_TITLES = [

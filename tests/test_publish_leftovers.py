@@ -19,8 +19,8 @@ import feedparser
 from click.testing import CliRunner
 from test_daemon_lifecycle import Daemon, Setup, wait_for_entries
 
-from aggregator.atomicfile import is_temporary_name
 from aggregator.cli import main
+from aggregator.publish.files import is_temporary_name
 
 # A child that publishes for real, but stalls (then is killed) right after writing the first
 # temporary file, before renaming it: what a kill -9 during a publish leaves behind.

@@ -35,10 +35,10 @@ from lxml import etree
 from support import free_port, serve
 
 from aggregator.config import AppConfig, load_config
-from aggregator.publish import Publisher
-from aggregator.server import create_app
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher
+from aggregator.serve.server import create_app
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 ATOM = "http://www.w3.org/2005/Atom"
 THR = "http://purl.org/syndication/thread/1.0"

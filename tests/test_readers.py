@@ -19,7 +19,7 @@ import pytest
 from support import demo_config_path, poll_and_publish, serve
 
 from aggregator.config import AppConfig
-from aggregator.server import create_app
+from aggregator.serve.server import create_app
 from aggregator.storage import Storage
 
 NEWSBOAT = shutil.which("newsboat")

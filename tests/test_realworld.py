@@ -14,11 +14,11 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator.dedupe import dedupe
 from aggregator.errors import ParseError
 from aggregator.models import FeedData, StoredEntry
-from aggregator.parse import parse_feed
-from aggregator.sanitize import MAX_HTML_CHARS, plain_text
+from aggregator.parse.feed import parse_feed
+from aggregator.parse.sanitize import MAX_HTML_CHARS, plain_text
+from aggregator.select.dedupe import dedupe
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "realworld"
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

@@ -18,15 +18,15 @@ import feedparser
 import pytest
 from forward_proxy import ForwardProxy
 
-from aggregator.addresses import Provenance
 from aggregator.config import load_config
 from aggregator.errors import BlockedAddressError, ConfigError
-from aggregator.fetch import Fetcher
+from aggregator.fetch.addresses import Provenance
+from aggregator.fetch.fetcher import Fetcher
 from aggregator.models import RequestOptions
-from aggregator.publish import Publisher
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher
 from aggregator.secret import Secret
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 PASSWORD = "hunter2-s3cret-pw"
 TOKEN = "tok-9f8e7d6c5b4a"

@@ -1,4 +1,4 @@
-"""Tests for aggregator.rules (pure): levels, store-time screening, the SQL half of outputs."""
+"""Tests for aggregator.select.rules (pure): levels, store-time screening, the SQL half of outputs."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aggregator.config import AppConfig
-from aggregator.filters import evaluate
 from aggregator.models import EntryData
-from aggregator.rules import RuleBook, as_stored, candidate_query, screen_new_entries
+from aggregator.select.filters import evaluate
+from aggregator.select.rules import RuleBook, as_stored, candidate_query, screen_new_entries
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
 

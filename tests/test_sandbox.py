@@ -1,4 +1,4 @@
-"""Tests for aggregator.sandbox: parsing in a worker process with memory and time limits."""
+"""Tests for aggregator.parse.sandbox: parsing in a worker process with memory and time limits."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 import pytest
 from hostile_server import good_feed
 
+from aggregator.comments.pages import PRESETS
 from aggregator.errors import ParseError
-from aggregator.pages import PRESETS
-from aggregator.sandbox import SandboxParser
+from aggregator.parse.sandbox import SandboxParser
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Tests for aggregator.sanitize: the fast paths give exactly what the plain calls gave.
+"""Tests for aggregator.parse.sanitize: the fast paths give exactly what the plain calls gave.
 
 The reference functions below are the code before issue 8, kept verbatim: a new ``nh3`` sanitizer
 built on every call, with the base URL bound into the attribute filter, and every title through
@@ -19,8 +19,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from aggregator import sanitize
-from aggregator.sanitize import (
+from aggregator.parse import sanitize
+from aggregator.parse.sanitize import (
     _ATTRIBUTES,
     _BLOCKS,
     _DROP_WITH_CONTENT,

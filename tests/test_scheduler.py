@@ -1,4 +1,4 @@
-"""aggregator.scheduler: stored next-poll times drive APScheduler jobs; reloads keep places."""
+"""aggregator.schedule.scheduler: stored next-poll times drive APScheduler jobs; reloads keep places."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import yaml
 
 from aggregator.config import AppConfig, load_config
 from aggregator.models import PollResult, SourceState, SourceUpdate
-from aggregator.scheduler import PollScheduler, first_run_at
+from aggregator.poll.poller import Poller
+from aggregator.schedule.scheduler import PollScheduler, first_run_at
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)
 FEED = (

@@ -1,4 +1,4 @@
-"""Tests for aggregator.selection (pure): paging, rules, search, dedupe, limit, shaping."""
+"""Tests for aggregator.select.selection (pure): paging, rules, search, dedupe, limit, shaping."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 
 from factories import make_entry as stored_entry
 
-from aggregator.dedupe import DedupedEntry, Duplicate
-from aggregator.filters import RuleSet, compile_rules
 from aggregator.models import SearchHit, StoredEntry
-from aggregator.sanitize import plain_text
-from aggregator.selection import CandidatePage, select_entries, shape_entry
+from aggregator.parse.sanitize import plain_text
+from aggregator.select.dedupe import DedupedEntry, Duplicate
+from aggregator.select.filters import RuleSet, compile_rules
+from aggregator.select.selection import CandidatePage, select_entries, shape_entry
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Tests for the HTTP app (aggregator.server), served by uvicorn on 127.0.0.1 in a thread.
+"""Tests for the HTTP app (aggregator.serve.server), served by uvicorn on 127.0.0.1 in a thread.
 
 The published files come from a real poll of local fixture feeds and a real publish. Raw paths
 (``..``, ``%2f``) are sent with http.client, which does not normalise them the way httpx does.
@@ -22,10 +22,10 @@ import pytest
 import uvicorn
 
 from aggregator.config import load_config
-from aggregator.publish import Publisher
-from aggregator.server import create_app
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher
+from aggregator.serve.server import create_app
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 SECRET = b"secret-config-text"

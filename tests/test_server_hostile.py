@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from aggregator.config import AppConfig, OutputConfig, ServerConfig
-from aggregator.httpserver import make_server
-from aggregator.server import FileCache, create_app
+from aggregator.serve.httpserver import make_server
+from aggregator.serve.server import FileCache, create_app
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,11 @@ from starlette.testclient import TestClient
 from support import serve
 
 from aggregator.config import AppConfig, load_config
-from aggregator.httpserver import make_server
-from aggregator.publish import Publisher
-from aggregator.server import create_app
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher
+from aggregator.serve.httpserver import make_server
+from aggregator.serve.server import create_app
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 IMAGE = "https://tracker.example.net/pixel.gif"
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import AppConfig, OutputConfig, ServerConfig
-from aggregator.httpserver import Server, make_server
-from aggregator.server import create_app
+from aggregator.serve.httpserver import Server, make_server
+from aggregator.serve.server import create_app
 
 IDLE = 1200
 HALF_SENT = 300

@@ -11,8 +11,8 @@ import pytest
 from support import SAMPLE_CONFIG, poll_and_publish, sample_config_path, serve, serve_folder
 
 from aggregator.config import AppConfig
-from aggregator.opml import read_opml
-from aggregator.server import create_app
+from aggregator.config.opml import read_opml
+from aggregator.serve.server import create_app
 from aggregator.storage import Storage
 
 

@@ -1,4 +1,4 @@
-"""Tests for aggregator.shaping: summaries cut cleanly, plain text reads well."""
+"""Tests for aggregator.select.shaping: summaries cut cleanly, plain text reads well."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.sanitize import plain_text as _plain_text
-from aggregator.shaping import ELLIPSIS, summarize
+from aggregator.parse.sanitize import plain_text as _plain_text
+from aggregator.select.shaping import ELLIPSIS, summarize
 
 plain_text = partial(_plain_text, limit=None)
 

@@ -25,11 +25,16 @@ from lxml import html
 from support import free_port, in_a_terminal, serve
 
 from aggregator.config import AppConfig, load_config
-from aggregator.server import create_app
-from aggregator.status import source_state, status_table
-from aggregator.status_page import PAGE_SIZE, build_status_page, is_loopback_address, status_allowed
+from aggregator.poll.poller import Poller
+from aggregator.serve.server import create_app
+from aggregator.serve.status import source_state, status_table
+from aggregator.serve.status_page import (
+    PAGE_SIZE,
+    build_status_page,
+    is_loopback_address,
+    status_allowed,
+)
 from aggregator.storage import Storage
-from aggregator.update import Poller
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NOW = datetime(2024, 5, 20, 12, 0, tzinfo=UTC)

@@ -22,7 +22,7 @@ from sqlite_utils import Database
 from aggregator.config import AppConfig
 from aggregator.errors import StorageError
 from aggregator.models import CandidateQuery, CommentData, EntryData, SourceUpdate, StoredEntry
-from aggregator.publish import Publisher
+from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage, format_time, register_functions
 from aggregator.storage import outputs as queries
 from aggregator.storage.outputs import check_search_query

@@ -19,13 +19,13 @@ from support import DEMO_CONFIG, demo_config_path
 
 from aggregator.cli import main
 from aggregator.config import load_config
-from aggregator.configedit import derive_name
-from aggregator.discover import autodiscover, find_feed
+from aggregator.config.edit import derive_name
+from aggregator.config.opml import OpmlFeed, make_opml, read_opml
 from aggregator.errors import FeedNotFoundError
-from aggregator.fetch import Fetcher
+from aggregator.fetch.discover import autodiscover, find_feed
+from aggregator.fetch.fetcher import Fetcher
 from aggregator.models import FetchResult
-from aggregator.opml import OpmlFeed, make_opml, read_opml
-from aggregator.update import Poller
+from aggregator.poll.poller import Poller
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 RIVERBANK = (DEMO_CONFIG / "demo" / "riverbank.rss").read_bytes()
@@ -179,7 +179,7 @@ def test_add_never_fetches_or_appends_a_found_link_to_a_private_address(
 
 def test_autodiscovery_runs_in_the_sandbox() -> None:
     """What add fetches is read by the daemon's sandbox (issue 12, item 4)."""
-    from aggregator.sandbox import SandboxParser
+    from aggregator.parse.sandbox import SandboxParser
 
     page = FetchResult("https://x.example/a/", "https://x.example/a/", 200, {}, HOME)
     with SandboxParser(small_workers=1) as parser:

@@ -27,9 +27,9 @@ from support import (
 )
 
 from aggregator.config import AppConfig
-from aggregator.server import create_app
+from aggregator.serve.server import create_app
+from aggregator.serve.web import build_thread
 from aggregator.storage import Storage
-from aggregator.web import build_thread
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Headless Chromium in a subprocess: `make test-fast` leaves these out.

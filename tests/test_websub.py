@@ -14,10 +14,10 @@ from werkzeug import Request, Response
 
 from aggregator.cli import main
 from aggregator.config import AppConfig, load_config
-from aggregator.publish import Publisher
+from aggregator.poll.poller import Poller
+from aggregator.publish.publisher import Publisher
+from aggregator.publish.websub import HubNotifier, notify_changes, topic_urls
 from aggregator.storage import Storage
-from aggregator.update import Poller
-from aggregator.websub import HubNotifier, notify_changes, topic_urls
 
 
 class StandInHub:

@@ -1,4 +1,4 @@
-"""Tests for aggregator.xmlguard and what feedparser/expat do with entities without it.
+"""Tests for aggregator.parse.xmlguard and what feedparser/expat do with entities without it.
 
 The first tests record the finding that motivated the module (feedparser 6.0 on expat 2.5):
 feedparser strips most DOCTYPE entity declarations by itself, but a comment before the DOCTYPE
@@ -23,8 +23,8 @@ from hostile_server import (
     static,
 )
 
-from aggregator.parse import parse_feed
-from aggregator.xmlguard import MAX_EXPANSION, defuse
+from aggregator.parse.feed import parse_feed
+from aggregator.parse.xmlguard import MAX_EXPANSION, defuse
 
 
 def measure(function):  # type: ignore[no-untyped-def]

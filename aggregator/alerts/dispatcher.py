@@ -21,8 +21,8 @@ from aggregator.alerts.payload import make_payload, message, payload_bytes, sign
 from aggregator.alerts.targets import SendError, WebhookSender, send_apprise
 from aggregator.config import AppConfig, NotifyConfig
 from aggregator.errors import AggregatorError
-from aggregator.filters import compile_rules, keep
 from aggregator.models import AlertItem
+from aggregator.select.filters import compile_rules, keep
 from aggregator.storage import Storage
 
 log = logging.getLogger("aggregator.alerts")
@@ -199,7 +199,7 @@ class AlertDispatcher:
         if not needs_entry_rules(condition):
             return lambda item: True
         if condition.watch is not None:
-            from aggregator.publish import Publisher
+            from aggregator.publish.publisher import Publisher
 
             output = self.config.output(condition.watch.output)
             shown = {entry.id for entry in Publisher(self.config, storage).select(output).kept}

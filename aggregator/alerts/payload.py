@@ -11,7 +11,7 @@ from datetime import datetime
 
 from aggregator.config import NotifyConfig
 from aggregator.models import AlertItem
-from aggregator.sanitize import plain_text
+from aggregator.parse.sanitize import plain_text
 
 PAYLOAD_VERSION = 1
 TEXT_CHARS = 1000  # each item's text is cut to this many characters

@@ -1,6 +1,6 @@
 """Sending one batch to one target, with retries and backoff.
 
-A webhook is POSTed through :mod:`aggregator.transport` (aiohttp on its own loop thread, the
+A webhook is POSTed through :mod:`aggregator.fetch.transport` (aiohttp on its own loop thread, the
 configured-URL address rule applied to its host and to every connection, as for a source's
 URL; no redirects followed). An Apprise URL goes through the Apprise library (its only
 adapter); Apprise makes its own connections, which the address rules do not see.
@@ -16,10 +16,10 @@ from collections.abc import Callable
 import httpx
 
 from aggregator import __version__
-from aggregator.addresses import Provenance, rule_for
 from aggregator.config import NotifyConfig
 from aggregator.errors import AggregatorError, FetchError
-from aggregator.transport import LoopThread, make_session, post, system_resolver
+from aggregator.fetch.addresses import Provenance, rule_for
+from aggregator.fetch.transport import LoopThread, make_session, post, system_resolver
 
 log = logging.getLogger("aggregator.alerts")
 USER_AGENT = f"aggregator/{__version__} (alerts)"

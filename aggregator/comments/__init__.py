@@ -2,7 +2,7 @@
 the entry's HTML page, in that order of preference (see the README, "Comments").
 
 This package fetches and stores; *when* a thread is polled next, and whether a feed skipped
-comments, are decided by :mod:`aggregator.decide`. One failing thread is logged and recorded on
+comments, are decided by :mod:`aggregator.schedule.decide`. One failing thread is logged and recorded on
 its entry; it never stops the others or the source's own poll.
 
 * :mod:`~aggregator.comments.follower`: :class:`CommentFollower`, which threads are due, the
@@ -11,9 +11,3 @@ its entry; it never stops the others or the source's own poll.
   or the post's page), in worker threads that never touch the database.
 * :mod:`~aggregator.comments.matching`: matching a site-wide feed's comments to entries (pure).
 """
-
-from aggregator.comments.follower import CommentFollower, CommentsResult
-from aggregator.comments.matching import match_comments_to_threads
-from aggregator.comments.reader import MAX_FEED_PAGES
-
-__all__ = ["MAX_FEED_PAGES", "CommentFollower", "CommentsResult", "match_comments_to_threads"]

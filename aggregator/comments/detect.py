@@ -29,10 +29,7 @@ from urllib.parse import urlsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from aggregator.comments.generic import MIN_BLOCKS, find_generic
-from aggregator.comments.paging import other_comment_pages
-from aggregator.comments.platforms import PLATFORMS, Platform, find_script_systems
-from aggregator.models import CommentData
-from aggregator.pages import (
+from aggregator.comments.pages import (
     PageSelectors,
     _DateReader,
     _parse_html,
@@ -44,8 +41,11 @@ from aggregator.pages import (
     page_language,
     selectors_from_config,
 )
-from aggregator.parse import comment_anchor
-from aggregator.sanitize import clean_html
+from aggregator.comments.paging import other_comment_pages
+from aggregator.comments.platforms import PLATFORMS, Platform, find_script_systems
+from aggregator.models import CommentData
+from aggregator.parse.feed import comment_anchor
+from aggregator.parse.sanitize import clean_html
 
 AUTO = "auto"
 GENERIC = "generic"

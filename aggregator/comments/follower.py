@@ -20,15 +20,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from aggregator.comments.matching import match_comments_to_threads
+from aggregator.comments.pages import PageSelectors, selectors_from_config
 from aggregator.comments.reader import KnownThread, ThreadRead, ThreadReader
 from aggregator.config import AppConfig, SourceConfig
-from aggregator.decide import decide_next_comments_poll, detect_comment_gap
 from aggregator.discussions import DiscussionFollower
 from aggregator.errors import AggregatorError
-from aggregator.fetch import Fetcher
+from aggregator.fetch.fetcher import Fetcher
 from aggregator.models import SourceState, SourceUpdate, ThreadState, ThreadUpdate
-from aggregator.pages import PageSelectors, selectors_from_config
-from aggregator.sandbox import InProcessParser, Parser
+from aggregator.parse.sandbox import InProcessParser, Parser
+from aggregator.schedule.decide import decide_next_comments_poll, detect_comment_gap
 from aggregator.storage import Storage
 
 #: Threads read in one round of one source at most (newest first); the rest wait for the next

@@ -10,7 +10,7 @@ classes) under one parent carry all three, with distinct permalinks, and they ar
 :data:`MIN_SHARE` of their siblings of that structure.
 
 The blocks found are marked in the parsed tree with attributes named by a random token, so
-that :func:`aggregator.pages.extract_comments` reads them with ordinary selectors and a page
+that :func:`aggregator.comments.pages.extract_comments` reads them with ordinary selectors and a page
 cannot forge the marks. Does not: read the comments itself, or run when a detector matched.
 """
 
@@ -23,7 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from aggregator.pages import PageSelectors
+from aggregator.comments.pages import PageSelectors
 
 MIN_BLOCKS = 3
 MIN_SHARE = 0.8

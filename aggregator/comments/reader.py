@@ -10,16 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from aggregator.addresses import Provenance
 from aggregator.comments.detect import Detection
+from aggregator.comments.pages import PageSelectors
 from aggregator.comments.paging import page_number, thread_url
 from aggregator.config import SourceConfig
-from aggregator.decide import detect_comment_gap
 from aggregator.errors import AggregatorError, FetchError
-from aggregator.fetch import Fetcher
+from aggregator.fetch.addresses import Provenance
+from aggregator.fetch.fetcher import Fetcher
 from aggregator.models import CommentData, FetchResult, RequestOptions, ThreadState
-from aggregator.pages import PageSelectors
-from aggregator.sandbox import InProcessParser, Parser
+from aggregator.parse.sandbox import InProcessParser, Parser
+from aggregator.schedule.decide import detect_comment_gap
 
 log = logging.getLogger("aggregator.comments")
 

@@ -1,6 +1,6 @@
 """Requests to comment APIs, made politely: the one way providers reach the network.
 
-:class:`ApiClient` wraps the project's :class:`~aggregator.fetch.Fetcher` (address rules, size
+:class:`ApiClient` wraps the project's :class:`~aggregator.fetch.fetcher.Fetcher` (address rules, size
 and time limits, per-host slots) and adds what APIs need:
 
 * one request budget per API host, spaced by the provider's published rate limit (the
@@ -28,13 +28,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from aggregator.addresses import Provenance
-from aggregator.decide import parse_retry_after
 from aggregator.errors import FetchError, ParseError, RateLimitedError, StoppedError
+from aggregator.fetch.addresses import Provenance
+from aggregator.schedule.decide import parse_retry_after
 
 if TYPE_CHECKING:
     from aggregator.discussions.base import Provider
-    from aggregator.fetch import Fetcher
+    from aggregator.fetch.fetcher import Fetcher
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
 # A request whose turn is further away than this is not waited for: the thread is read later.

@@ -23,7 +23,7 @@ from aggregator.discussions.base import (
 )
 from aggregator.errors import FetchError, ParseError
 from aggregator.models import CommentData, ThreadState
-from aggregator.sanitize import clean_html, clean_url, plain_text
+from aggregator.parse.sanitize import clean_html, clean_url, plain_text
 
 MAX_PAGES = 50
 

@@ -25,17 +25,17 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from aggregator.decide import decide_next_comments_poll
 from aggregator.discussions.api import ApiClient
 from aggregator.discussions.base import Provider, ThreadData, ThreadRef, make_comment
 from aggregator.discussions.registry import PROVIDERS, parse_settings
 from aggregator.errors import AggregatorError, RateLimitedError, StoppedError
 from aggregator.models import ThreadState, ThreadUpdate
+from aggregator.schedule.decide import decide_next_comments_poll
 
 if TYPE_CHECKING:
     from aggregator.comments.follower import CommentsResult
     from aggregator.config import AppConfig, SourceConfig
-    from aggregator.fetch import Fetcher
+    from aggregator.fetch.fetcher import Fetcher
     from aggregator.storage import Storage
     from aggregator.storage.discussions import DiscussionState
 

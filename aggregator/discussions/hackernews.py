@@ -26,7 +26,7 @@ from aggregator.discussions.base import (
 )
 from aggregator.errors import ParseError
 from aggregator.models import CommentData, ThreadState
-from aggregator.sanitize import clean_html, plain_text
+from aggregator.parse.sanitize import clean_html, plain_text
 
 MAX_SEARCH_PAGES = 3
 

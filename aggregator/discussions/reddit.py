@@ -26,7 +26,7 @@ from aggregator.discussions.base import (
 )
 from aggregator.errors import ParseError
 from aggregator.models import CommentData, ThreadState
-from aggregator.sanitize import clean_html, clean_url, plain_text
+from aggregator.parse.sanitize import clean_html, clean_url, plain_text
 
 MAX_LISTING_PAGES = 3
 _GONE = frozenset({"[deleted]", "[removed]"})

@@ -2,7 +2,7 @@
 
 The SQL here does the cheap, indexable part of choosing an output's entries (which sources,
 which dates, how many comments, a full-text search, the order) and returns candidates a page
-at a time; :mod:`aggregator.selection` applies the regular-expression rules to them in Python.
+at a time; :mod:`aggregator.select.selection` applies the regular-expression rules to them in Python.
 See ``docs/ARCHITECTURE.md`` ("Outputs") for how the two halves share the work.
 
 Full-text search uses SQLite FTS5 (migration ``0002_search``): ``entries_fts`` and

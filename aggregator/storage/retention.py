@@ -1,7 +1,7 @@
 """Retention in SQL: which rows are old or over count, removing them, and giving the space back.
 
 Pure choice of *what* to keep (outputs' pages, the configured rules) is made by
-:mod:`aggregator.prune`; this module only reads candidates and deletes what it is given.
+:mod:`aggregator.run.prune`; this module only reads candidates and deletes what it is given.
 
 Removed entries leave a tombstone in ``pruned_entries`` (migration ``0015_pruned_entries``):
 while a feed still carries the key it is not stored again as new (:func:`skip_pruned`, called

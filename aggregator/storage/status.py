@@ -15,7 +15,7 @@ from typing import Any
 
 from aggregator.storage.schema import POLL_LOG_DAYS
 
-# The columns that decide a source's state (aggregator.status.source_state).
+# The columns that decide a source's state (aggregator.serve.status.source_state).
 _STATE_COLUMNS = (
     "id, name, retired_at, error_count, last_error, last_polled_at, last_success_at, "
     "next_poll_reason"

@@ -1,0 +1,1 @@
+"""Fetching: HTTP and files under the address rules, limits and size caps; feed discovery."""

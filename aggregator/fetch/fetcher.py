@@ -1,0 +1,582 @@
+"""Fetch feeds and pages: conditional GET over HTTP(S), and local files.
+
+The :class:`Fetcher` returns a :class:`~aggregator.models.FetchResult` or raises
+:class:`~aggregator.errors.FetchError` with one clear line. It decides nothing about *when* to
+fetch; it only does the request politely and safely:
+
+* it sends the stored validators verbatim and names itself in the User-Agent;
+* a total deadline bounds the whole fetch, redirects included, even when a server trickles
+  bytes (:mod:`aggregator.fetch.transport`);
+* the body is capped while it streams and again after decompression (:mod:`aggregator.fetch.decoding`);
+* redirects are followed by hand, at most :data:`MAX_REDIRECTS`, loops refused, and only to
+  http(s) URLs;
+* every connection obeys the SSRF rules of :mod:`aggregator.fetch.addresses`: the caller says where a
+  URL came from (:class:`~aggregator.fetch.addresses.Provenance`), the fetcher picks the rule, and the
+  address actually connected to is checked;
+* ``file://`` URLs are read only under the configured folders, and a file URL found in content
+  only under its own file source's folder;
+* a source's request options (:class:`~aggregator.models.RequestOptions`): its User-Agent, its
+  credentials (only to the origin of its configured URL, never across a redirect to another
+  origin) and its proxy, else the ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY`` environment.
+
+Through a proxy the address rules change shape (README, "Request options"): the socket goes to
+the proxy, whose address is the operator's choice (configured or in the environment), so it is
+allowed like a configured URL. The target is still judged before a byte is sent: an IP literal
+by :func:`~aggregator.fetch.transport.request_url`, a name by resolving it here and refusing it when
+any of its addresses breaks the rule. The proxy resolves the name again, so DNS rebinding is not
+excluded through a proxy; a name only the proxy can resolve is left to the proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import ssl
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import aiohttp
+
+from aggregator.config import DEFAULT_USER_AGENT, origin_of
+from aggregator.errors import BlockedAddressError, FetchError, StoppedError
+from aggregator.fetch.addresses import (
+    CONFIGURED,
+    OPEN,
+    AddressRule,
+    Provenance,
+    rule_for,
+    same_origin,
+)
+from aggregator.fetch.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodingError, format_size
+from aggregator.fetch.limits import FetchLimits
+from aggregator.fetch.transport import (
+    LoopThread,
+    Resolver,
+    check_target_name,
+    default_ssl_context,
+    make_session,
+    request_url,
+    split_proxy,
+    system_resolver,
+)
+from aggregator.models import FetchResult, RequestOptions
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+MAX_REDIRECTS = 5
+# A redirect is one of these with a Location header.
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/feed+json, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.8, text/html;q=0.6, */*;q=0.1"
+)
+CONNECT_TIMEOUT = 10.0
+
+
+class Fetcher:
+    """HTTP sessions shared by many fetches (connection reuse), plus file access.
+
+    ``timeout`` is the total deadline of one fetch in seconds, redirects included; a connect
+    waits at most 10 s of it. ``max_bytes`` caps a body both as sent and as decoded.
+    ``file_roots`` lists the folders ``file://`` URLs may read from. ``resolver`` and
+    ``ssl_context`` are injectable for tests. Use it as a context manager, or call :meth:`close`.
+
+    :meth:`fetch` blocks its caller; the requests of every calling thread run on one event loop
+    (:class:`~aggregator.fetch.transport.LoopThread`), started on the first HTTP request.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_agent: str = DEFAULT_USER_AGENT,
+        timeout: float = 30.0,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        file_roots: Sequence[Path] = (),
+        limits: FetchLimits | None = None,
+        allow_private_networks: bool = False,
+        resolver: Resolver = system_resolver,
+        ssl_context: ssl.SSLContext | None = None,
+        environ: Mapping[str, str] | None = None,
+    ):
+        self.max_bytes = max_bytes
+        self.limits = limits or FetchLimits()
+        self.timeout = timeout
+        self.allow_private_networks = allow_private_networks
+        self.file_roots = tuple(Path(root).resolve() for root in file_roots)
+        self._stopped = False
+        self._ssl_context = ssl_context or default_ssl_context()
+        self._resolver = resolver
+        self._headers = {
+            "User-Agent": user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
+        self._env_proxies = env_proxies(os.environ if environ is None else environ)
+        self._loop = LoopThread()
+        # By (rule, proxy URL): used on the loop only.
+        self._sessions: dict[tuple[AddressRule, str], aiohttp.ClientSession] = {}
+
+    def _session(self, rule: AddressRule, proxy: str = "") -> aiohttp.ClientSession:
+        key = (rule, proxy)
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = make_session(
+                # The proxy is the operator's choice: its address passes like a configured one.
+                rule if not proxy else (OPEN if self.allow_private_networks else CONFIGURED),
+                ssl_context=self._ssl_context,
+                resolver=self._resolver,
+                headers=self._headers,
+                connect_timeout=min(self.timeout, CONNECT_TIMEOUT),
+                max_connections=max(1, self.limits.total),
+                socks_proxy=proxy if proxy.startswith("socks") else None,
+            )
+        return session
+
+    def proxy_for(self, url: str, request: RequestOptions | None) -> str | None:
+        """The proxy URL a request for ``url`` goes through, or ``None`` (direct)."""
+        if request is not None and request.proxy is not None:
+            return request.proxy.reveal()
+        if request is not None and not request.proxy_from_env:
+            return None
+        return proxy_from_env(url, self._env_proxies)
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop, then close every connection and the event loop."""
+        self.stop()
+        self._loop.close(self._close_sessions())
+
+    async def _close_sessions(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
+
+    def stop(self) -> None:
+        """Start no new request (each raises :class:`StoppedError`); those running go on."""
+        self.limits.stop()
+        self._stopped = True
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        provenance: Provenance | None = None,
+        headers: Mapping[str, str] | None = None,
+        request: RequestOptions | None = None,
+    ) -> FetchResult:
+        """Fetch ``url`` once, conditionally when validators are given.
+
+        ``headers`` are sent too (an API's ``Accept`` or ``Authorization``), on the first
+        request and on redirects to the same origin only.
+
+        HTTP requests wait for a slot under :attr:`limits` (global, per host, per domain);
+        files cost nothing and do not. ``provenance`` says where the URL came from; without it
+        the URL counts as configured. ``request`` holds the source's request options.
+        Raises :class:`FetchError` (:class:`BlockedAddressError` when a rule refuses it).
+        """
+        provenance = provenance or Provenance.config(url)
+        try:
+            scheme = urlsplit(url).scheme.lower()
+        except ValueError as error:  # e.g. "Invalid IPv6 URL" from a feed's link
+            raise FetchError(f"invalid URL {url!r}: {error}") from None
+        if scheme == "file":
+            return self._fetch_file(url, etag=etag, provenance=provenance)
+        if scheme not in ("http", "https"):
+            raise FetchError(f"unsupported URL scheme in {_short(url)}: use http, https or file")
+        with self.limits.slot(url):
+            if self._stopped:
+                raise StoppedError("not fetching: aggregator is stopping")
+            return self._loop.run(
+                self._fetch_bounded(
+                    url,
+                    etag=etag,
+                    last_modified=last_modified,
+                    provenance=provenance,
+                    extra=dict(headers or {}),
+                    request=request,
+                )
+            )
+
+    # -- HTTP ----------------------------------------------------------------------------------
+    async def _fetch_bounded(
+        self,
+        url: str,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        provenance: Provenance,
+        extra: dict[str, str] | None = None,
+        request: RequestOptions | None = None,
+    ) -> FetchResult:
+        """One fetch, redirects included, within the total deadline; errors as one line."""
+        bound = asyncio.timeout(self.timeout)
+        try:
+            async with bound:
+                return await self._fetch_http(
+                    url,
+                    etag=etag,
+                    last_modified=last_modified,
+                    provenance=provenance,
+                    extra=extra or {},
+                    request=request,
+                )
+        except TimeoutError:
+            if bound.expired():
+                raise FetchError(
+                    f"took longer than the {self.timeout:g}s limit for one fetch"
+                ) from None
+            raise FetchError("timed out while connecting") from None
+        except aiohttp.ClientError as error:
+            raise FetchError(_describe(error)) from None
+        except (OSError, ValueError) as error:
+            raise FetchError(f"cannot fetch {_short(url)}: {_reason(error)}") from None
+
+    async def _fetch_http(
+        self,
+        url: str,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        provenance: Provenance,
+        extra: dict[str, str],
+        request: RequestOptions | None = None,
+    ) -> FetchResult:
+        headers = dict(extra)
+        if request is not None and request.user_agent:
+            headers["User-Agent"] = request.user_agent
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        started = time.monotonic()
+        current = url
+        permanent: str | None = None
+        all_permanent = True
+        seen = {url}
+        hop_provenance = provenance
+        for _ in range(MAX_REDIRECTS + 1):
+            rule = rule_for(
+                current, hop_provenance, allow_private_networks=self.allow_private_networks
+            )
+            try:
+                host = urlsplit(current).hostname or ""
+                # The host aiohttp will use, judged as such (IDNA can turn 127。0。0。1 into
+                # an IP address that no resolver is asked about: issue 12).
+                requested = request_url(current, host, rule)
+                proxy = self.proxy_for(current, request)
+                if proxy:
+                    # The proxy connects, so judge the name here (see the module docstring).
+                    await check_target_name(requested, rule, self._resolver)
+                hop_headers = _hop_headers(headers, current, request)
+                proxy_url, proxy_auth = split_proxy(proxy)
+                call = self._session(rule, proxy or "").get(
+                    requested,
+                    headers=hop_headers,
+                    allow_redirects=False,
+                    proxy=proxy_url,
+                    proxy_auth=proxy_auth,
+                )
+            except (aiohttp.InvalidURL, ValueError) as error:
+                raise FetchError(f"invalid URL {_short(current)}: {error}") from None
+            async with call as response:
+                status = response.status
+                response_headers = _headers(response)
+                if status in REDIRECT_STATUSES and "location" in response_headers:
+                    target = _redirect_target(current, response_headers["location"], status)
+                    if status not in (301, 308):
+                        all_permanent = False
+                    if target in seen:
+                        raise FetchError(f"redirect loop at {_short(target)}", status=status)
+                    seen.add(target)
+                    if extra and not same_origin(target, url):
+                        # An API token is for the API's origin, not for where it redirects.
+                        headers = {k: v for k, v in headers.items() if k not in extra}
+                    current = target
+                    if all_permanent:
+                        permanent = target
+                    # Where a redirect points is not the operator's choice (see addresses.py).
+                    hop_provenance = Provenance.found_in(provenance.source_url)
+                    continue
+                if status == 304:
+                    return _result(url, current, status, response_headers, None, started, permanent)
+                if not 200 <= status < 300:
+                    raise _status_error(status, response.reason, response_headers)
+                body = await self._read_body(response, response_headers)
+                if not body:
+                    raise FetchError(f"empty response (HTTP {status}, no body)", status=status)
+                return _result(url, current, status, response_headers, body, started, permanent)
+        raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+
+    async def _read_body(self, response: aiohttp.ClientResponse, headers: dict[str, str]) -> bytes:
+        status = response.status
+        declared = headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise FetchError(
+                f"body of {format_size(int(declared))} is larger than the "
+                f"{format_size(self.max_bytes)} limit",
+                status=status,
+            )
+        try:
+            decoder = BoundedDecoder(headers.get("content-encoding"), self.max_bytes)
+        except DecodingError as error:
+            raise FetchError(str(error), status=status) from None
+        body = bytearray()
+        received = 0
+        try:
+            async for chunk in response.content.iter_any():
+                received += len(chunk)
+                if received > self.max_bytes:
+                    raise FetchError(
+                        f"body is larger than the {format_size(self.max_bytes)} limit",
+                        status=status,
+                    )
+                for piece in decoder.feed(chunk):
+                    body += piece
+        except DecodingError as error:
+            raise FetchError(str(error), status=status) from None
+        return bytes(body)
+
+    # -- files ---------------------------------------------------------------------------------
+    def _fetch_file(self, url: str, *, etag: str | None, provenance: Provenance) -> FetchResult:
+        if urlsplit(url).netloc not in ("", "localhost"):
+            raise BlockedAddressError(f"refused to read {_short(url)}: a file URL names no host")
+        path = file_url_path(url)
+        if not provenance.configured:
+            # A file URL from content is followed only from a file source, inside its folder
+            # (the bundled demo's relative wfw:commentRss links), never from an http source.
+            source = provenance.source_url
+            if urlsplit(source).scheme != "file" or not _is_under(
+                path, file_url_path(source).parent
+            ):
+                raise BlockedAddressError(
+                    f"refused to read {_short(url)}: a file URL found in a feed is followed "
+                    "only inside its own file source's folder"
+                )
+        if not any(_is_under(path, root) for root in self.file_roots):
+            raise BlockedAddressError(f"{path} is outside the folders file URLs may read")
+        started = time.monotonic()
+        try:
+            stat = path.stat()
+            validator = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+            if etag and etag == validator:
+                return FetchResult(
+                    url=url, final_url=url, status=304, headers={}, content=None, etag=etag
+                )
+            if stat.st_size > self.max_bytes:
+                raise FetchError(
+                    f"file of {format_size(stat.st_size)} is larger than the "
+                    f"{format_size(self.max_bytes)} limit"
+                )
+            with path.open("rb") as handle:
+                content = handle.read(self.max_bytes + 1)
+            if len(content) > self.max_bytes:
+                raise FetchError(f"file is larger than the {format_size(self.max_bytes)} limit")
+        except FileNotFoundError:
+            raise FetchError(f"no such file: {path}", status=404) from None
+        except OSError as error:
+            raise FetchError(f"cannot read {path}: {error.strerror or error}") from None
+        return FetchResult(
+            url=url,
+            final_url=url,
+            status=200,
+            headers={"content-type": _guess_type(path)},
+            content=content,
+            etag=validator,
+            elapsed=time.monotonic() - started,
+        )
+
+
+def _hop_headers(
+    headers: dict[str, str], url: str, request: RequestOptions | None
+) -> dict[str, str]:
+    """The headers of one request: a source's credentials only on its own origin."""
+    if request is None or not request.credentials or origin_of(url) != request.origin:
+        return headers
+    sent = dict(headers)
+    for name, value in request.credentials:
+        sent[name] = value.reveal()
+    return sent
+
+
+# urllib's NO_PROXY matching (suffixes, "*", host:port); typeshed does not list it.
+_proxy_bypass: Callable[[str, dict[str, str]], bool] = (
+    urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+)
+
+
+def env_proxies(environ: Mapping[str, str]) -> dict[str, str]:
+    """``http``, ``https`` and ``no`` from the proxy environment (lower case names first, as
+    curl and urllib read them); empty values are unset."""
+    found: dict[str, str] = {}
+    for key in ("http", "https", "no"):
+        value = environ.get(f"{key}_proxy") or environ.get(f"{key.upper()}_PROXY")
+        if value and value.strip():
+            found[key] = value.strip()
+    return found
+
+
+def proxy_from_env(url: str, proxies: Mapping[str, str]) -> str | None:
+    """The environment's proxy for ``url`` (``HTTP_PROXY`` or ``HTTPS_PROXY`` by its scheme),
+    ``None`` when there is none or ``NO_PROXY`` names its host."""
+    parts = urlsplit(url)
+    proxy = proxies.get(parts.scheme.lower())
+    if not proxy:
+        return None
+    host = parts.hostname or ""
+    if "no" in proxies and host:
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        for candidate in (host, f"{host}:{port}" if port else host):
+            if _proxy_bypass(candidate, {"no": proxies["no"]}):
+                return None
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"
+    return proxy
+
+
+def file_url_path(url: str) -> Path:
+    """The filesystem path a ``file://`` URL names (symlinks resolved)."""
+    parts = urlsplit(url)
+    return Path(unquote(parts.path)).resolve()
+
+
+def body_hash(content: bytes) -> str:
+    """A digest of a body, so that a 200 with an unchanged body counts as unchanged."""
+    return hashlib.sha256(content).hexdigest()
+
+
+def file_roots_for(folder: Path) -> tuple[Path, ...]:
+    """The default folders file URLs may read: the config file's own folder."""
+    return (Path(os.path.realpath(folder)),)
+
+
+def _headers(response: aiohttp.ClientResponse) -> dict[str, str]:
+    """The response headers by lower-case name, repeated ones joined with ", "."""
+    headers: dict[str, str] = {}
+    for name, value in response.headers.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
+
+
+def _result(
+    url: str,
+    final_url: str,
+    status: int,
+    headers: dict[str, str],
+    body: bytes | None,
+    started: float,
+    permanent: str | None,
+) -> FetchResult:
+    return FetchResult(
+        url=url,
+        final_url=final_url,
+        status=status,
+        headers=headers,
+        content=body,
+        etag=headers.get("etag"),
+        last_modified=headers.get("last-modified"),
+        elapsed=time.monotonic() - started,
+        permanent_redirect=permanent,
+    )
+
+
+def _redirect_target(current: str, location: str, status: int) -> str:
+    """The absolute URL a redirect's Location names; only http(s) URLs are followed."""
+    location = location.strip()
+    try:
+        target = urljoin(current, location)
+        parts = urlsplit(target)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError as error:
+        raise FetchError(
+            f"redirect to an invalid URL {location[:200]!r}: {error}", status=status
+        ) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise BlockedAddressError(
+            f"refused to follow a redirect to a {scheme or 'relative'}: URL", status=status
+        )
+    if not parts.hostname:
+        raise FetchError(f"redirect to an invalid URL {location[:200]!r}: no host", status=status)
+    return target
+
+
+def _status_error(status: int, reason: str | None, headers: dict[str, str]) -> FetchError:
+    if not reason:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+    return FetchError(
+        f"HTTP {status} {reason}".rstrip(),
+        status=status,
+        headers=headers,
+    )
+
+
+def _describe(error: aiohttp.ClientError) -> str:
+    """One line for an aiohttp error: what went wrong, in words a user can act on."""
+    if isinstance(error, aiohttp.ClientConnectorError):  # ClientSSLError among them
+        text = _reason(error.os_error)
+        tls = "SSL" in text or "certificate" in text.lower() or "TLS" in text
+        if isinstance(error, aiohttp.ClientSSLError) or tls:
+            return f"TLS error: {text}"
+        return f"cannot connect: {text}"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "the server broke the HTTP protocol: it closed the connection without an answer"
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return f"the server broke the HTTP protocol: {_reason(error)}"
+    if isinstance(error, aiohttp.ClientResponseError):  # unreadable status line or headers
+        return f"the server broke the HTTP protocol: {_reason(error.message or error)}"
+    if isinstance(error, aiohttp.ClientOSError):
+        return f"connection lost: {_reason(error)}"
+    if isinstance(error, aiohttp.InvalidURL):
+        return f"invalid URL: {_reason(error)}"
+    return f"{type(error).__name__}: {_reason(error)}"
+
+
+def _is_under(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def _guess_type(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return {
+        ".atom": "application/atom+xml",
+        ".rss": "application/rss+xml",
+        ".rdf": "application/rdf+xml",
+        ".json": "application/feed+json",
+        ".html": "text/html",
+        ".htm": "text/html",
+    }.get(suffix, "application/xml")
+
+
+def _reason(error: object) -> str:
+    if isinstance(error, OSError) and error.errno and not isinstance(error, ssl.SSLError):
+        return os.strerror(error.errno)  # asyncio says "Connect call failed (...)"
+    text = str(error) or type(error).__name__
+    # OSError text such as "[Errno 111] Connection refused"; keep it short.
+    text = text.split("] ", 1)[-1] if text.startswith("[Errno") else text
+    return text.splitlines()[0][:300] if text else type(error).__name__
+
+
+def _short(url: str) -> str:
+    return url if len(url) <= 200 else url[:197] + "..."

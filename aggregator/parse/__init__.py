@@ -1,0 +1,1 @@
+"""Parsing: bytes to FeedData and CommentData, in sandboxed workers, sanitized."""

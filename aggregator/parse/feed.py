@@ -1,0 +1,680 @@
+"""Turn fetched bytes into :class:`FeedData` and :class:`CommentData` (feedparser's one adapter).
+
+feedparser receives bytes and headers, never a URL, so it never fetches anything itself. Its
+dicts are converted here, at the boundary, into frozen dataclasses; nothing else in aggregator
+imports feedparser. All HTML is sanitized (nh3, :mod:`aggregator.parse.sanitize`) and all dates become
+aware UTC datetimes.
+
+Before feedparser sees a document, :mod:`aggregator.parse.xmlguard` rewrites its DOCTYPE so that no
+entity can explode or reach outside (see that module for what feedparser does by itself).
+
+Date rules (README, "Limits and safety"): a date before 1990 or more than a day after ``now``
+(the time the document is read) is treated as missing, so the entry sorts and is republished
+at the time aggregator first saw it. A date up to a day ahead is kept (clock and time zone
+mistakes), but storage never sorts an entry ahead of the time it was first seen.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+import feedparser
+import feedparser.api
+import feedparser.encodings
+import feedparser.mixin
+import feedparser.urls
+
+from aggregator.errors import ParseError
+from aggregator.models import CommentData, CommentFeedData, EnclosureData, EntryData, FeedData
+from aggregator.parse.fastfeed import read_feed
+from aggregator.parse.fastparse import read_comment_feed
+from aggregator.parse.identity import assign_keys, base_key
+from aggregator.parse.jsonfeed import looks_like_json, read_json_feed
+from aggregator.parse.sanitize import clean_html, clean_url, plain_text, xml_safe
+from aggregator.parse.xmlguard import defuse
+
+# feedparser tries libxml2's SAX driver first when it is installed; its entity handling is not
+# the one xmlguard was checked against (expat's), and the failing import costs a path search on
+# every parse. Use expat only.
+feedparser.api.PREFERRED_XML_PARSERS[:] = []
+# An entry's identity is its guid or id as the document writes it (issue 13): feedparser resolves
+# a permalink guid or an Atom id against the URL the document was fetched from, so "t3_42tizy"
+# or "12345" would become a different key for each URL the same feed is read from. Ids are left
+# as written; a guid that stands for the entry's link is resolved by _entry, as links are.
+feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
+    feedparser.mixin._FeedParserMixin.can_be_relative_uri - {"id"}
+)
+
+# Dates outside this window are treated as missing: feeds in the wild carry 1970 and 2999.
+_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+_LATEST_AHEAD = timedelta(days=1)
+#: Entries read from one document at most; the rest are dropped with a warning.
+MAX_ENTRIES = 20_000
+_ENTRY_START = re.compile(rb"<(?:item|entry)[\s>/]")
+#: Categories and enclosures kept per entry at most.
+MAX_LIST_ITEMS = 100
+_DAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+_TITLE_AUTHOR = re.compile(
+    r"^(?:by:|comment from|comment on .+ by)\s+(?P<name>.+)$", re.IGNORECASE | re.DOTALL
+)
+_PERIOD_SECONDS = {
+    "hourly": 3600,
+    "daily": 86400,
+    "weekly": 604800,
+    "monthly": 2592000,
+    "yearly": 31536000,
+}
+
+
+def parse_feed(
+    content: bytes,
+    headers: Mapping[str, str] | None = None,
+    url: str = "",
+    *,
+    now: datetime | None = None,
+    fast: bool = True,
+) -> FeedData:
+    """Parse a feed document. Raises :class:`ParseError` when it holds no feed at all.
+
+    A feed that feedparser flags as ill-formed ("bozo") but that still yields entries is
+    returned with ``warning`` set, so that what can be read is not lost. ``now`` is the time
+    the document is read, for the date rules (default: the clock). ``fast`` reads a plain
+    feed with lxml (:mod:`aggregator.parse.fastfeed`: the same result as feedparser, several times
+    faster); false reads every document with feedparser, the reference.
+    """
+    if looks_like_json(content):  # JSON Feed 1.0 / 1.1 (issue 13)
+        parsed = read_json_feed(content, MAX_ENTRIES)
+        notes = list(parsed.pop("notes"))
+    else:
+        quick = read_feed(content, headers, url, MAX_ENTRIES) if fast else None
+        if quick is not None:
+            parsed, notes = quick, []
+        else:
+            parsed, notes, content = _run_feedparser(content, headers, url)
+    latest = (now or datetime.now(UTC)) + _LATEST_AHEAD
+    feed = parsed.get("feed", {})
+    link = clean_url(feed.get("link"), url or None)
+    base = link or url
+    raw_entries = parsed.get("entries", [])
+    if len(raw_entries) > MAX_ENTRIES:
+        notes.append(f"{len(raw_entries)} entries; only the first {MAX_ENTRIES} were read")
+        raw_entries = raw_entries[:MAX_ENTRIES]
+    read = [_entry(raw, base, url, latest, content) for raw in raw_entries]
+    entries = assign_keys([entry for entry, _ in read], [legacy for _, legacy in read])
+    return FeedData(
+        title=plain_text(feed.get("title")) or None,
+        link=link,
+        subtitle=plain_text(feed.get("subtitle")) or None,
+        entries=entries,
+        version=parsed.get("version", ""),
+        warning=_warning(parsed, notes),
+        ttl_minutes=_int(feed.get("ttl")),
+        update_period_seconds=_update_period(feed),
+        **_skip_hints(content, feed),
+    )
+
+
+def parse_comments(
+    content: bytes,
+    headers: Mapping[str, str] | None = None,
+    url: str = "",
+    *,
+    now: datetime | None = None,
+    fast: bool = True,
+) -> tuple[CommentData, ...]:
+    """Parse a comment feed (per-entry or site-wide) into comments, oldest first."""
+    return parse_comment_feed(content, headers, url, now=now, fast=fast).comments
+
+
+def parse_comment_feed(
+    content: bytes,
+    headers: Mapping[str, str] | None = None,
+    url: str = "",
+    *,
+    now: datetime | None = None,
+    fast: bool = True,
+) -> CommentFeedData:
+    """Parse one document of a comment feed: its comments, oldest first, and its next page.
+
+    Keys are made so that one comment has the same key wherever it is read (see
+    :func:`comment_anchor`); two comments of one document never share a key. A comment whose
+    ``thr:in-reply-to`` names another comment (not the post) gets that comment as its parent.
+    Raises :class:`ParseError` when the document holds no feed. ``fast`` reads a plain
+    comment feed with lxml (:mod:`aggregator.parse.fastparse`: the same result as feedparser,
+    about 30 times faster); false reads every document with feedparser, the reference.
+    """
+    feed, raw_entries = _read_comment_document(content, headers, url, fast)
+    latest = (now or datetime.now(UTC)) + _LATEST_AHEAD
+    base = clean_url(feed.get("link"), url or None) or url
+    comments = [_comment(raw, base, latest, url) for raw in raw_entries[:MAX_ENTRIES]]
+    # A fragment shared by several items ("#comments" on each) does not identify a comment.
+    anchors = [_anchor_of(c) for c in comments]
+    uses = Counter(anchors)
+    keys = [
+        a if a is not None and uses[a] == 1 else c.key
+        for c, a in zip(comments, anchors, strict=True)
+    ]
+    by_ref = {c.link: key for c, key in zip(comments, keys, strict=True) if c.link} | {
+        c.guid: key for c, key in zip(comments, keys, strict=True) if c.guid
+    }
+    comments = [
+        _with_keys(c, key, _parent_key(c, key, by_ref))
+        for c, key in zip(comments, keys, strict=True)
+    ]
+    dates = [c.published_at for c in comments if c.published_at]
+    newest_first = sum(a > b for a, b in zip(dates, dates[1:], strict=False)) >= sum(
+        a < b for a, b in zip(dates, dates[1:], strict=False)
+    )
+    comments.sort(key=lambda c: c.published_at or datetime.max.replace(tzinfo=UTC))
+    next_url = next(
+        (
+            _absolute_link(link.get("href"), url or base)
+            for link in feed.get("links", []) or []
+            if link.get("rel") == "next" and link.get("href")
+        ),
+        None,
+    )
+    return CommentFeedData(comments=tuple(comments), next_url=next_url, newest_first=newest_first)
+
+
+def _read_comment_document(
+    content: bytes, headers: Mapping[str, str] | None, url: str, fast: bool
+) -> tuple[Mapping[str, Any], list[Any]]:
+    """The feed's values and its raw entries: with ``fast``, through the fast path for a plain
+    comment feed (:mod:`aggregator.parse.fastparse`, which reads exactly what feedparser would), else
+    feedparser."""
+    quick = read_comment_feed(content, headers) if fast else None
+    if quick is not None:
+        return quick
+    parsed, _, _ = _run_feedparser(content, headers, url)
+    return parsed.get("feed", {}), parsed.get("entries", [])
+
+
+def comment_anchor(url: str | None) -> str | None:
+    """The fragment of a comment's permalink or guid when it names one comment, else ``None``.
+
+    ``https://blog/?p=3#comment-101`` (a WordPress guid), ``https://blog/post/#comment-101`` (its
+    link) and the permalink on the post's page all give ``comment-101``, so a comment read from a
+    comment feed, a site-wide feed or the page is stored once. A fragment without a digit
+    (``#comments``, ``#respond``) names a section of the page, not a comment.
+    """
+    if not url or "#" not in url:
+        return None
+    fragment = url.partition("#")[2].strip()
+    if not fragment or len(fragment) > 200 or not any(ch.isdigit() for ch in fragment):
+        return None
+    return fragment
+
+
+def _anchor_of(comment: CommentData) -> str | None:
+    return comment_anchor(comment.link) or comment_anchor(comment.guid)
+
+
+def _parent_key(comment: CommentData, own_key: str, by_ref: Mapping[str, str]) -> str | None:
+    """The parent comment's key when ``thr:in-reply-to`` names a comment rather than the post
+    (``own_key``: the comment's key in its document)."""
+    for ref in (comment.in_reply_to, comment.in_reply_to_href):
+        if not ref:
+            continue
+        key = by_ref.get(ref) or comment_anchor(ref)
+        if key and key != own_key:
+            return key
+    return None
+
+
+def _with_keys(comment: CommentData, key: str, parent_key: str | None) -> CommentData:
+    """``comment`` with its key in the document and its parent's (one copy at most: a
+    ``dataclasses.replace`` costs more than most of the rest of a comment)."""
+    if key == comment.key and parent_key == comment.parent_key:
+        return comment
+    return replace(comment, key=key, parent_key=parent_key)
+
+
+def _run_feedparser(
+    content: bytes, headers: Mapping[str, str] | None, url: str
+) -> tuple[Any, list[str], bytes]:
+    """feedparser's result for a defused document, notes for the warning, and the document as
+    feedparser was given it (safe to hand to another XML parser)."""
+    if not content or not content.strip():
+        raise ParseError("empty document")
+    response_headers = {key.lower(): value for key, value in (headers or {}).items()}
+    if url.startswith(("http://", "https://")):
+        # feedparser resolves relative links against it; it mangles file:// URLs, so those are
+        # resolved by us instead (see clean_url).
+        response_headers.setdefault("content-location", url)
+    defused = defuse(content)
+    notes = [defused.warning] if defused.warning else []
+    content = _defuse_decoded(defused.content, response_headers, notes)
+    content = _cut_after_entries(content, notes)
+    try:
+        # Our own sanitizer (nh3, sanitize.clean_html) cleans every HTML field and makes its links
+        # absolute, so feedparser's slower passes would be done twice (kurtmckee/feedparser#209).
+        parsed = feedparser.parse(
+            content,
+            response_headers=response_headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except MemoryError:
+        raise  # the sandbox reports it with its limit
+    except Exception as error:  # feedparser should not raise, but a hostile feed must not crash us
+        raise ParseError(f"unreadable feed: {type(error).__name__}: {_one_line(error)}") from error
+    if not parsed.get("version") and not parsed.get("entries"):
+        reason = parsed.get("bozo_exception")
+        if _looks_like_html(content):
+            raise ParseError(_html_message(content, url))
+        raise ParseError(f"not a feed: {_one_line(reason)}" if reason else "not a feed")
+    return parsed, notes, content
+
+
+def _defuse_decoded(content: bytes, headers: dict[str, str], notes: list[str]) -> bytes:
+    """``content`` checked again as text, decoded the way feedparser will decode it.
+
+    :func:`defuse` reads the bytes as an ASCII-compatible encoding unless a BOM or the XML 1.0
+    appendix F patterns say otherwise. A document declared ``charset=utf-7`` (``+ADw-`` is
+    ``<``), EBCDIC other than cp037's ``<?xm``, or UTF-16/32 without a BOM and not starting with
+    ``<`` hides its DOCTYPE from that pass, and feedparser, which decodes by the HTTP charset
+    and the XML declaration (RFC 3023), would then hand expat and its loose parser an entity
+    bomb (500 MB for a 76 KB document). So the text feedparser will parse is made with
+    feedparser's own decoder, over the same headers, and defused again; when that pass finds
+    something, feedparser gets that UTF-8 text, labelled UTF-8 (``headers`` is changed to
+    say so), instead of the original bytes. Otherwise the bytes go on unchanged.
+    """
+    decoded = feedparser.encodings.convert_to_utf8(headers, content, {})
+    again = defuse(decoded)
+    if again.content is decoded:
+        return content
+    kind = headers.get("content-type")
+    if kind:
+        headers["content-type"] = kind.split(";", 1)[0].strip() + "; charset=utf-8"
+    if again.warning and again.warning not in notes:
+        notes.append(again.warning)
+    return again.content
+
+
+def _cut_after_entries(content: bytes, notes: list[str]) -> bytes:
+    """The document cut before its entry number ``MAX_ENTRIES + 1``, if it has that many.
+
+    feedparser keeps the whole document as Python objects: 300,000 tiny entries cost a minute
+    and 400 MB before a single one could be dropped. Cut first; the truncated document parses
+    as an ill-formed feed whose first entries are all read.
+    """
+    if len(content) < MAX_ENTRIES * 16:  # too short to hold that many entries
+        return content
+    for count, match in enumerate(_ENTRY_START.finditer(content), 1):
+        if count > MAX_ENTRIES:
+            notes.append(f"more than {MAX_ENTRIES} entries; only the first {MAX_ENTRIES} were read")
+            return content[: match.start()]
+    return content
+
+
+def _html_message(content: bytes, url: str) -> str:
+    from aggregator.comments.pages import find_feed_links  # pages imports this module
+
+    feeds = find_feed_links(content, url)
+    if not feeds:
+        return "this is an HTML page, not a feed, and it links to no feed"
+    others = f" (and {len(feeds) - 1} more)" if len(feeds) > 1 else ""
+    return f"this is an HTML page, not a feed; it links to a feed at {feeds[0]}{others}"
+
+
+def _one_line(value: object) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _looks_like_html(content: bytes) -> bool:
+    head = content[:1024].lower()
+    return b"<html" in head or b"<!doctype html" in head
+
+
+def _warning(parsed: Any, notes: list[str]) -> str | None:
+    notes = list(notes)
+    if parsed.get("bozo"):
+        error = parsed.get("bozo_exception")
+        name = type(error).__name__ if error is not None else "warning"
+        # CharacterEncodingOverride, NonXMLContentType: common and harmless, read correctly.
+        if name not in ("CharacterEncodingOverride", "NonXMLContentType"):
+            notes.insert(0, f"ill-formed feed ({name}: {_one_line(error)[:120]})")
+    return "; ".join(notes) or None
+
+
+def _entry(
+    raw: Any, base: str, document_url: str, latest: datetime, document: bytes = b""
+) -> tuple[EntryData, str | None]:
+    """One entry, keyed by its base key (:func:`identity.base_key`), and the key the previous
+    rule gave it when that differs (its guid, or a relative link, resolved against the
+    document's URL)."""
+    fields = _fields(raw)
+    # A guid standing for the link is as written (ids are not resolved, see the top of this
+    # module): resolve it against the document's URL, as feedparser resolves links.
+    link = _absolute_link(
+        fields.get("link"), (document_url or base) if fields.get("guidislink") else base
+    )
+    entry_base = link or base
+    content_html = _content(fields)
+    summary_html = fields.get("summary") if fields.get("summary") != content_html else None
+    content = clean_html(content_html, entry_base) or None
+    summary = clean_html(summary_html, entry_base) or None
+    title = plain_text(fields.get("title"))
+    guid = _key_text(fields.get("id"))
+    published = _date(fields.get("published_parsed"), latest) or _date(
+        fields.get("created_parsed"), latest
+    )
+    updated = _date(_own(fields, "updated_parsed"), latest)
+    categories = tuple(
+        dict.fromkeys(
+            term
+            for term in (
+                plain_text(tag.get("term")) for tag in fields.get("tags", [])[:MAX_LIST_ITEMS]
+            )
+            if term
+        )
+    )
+    enclosures = tuple(
+        EnclosureData(
+            url=href,
+            type=plain_text(enc.get("type"), limit=200) or None,
+            length=_int(enc.get("length")),
+        )
+        for enc in raw.get("enclosures", [])[:MAX_LIST_ITEMS]
+        if (href := clean_url(enc.get("href"), entry_base))
+    )
+    comments_feed, comments_page, count = _thread_links(fields)
+    author = plain_text(fields.get("author")) or None
+    written = _link_as_written(link, document_url, document) if not guid else link
+    key = base_key(guid, written, title, content or summary or "")
+    comments_feed_url = _absolute_link(_present(comments_feed), document_url or entry_base)
+    if comments_feed_url and _same_url(comments_feed_url, document_url):
+        # A comment feed that is the feed itself (an empty wfw:commentRss read as the
+        # document's URL) would make every post a comment on every other (issue 13).
+        comments_feed_url = None
+    fingerprint = {
+        "title": title,
+        "link": link,
+        "author": author,
+        "summary": summary,
+        "content": content,
+        "published": published.isoformat() if published else None,
+        "updated": updated.isoformat() if updated else None,
+        "categories": categories,
+        "enclosures": [(e.url, e.type, e.length) for e in enclosures],
+    }
+    entry = EntryData(
+        key=key,
+        guid=guid,
+        title=title,
+        link=link,
+        author=author,
+        summary=summary,
+        content=content,
+        published_at=published or updated,
+        updated_at=updated,
+        categories=categories,
+        enclosures=enclosures,
+        # A relative comment feed link is relative to the document it appears in.
+        comments_feed_url=comments_feed_url,
+        comments_page_url=_absolute_link(
+            _present(fields.get("comments")) or _present(comments_page), entry_base
+        ),
+        comment_count=count,
+        content_hash=_hash(json.dumps(fingerprint, sort_keys=True, default=str)),
+    )
+    return entry, _legacy_key(guid, document_url) or (link if written != link else None)
+
+
+def _link_as_written(link: str | None, document_url: str, document: bytes) -> str | None:
+    """An entry's link as the document writes it, for its key: a relative link (``/post/1``)
+    was resolved against the URL the document was fetched from, so it would make a different
+    key at every URL. A link on the document's own host that the document does not spell out
+    in full was relative: it is keyed without its scheme and host."""
+    if not link or not document_url.startswith(("http://", "https://")):
+        return link
+    slash = document_url.find("/", document_url.find("//") + 2)
+    origin = document_url if slash < 0 else document_url[:slash]
+    if not link.startswith(origin + "/") and link != origin:
+        return link
+    spelled = link.encode("utf-8", "surrogatepass")
+    if spelled in document or spelled.replace(b"&", b"&amp;") in document:
+        return link
+    return link[len(origin) :] or "/"
+
+
+def _legacy_key(guid: str | None, document_url: str) -> str | None:
+    """The key aggregator gave an entry before issue 13: its guid resolved against the URL the
+    document was fetched from, as feedparser does (a guid marked ``isPermaLink="false"`` was
+    left alone, and is then the key itself)."""
+    if not guid or not document_url.startswith(("http://", "https://")):
+        return None
+    base = feedparser.urls._urljoin(document_url, document_url) or document_url
+    return _key_text(feedparser.urls._urljoin(base, guid))
+
+
+def _present(value: Any) -> str | None:
+    """A URL value, or ``None`` when it is empty or only whitespace: an empty
+    ``<comments/>``, ``<wfw:commentRss></wfw:commentRss>`` or ``<link></link>`` is no link, and
+    joined to a base it would become the base itself (issue 13)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _same_url(first: str, second: str | None) -> bool:
+    return bool(second) and first.partition("#")[0].rstrip("/") == str(second).partition("#")[
+        0
+    ].rstrip("/")
+
+
+def _comment(raw: Any, base: str, latest: datetime, document_url: str = "") -> CommentData:
+    raw = _fields(raw)
+    link = _absolute_link(raw.get("link"), base)
+    content = clean_html(_content(raw) or raw.get("summary"), link or base)
+    title = plain_text(raw.get("title")) or None
+    # Movable Type and Typepad comment feeds name the author only in the title.
+    author = plain_text(raw.get("author")) or _author_from_title(title)
+    author_detail = raw.get("author_detail") or {}
+    # dict.get: FeedParserDict.get("updated_parsed") warns when only the published date exists.
+    published = _date(dict.get(raw, "published_parsed"), latest) or _date(
+        dict.get(raw, "updated_parsed"), latest
+    )
+    in_reply_to = raw.get("thr_in-reply-to")
+    ref = href = None
+    if isinstance(in_reply_to, Mapping):
+        ref = _key_text(in_reply_to.get("ref"))
+        href = _absolute_link(in_reply_to.get("href"), base)
+    guid = _guid(raw)
+    key = guid or link or _hash(author or "", published.isoformat() if published else "", content)
+    legacy = _legacy_key(guid, document_url)
+    return CommentData(
+        key=key,
+        content=content,
+        author=author,
+        author_url=_web_url(author_detail.get("href")),
+        published_at=published,
+        link=link,
+        in_reply_to=ref or href,
+        in_reply_to_href=href,
+        title=title,
+        guid=guid,
+        content_hash=_hash(
+            json.dumps([content, author, link, published and published.isoformat()])
+        ),
+        alternate_keys=(legacy,) if legacy and legacy != guid else (),
+    )
+
+
+def _fields(raw: Any) -> dict[str, Any]:
+    """An item's own keys as a plain dict, read without feedparser's ``FeedParserDict.get``.
+
+    That ``get`` maps aliases and a few computed keys, and raises and catches a ``KeyError``
+    for every missing key: a tenth of an entry's conversion. None of the keys read here is an
+    alias or computed, but ``enclosures`` (built from the links), which is read from ``raw``.
+    """
+    return raw if type(raw) is dict else dict(raw)
+
+
+def _own(raw: Any, key: str) -> Any:
+    """A key feedparser really read; its ``updated`` falls back to ``published`` with a warning."""
+    return dict.get(raw, key)
+
+
+def _guid(raw: Any) -> str | None:
+    return _key_text(raw.get("id"))
+
+
+def _key_text(value: Any) -> str | None:
+    """A guid or reference as stored: XML-safe text, at most 2,000 characters, else ``None``."""
+    if not value:
+        return None
+    text = xml_safe(str(value)).strip()
+    return text[:2000] or None
+
+
+def _author_from_title(title: str | None) -> str | None:
+    """The author named by a comment's title: "By: NAME" (WordPress), "Comment from NAME"
+    (Movable Type), "Comment on POST by NAME" (WordPress's site-wide feed)."""
+    if not title:
+        return None
+    found = _TITLE_AUTHOR.match(title)
+    return found.group("name").strip() or None if found else None
+
+
+def _web_url(value: Any) -> str | None:
+    text = clean_url(value)
+    return text if text and text.lower().startswith(("http://", "https://")) else None
+
+
+def _thread_links(raw: Any) -> tuple[str | None, str | None, int | None]:
+    """An entry's comment feed, comments page and comment count, as its feed gives them.
+
+    The feed is ``wfw:commentRss``, else an Atom ``rel="replies"`` link of a feed type (WordPress
+    adds a ``text/html`` one pointing at the post's comments, which is the page, not a feed). The
+    count is ``slash:comments``, else ``thr:total``, else a replies link's ``thr:count``; 0 is a
+    count, not a missing one.
+    """
+    replies = [
+        item for item in raw.get("links", []) if item.get("rel") == "replies" and item.get("href")
+    ]
+    feeds = [r for r in replies if _is_feed_link(r)]
+    pages = [r for r in replies if not _is_feed_link(r)]
+    comments_feed = (raw.get("wfw_commentrss") or "").strip() or None
+    if comments_feed is None and feeds:
+        atom = [r for r in feeds if "atom" in (r.get("type") or "")]
+        comments_feed = (atom or feeds)[0].get("href")
+    count = _int(raw.get("slash_comments"))
+    if count is None:
+        count = _int(raw.get("thr_total"))
+    for link in feeds + pages:
+        if count is None:
+            count = _int(link.get("thr:count") or link.get("count"))
+    return comments_feed, (pages[0].get("href") if pages else None), count
+
+
+def _is_feed_link(link: Mapping[str, Any]) -> bool:
+    """Whether a replies link leads to a comment feed rather than to the comments on a page.
+
+    Its ``type`` says so; but feedparser reports a link without a type as ``text/html``, so an
+    HTML-typed link whose URL looks like a feed's (``.xml``, ``/feed/``, ``/feeds/``, ...) and has
+    no fragment is taken for a feed too.
+    """
+    kind = str(link.get("type") or "").split(";")[0].strip().lower()
+    if kind.endswith(("xml", "+json")) or kind == "application/json":
+        return True
+    if kind not in ("", "text/html"):
+        return False
+    href = str(link.get("href") or "")
+    path = urlsplit(href).path.lower().rstrip("/")
+    return "#" not in href and (
+        path.endswith((".xml", ".rss", ".atom", ".rdf", "/feed", "/atom", "/rss"))
+        or "/feeds/" in path
+    )
+
+
+def _content(raw: Any) -> str | None:
+    for item in raw.get("content", []) or []:
+        if item.get("value"):
+            return str(item["value"])
+    return raw.get("summary")
+
+
+def _absolute_link(value: str | None, base: str) -> str | None:
+    """An absolute URL fit to republish (``javascript:``, ``data:``, over-long: ``None``)."""
+    return clean_url(value, base or None)
+
+
+def _date(value: Any, latest: datetime) -> datetime | None:
+    """A feedparser time tuple as aware UTC; ``None`` before 1990 or after ``latest``."""
+    if not value:
+        return None
+    try:
+        stamp = datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, TypeError, OSError):
+        return None
+    if stamp < _EARLIEST or stamp > latest:
+        return None
+    return stamp
+
+
+def _int(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
+def _skip_hints(content: bytes, feed: Any) -> dict[str, frozenset[Any]]:
+    """RSS 2.0 ``<skipHours><hour>`` and ``<skipDays><day>``, read from the document itself.
+
+    feedparser keeps only the last ``<hour>`` and ``<day>`` of these lists, so when it saw
+    either element the channel is read again with the standard library's expat parser (which
+    resolves no external entities and, from expat 2.4, refuses entity expansion bombs). An
+    ill-formed document keeps no skip hints: they only ever delay a poll.
+    """
+    hours: set[int] = set()
+    days: set[str] = set()
+    if "skiphours" in feed or "skipdays" in feed:
+        try:
+            root = ElementTree.fromstring(content)
+        except (ElementTree.ParseError, ValueError):
+            root = None
+        channel = root.find("channel") if root is not None else None
+        if channel is not None:
+            for text in channel.findall("skipHours/hour") + channel.findall("skiphours/hour"):
+                hour = _int(text.text)
+                if hour is not None and 0 <= hour <= 24:  # some feeds write 24 for midnight
+                    hours.add(hour % 24)
+            for text in channel.findall("skipDays/day") + channel.findall("skipdays/day"):
+                day = (text.text or "").strip().lower()
+                if day in _DAYS:
+                    days.add(day.capitalize())
+    return {"skip_hours": frozenset(hours), "skip_days": frozenset(days)}
+
+
+def _update_period(feed: Any) -> int | None:
+    period = str(feed.get("sy_updateperiod") or "").strip().lower()
+    if period not in _PERIOD_SECONDS:
+        return None
+    frequency = _int(feed.get("sy_updatefrequency")) or 1
+    return max(1, _PERIOD_SECONDS[period] // max(1, frequency))
+
+
+def _hash(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()

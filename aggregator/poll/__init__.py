@@ -1,0 +1,1 @@
+"""Polling: one source through fetch, parse, decide and store; then its comments."""

@@ -1,0 +1,1 @@
+"""Publishing: selected entries rendered as Atom, RSS and JSON Feed files."""

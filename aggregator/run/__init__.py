@@ -1,0 +1,1 @@
+"""The process: daemon lifecycle, logging, systemd notification, memory tuning."""

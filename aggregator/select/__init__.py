@@ -1,0 +1,1 @@
+"""Selecting: which stored entries an output shows (rules, search, dedupe) and how."""
