@@ -48,6 +48,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import feedparser.api
+import feedparser.datetimes
+import feedparser.encodings
+import feedparser.exceptions
+import feedparser.urls
 from lxml import etree
 
 from aggregator.fastparse import ATOM, C1, CONTENT, DC, SAFE_PARSER, SLASH, THR, WFW
@@ -61,12 +66,10 @@ WORDPRESS = "{com-wordpress:feed-additions:1}"
 
 # C1 controls as UTF-8 bytes: feedparser maps them to cp1252's characters.
 _C1_BYTES = re.compile(rb"\xc2[\x80-\x9f]")
-_DECLARATION = re.compile(rb"^<\?xml[^>]*?\?>")
-_DECLARED_ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
+_BASE_ATTRIBUTE = re.compile(rb"""\sbase\s*=\s*["']""")
+XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 _NAMESPACE_DECLARATION = re.compile(r"""xmlns(?::[\w.-]+)?\s*=\s*["']([^"']*)["']""")
 _URIFIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
-_UTF8 = {"utf-8", "utf8"}
-_ASCII_COMPATIBLE = _UTF8 | {"us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"}
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 
 _RSS_CHANNEL_KNOWN = {
@@ -124,6 +127,75 @@ _W3CDTF = re.compile(
 )
 
 
+# feedparser's parser class (for its element handlers) and its namespace -> prefix table.
+_FEEDPARSER = feedparser.api.StrictFeedParser
+_PREFIXES = {uri.lower(): prefix for uri, prefix in _FEEDPARSER.namespaces.items()}
+#: The keys parse.py reads from a feed or an entry: an element stored under one of them is read.
+_USED_KEYS = {
+    "title", "link", "links", "id", "guidislink", "author", "author_detail", "summary",
+    "content", "tags", "enclosures", "published_parsed", "updated_parsed", "created_parsed",
+    "comments", "wfw_commentrss", "slash_comments", "thr_total", "thr_in-reply-to", "subtitle",
+    "ttl", "sy_updateperiod", "sy_updatefrequency", "skiphours", "skipdays",
+}  # fmt: skip
+#: Elements feedparser has a handler for that write none of those keys, anywhere (they keep
+#: media, artwork, ratings, places, chapters: values parse.py does not read).
+_INERT_HANDLED = {
+    "media_content", "media_thumbnail", "media_group", "media_rating", "media_credit",
+    "media_restriction", "media_license", "media_player", "itunes_image", "itunes_link",
+    "itunes_explicit", "itunes_block", "itunes_owner", "itunes_name", "itunes_email",
+    "georss_point", "georss_line", "georss_polygon", "georss_box", "georss_where", "where",
+    "gml_point", "gml_linestring", "gml_polygon", "gml_exterior", "gml_linearring", "gml_pos",
+    "gml_poslist", "psc_chapters", "psc_chapter", "admin_generatoragent",
+    "admin_errorreportsto",
+}  # fmt: skip
+#: More of them, harmless at the feed level only: they write the feed's author, tags,
+#: language, rights, publisher, dates or image, none of which parse.py reads for a feed.
+_INERT_IN_FEED = _INERT_HANDLED | {
+    "itunes_author", "itunes_category", "itunes_keywords", "media_category", "media_keywords",
+    "dc_language", "dc_publisher", "dc_rights", "dc_creator", "dc_author", "dc_date",
+    "dc_contributor", "dc_subject", "dcterms_created", "dcterms_issued", "dcterms_modified",
+    "author", "managingeditor", "webmaster", "copyright", "rights", "updated", "id", "icon",
+    "logo", "generator", "language", "pubdate", "lastbuilddate", "category",
+}  # fmt: skip
+
+
+def _feedparser_name(element: Any) -> str:
+    """The name feedparser gives ``element`` (``prefix_local``, lower case): its own prefix for a
+    namespace it knows, else the prefix the document declared for it, else the local name."""
+    name = etree.QName(element)
+    local = name.localname.lower()
+    uri = (name.namespace or "").lower()
+    if "backend.userland.com/rss" in uri:
+        uri = "http://backend.userland.com/rss"
+    prefix = _PREFIXES.get(uri)
+    if prefix is None:
+        prefix = next((p for p, u in element.nsmap.items() if p and u == name.namespace), "")
+    return f"{prefix.lower()}_{local}" if prefix else local
+
+
+def _inert(element: Any, in_feed: bool) -> bool:
+    """Whether feedparser's reading of ``element`` and everything inside it leaves every value
+    parse.py reads unchanged: each is an element feedparser has no handler for and stores under
+    a key parse.py does not read (``itunes:duration``, ``feedburner:origLink``,
+    ``openSearch:totalResults``, ``yt:videoId`` ...), or one of the handled elements known to
+    write only such keys (``media:content``, ``itunes:image`` ...; at the feed level also the
+    feed's author, tags, dates)."""
+    harmless = _INERT_IN_FEED if in_feed else _INERT_HANDLED
+    for node in element.iter():
+        if not isinstance(node.tag, str):
+            continue
+        name = _feedparser_name(node)
+        if name in harmless:
+            continue
+        if (
+            name in _USED_KEYS
+            or hasattr(_FEEDPARSER, f"_start_{name}")
+            or hasattr(_FEEDPARSER, f"_end_{name}")
+        ):
+            return False
+    return True
+
+
 class Declined(Exception):
     """The document is not of the plain shape this fast path reads exactly like feedparser."""
 
@@ -146,19 +218,21 @@ def read_feed(
 
 def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int) -> dict[str, Any]:
     lowered = {key.lower(): value for key, value in headers.items()}
-    _check_encoding(content, lowered, url)
+    if "content-location" in lowered:
+        raise Declined("a base feedparser may read differently")
+    base = _base(url)
+    if base is None:
+        raise Declined("a base feedparser may read differently")
+    content = _decoded(content, lowered, url)
     if b"<!DOCTYPE" in content[:4096] or b"<!ENTITY" in content:
         raise Declined("a DOCTYPE")
-    if b"xml:base" in content:
-        raise Declined("xml:base (feedparser resolves links against it)")
+    if not base and (b"xml:base" in content or _BASE_ATTRIBUTE.search(content)):
+        raise Declined("xml:base without a document URL (feedparser keeps it past its element)")
     if _C1_BYTES.search(content):
         raise Declined("C1 control characters")
     root = etree.fromstring(content, SAFE_PARSER)
     if root.getroottree().docinfo.doctype:
         raise Declined("a DOCTYPE")
-    base = _base(url) if "content-location" not in lowered else None
-    if base is None:
-        raise Declined("a base feedparser may read differently")
     reader = _Reader(base)
     if root.tag == "rss":
         if root.get("version") != "2.0" or len(root) != 1:
@@ -178,53 +252,21 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     return {"feed": feed, "entries": entries, "version": version, "bozo": False}
 
 
-def _check_encoding(content: bytes, headers: Mapping[str, str], url: str) -> None:
-    """Decline unless feedparser would decode the document as UTF-8 on its first try (or it is
-    ASCII and the codec it picks is ASCII-compatible), as lxml does.
-
-    feedparser follows RFC 3023 (``encodings.convert_to_utf8``): ``application/*xml`` takes the
-    HTTP charset, else the XML declaration's, else UTF-8; ``text/*`` the HTTP charset, else
-    US-ASCII; no Content-Type among other headers (parse.py adds Content-Location for an http(s)
-    URL) the declaration's, else ISO-8859-1; no headers at all the declaration's, else UTF-8.
-    """
-    if content.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00")):
-        raise Declined("a byte-order mark or UTF-16/32")
-    if not content.startswith(b"<"):
-        raise Declined("no plain XML start")
-    declared = ""
-    head = _DECLARATION.match(content[:512])
-    if head:
-        found = _DECLARED_ENCODING.search(head.group(0))
-        declared = found.group(1).decode("ascii", "replace").lower() if found else ""
-    if declared and declared not in _UTF8:
-        raise Declined("an encoding other than UTF-8 declared")
+def _decoded(content: bytes, headers: Mapping[str, str], url: str) -> bytes:
+    """``content`` as the UTF-8 bytes feedparser parses: decoded by feedparser's own RFC 3023
+    rules (``encodings.convert_to_utf8``, over the headers parse.py gives it: Content-Location
+    for an http(s) URL), its XML declaration rewritten to UTF-8. Declined when no encoding fits
+    (feedparser then falls back to its loose parser)."""
+    response = dict(headers)
     if url.startswith(("http://", "https://")):
-        headers = {**headers, "content-location": url}
-    kind, _, params = (headers.get("content-type") or "").partition(";")
-    kind = kind.strip()
-    charset = ""
-    for chunk in params.split(";"):
-        key, _, value = chunk.partition("=")
-        if key.strip().lower() == "charset":
-            charset = value.strip().strip("\"'")
-    if kind in (
-        "application/xml",
-        "application/xml-dtd",
-        "application/xml-external-parsed-entity",
-    ) or (kind.startswith("application/") and kind.endswith("+xml")):
-        chosen = charset or declared or "utf-8"
-    elif kind.startswith("text/"):
-        chosen = charset or "us-ascii"
-    elif headers and "content-type" not in headers:
-        chosen = declared or "iso-8859-1"
-    else:
-        chosen = declared or "utf-8"
-    chosen = chosen.lower()
-    if chosen in _UTF8:
-        return
-    if chosen in _ASCII_COMPATIBLE and content.isascii():
-        return
-    raise Declined(f"feedparser would decode it as {chosen}")
+        response["content-location"] = url
+    result: dict[str, Any] = {}
+    data = feedparser.encodings.convert_to_utf8(response, content, result)
+    if not result.get("encoding") or isinstance(
+        result.get("bozo_exception"), feedparser.exceptions.CharacterEncodingUnknown
+    ):
+        raise Declined("an encoding feedparser cannot decode")
+    return data
 
 
 def _urljoin(base: str, uri: str) -> str:
@@ -337,7 +379,14 @@ def _date(element: Any) -> tuple[int, ...]:
     text = _text(element)
     if not text:
         raise Declined("an empty date")
-    return _w3cdtf(text) if text[:1].isdigit() and "-" in text[:5] else _rfc822(text)
+    try:
+        return _w3cdtf(text) if text[:1].isdigit() and "-" in text[:5] else _rfc822(text)
+    except Declined:
+        # Any other format: feedparser's own date handlers, so the result is theirs.
+        parsed = feedparser.datetimes._parse_date(text)
+        if parsed is None:
+            raise
+        return tuple(parsed)
 
 
 def _no_attributes(element: Any, allowed: tuple[str, ...] = ()) -> None:
@@ -350,15 +399,37 @@ class _Reader:
 
     def __init__(self, base: str) -> None:
         self.base = base
+        self.bases: dict[Any, str] = {}
 
-    def url(self, text: str) -> str:
+    def base_of(self, element: Any) -> str:
+        """The base feedparser resolves ``element``'s URLs against: the document's, changed by
+        each ``xml:base`` (or plain ``base``) attribute from the root down to ``element``, as
+        feedparser's ``unknown_starttag`` joins them (a base of a scheme it refuses is ignored).
+        """
+        if element is None:
+            return self.base
+        known = self.bases.get(element)
+        if known is not None:
+            return known
+        parent = self.base_of(element.getparent())
+        own = element.get(XML_BASE, element.get("base")) or parent
+        if parent:
+            base = feedparser.urls.make_safe_absolute_uri(parent, own) or parent
+        elif own:
+            raise Declined("xml:base without a document URL")
+        else:
+            base = ""
+        self.bases[element] = base
+        return base
+
+    def url(self, text: str, element: Any) -> str:
         """URL-ish element text as feedparser resolves it (then un-double-encodes it)."""
-        return _fix(_urljoin(self.base, text))
+        return _fix(_urljoin(self.base_of(element), text))
 
-    def optional_url(self, text: str) -> str:
+    def optional_url(self, text: str, element: Any) -> str:
         """Like :meth:`url`, but empty text stays empty: feedparser resolves only a value, and an
         empty one joined to the base would be the feed's own URL (issue 13)."""
-        return self.url(text) if text else ""
+        return self.url(text, element) if text else ""
 
     # -- RSS 2.0 --------------------------------------------------------------------------------
 
@@ -373,7 +444,8 @@ class _Reader:
             if not isinstance(tag, str):
                 continue  # a comment or processing instruction between elements
             if tag not in _RSS_CHANNEL_KNOWN:
-                raise Declined(f"an unusual channel element {tag}")
+                self.channel_extension(feed, child, seen)
+                continue
             if tag == "item":
                 entries.append(self.rss_item(child))
                 continue
@@ -384,6 +456,25 @@ class _Reader:
             seen.add(tag)
             self.channel_element(feed, child)
         return feed, entries
+
+    def channel_extension(self, feed: dict[str, Any], child: Any, seen: set[str]) -> None:
+        """A channel element outside RSS 2.0 as feedparser maps it: ``itunes:subtitle`` is the
+        feed's subtitle (the last of it and ``<description>`` wins); ``itunes:summary`` is its
+        summary, unread, unless a ``<description>`` follows it (feedparser then reads that
+        description as content); the rest must be inert (:func:`_inert`)."""
+        name = _feedparser_name(child)
+        if name == "itunes_subtitle":
+            _no_attributes(child)
+            if name in seen:
+                raise Declined("several itunes:subtitle")
+            seen.add(name)
+            feed["subtitle"] = _text(child)
+        elif name == "itunes_summary":
+            if any(s.tag == "description" for s in child.itersiblings()):
+                raise Declined("a description after itunes:summary")
+            _raw_text(child)
+        elif not _inert(child, in_feed=True):
+            raise Declined(f"an unusual channel element {child.tag}")
 
     def channel_element(self, feed: dict[str, Any], child: Any) -> None:
         """One channel child of RSS 2.0 or RSS 1.0 (namespace already checked by the caller)."""
@@ -396,7 +487,7 @@ class _Reader:
             text = _raw_text(child)
             if not text:
                 raise Declined("an empty link")
-            feed["link"] = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", self.url(text))
+            feed["link"] = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", self.url(text, child))
         elif tag == "description":
             _no_attributes(child)
             feed["subtitle"] = _text(child)
@@ -426,23 +517,35 @@ class _Reader:
         _no_attributes(item)
         raw: dict[str, Any] = {"links": [], "tags": [], "enclosures": []}
         counts: dict[str, int] = {}
+        children = []
         for child in item:
             tag = child.tag
             if not isinstance(tag, str):
                 continue
             if tag not in _RSS_ITEM_KNOWN:
-                raise Declined(f"an unusual item element {tag}")
+                name = _feedparser_name(child)
+                if name in ("itunes_author", "itunes_summary"):
+                    tag = name  # read below, as feedparser maps it
+                elif name == "itunes_subtitle" or _inert(child, in_feed=False):
+                    continue  # itunes:subtitle: the entry's subtitle, which is not read
+                else:
+                    raise Declined(f"an unusual item element {tag}")
+            children.append((tag, child))
             counts[tag] = counts.get(tag, 0) + 1
         _at_most_one(counts, "title", "link", "guid", "description", "pubDate", f"{DC}date",
                      f"{CONTENT}encoded", "comments", f"{WFW}commentRss", f"{SLASH}comments",
                      f"{THR}total")  # fmt: skip
-        if counts.get("author", 0) + counts.get(f"{DC}creator", 0) > 1:
+        if counts.get("author", 0) + counts.get(f"{DC}creator", 0) + counts.get(
+            "itunes_author", 0
+        ) > 1:
             raise Declined("several authors")
+        if counts.get("itunes_summary", 0) and (
+            counts["itunes_summary"] > 1 or "description" in counts or f"{CONTENT}encoded" in counts
+        ):
+            # feedparser reads the second of them as content: not worth copying.
+            raise Declined("itunes:summary beside a description or content")
         link = guid_link = None
-        for child in item:
-            tag = child.tag
-            if not isinstance(tag, str):
-                continue
+        for tag, child in children:
             if tag == "title":
                 _no_attributes(child)
                 raw["title"] = _text(child)
@@ -451,7 +554,7 @@ class _Reader:
                 text = _raw_text(child)
                 if not text:
                     raise Declined("an empty link")
-                link = self.entry_link(text)
+                link = self.entry_link(text, child)
                 raw["links"].append({"rel": "alternate", "type": "text/html", "href": link})
             elif tag == "guid":
                 _no_attributes(child, ("isPermaLink",))
@@ -466,9 +569,12 @@ class _Reader:
                 raw["guidislink"] = permalink and link is None
                 if permalink:
                     guid_link = raw["id"]
-            elif tag in ("author", f"{DC}creator"):
+            elif tag in ("author", f"{DC}creator", "itunes_author"):
                 _no_attributes(child)
                 raw["author"] = _text(child)
+            elif tag == "itunes_summary":
+                _no_attributes(child)
+                raw["summary"] = _text(child)
             elif tag == "pubDate":
                 _no_attributes(child)
                 raw["published_parsed"] = _date(child)
@@ -488,10 +594,10 @@ class _Reader:
                 self.enclosure(raw, child)
             elif tag == "comments":
                 _no_attributes(child)
-                raw["comments"] = self.optional_url(_raw_text(child))
+                raw["comments"] = self.optional_url(_raw_text(child), child)
             elif tag == f"{WFW}commentRss":
                 _no_attributes(child)
-                raw["wfw_commentrss"] = self.optional_url(_raw_text(child))
+                raw["wfw_commentrss"] = self.optional_url(_raw_text(child), child)
             elif tag == f"{SLASH}comments":
                 _no_attributes(child)
                 raw["slash_comments"] = _text(child)
@@ -504,9 +610,9 @@ class _Reader:
         self.finish(raw, link, guid_link)
         return raw
 
-    def entry_link(self, text: str) -> str:
+    def entry_link(self, text: str, element: Any) -> str:
         """An RSS ``<link>``'s text as feedparser stores it for an entry."""
-        value = self.url(text).replace("&amp;", "&")
+        value = self.url(text, element).replace("&amp;", "&")
         return re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", value)
 
     def enclosure(self, raw: dict[str, Any], child: Any) -> None:
@@ -543,6 +649,8 @@ class _Reader:
             if not isinstance(tag, str):
                 continue
             if tag not in _RSS1_CHANNEL_KNOWN:
+                if _inert(child, in_feed=True):
+                    continue
                 raise Declined(f"an unusual channel element {tag}")
             if tag in seen:
                 raise Declined(f"several {tag}")
@@ -557,6 +665,8 @@ class _Reader:
             if not isinstance(tag, str) or child is channels[0]:
                 continue
             if tag != f"{RSS1}item":
+                if tag != f"{RSS1}image" and _inert(child, in_feed=True):
+                    continue
                 raise Declined(f"an unusual RDF element {tag}")
             entries.append(self.rdf_item(child))
         return feed, entries
@@ -565,21 +675,23 @@ class _Reader:
         _no_attributes(item, (f"{RDF}about",))
         raw: dict[str, Any] = {"links": [], "tags": [], "enclosures": []}
         counts: dict[str, int] = {}
+        children = []
         for child in item:
             if not isinstance(child.tag, str):
                 continue
             if child.tag not in _RSS1_ITEM_KNOWN:
+                if _inert(child, in_feed=False):
+                    continue
                 raise Declined(f"an unusual item element {child.tag}")
+            children.append(child)
             counts[child.tag] = counts.get(child.tag, 0) + 1
         _at_most_one(counts, *(_RSS1_ITEM_KNOWN - {f"{DC}subject"}))
         about = item.get(f"{RDF}about")
         if about:
             raw["id"] = about
         link = None
-        for child in item:
+        for child in children:
             tag = child.tag
-            if not isinstance(tag, str):
-                continue
             _no_attributes(child)
             if tag == f"{RSS1}title":
                 raw["title"] = _text(child)
@@ -587,7 +699,7 @@ class _Reader:
                 text = _raw_text(child)
                 if not text:
                     raise Declined("an empty link")
-                link = self.entry_link(text)
+                link = self.entry_link(text, child)
                 raw["links"].append({"rel": "alternate", "type": "text/html", "href": link})
             elif tag == f"{RSS1}description":
                 raw["summary"] = _text(child)
@@ -600,7 +712,7 @@ class _Reader:
             elif tag == f"{CONTENT}encoded":
                 raw["content"] = [{"value": _text(child)}]
             elif tag == f"{WFW}commentRss":
-                raw["wfw_commentrss"] = self.optional_url(_raw_text(child))
+                raw["wfw_commentrss"] = self.optional_url(_raw_text(child), child)
             elif tag == f"{SLASH}comments":
                 raw["slash_comments"] = _text(child)
         self.finish(raw, link, None)
@@ -618,6 +730,8 @@ class _Reader:
             if not isinstance(tag, str):
                 continue
             if tag not in _ATOM_FEED_KNOWN:
+                if _inert(child, in_feed=True):
+                    continue
                 raise Declined(f"an unusual feed element {tag}")
             if tag == f"{ATOM}entry":
                 entries.append(self.atom_entry(child))
@@ -674,7 +788,7 @@ class _Reader:
                 attrs[key] = attrs[key].lower()
         attrs.setdefault("rel", "alternate")
         attrs.setdefault("type", "application/atom+xml" if attrs["rel"] == "self" else "text/html")
-        attrs["href"] = _urljoin(self.base, attrs["href"])
+        attrs["href"] = _urljoin(self.base_of(element), attrs["href"])
         context.setdefault("links", []).append(attrs)
         if attrs["rel"] == "alternate" and _content_type(attrs["type"]) in _HTML_TYPES:
             context["link"] = attrs["href"]
@@ -687,19 +801,21 @@ class _Reader:
         _no_attributes(entry)
         raw: dict[str, Any] = {"links": [], "tags": [], "enclosures": []}
         counts: dict[str, int] = {}
+        children = []
         for child in entry:
             if not isinstance(child.tag, str):
                 continue
             if child.tag not in _ATOM_ENTRY_KNOWN:
+                if _inert(child, in_feed=False):
+                    continue
                 raise Declined(f"an unusual entry element {child.tag}")
+            children.append(child)
             counts[child.tag] = counts.get(child.tag, 0) + 1
         _at_most_one(counts, *(_ATOM_ENTRY_KNOWN - {f"{ATOM}link", f"{ATOM}category",
                                                     f"{MEDIA}thumbnail"}))  # fmt: skip
         ident = None
-        for child in entry:
+        for child in children:
             tag = child.tag
-            if not isinstance(tag, str):
-                continue
             if tag == f"{ATOM}id":
                 ident = raw["id"] = self.atom_id(child)
                 raw["guidislink"] = "link" not in raw
