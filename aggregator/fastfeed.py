@@ -66,8 +66,10 @@ WORDPRESS = "{com-wordpress:feed-additions:1}"
 
 # C1 controls as UTF-8 bytes: feedparser maps them to cp1252's characters.
 _C1_BYTES = re.compile(rb"\xc2[\x80-\x9f]")
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")  # after the declaration, comments and PIs
 _BASE_ATTRIBUTE = re.compile(rb"""\sbase\s*=\s*["']""")
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+_XML_ATTRIBUTES = {XML_BASE, "{http://www.w3.org/XML/1998/namespace}lang"}
 _NAMESPACE_DECLARATION = re.compile(r"""xmlns(?::[\w.-]+)?\s*=\s*["']([^"']*)["']""")
 _URIFIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
@@ -82,6 +84,17 @@ _RSS_ITEM_KNOWN = {
     "title", "link", "guid", "description", "pubDate", "author", "category", "comments",
     "enclosure", f"{DC}creator", f"{DC}date", f"{DC}subject", f"{CONTENT}encoded",
     f"{WFW}commentRss", f"{WFW}comment", f"{SLASH}comments", f"{THR}total", f"{WORDPRESS}post-id",
+}  # fmt: skip
+#: Item elements under the names feedparser gives them (lower case, canonical prefix): another
+#: spelling (``pubdate``, ``wfw:commentRSS``, a ``dc`` namespace without its final slash) or
+#: the Atom date elements, which feedparser reads as ``pubDate`` and ``dc:date``.
+_RSS_ITEM_BY_NAME = {
+    "title": "title", "link": "link", "guid": "guid", "description": "description",
+    "pubdate": "pubDate", "published": "pubDate", "author": "author", "category": "category",
+    "comments": "comments", "enclosure": "enclosure", "dc_creator": f"{DC}creator",
+    "dc_date": f"{DC}date", "updated": f"{DC}date", "dc_subject": f"{DC}subject",
+    "content_encoded": f"{CONTENT}encoded", "wfw_commentrss": f"{WFW}commentRss",
+    "wfw_comment": f"{WFW}comment", "slash_comments": f"{SLASH}comments",
 }  # fmt: skip
 _RSS1_CHANNEL_KNOWN = {
     f"{RSS1}title", f"{RSS1}link", f"{RSS1}description", f"{RSS1}items", f"{DC}language",
@@ -105,6 +118,7 @@ _ATOM_ENTRY_KNOWN = {
                  "category")
 } | {f"{THR}total", f"{MEDIA}thumbnail"}  # fmt: skip
 _ATOM_AUTHOR_KNOWN = {f"{ATOM}name", f"{ATOM}uri", f"{ATOM}email", f"{GD}image"}
+_RSS1_IMAGE_KNOWN = {f"{RSS1}title", f"{RSS1}url", f"{RSS1}link"}
 _IMAGE_KNOWN = {"url", "title", "link", "width", "height", "description"}
 
 _RFC822 = re.compile(
@@ -155,7 +169,8 @@ _INERT_IN_FEED = _INERT_HANDLED | {
     "dc_language", "dc_publisher", "dc_rights", "dc_creator", "dc_author", "dc_date",
     "dc_contributor", "dc_subject", "dcterms_created", "dcterms_issued", "dcterms_modified",
     "author", "managingeditor", "webmaster", "copyright", "rights", "updated", "id", "icon",
-    "logo", "generator", "language", "pubdate", "lastbuilddate", "category",
+    "logo", "generator", "language", "pubdate", "lastbuilddate", "category", "published",
+    "feedburner_browserfriendly", "info",
 }  # fmt: skip
 
 
@@ -235,10 +250,10 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
         raise Declined("a DOCTYPE")
     reader = _Reader(base)
     if root.tag == "rss":
-        if root.get("version") != "2.0" or len(root) != 1:
-            raise Declined("not plain RSS 2.0")
+        if len(root) != 1:
+            raise Declined("not one channel")
         feed, entries = reader.rss(root[0])
-        version = "rss20"
+        version = _rss_version(content, root.get("version") or "")
     elif root.tag == f"{ATOM}feed":
         feed, entries = reader.atom(root)
         version = _sniffed_version(content)
@@ -289,10 +304,26 @@ def _base(url: str) -> str | None:
     return base
 
 
+def _rss_version(content: bytes, attribute: str) -> str:
+    """feedparser's version of an ``<rss>`` document (``_start_rss``): from its ``version``
+    attribute, unless a namespace declared on it already gave RSS 1.0 (then declined)."""
+    try:
+        sniffed = _sniffed_version(content)
+    except Declined:
+        sniffed = "rss"
+    if sniffed == "rss10":
+        raise Declined("an RSS 1.0 namespace on an <rss> element")
+    versions = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss094"}
+    return versions.get(attribute) or ("rss20" if attribute.startswith("2.") else "rss")
+
+
 def _sniffed_version(content: bytes) -> str:
     """The version feedparser's namespace tracking gives an Atom or RDF document: the first of
     the RSS 1.0 and Atom namespaces declared on the root element."""
-    start = content.find(b"<", content.find(b"?>") + 1 if content.startswith(b"<?xml") else 0)
+    found = _FIRST_ELEMENT.search(content)
+    if found is None:
+        raise Declined("no root element")
+    start = found.start()
     end = content.find(b">", start)
     tag = content[start:end].decode("utf-8")
     for uri in _NAMESPACE_DECLARATION.findall(tag):
@@ -390,7 +421,9 @@ def _date(element: Any) -> tuple[int, ...]:
 
 
 def _no_attributes(element: Any, allowed: tuple[str, ...] = ()) -> None:
-    if any(key not in allowed for key in element.attrib):
+    """Decline an attribute other than ``allowed``, ``xml:base`` (read by :meth:`_Reader.base_of`)
+    and ``xml:lang`` (the language, which parse.py does not read)."""
+    if any(key not in allowed and key not in _XML_ATTRIBUTES for key in element.attrib):
         raise Declined(f"unusual attributes on {element.tag}")
 
 
@@ -400,6 +433,7 @@ class _Reader:
     def __init__(self, base: str) -> None:
         self.base = base
         self.bases: dict[Any, str] = {}
+        self.feed_summary = False  # an itunes:summary was read in the channel
 
     def base_of(self, element: Any) -> str:
         """The base feedparser resolves ``element``'s URLs against: the document's, changed by
@@ -460,8 +494,8 @@ class _Reader:
     def channel_extension(self, feed: dict[str, Any], child: Any, seen: set[str]) -> None:
         """A channel element outside RSS 2.0 as feedparser maps it: ``itunes:subtitle`` is the
         feed's subtitle (the last of it and ``<description>`` wins); ``itunes:summary`` is its
-        summary, unread, unless a ``<description>`` follows it (feedparser then reads that
-        description as content); the rest must be inert (:func:`_inert`)."""
+        summary, unread, but a ``<description>`` after it is then read as the feed's content, not
+        its subtitle; the rest must be inert (:func:`_inert`)."""
         name = _feedparser_name(child)
         if name == "itunes_subtitle":
             _no_attributes(child)
@@ -470,9 +504,8 @@ class _Reader:
             seen.add(name)
             feed["subtitle"] = _text(child)
         elif name == "itunes_summary":
-            if any(s.tag == "description" for s in child.itersiblings()):
-                raise Declined("a description after itunes:summary")
             _raw_text(child)
+            self.feed_summary = True
         elif not _inert(child, in_feed=True):
             raise Declined(f"an unusual channel element {child.tag}")
 
@@ -490,7 +523,9 @@ class _Reader:
             feed["link"] = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", self.url(text, child))
         elif tag == "description":
             _no_attributes(child)
-            feed["subtitle"] = _text(child)
+            text = _text(child)
+            if not self.feed_summary:  # else feedparser reads it as the feed's content
+                feed["subtitle"] = text
         elif tag == "ttl":
             feed["ttl"] = _text(child)
         elif tag == f"{SY}updatePeriod":
@@ -524,8 +559,13 @@ class _Reader:
                 continue
             if tag not in _RSS_ITEM_KNOWN:
                 name = _feedparser_name(child)
-                if name in ("itunes_author", "itunes_summary"):
+                if name in _RSS_ITEM_BY_NAME:  # another spelling feedparser reads the same
+                    tag = _RSS_ITEM_BY_NAME[name]
+                elif name in ("itunes_author", "itunes_summary", "itunes_keywords",
+                              "itunes_category"):  # fmt: skip
                     tag = name  # read below, as feedparser maps it
+                elif name == "source" and not len(child):
+                    continue  # the item's source, which is not read
                 elif name == "itunes_subtitle" or _inert(child, in_feed=False):
                     continue  # itunes:subtitle: the entry's subtitle, which is not read
                 else:
@@ -575,6 +615,19 @@ class _Reader:
             elif tag == "itunes_summary":
                 _no_attributes(child)
                 raw["summary"] = _text(child)
+            elif tag == "itunes_keywords":  # feedparser's _end_itunes_keywords
+                _no_attributes(child)
+                for term in _text(child).split(","):
+                    if term.strip():
+                        _add_tag(raw["tags"], term.strip(), "http://www.itunes.com/")
+            elif tag == "itunes_category":  # _start_itunes_category, nested ones in turn
+                for node in child.iter():
+                    if _feedparser_name(node) != "itunes_category" or (node.text or "").strip():
+                        raise Declined("an unusual itunes:category")
+                    _no_attributes(node, ("text",))
+                    if (node.tail or "").strip() and node is not child:
+                        raise Declined("an unusual itunes:category")
+                    _add_tag(raw["tags"], node.get("text"), "http://www.itunes.com/")
             elif tag == "pubDate":
                 _no_attributes(child)
                 raw["published_parsed"] = _date(child)
@@ -649,8 +702,8 @@ class _Reader:
             if not isinstance(tag, str):
                 continue
             if tag not in _RSS1_CHANNEL_KNOWN:
-                if _inert(child, in_feed=True):
-                    continue
+                if tag == f"{RSS1}image" and not len(child) or _inert(child, in_feed=True):
+                    continue  # image: a reference to the RDF's <image>
                 raise Declined(f"an unusual channel element {tag}")
             if tag in seen:
                 raise Declined(f"several {tag}")
@@ -665,6 +718,10 @@ class _Reader:
             if not isinstance(tag, str) or child is channels[0]:
                 continue
             if tag != f"{RSS1}item":
+                if tag == f"{RSS1}image" and all(
+                    c.tag in _RSS1_IMAGE_KNOWN and not len(c) for c in child if isinstance(c.tag, str)
+                ):
+                    continue  # feedparser keeps its title and link as the image's
                 if tag != f"{RSS1}image" and _inert(child, in_feed=True):
                     continue
                 raise Declined(f"an unusual RDF element {tag}")
@@ -857,6 +914,13 @@ def _at_most_one(counts: Mapping[str, int], *tags: str) -> None:
     for tag in tags:
         if counts.get(tag, 0) > 1:
             raise Declined(f"several {tag}")
+
+
+def _add_tag(tags: list[dict[str, Any]], term: str | None, scheme: str | None) -> None:
+    """feedparser's ``_add_tag`` (a tag without a label, not repeated)."""
+    value = {"term": term, "scheme": scheme, "label": None}
+    if (term or scheme) and value not in tags:
+        tags.append(value)
 
 
 def _add_category(

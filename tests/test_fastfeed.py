@@ -214,16 +214,12 @@ BLOGGER = (DATA / "feeds" / "fastfeed" / "blogger.atom").read_bytes()
 @pytest.mark.parametrize(
     ("content", "headers"),
     [
-        (WORDPRESS.replace(b'encoding="UTF-8"', b'encoding="windows-1252"'), {}),
-        (WORDPRESS, {"content-type": "text/xml"}),  # RFC 3023: US-ASCII, which it is not
         (WORDPRESS, {"content-type": "application/rss+xml; charset=iso-8859-1"}),
         (WORDPRESS, {"content-location": "https://elsewhere.example/"}),
-        (b"\xef\xbb\xbf" + WORDPRESS, {}),
         (WORDPRESS.replace(b"<rss ", b'<!DOCTYPE rss [<!ENTITY x "y">]>\n<rss ', 1), {}),
-        (BLOGGER.replace(b"<entry>", b"<entry xml:base='https://elsewhere.example/'>", 1), {}),
         (WORDPRESS.replace(b"Forty-one", "Forty\u0092one".encode()), {}),
         (WORDPRESS.replace(b"+0000</pubDate>", b"</pubDate>", 1), {}),
-        (WORDPRESS.replace(b"<language>", b"<itunes:author xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>x</itunes:author><language>"), {}),
+        (WORDPRESS.replace(b"<language>", b"<media:title xmlns:media='http://search.yahoo.com/mrss/'>x</media:title><language>"), {}),
         (BLOGGER.replace(b"<content type='html'>", b"<content type='xhtml'>", 1), {}),
         (BLOGGER.replace(b"<thr:total>0", b"<summary>a</summary><summary>b</summary><thr:total>0"), {}),
         (WORDPRESS.replace(b"<title>Moths", b"<title><b>x</b>Moths"), {}),
@@ -233,13 +229,37 @@ BLOGGER = (DATA / "feeds" / "fastfeed" / "blogger.atom").read_bytes()
         (b"", {}),
     ],
     ids=[
-        "cp1252", "text-xml", "latin1-header", "content-location", "bom", "doctype", "xml-base",
-        "c1-controls", "date-without-zone", "itunes", "xhtml", "two-summaries", "markup-in-title",
+        "latin1-header", "content-location", "doctype", "c1-controls", "date-without-zone",
+        "media-title", "xhtml", "two-summaries", "markup-in-title",
         "two-channels", "truncated", "html", "empty",
     ],
 )  # fmt: skip
 def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[str, str]) -> None:
     assert not accepted(content, URLS[0], headers)
+
+
+@pytest.mark.parametrize(
+    ("content", "headers"),
+    [
+        (WORDPRESS.replace(b'encoding="UTF-8"', b'encoding="windows-1252"'), {}),
+        (WORDPRESS, {"content-type": "text/xml"}),  # RFC 3023: US-ASCII, then its fallbacks
+        (b"\xef\xbb\xbf" + WORDPRESS, {}),
+        (WORDPRESS.decode().encode("utf-16"), {"content-type": "application/rss+xml"}),
+        (BLOGGER.replace(b"<entry>", b"<entry xml:base='https://elsewhere.example/b/'>", 1), {}),
+        (BLOGGER.replace(b"<feed ", b"<feed xml:base='../up/' ", 1), {}),
+        (WORDPRESS.replace(b"<language>", b"<itunes:author xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>x</itunes:author><language>"), {}),
+        (WORDPRESS.replace(b"</item>", b"<feedburner:origLink xmlns:feedburner='http://rssnamespace.org/feedburner/ext/1.0'>https://o.example/1</feedburner:origLink><itunes:duration xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>12:00</itunes:duration></item>"), {}),
+        (WORDPRESS.replace(b"</item>", b"<media:content xmlns:media='http://search.yahoo.com/mrss/' url='https://o.example/a.jpg'><media:thumbnail url='https://o.example/t.jpg'/></media:content></item>"), {}),
+        (WORDPRESS.replace(b"+0000</pubDate>", b"+0000 (UTC)</pubDate>".replace(b" (UTC)", b""), 1).replace(b"Tue, ", b"Tuesday, ", 1), {}),
+    ],
+    ids=["cp1252", "text-xml", "bom", "utf-16", "xml-base-entry", "xml-base-feed", "itunes-author",
+         "origlink-duration", "media-content", "long-weekday"],
+)  # fmt: skip
+def test_extensions_encodings_and_bases_take_the_fast_path(
+    content: bytes, headers: dict[str, str]
+) -> None:
+    """Issue 13: what feedparser decodes, resolves or ignores the way the fast path can copy."""
+    assert assert_same(content, URLS[0], headers)
 
 
 def _rss_with_date(text: str, tag: str = "pubDate") -> bytes:
