@@ -434,6 +434,8 @@ class _Reader:
         self.base = base
         self.bases: dict[Any, str] = {}
         self.feed_summary = False  # an itunes:summary was read in the channel
+        # feedparser's hasContent: set by content anywhere, cleared only at the end of an item.
+        self.has_content = False
 
     def base_of(self, element: Any) -> str:
         """The base feedparser resolves ``element``'s URLs against: the document's, changed by
@@ -524,8 +526,12 @@ class _Reader:
         elif tag == "description":
             _no_attributes(child)
             text = _text(child)
-            if not self.feed_summary:  # else feedparser reads it as the feed's content
+            if not self.feed_summary:
                 feed["subtitle"] = text
+            elif not self.has_content:  # feedparser reads it as the feed's content
+                self.has_content = True
+            else:
+                feed["summary"] = text
         elif tag == "ttl":
             feed["ttl"] = _text(child)
         elif tag == f"{SY}updatePeriod":
@@ -575,15 +581,10 @@ class _Reader:
         _at_most_one(counts, "title", "link", "guid", "description", "pubDate", f"{DC}date",
                      f"{CONTENT}encoded", "comments", f"{WFW}commentRss", f"{SLASH}comments",
                      f"{THR}total")  # fmt: skip
-        if counts.get("author", 0) + counts.get(f"{DC}creator", 0) + counts.get(
-            "itunes_author", 0
-        ) > 1:
-            raise Declined("several authors")
-        if counts.get("itunes_summary", 0) and (
-            counts["itunes_summary"] > 1 or "description" in counts or f"{CONTENT}encoded" in counts
-        ):
-            # feedparser reads the second of them as content: not worth copying.
-            raise Declined("itunes:summary beside a description or content")
+        if counts.get("itunes_summary", 0) > 1:
+            raise Declined("several itunes:summary")
+        has_content = self.has_content
+        self.has_content = False  # as feedparser's _end_item leaves it
         link = guid_link = None
         for tag, child in children:
             if tag == "title":
@@ -611,10 +612,7 @@ class _Reader:
                     guid_link = raw["id"]
             elif tag in ("author", f"{DC}creator", "itunes_author"):
                 _no_attributes(child)
-                raw["author"] = _text(child)
-            elif tag == "itunes_summary":
-                _no_attributes(child)
-                raw["summary"] = _text(child)
+                raw["author"] = _text(child)  # the last one wins, as in feedparser
             elif tag == "itunes_keywords":  # feedparser's _end_itunes_keywords
                 _no_attributes(child)
                 for term in _text(child).split(","):
@@ -634,12 +632,22 @@ class _Reader:
             elif tag == f"{DC}date":
                 _no_attributes(child)
                 raw["updated_parsed"] = _date(child)
-            elif tag == "description":
+            elif tag in ("description", "itunes_summary"):
+                # feedparser's _start_description / _start_summary: a second summary of an item
+                # without content yet is its content.
                 _no_attributes(child)
-                raw["summary"] = _text(child)
+                text = _text(child)
+                if "summary" in raw and not has_content:
+                    has_content = True
+                    raw.setdefault("content", []).append({"value": text})
+                else:
+                    raw["summary"] = text
             elif tag == f"{CONTENT}encoded":
                 _no_attributes(child)
-                raw["content"] = [{"value": _text(child)}]
+                has_content = True
+                text = _text(child)
+                raw.setdefault("content", []).append({"value": text})
+                raw.setdefault("summary", text)  # _end_content's copy to the summary
             elif tag in ("category", f"{DC}subject"):
                 _no_attributes(child, ("domain",) if tag == "category" else ())
                 _add_category(raw["tags"], None, child.get("domain"), None, _text(child))
