@@ -559,6 +559,7 @@ class _Reader:
         raw: dict[str, Any] = {"links": [], "tags": [], "enclosures": []}
         counts: dict[str, int] = {}
         children = []
+        media: list[tuple[str, Any]] = []
         for child in item:
             tag = child.tag
             if not isinstance(tag, str):
@@ -572,6 +573,9 @@ class _Reader:
                     tag = name  # read below, as feedparser maps it
                 elif name == "source" and not len(child):
                     continue  # the item's source, which is not read
+                elif name in _MEDIA_TEXT_HOLDERS:
+                    media.extend(_media_texts(child))
+                    continue
                 elif name == "itunes_subtitle" or _inert(child, in_feed=False):
                     continue  # itunes:subtitle: the entry's subtitle, which is not read
                 else:
@@ -668,6 +672,8 @@ class _Reader:
                     raw["thr_total"] = _text(child)
             elif len(child):  # wfw:comment, WordPress's post-id: text feedparser keeps aside
                 raise Declined(f"markup inside {tag}")
+        _media_fields(raw, media, counts.get("description", 0) + counts.get("itunes_summary", 0)
+                      + counts.get(f"{CONTENT}encoded", 0))  # fmt: skip
         self.finish(raw, link, guid_link)
         return raw
 
@@ -867,10 +873,14 @@ class _Reader:
         raw: dict[str, Any] = {"links": [], "tags": [], "enclosures": []}
         counts: dict[str, int] = {}
         children = []
+        media: list[tuple[str, Any]] = []
         for child in entry:
             if not isinstance(child.tag, str):
                 continue
             if child.tag not in _ATOM_ENTRY_KNOWN:
+                if _feedparser_name(child) in _MEDIA_TEXT_HOLDERS:
+                    media.extend(_media_texts(child))
+                    continue
                 if _inert(child, in_feed=False):
                     continue
                 raise Declined(f"an unusual entry element {child.tag}")
@@ -914,8 +924,46 @@ class _Reader:
                 raise Declined("an unusual thumbnail")
         if "link" not in raw and ident is not None:
             raw["link"] = ident
+        _media_fields(raw, media, counts.get(f"{ATOM}summary", 0) + counts.get(f"{ATOM}content", 0))
         self.finish(raw, raw.pop("link", None), None)
         return raw
+
+
+_MEDIA_TEXT_HOLDERS = {"media_group", "media_content", "media_title", "media_description"}
+
+
+def _media_texts(element: Any) -> list[tuple[str, Any]]:
+    """The ``media:title`` and ``media:description`` elements in ``element`` (a Media RSS group
+    or content, or one of them), which feedparser reads as the entry's title and description;
+    everything else in it must be inert."""
+    found = []
+    for node in element.iter():
+        if not isinstance(node.tag, str):
+            continue
+        name = _feedparser_name(node)
+        if name in ("media_title", "media_description"):
+            if len(node):
+                raise Declined(f"markup inside {name}")
+            found.append((name, node))
+        elif name not in ("media_group", "media_content") and not _inert(node, in_feed=False):
+            raise Declined(f"an unusual media element {node.tag}")
+    return found
+
+
+def _media_fields(raw: dict[str, Any], media: list[tuple[str, Any]], summaries: int) -> None:
+    """What feedparser makes of an entry's ``media:title`` and ``media:description``: a title
+    of the entry's own (non-empty) always wins over a ``media:title`` (feedparser's title depth);
+    a lone ``media:description`` of an entry without summary or content is its summary (beside
+    them, feedparser's order and depth rules decide: declined)."""
+    titles = [node for name, node in media if name == "media_title"]
+    descriptions = [node for name, node in media if name == "media_description"]
+    if titles and not raw.get("title"):
+        raise Declined("a media:title without a title")
+    if descriptions:
+        if len(descriptions) > 1 or summaries:
+            raise Declined("a media:description beside a summary")
+        _no_attributes(descriptions[0], ("type",))
+        raw["summary"] = _text(descriptions[0])
 
 
 def _at_most_one(counts: Mapping[str, int], *tags: str) -> None:
