@@ -26,18 +26,43 @@ because a value must come out the same, not merely equivalent:
 * Atom authors are ``name (email)``, ``name`` or ``email``; RSS ``<author>`` and
   ``dc:creator`` are their text;
 * categories are ``(term, scheme, label)`` triples without repeats, in order;
-* the version (``rss20``, ``atom10``, ``rss10``) as feedparser's namespace sniffing gives it.
+* the version (``rss20``, ``atom10``, ``rss10``; ``rss091u``, ``rss092`` ... from an
+  ``<rss>`` element's ``version``) as feedparser's namespace sniffing gives it.
 
-Everything else is declined (``None``; the caller uses feedparser): a byte-order mark, an
-encoding feedparser could decide differently (its RFC 3023 rules: ``text/xml`` without a
-charset means US-ASCII, a response without Content-Type means ISO-8859-1), a DOCTYPE or entity,
-XML that is not well-formed, ``xml:base``, C1 control characters (feedparser maps them to
-cp1252), markup or comments inside a text element, XHTML or base64 content, several titles,
-contents, summaries, authors or dates in one entry, an element this module does not know in an
-entry or channel (iTunes, Media RSS apart from thumbnails, FeedBurner, ``<source>`` ...), a date
-in any format but plain RFC 822 or W3C-DTF, more entries than parse.py keeps.
-``tests/test_fastfeed.py`` runs both paths over every feed file of the project's fixtures and
-feedparser's corpus and requires the same ``FeedData`` wherever this one accepts.
+Real feeds (issue 13) need more, also copied rather than imitated:
+
+* the bytes are decoded by feedparser's own ``encodings.convert_to_utf8`` over the headers
+  parse.py gives it (RFC 3023: the HTTP charset, the XML declaration, US-ASCII for ``text/*``,
+  ISO-8859-1 without Content-Type, then its fallbacks), BOMs and UTF-16 included;
+* ``xml:base`` (and ``base``) attributes change the base per element as feedparser's
+  ``unknown_starttag`` does (``make_safe_absolute_uri``; :meth:`_Reader.base_of`);
+* a date in another format is read by feedparser's own ``_parse_date``;
+* elements of other namespaces are named as feedparser names them (``prefix_local``, lower
+  case: :func:`_feedparser_name`): those it has no handler for and stores under keys parse.py
+  does not read (``itunes:duration``, ``feedburner:origLink``, ``openSearch:*``, ``yt:*``,
+  ``georss``...) and the handled ones that write no such key (``media:content``,
+  ``media:thumbnail``, ``itunes:image``...; at the feed level also authors, tags, dates:
+  :func:`_inert`) are skipped; those feedparser maps onto a field parse.py reads are mapped the
+  same way: ``itunes:subtitle`` (the feed's subtitle), ``itunes:summary`` and a second
+  ``<description>`` (summary, or content when a summary came first and no content yet, with
+  feedparser's ``hasContent`` carried over from the channel), ``itunes:author`` (the last author
+  wins), ``itunes:keywords`` and ``itunes:category`` (tags with the iTunes scheme),
+  ``media:title`` (never over the entry's own title) and ``media:description`` (the summary of
+  an entry without one), ``pubdate``/``wfw:commentRSS``/a ``dc`` namespace without its slash
+  (the same elements under feedparser's lower-cased names), ``atom:updated``/``published`` in
+  RSS (``dc:date``/``pubDate``);
+* C1 control characters in text are mapped to cp1252's characters (feedparser's ``_cp1252``).
+
+Everything else is declined (``None``; the caller uses feedparser): an encoding feedparser
+cannot decode, a Content-Location header, a DOCTYPE or entity, XML that is not well-formed
+(feedparser's loose parser), ``xml:base`` without a document URL, markup or comments inside a text element, XHTML or base64
+content, several titles, contents or dates in one entry, an element feedparser maps onto a
+field parse.py reads in a way not copied here (``dc:title``, ``media:category`` in an entry,
+``<textinput>``, ``atom:content`` in RSS ...), a date feedparser cannot read, more entries than
+parse.py keeps. ``tests/test_fastfeed.py`` runs both paths over every feed file of the
+project's fixtures, feedparser's corpus and the real-world corpus, and requires the same
+``FeedData`` wherever this one accepts; ``benchmarks/fastpath_share.py`` prints the share of
+real-world feeds accepted and why the others are declined.
 """
 
 from __future__ import annotations
@@ -52,6 +77,7 @@ import feedparser.api
 import feedparser.datetimes
 import feedparser.encodings
 import feedparser.exceptions
+import feedparser.html
 import feedparser.urls
 from lxml import etree
 
@@ -64,8 +90,8 @@ MEDIA = "{http://search.yahoo.com/mrss/}"
 GD = "{http://schemas.google.com/g/2005}"
 WORDPRESS = "{com-wordpress:feed-additions:1}"
 
-# C1 controls as UTF-8 bytes: feedparser maps them to cp1252's characters.
-_C1_BYTES = re.compile(rb"\xc2[\x80-\x9f]")
+# feedparser's map of C1 controls to cp1252's characters, applied to every text it reads.
+_CP1252 = feedparser.html._cp1252
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")  # after the declaration, comments and PIs
 _BASE_ATTRIBUTE = re.compile(rb"""\sbase\s*=\s*["']""")
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
@@ -162,6 +188,11 @@ _INERT_HANDLED = {
     "gml_poslist", "psc_chapters", "psc_chapter", "admin_generatoragent",
     "admin_errorreportsto",
 }  # fmt: skip
+#: Harmless in an entry too: its publisher, rights, contributors and language, unread.
+_INERT_HANDLED |= {
+    "dc_publisher", "dc_rights", "dc_contributor", "dc_language", "rights", "copyright",
+    "language",
+}  # fmt: skip
 #: More of them, harmless at the feed level only: they write the feed's author, tags,
 #: language, rights, publisher, dates or image, none of which parse.py reads for a feed.
 _INERT_IN_FEED = _INERT_HANDLED | {
@@ -243,8 +274,6 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
         raise Declined("a DOCTYPE")
     if not base and (b"xml:base" in content or _BASE_ATTRIBUTE.search(content)):
         raise Declined("xml:base without a document URL (feedparser keeps it past its element)")
-    if _C1_BYTES.search(content):
-        raise Declined("C1 control characters")
     root = etree.fromstring(content, SAFE_PARSER)
     if root.getroottree().docinfo.doctype:
         raise Declined("a DOCTYPE")
@@ -340,12 +369,12 @@ def _sniffed_version(content: bytes) -> str:
 def _fix(text: str) -> str:
     """feedparser's repair of UTF-8 text decoded as Latin-1, applied to every text it reads."""
     if not text.isascii():
-        if C1.search(text):  # e.g. &#146;: feedparser maps C1 controls to cp1252's characters
-            raise Declined("C1 control characters")
         try:
-            return text.encode("iso-8859-1").decode("utf-8")
+            text = text.encode("iso-8859-1").decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
-            return text
+            pass
+        if C1.search(text):  # e.g. &#146;: feedparser maps C1 controls to cp1252's characters
+            text = text.translate(_CP1252)
     return text
 
 
