@@ -67,6 +67,7 @@ real-world feeds accepted and why the others are declined.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import urllib.parse
 from collections.abc import Mapping
@@ -369,10 +370,8 @@ def _sniffed_version(content: bytes) -> str:
 def _fix(text: str) -> str:
     """feedparser's repair of UTF-8 text decoded as Latin-1, applied to every text it reads."""
     if not text.isascii():
-        try:
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
             text = text.encode("iso-8859-1").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
         if C1.search(text):  # e.g. &#146;: feedparser maps C1 controls to cp1252's characters
             text = text.translate(_CP1252)
     return text
@@ -762,7 +761,9 @@ class _Reader:
                 continue
             if tag != f"{RSS1}item":
                 if tag == f"{RSS1}image" and all(
-                    c.tag in _RSS1_IMAGE_KNOWN and not len(c) for c in child if isinstance(c.tag, str)
+                    c.tag in _RSS1_IMAGE_KNOWN and not len(c)
+                    for c in child
+                    if isinstance(c.tag, str)
                 ):
                     continue  # feedparser keeps its title and link as the image's
                 if tag != f"{RSS1}image" and _inert(child, in_feed=True):

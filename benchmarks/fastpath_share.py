@@ -65,7 +65,9 @@ def main() -> int:
             reasons[why] += 1
             examples.setdefault(why, []).append(path.name)
     accepted = len(files) - sum(reasons.values())
-    print(f"fast path: {accepted} of {len(files)} feeds accepted ({100 * accepted / len(files):.1f}%)")
+    print(
+        f"fast path: {accepted} of {len(files)} feeds accepted ({100 * accepted / len(files):.1f}%)"
+    )
     for why, count in reasons.most_common():
         named = ", ".join(name[-50:] for name in examples[why][: args.show])
         print(f"{count:4d}  {why}    [{named}]")

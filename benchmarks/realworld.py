@@ -94,7 +94,11 @@ def poll_cpu(urls: list[str], aggregator: Path) -> tuple[float, float, str]:
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         lines = (done.stdout + done.stderr).strip().splitlines()
-        return cpu(after) - cpu(before), wall, f"exit {done.returncode}: " + (lines[-1] if lines else "")
+        return (
+            cpu(after) - cpu(before),
+            wall,
+            f"exit {done.returncode}: " + (lines[-1] if lines else ""),
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

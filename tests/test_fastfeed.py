@@ -155,7 +155,9 @@ def test_the_realworld_corpus_reads_the_same_wherever_the_fast_path_accepts() ->
             try:
                 count += assert_same(content, url, headers)
             except AssertionError:
-                raise AssertionError(f"{path.name} ({url or 'no URL'}, {headers}) differs") from None
+                raise AssertionError(
+                    f"{path.name} ({url or 'no URL'}, {headers}) differs"
+                ) from None
     print(f"fast path: {count} of {len(REALWORLD_READINGS) * len(files)} real-world readings")
     assert count >= 0.55 * len(REALWORLD_READINGS) * len(files)
 
