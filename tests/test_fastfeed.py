@@ -254,12 +254,16 @@ def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[
         (WORDPRESS.replace(b"<language>", b"<itunes:author xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>x</itunes:author><language>"), {}),
         (WORDPRESS.replace(b"</item>", b"<feedburner:origLink xmlns:feedburner='http://rssnamespace.org/feedburner/ext/1.0'>https://o.example/1</feedburner:origLink><itunes:duration xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>12:00</itunes:duration></item>"), {}),
         (WORDPRESS.replace(b"</item>", b"<media:content xmlns:media='http://search.yahoo.com/mrss/' url='https://o.example/a.jpg'><media:thumbnail url='https://o.example/t.jpg'/></media:content></item>"), {}),
+        (WORDPRESS.replace(b"<description><![CDATA[We left", b"<itunes:summary xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>Short</itunes:summary><description><![CDATA[We left", 1), {}),
+        (BLOGGER.replace(b"<content type='html'>&lt;p&gt;Night train, no photos.&lt;/p&gt;</content>", b"<media:group xmlns:media='http://search.yahoo.com/mrss/'><media:title>Night</media:title><media:description>Night train.</media:description></media:group>"), {}),
+        (WORDPRESS.replace(b'version="2.0"', b'version="0.92"', 1), {}),
         (WORDPRESS.replace(b"Forty-one", "Forty\u0092one".encode()), {}),
         (WORDPRESS.replace(b"Forty-one", b"Forty&#146;one"), {}),
         (WORDPRESS.replace(b"+0000</pubDate>", b"+0000 (UTC)</pubDate>".replace(b" (UTC)", b""), 1).replace(b"Tue, ", b"Tuesday, ", 1), {}),
     ],
     ids=["cp1252", "text-xml", "latin1-header", "bom", "utf-16", "xml-base-entry", "xml-base-feed", "itunes-author",
-         "origlink-duration", "media-content", "c1-controls", "c1-reference", "long-weekday"],
+         "origlink-duration", "media-content", "itunes-summary-first", "media-group", "rss092",
+        "c1-controls", "c1-reference", "long-weekday"],
 )  # fmt: skip
 def test_extensions_encodings_and_bases_take_the_fast_path(
     content: bytes, headers: dict[str, str]
