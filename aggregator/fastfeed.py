@@ -278,7 +278,7 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     root = etree.fromstring(content, SAFE_PARSER)
     if root.getroottree().docinfo.doctype:
         raise Declined("a DOCTYPE")
-    reader = _Reader(base)
+    reader = _Reader(base, max_entries)
     if root.tag == "rss":
         if len(root) != 1:
             raise Declined("not one channel")
@@ -458,8 +458,9 @@ def _no_attributes(element: Any, allowed: tuple[str, ...] = ()) -> None:
 class _Reader:
     """Builds feedparser's raw dicts for one document (``base``: its base for relative URLs)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, max_entries: int = 1 << 62) -> None:
         self.base = base
+        self.max_entries = max_entries
         self.bases: dict[Any, str] = {}
         self.feed_summary = False  # an itunes:summary was read in the channel
         # feedparser's hasContent: set by content anywhere, cleared only at the end of an item.
@@ -512,6 +513,8 @@ class _Reader:
                 continue
             if tag == "item":
                 entries.append(self.rss_item(child))
+                if len(entries) > self.max_entries:  # declined before reading them all
+                    raise Declined("more entries than parse.py keeps")
                 continue
             if tag in seen and tag in ("title", "link", "description", "ttl", "skipHours",
                                        "skipDays", "image", f"{SY}updatePeriod",
@@ -770,6 +773,8 @@ class _Reader:
                     continue
                 raise Declined(f"an unusual RDF element {tag}")
             entries.append(self.rdf_item(child))
+            if len(entries) > self.max_entries:  # declined before reading them all
+                raise Declined("more entries than parse.py keeps")
         return feed, entries
 
     def rdf_item(self, item: Any) -> dict[str, Any]:
@@ -836,6 +841,8 @@ class _Reader:
                 raise Declined(f"an unusual feed element {tag}")
             if tag == f"{ATOM}entry":
                 entries.append(self.atom_entry(child))
+                if len(entries) > self.max_entries:  # declined before reading them all
+                    raise Declined("more entries than parse.py keeps")
                 continue
             counts[tag] = counts.get(tag, 0) + 1
             if counts[tag] > 1 and tag not in (f"{ATOM}link", f"{ATOM}category"):
