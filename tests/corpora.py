@@ -17,6 +17,8 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 #: feedparser's own test files (2,107 one-behaviour documents).
 FEEDPARSER_TESTS = "feedparser-tests"
+#: 187 real feeds and 24 real blog pages captured by other projects.
+REALWORLD = "realworld"
 
 
 def in_ci() -> bool:

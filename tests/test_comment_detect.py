@@ -4,13 +4,13 @@ our own, dates as people write them, script-loaded systems named, extract-commen
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from corpora import REALWORLD, SHARED, corpus
 from pytest_httpserver import HTTPServer
 
 from aggregator.comments.dates import parse_comment_date
@@ -18,17 +18,14 @@ from aggregator.comments.detect import detect_comments, read_comments
 from aggregator.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpora" / "realworld"
+CORPUS = SHARED / REALWORLD
 EXPECTED = json.loads((ROOT / "tests" / "data" / "corpus_pages_expected.json").read_text())
 NOW = datetime(2020, 1, 1, tzinfo=UTC)
 URL = "https://blog.example/2019/03/post/"
 
 
 def _corpus_or_skip() -> None:
-    if not CORPUS.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"corpus not found at {CORPUS} (required under CI)")
-        pytest.skip(f"corpus not found at {CORPUS}")
+    corpus(REALWORLD)  # skips when absent, fails under CI=true
 
 
 def _seen(comments) -> set[tuple[str | None, str | None]]:

@@ -4,28 +4,25 @@ fallback detector, on small pages and on the shared corpus's pages (read in plac
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from corpora import REALWORLD, SHARED, corpus
 
 from aggregator.comments.detect import detect_comments
 from aggregator.comments.pages import _parse_html
 from aggregator.comments.paging import other_comment_pages, page_number, thread_url
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpora" / "realworld"
+CORPUS = SHARED / REALWORLD
 EXPECTED = json.loads((ROOT / "tests" / "data" / "corpus_pages_expected.json").read_text())
 NOW = datetime(2020, 1, 1, tzinfo=UTC)
 URL = "https://blog.example/2019/03/post/"
 
 
 def _corpus_or_skip() -> None:
-    if not CORPUS.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"corpus not found at {CORPUS} (required under CI)")
-        pytest.skip(f"corpus not found at {CORPUS}")
+    corpus(REALWORLD)  # skips when absent, fails under CI=true
 
 
 def _flat_wordpress(reply_markup: str) -> bytes:

@@ -11,6 +11,7 @@ declined.
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 import sys
 from collections.abc import Iterator
@@ -116,6 +117,52 @@ def test_feedparsers_corpus_reads_the_same_wherever_the_fast_path_accepts() -> N
     assert count >= 100
 
 
+def _realworld_feeds() -> list[Path]:
+    realworld = corpus("realworld")  # skips when absent, fails under CI=true
+    sources = json.loads((realworld / "sources.json").read_text())
+    return [realworld / "files" / item["file"] for item in sources if item["kind"] == "feed"]
+
+
+# How each real-world feed is read: served as the benchmark's server serves it (application/xml,
+# so the XML declaration's encoding counts), with no headers and no URL (a file), and from an
+# http URL without a Content-Type (RFC 3023: the declaration, else ISO-8859-1).
+REALWORLD_READINGS = (
+    ("http://127.0.0.1:8089/feeds/feed.xml", {"content-type": "application/xml"}),
+    ("", {}),
+    ("https://blog.example.org/feed/", {}),
+)
+
+
+def test_the_realworld_corpus_reads_the_same_wherever_the_fast_path_accepts() -> None:
+    """Deliberate differences: none. Where feedparser's reading would differ from an lxml
+    reading (loose parsing of ill-formed XML, summaries and titles beside media ones, elements
+    whose mapping is not copied), the fast path declines instead."""
+    files = _realworld_feeds()
+    count = 0
+    for path in files:
+        content = path.read_bytes()
+        for url, headers in REALWORLD_READINGS:
+            try:
+                count += assert_same(content, url, headers)
+            except AssertionError:
+                raise AssertionError(
+                    f"{path.name} ({url or 'no URL'}, {headers}) differs"
+                ) from None
+    print(f"fast path: {count} of {len(REALWORLD_READINGS) * len(files)} real-world readings")
+    assert count >= 0.55 * len(REALWORLD_READINGS) * len(files)
+
+
+def test_most_realworld_feeds_take_the_fast_path() -> None:
+    """Issue 13 asks for 90% of the real-world feeds, served as a server serves XML; this branch
+    reaches 62% (116 of 187; 35 before it), and this pins that floor. What is still declined is
+    listed by ``benchmarks/fastpath_share.py``: ill-formed XML (12; feedparser's loose parser),
+    Atom 0.3 and other versions (6), then a long tail of single elements."""
+    files = _realworld_feeds()
+    url, headers = REALWORLD_READINGS[0]
+    accepted_files = [p for p in files if accepted(p.read_bytes(), url, headers)]
+    assert len(accepted_files) >= 0.6 * len(files), f"{len(accepted_files)} of {len(files)}"
+
+
 def _benchmark_corpus() -> object:
     spec = importlib.util.spec_from_file_location("bench_corpus", ROOT / "benchmarks" / "corpus.py")
     assert spec is not None and spec.loader is not None
@@ -162,16 +209,10 @@ BLOGGER = (DATA / "feeds" / "fastfeed" / "blogger.atom").read_bytes()
 @pytest.mark.parametrize(
     ("content", "headers"),
     [
-        (WORDPRESS.replace(b'encoding="UTF-8"', b'encoding="windows-1252"'), {}),
-        (WORDPRESS, {"content-type": "text/xml"}),  # RFC 3023: US-ASCII, which it is not
-        (WORDPRESS, {"content-type": "application/rss+xml; charset=iso-8859-1"}),
         (WORDPRESS, {"content-location": "https://elsewhere.example/"}),
-        (b"\xef\xbb\xbf" + WORDPRESS, {}),
         (WORDPRESS.replace(b"<rss ", b'<!DOCTYPE rss [<!ENTITY x "y">]>\n<rss ', 1), {}),
-        (BLOGGER.replace(b"<entry>", b"<entry xml:base='https://elsewhere.example/'>", 1), {}),
-        (WORDPRESS.replace(b"Forty-one", "Forty\u0092one".encode()), {}),
         (WORDPRESS.replace(b"+0000</pubDate>", b"</pubDate>", 1), {}),
-        (WORDPRESS.replace(b"<language>", b"<itunes:author xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>x</itunes:author><language>"), {}),
+        (WORDPRESS.replace(b"<language>", b"<media:title xmlns:media='http://search.yahoo.com/mrss/'>x</media:title><language>"), {}),
         (BLOGGER.replace(b"<content type='html'>", b"<content type='xhtml'>", 1), {}),
         (BLOGGER.replace(b"<thr:total>0", b"<summary>a</summary><summary>b</summary><thr:total>0"), {}),
         (WORDPRESS.replace(b"<title>Moths", b"<title><b>x</b>Moths"), {}),
@@ -181,13 +222,44 @@ BLOGGER = (DATA / "feeds" / "fastfeed" / "blogger.atom").read_bytes()
         (b"", {}),
     ],
     ids=[
-        "cp1252", "text-xml", "latin1-header", "content-location", "bom", "doctype", "xml-base",
-        "c1-controls", "date-without-zone", "itunes", "xhtml", "two-summaries", "markup-in-title",
+        "content-location", "doctype", "date-without-zone",
+        "media-title", "xhtml", "two-summaries", "markup-in-title",
         "two-channels", "truncated", "html", "empty",
     ],
 )  # fmt: skip
 def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[str, str]) -> None:
     assert not accepted(content, URLS[0], headers)
+
+
+@pytest.mark.parametrize(
+    ("content", "headers"),
+    [
+        (WORDPRESS.replace(b'encoding="UTF-8"', b'encoding="windows-1252"'), {}),
+        (WORDPRESS, {"content-type": "text/xml"}),  # RFC 3023: US-ASCII, then its fallbacks
+        (WORDPRESS, {"content-type": "application/rss+xml; charset=iso-8859-1"}),
+        (b"\xef\xbb\xbf" + WORDPRESS, {}),
+        (WORDPRESS.decode().encode("utf-16"), {"content-type": "application/rss+xml"}),
+        (BLOGGER.replace(b"<entry>", b"<entry xml:base='https://elsewhere.example/b/'>", 1), {}),
+        (BLOGGER.replace(b"<feed ", b"<feed xml:base='../up/' ", 1), {}),
+        (WORDPRESS.replace(b"<language>", b"<itunes:author xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>x</itunes:author><language>"), {}),
+        (WORDPRESS.replace(b"</item>", b"<feedburner:origLink xmlns:feedburner='http://rssnamespace.org/feedburner/ext/1.0'>https://o.example/1</feedburner:origLink><itunes:duration xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>12:00</itunes:duration></item>"), {}),
+        (WORDPRESS.replace(b"</item>", b"<media:content xmlns:media='http://search.yahoo.com/mrss/' url='https://o.example/a.jpg'><media:thumbnail url='https://o.example/t.jpg'/></media:content></item>"), {}),
+        (WORDPRESS.replace(b"<description><![CDATA[We left", b"<itunes:summary xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>Short</itunes:summary><description><![CDATA[We left", 1), {}),
+        (BLOGGER.replace(b"<content type='html'>&lt;p&gt;Night train, no photos.&lt;/p&gt;</content>", b"<media:group xmlns:media='http://search.yahoo.com/mrss/'><media:title>Night</media:title><media:description>Night train.</media:description></media:group>"), {}),
+        (WORDPRESS.replace(b'version="2.0"', b'version="0.92"', 1), {}),
+        (WORDPRESS.replace(b"Forty-one", "Forty\u0092one".encode()), {}),
+        (WORDPRESS.replace(b"Forty-one", b"Forty&#146;one"), {}),
+        (WORDPRESS.replace(b"+0000</pubDate>", b"+0000 (UTC)</pubDate>".replace(b" (UTC)", b""), 1).replace(b"Tue, ", b"Tuesday, ", 1), {}),
+    ],
+    ids=["cp1252", "text-xml", "latin1-header", "bom", "utf-16", "xml-base-entry", "xml-base-feed", "itunes-author",
+         "origlink-duration", "media-content", "itunes-summary-first", "media-group", "rss092",
+        "c1-controls", "c1-reference", "long-weekday"],
+)  # fmt: skip
+def test_extensions_encodings_and_bases_take_the_fast_path(
+    content: bytes, headers: dict[str, str]
+) -> None:
+    """Issue 13: what feedparser decodes, resolves or ignores the way the fast path can copy."""
+    assert assert_same(content, URLS[0], headers)
 
 
 def _rss_with_date(text: str, tag: str = "pubDate") -> bytes:

@@ -6,13 +6,13 @@ feedparser's without a listed reason."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import feedparser
 import pytest
+from corpora import REALWORLD, SHARED, corpus
 
 from aggregator.errors import ParseError
 from aggregator.models import FeedData, StoredEntry
@@ -20,17 +20,14 @@ from aggregator.parse.feed import parse_feed
 from aggregator.parse.sanitize import MAX_HTML_CHARS, plain_text
 from aggregator.select.dedupe import dedupe
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "realworld"
+CORPUS = SHARED / REALWORLD
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 URL_ONE = "https://one.example/feeds/a.xml"
 URL_TWO = "http://two.example/other/b"
 
 
 def corpus_feeds() -> list[Path]:
-    if not (CORPUS / "sources.json").exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the real-world corpus is missing at {CORPUS}")
-        pytest.skip(f"no real-world corpus at {CORPUS}")
+    corpus(REALWORLD)  # skips when absent, fails under CI=true
     listed = json.loads((CORPUS / "sources.json").read_text())
     return [CORPUS / "files" / item["file"] for item in listed if item["kind"] == "feed"]
 

@@ -26,28 +26,60 @@ because a value must come out the same, not merely equivalent:
 * Atom authors are ``name (email)``, ``name`` or ``email``; RSS ``<author>`` and
   ``dc:creator`` are their text;
 * categories are ``(term, scheme, label)`` triples without repeats, in order;
-* the version (``rss20``, ``atom10``, ``rss10``) as feedparser's namespace sniffing gives it.
+* the version (``rss20``, ``atom10``, ``rss10``; ``rss091u``, ``rss092`` ... from an
+  ``<rss>`` element's ``version``) as feedparser's namespace sniffing gives it.
 
-Everything else is declined (``None``; the caller uses feedparser): a byte-order mark, an
-encoding feedparser could decide differently (its RFC 3023 rules: ``text/xml`` without a
-charset means US-ASCII, a response without Content-Type means ISO-8859-1), a DOCTYPE or entity,
-XML that is not well-formed, ``xml:base``, C1 control characters (feedparser maps them to
-cp1252), markup or comments inside a text element, XHTML or base64 content, several titles,
-contents, summaries, authors or dates in one entry, an element this module does not know in an
-entry or channel (iTunes, Media RSS apart from thumbnails, FeedBurner, ``<source>`` ...), a date
-in any format but plain RFC 822 or W3C-DTF, more entries than parse.py keeps.
-``tests/test_fastfeed.py`` runs both paths over every feed file of the project's fixtures and
-feedparser's corpus and requires the same ``FeedData`` wherever this one accepts.
+Real feeds (issue 13) need more, also copied rather than imitated:
+
+* the bytes are decoded by feedparser's own ``encodings.convert_to_utf8`` over the headers
+  parse.py gives it (RFC 3023: the HTTP charset, the XML declaration, US-ASCII for ``text/*``,
+  ISO-8859-1 without Content-Type, then its fallbacks), BOMs and UTF-16 included;
+* ``xml:base`` (and ``base``) attributes change the base per element as feedparser's
+  ``unknown_starttag`` does (``make_safe_absolute_uri``; :meth:`_Reader.base_of`);
+* a date in another format is read by feedparser's own ``_parse_date``;
+* elements of other namespaces are named as feedparser names them (``prefix_local``, lower
+  case: :func:`_feedparser_name`): those it has no handler for and stores under keys parse.py
+  does not read (``itunes:duration``, ``feedburner:origLink``, ``openSearch:*``, ``yt:*``,
+  ``georss``...) and the handled ones that write no such key (``media:content``,
+  ``media:thumbnail``, ``itunes:image``...; at the feed level also authors, tags, dates:
+  :func:`_inert`) are skipped; those feedparser maps onto a field parse.py reads are mapped the
+  same way: ``itunes:subtitle`` (the feed's subtitle), ``itunes:summary`` and a second
+  ``<description>`` (summary, or content when a summary came first and no content yet, with
+  feedparser's ``hasContent`` carried over from the channel), ``itunes:author`` (the last author
+  wins), ``itunes:keywords`` and ``itunes:category`` (tags with the iTunes scheme),
+  ``media:title`` (never over the entry's own title) and ``media:description`` (the summary of
+  an entry without one), ``pubdate``/``wfw:commentRSS``/a ``dc`` namespace without its slash
+  (the same elements under feedparser's lower-cased names), ``atom:updated``/``published`` in
+  RSS (``dc:date``/``pubDate``);
+* C1 control characters in text are mapped to cp1252's characters (feedparser's ``_cp1252``).
+
+Everything else is declined (``None``; the caller uses feedparser): an encoding feedparser
+cannot decode, a Content-Location header, a DOCTYPE or entity, XML that is not well-formed
+(feedparser's loose parser), ``xml:base`` without a document URL, markup or comments inside a text element, XHTML or base64
+content, several titles, contents or dates in one entry, an element feedparser maps onto a
+field parse.py reads in a way not copied here (``dc:title``, ``media:category`` in an entry,
+``<textinput>``, ``atom:content`` in RSS ...), a date feedparser cannot read, more entries than
+parse.py keeps. ``tests/test_fastfeed.py`` runs both paths over every feed file of the
+project's fixtures, feedparser's corpus and the real-world corpus, and requires the same
+``FeedData`` wherever this one accepts; ``benchmarks/fastpath_share.py`` prints the share of
+real-world feeds accepted and why the others are declined.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import feedparser.api
+import feedparser.datetimes
+import feedparser.encodings
+import feedparser.exceptions
+import feedparser.html
+import feedparser.urls
 from lxml import etree
 
 from aggregator.parse.fastparse import ATOM, C1, CONTENT, DC, SAFE_PARSER, SLASH, THR, WFW
@@ -59,14 +91,14 @@ MEDIA = "{http://search.yahoo.com/mrss/}"
 GD = "{http://schemas.google.com/g/2005}"
 WORDPRESS = "{com-wordpress:feed-additions:1}"
 
-# C1 controls as UTF-8 bytes: feedparser maps them to cp1252's characters.
-_C1_BYTES = re.compile(rb"\xc2[\x80-\x9f]")
-_DECLARATION = re.compile(rb"^<\?xml[^>]*?\?>")
-_DECLARED_ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
+# feedparser's map of C1 controls to cp1252's characters, applied to every text it reads.
+_CP1252 = feedparser.html._cp1252
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")  # after the declaration, comments and PIs
+_BASE_ATTRIBUTE = re.compile(rb"""\sbase\s*=\s*["']""")
+XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+_XML_ATTRIBUTES = {XML_BASE, "{http://www.w3.org/XML/1998/namespace}lang"}
 _NAMESPACE_DECLARATION = re.compile(r"""xmlns(?::[\w.-]+)?\s*=\s*["']([^"']*)["']""")
 _URIFIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
-_UTF8 = {"utf-8", "utf8"}
-_ASCII_COMPATIBLE = _UTF8 | {"us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"}
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 
 _RSS_CHANNEL_KNOWN = {
@@ -79,6 +111,17 @@ _RSS_ITEM_KNOWN = {
     "title", "link", "guid", "description", "pubDate", "author", "category", "comments",
     "enclosure", f"{DC}creator", f"{DC}date", f"{DC}subject", f"{CONTENT}encoded",
     f"{WFW}commentRss", f"{WFW}comment", f"{SLASH}comments", f"{THR}total", f"{WORDPRESS}post-id",
+}  # fmt: skip
+#: Item elements under the names feedparser gives them (lower case, canonical prefix): another
+#: spelling (``pubdate``, ``wfw:commentRSS``, a ``dc`` namespace without its final slash) or
+#: the Atom date elements, which feedparser reads as ``pubDate`` and ``dc:date``.
+_RSS_ITEM_BY_NAME = {
+    "title": "title", "link": "link", "guid": "guid", "description": "description",
+    "pubdate": "pubDate", "published": "pubDate", "author": "author", "category": "category",
+    "comments": "comments", "enclosure": "enclosure", "dc_creator": f"{DC}creator",
+    "dc_date": f"{DC}date", "updated": f"{DC}date", "dc_subject": f"{DC}subject",
+    "content_encoded": f"{CONTENT}encoded", "wfw_commentrss": f"{WFW}commentRss",
+    "wfw_comment": f"{WFW}comment", "slash_comments": f"{SLASH}comments",
 }  # fmt: skip
 _RSS1_CHANNEL_KNOWN = {
     f"{RSS1}title", f"{RSS1}link", f"{RSS1}description", f"{RSS1}items", f"{DC}language",
@@ -102,6 +145,7 @@ _ATOM_ENTRY_KNOWN = {
                  "category")
 } | {f"{THR}total", f"{MEDIA}thumbnail"}  # fmt: skip
 _ATOM_AUTHOR_KNOWN = {f"{ATOM}name", f"{ATOM}uri", f"{ATOM}email", f"{GD}image"}
+_RSS1_IMAGE_KNOWN = {f"{RSS1}title", f"{RSS1}url", f"{RSS1}link"}
 _IMAGE_KNOWN = {"url", "title", "link", "width", "height", "description"}
 
 _RFC822 = re.compile(
@@ -122,6 +166,81 @@ _ZONES = {
 _W3CDTF = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
 )
+
+
+# feedparser's parser class (for its element handlers) and its namespace -> prefix table.
+_FEEDPARSER = feedparser.api.StrictFeedParser
+_PREFIXES = {uri.lower(): prefix for uri, prefix in _FEEDPARSER.namespaces.items()}
+#: The keys parse.py reads from a feed or an entry: an element stored under one of them is read.
+_USED_KEYS = {
+    "title", "link", "links", "id", "guidislink", "author", "author_detail", "summary",
+    "content", "tags", "enclosures", "published_parsed", "updated_parsed", "created_parsed",
+    "comments", "wfw_commentrss", "slash_comments", "thr_total", "thr_in-reply-to", "subtitle",
+    "ttl", "sy_updateperiod", "sy_updatefrequency", "skiphours", "skipdays",
+}  # fmt: skip
+#: Elements feedparser has a handler for that write none of those keys, anywhere (they keep
+#: media, artwork, ratings, places, chapters: values parse.py does not read).
+_INERT_HANDLED = {
+    "media_content", "media_thumbnail", "media_group", "media_rating", "media_credit",
+    "media_restriction", "media_license", "media_player", "itunes_image", "itunes_link",
+    "itunes_explicit", "itunes_block", "itunes_owner", "itunes_name", "itunes_email",
+    "georss_point", "georss_line", "georss_polygon", "georss_box", "georss_where", "where",
+    "gml_point", "gml_linestring", "gml_polygon", "gml_exterior", "gml_linearring", "gml_pos",
+    "gml_poslist", "psc_chapters", "psc_chapter", "admin_generatoragent",
+    "admin_errorreportsto",
+}  # fmt: skip
+#: Harmless in an entry too: its publisher, rights, contributors and language, unread.
+_INERT_HANDLED |= {
+    "dc_publisher", "dc_rights", "dc_contributor", "dc_language", "rights", "copyright",
+    "language",
+}  # fmt: skip
+#: More of them, harmless at the feed level only: they write the feed's author, tags,
+#: language, rights, publisher, dates or image, none of which parse.py reads for a feed.
+_INERT_IN_FEED = _INERT_HANDLED | {
+    "itunes_author", "itunes_category", "itunes_keywords", "media_category", "media_keywords",
+    "dc_language", "dc_publisher", "dc_rights", "dc_creator", "dc_author", "dc_date",
+    "dc_contributor", "dc_subject", "dcterms_created", "dcterms_issued", "dcterms_modified",
+    "author", "managingeditor", "webmaster", "copyright", "rights", "updated", "id", "icon",
+    "logo", "generator", "language", "pubdate", "lastbuilddate", "category", "published",
+    "feedburner_browserfriendly", "info",
+}  # fmt: skip
+
+
+def _feedparser_name(element: Any) -> str:
+    """The name feedparser gives ``element`` (``prefix_local``, lower case): its own prefix for a
+    namespace it knows, else the prefix the document declared for it, else the local name."""
+    name = etree.QName(element)
+    local = name.localname.lower()
+    uri = (name.namespace or "").lower()
+    if "backend.userland.com/rss" in uri:
+        uri = "http://backend.userland.com/rss"
+    prefix = _PREFIXES.get(uri)
+    if prefix is None:
+        prefix = next((p for p, u in element.nsmap.items() if p and u == name.namespace), "")
+    return f"{prefix.lower()}_{local}" if prefix else local
+
+
+def _inert(element: Any, in_feed: bool) -> bool:
+    """Whether feedparser's reading of ``element`` and everything inside it leaves every value
+    parse.py reads unchanged: each is an element feedparser has no handler for and stores under
+    a key parse.py does not read (``itunes:duration``, ``feedburner:origLink``,
+    ``openSearch:totalResults``, ``yt:videoId`` ...), or one of the handled elements known to
+    write only such keys (``media:content``, ``itunes:image`` ...; at the feed level also the
+    feed's author, tags, dates)."""
+    harmless = _INERT_IN_FEED if in_feed else _INERT_HANDLED
+    for node in element.iter():
+        if not isinstance(node.tag, str):
+            continue
+        name = _feedparser_name(node)
+        if name in harmless:
+            continue
+        if (
+            name in _USED_KEYS
+            or hasattr(_FEEDPARSER, f"_start_{name}")
+            or hasattr(_FEEDPARSER, f"_end_{name}")
+        ):
+            return False
+    return True
 
 
 class Declined(Exception):
@@ -146,25 +265,25 @@ def read_feed(
 
 def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int) -> dict[str, Any]:
     lowered = {key.lower(): value for key, value in headers.items()}
-    _check_encoding(content, lowered, url)
+    if "content-location" in lowered:
+        raise Declined("a base feedparser may read differently")
+    base = _base(url)
+    if base is None:
+        raise Declined("a base feedparser may read differently")
+    content = _decoded(content, lowered, url)
     if b"<!DOCTYPE" in content[:4096] or b"<!ENTITY" in content:
         raise Declined("a DOCTYPE")
-    if b"xml:base" in content:
-        raise Declined("xml:base (feedparser resolves links against it)")
-    if _C1_BYTES.search(content):
-        raise Declined("C1 control characters")
+    if not base and (b"xml:base" in content or _BASE_ATTRIBUTE.search(content)):
+        raise Declined("xml:base without a document URL (feedparser keeps it past its element)")
     root = etree.fromstring(content, SAFE_PARSER)
     if root.getroottree().docinfo.doctype:
         raise Declined("a DOCTYPE")
-    base = _base(url) if "content-location" not in lowered else None
-    if base is None:
-        raise Declined("a base feedparser may read differently")
-    reader = _Reader(base)
+    reader = _Reader(base, max_entries)
     if root.tag == "rss":
-        if root.get("version") != "2.0" or len(root) != 1:
-            raise Declined("not plain RSS 2.0")
+        if len(root) != 1:
+            raise Declined("not one channel")
         feed, entries = reader.rss(root[0])
-        version = "rss20"
+        version = _rss_version(content, root.get("version") or "")
     elif root.tag == f"{ATOM}feed":
         feed, entries = reader.atom(root)
         version = _sniffed_version(content)
@@ -178,53 +297,21 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     return {"feed": feed, "entries": entries, "version": version, "bozo": False}
 
 
-def _check_encoding(content: bytes, headers: Mapping[str, str], url: str) -> None:
-    """Decline unless feedparser would decode the document as UTF-8 on its first try (or it is
-    ASCII and the codec it picks is ASCII-compatible), as lxml does.
-
-    feedparser follows RFC 3023 (``encodings.convert_to_utf8``): ``application/*xml`` takes the
-    HTTP charset, else the XML declaration's, else UTF-8; ``text/*`` the HTTP charset, else
-    US-ASCII; no Content-Type among other headers (parse.py adds Content-Location for an http(s)
-    URL) the declaration's, else ISO-8859-1; no headers at all the declaration's, else UTF-8.
-    """
-    if content.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00")):
-        raise Declined("a byte-order mark or UTF-16/32")
-    if not content.startswith(b"<"):
-        raise Declined("no plain XML start")
-    declared = ""
-    head = _DECLARATION.match(content[:512])
-    if head:
-        found = _DECLARED_ENCODING.search(head.group(0))
-        declared = found.group(1).decode("ascii", "replace").lower() if found else ""
-    if declared and declared not in _UTF8:
-        raise Declined("an encoding other than UTF-8 declared")
+def _decoded(content: bytes, headers: Mapping[str, str], url: str) -> bytes:
+    """``content`` as the UTF-8 bytes feedparser parses: decoded by feedparser's own RFC 3023
+    rules (``encodings.convert_to_utf8``, over the headers parse.py gives it: Content-Location
+    for an http(s) URL), its XML declaration rewritten to UTF-8. Declined when no encoding fits
+    (feedparser then falls back to its loose parser)."""
+    response = dict(headers)
     if url.startswith(("http://", "https://")):
-        headers = {**headers, "content-location": url}
-    kind, _, params = (headers.get("content-type") or "").partition(";")
-    kind = kind.strip()
-    charset = ""
-    for chunk in params.split(";"):
-        key, _, value = chunk.partition("=")
-        if key.strip().lower() == "charset":
-            charset = value.strip().strip("\"'")
-    if kind in (
-        "application/xml",
-        "application/xml-dtd",
-        "application/xml-external-parsed-entity",
-    ) or (kind.startswith("application/") and kind.endswith("+xml")):
-        chosen = charset or declared or "utf-8"
-    elif kind.startswith("text/"):
-        chosen = charset or "us-ascii"
-    elif headers and "content-type" not in headers:
-        chosen = declared or "iso-8859-1"
-    else:
-        chosen = declared or "utf-8"
-    chosen = chosen.lower()
-    if chosen in _UTF8:
-        return
-    if chosen in _ASCII_COMPATIBLE and content.isascii():
-        return
-    raise Declined(f"feedparser would decode it as {chosen}")
+        response["content-location"] = url
+    result: dict[str, Any] = {}
+    data = feedparser.encodings.convert_to_utf8(response, content, result)
+    if not result.get("encoding") or isinstance(
+        result.get("bozo_exception"), feedparser.exceptions.CharacterEncodingUnknown
+    ):
+        raise Declined("an encoding feedparser cannot decode")
+    return data
 
 
 def _urljoin(base: str, uri: str) -> str:
@@ -247,10 +334,26 @@ def _base(url: str) -> str | None:
     return base
 
 
+def _rss_version(content: bytes, attribute: str) -> str:
+    """feedparser's version of an ``<rss>`` document (``_start_rss``): from its ``version``
+    attribute, unless a namespace declared on it already gave RSS 1.0 (then declined)."""
+    try:
+        sniffed = _sniffed_version(content)
+    except Declined:
+        sniffed = "rss"
+    if sniffed == "rss10":
+        raise Declined("an RSS 1.0 namespace on an <rss> element")
+    versions = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss094"}
+    return versions.get(attribute) or ("rss20" if attribute.startswith("2.") else "rss")
+
+
 def _sniffed_version(content: bytes) -> str:
     """The version feedparser's namespace tracking gives an Atom or RDF document: the first of
     the RSS 1.0 and Atom namespaces declared on the root element."""
-    start = content.find(b"<", content.find(b"?>") + 1 if content.startswith(b"<?xml") else 0)
+    found = _FIRST_ELEMENT.search(content)
+    if found is None:
+        raise Declined("no root element")
+    start = found.start()
     end = content.find(b">", start)
     tag = content[start:end].decode("utf-8")
     for uri in _NAMESPACE_DECLARATION.findall(tag):
@@ -267,12 +370,10 @@ def _sniffed_version(content: bytes) -> str:
 def _fix(text: str) -> str:
     """feedparser's repair of UTF-8 text decoded as Latin-1, applied to every text it reads."""
     if not text.isascii():
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+            text = text.encode("iso-8859-1").decode("utf-8")
         if C1.search(text):  # e.g. &#146;: feedparser maps C1 controls to cp1252's characters
-            raise Declined("C1 control characters")
-        try:
-            return text.encode("iso-8859-1").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            return text
+            text = text.translate(_CP1252)
     return text
 
 
@@ -337,28 +438,63 @@ def _date(element: Any) -> tuple[int, ...]:
     text = _text(element)
     if not text:
         raise Declined("an empty date")
-    return _w3cdtf(text) if text[:1].isdigit() and "-" in text[:5] else _rfc822(text)
+    try:
+        return _w3cdtf(text) if text[:1].isdigit() and "-" in text[:5] else _rfc822(text)
+    except Declined:
+        # Any other format: feedparser's own date handlers, so the result is theirs.
+        parsed = feedparser.datetimes._parse_date(text)
+        if parsed is None:
+            raise
+        return tuple(parsed)
 
 
 def _no_attributes(element: Any, allowed: tuple[str, ...] = ()) -> None:
-    if any(key not in allowed for key in element.attrib):
+    """Decline an attribute other than ``allowed``, ``xml:base`` (read by :meth:`_Reader.base_of`)
+    and ``xml:lang`` (the language, which parse.py does not read)."""
+    if any(key not in allowed and key not in _XML_ATTRIBUTES for key in element.attrib):
         raise Declined(f"unusual attributes on {element.tag}")
 
 
 class _Reader:
     """Builds feedparser's raw dicts for one document (``base``: its base for relative URLs)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, max_entries: int = 1 << 62) -> None:
         self.base = base
+        self.max_entries = max_entries
+        self.bases: dict[Any, str] = {}
+        self.feed_summary = False  # an itunes:summary was read in the channel
+        # feedparser's hasContent: set by content anywhere, cleared only at the end of an item.
+        self.has_content = False
 
-    def url(self, text: str) -> str:
+    def base_of(self, element: Any) -> str:
+        """The base feedparser resolves ``element``'s URLs against: the document's, changed by
+        each ``xml:base`` (or plain ``base``) attribute from the root down to ``element``, as
+        feedparser's ``unknown_starttag`` joins them (a base of a scheme it refuses is ignored).
+        """
+        if element is None:
+            return self.base
+        known = self.bases.get(element)
+        if known is not None:
+            return known
+        parent = self.base_of(element.getparent())
+        own = element.get(XML_BASE, element.get("base")) or parent
+        if parent:
+            base = feedparser.urls.make_safe_absolute_uri(parent, own) or parent
+        elif own:
+            raise Declined("xml:base without a document URL")
+        else:
+            base = ""
+        self.bases[element] = base
+        return base
+
+    def url(self, text: str, element: Any) -> str:
         """URL-ish element text as feedparser resolves it (then un-double-encodes it)."""
-        return _fix(_urljoin(self.base, text))
+        return _fix(_urljoin(self.base_of(element), text))
 
-    def optional_url(self, text: str) -> str:
+    def optional_url(self, text: str, element: Any) -> str:
         """Like :meth:`url`, but empty text stays empty: feedparser resolves only a value, and an
         empty one joined to the base would be the feed's own URL (issue 13)."""
-        return self.url(text) if text else ""
+        return self.url(text, element) if text else ""
 
     # -- RSS 2.0 --------------------------------------------------------------------------------
 
@@ -373,9 +509,12 @@ class _Reader:
             if not isinstance(tag, str):
                 continue  # a comment or processing instruction between elements
             if tag not in _RSS_CHANNEL_KNOWN:
-                raise Declined(f"an unusual channel element {tag}")
+                self.channel_extension(feed, child, seen)
+                continue
             if tag == "item":
                 entries.append(self.rss_item(child))
+                if len(entries) > self.max_entries:  # declined before reading them all
+                    raise Declined("more entries than parse.py keeps")
                 continue
             if tag in seen and tag in ("title", "link", "description", "ttl", "skipHours",
                                        "skipDays", "image", f"{SY}updatePeriod",
@@ -384,6 +523,24 @@ class _Reader:
             seen.add(tag)
             self.channel_element(feed, child)
         return feed, entries
+
+    def channel_extension(self, feed: dict[str, Any], child: Any, seen: set[str]) -> None:
+        """A channel element outside RSS 2.0 as feedparser maps it: ``itunes:subtitle`` is the
+        feed's subtitle (the last of it and ``<description>`` wins); ``itunes:summary`` is its
+        summary, unread, but a ``<description>`` after it is then read as the feed's content, not
+        its subtitle; the rest must be inert (:func:`_inert`)."""
+        name = _feedparser_name(child)
+        if name == "itunes_subtitle":
+            _no_attributes(child)
+            if name in seen:
+                raise Declined("several itunes:subtitle")
+            seen.add(name)
+            feed["subtitle"] = _text(child)
+        elif name == "itunes_summary":
+            _raw_text(child)
+            self.feed_summary = True
+        elif not _inert(child, in_feed=True):
+            raise Declined(f"an unusual channel element {child.tag}")
 
     def channel_element(self, feed: dict[str, Any], child: Any) -> None:
         """One channel child of RSS 2.0 or RSS 1.0 (namespace already checked by the caller)."""
@@ -396,10 +553,16 @@ class _Reader:
             text = _raw_text(child)
             if not text:
                 raise Declined("an empty link")
-            feed["link"] = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", self.url(text))
+            feed["link"] = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", self.url(text, child))
         elif tag == "description":
             _no_attributes(child)
-            feed["subtitle"] = _text(child)
+            text = _text(child)
+            if not self.feed_summary:
+                feed["subtitle"] = text
+            elif not self.has_content:  # feedparser reads it as the feed's content
+                self.has_content = True
+            else:
+                feed["summary"] = text
         elif tag == "ttl":
             feed["ttl"] = _text(child)
         elif tag == f"{SY}updatePeriod":
@@ -426,23 +589,39 @@ class _Reader:
         _no_attributes(item)
         raw: dict[str, Any] = {"links": [], "tags": [], "enclosures": []}
         counts: dict[str, int] = {}
+        children = []
+        media: list[tuple[str, Any]] = []
         for child in item:
             tag = child.tag
             if not isinstance(tag, str):
                 continue
             if tag not in _RSS_ITEM_KNOWN:
-                raise Declined(f"an unusual item element {tag}")
+                name = _feedparser_name(child)
+                if name in _RSS_ITEM_BY_NAME:  # another spelling feedparser reads the same
+                    tag = _RSS_ITEM_BY_NAME[name]
+                elif name in ("itunes_author", "itunes_summary", "itunes_keywords",
+                              "itunes_category"):  # fmt: skip
+                    tag = name  # read below, as feedparser maps it
+                elif name == "source" and not len(child):
+                    continue  # the item's source, which is not read
+                elif name in _MEDIA_TEXT_HOLDERS:
+                    media.extend(_media_texts(child))
+                    continue
+                elif name == "itunes_subtitle" or _inert(child, in_feed=False):
+                    continue  # itunes:subtitle: the entry's subtitle, which is not read
+                else:
+                    raise Declined(f"an unusual item element {tag}")
+            children.append((tag, child))
             counts[tag] = counts.get(tag, 0) + 1
         _at_most_one(counts, "title", "link", "guid", "description", "pubDate", f"{DC}date",
                      f"{CONTENT}encoded", "comments", f"{WFW}commentRss", f"{SLASH}comments",
                      f"{THR}total")  # fmt: skip
-        if counts.get("author", 0) + counts.get(f"{DC}creator", 0) > 1:
-            raise Declined("several authors")
+        if counts.get("itunes_summary", 0) > 1:
+            raise Declined("several itunes:summary")
+        has_content = self.has_content
+        self.has_content = False  # as feedparser's _end_item leaves it
         link = guid_link = None
-        for child in item:
-            tag = child.tag
-            if not isinstance(tag, str):
-                continue
+        for tag, child in children:
             if tag == "title":
                 _no_attributes(child)
                 raw["title"] = _text(child)
@@ -451,7 +630,7 @@ class _Reader:
                 text = _raw_text(child)
                 if not text:
                     raise Declined("an empty link")
-                link = self.entry_link(text)
+                link = self.entry_link(text, child)
                 raw["links"].append({"rel": "alternate", "type": "text/html", "href": link})
             elif tag == "guid":
                 _no_attributes(child, ("isPermaLink",))
@@ -466,21 +645,44 @@ class _Reader:
                 raw["guidislink"] = permalink and link is None
                 if permalink:
                     guid_link = raw["id"]
-            elif tag in ("author", f"{DC}creator"):
+            elif tag in ("author", f"{DC}creator", "itunes_author"):
                 _no_attributes(child)
-                raw["author"] = _text(child)
+                raw["author"] = _text(child)  # the last one wins, as in feedparser
+            elif tag == "itunes_keywords":  # feedparser's _end_itunes_keywords
+                _no_attributes(child)
+                for term in _text(child).split(","):
+                    if term.strip():
+                        _add_tag(raw["tags"], term.strip(), "http://www.itunes.com/")
+            elif tag == "itunes_category":  # _start_itunes_category, nested ones in turn
+                for node in child.iter():
+                    if _feedparser_name(node) != "itunes_category" or (node.text or "").strip():
+                        raise Declined("an unusual itunes:category")
+                    _no_attributes(node, ("text",))
+                    if (node.tail or "").strip() and node is not child:
+                        raise Declined("an unusual itunes:category")
+                    _add_tag(raw["tags"], node.get("text"), "http://www.itunes.com/")
             elif tag == "pubDate":
                 _no_attributes(child)
                 raw["published_parsed"] = _date(child)
             elif tag == f"{DC}date":
                 _no_attributes(child)
                 raw["updated_parsed"] = _date(child)
-            elif tag == "description":
+            elif tag in ("description", "itunes_summary"):
+                # feedparser's _start_description / _start_summary: a second summary of an item
+                # without content yet is its content.
                 _no_attributes(child)
-                raw["summary"] = _text(child)
+                text = _text(child)
+                if "summary" in raw and not has_content:
+                    has_content = True
+                    raw.setdefault("content", []).append({"value": text})
+                else:
+                    raw["summary"] = text
             elif tag == f"{CONTENT}encoded":
                 _no_attributes(child)
-                raw["content"] = [{"value": _text(child)}]
+                has_content = True
+                text = _text(child)
+                raw.setdefault("content", []).append({"value": text})
+                raw.setdefault("summary", text)  # _end_content's copy to the summary
             elif tag in ("category", f"{DC}subject"):
                 _no_attributes(child, ("domain",) if tag == "category" else ())
                 _add_category(raw["tags"], None, child.get("domain"), None, _text(child))
@@ -488,10 +690,10 @@ class _Reader:
                 self.enclosure(raw, child)
             elif tag == "comments":
                 _no_attributes(child)
-                raw["comments"] = self.optional_url(_raw_text(child))
+                raw["comments"] = self.optional_url(_raw_text(child), child)
             elif tag == f"{WFW}commentRss":
                 _no_attributes(child)
-                raw["wfw_commentrss"] = self.optional_url(_raw_text(child))
+                raw["wfw_commentrss"] = self.optional_url(_raw_text(child), child)
             elif tag == f"{SLASH}comments":
                 _no_attributes(child)
                 raw["slash_comments"] = _text(child)
@@ -501,12 +703,14 @@ class _Reader:
                     raw["thr_total"] = _text(child)
             elif len(child):  # wfw:comment, WordPress's post-id: text feedparser keeps aside
                 raise Declined(f"markup inside {tag}")
+        _media_fields(raw, media, counts.get("description", 0) + counts.get("itunes_summary", 0)
+                      + counts.get(f"{CONTENT}encoded", 0))  # fmt: skip
         self.finish(raw, link, guid_link)
         return raw
 
-    def entry_link(self, text: str) -> str:
+    def entry_link(self, text: str, element: Any) -> str:
         """An RSS ``<link>``'s text as feedparser stores it for an entry."""
-        value = self.url(text).replace("&amp;", "&")
+        value = self.url(text, element).replace("&amp;", "&")
         return re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", value)
 
     def enclosure(self, raw: dict[str, Any], child: Any) -> None:
@@ -543,6 +747,8 @@ class _Reader:
             if not isinstance(tag, str):
                 continue
             if tag not in _RSS1_CHANNEL_KNOWN:
+                if tag == f"{RSS1}image" and not len(child) or _inert(child, in_feed=True):
+                    continue  # image: a reference to the RDF's <image>
                 raise Declined(f"an unusual channel element {tag}")
             if tag in seen:
                 raise Declined(f"several {tag}")
@@ -557,29 +763,41 @@ class _Reader:
             if not isinstance(tag, str) or child is channels[0]:
                 continue
             if tag != f"{RSS1}item":
+                if tag == f"{RSS1}image" and all(
+                    c.tag in _RSS1_IMAGE_KNOWN and not len(c)
+                    for c in child
+                    if isinstance(c.tag, str)
+                ):
+                    continue  # feedparser keeps its title and link as the image's
+                if tag != f"{RSS1}image" and _inert(child, in_feed=True):
+                    continue
                 raise Declined(f"an unusual RDF element {tag}")
             entries.append(self.rdf_item(child))
+            if len(entries) > self.max_entries:  # declined before reading them all
+                raise Declined("more entries than parse.py keeps")
         return feed, entries
 
     def rdf_item(self, item: Any) -> dict[str, Any]:
         _no_attributes(item, (f"{RDF}about",))
         raw: dict[str, Any] = {"links": [], "tags": [], "enclosures": []}
         counts: dict[str, int] = {}
+        children = []
         for child in item:
             if not isinstance(child.tag, str):
                 continue
             if child.tag not in _RSS1_ITEM_KNOWN:
+                if _inert(child, in_feed=False):
+                    continue
                 raise Declined(f"an unusual item element {child.tag}")
+            children.append(child)
             counts[child.tag] = counts.get(child.tag, 0) + 1
         _at_most_one(counts, *(_RSS1_ITEM_KNOWN - {f"{DC}subject"}))
         about = item.get(f"{RDF}about")
         if about:
             raw["id"] = about
         link = None
-        for child in item:
+        for child in children:
             tag = child.tag
-            if not isinstance(tag, str):
-                continue
             _no_attributes(child)
             if tag == f"{RSS1}title":
                 raw["title"] = _text(child)
@@ -587,7 +805,7 @@ class _Reader:
                 text = _raw_text(child)
                 if not text:
                     raise Declined("an empty link")
-                link = self.entry_link(text)
+                link = self.entry_link(text, child)
                 raw["links"].append({"rel": "alternate", "type": "text/html", "href": link})
             elif tag == f"{RSS1}description":
                 raw["summary"] = _text(child)
@@ -600,7 +818,7 @@ class _Reader:
             elif tag == f"{CONTENT}encoded":
                 raw["content"] = [{"value": _text(child)}]
             elif tag == f"{WFW}commentRss":
-                raw["wfw_commentrss"] = self.optional_url(_raw_text(child))
+                raw["wfw_commentrss"] = self.optional_url(_raw_text(child), child)
             elif tag == f"{SLASH}comments":
                 raw["slash_comments"] = _text(child)
         self.finish(raw, link, None)
@@ -618,9 +836,13 @@ class _Reader:
             if not isinstance(tag, str):
                 continue
             if tag not in _ATOM_FEED_KNOWN:
+                if _inert(child, in_feed=True):
+                    continue
                 raise Declined(f"an unusual feed element {tag}")
             if tag == f"{ATOM}entry":
                 entries.append(self.atom_entry(child))
+                if len(entries) > self.max_entries:  # declined before reading them all
+                    raise Declined("more entries than parse.py keeps")
                 continue
             counts[tag] = counts.get(tag, 0) + 1
             if counts[tag] > 1 and tag not in (f"{ATOM}link", f"{ATOM}category"):
@@ -674,7 +896,7 @@ class _Reader:
                 attrs[key] = attrs[key].lower()
         attrs.setdefault("rel", "alternate")
         attrs.setdefault("type", "application/atom+xml" if attrs["rel"] == "self" else "text/html")
-        attrs["href"] = _urljoin(self.base, attrs["href"])
+        attrs["href"] = _urljoin(self.base_of(element), attrs["href"])
         context.setdefault("links", []).append(attrs)
         if attrs["rel"] == "alternate" and _content_type(attrs["type"]) in _HTML_TYPES:
             context["link"] = attrs["href"]
@@ -687,19 +909,25 @@ class _Reader:
         _no_attributes(entry)
         raw: dict[str, Any] = {"links": [], "tags": [], "enclosures": []}
         counts: dict[str, int] = {}
+        children = []
+        media: list[tuple[str, Any]] = []
         for child in entry:
             if not isinstance(child.tag, str):
                 continue
             if child.tag not in _ATOM_ENTRY_KNOWN:
+                if _feedparser_name(child) in _MEDIA_TEXT_HOLDERS:
+                    media.extend(_media_texts(child))
+                    continue
+                if _inert(child, in_feed=False):
+                    continue
                 raise Declined(f"an unusual entry element {child.tag}")
+            children.append(child)
             counts[child.tag] = counts.get(child.tag, 0) + 1
         _at_most_one(counts, *(_ATOM_ENTRY_KNOWN - {f"{ATOM}link", f"{ATOM}category",
                                                     f"{MEDIA}thumbnail"}))  # fmt: skip
         ident = None
-        for child in entry:
+        for child in children:
             tag = child.tag
-            if not isinstance(tag, str):
-                continue
             if tag == f"{ATOM}id":
                 ident = raw["id"] = self.atom_id(child)
                 raw["guidislink"] = "link" not in raw
@@ -733,14 +961,59 @@ class _Reader:
                 raise Declined("an unusual thumbnail")
         if "link" not in raw and ident is not None:
             raw["link"] = ident
+        _media_fields(raw, media, counts.get(f"{ATOM}summary", 0) + counts.get(f"{ATOM}content", 0))
         self.finish(raw, raw.pop("link", None), None)
         return raw
+
+
+_MEDIA_TEXT_HOLDERS = {"media_group", "media_content", "media_title", "media_description"}
+
+
+def _media_texts(element: Any) -> list[tuple[str, Any]]:
+    """The ``media:title`` and ``media:description`` elements in ``element`` (a Media RSS group
+    or content, or one of them), which feedparser reads as the entry's title and description;
+    everything else in it must be inert."""
+    found = []
+    for node in element.iter():
+        if not isinstance(node.tag, str):
+            continue
+        name = _feedparser_name(node)
+        if name in ("media_title", "media_description"):
+            if len(node):
+                raise Declined(f"markup inside {name}")
+            found.append((name, node))
+        elif name not in ("media_group", "media_content") and not _inert(node, in_feed=False):
+            raise Declined(f"an unusual media element {node.tag}")
+    return found
+
+
+def _media_fields(raw: dict[str, Any], media: list[tuple[str, Any]], summaries: int) -> None:
+    """What feedparser makes of an entry's ``media:title`` and ``media:description``: a title
+    of the entry's own (non-empty) always wins over a ``media:title`` (feedparser's title depth);
+    a lone ``media:description`` of an entry without summary or content is its summary (beside
+    them, feedparser's order and depth rules decide: declined)."""
+    titles = [node for name, node in media if name == "media_title"]
+    descriptions = [node for name, node in media if name == "media_description"]
+    if titles and not raw.get("title"):
+        raise Declined("a media:title without a title")
+    if descriptions:
+        if len(descriptions) > 1 or summaries:
+            raise Declined("a media:description beside a summary")
+        _no_attributes(descriptions[0], ("type",))
+        raw["summary"] = _text(descriptions[0])
 
 
 def _at_most_one(counts: Mapping[str, int], *tags: str) -> None:
     for tag in tags:
         if counts.get(tag, 0) > 1:
             raise Declined(f"several {tag}")
+
+
+def _add_tag(tags: list[dict[str, Any]], term: str | None, scheme: str | None) -> None:
+    """feedparser's ``_add_tag`` (a tag without a label, not repeated)."""
+    value = {"term": term, "scheme": scheme, "label": None}
+    if (term or scheme) and value not in tags:
+        tags.append(value)
 
 
 def _add_category(
