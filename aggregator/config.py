@@ -372,6 +372,10 @@ class OutputConfig(_EntryRules):
     via: bool = False
     # How many candidates (after the SQL part of the selection) the Python rules may examine.
     candidates: int = Field(5000, ge=1, le=1_000_000)
+    # Flood control (aggregator.selection.cap_floods): at most N entries of one source on each
+    # page; at most N undated entries of one source's single poll.
+    per_source_limit: int | None = Field(None, ge=1, le=10000)
+    new_source_limit: int | None = Field(None, ge=1, le=10000)
 
     @field_validator("search")
     @classmethod
