@@ -23,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -349,6 +350,44 @@ ContentMode = Literal["full", "summary"]
 ImagesMode = Literal["keep", "strip"]
 
 
+class BasicAccess(_Strict):
+    """HTTP basic credentials of a private output (``access: {basic: {user:, password:}}``)."""
+
+    user: str
+    password: SecretStr
+
+    @field_validator("user", "password", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        from aggregator.access import expand_env
+
+        return expand_env(value) if isinstance(value, str) else value
+
+
+class AccessConfig(_Strict):
+    """Who may read a private output (:mod:`aggregator.access`): a token or basic auth."""
+
+    token: SecretStr | None = None
+    basic: BasicAccess | None = None
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        from aggregator.access import expand_env
+
+        if isinstance(value, str):
+            value = expand_env(value)
+            if len(value) < 8:
+                raise ValueError("the token must be at least 8 characters long")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> AccessConfig:
+        if (self.token is None) == (self.basic is None):
+            raise ValueError("give exactly one of 'token' or 'basic'")
+        return self
+
+
 class OutputConfig(_EntryRules):
     """One published feed: which sources go in, which entries, in what order and shape."""
 
@@ -376,6 +415,8 @@ class OutputConfig(_EntryRules):
     # page; at most N undated entries of one source's single poll.
     per_source_limit: int | None = Field(None, ge=1, le=10000)
     new_source_limit: int | None = Field(None, ge=1, le=10000)
+    # A private output (aggregator.access): its feeds and pages need this credential.
+    access: AccessConfig | None = None
 
     @field_validator("search")
     @classmethod

@@ -23,6 +23,7 @@ from typing import Any
 from feedgen.feed import FeedGenerator
 
 from aggregator import __version__
+from aggregator.access import feeds_folder, remove_public_copies
 from aggregator.atomicfile import remove_leftovers, write_atomic
 from aggregator.config import AppConfig, OutputConfig
 from aggregator.dedupe import DedupedEntry, Duplicate
@@ -847,6 +848,9 @@ class Publisher:
         writing are kept (see :mod:`aggregator.atomicfile`). Returns what was removed."""
         suffixes = tuple(f".{extension}" for extension in EXTENSIONS.values())
         removed = remove_leftovers(self.config.public_dir / "feeds", suffixes)
+        private = self.config.public_dir / "private" / "feeds"
+        if private.is_dir():
+            removed += remove_leftovers(private, suffixes)
         if removed:
             log.info(
                 "removed %d temporary file(s) left by an interrupted publish in %s",
@@ -862,7 +866,9 @@ class Publisher:
         with self.times.stage("pages: select"):
             older = self.older_pages(output, entries)
         links = self.links(output)
-        folder = self.config.public_dir / "feeds"
+        folder = feeds_folder(self.config, output)
+        if output.access is not None:
+            remove_public_copies(self.config.public_dir / "feeds", output.name)
         followed = {s.name for s in self.config.sources_for(output) if self.config.comments_for(s)}
         changed: list[Path] = []
         threads = self._publish_threads(
