@@ -122,6 +122,7 @@ def test_a_new_database_gets_every_migration(storage: Storage) -> None:
         "0003_daemon",
         "0004_search_queue",
         "0009_poll_log",
+        "0015_podcast",
     ]
 
 

@@ -317,5 +317,12 @@ def _poll_log(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations(name="0015_podcast")
+def _podcast(db: Database) -> None:
+    """An entry's podcast tags (iTunes and Podcasting 2.0: image, duration, episode, explicit,
+    transcript, chapters) as a JSON list of ``[name, value]`` pairs (issue 17, item 7)."""
+    db.execute("ALTER TABLE entries ADD COLUMN podcast TEXT")
+
+
 #: How long the poll log keeps a source's polls (the status page's charts span 30 days).
 POLL_LOG_DAYS = 31
