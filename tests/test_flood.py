@@ -13,7 +13,7 @@ from pathlib import Path
 import feedparser
 import yaml
 
-from aggregator.config import load_config
+from aggregator.config.loading import load_config
 from aggregator.storage import Storage
 from tests.support import poll_and_publish, serve_folder
 

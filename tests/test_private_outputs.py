@@ -19,7 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from aggregator.cli import main
-from aggregator.config import load_config
+from aggregator.config.loading import load_config
 from aggregator.errors import ConfigError
 from aggregator.serve.server import create_app
 from tests.support import poll_and_publish, serve, serve_folder

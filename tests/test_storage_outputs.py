@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlite_utils import Database
 
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import StorageError
 from aggregator.models import CandidateQuery, CommentData, EntryData, SourceUpdate, StoredEntry
 from aggregator.publish.publisher import Publisher

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aggregator.config import AccessConfig, AppConfig, OutputConfig
+    from aggregator.config.outputs import AccessConfig, OutputConfig
+    from aggregator.config.schema import AppConfig
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: The realm named in ``WWW-Authenticate``.

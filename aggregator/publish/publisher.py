@@ -23,7 +23,8 @@ from typing import Any
 from feedgen.feed import FeedGenerator
 
 from aggregator import __version__
-from aggregator.config import AppConfig, OutputConfig
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import NotFoundError, PublishError
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.parse.sanitize import strip_images

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import NotFoundError
 from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage, format_time

@@ -26,7 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from aggregator.config import AppConfig, OutputConfig
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import AggregatorError, NotFoundError
 from aggregator.models import SourceState
 from aggregator.publish.access import allowed, challenge

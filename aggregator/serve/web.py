@@ -39,8 +39,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from aggregator import __version__
-from aggregator.config import AppConfig, OutputConfig
 from aggregator.config.opml import OpmlFeed, make_opml
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import NotFoundError
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.parse.sanitize import plain_text, strip_images
@@ -416,7 +417,7 @@ def web_routes(config_source: AppConfig | Callable[[], AppConfig]) -> list[Route
             for output in _visible(config, request)
         ]
         body = make_opml("aggregator outputs", feeds)
-        headers = {"Content-Disposition": 'inline; filename="aggregator.config.opml"'}
+        headers = {"Content-Disposition": 'inline; filename="aggregator.opml"'}
         return Response(body, media_type=OPML_TYPE, headers=headers)
 
     return [
