@@ -23,9 +23,11 @@ from aggregator.config.schema import AppConfig
 from aggregator.errors import StorageError
 from aggregator.models import CandidateQuery, CommentData, EntryData, SourceUpdate, StoredEntry
 from aggregator.publish.publisher import Publisher
-from aggregator.storage import Storage, format_time, register_functions
+from aggregator.storage import Storage
 from aggregator.storage import outputs as queries
+from aggregator.storage.functions import register_functions
 from aggregator.storage.outputs import check_search_query
+from aggregator.storage.rows import format_time
 from aggregator.storage.schema import migrations
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)

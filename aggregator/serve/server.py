@@ -42,7 +42,8 @@ from aggregator.serve.responses import (
 )
 from aggregator.serve.status_page import status_routes
 from aggregator.serve.web import web_routes
-from aggregator.storage import Storage, parse_time
+from aggregator.storage import Storage
+from aggregator.storage.rows import parse_time
 
 # A source whose poll is this late while the daemon runs means the scheduler is stuck.
 OVERDUE_AFTER = timedelta(hours=1)
