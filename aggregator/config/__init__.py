@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -573,6 +574,44 @@ ContentMode = Literal["full", "summary"]
 ImagesMode = Literal["keep", "strip"]
 
 
+class BasicAccess(_Strict):
+    """HTTP basic credentials of a private output (``access: {basic: {user:, password:}}``)."""
+
+    user: str
+    password: SecretStr
+
+    @field_validator("user", "password", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        from aggregator.publish.access import expand_env
+
+        return expand_env(value) if isinstance(value, str) else value
+
+
+class AccessConfig(_Strict):
+    """Who may read a private output (:mod:`aggregator.publish.access`): a token or basic auth."""
+
+    token: SecretStr | None = None
+    basic: BasicAccess | None = None
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        from aggregator.publish.access import expand_env
+
+        if isinstance(value, str):
+            value = expand_env(value)
+            if len(value) < 8:
+                raise ValueError("the token must be at least 8 characters long")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> AccessConfig:
+        if (self.token is None) == (self.basic is None):
+            raise ValueError("give exactly one of 'token' or 'basic'")
+        return self
+
+
 class OutputConfig(_EntryRules):
     """One published feed: which sources go in, which entries, in what order and shape."""
 
@@ -628,6 +667,12 @@ class OutputConfig(_EntryRules):
         return self
     # Publish /feeds/{name}/comment-changes.*: comment edits and disappearances (issue 15).
     comment_changes: bool = False
+    # Flood control (aggregator.select.selection.cap_floods): at most N entries of one source on each
+    # page; at most N undated entries of one source's single poll.
+    per_source_limit: int | None = Field(None, ge=1, le=10000)
+    new_source_limit: int | None = Field(None, ge=1, le=10000)
+    # A private output (aggregator.publish.access): its feeds and pages need this credential.
+    access: AccessConfig | None = None
 
     @field_validator("search")
     @classmethod

@@ -971,6 +971,7 @@ def _entry_values(entry: EntryData) -> dict[str, Any]:
         "content_hash": entry.content_hash,
         "categories": json.dumps(list(entry.categories)),
         "enclosures": json.dumps([[e.url, e.type, e.length] for e in entry.enclosures]),
+        "podcast": json.dumps([list(pair) for pair in entry.podcast]) if entry.podcast else None,
         "comments_feed_url": entry.comments_feed_url,
         "comments_page_url": entry.comments_page_url,
         "comment_count_hint": entry.comment_count,
@@ -999,6 +1000,9 @@ def _stored_entry(row: dict[str, Any]) -> StoredEntry:
         enclosures=tuple(
             EnclosureData(url=url, type=kind, length=length)
             for url, kind, length in json.loads(row["enclosures"] or "[]")
+        ),
+        podcast=tuple(
+            (str(name), str(value)) for name, value in json.loads(row.get("podcast") or "[]")
         ),
         comment_count=row["comment_count"] or 0,
         last_comment_at=parse_time(row["last_comment_at"]),

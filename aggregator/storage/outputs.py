@@ -39,8 +39,9 @@ _ORDER = {
 # thread is no business of an output, and fewer columns are read faster.
 _ENTRY_COLUMNS = (
     "id, public_id, key, guid, title, link, author, summary, content, published_at, "
-    "updated_at, first_seen_at, sort_at, changed_at, categories, enclosures, comments_feed_url, "
-    "comments_page_url, comment_count_hint, comment_count, last_comment_at, discussions"
+    "updated_at, first_seen_at, sort_at, changed_at, categories, enclosures, podcast, "
+    "comments_feed_url, comments_page_url, comment_count_hint, comment_count, last_comment_at, "
+    "discussions"
 )
 _COLUMNS = (
     # Named as result columns, which ORDER BY then means (the sources have an id too).
