@@ -21,7 +21,8 @@ from aggregator.comments.follower import CommentFollower, CommentsResult
 from aggregator.config.loading import load_config
 from aggregator.config.schema import AppConfig
 from aggregator.parse.sandbox import InProcessParser
-from aggregator.poll.poller import Poller, make_fetcher
+from aggregator.poll.poller import Poller
+from aggregator.poll.resources import make_fetcher
 from aggregator.storage import Storage
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ import pytest
 from aggregator.config.loading import load_config
 from aggregator.config.units import parse_size
 from aggregator.errors import ConfigError
-from aggregator.poll.poller import make_fetcher
+from aggregator.poll.resources import make_fetcher
 
 
 def write(tmp_path: Path, text: str) -> Path:
