@@ -22,7 +22,8 @@ from test_xmlguard import measure
 
 from aggregator.cli import main
 from aggregator.config import AppConfig, OutputConfig, SourceConfig
-from aggregator.parse.feed import parse_comment_feed, parse_feed
+from aggregator.parse.comment_feed import parse_comment_feed
+from aggregator.parse.feed import parse_feed
 from aggregator.parse.sandbox import SandboxParser
 from aggregator.parse.xmlguard import defuse
 from aggregator.poll.poller import Poller

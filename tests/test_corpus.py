@@ -23,7 +23,8 @@ from corpora import FEEDPARSER_TESTS, corpus
 from aggregator.config import AppConfig, OutputConfig, SourceConfig
 from aggregator.errors import ParseError
 from aggregator.models import CommentData, EntryData, SourceUpdate
-from aggregator.parse.feed import parse_comments, parse_feed
+from aggregator.parse.comment_feed import parse_comments
+from aggregator.parse.feed import parse_feed
 from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage
 
