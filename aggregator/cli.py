@@ -20,7 +20,8 @@ from typing import Any
 import click
 
 from aggregator import __version__
-from aggregator.config import AppConfig, load_config, resolve_config_path
+from aggregator.config.loading import load_config, resolve_config_path
+from aggregator.config.schema import AppConfig
 from aggregator.errors import AggregatorError, ConfigError
 from aggregator.terminal import safe_text
 

@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aggregator.comments.follower import CommentFollower
-from aggregator.config import AppConfig, SourceConfig
+from aggregator.config.schema import AppConfig
+from aggregator.config.sources import SourceConfig
 from aggregator.errors import (
     AggregatorError,
     FetchError,

@@ -23,14 +23,17 @@ from typing import Any
 from feedgen.feed import FeedGenerator
 
 from aggregator import __version__
-from aggregator.config import AppConfig, OutputConfig
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import NotFoundError, PublishError
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.parse.sanitize import strip_images
+from aggregator.publish.access import feeds_folder, remove_public_copies
 from aggregator.publish.commentitems import ParentView, as_entry, as_item, item_title
 from aggregator.publish.feedext import (
     register_atom_links,
     register_comment_extensions,
+    register_podcast,
     register_rss_atom_links,
 )
 from aggregator.publish.files import remove_leftovers, write_atomic
@@ -336,6 +339,7 @@ def _new_generator(
     if fmt == "rss":
         generator.load_extension("dc", atom=False, rss=True)
         register_rss_atom_links(generator)
+        register_podcast(generator)
     else:
         register_atom_links(generator)
     register_comment_extensions(generator)
@@ -423,11 +427,16 @@ def _add_entry(
     for index, enclosure in enumerate(entry.enclosures):
         kind = enclosure.type or "application/octet-stream"
         if fmt == "rss":
-            # RSS 2.0 allows one enclosure per item (feedgen would keep the last): the first.
+            # RSS 2.0 allows one enclosure per item (feedgen would keep the last): the first,
+            # and the others as atom:link rel="enclosure" (aggregator.publish.feedext, "episode").
             if index == 0:
                 item.enclosure(enclosure.url, str(enclosure.length or 0), kind)
+            else:
+                item.episode.extra_enclosure(enclosure.url, kind, enclosure.length)
         else:
             item.atomlinks.add(enclosure.url, "enclosure", kind, enclosure.length)
+    if fmt == "rss" and entry.podcast:
+        item.episode.tags(entry.podcast)
     shown = thread_links(entry, links, thread)
     if shown is not None:
         _add_thread(item, entry, links, fmt, shown)
@@ -557,16 +566,38 @@ def _json_item(
     item["authors"] = [{"name": entry_author(entry)}]
     if entry.categories:
         item["tags"] = list(entry.categories)
+    podcast = dict(entry.podcast)
+    seconds = duration_seconds(podcast.get("duration"))
     if entry.enclosures:
         item["attachments"] = [
             {
                 "url": e.url,
                 "mime_type": e.type or "application/octet-stream",
                 **({"size_in_bytes": e.length} if e.length else {}),
+                **({"duration_in_seconds": seconds} if seconds is not None else {}),
             }
             for e in entry.enclosures
         ]
+    if "image" in podcast:
+        item["image"] = podcast["image"]
+    if podcast:
+        # The podcast tags as written in RSS (JSON Feed's extension syntax: "_" + a name).
+        item["_podcast"] = podcast
     return item
+
+
+def duration_seconds(value: str | None) -> int | None:
+    """An ``itunes:duration`` (``3723``, ``62:03`` or ``1:02:03``) in seconds; ``None`` when
+    it is missing or not of that shape."""
+    if not value:
+        return None
+    parts = value.strip().split(":")
+    if len(parts) > 3 or not all(part.isdigit() for part in parts):
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    return seconds
 
 
 def _json_document(output: OutputConfig, links: FeedLinks, page: Page) -> dict[str, object]:
@@ -818,7 +849,9 @@ class Publisher:
         """The entries an output shows now, in its order (deduplicated, before shaping)."""
         return self.select(output).kept
 
-    def select(self, output: OutputConfig, *, explain: bool = False) -> Selection:
+    def select(
+        self, output: OutputConfig, *, explain: bool = False, page_size: int | None = None
+    ) -> Selection:
         """Choose the output's entries: SQL fetches candidates, Python applies the rules.
 
         Candidates are read a page at a time until ``limit`` entries are kept or the
@@ -849,6 +882,9 @@ class Publisher:
                 limit=output.limit,
                 search=output.search,
                 search_rule=f"outputs[{index}].search",
+                per_source_limit=output.per_source_limit,
+                new_source_limit=output.new_source_limit,
+                page_size=page_size,
             )
         finally:
             pages.close()
@@ -951,6 +987,9 @@ class Publisher:
         writing are kept (see :mod:`aggregator.publish.files`). Returns what was removed."""
         suffixes = tuple(f".{extension}" for extension in EXTENSIONS.values())
         removed = remove_leftovers(self.config.public_dir / "feeds", suffixes)
+        private = self.config.public_dir / "private" / "feeds"
+        if private.is_dir():
+            removed += remove_leftovers(private, suffixes)
         if removed:
             log.info(
                 "removed %d temporary file(s) left by an interrupted publish in %s",
@@ -969,7 +1008,9 @@ class Publisher:
         with self.times.stage("pages: select"):
             older = self.older_pages(output, entries)
         links = self.links(output)
-        folder = self.config.public_dir / "feeds"
+        folder = feeds_folder(self.config, output)
+        if output.access is not None:
+            remove_public_copies(self.config.public_dir / "feeds", output.name)
         followed = {s.name for s in self.config.sources_for(output) if self.config.comments_for(s)}
         changed: list[Path] = []
         duplicates = {item.entry.id: item.duplicates for item in selection.entries}
@@ -1305,7 +1346,8 @@ class Publisher:
             return []
         deeper = output.model_copy(update={"limit": output.limit * output.pages})
         shown = {entry.id for entry in first}
-        rest = [entry for entry in self.entries_for(deeper) if entry.id not in shown]
+        deep = self.select(deeper, page_size=output.limit).kept
+        rest = [entry for entry in deep if entry.id not in shown]
         size = output.limit
         return [rest[i : i + size] for i in range(0, len(rest), size)][: output.pages - 1]
 
