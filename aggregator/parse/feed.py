@@ -38,7 +38,7 @@ from aggregator.parse.fastfeed import read_feed
 from aggregator.parse.hints import _int, _skip_hints, _update_period
 from aggregator.parse.identity import assign_keys, base_key
 from aggregator.parse.jsonfeed import looks_like_json, read_json_feed
-from aggregator.parse.links import find_feed_links
+from aggregator.parse.links import alternate_feeds
 from aggregator.parse.sanitize import clean_html, clean_url, plain_text, xml_safe
 from aggregator.parse.xmlguard import defuse
 
@@ -188,7 +188,7 @@ def _cut_after_entries(content: bytes, notes: list[str]) -> bytes:
 
 
 def _html_message(content: bytes, url: str) -> str:
-    feeds = find_feed_links(content, url)
+    feeds = alternate_feeds(content, url)
     if not feeds:
         return "this is an HTML page, not a feed, and it links to no feed"
     others = f" (and {len(feeds) - 1} more)" if len(feeds) > 1 else ""

@@ -2,10 +2,10 @@
 every reader of HTML pages here shares: a page's bytes parsed with selectolax (:func:`_parse_html`)
 and an http(s) link made absolute (:func:`_web_url`).
 
-:func:`alternate_feeds` is what ``aggregator add`` follows (:mod:`aggregator.fetch.discover`,
-through the parse sandbox, :mod:`aggregator.parse.sandbox`: the page is hostile input);
-:func:`find_feed_links` names the feeds a page links to when it was fetched as a feed (the error
-:func:`aggregator.parse.feed.parse_feed` gives for an HTML page). Pure: nothing here fetches, and
+:func:`alternate_feeds`, the one autodiscovery reader, is what ``aggregator add`` follows
+(:mod:`aggregator.fetch.discover`, through the parse sandbox, :mod:`aggregator.parse.sandbox`:
+the page is hostile input), and what :func:`aggregator.parse.feed.parse_feed` names when a page
+was fetched as a feed (its error for an HTML page). Pure: nothing here fetches, and
 a broken page gives an empty list. The comments on a page are :mod:`aggregator.comments.pages`'s.
 """
 
@@ -36,31 +36,6 @@ def _web_url(href: str | None, base: str | None) -> str | None:
     except ValueError:  # e.g. an unclosed IPv6 literal, "http://[::1"
         return None
     return url if _WEB_URL.match(url) else None
-
-
-_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
-
-
-def find_feed_links(html: bytes | str, page_url: str) -> list[str]:
-    """Feeds an HTML page announces through ``<link rel="alternate" type="...">`` autodiscovery.
-
-    Returns absolute http(s) URLs in page order, RSS and Atom alike; an empty list when none.
-    """
-    try:
-        tree = _parse_html(html)
-        nodes = tree.css("link[rel][href]")
-    except (SelectolaxError, ValueError):
-        return []
-    found: list[str] = []
-    for node in nodes:
-        rel = (node.attributes.get("rel") or "").lower().split()
-        kind = (node.attributes.get("type") or "").lower().split(";")[0].strip()
-        if "alternate" not in rel or kind not in _FEED_TYPES:
-            continue
-        url = _web_url(node.attributes.get("href"), _web_url(page_url, None))
-        if url and url not in found:
-            found.append(url)
-    return found
 
 
 # What ``aggregator add`` accepts as a page's feed, best first; JSON Feed last (not polled yet).
