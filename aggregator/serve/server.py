@@ -29,7 +29,7 @@ from starlette.routing import Route
 from aggregator.config import AppConfig
 from aggregator.errors import AggregatorError, NotFoundError
 from aggregator.models import SourceState
-from aggregator.publish.publisher import EXTENSIONS, MEDIA_TYPES
+from aggregator.publish.links import EXTENSIONS, MEDIA_TYPES
 from aggregator.serve.health import assess_health
 from aggregator.serve.metrics import Metrics, SourceGauges
 from aggregator.serve.responses import (
