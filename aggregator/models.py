@@ -37,6 +37,21 @@ class FetchResult:
         return self.status == 304
 
 
+#: The iTunes and Podcasting 2.0 tags of an episode that are carried from source to output:
+#: ``image`` (itunes:image), ``duration``, ``episode``, ``explicit`` (``yes``/``clean``),
+#: ``transcript`` and ``chapters`` (URLs) with their media types.
+PODCAST_TAGS = (
+    "image",
+    "duration",
+    "episode",
+    "explicit",
+    "transcript",
+    "transcript_type",
+    "chapters",
+    "chapters_type",
+)
+
+
 @dataclass(frozen=True)
 class EnclosureData:
     """A media attachment (podcast episode, image) of an entry."""
@@ -72,6 +87,8 @@ class EntryData:
     comments_page_url: str | None = None
     comment_count: int | None = None
     content_hash: str = ""
+    # Podcast tags (see PODCAST_TAGS), as (name, value) pairs in that order.
+    podcast: tuple[tuple[str, str], ...] = ()
     alternate_keys: tuple[str, ...] = ()
 
 
@@ -329,6 +346,8 @@ class StoredEntry:
     first_seen_at: datetime
     categories: tuple[str, ...] = ()
     enclosures: tuple[EnclosureData, ...] = ()
+    # Podcast tags (see PODCAST_TAGS), as (name, value) pairs in that order.
+    podcast: tuple[tuple[str, str], ...] = ()
     comment_count: int = 0
     last_comment_at: datetime | None = None
     guid: str | None = None

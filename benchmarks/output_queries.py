@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aggregator.models import CandidateQuery
-from aggregator.storage import Storage, format_time
+from aggregator.storage import Storage
+from aggregator.storage.rows import format_time
 
 WORDS = [
     "syria",

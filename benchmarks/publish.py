@@ -139,7 +139,8 @@ def create_schema(db_path: Path) -> None:
 def project_helpers() -> tuple:
     """``format_time``, ``entry_public_id``, ``comment_public_id`` from aggregator.storage."""
     try:
-        from aggregator.storage import comment_public_id, entry_public_id, format_time
+        from aggregator.storage.ids import comment_public_id, entry_public_id
+        from aggregator.storage.rows import format_time
     except ImportError as error:
         raise Skip(f"aggregator.storage lacks the id/time helpers ({error})") from None
     return format_time, entry_public_id, comment_public_id
@@ -155,7 +156,7 @@ def open_for_bulk_insert(db_path: Path) -> sqlite3.Connection:
     """
     conn = sqlite3.connect(db_path, isolation_level=None)
     try:
-        from aggregator.storage import register_functions
+        from aggregator.storage.functions import register_functions
     except ImportError:
         return conn  # an older schema without application functions
 

@@ -77,7 +77,7 @@ def measure(db: Path, workdir: Path, runs: int, progress: Callable[[str], None] 
     """Publish output ``all`` of ``db`` in the three scenarios; return every run's figures."""
     import publish  # the benchmark's own module: publish_config, the cached database's key
 
-    from aggregator.config import load_config
+    from aggregator.config.loading import load_config
     from aggregator.publish.publisher import Publisher
     from aggregator.storage import Storage
 

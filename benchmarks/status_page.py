@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from test_status_page import _many_sources  # noqa: E402
 
-from aggregator.config import load_config  # noqa: E402
+from aggregator.config.loading import load_config  # noqa: E402
 from aggregator.serve.status_page import build_status_page, templates  # noqa: E402
 from aggregator.storage import Storage  # noqa: E402
 

@@ -36,7 +36,8 @@ from pytest_httpserver import HTTPServer
 from quiet_server import QuietServer
 from werkzeug.wrappers import Request, Response
 
-from aggregator.config import AppConfig, load_config
+from aggregator.config.loading import load_config
+from aggregator.config.schema import AppConfig
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 

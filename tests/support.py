@@ -24,7 +24,8 @@ import uvicorn
 from quiet_server import QuietServer
 from starlette.types import ASGIApp
 
-from aggregator.config import AppConfig, load_config
+from aggregator.config.loading import load_config
+from aggregator.config.schema import AppConfig
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from aggregator.alerts import AlertDispatcher
 from aggregator.cli import main
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import ConfigError
 from aggregator.models import CommentData, EntryData
 from aggregator.storage import Storage

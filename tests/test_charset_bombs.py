@@ -21,7 +21,9 @@ from hostile_server import HostileServer, static
 from test_xmlguard import measure
 
 from aggregator.cli import main
-from aggregator.config import AppConfig, OutputConfig, SourceConfig
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
+from aggregator.config.sources import SourceConfig
 from aggregator.parse.feed import parse_comment_feed, parse_feed
 from aggregator.parse.sandbox import SandboxParser
 from aggregator.parse.xmlguard import defuse

@@ -11,7 +11,7 @@ from blogsim import START, Blog
 from click.testing import CliRunner
 
 from aggregator.cli import main
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 
 H = timedelta(hours=1)
 CONFIG = """

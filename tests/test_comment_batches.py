@@ -18,9 +18,11 @@ from hostile_server import HostileServer, Request, item, rss, static
 
 from aggregator.comments import follower as follower_module
 from aggregator.comments.follower import CommentFollower, CommentsResult
-from aggregator.config import AppConfig, load_config
+from aggregator.config.loading import load_config
+from aggregator.config.schema import AppConfig
 from aggregator.parse.sandbox import InProcessParser
-from aggregator.poll.poller import Poller, make_fetcher
+from aggregator.poll.poller import Poller
+from aggregator.poll.resources import make_fetcher
 from aggregator.storage import Storage
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 
 from aggregator.comments.dates import parse_comment_date
 from aggregator.comments.detect import detect_comments, read_comments
-from aggregator.config import load_config
+from aggregator.config.loading import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = SHARED / REALWORLD

@@ -19,7 +19,7 @@ import feedparser
 from click.testing import CliRunner
 
 from aggregator.cli import main
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.models import CommentData, EntryData
 from aggregator.publish.changefeed import mark_difference, terminal_difference
 from aggregator.publish.publisher import Publisher

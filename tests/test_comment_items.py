@@ -17,7 +17,7 @@ from blogsim import START, Blog
 from factories import Clock
 from feedcheck import check_atom, check_json_feed, check_rss
 
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage

@@ -24,7 +24,7 @@ from factories import Clock
 from pytest_httpserver import HTTPServer
 
 from aggregator.cli import main
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.models import PollResult, StoredComment, StoredEntry
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aggregator.config import CONFIG_ENV, load_config
+from aggregator.config.loading import CONFIG_ENV, load_config
 from aggregator.errors import ConfigError
 
 TESTS = Path(__file__).parent

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import load_config, parse_size
+from aggregator.config.loading import load_config
+from aggregator.config.units import parse_size
 from aggregator.errors import ConfigError
-from aggregator.poll.poller import make_fetcher
+from aggregator.poll.resources import make_fetcher
 
 
 def write(tmp_path: Path, text: str) -> Path:

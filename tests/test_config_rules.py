@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config.loading import load_config
 from aggregator.errors import ConfigError
 
 GOOD = """\

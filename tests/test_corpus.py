@@ -20,7 +20,9 @@ import pytest
 from active_content import active_content
 from corpora import FEEDPARSER_TESTS, corpus
 
-from aggregator.config import AppConfig, OutputConfig, SourceConfig
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
+from aggregator.config.sources import SourceConfig
 from aggregator.errors import ParseError
 from aggregator.models import CommentData, EntryData, SourceUpdate
 from aggregator.parse.feed import parse_comments, parse_feed

@@ -17,7 +17,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from aggregator.cli import main
-from aggregator.config import load_config
+from aggregator.config.loading import load_config
 from aggregator.errors import ConfigError
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher

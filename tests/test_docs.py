@@ -10,14 +10,11 @@ import yaml
 from pydantic import BaseModel
 
 from aggregator.cli import main
-from aggregator.config import (
-    AppConfig,
-    DefaultsConfig,
-    OutputConfig,
-    ServerConfig,
-    SourceConfig,
-    load_config,
-)
+from aggregator.config.loading import load_config
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
+from aggregator.config.server import ServerConfig
+from aggregator.config.sources import DefaultsConfig, SourceConfig
 from aggregator.storage.outputs import check_search_query
 
 README = (Path(__file__).parent.parent / "README.md").read_text()

@@ -149,7 +149,9 @@ def test_the_realworld_corpus_reads_the_same_wherever_the_fast_path_accepts() ->
                     f"{path.name} ({url or 'no URL'}, {headers}) differs"
                 ) from None
     print(f"fast path: {count} of {len(REALWORLD_READINGS) * len(files)} real-world readings")
-    assert count >= 0.55 * len(REALWORLD_READINGS) * len(files)
+    # An episode's podcast tags (itunes:duration, image ...) are left to feedparser since issue
+    # 17 carries them to the outputs: podcasts take the slow path.
+    assert count >= 0.5 * len(REALWORLD_READINGS) * len(files)
 
 
 def test_most_realworld_feeds_take_the_fast_path() -> None:
@@ -160,7 +162,7 @@ def test_most_realworld_feeds_take_the_fast_path() -> None:
     files = _realworld_feeds()
     url, headers = REALWORLD_READINGS[0]
     accepted_files = [p for p in files if accepted(p.read_bytes(), url, headers)]
-    assert len(accepted_files) >= 0.6 * len(files), f"{len(accepted_files)} of {len(files)}"
+    assert len(accepted_files) >= 0.5 * len(files), f"{len(accepted_files)} of {len(files)}"
 
 
 def _benchmark_corpus() -> object:
@@ -242,7 +244,7 @@ def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[
         (BLOGGER.replace(b"<entry>", b"<entry xml:base='https://elsewhere.example/b/'>", 1), {}),
         (BLOGGER.replace(b"<feed ", b"<feed xml:base='../up/' ", 1), {}),
         (WORDPRESS.replace(b"<language>", b"<itunes:author xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>x</itunes:author><language>"), {}),
-        (WORDPRESS.replace(b"</item>", b"<feedburner:origLink xmlns:feedburner='http://rssnamespace.org/feedburner/ext/1.0'>https://o.example/1</feedburner:origLink><itunes:duration xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>12:00</itunes:duration></item>"), {}),
+        (WORDPRESS.replace(b"</item>", b"<feedburner:origLink xmlns:feedburner='http://rssnamespace.org/feedburner/ext/1.0'>https://o.example/1</feedburner:origLink><itunes:block xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>no</itunes:block></item>"), {}),
         (WORDPRESS.replace(b"</item>", b"<media:content xmlns:media='http://search.yahoo.com/mrss/' url='https://o.example/a.jpg'><media:thumbnail url='https://o.example/t.jpg'/></media:content></item>"), {}),
         (WORDPRESS.replace(b"<description><![CDATA[We left", b"<itunes:summary xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>Short</itunes:summary><description><![CDATA[We left", 1), {}),
         (BLOGGER.replace(b"<content type='html'>&lt;p&gt;Night train, no photos.&lt;/p&gt;</content>", b"<media:group xmlns:media='http://search.yahoo.com/mrss/'><media:title>Night</media:title><media:description>Night train.</media:description></media:group>"), {}),
@@ -252,7 +254,7 @@ def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[
         (WORDPRESS.replace(b"+0000</pubDate>", b"+0000 (UTC)</pubDate>".replace(b" (UTC)", b""), 1).replace(b"Tue, ", b"Tuesday, ", 1), {}),
     ],
     ids=["cp1252", "text-xml", "latin1-header", "bom", "utf-16", "xml-base-entry", "xml-base-feed", "itunes-author",
-         "origlink-duration", "media-content", "itunes-summary-first", "media-group", "rss092",
+         "origlink-block", "media-content", "itunes-summary-first", "media-group", "rss092",
         "c1-controls", "c1-reference", "long-weekday"],
 )  # fmt: skip
 def test_extensions_encodings_and_bases_take_the_fast_path(

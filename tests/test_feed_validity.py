@@ -25,7 +25,8 @@ from support import (
     serve_folder,
 )
 
-from aggregator.config import AppConfig, load_config
+from aggregator.config.loading import load_config
+from aggregator.config.schema import AppConfig
 from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage
 

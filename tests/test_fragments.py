@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator.config import OutputConfig
+from aggregator.config.outputs import OutputConfig
 from aggregator.models import EnclosureData, StoredComment, StoredEntry
 from aggregator.publish.fragments import FragmentCache, Piece
 from aggregator.publish.links import FeedLinks, Page

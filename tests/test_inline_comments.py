@@ -25,7 +25,7 @@ from factories import Clock
 from feedcheck import check_atom, check_json_feed, check_rss
 from support import serve
 
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher
 from aggregator.serve.server import create_app

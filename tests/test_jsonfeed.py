@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config.loading import load_config
 from aggregator.errors import ParseError
 from aggregator.parse.feed import MAX_ENTRIES, parse_feed
 from aggregator.parse.jsonfeed import MAX_DEPTH

@@ -18,7 +18,7 @@ from factories import Clock
 from feedcheck import check_atom
 from support import serve
 
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher
 from aggregator.serve.server import create_app

@@ -18,7 +18,7 @@ import feedparser
 from blogsim import START, Blog, requests_to
 from pytest_httpserver import HTTPServer
 
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.models import PollResult
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher

@@ -23,7 +23,8 @@ from aggregator.models import PollResult
 from aggregator.run.logs import JournalFormatter, JsonFormatter
 from aggregator.run.sdnotify import notify
 from aggregator.serve.metrics import Metrics, SourceGauges
-from aggregator.storage import Storage, register_functions
+from aggregator.storage import Storage
+from aggregator.storage.functions import register_functions
 from aggregator.storage.lock import DatabaseLock
 from aggregator.storage.schema import migrations
 

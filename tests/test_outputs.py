@@ -26,7 +26,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from aggregator.cli import main
-from aggregator.config import AppConfig, load_config
+from aggregator.config.loading import load_config
+from aggregator.config.schema import AppConfig
 from aggregator.models import PollResult
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher

@@ -23,7 +23,9 @@ from hostile_server import (
     trickle_body,
 )
 
-from aggregator.config import AppConfig, DefaultsConfig, OutputConfig, SourceConfig
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
+from aggregator.config.sources import DefaultsConfig, SourceConfig
 from aggregator.parse.sandbox import SandboxParser
 from aggregator.poll.poller import Poller
 

@@ -15,7 +15,8 @@ import yaml
 from factories import Clock
 from scripted_server import Answer, ScriptedServer, http_date, rss
 
-from aggregator.config import AppConfig, load_config
+from aggregator.config.loading import load_config
+from aggregator.config.schema import AppConfig
 from aggregator.poll.poller import Poller
 from aggregator.storage import Storage
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config.loading import load_config
 from aggregator.parse.feed import parse_feed
 from aggregator.poll.poller import POLL_CACHE_KIB, Poller
 from aggregator.storage import Storage

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import feedparser
 
-from aggregator.config import load_config
+from aggregator.config.loading import load_config
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher
 from aggregator.run.prune import prune

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator import __version__
-from aggregator.config import load_config
+from aggregator.config.loading import load_config
 from aggregator.models import CommentData, EntryData
 from aggregator.poll.poller import Poller
 from aggregator.publish.links import urn

@@ -34,7 +34,8 @@ from factories import Clock
 from lxml import etree
 from support import free_port, serve
 
-from aggregator.config import AppConfig, load_config
+from aggregator.config.loading import load_config
+from aggregator.config.schema import AppConfig
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher
 from aggregator.serve.server import create_app

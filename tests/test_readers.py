@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from support import demo_config_path, poll_and_publish, serve
 
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.serve.server import create_app
 from aggregator.storage import Storage
 

@@ -18,7 +18,7 @@ import feedparser
 import pytest
 from forward_proxy import ForwardProxy
 
-from aggregator.config import load_config
+from aggregator.config.loading import load_config
 from aggregator.errors import BlockedAddressError, ConfigError
 from aggregator.fetch.addresses import Provenance
 from aggregator.fetch.fetcher import Fetcher

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.models import EntryData
 from aggregator.select.filters import evaluate
 from aggregator.select.rules import RuleBook, as_stored, candidate_query, screen_new_entries

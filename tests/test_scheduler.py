@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from aggregator.config import AppConfig, load_config
+from aggregator.config.loading import load_config
+from aggregator.config.schema import AppConfig
 from aggregator.models import PollResult, SourceState, SourceUpdate
 from aggregator.poll.poller import Poller
 from aggregator.schedule.scheduler import PollScheduler, first_run_at

@@ -144,3 +144,24 @@ def test_via_without_a_web_link_names_the_source_only() -> None:
     entry = make_entry("t", source_link=None, source_url="file:///srv/feed.xml")
     shaped = shape_entry(DedupedEntry(entry, ()), via=True)
     assert shaped.summary == '<p class="aggregator-via">via A</p>' and shaped.content is None
+
+
+def test_per_source_limit_counts_each_page_apart() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aggregator.select.dedupe import DedupedEntry
+    from aggregator.select.selection import cap_floods
+    from tests.factories import make_entry
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    entries = [
+        make_entry(f"f{i}", source="flood", sort_at=start - timedelta(minutes=i)) for i in range(6)
+    ] + [
+        make_entry(f"c{i}", source="calm", sort_at=start - timedelta(hours=i + 1)) for i in range(4)
+    ]
+    kept, dropped = cap_floods([DedupedEntry(e) for e in entries], 2, None, 3)
+    titles = [item.entry.title for item in kept]
+    # Page 1 (3 entries): f0, f1, then c0; page 2 restarts the count.
+    assert titles[:3] == ["f0", "f1", "c0"]
+    assert titles[3:] == ["c1", "c2"]  # c3 would be a third of calm on page 2
+    assert {verdict.rule for verdict in dropped.values()} == {"per_source_limit"}

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import uvicorn
 
-from aggregator.config import load_config
+from aggregator.config.loading import load_config
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher
 from aggregator.serve.server import create_app

@@ -13,7 +13,9 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
-from aggregator.config import AppConfig, OutputConfig, ServerConfig
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
+from aggregator.config.server import ServerConfig
 from aggregator.serve.httpserver import make_server
 from aggregator.serve.server import FileCache, create_app
 

@@ -21,7 +21,8 @@ import pytest
 from starlette.testclient import TestClient
 from support import serve
 
-from aggregator.config import AppConfig, load_config
+from aggregator.config.loading import load_config
+from aggregator.config.schema import AppConfig
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher
 from aggregator.serve.httpserver import make_server

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import AppConfig, OutputConfig, ServerConfig
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
+from aggregator.config.server import ServerConfig
 from aggregator.serve.httpserver import Server, make_server
 from aggregator.serve.server import create_app
 

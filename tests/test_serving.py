@@ -10,8 +10,8 @@ import httpx
 import pytest
 from support import SAMPLE_CONFIG, poll_and_publish, sample_config_path, serve, serve_folder
 
-from aggregator.config import AppConfig
 from aggregator.config.opml import read_opml
+from aggregator.config.schema import AppConfig
 from aggregator.serve.server import create_app
 from aggregator.storage import Storage
 

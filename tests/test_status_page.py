@@ -24,7 +24,8 @@ import uvicorn
 from lxml import html
 from support import free_port, in_a_terminal, serve
 
-from aggregator.config import AppConfig, load_config
+from aggregator.config.loading import load_config
+from aggregator.config.schema import AppConfig
 from aggregator.poll.poller import Poller
 from aggregator.serve.server import create_app
 from aggregator.serve.status import source_state, status_table

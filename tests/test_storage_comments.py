@@ -185,7 +185,7 @@ def test_known_comments_give_each_threads_numbers_newest_date_and_keys(
 @given(st.text())
 def test_public_ids_are_uuid5_of_the_namespace(name: str) -> None:
     """The fast uuid5 gives exactly what ``uuid.uuid5`` gives (ids must never change)."""
-    from aggregator.storage import _ID_NAMESPACE, uuid5_hex
+    from aggregator.storage.ids import _ID_NAMESPACE, uuid5_hex
 
     try:
         expected = uuid.uuid5(_ID_NAMESPACE, name).hex

@@ -19,13 +19,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlite_utils import Database
 
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import StorageError
 from aggregator.models import CandidateQuery, CommentData, EntryData, SourceUpdate, StoredEntry
 from aggregator.select.chooser import OutputChooser
-from aggregator.storage import Storage, format_time, register_functions
+from aggregator.storage import Storage
 from aggregator.storage import outputs as queries
+from aggregator.storage.functions import register_functions
 from aggregator.storage.outputs import check_search_query
+from aggregator.storage.rows import format_time
 from aggregator.storage.schema import migrations
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -126,6 +128,7 @@ def test_a_new_database_gets_every_migration(storage: Storage) -> None:
         "0012_comment_items",
         "0013_comment_history_alerts",
         "0015_pruned_entries",
+        "0016_podcast",
     ]
 
 

@@ -18,8 +18,8 @@ from pytest_httpserver import HTTPServer
 from support import DEMO_CONFIG, demo_config_path
 
 from aggregator.cli import main
-from aggregator.config import load_config
 from aggregator.config.edit import derive_name
+from aggregator.config.loading import load_config
 from aggregator.config.opml import OpmlFeed, make_opml, read_opml
 from aggregator.errors import FeedNotFoundError
 from aggregator.fetch.discover import autodiscover, find_feed

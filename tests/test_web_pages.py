@@ -26,7 +26,7 @@ from support import (
     serve_folder,
 )
 
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.serve.server import create_app
 from aggregator.serve.web import build_thread
 from aggregator.storage import Storage

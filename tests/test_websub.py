@@ -13,7 +13,8 @@ from support import SAMPLE_CONFIG, sample_config_path, serve_folder
 from werkzeug import Request, Response
 
 from aggregator.cli import main
-from aggregator.config import AppConfig, load_config
+from aggregator.config.loading import load_config
+from aggregator.config.schema import AppConfig
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher
 from aggregator.publish.websub import HubNotifier, notify_changes, topic_urls

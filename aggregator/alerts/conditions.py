@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from aggregator.config import AlertCondition, AppConfig
+from aggregator.config.notify import AlertCondition
+from aggregator.config.schema import AppConfig
 from aggregator.models import AlertItem
 
 

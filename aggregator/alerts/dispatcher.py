@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from aggregator.alerts.conditions import needs_entry_rules, select_items
 from aggregator.alerts.payload import make_payload, message, payload_bytes, signature
 from aggregator.alerts.targets import SendError, WebhookSender, send_apprise
-from aggregator.config import AppConfig, NotifyConfig
+from aggregator.config.notify import NotifyConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import AggregatorError
 from aggregator.models import AlertItem
 from aggregator.select.filters import compile_rules, keep

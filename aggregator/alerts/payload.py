@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from aggregator.config import NotifyConfig
+from aggregator.config.notify import NotifyConfig
 from aggregator.models import AlertItem
 from aggregator.parse.sanitize import plain_text
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import httpx
 
 from aggregator import __version__
-from aggregator.config import NotifyConfig
+from aggregator.config.notify import NotifyConfig
 from aggregator.errors import AggregatorError, FetchError
 from aggregator.fetch.addresses import Provenance, rule_for
 from aggregator.fetch.transport import LoopThread, make_session, post, system_resolver

@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 from aggregator.comments.matching import match_comments_to_threads
 from aggregator.comments.pages import PageSelectors, selectors_from_config
 from aggregator.comments.reader import KnownThread, ThreadRead, ThreadReader
-from aggregator.config import AppConfig, SourceConfig
+from aggregator.config.schema import AppConfig
+from aggregator.config.sources import SourceConfig
 from aggregator.discussions import DiscussionFollower
 from aggregator.errors import AggregatorError
 from aggregator.fetch.fetcher import Fetcher

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from aggregator.comments.detect import Detection
 from aggregator.comments.pages import PageSelectors
 from aggregator.comments.paging import page_number, thread_url
-from aggregator.config import SourceConfig
+from aggregator.config.sources import SourceConfig
 from aggregator.errors import AggregatorError, FetchError
 from aggregator.fetch.addresses import Provenance
 from aggregator.fetch.fetcher import Fetcher

@@ -1,8 +1,8 @@
 """Add sources to the YAML configuration file, keeping its comments and layout (ruamel.yaml).
 
 Used by ``aggregator add`` and ``aggregator opml import``. The edited file is validated with
-:func:`~aggregator.config.load_config` before it replaces the original (temp file + rename),
-so a mistake leaves the original untouched and is reported as a :class:`ConfigError`.
+:func:`~aggregator.config.loading.load_config` before it replaces the original (temp file +
+rename), so a mistake leaves the original untouched and is reported as a :class:`ConfigError`.
 
 Does not: remove or change existing sources, or fetch anything.
 """
@@ -23,7 +23,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from aggregator.config import load_config
+from aggregator.config.loading import load_config
 from aggregator.errors import ConfigError
 
 MAX_NAME = 40

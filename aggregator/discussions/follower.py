@@ -34,7 +34,8 @@ from aggregator.schedule.decide import decide_next_comments_poll
 
 if TYPE_CHECKING:
     from aggregator.comments.follower import CommentsResult
-    from aggregator.config import AppConfig, SourceConfig
+    from aggregator.config.schema import AppConfig
+    from aggregator.config.sources import SourceConfig
     from aggregator.fetch.fetcher import Fetcher
     from aggregator.storage import Storage
     from aggregator.storage.discussions import DiscussionState

@@ -42,7 +42,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
 
-from aggregator.config import DEFAULT_USER_AGENT, origin_of
+from aggregator.config.request_options import DEFAULT_USER_AGENT, origin_of
 from aggregator.errors import BlockedAddressError, FetchError, StoppedError
 from aggregator.fetch.addresses import (
     CONFIGURED,

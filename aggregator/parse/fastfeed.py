@@ -177,13 +177,15 @@ _USED_KEYS = {
     "content", "tags", "enclosures", "published_parsed", "updated_parsed", "created_parsed",
     "comments", "wfw_commentrss", "slash_comments", "thr_total", "thr_in-reply-to", "subtitle",
     "ttl", "sy_updateperiod", "sy_updatefrequency", "skiphours", "skipdays",
+    # An episode's podcast tags (parse._podcast_tags): this path leaves them to feedparser.
+    "itunes_duration", "itunes_episode", "podcast_transcript", "podcast_chapters",
 }  # fmt: skip
 #: Elements feedparser has a handler for that write none of those keys, anywhere (they keep
 #: media, artwork, ratings, places, chapters: values parse.py does not read).
 _INERT_HANDLED = {
     "media_content", "media_thumbnail", "media_group", "media_rating", "media_credit",
-    "media_restriction", "media_license", "media_player", "itunes_image", "itunes_link",
-    "itunes_explicit", "itunes_block", "itunes_owner", "itunes_name", "itunes_email",
+    "media_restriction", "media_license", "media_player",
+    "itunes_block", "itunes_owner", "itunes_name", "itunes_email",
     "georss_point", "georss_line", "georss_polygon", "georss_box", "georss_where", "where",
     "gml_point", "gml_linestring", "gml_polygon", "gml_exterior", "gml_linearring", "gml_pos",
     "gml_poslist", "psc_chapters", "psc_chapter", "admin_generatoragent",
@@ -197,6 +199,8 @@ _INERT_HANDLED |= {
 #: More of them, harmless at the feed level only: they write the feed's author, tags,
 #: language, rights, publisher, dates or image, none of which parse.py reads for a feed.
 _INERT_IN_FEED = _INERT_HANDLED | {
+    # An episode's image and rating, read in entries (parse._podcast_tags): inert in the feed.
+    "itunes_image", "itunes_explicit", "itunes_link",
     "itunes_author", "itunes_category", "itunes_keywords", "media_category", "media_keywords",
     "dc_language", "dc_publisher", "dc_rights", "dc_creator", "dc_author", "dc_date",
     "dc_contributor", "dc_subject", "dcterms_created", "dcterms_issued", "dcterms_modified",

@@ -35,7 +35,14 @@ import feedparser.mixin
 import feedparser.urls
 
 from aggregator.errors import ParseError
-from aggregator.models import CommentData, CommentFeedData, EnclosureData, EntryData, FeedData
+from aggregator.models import (
+    PODCAST_TAGS,
+    CommentData,
+    CommentFeedData,
+    EnclosureData,
+    EntryData,
+    FeedData,
+)
 from aggregator.parse.fastfeed import read_feed
 from aggregator.parse.fastparse import read_comment_feed
 from aggregator.parse.identity import assign_keys, base_key
@@ -390,6 +397,7 @@ def _entry(
         for enc in raw.get("enclosures", [])[:MAX_LIST_ITEMS]
         if (href := clean_url(enc.get("href"), entry_base))
     )
+    podcast = _podcast_tags(fields, entry_base)
     comments_feed, comments_page, count = _thread_links(fields)
     author = plain_text(fields.get("author")) or None
     written = _link_as_written(link, document_url, document) if not guid else link
@@ -399,7 +407,7 @@ def _entry(
         # A comment feed that is the feed itself (an empty wfw:commentRss read as the
         # document's URL) would make every post a comment on every other (issue 13).
         comments_feed_url = None
-    fingerprint = {
+    fingerprint: dict[str, object] = {
         "title": title,
         "link": link,
         "author": author,
@@ -410,6 +418,8 @@ def _entry(
         "categories": categories,
         "enclosures": [(e.url, e.type, e.length) for e in enclosures],
     }
+    if podcast:  # only then: the hash of every other entry stays what it was
+        fingerprint["podcast"] = [list(pair) for pair in podcast]
     entry = EntryData(
         key=key,
         guid=guid,
@@ -422,6 +432,7 @@ def _entry(
         updated_at=updated,
         categories=categories,
         enclosures=enclosures,
+        podcast=podcast,
         # A relative comment feed link is relative to the document it appears in.
         comments_feed_url=comments_feed_url,
         comments_page_url=_absolute_link(
@@ -678,3 +689,28 @@ def _hash(*parts: str) -> str:
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def _podcast_tags(fields: Any, base: str | None) -> tuple[tuple[str, str], ...]:
+    """An episode's iTunes and Podcasting 2.0 tags as feedparser reads them (PODCAST_TAGS)."""
+    found: dict[str, str] = {}
+    image = fields.get("image")
+    if isinstance(image, dict) and (href := clean_url(image.get("href"), base)):
+        found["image"] = href
+    for name in ("duration", "episode"):
+        value = plain_text(fields.get(f"itunes_{name}"), limit=50)
+        if value:
+            found[name] = value
+    explicit = fields.get("itunes_explicit")
+    if explicit is not None:
+        # feedparser reads only "yes" (True) and "clean" (False): written back as they were.
+        # Its None (any other value, "true" and "false" included) cannot be carried.
+        found["explicit"] = "yes" if explicit else "clean"
+    for name in ("transcript", "chapters"):
+        tag = fields.get(f"podcast_{name}")
+        if isinstance(tag, dict) and (url := clean_url(tag.get("url"), base)):
+            found[name] = url
+            kind = plain_text(tag.get("type"), limit=200)
+            if kind:
+                found[f"{name}_type"] = kind
+    return tuple((name, found[name]) for name in PODCAST_TAGS if name in found)

@@ -14,57 +14,43 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import datetime
 
 from aggregator.comments.follower import CommentFollower
-from aggregator.config import AppConfig, SourceConfig
-from aggregator.errors import (
-    AggregatorError,
-    FetchError,
-    NotFoundError,
-    ParseError,
-    StoppedError,
-)
+from aggregator.config.schema import AppConfig
+from aggregator.config.sources import SourceConfig
+from aggregator.errors import AggregatorError, NotFoundError, StoppedError
 from aggregator.fetch.addresses import Provenance
-from aggregator.fetch.fetcher import Fetcher, body_hash, file_roots_for, file_url_path
-from aggregator.fetch.limits import FetchLimits
+from aggregator.fetch.fetcher import Fetcher, body_hash
 from aggregator.models import (
-    KEEP,
     EntryData,
     FeedData,
     FetchResult,
-    Keep,
     PollResult,
     SourceState,
     SourceUpdate,
 )
 from aggregator.parse.sandbox import Parser, SandboxParser
-from aggregator.schedule.decide import (
-    Cadence,
-    PollOutcome,
-    PollPlan,
-    SchedulePolicy,
-    decide_next_poll,
+from aggregator.poll.resources import Clock, make_fetcher, same_limits, uses_search, utc_now
+from aggregator.poll.results import (
+    describe_error,
+    error_outcome,
+    error_result,
+    poll_result,
+    record_plan,
 )
-from aggregator.schedule.policy import (
-    schedule_policy,
-    schedule_state,
-    skip_reason,
-    stored_hints,
-)
+from aggregator.schedule.decide import Cadence, PollOutcome, PollPlan, SchedulePolicy
+from aggregator.schedule.policy import schedule_policy, skip_reason, stored_hints
 from aggregator.select.rules import RuleBook, Screened, is_empty, screen_new_entries
 from aggregator.serve.metrics import Metrics
 from aggregator.storage import Storage
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
-Clock = Callable[[], datetime]
 _SYSTEM_RANDOM = random.Random()
 
 
@@ -72,18 +58,6 @@ _SYSTEM_RANDOM = random.Random()
 #: its own connection: at SQLite's default of 2 MB each, the caches were a fifth of a cold
 #: poll's peak memory (199 MB -> 163 MB at 1,000 feeds), and polls were no faster for them.
 POLL_CACHE_KIB = 512
-
-
-def uses_search(config: AppConfig) -> bool:
-    """Whether any output has a ``search`` rule. Without one, polls leave new rows queued for
-    the full-text index (see :class:`~aggregator.storage.Storage`), indexed at the first search.
-    """
-    return any(output.search for output in config.outputs)
-
-
-def utc_now() -> datetime:
-    """The real clock; tests inject their own."""
-    return datetime.now(UTC)
 
 
 class Poller:
@@ -189,7 +163,7 @@ class Poller:
                 storage.index_search = uses_search(config)
         if self._own_fetcher:
             old = self.fetcher
-            self.fetcher = make_fetcher(config, limits=_same_limits(old.limits, config))
+            self.fetcher = make_fetcher(config, limits=same_limits(old.limits, config))
             self.follower.fetcher = self.fetcher
             self._old_fetchers.append(old)  # closed with the poller: a poll may still use it
 
@@ -390,7 +364,8 @@ class Poller:
         with self.write_lock, storage.transaction():
             stored = storage.store_entries(state, screened.kept, now)
             outcome = self._outcome(fetched, state, feed, True, base)
-            plan = self._apply(
+            plan = record_plan(
+                storage,
                 policy,
                 state,
                 outcome,
@@ -409,16 +384,19 @@ class Poller:
                     hint_skip_hours=feed.skip_hours,
                     hint_skip_days=feed.skip_days,
                 ),
+                clock=self.clock,
+                rng=self.rng,
                 new_entries=stored.new,
             )
         if feed.warning:
             log.warning("%s: %s", source.name, feed.warning)
         status = "new" if stored.new else "updated" if stored.updated else "unchanged"
-        return self._result(
+        return poll_result(
             source,
             state,
             plan,
             status,
+            self.config.defaults.redirect_adopt_after,
             new=stored.new,
             updated=stored.updated,
             http_status=fetched.status,
@@ -441,14 +419,24 @@ class Poller:
         """Record a poll that brought nothing new (304, or the same body again)."""
         with self.write_lock, self.storage.transaction():
             outcome = self._outcome(fetched, state, stored_hints(state), False, base)
-            plan = self._apply(
+            plan = record_plan(
+                self.storage,
                 policy,
                 state,
                 outcome,
                 now,
                 replace(update, last_status=fetched.status, last_error=None, last_success_at=now),
+                clock=self.clock,
+                rng=self.rng,
             )
-        return self._result(source, state, plan, status, http_status=fetched.status)
+        return poll_result(
+            source,
+            state,
+            plan,
+            status,
+            self.config.defaults.redirect_adopt_after,
+            http_status=fetched.status,
+        )
 
     def _outcome(
         self,
@@ -463,68 +451,6 @@ class Poller:
         return PollOutcome.from_fetch(
             fetched, body_changed=changed, feed=feed, entry_times=times, **base
         )
-
-    def _apply(
-        self,
-        policy: SchedulePolicy,
-        state: SourceState,
-        outcome: PollOutcome,
-        now: datetime,
-        update: SourceUpdate,
-        new_entries: int = 0,
-    ) -> PollPlan:
-        """Decide the next poll and write it with ``update`` (call inside the transaction),
-        and log the poll (``now`` is when it started)."""
-        plan = decide_next_poll(policy, schedule_state(state), outcome, now, self.rng)
-        # For the status page's chart: how long this poll took until now, by the same clock.
-        self.storage.log_poll(
-            state.id,
-            now,
-            round((self.clock() - now).total_seconds() * 1000),
-            status=_set_or_none(update.last_status),
-            new_entries=new_entries,
-            error=_set_or_none(update.last_error),
-        )
-        self.storage.update_source(
-            state.id,
-            replace(
-                update,
-                last_polled_at=now,
-                next_poll_at=plan.next_poll_at,
-                next_poll_reason=plan.reason,
-                next_poll_detail=plan.detail,
-                error_count=plan.error_count,
-                url=plan.url,
-                redirect_url=plan.redirect_url,
-                redirect_count=plan.redirect_count,
-                retired_at=(state.retired_at or now) if plan.retired else None,
-            ),
-        )
-        return plan
-
-    def _result(
-        self, source: SourceConfig, state: SourceState, plan: PollPlan, status: str, **kw: Any
-    ) -> PollResult:
-        note = None
-        if plan.redirect_adopted:
-            note = f"now polled at {plan.url} (permanent redirect seen on consecutive polls)"
-            log.warning(
-                "%s: adopted the permanent redirect %s -> %s; update the config to match",
-                source.name,
-                state.url,
-                plan.url,
-            )
-        elif plan.redirect_url and plan.redirect_url != state.redirect_url:
-            log.info(
-                "%s: permanent redirect to %s (adopted after %d polls in a row)",
-                source.name,
-                plan.redirect_url,
-                self.config.defaults.redirect_adopt_after,
-            )
-        if state.retired_at is not None:
-            note = "answered again: no longer retired"
-            log.warning("%s: %s", source.name, note)
-        return PollResult(source.name, status, next_poll_at=plan.next_poll_at, note=note, **kw)
 
     def _screen(
         self,
@@ -554,110 +480,28 @@ class Poller:
     def _record_error(
         self, source: SourceConfig, state: SourceState, error: Exception, now: datetime
     ) -> PollResult:
-        message = str(error) if isinstance(error, AggregatorError) else f"internal error: {error!r}"
-        status = error.status if isinstance(error, FetchError) else None
-        if isinstance(error, ParseError):
-            message = f"cannot parse feed: {message}"
+        message, status = describe_error(error)
         policy, adaptive = schedule_policy(self.config, source)
         base: Cadence = {"interval": self.config.interval_for(source), "adaptive": adaptive}
-        if isinstance(error, FetchError):
-            outcome = PollOutcome.from_error(error, **base)
-        else:  # an unreadable body is an error too: back off, keep the old validators
-            outcome = PollOutcome(status=None, error=message, **base)
+        outcome = error_outcome(error, message, base)
         plan: PollPlan | None = None
         try:
             storage = self.storage
             with self.write_lock, storage.transaction():
-                plan = self._apply(
+                plan = record_plan(
+                    storage,
                     policy,
                     state,
                     outcome,
                     now,
                     SourceUpdate(last_status=status, last_error=message),
+                    clock=self.clock,
+                    rng=self.rng,
                 )
         except AggregatorError as storage_error:
             message = f"{message} (and could not record it: {storage_error})"
-        if plan is not None and plan.retired:
-            log.error(
-                "%s: %s: retired, it will not be requested again; remove it from the config "
-                "or change its url",
-                source.name,
-                message,
-            )
-        elif plan is not None and plan.next_poll_at is not None:
-            log.warning(
-                "%s: %s; next poll %s UTC (%s)",
-                source.name,
-                message,
-                f"{plan.next_poll_at:%Y-%m-%d %H:%M}",
-                plan.reason,
-            )
-        else:
-            log.warning("%s: %s", source.name, message)
-        return PollResult(
-            source.name,
-            "error",
-            http_status=status,
-            error=message,
-            next_poll_at=plan.next_poll_at if plan else None,
-        )
+        return error_result(source, message, status, plan)
 
     def _count(self, result: PollResult, seconds: float | None) -> None:
         if self.metrics is not None:
             self.metrics.record(result, seconds)
-
-
-def _same_limits(limits: FetchLimits, config: AppConfig) -> FetchLimits | None:
-    """Keep the running limiter when its numbers did not change (so no cap is ever doubled)."""
-    d = config.defaults
-    if (limits.total, limits.per_host, limits.per_domain) == (
-        d.max_concurrent_fetches,
-        d.max_per_host,
-        d.max_per_domain,
-    ):
-        return limits
-    return None
-
-
-def make_fetcher(config: AppConfig, *, limits: FetchLimits | None = None) -> Fetcher:
-    """A fetcher set up from the config's defaults (User-Agent, timeout, request limits)."""
-    roots = list(file_roots_for(config.config_path.parent)) if config.config_path else []
-    # A file source configured elsewhere is the operator's choice: its folder may be read too.
-    roots += [
-        file_url_path(url).parent
-        for source in config.sources
-        for url in (source.url, source.comments_url)
-        if url and url.startswith("file:")
-    ]
-    return Fetcher(
-        user_agent=config.defaults.user_agent,
-        timeout=config.defaults.timeout.total_seconds(),
-        max_bytes=config.defaults.max_body_size,
-        file_roots=roots,
-        limits=limits
-        or FetchLimits(
-            config.defaults.max_concurrent_fetches,
-            config.defaults.max_per_host,
-            config.defaults.max_per_domain,
-        ),
-        allow_private_networks=config.allow_private_networks,
-    )
-
-
-def select_sources(config: AppConfig, names: Iterable[str]) -> list[SourceConfig]:
-    """The configured sources called ``names`` (all when empty); unknown names raise."""
-    wanted = list(names)
-    if not wanted:
-        return list(config.sources)
-    known = {source.name: source for source in config.sources}
-    missing = [name for name in wanted if name not in known]
-    if missing:
-        from aggregator.errors import NotFoundError
-
-        raise NotFoundError(f"no source named {', '.join(repr(m) for m in missing)} in the config")
-    return [known[name] for name in wanted]
-
-
-def _set_or_none(value: T | Keep) -> T | None:
-    """A :class:`SourceUpdate` field's value, ``None`` where it is left as stored (``KEEP``)."""
-    return None if value is KEEP else value

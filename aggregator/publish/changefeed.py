@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aggregator.config import OutputConfig
+from aggregator.config.outputs import OutputConfig
 from aggregator.models import CommentRevision
 from aggregator.parse.sanitize import plain_text
 from aggregator.publish.links import EXTENSIONS, FeedLinks

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from aggregator.config import OutputConfig
+from aggregator.config.outputs import OutputConfig
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.publish.commentitems import item_title
 from aggregator.publish.fragments import FragmentCache

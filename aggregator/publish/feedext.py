@@ -54,6 +54,7 @@ as an attribute of each entry, which would hide ``FeedEntry.comments``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -374,3 +375,70 @@ class RssAtomLinksExtension(BaseExtension):
 def register_rss_atom_links(fg: FeedGenerator) -> None:
     """Register ``rsslinks`` (RSS only): ``fg.rsslinks.add(href, rel, type)``."""
     fg.register_extension("rsslinks", RssAtomLinksExtension, None, atom=False, rss=True)
+
+
+ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+ITUNES_PREFIX = "itunes"
+PODCAST_NS = "https://podcastindex.org/namespace/1.0"
+PODCAST_PREFIX = "podcast"
+
+
+class PodcastExtension(BaseExtension):
+    """Feed-level part of ``episode``: declares the iTunes and Podcasting 2.0 namespaces."""
+
+    def extend_ns(self) -> dict[str, str]:
+        """Return the namespace map entries for the feed's root element."""
+        return {ITUNES_PREFIX: ITUNES_NS, PODCAST_PREFIX: PODCAST_NS}
+
+
+class PodcastEntryExtension(BaseEntryExtension):
+    """An RSS item's podcast tags, carried as the source wrote them, and its enclosures.
+
+    ``itunes:image``, ``itunes:duration``, ``itunes:episode``, ``itunes:explicit``,
+    ``podcast:transcript`` and ``podcast:chapters`` (:data:`aggregator.models.PODCAST_TAGS`).
+    RSS 2.0 allows one ``<enclosure>`` per item (feedgen writes it); the item's further
+    enclosures are written as ``<atom:link rel="enclosure">``, which feedparser and podcast
+    apps that read Atom links take as enclosures too.
+    """
+
+    def __init__(self) -> None:
+        self._tags: dict[str, str] = {}
+        self._enclosures: list[dict[str, str]] = []
+
+    def tags(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Set the item's podcast tags from ``(name, value)`` pairs."""
+        self._tags = {name: _check_text(value, name) for name, value in pairs}
+
+    def extra_enclosure(self, url: str, type: str, length: int | None) -> None:
+        """Add an enclosure beyond the first."""
+        attributes = {"href": _check_text(url, "enclosure url"), "rel": "enclosure", "type": type}
+        if length:
+            attributes["length"] = str(length)
+        self._enclosures.append(attributes)
+
+    def extend_rss(self, item: Any) -> Any:
+        """Append the podcast tags and the further enclosures to an RSS item."""
+        tags = self._tags
+        if "image" in tags:
+            _sub(item, ITUNES_NS, ITUNES_PREFIX, "image").set("href", tags["image"])
+        for name in ("duration", "episode", "explicit"):
+            if name in tags:
+                _sub(item, ITUNES_NS, ITUNES_PREFIX, name, tags[name])
+        for name in ("transcript", "chapters"):
+            if name in tags:
+                elem = _sub(item, PODCAST_NS, PODCAST_PREFIX, name)
+                elem.set("url", tags[name])
+                elem.set("type", tags.get(f"{name}_type") or _DEFAULT_TYPES[name])
+        for attributes in self._enclosures:
+            xml_elem(f"{{{ATOM_NS}}}link", item, **attributes)
+        return item
+
+
+# podcast:transcript and podcast:chapters require a type; these when the source gave none.
+_DEFAULT_TYPES = {"transcript": "text/plain", "chapters": "application/json+chapters"}
+
+
+def register_podcast(fg: FeedGenerator) -> None:
+    """Register ``episode`` (RSS only): ``entry.episode.tags(pairs)``,
+    ``entry.episode.extra_enclosure(url, type, length)``."""
+    fg.register_extension("episode", PodcastExtension, PodcastEntryExtension, atom=False, rss=True)

@@ -19,9 +19,11 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from aggregator.config import AppConfig, OutputConfig
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import PublishError
 from aggregator.models import StoredComment, StoredEntry
+from aggregator.publish.access import feeds_folder, remove_public_copies
 from aggregator.publish.changefeed import publish_changes
 from aggregator.publish.comment_outputs import publish_comment_items, publish_latest_comments
 from aggregator.publish.files import remove_leftovers, write_atomic
@@ -121,6 +123,9 @@ class Publisher:
         writing are kept (see :mod:`aggregator.publish.files`). Returns what was removed."""
         suffixes = tuple(f".{extension}" for extension in EXTENSIONS.values())
         removed = remove_leftovers(self.config.public_dir / "feeds", suffixes)
+        private = self.config.public_dir / "private" / "feeds"
+        if private.is_dir():
+            removed += remove_leftovers(private, suffixes)
         if removed:
             log.info(
                 "removed %d temporary file(s) left by an interrupted publish in %s",
@@ -146,7 +151,9 @@ class Publisher:
         with self.times.stage("pages: select"):
             older = self.chooser.older_pages(output, entries)
         links = self.links(output)
-        folder = self.config.public_dir / "feeds"
+        folder = feeds_folder(self.config, output)
+        if output.access is not None:
+            remove_public_copies(self.config.public_dir / "feeds", output.name)
         followed = {s.name for s in self.config.sources_for(output) if self.config.comments_for(s)}
         changed: list[Path] = []
         duplicates = {item.entry.id: item.duplicates for item in selection.entries}

@@ -23,12 +23,13 @@ from typing import Any
 from feedgen.feed import FeedGenerator
 
 from aggregator import __version__
-from aggregator.config import OutputConfig
+from aggregator.config.outputs import OutputConfig
 from aggregator.errors import PublishError
 from aggregator.models import StoredEntry
 from aggregator.publish.feedext import (
     register_atom_links,
     register_comment_extensions,
+    register_podcast,
     register_rss_atom_links,
 )
 from aggregator.publish.fragments import FragmentCache, Piece
@@ -207,6 +208,7 @@ def new_generator(
     if fmt == "rss":
         generator.load_extension("dc", atom=False, rss=True)
         register_rss_atom_links(generator)
+        register_podcast(generator)
     else:
         register_atom_links(generator)
     register_comment_extensions(generator)
@@ -294,11 +296,16 @@ def _add_entry(
     for index, enclosure in enumerate(entry.enclosures):
         kind = enclosure.type or "application/octet-stream"
         if fmt == "rss":
-            # RSS 2.0 allows one enclosure per item (feedgen would keep the last): the first.
+            # RSS 2.0 allows one enclosure per item (feedgen would keep the last): the first,
+            # and the others as atom:link rel="enclosure" (aggregator.publish.feedext, "episode").
             if index == 0:
                 item.enclosure(enclosure.url, str(enclosure.length or 0), kind)
+            else:
+                item.episode.extra_enclosure(enclosure.url, kind, enclosure.length)
         else:
             item.atomlinks.add(enclosure.url, "enclosure", kind, enclosure.length)
+    if fmt == "rss" and entry.podcast:
+        item.episode.tags(entry.podcast)
     shown = thread_links(entry, links, thread)
     if shown is not None:
         _add_thread(item, entry, links, fmt, shown)
@@ -423,16 +430,38 @@ def _json_item(
     item["authors"] = [{"name": entry_author(entry)}]
     if entry.categories:
         item["tags"] = list(entry.categories)
+    podcast = dict(entry.podcast)
+    seconds = duration_seconds(podcast.get("duration"))
     if entry.enclosures:
         item["attachments"] = [
             {
                 "url": e.url,
                 "mime_type": e.type or "application/octet-stream",
                 **({"size_in_bytes": e.length} if e.length else {}),
+                **({"duration_in_seconds": seconds} if seconds is not None else {}),
             }
             for e in entry.enclosures
         ]
+    if "image" in podcast:
+        item["image"] = podcast["image"]
+    if podcast:
+        # The podcast tags as written in RSS (JSON Feed's extension syntax: "_" + a name).
+        item["_podcast"] = podcast
     return item
+
+
+def duration_seconds(value: str | None) -> int | None:
+    """An ``itunes:duration`` (``3723``, ``62:03`` or ``1:02:03``) in seconds; ``None`` when
+    it is missing or not of that shape."""
+    if not value:
+        return None
+    parts = value.strip().split(":")
+    if len(parts) > 3 or not all(part.isdigit() for part in parts):
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    return seconds
 
 
 def _json_document(output: OutputConfig, links: FeedLinks, page: Page) -> dict[str, object]:

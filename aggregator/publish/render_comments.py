@@ -16,7 +16,7 @@ from datetime import datetime
 
 from feedgen.feed import FeedGenerator
 
-from aggregator.config import OutputConfig
+from aggregator.config.outputs import OutputConfig
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.parse.sanitize import strip_images
 from aggregator.publish.fragments import FragmentCache, Piece

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.fetch.transport import LoopThread, default_ssl_context
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,10 @@ from pathlib import Path
 from types import FrameType
 
 from aggregator.alerts import AlertDispatcher
-from aggregator.config import AppConfig, OutputConfig, SourceConfig, load_config
+from aggregator.config.loading import load_config
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
+from aggregator.config.sources import SourceConfig
 from aggregator.errors import AggregatorError, ConfigError, LockedError, StorageError
 from aggregator.models import PollResult
 from aggregator.poll.poller import Poller

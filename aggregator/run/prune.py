@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import NotFoundError
 from aggregator.select.chooser import OutputChooser
-from aggregator.storage import Storage, format_time
+from aggregator.storage import Storage
 from aggregator.storage import retention as sql
+from aggregator.storage.rows import format_time
 
 #: How often the daemon prunes.
 PRUNE_INTERVAL = timedelta(days=1)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from aggregator.config import AppConfig, SourceConfig
+from aggregator.config.schema import AppConfig
+from aggregator.config.sources import SourceConfig
 from aggregator.models import FeedData, SourceState
 from aggregator.schedule.decide import SchedulePolicy, ScheduleState, is_in_backoff
 

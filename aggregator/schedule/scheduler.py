@@ -21,10 +21,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from aggregator.config import AppConfig, SourceConfig
+from aggregator.config.schema import AppConfig
+from aggregator.config.sources import SourceConfig
 from aggregator.errors import AggregatorError
 from aggregator.models import PollResult, SourceState
-from aggregator.poll.poller import Clock, Poller, utc_now
+from aggregator.poll.poller import Poller
+from aggregator.poll.resources import Clock, utc_now
 
 log = logging.getLogger(__name__)
 

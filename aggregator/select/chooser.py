@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from aggregator.config import AppConfig, OutputConfig
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import NotFoundError
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.publish.commentitems import ParentView, as_entry, as_item
@@ -73,7 +74,9 @@ class OutputChooser:
         """The entries an output shows now, in its order (deduplicated, before shaping)."""
         return self.select(output).kept
 
-    def select(self, output: OutputConfig, *, explain: bool = False) -> Selection:
+    def select(
+        self, output: OutputConfig, *, explain: bool = False, page_size: int | None = None
+    ) -> Selection:
         """Choose the output's entries: SQL fetches candidates, Python applies the rules.
 
         Candidates are read a page at a time until ``limit`` entries are kept or the
@@ -104,6 +107,9 @@ class OutputChooser:
                 limit=output.limit,
                 search=output.search,
                 search_rule=f"outputs[{index}].search",
+                per_source_limit=output.per_source_limit,
+                new_source_limit=output.new_source_limit,
+                page_size=page_size,
             )
         finally:
             pages.close()
@@ -187,7 +193,8 @@ class OutputChooser:
             return []
         deeper = output.model_copy(update={"limit": output.limit * output.pages})
         shown = {entry.id for entry in first}
-        rest = [entry for entry in self.entries_for(deeper) if entry.id not in shown]
+        deep = self.select(deeper, page_size=output.limit).kept
+        rest = [entry for entry in deep if entry.id not in shown]
         size = output.limit
         return [rest[i : i + size] for i in range(0, len(rest), size)][: output.pages - 1]
 

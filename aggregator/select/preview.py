@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from aggregator.config import AppConfig, OutputConfig
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
 from aggregator.models import StoredEntry
 from aggregator.select.dedupe import DedupedEntry
 from aggregator.select.filters import Verdict

@@ -1,9 +1,9 @@
 """Which entry rules apply where: compiled once from the configuration, by level.
 
-Pure: reads an :class:`~aggregator.config.AppConfig` (already validated) and returns compiled
-:class:`~aggregator.select.filters.RuleSet` values, store-time decisions and the SQL half of an
-output's selection (:class:`~aggregator.models.CandidateQuery`). It does not touch storage,
-the network or the clock (``now`` is passed in).
+Pure: reads an :class:`~aggregator.config.schema.AppConfig` (already validated) and returns
+compiled :class:`~aggregator.select.filters.RuleSet` values, store-time decisions and the SQL half
+of an output's selection (:class:`~aggregator.models.CandidateQuery`). It does not touch
+storage, the network or the clock (``now`` is passed in).
 
 Levels
     ``defaults`` rules apply to every entry of every source; a source's rules to its own
@@ -25,7 +25,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from aggregator.config import AppConfig, DefaultsConfig, OutputConfig, SourceConfig
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
+from aggregator.config.sources import DefaultsConfig, SourceConfig
 from aggregator.models import CandidateQuery, EntryData, StoredEntry
 from aggregator.select.filters import RuleSet, Verdict, combine_rules, compile_rules, evaluate
 

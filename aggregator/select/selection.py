@@ -7,6 +7,7 @@ Pure: receives candidate entries a page at a time (already in the output's order
 1. the entry rules (:func:`aggregator.select.filters.evaluate`: dates, comments, include/exclude);
 2. the full-text search, when the output has one and SQL did not already apply it;
 3. duplicates across sources (:func:`aggregator.select.dedupe.dedupe`) among the entries kept so far;
+4. flood control (:func:`cap_floods`): ``new_source_limit`` and ``per_source_limit``;
 
 and it stops as soon as ``limit`` distinct entries are kept, or the candidates run out. So a
 page is read only when the entries before it were not enough.
@@ -78,16 +79,22 @@ def select_entries(
     limit: int,
     search: str | None = None,
     search_rule: str = "search",
+    per_source_limit: int | None = None,
+    new_source_limit: int | None = None,
+    page_size: int | None = None,
 ) -> Selection:
     """Apply rules, search and dedupe to candidates until ``limit`` entries are kept.
 
     ``rules_for(source_name)`` gives the combined rules for that source's entries.
     ``search_rule`` names the search in verdicts (``outputs[0].search``). Stops reading
-    ``pages`` once enough entries are kept.
+    ``pages`` once enough entries are kept. ``per_source_limit`` and ``new_source_limit``
+    are the output's flood control (:func:`cap_floods`); ``page_size`` is the size of one
+    output page for ``per_source_limit`` (``limit`` when not given).
     """
     examined: list[Candidate] = []
     passed: list[StoredEntry] = []
     groups: list[DedupedEntry] = []
+    capped: dict[str, Verdict] = {}
     exhausted = True
     for page in pages:
         for entry in page.entries:
@@ -97,12 +104,75 @@ def select_entries(
             examined.append(Candidate(entry, verdict))
             if verdict.kept:
                 passed.append(entry)
-        groups = dedupe(passed)
+        groups, capped = cap_floods(
+            dedupe(passed), per_source_limit, new_source_limit, page_size or limit
+        )
         if len(groups) >= limit:
             exhausted = False
             break
     shown = tuple(groups[:limit])
-    return Selection(shown, tuple(_final_verdicts(examined, groups, shown, limit)), exhausted)
+    verdicts = _final_verdicts(examined, groups, shown, limit, capped)
+    return Selection(shown, tuple(verdicts), exhausted)
+
+
+def cap_floods(
+    groups: Sequence[DedupedEntry],
+    per_source_limit: int | None,
+    new_source_limit: int | None,
+    page_size: int,
+) -> tuple[list[DedupedEntry], dict[str, Verdict]]:
+    """Keep one source from burying the others; return the entries kept and why others left.
+
+    ``new_source_limit``: of the entries one source brought in a single poll that take their
+    place from the time of that poll (no date of their own in the past: an undated archive, a
+    re-platformed blog), only the first ``new_source_limit`` in output order are shown; the
+    others stay stored and searchable but are left out. Entries with their own past dates are
+    already sorted by them and are not counted. ``per_source_limit``: at most that many
+    entries of one source on each output page of ``page_size`` entries (the rest are left
+    out, not pushed to later pages). ``groups`` are in output order.
+    """
+    if per_source_limit is None and new_source_limit is None:
+        return list(groups), {}
+    kept: list[DedupedEntry] = []
+    dropped: dict[str, Verdict] = {}
+    batches: dict[tuple[str, datetime], int] = {}
+    on_page: dict[str, int] = {}
+    for item in groups:
+        entry = item.entry
+        if new_source_limit is not None and entry.sort_at == entry.first_seen_at:
+            batch = (entry.source_name, entry.first_seen_at)
+            batches[batch] = batches.get(batch, 0) + 1
+            if batches[batch] > new_source_limit:
+                text = (
+                    f"one of more than {new_source_limit} undated entries {entry.source_name} "
+                    "brought in one poll (new_source_limit)"
+                )
+                dropped[entry.public_id] = Verdict(
+                    False,
+                    "new_source_limit",
+                    text,
+                    (RuleMatch("new_source_limit", "new_source_limit", "", text),),
+                )
+                continue
+        if per_source_limit is not None:
+            if len(kept) % page_size == 0:
+                on_page = {}
+            count = on_page.get(entry.source_name, 0)
+            if count >= per_source_limit:
+                text = (
+                    f"more than {per_source_limit} entries of {entry.source_name} on one page "
+                    "(per_source_limit)"
+                )
+                dropped[entry.public_id] = Verdict(
+                    False,
+                    "per_source_limit",
+                    text,
+                    (RuleMatch("per_source_limit", "per_source_limit", "", text),),
+                )
+                continue
+            on_page[entry.source_name] = count + 1
+        kept.append(item)
+    return kept, dropped
 
 
 def _search_verdict(verdict: Verdict, hit: SearchHit | None, query: str, rule: str) -> Verdict:
@@ -119,6 +189,7 @@ def _final_verdicts(
     groups: list[DedupedEntry],
     shown: tuple[DedupedEntry, ...],
     limit: int,
+    capped: Mapping[str, Verdict],
 ) -> Iterable[Candidate]:
     """The verdicts once dedupe and the limit are known: copies and overflow are dropped."""
     shown_ids = {item.entry.public_id for item in shown}
@@ -131,6 +202,8 @@ def _final_verdicts(
         entry, verdict = candidate.entry, candidate.verdict
         if not verdict.kept or entry.public_id in shown_ids:
             yield candidate
+        elif entry.public_id in capped:
+            yield Candidate(entry, capped[entry.public_id])
         elif entry.public_id in copy_of:
             kept, duplicate = copy_of[entry.public_id]
             text = (

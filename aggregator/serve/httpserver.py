@@ -38,7 +38,7 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from aggregator.config import ServerConfig
+from aggregator.config.server import ServerConfig
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from aggregator.config import AppConfig
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import AggregatorError, NotFoundError
 from aggregator.models import SourceState
+from aggregator.publish.access import allowed, challenge
 from aggregator.publish.links import EXTENSIONS, MEDIA_TYPES
 from aggregator.serve.health import assess_health
 from aggregator.serve.metrics import Metrics, SourceGauges
@@ -40,7 +42,8 @@ from aggregator.serve.responses import (
 )
 from aggregator.serve.status_page import status_routes
 from aggregator.serve.web import web_routes
-from aggregator.storage import Storage, parse_time
+from aggregator.storage import Storage
+from aggregator.storage.rows import parse_time
 
 # A source whose poll is this late while the daemon runs means the scheduler is stuck.
 OVERDUE_AFTER = timedelta(hours=1)
@@ -164,6 +167,15 @@ def is_loopback(request: Request) -> bool:
     return address.is_loopback
 
 
+def _output_of(config: AppConfig, path: str) -> OutputConfig | None:
+    """The configured output a published path under /feeds/ belongs to, if any."""
+    name = path.split("/", 1)[0] if "/" in path else path.rsplit(".", 1)[0]
+    try:
+        return config.output(name)
+    except KeyError:
+        return None
+
+
 def create_app(
     config: AppConfig | Callable[[], AppConfig],
     *,
@@ -181,6 +193,7 @@ def create_app(
     """
     current: Callable[[], AppConfig] = config if callable(config) else (lambda: config)
     feeds_dir = (current().public_dir / "feeds").resolve()
+    private_dir = (current().public_dir / "private" / "feeds").resolve()
     cache = FileCache()
     reader = _StateReader(current)
     if metrics is None:
@@ -194,10 +207,27 @@ def create_app(
         if not match or ".." in name:
             return PlainTextResponse("No such feed.\n", status_code=404)
         extension = match.group(1)
-        path = (feeds_dir / name).resolve()
-        cached = cache.get(path) if path.is_relative_to(feeds_dir) else None
+        base = feeds_dir
+        output = _output_of(current(), name)
+        if output is not None and output.access is not None:
+            if not allowed(output.access, request.headers, request.query_params):
+                return PlainTextResponse(
+                    "This feed needs a credential.\n",
+                    status_code=401,
+                    headers={
+                        "WWW-Authenticate": challenge(output.access),
+                        "Cache-Control": "no-store",
+                    },
+                )
+            base = private_dir
+        path = (base / name).resolve()
+        cached = cache.get(path) if path.is_relative_to(base) else None
         if cached is None:
             return PlainTextResponse(f"No such feed: {name}\n", status_code=404)
+        if base is private_dir:  # shared caches must not hand it to others
+            return file_response(
+                request, cached, _TYPES_BY_EXTENSION[extension], cache_control="private, no-cache"
+            )
         return file_response(request, cached, _TYPES_BY_EXTENSION[extension])
 
     def detailed(request: Request) -> bool:

@@ -31,7 +31,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from aggregator import __version__
-from aggregator.config import AppConfig
+from aggregator.config.schema import AppConfig
 from aggregator.serve.status import STATES, short_time, source_state, state_order, status_rows
 from aggregator.storage import Storage
 

@@ -39,11 +39,13 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from aggregator import __version__
-from aggregator.config import AppConfig, OutputConfig
 from aggregator.config.opml import OpmlFeed, make_opml
+from aggregator.config.outputs import OutputConfig
+from aggregator.config.schema import AppConfig
 from aggregator.errors import NotFoundError
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.parse.sanitize import plain_text, strip_images
+from aggregator.publish.access import allowed, feeds_folder
 from aggregator.publish.links import EXTENSIONS, MEDIA_TYPES, FeedLinks
 from aggregator.publish.render import entry_discussions
 from aggregator.select.chooser import OutputChooser
@@ -165,7 +167,7 @@ def _stat(path: Path) -> tuple[int, int, int] | None:
 def published_stamp(config: AppConfig, output: OutputConfig) -> tuple[object, ...] | None:
     """What an output published, as file stamps: its feeds, its older pages' folder and its
     latest-comments feeds. ``None`` when it has published nothing (pages are not cached)."""
-    feeds = config.public_dir / "feeds"
+    feeds = feeds_folder(config, output)
     paths = [
         *(feeds / f"{output.name}.{EXTENSIONS[fmt]}" for fmt in output.formats),
         *(feeds / output.name / f"comments.{EXTENSIONS[fmt]}" for fmt in output.formats),
@@ -176,7 +178,7 @@ def published_stamp(config: AppConfig, output: OutputConfig) -> tuple[object, ..
 
 
 def _thread_stamp(config: AppConfig, output: OutputConfig, public_id: str) -> tuple[object, ...]:
-    folder = config.public_dir / "feeds" / output.name / public_id
+    folder = feeds_folder(config, output) / output.name / public_id
     return tuple(_stat(folder / f"comments.{EXTENSIONS[fmt]}") for fmt in output.formats)
 
 
@@ -285,20 +287,22 @@ def web_routes(config_source: AppConfig | Callable[[], AppConfig]) -> list[Route
 
     def index(request: Request) -> Response:
         config = current()
+        visible = _visible(config, request)
         outputs = [
             {
                 "output": output,
                 "feeds": _feed_links(config, output),
                 "sources": [s.title or s.name for s in config.sources_for(output)],
             }
-            for output in config.outputs
+            for output in visible
         ]
-        return _render("index.html", outputs=outputs, alternates=_alternates(config, None))
+        alternates = _alternates(config, None, visible)
+        return _render("index.html", outputs=outputs, alternates=alternates)
 
     def output_page(request: Request) -> Response:
         config = current()
         output = _output(config, request.path_params["name"])
-        if output is None:
+        if output is None or not allowed(output.access, request.headers, request.query_params):
             return _not_found(f"No such output: {request.path_params['name']}")
         number = _page_number(request.query_params.get("page", "1"))
         if number is None:
@@ -338,7 +342,7 @@ def web_routes(config_source: AppConfig | Callable[[], AppConfig]) -> list[Route
     def entry_page(request: Request) -> Response:
         config = current()
         output = _output(config, request.path_params["name"])
-        if output is None:
+        if output is None or not allowed(output.access, request.headers, request.query_params):
             return _not_found(f"No such output: {request.path_params['name']}")
         public_id = request.path_params["entry"].lower()
         if len(public_id) != _ENTRY_ID_LENGTH or not public_id.isalnum():
@@ -364,7 +368,7 @@ def web_routes(config_source: AppConfig | Callable[[], AppConfig]) -> list[Route
                     (fmt, MEDIA_TYPES[fmt], links.comments(entry.public_id, fmt))
                     for fmt in output.formats
                     if (
-                        config.public_dir / "feeds" / output.name / entry.public_id
+                        feeds_folder(config, output) / output.name / entry.public_id
                         / f"comments.{EXTENSIONS[fmt]}"
                     ).exists()
                 ]  # fmt: skip
@@ -406,10 +410,10 @@ def web_routes(config_source: AppConfig | Callable[[], AppConfig]) -> list[Route
                 html_url=f"{config.server.public_url}/outputs/{output.name}",
                 description=output.description,
             )
-            for output in config.outputs
+            for output in _visible(config, request)
         ]
         body = make_opml("aggregator outputs", feeds)
-        headers = {"Content-Disposition": 'inline; filename="aggregator.config.opml"'}
+        headers = {"Content-Disposition": 'inline; filename="aggregator.opml"'}
         return Response(body, media_type=OPML_TYPE, headers=headers)
 
     return [
@@ -433,13 +437,23 @@ def _page_response(request: Request, page: CachedFile, output: OutputConfig) -> 
         request,
         page,
         HTML_TYPE,
-        cache_control=PAGE_CACHE_CONTROL,
+        cache_control=PAGE_CACHE_CONTROL if output.access is None else "private, no-cache",
         headers={"Content-Security-Policy": page_csp(output.images == "keep")},
     )
 
 
 def _page_number(value: str) -> int | None:
     return int(value) if value.isdigit() and 0 < int(value) <= 1000 else None
+
+
+def _visible(config: AppConfig, request: Request) -> list[OutputConfig]:
+    """The outputs listed to this request: the public ones, and the private ones whose
+    credential it carries."""
+    return [
+        output
+        for output in config.outputs
+        if allowed(output.access, request.headers, request.query_params)
+    ]
 
 
 def _output(config: AppConfig, name: str) -> OutputConfig | None:
@@ -449,11 +463,16 @@ def _output(config: AppConfig, name: str) -> OutputConfig | None:
         return None
 
 
-def _alternates(config: AppConfig, only: OutputConfig | None) -> list[tuple[str, str, str]]:
-    """(title, media type, URL) for the ``<link rel="alternate">`` autodiscovery tags."""
+def _alternates(
+    config: AppConfig,
+    only: OutputConfig | None,
+    outputs: Sequence[OutputConfig] | None = None,
+) -> list[tuple[str, str, str]]:
+    """(title, media type, URL) for the ``<link rel="alternate">`` autodiscovery tags, of
+    ``outputs`` (every output when not given)."""
     return [
         (f"{output.display_title} ({fmt.upper()})", kind, url)
-        for output in config.outputs
+        for output in (config.outputs if outputs is None else outputs)
         if only is None or output.name == only.name
         for fmt, kind, url in _feed_links(config, output)
     ]

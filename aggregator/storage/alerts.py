@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aggregator.models import AlertItem
+from aggregator.storage.rows import format_time, parse_time
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -63,8 +64,6 @@ class AlertQueries:
 
     def alert_mark(self, name: str) -> tuple[int, int, datetime | None]:
         """An alert's mark: (comment id, entry id, when it last sent); zeros when it has none."""
-        from aggregator.storage import parse_time
-
         rows = self._rows(
             "SELECT comment_id, entry_id, sent_at FROM alert_marks WHERE name = ?", (name,)
         )
@@ -76,8 +75,6 @@ class AlertQueries:
         self, name: str, comment_id: int, entry_id: int, sent_at: datetime | None, sent: int
     ) -> None:
         """Move an alert's mark past what it has considered; ``sent_at`` when it sent."""
-        from aggregator.storage import format_time
-
         self._execute(
             "INSERT INTO alert_marks (name, comment_id, entry_id, sent_at, sent_count) "
             "VALUES (:name, :c, :e, :at, :n) ON CONFLICT (name) DO UPDATE SET "
@@ -88,8 +85,6 @@ class AlertQueries:
 
     def comments_between(self, after: int, upto: int) -> list[AlertItem]:
         """Comments with ``after < id <= upto``, oldest first, with their entry and parent."""
-        from aggregator.storage import parse_time
-
         return [
             AlertItem(
                 kind="comment",
@@ -112,8 +107,6 @@ class AlertQueries:
 
     def entries_between(self, after: int, upto: int) -> list[AlertItem]:
         """Entries with ``after < id <= upto``, oldest first."""
-        from aggregator.storage import parse_time
-
         return [
             AlertItem(
                 kind="entry",

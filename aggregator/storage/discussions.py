@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from aggregator.storage.rows import format_time, parse_time
+
 if TYPE_CHECKING:
     import sqlite3
 
@@ -54,8 +56,6 @@ class DiscussionQueries:
 
     def list_discussions(self, entry_ids: Iterable[int]) -> dict[int, list[DiscussionState]]:
         """The threads found for each of ``entry_ids`` (entries without any are left out)."""
-        from aggregator.storage import parse_time
-
         ids = sorted({int(i) for i in entry_ids})
         found: dict[int, list[DiscussionState]] = {}
         for start in range(0, len(ids), 500):
@@ -86,8 +86,6 @@ class DiscussionQueries:
 
     def list_lookups(self, entry_ids: Iterable[int]) -> dict[tuple[int, str], datetime]:
         """When each provider was last asked about each of ``entry_ids``."""
-        from aggregator.storage import parse_time
-
         ids = sorted({int(i) for i in entry_ids})
         looked: dict[tuple[int, str], datetime] = {}
         for start in range(0, len(ids), 500):
@@ -103,8 +101,6 @@ class DiscussionQueries:
 
     def record_lookup(self, entry_id: int, provider: str, now: datetime, error: str | None) -> None:
         """Remember that ``provider`` was asked about the entry at ``now``."""
-        from aggregator.storage import format_time
-
         self._execute(
             "INSERT INTO discussion_lookups (entry_id, provider, looked_up_at, error) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (entry_id, provider) DO UPDATE SET "
@@ -116,8 +112,6 @@ class DiscussionQueries:
         self, entry_id: int, provider: str, ref: str, now: datetime, **fields: Any
     ) -> bool:
         """Record a thread found for an entry (once); whether it is new. Call in a transaction."""
-        from aggregator.storage import format_time
-
         cursor = self._execute(
             "INSERT OR IGNORE INTO discussions (entry_id, provider, ref, found_at, url, title, "
             "score, comment_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -136,8 +130,6 @@ class DiscussionQueries:
 
     def update_discussion(self, discussion_id: int, **fields: Any) -> None:
         """Record a read of a thread (counts, times, schedule, error)."""
-        from aggregator.storage import format_time
-
         values = {
             key: format_time(v) if isinstance(v, datetime) else v for key, v in fields.items()
         }
@@ -150,8 +142,6 @@ class DiscussionQueries:
     def refresh_entry_discussions(self, entry_id: int, now: datetime) -> bool:
         """Write the entry's per-site summary (``[site, url, score, comments]`` per thread,
         from its ``discussions`` rows); mark the entry changed when it moved. Whether it did."""
-        from aggregator.storage import format_time
-
         rows = self._rows(
             "SELECT provider, url, score, comment_count FROM discussions "
             "WHERE entry_id = ? AND comment_count IS NOT NULL ORDER BY provider, id",
@@ -171,8 +161,6 @@ class DiscussionQueries:
 
     def mark_comment_keys_gone(self, entry_id: int, keys: Iterable[str], now: datetime) -> int:
         """Mark the named comments of an entry gone (an API said they were deleted)."""
-        from aggregator.storage import format_time
-
         gone = 0
         for key in set(keys):
             cursor = self._execute(

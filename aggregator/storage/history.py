@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from aggregator.models import CommentRevision
+from aggregator.storage.rows import parse_time
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -72,7 +73,6 @@ class HistoryQueries:
 
 
 def _revision(row: Any) -> CommentRevision:
-    from aggregator.storage import parse_time  # the one time format, defined with Storage
 
     recorded = parse_time(row["recorded_at"])
     assert recorded is not None  # NOT NULL column

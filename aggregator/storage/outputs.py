@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aggregator.errors import StorageError
 from aggregator.models import CandidateQuery, SearchHit, StoredEntry
+from aggregator.storage.rows import _stored_entry, format_time
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -39,8 +40,9 @@ _ORDER = {
 # thread is no business of an output, and fewer columns are read faster.
 _ENTRY_COLUMNS = (
     "id, public_id, key, guid, title, link, author, summary, content, published_at, "
-    "updated_at, first_seen_at, sort_at, changed_at, categories, enclosures, comments_feed_url, "
-    "comments_page_url, comment_count_hint, comment_count, last_comment_at, discussions"
+    "updated_at, first_seen_at, sort_at, changed_at, categories, enclosures, podcast, "
+    "comments_feed_url, comments_page_url, comment_count_hint, comment_count, last_comment_at, "
+    "discussions"
 )
 _COLUMNS = (
     # Named as result columns, which ORDER BY then means (the sources have an id too).
@@ -120,8 +122,6 @@ class OutputQueries:
         A search fills this connection's temporary table ``aggregator_hits``: read one search's
         candidates to the end (or close them) before starting another on the same connection.
         """
-        from aggregator.storage import _stored_entry
-
         if query.sort not in _ORDER:
             raise ValueError(f"unknown sort {query.sort!r}")
         source_ids: list[int] | None = None
@@ -164,7 +164,6 @@ class OutputQueries:
     def _candidate_sql(
         self, query: CandidateQuery, source_ids: list[int] | None
     ) -> tuple[str, dict[str, Any]]:
-        from aggregator.storage import format_time
 
         where: list[str] = []
         params: dict[str, Any] = {"window": query.window}
