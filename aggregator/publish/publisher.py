@@ -136,12 +136,15 @@ class Publisher:
 
     def _publish_output(self, output: OutputConfig) -> list[Path]:
         if output.items == "comments":
+            # A private output's files go where a plain web server does not serve them.
+            if output.access is not None:
+                remove_public_copies(self.config.public_dir / "feeds", output.name)
             with self.times.stage("comment items"):
                 return publish_comment_items(
                     self.chooser,
                     output,
                     self.links(output),
-                    self.config.public_dir / "feeds",
+                    feeds_folder(self.config, output),
                     self._write_if_changed,
                     self._fragments,
                 )
