@@ -40,13 +40,12 @@ from aggregator.publish.files import remove_leftovers, write_atomic
 from aggregator.publish.fragments import FragmentCache, Piece
 from aggregator.publish.inline import merge_threads, thread_section, with_thread
 from aggregator.select.dedupe import DedupedEntry, Duplicate
-from aggregator.select.filters import (
+from aggregator.select.filters import evaluate, keep_comment
+from aggregator.select.rule_compile import (
     CommentRules,
     RuleSet,
     combine_comment_rules,
     compile_comment_rules,
-    evaluate,
-    keep_comment,
 )
 from aggregator.select.rules import RuleBook, candidate_query
 from aggregator.select.selection import CandidatePage, Selection, select_entries, shape_entry
