@@ -1,4 +1,4 @@
-"""Tests for aggregator.schedule.decide: the pure polling decider. Fixed ``NOW``, seeded rng, no clock."""
+"""Tests for aggregator.schedule.decide, .hints and .threads: the pure polling decider. Fixed ``NOW``, seeded rng, no clock."""
 
 from __future__ import annotations
 
@@ -12,23 +12,18 @@ from hypothesis import strategies as st
 
 from aggregator.errors import FetchError
 from aggregator.models import CommentData, EntryData, FeedData, FetchResult, SourceState
+from aggregator.schedule.base import DEFAULT_POLICY, SchedulePolicy
 from aggregator.schedule.decide import (
-    DEFAULT_POLICY,
     PollOutcome,
     PollPlan,
-    SchedulePolicy,
     ScheduleState,
     adaptive_interval,
     backoff_delay,
-    cache_floor,
-    decide_next_comments_poll,
     decide_next_poll,
-    detect_comment_gap,
-    hints_floor,
     is_in_backoff,
-    parse_retry_after,
-    skip_to_allowed,
 )
+from aggregator.schedule.hints import cache_floor, hints_floor, parse_retry_after, skip_to_allowed
+from aggregator.schedule.threads import decide_next_comments_poll, detect_comment_gap
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)  # a Wednesday
 URL = "https://example.org/feed.xml"

@@ -12,7 +12,8 @@ import pytest
 
 from aggregator.errors import FetchError
 from aggregator.fetch.fetcher import Fetcher
-from aggregator.schedule.decide import PollOutcome, parse_retry_after
+from aggregator.schedule.decide import PollOutcome
+from aggregator.schedule.hints import parse_retry_after
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 RSS = (FEEDS / "formats" / "rss2.rss").read_bytes()
@@ -124,7 +125,7 @@ def test_429_carries_retry_after_to_the_scheduler(feed_server, fetcher):
 
     assert caught.value.status == 429
     assert caught.value.headers["retry-after"] == "120"
-    # The scheduler reads it (one parser: decide.parse_retry_after).
+    # The scheduler reads it (one parser: hints.parse_retry_after).
     outcome = PollOutcome.from_error(caught.value)
     now = datetime.now(UTC)
     assert parse_retry_after(outcome.headers["retry-after"], now) == now + timedelta(seconds=120)

@@ -1,4 +1,4 @@
-"""Tests for aggregator.select.filters: rule semantics, errors, explanations, comment rules."""
+"""Tests for aggregator.select.rule_compile and .filters: rule semantics, errors, explanations, comment rules."""
 
 from __future__ import annotations
 
@@ -18,16 +18,18 @@ from aggregator.errors import AggregatorError
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.select.filters import (
     MAX_MATCH_CHARS,
-    RuleError,
-    combine_comment_rules,
-    combine_rules,
     comment_verdict,
-    compile_comment_rules,
-    compile_rules,
     evaluate,
     keep,
     keep_comment,
     select,
+)
+from aggregator.select.rule_compile import (
+    RuleError,
+    combine_comment_rules,
+    combine_rules,
+    compile_comment_rules,
+    compile_rules,
 )
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)

@@ -11,7 +11,7 @@ from factories import make_entry as stored_entry
 from aggregator.models import SearchHit, StoredEntry
 from aggregator.parse.sanitize import plain_text
 from aggregator.select.dedupe import DedupedEntry, Duplicate
-from aggregator.select.filters import RuleSet, compile_rules
+from aggregator.select.rule_compile import RuleSet, compile_rules
 from aggregator.select.selection import CandidatePage, select_entries, shape_entry
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)

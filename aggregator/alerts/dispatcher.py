@@ -23,7 +23,8 @@ from aggregator.config.notify import NotifyConfig
 from aggregator.config.schema import AppConfig
 from aggregator.errors import AggregatorError
 from aggregator.models import AlertItem
-from aggregator.select.filters import compile_rules, keep
+from aggregator.select.filters import keep
+from aggregator.select.rule_compile import compile_rules
 from aggregator.storage import Storage
 
 log = logging.getLogger("aggregator.alerts")

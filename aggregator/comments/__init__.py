@@ -2,7 +2,7 @@
 the entry's HTML page, in that order of preference (see the README, "Comments").
 
 This package fetches and stores; *when* a thread is polled next, and whether a feed skipped
-comments, are decided by :mod:`aggregator.schedule.decide`. One failing thread is logged and recorded on
+comments, are decided by :mod:`aggregator.schedule.threads`. One failing thread is logged and recorded on
 its entry; it never stops the others or the source's own poll.
 
 * :mod:`~aggregator.comments.follower`: :class:`CommentFollower`, which threads are due, the

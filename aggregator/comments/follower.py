@@ -29,7 +29,7 @@ from aggregator.errors import AggregatorError
 from aggregator.fetch.fetcher import Fetcher
 from aggregator.models import SourceState, SourceUpdate, ThreadState, ThreadUpdate
 from aggregator.parse.sandbox import InProcessParser, Parser
-from aggregator.schedule.decide import decide_next_comments_poll, detect_comment_gap
+from aggregator.schedule.threads import decide_next_comments_poll, detect_comment_gap
 from aggregator.storage import Storage
 
 #: Threads read in one round of one source at most (newest first); the rest wait for the next

@@ -19,7 +19,7 @@ from aggregator.fetch.addresses import Provenance
 from aggregator.fetch.fetcher import Fetcher
 from aggregator.models import CommentData, FetchResult, RequestOptions, ThreadState
 from aggregator.parse.sandbox import InProcessParser, Parser
-from aggregator.schedule.decide import detect_comment_gap
+from aggregator.schedule.threads import detect_comment_gap
 
 log = logging.getLogger("aggregator.comments")
 

@@ -34,7 +34,7 @@ RuleItem = tuple[tuple[str, str], ...]
 
 
 class _EntryRules(_Strict):
-    """Entry rules (see :mod:`aggregator.select.filters`), valid on ``defaults``, sources and outputs.
+    """Entry rules (see :mod:`aggregator.select.rule_compile`), valid on ``defaults``, sources and outputs.
 
     The rules are compiled here only to be checked: a bad item raises ``RuleError``, which
     :func:`load_config` reports at the line of the exact item and field. Items are kept as
@@ -50,7 +50,7 @@ class _EntryRules(_Strict):
     @field_validator("include", "exclude", mode="before")
     @classmethod
     def _check_rule_items(cls, value: Any, info: ValidationInfo) -> Any:
-        from aggregator.select.filters import compile_rules
+        from aggregator.select.rule_compile import compile_rules
 
         if value is None:
             return ()
@@ -73,6 +73,6 @@ class _EntryRules(_Strict):
 
 
 def _check_killfile_items(items: tuple[str, ...]) -> None:
-    from aggregator.select.filters import compile_comment_rules
+    from aggregator.select.rule_compile import compile_comment_rules
 
     compile_comment_rules(list(items), ())  # raises RuleError (a ValueError) naming the item

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from aggregator.config.schema import AppConfig, _raw_reference_problems, _ReferenceErrors
 from aggregator.errors import ConfigError
 from aggregator.secret import FileRef
-from aggregator.select.filters import RuleError
+from aggregator.select.rule_compile import RuleError
 
 CONFIG_ENV = "AGGREGATOR_CONFIG"
 DEFAULT_CONFIG = Path("config/aggregator.yaml")

@@ -138,7 +138,7 @@ class OutputConfig(_EntryRules):
     @field_validator("comments_exclude")
     @classmethod
     def _check_comments_exclude(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from aggregator.select.filters import RuleError, compile_comment_rules
+        from aggregator.select.rule_compile import RuleError, compile_comment_rules
 
         try:
             compile_comment_rules((), list(value))

@@ -30,7 +30,7 @@ from urllib.parse import urlencode, urlsplit
 
 from aggregator.errors import FetchError, ParseError, RateLimitedError, StoppedError
 from aggregator.fetch.addresses import Provenance
-from aggregator.schedule.decide import parse_retry_after
+from aggregator.schedule.hints import parse_retry_after
 
 if TYPE_CHECKING:
     from aggregator.discussions.base import Provider
@@ -198,7 +198,7 @@ class ApiClient:
             raise
         except FetchError as error:
             message = _redact(f"{shown}: {error}", provider.secrets)
-            # Retry-After is read where every other one is (decide.parse_retry_after).
+            # Retry-After is read where every other one is (hints.parse_retry_after).
             now = datetime.now(UTC)
             retry_at = parse_retry_after(error.headers.get("retry-after"), now)
             retry_after = (retry_at - now).total_seconds() if retry_at is not None else None

@@ -30,7 +30,7 @@ from aggregator.discussions.base import Provider, ThreadData, ThreadRef, make_co
 from aggregator.discussions.registry import PROVIDERS, parse_settings
 from aggregator.errors import AggregatorError, RateLimitedError, StoppedError
 from aggregator.models import ThreadState, ThreadUpdate
-from aggregator.schedule.decide import decide_next_comments_poll
+from aggregator.schedule.threads import decide_next_comments_poll
 
 if TYPE_CHECKING:
     from aggregator.comments.follower import CommentsResult

@@ -2,7 +2,8 @@
 
 The :class:`Fetcher` returns a :class:`~aggregator.models.FetchResult` or raises
 :class:`~aggregator.errors.FetchError` with one clear line. It decides nothing about *when* to
-fetch; it only does the request politely and safely:
+fetch; it only does the request politely and safely (errors worded by
+:mod:`aggregator.fetch.describe`):
 
 * it sends the stored validators verbatim and names itself in the User-Agent;
 * a total deadline bounds the whole fetch, redirects included, even when a server trickles
@@ -14,7 +15,7 @@ fetch; it only does the request politely and safely:
   URL came from (:class:`~aggregator.fetch.addresses.Provenance`), the fetcher picks the rule, and the
   address actually connected to is checked;
 * ``file://`` URLs are read only under the configured folders, and a file URL found in content
-  only under its own file source's folder;
+  only under its own file source's folder (:mod:`aggregator.fetch.files`);
 * a source's request options (:class:`~aggregator.models.RequestOptions`): its User-Agent, its
   credentials (only to the origin of its configured URL, never across a redirect to another
   origin) and its proxy, else the ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY`` environment.
@@ -36,9 +37,8 @@ import ssl
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
@@ -53,6 +53,13 @@ from aggregator.fetch.addresses import (
     same_origin,
 )
 from aggregator.fetch.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodingError, format_size
+from aggregator.fetch.describe import (
+    describe_client_error,
+    error_reason,
+    short_url,
+    status_error,
+)
+from aggregator.fetch.files import fetch_file
 from aggregator.fetch.limits import FetchLimits
 from aggregator.fetch.transport import (
     LoopThread,
@@ -191,9 +198,15 @@ class Fetcher:
         except ValueError as error:  # e.g. "Invalid IPv6 URL" from a feed's link
             raise FetchError(f"invalid URL {url!r}: {error}") from None
         if scheme == "file":
-            return self._fetch_file(url, etag=etag, provenance=provenance)
+            return fetch_file(
+                url,
+                etag=etag,
+                provenance=provenance,
+                file_roots=self.file_roots,
+                max_bytes=self.max_bytes,
+            )
         if scheme not in ("http", "https"):
-            raise FetchError(f"unsupported URL scheme in {_short(url)}: use http, https or file")
+            raise FetchError(f"unsupported URL scheme in {short_url(url)}: use http, https or file")
         with self.limits.slot(url):
             if self._stopped:
                 raise StoppedError("not fetching: aggregator is stopping")
@@ -238,9 +251,9 @@ class Fetcher:
                 ) from None
             raise FetchError("timed out while connecting") from None
         except aiohttp.ClientError as error:
-            raise FetchError(_describe(error)) from None
+            raise FetchError(describe_client_error(error)) from None
         except (OSError, ValueError) as error:
-            raise FetchError(f"cannot fetch {_short(url)}: {_reason(error)}") from None
+            raise FetchError(f"cannot fetch {short_url(url)}: {error_reason(error)}") from None
 
     async def _fetch_http(
         self,
@@ -288,7 +301,7 @@ class Fetcher:
                     proxy_auth=proxy_auth,
                 )
             except (aiohttp.InvalidURL, ValueError) as error:
-                raise FetchError(f"invalid URL {_short(current)}: {error}") from None
+                raise FetchError(f"invalid URL {short_url(current)}: {error}") from None
             async with call as response:
                 status = response.status
                 response_headers = _headers(response)
@@ -297,7 +310,7 @@ class Fetcher:
                     if status not in (301, 308):
                         all_permanent = False
                     if target in seen:
-                        raise FetchError(f"redirect loop at {_short(target)}", status=status)
+                        raise FetchError(f"redirect loop at {short_url(target)}", status=status)
                     seen.add(target)
                     if extra and not same_origin(target, url):
                         # An API token is for the API's origin, not for where it redirects.
@@ -311,7 +324,7 @@ class Fetcher:
                 if status == 304:
                     return _result(url, current, status, response_headers, None, started, permanent)
                 if not 200 <= status < 300:
-                    raise _status_error(status, response.reason, response_headers)
+                    raise status_error(status, response.reason, response_headers)
                 body = await self._read_body(response, response_headers)
                 if not body:
                     raise FetchError(f"empty response (HTTP {status}, no body)", status=status)
@@ -347,55 +360,6 @@ class Fetcher:
             raise FetchError(str(error), status=status) from None
         return bytes(body)
 
-    # -- files ---------------------------------------------------------------------------------
-    def _fetch_file(self, url: str, *, etag: str | None, provenance: Provenance) -> FetchResult:
-        if urlsplit(url).netloc not in ("", "localhost"):
-            raise BlockedAddressError(f"refused to read {_short(url)}: a file URL names no host")
-        path = file_url_path(url)
-        if not provenance.configured:
-            # A file URL from content is followed only from a file source, inside its folder
-            # (the bundled demo's relative wfw:commentRss links), never from an http source.
-            source = provenance.source_url
-            if urlsplit(source).scheme != "file" or not _is_under(
-                path, file_url_path(source).parent
-            ):
-                raise BlockedAddressError(
-                    f"refused to read {_short(url)}: a file URL found in a feed is followed "
-                    "only inside its own file source's folder"
-                )
-        if not any(_is_under(path, root) for root in self.file_roots):
-            raise BlockedAddressError(f"{path} is outside the folders file URLs may read")
-        started = time.monotonic()
-        try:
-            stat = path.stat()
-            validator = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
-            if etag and etag == validator:
-                return FetchResult(
-                    url=url, final_url=url, status=304, headers={}, content=None, etag=etag
-                )
-            if stat.st_size > self.max_bytes:
-                raise FetchError(
-                    f"file of {format_size(stat.st_size)} is larger than the "
-                    f"{format_size(self.max_bytes)} limit"
-                )
-            with path.open("rb") as handle:
-                content = handle.read(self.max_bytes + 1)
-            if len(content) > self.max_bytes:
-                raise FetchError(f"file is larger than the {format_size(self.max_bytes)} limit")
-        except FileNotFoundError:
-            raise FetchError(f"no such file: {path}", status=404) from None
-        except OSError as error:
-            raise FetchError(f"cannot read {path}: {error.strerror or error}") from None
-        return FetchResult(
-            url=url,
-            final_url=url,
-            status=200,
-            headers={"content-type": _guess_type(path)},
-            content=content,
-            etag=validator,
-            elapsed=time.monotonic() - started,
-        )
-
 
 def _hop_headers(
     headers: dict[str, str], url: str, request: RequestOptions | None
@@ -410,9 +374,7 @@ def _hop_headers(
 
 
 # urllib's NO_PROXY matching (suffixes, "*", host:port); typeshed does not list it.
-_proxy_bypass: Callable[[str, dict[str, str]], bool] = (
-    urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-)
+_proxy_bypass: Callable[[str, dict[str, str]], bool] = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
 
 
 def env_proxies(environ: Mapping[str, str]) -> dict[str, str]:
@@ -447,20 +409,9 @@ def proxy_from_env(url: str, proxies: Mapping[str, str]) -> str | None:
     return proxy
 
 
-def file_url_path(url: str) -> Path:
-    """The filesystem path a ``file://`` URL names (symlinks resolved)."""
-    parts = urlsplit(url)
-    return Path(unquote(parts.path)).resolve()
-
-
 def body_hash(content: bytes) -> str:
     """A digest of a body, so that a 200 with an unchanged body counts as unchanged."""
     return hashlib.sha256(content).hexdigest()
-
-
-def file_roots_for(folder: Path) -> tuple[Path, ...]:
-    """The default folders file URLs may read: the config file's own folder."""
-    return (Path(os.path.realpath(folder)),)
 
 
 def _headers(response: aiohttp.ClientResponse) -> dict[str, str]:
@@ -513,70 +464,3 @@ def _redirect_target(current: str, location: str, status: int) -> str:
     if not parts.hostname:
         raise FetchError(f"redirect to an invalid URL {location[:200]!r}: no host", status=status)
     return target
-
-
-def _status_error(status: int, reason: str | None, headers: dict[str, str]) -> FetchError:
-    if not reason:
-        try:
-            reason = HTTPStatus(status).phrase
-        except ValueError:
-            reason = ""
-    return FetchError(
-        f"HTTP {status} {reason}".rstrip(),
-        status=status,
-        headers=headers,
-    )
-
-
-def _describe(error: aiohttp.ClientError) -> str:
-    """One line for an aiohttp error: what went wrong, in words a user can act on."""
-    if isinstance(error, aiohttp.ClientConnectorError):  # ClientSSLError among them
-        text = _reason(error.os_error)
-        tls = "SSL" in text or "certificate" in text.lower() or "TLS" in text
-        if isinstance(error, aiohttp.ClientSSLError) or tls:
-            return f"TLS error: {text}"
-        return f"cannot connect: {text}"
-    if isinstance(error, aiohttp.ServerDisconnectedError):
-        return "the server broke the HTTP protocol: it closed the connection without an answer"
-    if isinstance(error, aiohttp.ClientPayloadError):
-        return f"the server broke the HTTP protocol: {_reason(error)}"
-    if isinstance(error, aiohttp.ClientResponseError):  # unreadable status line or headers
-        return f"the server broke the HTTP protocol: {_reason(error.message or error)}"
-    if isinstance(error, aiohttp.ClientOSError):
-        return f"connection lost: {_reason(error)}"
-    if isinstance(error, aiohttp.InvalidURL):
-        return f"invalid URL: {_reason(error)}"
-    return f"{type(error).__name__}: {_reason(error)}"
-
-
-def _is_under(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-    except ValueError:
-        return False
-    return True
-
-
-def _guess_type(path: Path) -> str:
-    suffix = path.suffix.lower()
-    return {
-        ".atom": "application/atom+xml",
-        ".rss": "application/rss+xml",
-        ".rdf": "application/rdf+xml",
-        ".json": "application/feed+json",
-        ".html": "text/html",
-        ".htm": "text/html",
-    }.get(suffix, "application/xml")
-
-
-def _reason(error: object) -> str:
-    if isinstance(error, OSError) and error.errno and not isinstance(error, ssl.SSLError):
-        return os.strerror(error.errno)  # asyncio says "Connect call failed (...)"
-    text = str(error) or type(error).__name__
-    # OSError text such as "[Errno 111] Connection refused"; keep it short.
-    text = text.split("] ", 1)[-1] if text.startswith("[Errno") else text
-    return text.splitlines()[0][:300] if text else type(error).__name__
-
-
-def _short(url: str) -> str:
-    return url if len(url) <= 200 else url[:197] + "..."

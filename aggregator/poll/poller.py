@@ -43,7 +43,8 @@ from aggregator.poll.results import (
     poll_result,
     record_plan,
 )
-from aggregator.schedule.decide import Cadence, PollOutcome, PollPlan, SchedulePolicy
+from aggregator.schedule.base import SchedulePolicy
+from aggregator.schedule.decide import Cadence, PollOutcome, PollPlan
 from aggregator.schedule.policy import schedule_policy, skip_reason, stored_hints
 from aggregator.select.rules import RuleBook, Screened, is_empty, screen_new_entries
 from aggregator.serve.metrics import Metrics

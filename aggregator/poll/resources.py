@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 from aggregator.config.schema import AppConfig
 from aggregator.config.sources import SourceConfig
-from aggregator.fetch.fetcher import Fetcher, file_roots_for, file_url_path
+from aggregator.fetch.fetcher import Fetcher
+from aggregator.fetch.files import file_roots_for, file_url_path
 from aggregator.fetch.limits import FetchLimits
 
 Clock = Callable[[], datetime]

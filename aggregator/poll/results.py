@@ -17,13 +17,8 @@ from aggregator.config.sources import SourceConfig
 from aggregator.errors import AggregatorError, FetchError, ParseError
 from aggregator.models import KEEP, Keep, PollResult, SourceState, SourceUpdate
 from aggregator.poll.resources import Clock
-from aggregator.schedule.decide import (
-    Cadence,
-    PollOutcome,
-    PollPlan,
-    SchedulePolicy,
-    decide_next_poll,
-)
+from aggregator.schedule.base import SchedulePolicy
+from aggregator.schedule.decide import Cadence, PollOutcome, PollPlan, decide_next_poll
 from aggregator.schedule.policy import schedule_state
 from aggregator.storage import Storage
 

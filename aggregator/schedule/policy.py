@@ -1,6 +1,6 @@
 """Pure glue between the configuration, stored state and :mod:`aggregator.schedule.decide`.
 
-Maps ``defaults`` and a source's settings onto a :class:`~aggregator.schedule.decide.SchedulePolicy`,
+Maps ``defaults`` and a source's settings onto a :class:`~aggregator.schedule.base.SchedulePolicy`,
 a stored :class:`~aggregator.models.SourceState` onto the decider's
 :class:`~aggregator.schedule.decide.ScheduleState`, and says whether a poll should be skipped. Does no
 IO and reads no clock: the pipeline (:mod:`aggregator.poll.poller`) passes ``now`` in.
@@ -14,7 +14,8 @@ from typing import Any
 from aggregator.config.schema import AppConfig
 from aggregator.config.sources import SourceConfig
 from aggregator.models import FeedData, SourceState
-from aggregator.schedule.decide import SchedulePolicy, ScheduleState, is_in_backoff
+from aggregator.schedule.base import SchedulePolicy
+from aggregator.schedule.decide import ScheduleState, is_in_backoff
 
 
 def is_file_source(source: SourceConfig) -> bool:

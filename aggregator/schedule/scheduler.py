@@ -38,7 +38,7 @@ MAX_CONCURRENT_POLLS = 64
 # Comment rounds run in their own pool, so that slow comment threads never delay a poll.
 MAX_CONCURRENT_COMMENT_ROUNDS = 4
 # How often the daemon looks for comment threads that are due; each thread's own schedule
-# (aggregator.schedule.decide.decide_next_comments_poll) says whether it is.
+# (aggregator.schedule.threads.decide_next_comments_poll) says whether it is.
 COMMENTS_CHECK_INTERVAL = timedelta(minutes=5)
 # Sources that are overdue when the daemon starts (or never polled) are spread out rather than
 # all requested in the same second: a twentieth of a second apart on average (the request caps

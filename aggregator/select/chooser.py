@@ -22,13 +22,12 @@ from aggregator.models import StoredComment, StoredEntry
 from aggregator.publish.commentitems import ParentView, as_entry, as_item
 from aggregator.publish.inline import merge_threads
 from aggregator.select.dedupe import Duplicate
-from aggregator.select.filters import (
+from aggregator.select.filters import evaluate, keep_comment
+from aggregator.select.rule_compile import (
     CommentRules,
     RuleSet,
     combine_comment_rules,
     compile_comment_rules,
-    evaluate,
-    keep_comment,
 )
 from aggregator.select.rules import RuleBook, candidate_query
 from aggregator.select.selection import CandidatePage, Selection, select_entries

@@ -1,7 +1,7 @@
 """Which entry rules apply where: compiled once from the configuration, by level.
 
 Pure: reads an :class:`~aggregator.config.schema.AppConfig` (already validated) and returns
-compiled :class:`~aggregator.select.filters.RuleSet` values, store-time decisions and the SQL half
+compiled :class:`~aggregator.select.rule_compile.RuleSet` values, store-time decisions and the SQL half
 of an output's selection (:class:`~aggregator.models.CandidateQuery`). It does not touch
 storage, the network or the clock (``now`` is passed in).
 
@@ -9,7 +9,7 @@ Levels
     ``defaults`` rules apply to every entry of every source; a source's rules to its own
     entries; an output's rules to the entries it publishes. When storing, the defaults and the
     source's rules decide whether a *new* entry is stored. When publishing, all three levels
-    apply together (:func:`~aggregator.select.filters.combine_rules`: excludes add up, each level's
+    apply together (:func:`~aggregator.select.rule_compile.combine_rules`: excludes add up, each level's
     include list must match, the strictest date wins), so an entry stored before a rule was
     added is hidden from every output as soon as the rule exists. Nothing stored is deleted.
 
@@ -29,7 +29,8 @@ from aggregator.config.outputs import OutputConfig
 from aggregator.config.schema import AppConfig
 from aggregator.config.sources import DefaultsConfig, SourceConfig
 from aggregator.models import CandidateQuery, EntryData, StoredEntry
-from aggregator.select.filters import RuleSet, Verdict, combine_rules, compile_rules, evaluate
+from aggregator.select.filters import Verdict, evaluate
+from aggregator.select.rule_compile import RuleSet, combine_rules, compile_rules
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ from datetime import datetime
 from aggregator.models import SearchHit, StoredEntry
 from aggregator.parse.sanitize import strip_images
 from aggregator.select.dedupe import DedupedEntry, Duplicate, dedupe
-from aggregator.select.filters import RuleMatch, RuleSet, Verdict, evaluate
+from aggregator.select.filters import RuleMatch, Verdict, evaluate
+from aggregator.select.rule_compile import RuleSet
 from aggregator.select.shaping import summarize
 
 SUMMARY_CHARS = 500
