@@ -35,10 +35,10 @@ Real feeds (issue 13) need more, also copied rather than imitated:
   parse.py gives it (RFC 3023: the HTTP charset, the XML declaration, US-ASCII for ``text/*``,
   ISO-8859-1 without Content-Type, then its fallbacks), BOMs and UTF-16 included;
 * ``xml:base`` (and ``base``) attributes change the base per element as feedparser's
-  ``unknown_starttag`` does (``make_safe_absolute_uri``; :meth:`_Reader.base_of`);
+  ``unknown_starttag`` does (``make_safe_absolute_uri``; :meth:`EntryReader.base_of`);
 * a date in another format is read by feedparser's own ``_parse_date``;
 * elements of other namespaces are named as feedparser names them (``prefix_local``, lower
-  case: :func:`_feedparser_name`): those it has no handler for and stores under keys parse.py
+  case: :mod:`aggregator.parse.fastfeed_names`): those it has no handler for and stores under keys parse.py
   does not read (``itunes:duration``, ``feedburner:origLink``, ``openSearch:*``, ``yt:*``,
   ``georss``...) and the handled ones that write no such key (``media:content``,
   ``media:thumbnail``, ``itunes:image``...; at the feed level also authors, tags, dates:
