@@ -33,9 +33,11 @@ def read_page(path: Path, preset: str, url: str):
     """(detector, comments) of one page with one preset, ``auto`` or the better of the two old."""
     html = path.read_bytes()
     if preset == "best-preset":
-        # Only pages.py's API of before issue 14, so that the same script measures the old code
+        # Only the page API of before issue 14 (extract_comments and a preset), so that the same
+        # script measures the old code
         # (PYTHONPATH=<old checkout> python benchmarks/comment_pages.py --preset best-preset).
-        from aggregator.comments.pages import PRESETS, extract_comments
+        from aggregator.comments.pages import extract_comments
+        from aggregator.comments.selectors import PRESETS
 
         runs = [(n, extract_comments(html, url, PRESETS[n])) for n in ("typepad", "wordpress")]
         name, comments = max(runs, key=lambda run: len(run[1]))

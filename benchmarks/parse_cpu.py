@@ -7,7 +7,7 @@
 Reads the corpus that ``benchmarks/corpus.py`` wrote (default: the 200-feed one in
 ``benchmarks/.corpus/``, or the main checkout's when this is a worktree without one) into memory
 first, then runs ``aggregator.parse.feed.parse_feed`` over every ``feeds/*.xml`` and
-``aggregator.parse.feed.parse_comment_feed`` over every ``comments/*/*.xml``, each with its URL from
+``aggregator.parse.comment_feed.parse_comment_feed`` over every ``comments/*/*.xml``, each with its URL from
 ``manifest.json`` and a fixed ``now``, and prints CPU seconds (``time.process_time``, the best of
 ``--repeat`` runs) per stage, per document and per item. The ``pickle`` stage is what the sandbox
 adds: every result pickled and unpickled once, as it crosses the worker's pipe.
@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aggregator.parse import comment_feed
 from aggregator.parse import feed as parse
 
 HERE = Path(__file__).resolve().parent
@@ -72,7 +73,7 @@ def run_feeds(documents: list[Document]) -> list[Any]:
 
 def run_comments(documents: list[Document]) -> list[Any]:
     return [
-        parse.parse_comment_feed(content, HEADERS, url, now=NOW) for _, url, content in documents
+        comment_feed.parse_comment_feed(content, HEADERS, url, now=NOW) for _, url, content in documents
     ]
 
 

@@ -24,7 +24,8 @@ from aggregator.cli import main
 from aggregator.config.outputs import OutputConfig
 from aggregator.config.schema import AppConfig
 from aggregator.config.sources import SourceConfig
-from aggregator.parse.feed import parse_comment_feed, parse_feed
+from aggregator.parse.comment_feed import parse_comment_feed
+from aggregator.parse.feed import parse_feed
 from aggregator.parse.sandbox import SandboxParser
 from aggregator.parse.xmlguard import defuse
 from aggregator.poll.poller import Poller

@@ -11,8 +11,8 @@ import pytest
 from corpora import REALWORLD, SHARED, corpus
 
 from aggregator.comments.detect import detect_comments
-from aggregator.comments.pages import _parse_html
 from aggregator.comments.paging import other_comment_pages, page_number, thread_url
+from aggregator.parse.links import _parse_html
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = SHARED / REALWORLD

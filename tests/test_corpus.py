@@ -25,7 +25,8 @@ from aggregator.config.schema import AppConfig
 from aggregator.config.sources import SourceConfig
 from aggregator.errors import ParseError
 from aggregator.models import CommentData, EntryData, SourceUpdate
-from aggregator.parse.feed import parse_comments, parse_feed
+from aggregator.parse.comment_feed import parse_comments
+from aggregator.parse.feed import parse_feed
 from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from corpora import FEEDPARSER_TESTS, corpus
 
-from aggregator.parse import feed as parse
+from aggregator.parse import comment_feed
 from aggregator.parse.fastparse import read_comment_feed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ def both(content: bytes) -> tuple[object, object]:
 
 def _read(content: bytes, *, fast: bool) -> object:
     try:
-        return parse.parse_comment_feed(content, {}, URL, now=NOW, fast=fast)
+        return comment_feed.parse_comment_feed(content, {}, URL, now=NOW, fast=fast)
     except Exception as error:  # the same failure both ways counts as the same result
         return type(error).__name__
 

@@ -14,13 +14,9 @@ from hypothesis import strategies as st
 from aggregator.config.outputs import OutputConfig
 from aggregator.models import EnclosureData, StoredComment, StoredEntry
 from aggregator.publish.fragments import FragmentCache, Piece
-from aggregator.publish.publisher import (
-    CommentView,
-    FeedLinks,
-    Page,
-    render_comments,
-    render_output,
-)
+from aggregator.publish.links import FeedLinks, Page
+from aggregator.publish.render import CommentView, render_output
+from aggregator.publish.render_comments import render_comments
 from aggregator.select.dedupe import Duplicate
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.models import StoredEntry
-from aggregator.parse.feed import parse_comment_feed, parse_feed
+from aggregator.parse.comment_feed import parse_comment_feed
+from aggregator.parse.feed import parse_feed
 from aggregator.select.dedupe import dedupe
 from aggregator.storage import Storage
 

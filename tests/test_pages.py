@@ -18,12 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.comments.pages import (
-    PRESETS,
-    PageSelectors,
-    extract_comments,
-    selectors_from_config,
-)
+from aggregator.comments.pages import extract_comments
+from aggregator.comments.selectors import PRESETS, PageSelectors, selectors_from_config
 from aggregator.models import CommentData
 
 DATA = Path(__file__).parent / "data" / "pages"

@@ -1,4 +1,5 @@
-"""Tests for reading comment feeds and comment hints (aggregator.parse.feed, comment parts).
+"""Tests for reading comment feeds and comment hints (aggregator.parse.comment_feed; the comment
+links of a main feed's entries, aggregator.parse.feed).
 
 Each ``tests/data/comment-feeds/NAME.xml`` is a comment feed in the shape a real blog engine
 publishes, describing itself in a header comment; ``NAME.json`` beside it gives the URL it is read
@@ -19,10 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.comments.matching import match_comments_to_threads
-from aggregator.comments.pages import PRESETS, extract_comments
+from aggregator.comments.pages import extract_comments
+from aggregator.comments.selectors import PRESETS
 from aggregator.errors import ParseError
 from aggregator.models import CommentData, ThreadState
-from aggregator.parse.feed import comment_anchor, parse_comment_feed, parse_comments, parse_feed
+from aggregator.parse.comment_feed import comment_anchor, parse_comment_feed, parse_comments
+from aggregator.parse.feed import parse_feed
 
 DATA = Path(__file__).parent / "data"
 COMMENT_FEEDS = sorted((DATA / "comment-feeds").glob("*.xml"))

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from aggregator.errors import ParseError
 from aggregator.models import FeedData
-from aggregator.parse.feed import parse_comments, parse_feed
+from aggregator.parse.comment_feed import parse_comments
+from aggregator.parse.feed import parse_feed
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ import feedparser
 import yaml
 from lxml import etree
 
-from aggregator.publish.publisher import duration_seconds
+from aggregator.publish.render import duration_seconds
 from tests.support import poll_and_publish, serve_folder
 
 NOW = datetime.now(UTC).replace(microsecond=0)

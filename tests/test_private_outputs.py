@@ -58,6 +58,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
             "outputs": [
                 {"name": "open"},
                 {"name": "mine", "access": {"token": "${FEED_TOKEN}"}},
+                {"name": "talk", "items": "comments", "access": {"token": "${FEED_TOKEN}"}},
                 {
                     "name": "family",
                     "access": {"basic": {"user": "me", "password": "${FEED_PASSWORD}"}},
@@ -73,7 +74,8 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def test_private_files_are_written_outside_public_feeds(site: Path) -> None:
     public = site.parent / "public"
     assert (public / "feeds" / "open.atom").is_file()
-    for name in ("mine", "family"):
+    # An output of comments (issue 15) is private like one of entries.
+    for name in ("mine", "family", "talk"):
         assert not list((public / "feeds").glob(f"{name}*"))
         assert (public / "private" / "feeds" / f"{name}.atom").is_file()
     for path in public.rglob("*"):

@@ -21,7 +21,9 @@ from aggregator import __version__
 from aggregator.config.loading import load_config
 from aggregator.models import CommentData, EntryData
 from aggregator.poll.poller import Poller
-from aggregator.publish.publisher import Publisher, StageTimes, urn
+from aggregator.publish.links import urn
+from aggregator.publish.publisher import Publisher
+from aggregator.publish.timing import StageTimes
 from aggregator.storage import Storage
 
 # Every entry of the three format fixtures, newest first (by published time, UTC).

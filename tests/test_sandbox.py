@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from hostile_server import good_feed
 
-from aggregator.comments.pages import PRESETS
+from aggregator.comments.selectors import PRESETS
 from aggregator.errors import ParseError
 from aggregator.parse.sandbox import SandboxParser
 

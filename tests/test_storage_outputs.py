@@ -22,7 +22,7 @@ from sqlite_utils import Database
 from aggregator.config.schema import AppConfig
 from aggregator.errors import StorageError
 from aggregator.models import CandidateQuery, CommentData, EntryData, SourceUpdate, StoredEntry
-from aggregator.publish.publisher import Publisher
+from aggregator.select.chooser import OutputChooser
 from aggregator.storage import Storage
 from aggregator.storage import outputs as queries
 from aggregator.storage.functions import register_functions
@@ -512,10 +512,10 @@ def test_sql_bounds_never_drop_an_entry_the_rules_keep(
                 storage.db.execute(
                     "UPDATE entries SET comment_count = ? WHERE key = ?", (comments, str(number))
                 )
-            publisher = Publisher(config, storage, clock=lambda: NOW)
+            chooser = OutputChooser(config, storage, clock=lambda: NOW)
             chosen = config.output("out")
-            fast = publisher.select(chosen)
-            full = publisher.select(chosen, explain=True)
+            fast = chooser.select(chosen)
+            full = chooser.select(chosen, explain=True)
     assert [e.key for e in fast.kept] == [e.key for e in full.kept]
     assert len(fast.kept) <= limit
 
@@ -546,9 +546,9 @@ def test_sql_bounds_at_the_boundaries(tmp_path: Path, output: dict[str, Any]) ->
                 storage.db.execute(
                     "UPDATE entries SET comment_count = ? WHERE key = ?", (number % 4, key)
                 )
-        publisher = Publisher(config, storage, clock=lambda: NOW)
-        fast = publisher.select(config.output("out"))
-        full = publisher.select(config.output("out"), explain=True)
+        chooser = OutputChooser(config, storage, clock=lambda: NOW)
+        fast = chooser.select(config.output("out"))
+        full = chooser.select(config.output("out"), explain=True)
     assert [e.key for e in fast.kept] == [e.key for e in full.kept]
     assert fast.kept and len(fast.kept) < 2 * len(_BOUNDARIES)
 

@@ -200,10 +200,10 @@ class AlertDispatcher:
         if not needs_entry_rules(condition):
             return lambda item: True
         if condition.watch is not None:
-            from aggregator.publish.publisher import Publisher
+            from aggregator.select.chooser import OutputChooser
 
             output = self.config.output(condition.watch.output)
-            shown = {entry.id for entry in Publisher(self.config, storage).select(output).kept}
+            shown = {entry.id for entry in OutputChooser(self.config, storage).select(output).kept}
             return lambda item: item.entry_id in shown
         rules = compile_rules(
             condition.rule_items("include"),

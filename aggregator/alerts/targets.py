@@ -13,13 +13,17 @@ import ssl
 import threading
 from collections.abc import Callable
 
-import httpx
-
 from aggregator import __version__
 from aggregator.config.notify import NotifyConfig
 from aggregator.errors import AggregatorError, FetchError
 from aggregator.fetch.addresses import Provenance, rule_for
-from aggregator.fetch.transport import LoopThread, make_session, post, system_resolver
+from aggregator.fetch.transport import (
+    LoopThread,
+    default_ssl_context,
+    make_session,
+    post,
+    system_resolver,
+)
 
 log = logging.getLogger("aggregator.alerts")
 USER_AGENT = f"aggregator/{__version__} (alerts)"
@@ -63,7 +67,7 @@ class WebhookSender:
         self.allow_private_networks = allow_private_networks
         self._loop = LoopThread("aggregator-alerts")
         self._sessions: dict[object, object] = {}
-        self._ssl: ssl.SSLContext = httpx.create_ssl_context()
+        self._ssl: ssl.SSLContext = default_ssl_context()
 
     def _session(self, rule: object) -> object:
         session = self._sessions.get(rule)

@@ -81,7 +81,7 @@ def preview(obj: Context, output: str, explain: bool, as_json: bool) -> None:
     Example: aggregator preview syria --explain
     """
     from aggregator.errors import NotFoundError
-    from aggregator.publish.publisher import Publisher
+    from aggregator.select.chooser import OutputChooser
     from aggregator.storage import Storage
 
     config = obj.config
@@ -93,11 +93,11 @@ def preview(obj: Context, output: str, explain: bool, as_json: bool) -> None:
     from aggregator.select.preview import preview_json, preview_text
 
     with Storage(config.database) as storage:
-        publisher = Publisher(config, storage)
+        chooser = OutputChooser(config, storage)
         # The entries come from the same query publish uses; --explain's own pass (without
         # SQL shortcuts, so every candidate meets the rules) supplies the reasons.
-        shown = publisher.select(chosen)
-        explained = publisher.select(chosen, explain=True) if explain else None
+        shown = chooser.select(chosen)
+        explained = chooser.select(chosen, explain=True) if explain else None
     where = str(obj.config_path)
     if as_json:
         echo(preview_json(config, chosen, shown, explained, where))

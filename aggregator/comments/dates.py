@@ -102,7 +102,7 @@ def _read(text: str, zone: tzinfo, language: str | None, now: datetime | None) -
     except ValueError:
         stamp = None
     if stamp is None:
-        from aggregator.comments.pages import is_common_date_form, parse_common_date
+        from aggregator.comments.page_dates import is_common_date_form, parse_common_date
 
         stamp = parse_common_date(text)  # the fast English forms
         if stamp is None and is_common_date_form(text):

@@ -29,22 +29,14 @@ from urllib.parse import urlsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from aggregator.comments.generic import MIN_BLOCKS, find_generic
-from aggregator.comments.pages import (
-    PageSelectors,
-    _DateReader,
-    _parse_html,
-    _sha256,
-    _squash,
-    _web_url,
-    _zone,
-    extract_comments,
-    page_language,
-    selectors_from_config,
-)
+from aggregator.comments.page_dates import _DateReader, _zone
+from aggregator.comments.pages import _sha256, _squash, extract_comments, page_language
 from aggregator.comments.paging import other_comment_pages
 from aggregator.comments.platforms import PLATFORMS, Platform, find_script_systems
+from aggregator.comments.selectors import PageSelectors, selectors_from_config
 from aggregator.models import CommentData
-from aggregator.parse.feed import comment_anchor
+from aggregator.parse.comment_feed import comment_anchor
+from aggregator.parse.links import _parse_html, _web_url
 from aggregator.parse.sanitize import clean_html
 
 AUTO = "auto"

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from aggregator.comments.matching import match_comments_to_threads
-from aggregator.comments.pages import PageSelectors, selectors_from_config
 from aggregator.comments.reader import KnownThread, ThreadRead, ThreadReader
+from aggregator.comments.selectors import PageSelectors, selectors_from_config
 from aggregator.config.schema import AppConfig
 from aggregator.config.sources import SourceConfig
 from aggregator.discussions import DiscussionFollower

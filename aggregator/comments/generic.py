@@ -23,7 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from aggregator.comments.pages import PageSelectors
+from aggregator.comments.selectors import PageSelectors
 
 MIN_BLOCKS = 3
 MIN_SHARE = 0.8

@@ -2,12 +2,16 @@
 
 Some blogs publish no comment feed (Typepad blogs above all), so their comments are read from the
 post's own page: a ``container`` selector finds one element per comment, and the other selectors
-of a :class:`PageSelectors` find its parts inside it. Presets cover classic Typepad templates and
-WordPress's default ``wp_list_comments`` html5 markup; a source's config can give its own selectors.
+of a :class:`~aggregator.comments.selectors.PageSelectors` find its parts inside it (author, date,
+body, link, number, a Typepad footer, the replies nested in it).
 
 This module is pure: it turns a page's bytes into :class:`~aggregator.models.CommentData`. It does
 not fetch, store or decide anything, and a broken page or comment never raises: a comment block
 without a body is skipped, a missing or unreadable part (author, date, number) becomes ``None``.
+
+Not here: the selectors, presets and their config (:mod:`aggregator.comments.selectors`), dates
+read in the blog's zone (:mod:`aggregator.comments.page_dates`), the feeds a page announces
+(:mod:`aggregator.parse.links`), pages read without selectors (:mod:`aggregator.comments.detect`).
 """
 
 from __future__ import annotations
@@ -16,61 +20,19 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta, tzinfo
-from datetime import timezone as fixed_zone
-from typing import Any
-from urllib.parse import urljoin
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime
 
-from dateutil import parser as date_parser
-from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from aggregator.comments.page_dates import _DateReader, _zone
+from aggregator.comments.selectors import PageSelectors, Selector
 from aggregator.models import CommentData
-from aggregator.parse.feed import comment_anchor
+from aggregator.parse.comment_feed import comment_anchor
+from aggregator.parse.links import _parse_html, _web_url
 from aggregator.parse.sanitize import clean_html
 
-_SELECTOR_FIELDS = (
-    "container",
-    "author",
-    "date",
-    "body",
-    "link",
-    "number",
-    "footer",
-    "replies",
-    "exclude",
-)
-# A selector field: one CSS selector, or (built in code, never from config) several tried in turn.
-Selector = str | tuple[str, ...]
 _POSTED_BY = re.compile(r"^\s*posted\s+by\s*:?\s*", re.IGNORECASE)
 _NUMBER = re.compile(r"\d{1,9}")
-# The dates Typepad and WordPress print: "Mar 3, 2019 11:42:10 AM", "March 03, 2019 at 11:05 AM".
-# Matched here because dateutil costs ~35 µs a date, too slow for pages of thousands of comments.
-_COMMON_DATE = re.compile(
-    r"(?P<month>[a-z]{3,9})\.? (?P<day>\d{1,2}),? (?P<year>\d{4})"
-    r"(?:,? (?:at )?(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?"
-    r"(?: ?(?P<half>[ap])\.?m\.?)?)?",
-    re.IGNORECASE,
-)
-_MONTHS = (
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-)
-# Two parses with different defaults reveal a date that lacks its year, month or day.
-_DEFAULTS = (datetime(2001, 1, 1), datetime(2002, 2, 2))
-_UTC_NAMES = {"UTC", "GMT", "UT", "Z"}
-_WEB_URL = re.compile(r"https?://[^/?#\s]", re.IGNORECASE)
 # "NAME says:" (WordPress classic), "NAME sagt:", "NAME dit :"...: the verb is not the name.
 _SAYS = re.compile(
     r"\s+(?:says|said|sagt|schreibt|meint|dit|dice|diz|scrive|zegt|schreef|пишет|написал)\s*:?\s*$",
@@ -89,158 +51,6 @@ _REPLY_WORDS = re.compile(
     re.IGNORECASE,
 )
 _ID_TAIL = re.compile(r"^(?:li-|div-)?comment-?", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class PageSelectors:
-    """Where a page keeps its comments: CSS selectors, all relative to one comment's container.
-
-    ``container`` matches one element per comment. ``author``, ``date``, ``body``, ``link`` and
-    ``number`` find its parts; the first match that belongs to this comment (not to a reply nested
-    inside it) is used. ``footer`` is a Typepad-style signature, "Posted by: NAME | DATE | N", read
-    for the author, date and number when their own selectors are not given. ``date_attribute``
-    names an attribute of the date element to read before its text (WordPress ``<time datetime>``).
-    ``replies`` matches the element that wraps threaded replies (WordPress ``ol.children``): a
-    comment inside one is a reply to the comment that encloses it. ``exclude`` matches parts
-    removed from the body (author line, meta, reply links); comments nested in the body are always
-    removed from it. Without ``body`` the whole container is the body; without ``number`` or
-    ``footer`` the number is the position on the page. A field built in code (the detectors of
-    :mod:`aggregator.comments.platforms`) may be a tuple of selectors, tried in turn.
-    Raises ``ValueError`` for a selector that is not valid CSS.
-    """
-
-    container: str
-    author: Selector | None = None
-    date: Selector | None = None
-    body: Selector | None = None
-    link: Selector | None = None
-    number: Selector | None = None
-    footer: Selector | None = None
-    date_attribute: str | None = None
-    replies: Selector | None = None
-    exclude: Selector | None = None
-    # comments_page: auto: find the thread without selectors (aggregator.comments.detect).
-    detect: bool = False
-
-    def __post_init__(self) -> None:
-        probe = LexborHTMLParser("<p></p>")
-        for name in _SELECTOR_FIELDS:
-            value = getattr(self, name)
-            if value is None and name != "container":
-                continue
-            parts = value if isinstance(value, tuple) and name != "container" else (value,)
-            for part in parts:
-                if not isinstance(part, str) or not part.strip():
-                    raise ValueError(f"page selector {name!r} must be a non-empty CSS selector")
-                try:
-                    probe.css(part)
-                except SelectolaxError as e:
-                    raise ValueError(f"page selector {name!r} is not valid CSS: {part!r}") from e
-        attribute = self.date_attribute
-        if attribute is not None and not (
-            isinstance(attribute, str) and re.fullmatch(r"[\w:.-]+", attribute)
-        ):
-            raise ValueError(
-                f"date_attribute must be an attribute name, not {self.date_attribute!r}"
-            )
-
-
-PRESETS: dict[str, PageSelectors] = {
-    # Classic Typepad templates: <div class="comment" id="comment-..."> holding the body and a
-    # footer "Posted by: NAME | DATE | N" whose date links to the comment's permalink.
-    "typepad": PageSelectors(
-        container="div.comment",
-        body=".comment-content",
-        footer=".comment-footer",
-        link='.comment-footer a[href*="#comment"]',
-    ),
-    # WordPress wp_list_comments(), html5 format: <li class="comment" id="comment-N">, replies
-    # nested in <ol class="children"> (<ul class="children"> with style "ul").
-    "wordpress": PageSelectors(
-        container="li.comment",
-        author=".comment-author .fn",
-        date=".comment-metadata time",
-        date_attribute="datetime",
-        body=".comment-content",
-        link=".comment-metadata a",
-        replies=".children",
-    ),
-    # Blogger's threaded comments (2012 onwards): <li class="comment" id="c123">, the date's
-    # link carries ?showComment=<ms>, replies inside <div class="comment-replies">.
-    "blogger": PageSelectors(
-        container="li.comment",
-        author="cite.user",
-        date=".datetime a",
-        body=".comment-content",
-        link=".datetime a",
-        replies=".comment-replies",
-    ),
-    # Drupal 7 to 10 (Bartik, Olivero and their kin): replies in <div class="indented">.
-    "drupal": PageSelectors(
-        container="article.comment, div.comment",
-        author=".username, .comment__author",
-        date=".comment__time, .submitted time, .date, .submitted",
-        date_attribute="datetime",
-        body=".field-name-comment-body, .field--name-comment-body, .comment__content, .content",
-        link="a.permalink, .comment__permalink a, a[rel=bookmark]",
-        replies=".indented",
-        exclude=".links, ul.links",
-    ),
-    # wpDiscuz (WordPress plugin): <div class="wpd-comment" id="wpd-comm-12_0"> (7.x) or
-    # <div class="wc-comment" id="wc-comm-12_0"> (5.x), replies nested inside.
-    "wpdiscuz": PageSelectors(
-        container="div.wpd-comment, div.wc-comment",
-        author=".wpd-comment-author, .wc-comment-author",
-        date=".wpd-comment-date, .wc-comment-date",
-        date_attribute="title",
-        body=".wpd-comment-text, .wc-comment-text",
-        link=".wpd-comment-link a, .wc-comment-link a, a[href*='#comment-']",
-        replies=".wpd-reply, .wc-reply",
-    ),
-}
-
-
-# What ``comments_page: auto`` stands for: no selectors, the detectors of issue 14.
-AUTO = PageSelectors(container="body", detect=True)
-
-
-def selectors_from_config(value: str | Mapping[str, str]) -> PageSelectors:
-    """Make :class:`PageSelectors` from a preset name or a mapping of selectors.
-
-    A mapping holds ``container`` (required unless ``preset`` is given) and any of ``author``,
-    ``date``, ``body``, ``link``, ``number``, ``footer``, ``date_attribute``, ``replies``,
-    ``exclude``; with
-    ``preset: NAME`` it overrides only the given selectors of that preset. Raises ``ValueError``
-    for an unknown preset or key, a missing container, or invalid CSS; config validation wraps it.
-    """
-    if isinstance(value, str):
-        return AUTO if value.strip().lower() == "auto" else _preset(value)
-    if not isinstance(value, Mapping):
-        raise ValueError("page selectors must be a preset name or a mapping of CSS selectors")
-    allowed = {f.name for f in fields(PageSelectors)} - {"detect"}
-    unknown = sorted(str(key) for key in value if key not in allowed | {"preset"})
-    if unknown:
-        raise ValueError(
-            f"unknown page selector key(s) {', '.join(unknown)}; "
-            f"expected: preset, {', '.join(sorted(allowed))}"
-        )
-    values: dict[str, Any] = {key: item for key, item in value.items() if key != "preset"}
-    if "preset" in value:
-        base = _preset(value["preset"])
-        values = {f.name: getattr(base, f.name) for f in fields(PageSelectors)} | values
-    if not values.get("container"):
-        raise ValueError("page selectors need a 'container' selector (or a 'preset')")
-    return PageSelectors(**values)
-
-
-def _preset(name: object) -> PageSelectors:
-    preset = PRESETS.get(name.strip().lower()) if isinstance(name, str) else None
-    if preset is None:
-        raise ValueError(
-            f"unknown page selector preset {name!r}; expected auto or one of: "
-            f"{', '.join(sorted(PRESETS))}"
-        )
-    return preset
 
 
 def extract_comments(
@@ -559,25 +369,6 @@ def _same_places(
     return [theirs for ours, theirs in pairs if ours.mem_id in wanted and ours is not original]
 
 
-class _DateReader:
-    """Reads comment dates in one page's zone and language (see :mod:`aggregator.comments.dates`)."""
-
-    def __init__(self, zone: tzinfo, language: str | None, now: datetime | None):
-        self.zone = zone
-        self.language = language
-        self.now = now
-
-    def read(self, text: str) -> datetime | None:
-        # dateutil reads "03.04.2019" month first: only for English pages, as before issue 14.
-        if self.language in (None, "en"):
-            stamp = _parse_date(text, self.zone)
-            if stamp is not None:
-                return stamp
-        from aggregator.comments.dates import parse_comment_date
-
-        return parse_comment_date(text, self.zone, language=self.language, now=self.now)
-
-
 def _parent_key(
     node: LexborNode, container_ids: set[int], reply_ids: set[int], keys: Mapping[int, str]
 ) -> str | None:
@@ -606,107 +397,6 @@ def _split_footer(text: str) -> tuple[str | None, str | None, int | None]:
     return parts[0] or None, parts[1] or None, number
 
 
-def _parse_date(text: str | None, zone: tzinfo) -> datetime | None:
-    """An aware UTC datetime from ISO 8601 or a printed date; local to ``zone`` when it has no
-    offset. ``None`` for anything unreadable or incomplete (no year, month or day)."""
-    if not text or len(text) > 100:
-        return None
-    try:
-        stamp: datetime | None = datetime.fromisoformat(text)
-    except ValueError:
-        stamp = parse_common_date(text) or _parse_any_date(text)
-    if stamp is None:
-        return None
-    try:
-        if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=zone)
-        return stamp.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None
-
-
-def parse_common_date(text: str) -> datetime | None:
-    """A naive datetime from the English forms Typepad and WordPress print, or ``None``."""
-    found = _COMMON_DATE.fullmatch(text)
-    month = _month(found.group("month")) if found else None
-    if found is None or month is None:
-        return None
-    hour = int(found.group("hour") or 0)
-    if found.group("half"):
-        if not 1 <= hour <= 12:
-            return None
-        # 12-hour clock: 12:xx AM is just after midnight, 12:xx PM just after noon.
-        hour = hour % 12 + (12 if found.group("half").lower() == "p" else 0)
-    try:
-        return datetime(
-            int(found.group("year")),
-            month,
-            int(found.group("day")),
-            hour,
-            int(found.group("minute") or 0),
-            int(found.group("second") or 0),
-        )
-    except ValueError:
-        return None
-
-
-def is_common_date_form(text: str) -> bool:
-    """Whether ``text`` has the shape :func:`parse_common_date` reads, valid or not."""
-    found = _COMMON_DATE.fullmatch(text)
-    return bool(found and _month(found.group("month")))
-
-
-def _month(word: str) -> int | None:
-    """1-12 for a month's name or its abbreviation ("Mar", "Sept"), else ``None``."""
-    word = word.lower()
-    return next((n for n, name in enumerate(_MONTHS, 1) if name.startswith(word)), None)
-
-
-def _parse_any_date(text: str) -> datetime | None:
-    try:
-        first, second = (date_parser.parse(text, default=d, tzinfos=_tzinfo) for d in _DEFAULTS)
-    except (ValueError, OverflowError, TypeError, ArithmeticError, LookupError):
-        return None
-    if (first.year, first.month, first.day) != (second.year, second.month, second.day):
-        return None
-    return first
-
-
-def _tzinfo(name: str | None, offset: int | None) -> tzinfo | None:
-    """Zones written in a date: numeric offsets and UTC only, as abbreviations are ambiguous."""
-    if offset is not None:
-        return fixed_zone(timedelta(seconds=offset))
-    return UTC if name in _UTC_NAMES else None
-
-
-def _zone(name: str | None) -> tzinfo:
-    if name is None:
-        return UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ValueError(f"unknown time zone {name!r} (expected an IANA name)") from e
-
-
-def _parse_html(html: bytes | str) -> LexborHTMLParser:
-    if isinstance(html, str):
-        # Lone surrogates cannot be encoded for the parser; they carry no text anyway.
-        return LexborHTMLParser(html.encode("utf-8", "replace"))
-    return LexborHTMLParser(html, encoding=True)
-
-
-def _web_url(href: str | None, base: str | None) -> str | None:
-    """``href`` made absolute, when it is an http(s) URL: never a ``javascript:`` author link."""
-    href = (href or "").strip()
-    if not href or _WEB_URL.match(href):
-        return href or None
-    try:
-        url = urljoin(base, href) if base else ""
-    except ValueError:  # e.g. an unclosed IPv6 literal, "http://[::1"
-        return None
-    return url if _WEB_URL.match(url) else None
-
-
 def _has_digit(text: str | None) -> bool:
     return bool(text) and any(ch.isdigit() for ch in text)  # type: ignore[union-attr]
 
@@ -717,72 +407,6 @@ def _squash(text: str | None) -> str:
 
 def _sha256(parts: list[str | None]) -> str:
     return hashlib.sha256(json.dumps(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
-
-
-def find_feed_links(html: bytes | str, page_url: str) -> list[str]:
-    """Feeds an HTML page announces through ``<link rel="alternate" type="...">`` autodiscovery.
-
-    Returns absolute http(s) URLs in page order, RSS and Atom alike; an empty list when none.
-    """
-    try:
-        tree = _parse_html(html)
-        nodes = tree.css("link[rel][href]")
-    except (SelectolaxError, ValueError):
-        return []
-    found: list[str] = []
-    for node in nodes:
-        rel = (node.attributes.get("rel") or "").lower().split()
-        kind = (node.attributes.get("type") or "").lower().split(";")[0].strip()
-        if "alternate" not in rel or kind not in _FEED_TYPES:
-            continue
-        url = _web_url(node.attributes.get("href"), _web_url(page_url, None))
-        if url and url not in found:
-            found.append(url)
-    return found
-
-
-# What ``aggregator add`` accepts as a page's feed, best first; JSON Feed last (not polled yet).
-DISCOVERY_TYPES = (
-    "application/atom+xml",
-    "application/rss+xml",
-    "application/rdf+xml",
-    "application/xml",
-    "text/xml",
-    "application/feed+json",
-)
-
-
-def alternate_feeds(html: bytes, page_url: str) -> list[str]:
-    """The feed URLs a page announces for ``aggregator add``: every ``<link rel="alternate">``
-    of a :data:`DISCOVERY_TYPES` type, made absolute (``<base href>`` honoured), http(s) only,
-    in page order with JSON Feed last.
-
-    Pure, like the rest of this module, so it runs in the parse sandbox: the page is hostile
-    input. The URLs are found URLs, not configured ones (issue 12).
-    """
-    try:
-        tree = _parse_html(html)
-        base_element = tree.css_first("base[href]")
-        nodes = tree.css("link[href]")
-    except (SelectolaxError, ValueError):
-        return []
-    base = _web_url(page_url, None)
-    if base_element is not None:
-        base = _web_url(base_element.attributes.get("href"), base) or base
-    found: list[tuple[bool, str]] = []
-    for node in nodes:
-        rels = (node.attributes.get("rel") or "").lower().split()
-        kind = (node.attributes.get("type") or "").lower().split(";")[0].strip()
-        if "alternate" not in rels or kind not in DISCOVERY_TYPES:
-            continue
-        url = _web_url(node.attributes.get("href"), base)
-        if url:
-            found.append((kind == "application/feed+json", url))
-    # The page's own order (a blog lists its posts feed before its comments feed), JSON last.
-    return list(dict.fromkeys(url for _, url in sorted(found, key=lambda pair: pair[0])))
 
 
 def _css_any(tree: LexborHTMLParser | LexborNode, selector: Selector) -> list[LexborNode]:

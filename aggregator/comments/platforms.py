@@ -1,7 +1,7 @@
 """What blog platforms' comment threads look like in a page: fingerprints and selectors (issue 14).
 
 Pure data and cheap tests on a parsed page. Each :class:`Platform` names a fingerprint (a CSS
-selector whose presence says the page was made by it) and the :class:`~aggregator.comments.pages.
+selector whose presence says the page was made by it) and the :class:`~aggregator.comments.selectors.
 PageSelectors` that read its comments, several selectors per part where themes differ, tried in
 turn. :data:`SCRIPT_SYSTEMS` are the comment systems that load their thread by script: their
 comments are not in the HTML, so they are only named, never read.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from aggregator.comments.pages import PageSelectors
+from aggregator.comments.selectors import PageSelectors
 
 
 @dataclass(frozen=True)

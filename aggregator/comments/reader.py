@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from aggregator.comments.detect import Detection
-from aggregator.comments.pages import PageSelectors
 from aggregator.comments.paging import page_number, thread_url
+from aggregator.comments.selectors import PageSelectors
 from aggregator.config.sources import SourceConfig
 from aggregator.errors import AggregatorError, FetchError
 from aggregator.fetch.addresses import Provenance

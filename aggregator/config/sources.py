@@ -218,7 +218,7 @@ class SourceConfig(_EntryRules):
     ) -> str | dict[str, str] | None:
         if value is None:
             return None
-        from aggregator.comments.pages import selectors_from_config
+        from aggregator.comments.selectors import selectors_from_config
 
         selectors_from_config(value)  # raises ValueError with a clear message
         return value

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
-from aggregator.comments.pages import AUTO as AUTO_SELECTORS
-from aggregator.comments.pages import DISCOVERY_TYPES as FEED_TYPES
+from aggregator.comments.selectors import AUTO as AUTO_SELECTORS
 from aggregator.errors import AggregatorError, FeedNotFoundError, ParseError
 from aggregator.fetch.addresses import Provenance
 from aggregator.fetch.fetcher import Fetcher
 from aggregator.models import FeedData, FetchResult
+from aggregator.parse.links import DISCOVERY_TYPES as FEED_TYPES
 from aggregator.parse.sandbox import InProcessParser, Parser
 
 __all__ = [
@@ -258,5 +258,5 @@ def _candidates(page: FetchResult, parser: Parser) -> Iterator[tuple[str, str]]:
 
 def autodiscover(page: FetchResult, parser: Parser | None = None) -> list[str]:
     """Feed URLs an HTML page announces with ``<link rel="alternate" type="...">``, in order
-    (JSON Feed last), read by ``parser`` (:func:`aggregator.comments.pages.alternate_feeds`)."""
+    (JSON Feed last), read by ``parser`` (:func:`aggregator.parse.links.alternate_feeds`)."""
     return (parser or InProcessParser()).alternate_feeds(page.content or b"", page.final_url)

@@ -7,7 +7,7 @@ those shapes :func:`read_feed` builds the raw values feedparser would hand to
 :func:`aggregator.parse.feed.parse_feed` -- the feed's ``title``/``link``/``subtitle``/``ttl``/``sy_*``
 keys, and per entry ``title``, ``link``, ``id``, the dates' time tuples, ``author``,
 ``summary``, ``content``, ``tags``, ``links``, ``enclosures``, ``comments``, ``wfw_commentrss``,
-``slash_comments``, ``thr_total`` -- and parse.py does all the cleaning, the same way for both.
+``slash_comments``, ``thr_total`` -- and feed.py does all the cleaning, the same way for both.
 
 What is copied from feedparser 6 (``mixin.py``, ``namespaces/_base.py``, ``encodings.py``),
 because a value must come out the same, not merely equivalent:
@@ -16,9 +16,9 @@ because a value must come out the same, not merely equivalent:
   ``href``) is joined to the document's address as feedparser's ``_urljoin`` does (an empty
   value stays empty), and text is "un-double-encoded" (``output.encode('latin-1')
   .decode('utf-8')`` when that works); a ``guid`` or Atom ``id`` is kept as written, as
-  parse.py has feedparser keep it (issue 13);
+  feed.py has feedparser keep it (issue 13);
 * a permalink ``guid`` (or Atom ``id``) stands for the entry's link when it has none
-  (``guidislink``; parse.py resolves it);
+  (``guidislink``; feed.py resolves it);
 * the alternate link is the last ``rel="alternate"`` link of an HTML type; ``rel``/``type``
   are lower-cased and default to ``alternate``/``text/html``;
 * ``<description>`` or ``<summary>`` is the summary, else the content is copied to it;
@@ -32,17 +32,17 @@ because a value must come out the same, not merely equivalent:
 Real feeds (issue 13) need more, also copied rather than imitated:
 
 * the bytes are decoded by feedparser's own ``encodings.convert_to_utf8`` over the headers
-  parse.py gives it (RFC 3023: the HTTP charset, the XML declaration, US-ASCII for ``text/*``,
+  feed.py gives it (RFC 3023: the HTTP charset, the XML declaration, US-ASCII for ``text/*``,
   ISO-8859-1 without Content-Type, then its fallbacks), BOMs and UTF-16 included;
 * ``xml:base`` (and ``base``) attributes change the base per element as feedparser's
   ``unknown_starttag`` does (``make_safe_absolute_uri``; :meth:`EntryReader.base_of`);
 * a date in another format is read by feedparser's own ``_parse_date``;
 * elements of other namespaces are named as feedparser names them (``prefix_local``, lower
-  case: :mod:`aggregator.parse.fastfeed_names`): those it has no handler for and stores under keys parse.py
+  case: :mod:`aggregator.parse.fastfeed_names`): those it has no handler for and stores under keys feed.py
   does not read (``itunes:duration``, ``feedburner:origLink``, ``openSearch:*``, ``yt:*``,
   ``georss``...) and the handled ones that write no such key (``media:content``,
   ``media:thumbnail``, ``itunes:image``...; at the feed level also authors, tags, dates:
-  :func:`_inert`) are skipped; those feedparser maps onto a field parse.py reads are mapped the
+  :func:`_inert`) are skipped; those feedparser maps onto a field feed.py reads are mapped the
   same way: ``itunes:subtitle`` (the feed's subtitle), ``itunes:summary`` and a second
   ``<description>`` (summary, or content when a summary came first and no content yet, with
   feedparser's ``hasContent`` carried over from the channel), ``itunes:author`` (the last author
@@ -57,12 +57,21 @@ Everything else is declined (``None``; the caller uses feedparser): an encoding 
 cannot decode, a Content-Location header, a DOCTYPE or entity, XML that is not well-formed
 (feedparser's loose parser), ``xml:base`` without a document URL, markup or comments inside a text element, XHTML or base64
 content, several titles, contents or dates in one entry, an element feedparser maps onto a
-field parse.py reads in a way not copied here (``dc:title``, ``media:category`` in an entry,
+field feed.py reads in a way not copied here (``dc:title``, ``media:category`` in an entry,
 ``<textinput>``, ``atom:content`` in RSS ...), a date feedparser cannot read, more entries than
-parse.py keeps. ``tests/test_fastfeed.py`` runs both paths over every feed file of the
+feed.py keeps. ``tests/test_fastfeed.py`` runs both paths over every feed file of the
 project's fixtures, feedparser's corpus and the real-world corpus, and requires the same
 ``FeedData`` wherever this one accepts; ``benchmarks/fastpath_share.py`` prints the share of
 real-world feeds accepted and why the others are declined.
+
+feedparser is imported by the fast paths for those shared pieces only (its RFC 3023 decoder
+here, URL joining in :mod:`aggregator.parse.fastfeed_items`, date parser and cp1252 table in
+:mod:`aggregator.parse.fastxml`, exceptions here and handler table in
+:mod:`aggregator.parse.fastfeed_names`), so the values cannot drift apart; the feedparser parse
+itself is :mod:`aggregator.parse.feed`'s. The entries are read by
+:mod:`aggregator.parse.fastfeed_items`, the element tables and feedparser's naming and inert
+rules are :mod:`aggregator.parse.fastfeed_names`', the shared parser, text and date readers
+:mod:`aggregator.parse.fastxml`'s.
 """
 
 from __future__ import annotations
@@ -109,9 +118,9 @@ def read_feed(
     """feedparser's result for ``content`` as :func:`parse.parse_feed` reads it (``feed``,
     ``entries``, ``version``, ``bozo``), or ``None`` to decline.
 
-    ``url`` is the document's address, as parse.py passes it to feedparser (an http(s) URL
+    ``url`` is the document's address, as feed.py passes it to feedparser (an http(s) URL
     becomes its base for relative links); a document with more than ``max_entries`` entries is
-    declined, so parse.py's cut and its warning stay feedparser's.
+    declined, so feed.py's cut and its warning stay feedparser's.
     """
     try:
         return _read(content, headers or {}, url, max_entries)
@@ -149,13 +158,13 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     else:
         raise Declined("neither RSS 2.0, Atom 1.0 nor RSS 1.0")
     if len(entries) > max_entries:
-        raise Declined("more entries than parse.py keeps")
+        raise Declined("more entries than feed.py keeps")
     return {"feed": feed, "entries": entries, "version": version, "bozo": False}
 
 
 def _decoded(content: bytes, headers: Mapping[str, str], url: str) -> bytes:
     """``content`` as the UTF-8 bytes feedparser parses: decoded by feedparser's own RFC 3023
-    rules (``encodings.convert_to_utf8``, over the headers parse.py gives it: Content-Location
+    rules (``encodings.convert_to_utf8``, over the headers feed.py gives it: Content-Location
     for an http(s) URL), its XML declaration rewritten to UTF-8. Declined when no encoding fits
     (feedparser then falls back to its loose parser)."""
     response = dict(headers)
@@ -171,7 +180,7 @@ def _decoded(content: bytes, headers: Mapping[str, str], url: str) -> bytes:
 
 
 def _base(url: str) -> str | None:
-    """The base feedparser resolves against: the Content-Location parse.py gives it for an
+    """The base feedparser resolves against: the Content-Location feed.py gives it for an
     http(s) URL (then re-joined to itself at every element), else none."""
     if not url.startswith(("http://", "https://")):
         return ""
@@ -235,7 +244,7 @@ class _Reader(EntryReader):
             if tag == "item":
                 entries.append(self.rss_item(child))
                 if len(entries) > self.max_entries:  # declined before reading them all
-                    raise Declined("more entries than parse.py keeps")
+                    raise Declined("more entries than feed.py keeps")
                 continue
             if tag in seen and tag in ("title", "link", "description", "ttl", "skipHours",
                                        "skipDays", "image", f"{SY}updatePeriod",
@@ -346,7 +355,7 @@ class _Reader(EntryReader):
                 raise Declined(f"an unusual RDF element {tag}")
             entries.append(self.rdf_item(child))
             if len(entries) > self.max_entries:  # declined before reading them all
-                raise Declined("more entries than parse.py keeps")
+                raise Declined("more entries than feed.py keeps")
         return feed, entries
 
     # -- Atom 1.0 -------------------------------------------------------------------------------
@@ -367,7 +376,7 @@ class _Reader(EntryReader):
             if tag == f"{ATOM}entry":
                 entries.append(self.atom_entry(child))
                 if len(entries) > self.max_entries:  # declined before reading them all
-                    raise Declined("more entries than parse.py keeps")
+                    raise Declined("more entries than feed.py keeps")
                 continue
             counts[tag] = counts.get(tag, 0) + 1
             if counts[tag] > 1 and tag not in (f"{ATOM}link", f"{ATOM}category"):

@@ -152,7 +152,7 @@ class EntryReader:
                 text = _raw_text(child)
                 if not text:
                     raise Declined("an empty guid")
-                # As written: parse.py keeps feedparser from resolving ids (issue 13).
+                # As written: feed.py keeps feedparser from resolving ids (issue 13).
                 raw["id"] = _fix(text)
                 raw["guidislink"] = permalink and link is None
                 if permalink:
@@ -300,7 +300,7 @@ class EntryReader:
         text = _raw_text(element)
         if not text:
             raise Declined("an empty id")
-        return _fix(text)  # as written: parse.py keeps feedparser from resolving ids (issue 13)
+        return _fix(text)  # as written: feed.py keeps feedparser from resolving ids (issue 13)
 
     def atom_link(self, context: dict[str, Any], element: Any) -> None:
         """An Atom link (also ``atom:link`` in RSS) appended to ``links``; an alternate link of

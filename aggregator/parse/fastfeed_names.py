@@ -3,8 +3,8 @@
 :mod:`aggregator.parse.fastfeed` reads a few elements of each format itself (the tables of known
 channel, item, entry, author and image children here); every other element is named as
 feedparser names it (:func:`_feedparser_name`: ``prefix_local``, lower case) and either skipped,
-because feedparser's reading of it leaves every value parse.py reads unchanged (:func:`_inert`,
-from feedparser's own handler table and the keys parse.py reads), or declined. Pure tables and
+because feedparser's reading of it leaves every value feed.py reads unchanged (:func:`_inert`,
+from feedparser's own handler table and the keys feed.py reads), or declined. Pure tables and
 predicates: reading values is :mod:`aggregator.parse.fastfeed_items`' job.
 """
 
@@ -78,7 +78,7 @@ _IMAGE_KNOWN = {"url", "title", "link", "width", "height", "description"}
 # feedparser's parser class (for its element handlers) and its namespace -> prefix table.
 _FEEDPARSER = feedparser.api.StrictFeedParser
 _PREFIXES = {uri.lower(): prefix for uri, prefix in _FEEDPARSER.namespaces.items()}
-#: The keys parse.py reads from a feed or an entry: an element stored under one of them is read.
+#: The keys feed.py reads from a feed or an entry: an element stored under one of them is read.
 _USED_KEYS = {
     "title", "link", "links", "id", "guidislink", "author", "author_detail", "summary",
     "content", "tags", "enclosures", "published_parsed", "updated_parsed", "created_parsed",
@@ -88,7 +88,7 @@ _USED_KEYS = {
     "itunes_duration", "itunes_episode", "podcast_transcript", "podcast_chapters",
 }  # fmt: skip
 #: Elements feedparser has a handler for that write none of those keys, anywhere (they keep
-#: media, artwork, ratings, places, chapters: values parse.py does not read).
+#: media, artwork, ratings, places, chapters: values feed.py does not read).
 _INERT_HANDLED = {
     "media_content", "media_thumbnail", "media_group", "media_rating", "media_credit",
     "media_restriction", "media_license", "media_player",
@@ -104,7 +104,7 @@ _INERT_HANDLED |= {
     "language",
 }  # fmt: skip
 #: More of them, harmless at the feed level only: they write the feed's author, tags,
-#: language, rights, publisher, dates or image, none of which parse.py reads for a feed.
+#: language, rights, publisher, dates or image, none of which feed.py reads for a feed.
 _INERT_IN_FEED = _INERT_HANDLED | {
     # An episode's image and rating, read in entries (parse._podcast_tags): inert in the feed.
     "itunes_image", "itunes_explicit", "itunes_link",
@@ -133,8 +133,8 @@ def _feedparser_name(element: Any) -> str:
 
 def _inert(element: Any, in_feed: bool) -> bool:
     """Whether feedparser's reading of ``element`` and everything inside it leaves every value
-    parse.py reads unchanged: each is an element feedparser has no handler for and stores under
-    a key parse.py does not read (``itunes:duration``, ``feedburner:origLink``,
+    feed.py reads unchanged: each is an element feedparser has no handler for and stores under
+    a key feed.py does not read (``itunes:duration``, ``feedburner:origLink``,
     ``openSearch:totalResults``, ``yt:videoId`` ...), or one of the handled elements known to
     write only such keys (``media:content``, ``itunes:image`` ...; at the feed level also the
     feed's author, tags, dates)."""

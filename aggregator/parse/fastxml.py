@@ -176,6 +176,6 @@ def _date(element: Any) -> tuple[int, ...]:
 def _no_attributes(element: Any, allowed: tuple[str, ...] = ()) -> None:
     """Decline an attribute other than ``allowed``, ``xml:base`` (read by
     :meth:`aggregator.parse.fastfeed_items.EntryReader.base_of`)
-    and ``xml:lang`` (the language, which parse.py does not read)."""
+    and ``xml:lang`` (the language, which feed.py does not read)."""
     if any(key not in allowed and key not in _XML_ATTRIBUTES for key in element.attrib):
         raise Declined(f"unusual attributes on {element.tag}")

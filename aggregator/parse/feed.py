@@ -1,32 +1,30 @@
-"""Turn fetched bytes into :class:`FeedData` and :class:`CommentData` (feedparser's one adapter).
+"""Turn fetched bytes into :class:`FeedData`: main feeds, through feedparser (its adapter) or a fast path.
 
 feedparser receives bytes and headers, never a URL, so it never fetches anything itself. Its
-dicts are converted here, at the boundary, into frozen dataclasses; nothing else in aggregator
-imports feedparser. All HTML is sanitized (nh3, :mod:`aggregator.parse.sanitize`) and all dates become
-aware UTC datetimes.
+dicts are converted here, at the boundary, into frozen dataclasses. feedparser is imported here
+(the parse itself, :func:`_run_feedparser`, which :mod:`aggregator.parse.comment_feed` uses too)
+and, for the pieces whose values a fast path must share with it, in the main-feed fast path's
+modules (:mod:`aggregator.parse.fastfeed`, ``fastfeed_items``, ``fastfeed_names`` and
+:mod:`aggregator.parse.fastxml`); nowhere else. All HTML is sanitized (nh3,
+:mod:`aggregator.parse.sanitize`) and all dates become aware UTC datetimes, by the date rules of
+:mod:`aggregator.parse.dates`; the feed's polling hints are read by :mod:`aggregator.parse.hints`.
 
 Before feedparser sees a document, :mod:`aggregator.parse.xmlguard` rewrites its DOCTYPE so that no
 entity can explode or reach outside (see that module for what feedparser does by itself).
 
-Date rules (README, "Limits and safety"): a date before 1990 or more than a day after ``now``
-(the time the document is read) is treated as missing, so the entry sorts and is republished
-at the time aggregator first saw it. A date up to a day ahead is kept (clock and time zone
-mistakes), but storage never sorts an entry ahead of the time it was first seen.
+Not here: comment feeds (:mod:`aggregator.parse.comment_feed`), JSON Feed
+(:mod:`aggregator.parse.jsonfeed`), entry keys (:mod:`aggregator.parse.identity`).
 """
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 import re
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
-from xml.etree import ElementTree
 
 import feedparser
 import feedparser.api
@@ -35,18 +33,13 @@ import feedparser.mixin
 import feedparser.urls
 
 from aggregator.errors import ParseError
-from aggregator.models import (
-    PODCAST_TAGS,
-    CommentData,
-    CommentFeedData,
-    EnclosureData,
-    EntryData,
-    FeedData,
-)
+from aggregator.models import PODCAST_TAGS, EnclosureData, EntryData, FeedData
+from aggregator.parse.dates import _LATEST_AHEAD, _date
 from aggregator.parse.fastfeed import read_feed
-from aggregator.parse.fastparse import read_comment_feed
+from aggregator.parse.hints import _int, _skip_hints, _update_period
 from aggregator.parse.identity import assign_keys, base_key
 from aggregator.parse.jsonfeed import looks_like_json, read_json_feed
+from aggregator.parse.links import alternate_feeds
 from aggregator.parse.sanitize import clean_html, clean_url, plain_text, xml_safe
 from aggregator.parse.xmlguard import defuse
 
@@ -62,25 +55,11 @@ feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
     feedparser.mixin._FeedParserMixin.can_be_relative_uri - {"id"}
 )
 
-# Dates outside this window are treated as missing: feeds in the wild carry 1970 and 2999.
-_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
-_LATEST_AHEAD = timedelta(days=1)
 #: Entries read from one document at most; the rest are dropped with a warning.
 MAX_ENTRIES = 20_000
 _ENTRY_START = re.compile(rb"<(?:item|entry)[\s>/]")
 #: Categories and enclosures kept per entry at most.
 MAX_LIST_ITEMS = 100
-_DAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
-_TITLE_AUTHOR = re.compile(
-    r"^(?:by:|comment from|comment on .+ by)\s+(?P<name>.+)$", re.IGNORECASE | re.DOTALL
-)
-_PERIOD_SECONDS = {
-    "hourly": 3600,
-    "daily": 86400,
-    "weekly": 604800,
-    "monthly": 2592000,
-    "yearly": 31536000,
-}
 
 
 def parse_feed(
@@ -129,122 +108,6 @@ def parse_feed(
         update_period_seconds=_update_period(feed),
         **_skip_hints(content, feed),
     )
-
-
-def parse_comments(
-    content: bytes,
-    headers: Mapping[str, str] | None = None,
-    url: str = "",
-    *,
-    now: datetime | None = None,
-    fast: bool = True,
-) -> tuple[CommentData, ...]:
-    """Parse a comment feed (per-entry or site-wide) into comments, oldest first."""
-    return parse_comment_feed(content, headers, url, now=now, fast=fast).comments
-
-
-def parse_comment_feed(
-    content: bytes,
-    headers: Mapping[str, str] | None = None,
-    url: str = "",
-    *,
-    now: datetime | None = None,
-    fast: bool = True,
-) -> CommentFeedData:
-    """Parse one document of a comment feed: its comments, oldest first, and its next page.
-
-    Keys are made so that one comment has the same key wherever it is read (see
-    :func:`comment_anchor`); two comments of one document never share a key. A comment whose
-    ``thr:in-reply-to`` names another comment (not the post) gets that comment as its parent.
-    Raises :class:`ParseError` when the document holds no feed. ``fast`` reads a plain
-    comment feed with lxml (:mod:`aggregator.parse.fastparse`: the same result as feedparser,
-    about 30 times faster); false reads every document with feedparser, the reference.
-    """
-    feed, raw_entries = _read_comment_document(content, headers, url, fast)
-    latest = (now or datetime.now(UTC)) + _LATEST_AHEAD
-    base = clean_url(feed.get("link"), url or None) or url
-    comments = [_comment(raw, base, latest, url) for raw in raw_entries[:MAX_ENTRIES]]
-    # A fragment shared by several items ("#comments" on each) does not identify a comment.
-    anchors = [_anchor_of(c) for c in comments]
-    uses = Counter(anchors)
-    keys = [
-        a if a is not None and uses[a] == 1 else c.key
-        for c, a in zip(comments, anchors, strict=True)
-    ]
-    by_ref = {c.link: key for c, key in zip(comments, keys, strict=True) if c.link} | {
-        c.guid: key for c, key in zip(comments, keys, strict=True) if c.guid
-    }
-    comments = [
-        _with_keys(c, key, _parent_key(c, key, by_ref))
-        for c, key in zip(comments, keys, strict=True)
-    ]
-    dates = [c.published_at for c in comments if c.published_at]
-    newest_first = sum(a > b for a, b in zip(dates, dates[1:], strict=False)) >= sum(
-        a < b for a, b in zip(dates, dates[1:], strict=False)
-    )
-    comments.sort(key=lambda c: c.published_at or datetime.max.replace(tzinfo=UTC))
-    next_url = next(
-        (
-            _absolute_link(link.get("href"), url or base)
-            for link in feed.get("links", []) or []
-            if link.get("rel") == "next" and link.get("href")
-        ),
-        None,
-    )
-    return CommentFeedData(comments=tuple(comments), next_url=next_url, newest_first=newest_first)
-
-
-def _read_comment_document(
-    content: bytes, headers: Mapping[str, str] | None, url: str, fast: bool
-) -> tuple[Mapping[str, Any], list[Any]]:
-    """The feed's values and its raw entries: with ``fast``, through the fast path for a plain
-    comment feed (:mod:`aggregator.parse.fastparse`, which reads exactly what feedparser would), else
-    feedparser."""
-    quick = read_comment_feed(content, headers) if fast else None
-    if quick is not None:
-        return quick
-    parsed, _, _ = _run_feedparser(content, headers, url)
-    return parsed.get("feed", {}), parsed.get("entries", [])
-
-
-def comment_anchor(url: str | None) -> str | None:
-    """The fragment of a comment's permalink or guid when it names one comment, else ``None``.
-
-    ``https://blog/?p=3#comment-101`` (a WordPress guid), ``https://blog/post/#comment-101`` (its
-    link) and the permalink on the post's page all give ``comment-101``, so a comment read from a
-    comment feed, a site-wide feed or the page is stored once. A fragment without a digit
-    (``#comments``, ``#respond``) names a section of the page, not a comment.
-    """
-    if not url or "#" not in url:
-        return None
-    fragment = url.partition("#")[2].strip()
-    if not fragment or len(fragment) > 200 or not any(ch.isdigit() for ch in fragment):
-        return None
-    return fragment
-
-
-def _anchor_of(comment: CommentData) -> str | None:
-    return comment_anchor(comment.link) or comment_anchor(comment.guid)
-
-
-def _parent_key(comment: CommentData, own_key: str, by_ref: Mapping[str, str]) -> str | None:
-    """The parent comment's key when ``thr:in-reply-to`` names a comment rather than the post
-    (``own_key``: the comment's key in its document)."""
-    for ref in (comment.in_reply_to, comment.in_reply_to_href):
-        if not ref:
-            continue
-        key = by_ref.get(ref) or comment_anchor(ref)
-        if key and key != own_key:
-            return key
-    return None
-
-
-def _with_keys(comment: CommentData, key: str, parent_key: str | None) -> CommentData:
-    """``comment`` with its key in the document and its parent's (one copy at most: a
-    ``dataclasses.replace`` costs more than most of the rest of a comment)."""
-    if key == comment.key and parent_key == comment.parent_key:
-        return comment
-    return replace(comment, key=key, parent_key=parent_key)
 
 
 def _run_feedparser(
@@ -326,9 +189,7 @@ def _cut_after_entries(content: bytes, notes: list[str]) -> bytes:
 
 
 def _html_message(content: bytes, url: str) -> str:
-    from aggregator.comments.pages import find_feed_links  # pages imports this module
-
-    feeds = find_feed_links(content, url)
+    feeds = alternate_feeds(content, url)
     if not feeds:
         return "this is an HTML page, not a feed, and it links to no feed"
     others = f" (and {len(feeds) - 1} more)" if len(feeds) > 1 else ""
@@ -487,44 +348,6 @@ def _same_url(first: str, second: str | None) -> bool:
     ].rstrip("/")
 
 
-def _comment(raw: Any, base: str, latest: datetime, document_url: str = "") -> CommentData:
-    raw = _fields(raw)
-    link = _absolute_link(raw.get("link"), base)
-    content = clean_html(_content(raw) or raw.get("summary"), link or base)
-    title = plain_text(raw.get("title")) or None
-    # Movable Type and Typepad comment feeds name the author only in the title.
-    author = plain_text(raw.get("author")) or _author_from_title(title)
-    author_detail = raw.get("author_detail") or {}
-    # dict.get: FeedParserDict.get("updated_parsed") warns when only the published date exists.
-    published = _date(dict.get(raw, "published_parsed"), latest) or _date(
-        dict.get(raw, "updated_parsed"), latest
-    )
-    in_reply_to = raw.get("thr_in-reply-to")
-    ref = href = None
-    if isinstance(in_reply_to, Mapping):
-        ref = _key_text(in_reply_to.get("ref"))
-        href = _absolute_link(in_reply_to.get("href"), base)
-    guid = _guid(raw)
-    key = guid or link or _hash(author or "", published.isoformat() if published else "", content)
-    legacy = _legacy_key(guid, document_url)
-    return CommentData(
-        key=key,
-        content=content,
-        author=author,
-        author_url=_web_url(author_detail.get("href")),
-        published_at=published,
-        link=link,
-        in_reply_to=ref or href,
-        in_reply_to_href=href,
-        title=title,
-        guid=guid,
-        content_hash=_hash(
-            json.dumps([content, author, link, published and published.isoformat()])
-        ),
-        alternate_keys=(legacy,) if legacy and legacy != guid else (),
-    )
-
-
 def _fields(raw: Any) -> dict[str, Any]:
     """An item's own keys as a plain dict, read without feedparser's ``FeedParserDict.get``.
 
@@ -540,30 +363,12 @@ def _own(raw: Any, key: str) -> Any:
     return dict.get(raw, key)
 
 
-def _guid(raw: Any) -> str | None:
-    return _key_text(raw.get("id"))
-
-
 def _key_text(value: Any) -> str | None:
     """A guid or reference as stored: XML-safe text, at most 2,000 characters, else ``None``."""
     if not value:
         return None
     text = xml_safe(str(value)).strip()
     return text[:2000] or None
-
-
-def _author_from_title(title: str | None) -> str | None:
-    """The author named by a comment's title: "By: NAME" (WordPress), "Comment from NAME"
-    (Movable Type), "Comment on POST by NAME" (WordPress's site-wide feed)."""
-    if not title:
-        return None
-    found = _TITLE_AUTHOR.match(title)
-    return found.group("name").strip() or None if found else None
-
-
-def _web_url(value: Any) -> str | None:
-    text = clean_url(value)
-    return text if text and text.lower().startswith(("http://", "https://")) else None
 
 
 def _thread_links(raw: Any) -> tuple[str | None, str | None, int | None]:
@@ -622,65 +427,6 @@ def _content(raw: Any) -> str | None:
 def _absolute_link(value: str | None, base: str) -> str | None:
     """An absolute URL fit to republish (``javascript:``, ``data:``, over-long: ``None``)."""
     return clean_url(value, base or None)
-
-
-def _date(value: Any, latest: datetime) -> datetime | None:
-    """A feedparser time tuple as aware UTC; ``None`` before 1990 or after ``latest``."""
-    if not value:
-        return None
-    try:
-        stamp = datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
-    except (OverflowError, ValueError, TypeError, OSError):
-        return None
-    if stamp < _EARLIEST or stamp > latest:
-        return None
-    return stamp
-
-
-def _int(value: Any) -> int | None:
-    if value is None:
-        return None
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-    return number if number >= 0 else None
-
-
-def _skip_hints(content: bytes, feed: Any) -> dict[str, frozenset[Any]]:
-    """RSS 2.0 ``<skipHours><hour>`` and ``<skipDays><day>``, read from the document itself.
-
-    feedparser keeps only the last ``<hour>`` and ``<day>`` of these lists, so when it saw
-    either element the channel is read again with the standard library's expat parser (which
-    resolves no external entities and, from expat 2.4, refuses entity expansion bombs). An
-    ill-formed document keeps no skip hints: they only ever delay a poll.
-    """
-    hours: set[int] = set()
-    days: set[str] = set()
-    if "skiphours" in feed or "skipdays" in feed:
-        try:
-            root = ElementTree.fromstring(content)
-        except (ElementTree.ParseError, ValueError):
-            root = None
-        channel = root.find("channel") if root is not None else None
-        if channel is not None:
-            for text in channel.findall("skipHours/hour") + channel.findall("skiphours/hour"):
-                hour = _int(text.text)
-                if hour is not None and 0 <= hour <= 24:  # some feeds write 24 for midnight
-                    hours.add(hour % 24)
-            for text in channel.findall("skipDays/day") + channel.findall("skipdays/day"):
-                day = (text.text or "").strip().lower()
-                if day in _DAYS:
-                    days.add(day.capitalize())
-    return {"skip_hours": frozenset(hours), "skip_days": frozenset(days)}
-
-
-def _update_period(feed: Any) -> int | None:
-    period = str(feed.get("sy_updateperiod") or "").strip().lower()
-    if period not in _PERIOD_SECONDS:
-        return None
-    frequency = _int(feed.get("sy_updatefrequency")) or 1
-    return max(1, _PERIOD_SECONDS[period] // max(1, frequency))
 
 
 def _hash(*parts: str) -> str:

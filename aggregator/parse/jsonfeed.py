@@ -7,7 +7,7 @@ in it). Extensions (keys starting with ``_``) and keys of no use to the aggregat
 ``hubs``, ``image``, ...) are ignored; a value of the wrong type counts as missing.
 
 Text fields of JSON Feed are plain text (``title``, ``content_text``, ``summary``, author
-names) or HTML (``content_html``); plain text is escaped here, since parse.py reads titles and
+names) or HTML (``content_html``); plain text is escaped here, since feed.py reads titles and
 content as HTML, as feedparser hands them over.
 """
 
@@ -133,7 +133,7 @@ def _string(value: Any) -> str | None:
 
 
 def _date(value: Any) -> Any:
-    """An RFC 3339 date as a UTC time tuple (what parse.py reads), else ``None``."""
+    """An RFC 3339 date as a UTC time tuple (what feed.py reads), else ``None``."""
     text = _string(value)
     if text is None:
         return None

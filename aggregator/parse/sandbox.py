@@ -18,7 +18,8 @@ pool and no shared semaphore.)
 
 :class:`InProcessParser` offers the same calls without a worker, for tests and tools that
 parse a handful of known files. Nothing here decides what a parse means: the functions are
-those of :mod:`aggregator.parse.feed` and :mod:`aggregator.comments.pages`.
+those of :mod:`aggregator.parse.feed`, :mod:`aggregator.parse.comment_feed`,
+:mod:`aggregator.comments.pages` and :mod:`aggregator.parse.links`.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aggregator.comments import pages
-from aggregator.comments.pages import PageSelectors
+from aggregator.comments.selectors import PageSelectors
 from aggregator.errors import AggregatorError, ParseError
 from aggregator.fetch.decoding import format_size
 from aggregator.models import CommentData, CommentFeedData, FeedData
+from aggregator.parse import comment_feed, links
 from aggregator.parse import feed as parse
 
 if TYPE_CHECKING:
@@ -104,12 +106,12 @@ class InProcessParser:
     def parse_comments(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
     ) -> tuple[CommentData, ...]:
-        return parse.parse_comments(content, headers, url, now=now)
+        return comment_feed.parse_comments(content, headers, url, now=now)
 
     def parse_comment_feed(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
     ) -> CommentFeedData:
-        return parse.parse_comment_feed(content, headers, url, now=now)
+        return comment_feed.parse_comment_feed(content, headers, url, now=now)
 
     def extract_comments(
         self,
@@ -132,7 +134,7 @@ class InProcessParser:
         return _read_page(html, page_url, selectors, timezone, now)
 
     def alternate_feeds(self, html: bytes, page_url: str) -> list[str]:
-        return pages.alternate_feeds(html, page_url)
+        return links.alternate_feeds(html, page_url)
 
     def close(self) -> None:
         pass
@@ -387,13 +389,13 @@ def _parse_feed(content: bytes, headers: dict[str, str], url: str, now: datetime
 def _parse_comments(
     content: bytes, headers: dict[str, str], url: str, now: datetime
 ) -> tuple[CommentData, ...]:
-    return parse.parse_comments(content, headers, url, now=now)
+    return comment_feed.parse_comments(content, headers, url, now=now)
 
 
 def _parse_comment_feed(
     content: bytes, headers: dict[str, str], url: str, now: datetime
 ) -> CommentFeedData:
-    return parse.parse_comment_feed(content, headers, url, now=now)
+    return comment_feed.parse_comment_feed(content, headers, url, now=now)
 
 
 def _extract_comments(
@@ -419,4 +421,4 @@ def _read_page(
 
 
 def _alternate_feeds(html: bytes, page_url: str) -> list[str]:
-    return pages.alternate_feeds(html, page_url)
+    return links.alternate_feeds(html, page_url)

@@ -7,7 +7,8 @@ first, at most :data:`CHANGES_LIMIT`. Revisions are recorded by storage
 (:mod:`aggregator.storage.history`) in the transaction that changes the comment.
 
 :func:`mark_difference` and :func:`terminal_difference` are pure; :func:`publish_changes` is
-called by :class:`~aggregator.publish.publisher.Publisher` and writes the files.
+called by :class:`~aggregator.publish.publisher.Publisher` and writes the files (the sources
+and the database come from its :class:`~aggregator.select.chooser.OutputChooser`).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from typing import TYPE_CHECKING
 from aggregator.config.outputs import OutputConfig
 from aggregator.models import CommentRevision
 from aggregator.parse.sanitize import plain_text
+from aggregator.publish.links import EXTENSIONS, FeedLinks
+from aggregator.publish.render import json_bytes, new_generator, serialize
 
 if TYPE_CHECKING:
-    from aggregator.publish.publisher import FeedLinks, Publisher
+    from aggregator.select.chooser import OutputChooser
 
 CHANGES_LIMIT = 50  # items in a comment-changes feed (or the output's limit, when smaller)
 _WORDS = re.compile(r"\s+|[^\s]+")
@@ -110,8 +113,6 @@ def render_changes(
     output: OutputConfig, changes: Sequence[CommentRevision], links: FeedLinks, fmt: str
 ) -> bytes:
     """One comment-changes document (Atom, RSS or JSON Feed), items newest first."""
-    from aggregator.publish.publisher import _json_bytes, _new_generator, _serialize
-
     title = f"{output.display_title}: comment changes"
     description = f"Edited and vanished comments in {output.display_title}"
     self_url = changes_url(links, fmt)
@@ -139,12 +140,10 @@ def render_changes(
                 for change in changes
             ],
         }
-        return _json_bytes(document)
+        return json_bytes(document)
     updated = changes[0].recorded_at if changes else datetime(2000, 1, 1).astimezone()
     feed_id = uuid.uuid5(uuid.NAMESPACE_URL, f"aggregator:comment-changes:{output.name}").urn
-    generator = _new_generator(
-        feed_id, title, description, self_url, fmt, updated, links.web_page()
-    )
+    generator = new_generator(feed_id, title, description, self_url, fmt, updated, links.web_page())
     # feedgen's add_entry prepends: add the oldest first so the document reads newest first.
     for change in reversed(changes):
         item = generator.add_entry()
@@ -160,17 +159,15 @@ def render_changes(
             item.description(change_html(change))
         item.published(change.recorded_at)
         item.updated(change.recorded_at)
-    return _serialize(generator, fmt)
+    return serialize(generator, fmt)
 
 
 def changes_url(links: FeedLinks, fmt: str) -> str:
-    from aggregator.publish.publisher import EXTENSIONS
-
     return f"{links.base_url}/feeds/{links.output}/comment-changes.{EXTENSIONS[fmt]}"
 
 
 def publish_changes(
-    publisher: Publisher,
+    chooser: OutputChooser,
     output: OutputConfig,
     links: FeedLinks,
     folder: Path,
@@ -178,11 +175,9 @@ def publish_changes(
 ) -> list[Path]:
     """Write the output's comment-changes feeds when what they show changed; return the paths
     written. Changes on comments of every entry of the output's followed sources are shown."""
-    from aggregator.publish.publisher import EXTENSIONS
-
-    config = publisher.config
+    config = chooser.config
     names = [s.name for s in config.sources_for(output) if config.comments_for(s)]
-    changes = publisher.storage.list_comment_changes(names, min(output.limit, CHANGES_LIMIT))
+    changes = chooser.storage.list_comment_changes(names, min(output.limit, CHANGES_LIMIT))
     changed: list[Path] = []
     signature = (links, output.display_title, tuple(changes))
     for fmt in output.formats:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from aggregator.config.schema import AppConfig
 from aggregator.errors import NotFoundError
-from aggregator.publish.publisher import Publisher
+from aggregator.select.chooser import OutputChooser
 from aggregator.storage import Storage
 from aggregator.storage import retention as sql
 from aggregator.storage.rows import format_time
@@ -54,11 +54,11 @@ class PruneReport:
 
 def shown_entry_ids(config: AppConfig, storage: Storage) -> set[int]:
     """The ids of every entry an output shows, in its feed and its older pages."""
-    publisher = Publisher(config, storage, fragment_bytes=0)
+    chooser = OutputChooser(config, storage)
     shown: set[int] = set()
     for output in config.outputs:
         deep = output.model_copy(update={"limit": output.limit * output.pages})
-        shown.update(entry.id for entry in publisher.entries_for(deep))
+        shown.update(entry.id for entry in chooser.entries_for(deep))
     return shown
 
 

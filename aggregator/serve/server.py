@@ -31,7 +31,7 @@ from aggregator.config.schema import AppConfig
 from aggregator.errors import AggregatorError, NotFoundError
 from aggregator.models import SourceState
 from aggregator.publish.access import allowed, challenge
-from aggregator.publish.publisher import EXTENSIONS, MEDIA_TYPES
+from aggregator.publish.links import EXTENSIONS, MEDIA_TYPES
 from aggregator.serve.health import assess_health
 from aggregator.serve.metrics import Metrics, SourceGauges
 from aggregator.serve.responses import (

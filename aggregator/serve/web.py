@@ -7,8 +7,8 @@
 
 Pages read the database through :class:`~aggregator.storage.Storage` (SQLite in WAL mode lets
 them read while the daemon writes), and select entries and hide comments exactly as the
-published feeds do, through :class:`~aggregator.publish.publisher.Publisher`: an entry page exists only
-for an entry that one of the output's feed pages shows (rules, search, sources, limit x pages),
+published feeds do, through :class:`~aggregator.select.chooser.OutputChooser`: an entry page exists
+only for an entry that one of the output's feed pages shows (rules, search, sources, limit x pages),
 else 404. Entry and comment HTML was sanitized when it was stored (:mod:`aggregator.parse.sanitize`)
 and is shown as is (without images under ``images: strip``); every other value is escaped by
 Jinja2's autoescaping. No JavaScript, no inline style: the stylesheet is ``/static/site.css``,
@@ -46,13 +46,9 @@ from aggregator.errors import NotFoundError
 from aggregator.models import StoredComment, StoredEntry
 from aggregator.parse.sanitize import plain_text, strip_images
 from aggregator.publish.access import allowed, feeds_folder
-from aggregator.publish.publisher import (
-    EXTENSIONS,
-    MEDIA_TYPES,
-    FeedLinks,
-    Publisher,
-    entry_discussions,
-)
+from aggregator.publish.links import EXTENSIONS, MEDIA_TYPES, FeedLinks
+from aggregator.publish.render import entry_discussions
+from aggregator.select.chooser import OutputChooser
 from aggregator.serve.responses import CachedFile, cached_body, file_response, page_csp
 from aggregator.storage import Storage
 
@@ -266,10 +262,10 @@ class PageCache:
 def select_output(config: AppConfig, output: OutputConfig) -> OutputSelection:
     """The entries an output's feed and its older pages show, exactly as published."""
     with Storage(config.database) as storage:
-        publisher = Publisher(config, storage)
-        first = publisher.entries_for(output)
+        chooser = OutputChooser(config, storage)
+        first = chooser.entries_for(output)
         # The same pages as the feed's RFC 5005 pages, so page N here is page N there.
-        pages = [first, *publisher.older_pages(output, first)]
+        pages = [first, *chooser.older_pages(output, first)]
     return OutputSelection(pages, frozenset(e.public_id for page in pages for e in page))
 
 
@@ -319,11 +315,11 @@ def web_routes(config_source: AppConfig | Callable[[], AppConfig]) -> list[Route
 
             def render() -> bytes:
                 with Storage(config.database) as storage:
-                    publisher = Publisher(config, storage)
+                    chooser = OutputChooser(config, storage)
                     entries = [
                         EntryView(
                             entry,
-                            len(publisher.visible_comments(output, entry))
+                            len(chooser.visible_comments(output, entry))
                             if entry.comment_count
                             else 0,
                             excerpt(entry.summary or entry.content),
@@ -364,9 +360,9 @@ def web_routes(config_source: AppConfig | Callable[[], AppConfig]) -> list[Route
             def render() -> bytes:
                 with Storage(config.database) as storage:
                     entry = storage.get_entry(public_id)
-                    publisher = Publisher(config, storage)
-                    copies = publisher.copies_in(output, entry)
-                    comments = publisher.merged_thread(output, entry, copies)
+                    chooser = OutputChooser(config, storage)
+                    copies = chooser.copies_in(output, entry)
+                    comments = chooser.merged_thread(output, entry, copies)
                 links = FeedLinks(config.server.public_url, output.name)
                 thread_feeds = [
                     (fmt, MEDIA_TYPES[fmt], links.comments(entry.public_id, fmt))
