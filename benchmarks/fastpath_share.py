@@ -22,6 +22,7 @@ from lxml import etree
 
 from aggregator.parse import fastfeed
 from aggregator.parse import feed as parse
+from aggregator.parse.fastxml import Declined
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +37,7 @@ def reason(content: bytes, headers: dict[str, str], url: str) -> str | None:
     """``None`` when the fast path accepts ``content``, else why it declines (generalised)."""
     try:
         fastfeed._read(content, headers, url, parse.MAX_ENTRIES)
-    except fastfeed.Declined as error:
+    except Declined as error:
         text = str(error)
         return re.sub(r": '.*", ": <date>", text)
     except etree.XMLSyntaxError:

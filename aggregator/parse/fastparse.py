@@ -7,36 +7,35 @@ well-formed), so for exactly that shape this module builds the same raw values f
 hand to :mod:`aggregator.parse.feed`, which then does everything else the same way.
 
 Anything else makes :func:`read_comment_feed` return ``None`` and the caller uses feedparser:
-another encoding, a DOCTYPE, XML that is not well-formed, an unknown date format, RSS
+another encoding, a DOCTYPE, XML that is not well-formed, a date feedparser cannot read, RSS
 ``<author>`` e-mail fields, Atom text or XHTML content, dc:date, several alternate links. A
 test (``tests/test_fastparse.py``) runs both parsers over every feed file of the project's
 fixtures and feedparser's corpus and requires the same comments wherever this one accepts.
+``Declined``, the parser, the namespaces and the text and date readers are shared with the
+main-feed fast path (:mod:`aggregator.parse.fastxml`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from lxml import etree
 
-#: C1 control characters (feedparser maps them to cp1252's characters).
-C1 = re.compile("[\x80-\x9f]")
-
-ATOM = "{http://www.w3.org/2005/Atom}"
-DC = "{http://purl.org/dc/elements/1.1/}"
-CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
-THR = "{http://purl.org/syndication/thread/1.0}"
-WFW = "{http://wellformedweb.org/CommentAPI/}"
-SLASH = "{http://purl.org/rss/1.0/modules/slash/}"
-
-#: No entities, no DTD, no network, no huge trees, no recovery: shared with aggregator.parse.fastfeed.
-SAFE_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
+from aggregator.parse.fastxml import (
+    ATOM,
+    C1,
+    CONTENT,
+    DC,
+    SAFE_PARSER,
+    SLASH,
+    THR,
+    WFW,
+    Declined,
+    _raw_text,
+    read_date,
 )
+
 # Item children we read; any other element makes the item "unusual" unless it is known harmless.
 _RSS_ITEM_KNOWN = {
     "title", "link", "guid", "description", "pubDate", "comments", "category",
@@ -47,10 +46,6 @@ _ATOM_ENTRY_KNOWN = {
     f"{ATOM}{name}"
     for name in ("id", "title", "link", "published", "updated", "author", "content", "summary")
 } | {f"{THR}in-reply-to", f"{ATOM}category"}
-
-
-class Declined(Exception):
-    """The document is not of the plain shape this fast path reads exactly like feedparser."""
 
 
 def read_comment_feed(
@@ -94,9 +89,7 @@ def _read(
 def _text(element: Any) -> str:
     if element is None:
         return ""
-    if len(element):  # markup inside: feedparser would read it as content, not text
-        raise Declined("markup inside a text element")
-    text = (element.text or "").strip()
+    text = _raw_text(element)  # markup inside: feedparser would read it as content, not text
     if C1.search(text):
         # C1 controls: cp1252 text mislabelled, which feedparser repairs ("demoronizes").
         raise Declined("C1 control characters")
@@ -138,22 +131,10 @@ def _only(children: Mapping[str, list[Any]], tag: str) -> Any:
     return found[0]
 
 
-def _rfc822(text: str) -> Any:
-    if not text:
-        return None
-    stamp = parsedate_to_datetime(text)  # ValueError/TypeError: declined
-    if stamp.tzinfo is None:
-        raise Declined("a date without a zone")
-    return stamp.astimezone(UTC).timetuple()
-
-
-def _iso(text: str) -> Any:
-    if not text:
-        return None
-    stamp = datetime.fromisoformat(text)
-    if stamp.tzinfo is None or len(text) < 20:
-        raise Declined("a date without a zone or seconds")
-    return stamp.astimezone(UTC).timetuple()
+def _date(text: str) -> tuple[int, ...] | None:
+    """A date's text as feedparser's time tuple (:func:`aggregator.parse.fastxml.read_date`);
+    ``None`` when there is none."""
+    return read_date(text) if text else None
 
 
 def _absolute(url: str) -> str:
@@ -199,7 +180,7 @@ def _rss(root: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         creator = _only(children, f"{DC}creator")
         if creator is not None and _text(creator):
             raw["author"] = _text(creator)
-        date = _rfc822(_text(_only(children, "pubDate")))
+        date = _date(_text(_only(children, "pubDate")))
         if date is not None:
             raw["published_parsed"] = date
         encoded = _only(children, f"{CONTENT}encoded")
@@ -254,8 +235,8 @@ def _atom(root: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             uri = _absolute(_text(author.find(f"{ATOM}uri")))
             if uri:
                 raw["author_detail"] = {"href": uri}
-        published = _iso(_text(_only(children, f"{ATOM}published")))
-        updated = _iso(_text(_only(children, f"{ATOM}updated")))
+        published = _date(_text(_only(children, f"{ATOM}published")))
+        updated = _date(_text(_only(children, f"{ATOM}updated")))
         if published is not None:
             raw["published_parsed"] = published
         if updated is not None:

@@ -3,8 +3,9 @@
 feedparser receives bytes and headers, never a URL, so it never fetches anything itself. Its
 dicts are converted here, at the boundary, into frozen dataclasses. feedparser is imported here
 (the parse itself, :func:`_run_feedparser`, which :mod:`aggregator.parse.comment_feed` uses too)
-and, for the pieces whose values a fast path must share with it, in
-:mod:`aggregator.parse.fastfeed`; nowhere else. All HTML is sanitized (nh3,
+and, for the pieces whose values a fast path must share with it, in the main-feed fast path's
+modules (:mod:`aggregator.parse.fastfeed`, ``fastfeed_items``, ``fastfeed_names`` and
+:mod:`aggregator.parse.fastxml`); nowhere else. All HTML is sanitized (nh3,
 :mod:`aggregator.parse.sanitize`) and all dates become aware UTC datetimes, by the date rules of
 :mod:`aggregator.parse.dates`; the feed's polling hints are read by :mod:`aggregator.parse.hints`.
 

@@ -1,0 +1,495 @@
+"""The main-feed fast path's reading of one entry: an RSS 2.0 or RSS 1.0 item, an Atom entry.
+
+:class:`EntryReader` builds the raw dict feedparser would make of one entry (``title``,
+``link``, ``id``, dates, ``author``, ``summary``, ``content``, ``tags``, ``links``,
+``enclosures``, the comment counts and feeds) and resolves URLs against the document's base as
+feedparser does (``xml:base`` included); the helpers below copy feedparser's categories, tags,
+Atom text constructs, authors and Media RSS titles/descriptions. It does not read a channel or
+feed element, sniff a version or decode bytes (:mod:`aggregator.parse.fastfeed`), nor decide
+which unknown elements are harmless (:mod:`aggregator.parse.fastfeed_names`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import feedparser.urls
+from lxml import etree
+
+from aggregator.parse.fastfeed_names import (
+    _ATOM_AUTHOR_KNOWN,
+    _ATOM_ENTRY_KNOWN,
+    _MEDIA_TEXT_HOLDERS,
+    _RSS1_ITEM_KNOWN,
+    _RSS_ITEM_BY_NAME,
+    _RSS_ITEM_KNOWN,
+    _feedparser_name,
+    _inert,
+)
+from aggregator.parse.fastxml import (
+    ATOM,
+    CONTENT,
+    DC,
+    GD,
+    MEDIA,
+    RDF,
+    RSS1,
+    SLASH,
+    THR,
+    WFW,
+    XML_BASE,
+    Declined,
+    _content_type,
+    _date,
+    _fix,
+    _no_attributes,
+    _raw_text,
+    _text,
+    _urljoin,
+)
+
+_HTML_TYPES = {"text/html", "application/xhtml+xml"}
+
+
+class EntryReader:
+    """Builds feedparser's raw dicts for one document's entries and resolves its URLs
+    (``base``: its base for relative URLs); :class:`aggregator.parse.fastfeed._Reader` adds
+    the document level (channel, feed, the loop over entries)."""
+
+    def __init__(self, base: str, max_entries: int = 1 << 62) -> None:
+        self.base = base
+        self.max_entries = max_entries
+        self.bases: dict[Any, str] = {}
+        self.feed_summary = False  # an itunes:summary was read in the channel
+        # feedparser's hasContent: set by content anywhere, cleared only at the end of an item.
+        self.has_content = False
+
+    def base_of(self, element: Any) -> str:
+        """The base feedparser resolves ``element``'s URLs against: the document's, changed by
+        each ``xml:base`` (or plain ``base``) attribute from the root down to ``element``, as
+        feedparser's ``unknown_starttag`` joins them (a base of a scheme it refuses is ignored).
+        """
+        if element is None:
+            return self.base
+        known = self.bases.get(element)
+        if known is not None:
+            return known
+        parent = self.base_of(element.getparent())
+        own = element.get(XML_BASE, element.get("base")) or parent
+        if parent:
+            base = feedparser.urls.make_safe_absolute_uri(parent, own) or parent
+        elif own:
+            raise Declined("xml:base without a document URL")
+        else:
+            base = ""
+        self.bases[element] = base
+        return base
+
+    def url(self, text: str, element: Any) -> str:
+        """URL-ish element text as feedparser resolves it (then un-double-encodes it)."""
+        return _fix(_urljoin(self.base_of(element), text))
+
+    def optional_url(self, text: str, element: Any) -> str:
+        """Like :meth:`url`, but empty text stays empty: feedparser resolves only a value, and an
+        empty one joined to the base would be the feed's own URL (issue 13)."""
+        return self.url(text, element) if text else ""
+
+    # -- RSS 2.0 --------------------------------------------------------------------------------
+    def rss_item(self, item: Any) -> dict[str, Any]:
+        _no_attributes(item)
+        raw: dict[str, Any] = {"links": [], "tags": [], "enclosures": []}
+        counts: dict[str, int] = {}
+        children = []
+        media: list[tuple[str, Any]] = []
+        for child in item:
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            if tag not in _RSS_ITEM_KNOWN:
+                name = _feedparser_name(child)
+                if name in _RSS_ITEM_BY_NAME:  # another spelling feedparser reads the same
+                    tag = _RSS_ITEM_BY_NAME[name]
+                elif name in ("itunes_author", "itunes_summary", "itunes_keywords",
+                              "itunes_category"):  # fmt: skip
+                    tag = name  # read below, as feedparser maps it
+                elif name == "source" and not len(child):
+                    continue  # the item's source, which is not read
+                elif name in _MEDIA_TEXT_HOLDERS:
+                    media.extend(_media_texts(child))
+                    continue
+                elif name == "itunes_subtitle" or _inert(child, in_feed=False):
+                    continue  # itunes:subtitle: the entry's subtitle, which is not read
+                else:
+                    raise Declined(f"an unusual item element {tag}")
+            children.append((tag, child))
+            counts[tag] = counts.get(tag, 0) + 1
+        _at_most_one(counts, "title", "link", "guid", "description", "pubDate", f"{DC}date",
+                     f"{CONTENT}encoded", "comments", f"{WFW}commentRss", f"{SLASH}comments",
+                     f"{THR}total")  # fmt: skip
+        if counts.get("itunes_summary", 0) > 1:
+            raise Declined("several itunes:summary")
+        has_content = self.has_content
+        self.has_content = False  # as feedparser's _end_item leaves it
+        link = guid_link = None
+        for tag, child in children:
+            if tag == "title":
+                _no_attributes(child)
+                raw["title"] = _text(child)
+            elif tag == "link":
+                _no_attributes(child)
+                text = _raw_text(child)
+                if not text:
+                    raise Declined("an empty link")
+                link = self.entry_link(text, child)
+                raw["links"].append({"rel": "alternate", "type": "text/html", "href": link})
+            elif tag == "guid":
+                _no_attributes(child, ("isPermaLink",))
+                permalink = child.get("isPermaLink", "true").lower() == "true"
+                if child.get("isPermaLink", "true") not in ("true", "false"):
+                    raise Declined("an unusual isPermaLink")
+                text = _raw_text(child)
+                if not text:
+                    raise Declined("an empty guid")
+                # As written: feed.py keeps feedparser from resolving ids (issue 13).
+                raw["id"] = _fix(text)
+                raw["guidislink"] = permalink and link is None
+                if permalink:
+                    guid_link = raw["id"]
+            elif tag in ("author", f"{DC}creator", "itunes_author"):
+                _no_attributes(child)
+                raw["author"] = _text(child)  # the last one wins, as in feedparser
+            elif tag == "itunes_keywords":  # feedparser's _end_itunes_keywords
+                _no_attributes(child)
+                for term in _text(child).split(","):
+                    if term.strip():
+                        _add_tag(raw["tags"], term.strip(), "http://www.itunes.com/")
+            elif tag == "itunes_category":  # _start_itunes_category, nested ones in turn
+                for node in child.iter():
+                    if _feedparser_name(node) != "itunes_category" or (node.text or "").strip():
+                        raise Declined("an unusual itunes:category")
+                    _no_attributes(node, ("text",))
+                    if (node.tail or "").strip() and node is not child:
+                        raise Declined("an unusual itunes:category")
+                    _add_tag(raw["tags"], node.get("text"), "http://www.itunes.com/")
+            elif tag == "pubDate":
+                _no_attributes(child)
+                raw["published_parsed"] = _date(child)
+            elif tag == f"{DC}date":
+                _no_attributes(child)
+                raw["updated_parsed"] = _date(child)
+            elif tag in ("description", "itunes_summary"):
+                # feedparser's _start_description / _start_summary: a second summary of an item
+                # without content yet is its content.
+                _no_attributes(child)
+                text = _text(child)
+                if "summary" in raw and not has_content:
+                    has_content = True
+                    raw.setdefault("content", []).append({"value": text})
+                else:
+                    raw["summary"] = text
+            elif tag == f"{CONTENT}encoded":
+                _no_attributes(child)
+                has_content = True
+                text = _text(child)
+                raw.setdefault("content", []).append({"value": text})
+                raw.setdefault("summary", text)  # _end_content's copy to the summary
+            elif tag in ("category", f"{DC}subject"):
+                _no_attributes(child, ("domain",) if tag == "category" else ())
+                _add_category(raw["tags"], None, child.get("domain"), None, _text(child))
+            elif tag == "enclosure":
+                self.enclosure(raw, child)
+            elif tag == "comments":
+                _no_attributes(child)
+                raw["comments"] = self.optional_url(_raw_text(child), child)
+            elif tag == f"{WFW}commentRss":
+                _no_attributes(child)
+                raw["wfw_commentrss"] = self.optional_url(_raw_text(child), child)
+            elif tag == f"{SLASH}comments":
+                _no_attributes(child)
+                raw["slash_comments"] = _text(child)
+            elif tag == f"{THR}total":
+                _no_attributes(child)
+                if child.prefix == "thr":
+                    raw["thr_total"] = _text(child)
+            elif len(child):  # wfw:comment, WordPress's post-id: text feedparser keeps aside
+                raise Declined(f"markup inside {tag}")
+        _media_fields(raw, media, counts.get("description", 0) + counts.get("itunes_summary", 0)
+                      + counts.get(f"{CONTENT}encoded", 0))  # fmt: skip
+        self.finish(raw, link, guid_link)
+        return raw
+
+    def entry_link(self, text: str, element: Any) -> str:
+        """An RSS ``<link>``'s text as feedparser stores it for an entry."""
+        value = self.url(text, element).replace("&amp;", "&")
+        return re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", value)
+
+    def enclosure(self, raw: dict[str, Any], child: Any) -> None:
+        _no_attributes(child, ("url", "length", "type"))
+        if not child.get("url") or len(child) or (child.text or "").strip():
+            raise Declined("an unusual enclosure")
+        attrs = {key: value for key, value in child.attrib.items()}
+        href = attrs.pop("url")
+        if "type" in attrs:
+            attrs["type"] = attrs["type"].lower()
+        raw["enclosures"].append({**attrs, "href": href})
+        raw["links"].append({**attrs, "href": href, "rel": "enclosure"})
+
+    def finish(self, raw: dict[str, Any], link: str | None, guid_link: str | None) -> None:
+        """The values feedparser derives at the end of an entry: the link, the summary."""
+        if link is not None:
+            raw["link"] = link
+        elif guid_link is not None:
+            raw["link"] = guid_link
+        content = raw.get("content")
+        if "summary" not in raw and content:
+            raw["summary"] = content[0]["value"]
+
+    # -- RSS 1.0 --------------------------------------------------------------------------------
+    def rdf_item(self, item: Any) -> dict[str, Any]:
+        _no_attributes(item, (f"{RDF}about",))
+        raw: dict[str, Any] = {"links": [], "tags": [], "enclosures": []}
+        counts: dict[str, int] = {}
+        children = []
+        for child in item:
+            if not isinstance(child.tag, str):
+                continue
+            if child.tag not in _RSS1_ITEM_KNOWN:
+                if _inert(child, in_feed=False):
+                    continue
+                raise Declined(f"an unusual item element {child.tag}")
+            children.append(child)
+            counts[child.tag] = counts.get(child.tag, 0) + 1
+        _at_most_one(counts, *(_RSS1_ITEM_KNOWN - {f"{DC}subject"}))
+        about = item.get(f"{RDF}about")
+        if about:
+            raw["id"] = about
+        link = None
+        for child in children:
+            tag = child.tag
+            _no_attributes(child)
+            if tag == f"{RSS1}title":
+                raw["title"] = _text(child)
+            elif tag == f"{RSS1}link":
+                text = _raw_text(child)
+                if not text:
+                    raise Declined("an empty link")
+                link = self.entry_link(text, child)
+                raw["links"].append({"rel": "alternate", "type": "text/html", "href": link})
+            elif tag == f"{RSS1}description":
+                raw["summary"] = _text(child)
+            elif tag == f"{DC}creator":
+                raw["author"] = _text(child)
+            elif tag == f"{DC}date":
+                raw["updated_parsed"] = _date(child)
+            elif tag == f"{DC}subject":
+                _add_category(raw["tags"], None, None, None, _text(child))
+            elif tag == f"{CONTENT}encoded":
+                raw["content"] = [{"value": _text(child)}]
+            elif tag == f"{WFW}commentRss":
+                raw["wfw_commentrss"] = self.optional_url(_raw_text(child), child)
+            elif tag == f"{SLASH}comments":
+                raw["slash_comments"] = _text(child)
+        self.finish(raw, link, None)
+        return raw
+
+    # -- Atom 1.0 -------------------------------------------------------------------------------
+    def atom_id(self, element: Any) -> str:
+        _no_attributes(element)
+        text = _raw_text(element)
+        if not text:
+            raise Declined("an empty id")
+        return _fix(text)  # as written: feed.py keeps feedparser from resolving ids (issue 13)
+
+    def atom_link(self, context: dict[str, Any], element: Any) -> None:
+        """An Atom link (also ``atom:link`` in RSS) appended to ``links``; an alternate link of
+        an HTML type becomes the ``link``, the last one winning."""
+        attrs: dict[str, str] = {}
+        for key, value in element.attrib.items():
+            name = etree.QName(key)
+            if name.namespace is None:
+                attrs[name.localname.lower()] = value
+            elif name.namespace == THR[1:-1] and name.localname == "count":
+                attrs["count"] = value
+                prefix = next((p for p, u in element.nsmap.items() if u == name.namespace), None)
+                if prefix:
+                    attrs[f"{prefix}:count".lower()] = value
+            else:
+                raise Declined("an unusual link attribute")
+        if len(element) or (element.text or "").strip():
+            raise Declined("an unusual link")
+        if not attrs.get("href") or "url" in attrs or "uri" in attrs:
+            raise Declined("a link without a plain href")
+        for key in ("rel", "type"):
+            if key in attrs:
+                attrs[key] = attrs[key].lower()
+        attrs.setdefault("rel", "alternate")
+        attrs.setdefault("type", "application/atom+xml" if attrs["rel"] == "self" else "text/html")
+        attrs["href"] = _urljoin(self.base_of(element), attrs["href"])
+        context.setdefault("links", []).append(attrs)
+        if attrs["rel"] == "alternate" and _content_type(attrs["type"]) in _HTML_TYPES:
+            context["link"] = attrs["href"]
+        if attrs["rel"] == "enclosure":
+            context.setdefault("enclosures", []).append(
+                {key: value for key, value in attrs.items() if key != "rel"}
+            )
+
+    def atom_entry(self, entry: Any) -> dict[str, Any]:
+        _no_attributes(entry)
+        raw: dict[str, Any] = {"links": [], "tags": [], "enclosures": []}
+        counts: dict[str, int] = {}
+        children = []
+        media: list[tuple[str, Any]] = []
+        for child in entry:
+            if not isinstance(child.tag, str):
+                continue
+            if child.tag not in _ATOM_ENTRY_KNOWN:
+                if _feedparser_name(child) in _MEDIA_TEXT_HOLDERS:
+                    media.extend(_media_texts(child))
+                    continue
+                if _inert(child, in_feed=False):
+                    continue
+                raise Declined(f"an unusual entry element {child.tag}")
+            children.append(child)
+            counts[child.tag] = counts.get(child.tag, 0) + 1
+        _at_most_one(counts, *(_ATOM_ENTRY_KNOWN - {f"{ATOM}link", f"{ATOM}category",
+                                                    f"{MEDIA}thumbnail"}))  # fmt: skip
+        ident = None
+        for child in children:
+            tag = child.tag
+            if tag == f"{ATOM}id":
+                ident = raw["id"] = self.atom_id(child)
+                raw["guidislink"] = "link" not in raw
+            elif tag == f"{ATOM}title":
+                raw["title"] = _atom_text(child)
+            elif tag == f"{ATOM}link":
+                self.atom_link(raw, child)
+            elif tag == f"{ATOM}published":
+                _no_attributes(child)
+                raw["published_parsed"] = _date(child)
+            elif tag == f"{ATOM}updated":
+                _no_attributes(child)
+                raw["updated_parsed"] = _date(child)
+            elif tag == f"{ATOM}author":
+                raw["author"] = _atom_author(child)
+            elif tag == f"{ATOM}content":
+                raw["content"] = [{"value": _atom_text(child)}]
+            elif tag == f"{ATOM}summary":
+                raw["summary"] = _atom_text(child)
+            elif tag == f"{ATOM}category":
+                _no_attributes(child, ("term", "scheme", "label"))
+                _add_category(
+                    raw["tags"], child.get("term"), child.get("scheme"), child.get("label"),
+                    _text(child),
+                )  # fmt: skip
+            elif tag == f"{THR}total":
+                _no_attributes(child)
+                if child.prefix == "thr":
+                    raw["thr_total"] = _text(child)
+            elif tag == f"{MEDIA}thumbnail" and (len(child) or (child.text or "").strip()):
+                raise Declined("an unusual thumbnail")
+        if "link" not in raw and ident is not None:
+            raw["link"] = ident
+        _media_fields(raw, media, counts.get(f"{ATOM}summary", 0) + counts.get(f"{ATOM}content", 0))
+        self.finish(raw, raw.pop("link", None), None)
+        return raw
+
+
+def _media_texts(element: Any) -> list[tuple[str, Any]]:
+    """The ``media:title`` and ``media:description`` elements in ``element`` (a Media RSS group
+    or content, or one of them), which feedparser reads as the entry's title and description;
+    everything else in it must be inert."""
+    found = []
+    for node in element.iter():
+        if not isinstance(node.tag, str):
+            continue
+        name = _feedparser_name(node)
+        if name in ("media_title", "media_description"):
+            if len(node):
+                raise Declined(f"markup inside {name}")
+            found.append((name, node))
+        elif name not in ("media_group", "media_content") and not _inert(node, in_feed=False):
+            raise Declined(f"an unusual media element {node.tag}")
+    return found
+
+
+def _media_fields(raw: dict[str, Any], media: list[tuple[str, Any]], summaries: int) -> None:
+    """What feedparser makes of an entry's ``media:title`` and ``media:description``: a title
+    of the entry's own (non-empty) always wins over a ``media:title`` (feedparser's title depth);
+    a lone ``media:description`` of an entry without summary or content is its summary (beside
+    them, feedparser's order and depth rules decide: declined)."""
+    titles = [node for name, node in media if name == "media_title"]
+    descriptions = [node for name, node in media if name == "media_description"]
+    if titles and not raw.get("title"):
+        raise Declined("a media:title without a title")
+    if descriptions:
+        if len(descriptions) > 1 or summaries:
+            raise Declined("a media:description beside a summary")
+        _no_attributes(descriptions[0], ("type",))
+        raw["summary"] = _text(descriptions[0])
+
+
+def _at_most_one(counts: Mapping[str, int], *tags: str) -> None:
+    for tag in tags:
+        if counts.get(tag, 0) > 1:
+            raise Declined(f"several {tag}")
+
+
+def _add_tag(tags: list[dict[str, Any]], term: str | None, scheme: str | None) -> None:
+    """feedparser's ``_add_tag`` (a tag without a label, not repeated)."""
+    value = {"term": term, "scheme": scheme, "label": None}
+    if (term or scheme) and value not in tags:
+        tags.append(value)
+
+
+def _add_category(
+    tags: list[dict[str, Any]], term: str | None, scheme: str | None, label: str | None, text: str
+) -> None:
+    """feedparser's ``_start_category`` + ``_end_category``: a (term, scheme, label) triple from
+    the attributes, its term filled in or a new tag made from the element's text."""
+    if term or scheme or label:
+        value = {"term": term, "scheme": scheme, "label": label}
+        if value not in tags:
+            tags.append(value)
+    if not text:
+        return
+    if tags and not tags[-1]["term"]:
+        tags[-1]["term"] = text
+    else:
+        value = {"term": text, "scheme": None, "label": None}
+        if value not in tags:
+            tags.append(value)
+
+
+def _atom_text(element: Any) -> str:
+    """An Atom text construct or content of type text or html (escaped): its text."""
+    _no_attributes(element, ("type",))
+    kind = element.get("type", "text")
+    if kind not in ("text", "html"):
+        raise Declined(f"an Atom {kind} construct")
+    return _text(element)
+
+
+def _atom_author(element: Any) -> str:
+    """feedparser's ``author``: ``name (email)``, ``name`` or ``email``."""
+    _no_attributes(element)
+    if (element.text or "").strip():
+        raise Declined("text inside an author")
+    found: dict[str, str] = {}
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue
+        if child.tag not in _ATOM_AUTHOR_KNOWN or child.tag in found or (child.tail or "").strip():
+            raise Declined("an unusual author")
+        if child.tag == f"{GD}image":
+            if len(child) or (child.text or "").strip():
+                raise Declined("an unusual author image")
+            continue
+        _no_attributes(child)
+        found[child.tag] = _raw_text(child)
+    name = found.get(f"{ATOM}name")
+    email = found.get(f"{ATOM}email")
+    if name and email:
+        return f"{name} ({email})"
+    return name or email or ""

@@ -1,0 +1,181 @@
+"""What both lxml fast paths share: the parser, the namespaces, the text and date readers.
+
+:mod:`aggregator.parse.fastfeed` (main feeds) and :mod:`aggregator.parse.fastparse` (comment
+feeds) each read one plain shape of document exactly as feedparser would, or decline. This
+module owns the pieces they have in common: :class:`Declined` (the one way either says "not
+this document"), the safe lxml parser, the namespace URIs in lxml's ``{uri}`` form, the C1
+pattern, the element text readers (stripped, markup declined, feedparser's repair of
+double-encoded text), feedparser's ``_urljoin`` and content-type mapping, the attribute check,
+and the date readers (RFC 822 and W3C-DTF read here, any other format by feedparser's own
+``_parse_date``, so a date comes out as feedparser's).
+
+It does not know any feed format's elements or decide what a document is: the element tables
+and feedparser's naming rules are in :mod:`aggregator.parse.fastfeed_names`, the entry reading in
+:mod:`aggregator.parse.fastfeed_items`, the document level in the two entry points.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import urllib.parse
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import feedparser.datetimes
+import feedparser.html
+from lxml import etree
+
+#: C1 control characters (feedparser maps them to cp1252's characters).
+C1 = re.compile("[\x80-\x9f]")
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+DC = "{http://purl.org/dc/elements/1.1/}"
+CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
+THR = "{http://purl.org/syndication/thread/1.0}"
+WFW = "{http://wellformedweb.org/CommentAPI/}"
+SLASH = "{http://purl.org/rss/1.0/modules/slash/}"
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+RSS1 = "{http://purl.org/rss/1.0/}"
+SY = "{http://purl.org/rss/1.0/modules/syndication/}"
+MEDIA = "{http://search.yahoo.com/mrss/}"
+GD = "{http://schemas.google.com/g/2005}"
+WORDPRESS = "{com-wordpress:feed-additions:1}"
+XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+_XML_ATTRIBUTES = {XML_BASE, "{http://www.w3.org/XML/1998/namespace}lang"}
+
+#: No entities, no DTD, no network, no huge trees, no recovery: used by both fast paths.
+SAFE_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
+)
+
+# feedparser's map of C1 controls to cp1252's characters, applied to every text it reads.
+_CP1252 = feedparser.html._cp1252
+_URIFIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
+
+_RFC822 = re.compile(
+    r"^(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) "
+    r"(\d{2}):(\d{2}):(\d{2}) ([+-]\d{4}|GMT|UTC|UT|Z|EST|EDT|CST|CDT|MST|MDT|PST|PDT)$"
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
+_ZONES = {
+    "GMT": 0, "UTC": 0, "UT": 0, "Z": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5,
+    "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
+}  # fmt: skip
+_W3CDTF = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
+)
+
+
+class Declined(Exception):
+    """The document is not of the plain shape this fast path reads exactly like feedparser."""
+
+
+def _urljoin(base: str, uri: str) -> str:
+    """feedparser's ``urls._urljoin``, exactly."""
+    uri = _URIFIXER.sub(r"\1\3", uri)
+    try:
+        return urllib.parse.urljoin(base, uri)
+    except ValueError:
+        return ""
+
+
+def _fix(text: str) -> str:
+    """feedparser's repair of UTF-8 text decoded as Latin-1, applied to every text it reads."""
+    if not text.isascii():
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+            text = text.encode("iso-8859-1").decode("utf-8")
+        if C1.search(text):  # e.g. &#146;: feedparser maps C1 controls to cp1252's characters
+            text = text.translate(_CP1252)
+    return text
+
+
+def _raw_text(element: Any) -> str:
+    """An element's stripped text; markup or comments inside it are declined."""
+    if len(element):
+        raise Declined("markup inside a text element")
+    return (element.text or "").strip()
+
+
+def _text(element: Any) -> str:
+    return _fix(_raw_text(element))
+
+
+def _content_type(value: str | None) -> str:
+    """feedparser's ``map_content_type``."""
+    kind = (value or "").lower()
+    if kind in ("text", "plain"):
+        return "text/plain"
+    if kind == "html":
+        return "text/html"
+    if kind == "xhtml":
+        return "application/xhtml+xml"
+    return kind
+
+
+def _rfc822(text: str) -> tuple[int, ...]:
+    found = _RFC822.match(text)
+    if not found:
+        raise Declined(f"an unusual date: {text!r}")
+    day, month, year, hour, minute, second, zone = found.groups()
+    if zone[0] in "+-":
+        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
+        offset = -offset if zone[0] == "-" else offset
+    else:
+        offset = timedelta(hours=_ZONES[zone])
+    stamp = datetime(
+        int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
+        tzinfo=timezone(offset),
+    )  # fmt: skip
+    return tuple(stamp.astimezone(UTC).timetuple())
+
+
+def _w3cdtf(text: str) -> tuple[int, ...]:
+    found = _W3CDTF.match(text)
+    if not found:
+        raise Declined(f"an unusual date: {text!r}")
+    year, month, day, hour, minute, second, zone = found.groups()
+    if zone == "Z":
+        offset = timedelta(0)
+    else:
+        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+        offset = -offset if zone[0] == "-" else offset
+    stamp = datetime(
+        int(year), int(month), int(day), int(hour), int(minute), int(second),
+        tzinfo=timezone(offset),
+    )  # fmt: skip
+    return tuple(stamp.astimezone(UTC).timetuple())
+
+
+def read_date(text: str) -> tuple[int, ...]:
+    """A date's text (not empty) as feedparser's time tuple: RFC 822 and W3C-DTF read here, any
+    other format by feedparser's own date handlers; :class:`Declined` when they cannot read it."""
+    try:
+        return _w3cdtf(text) if text[:1].isdigit() and "-" in text[:5] else _rfc822(text)
+    except Declined:
+        # Any other format: feedparser's own date handlers, so the result is theirs.
+        parsed = feedparser.datetimes._parse_date(text)
+        if parsed is None:
+            raise
+        return tuple(parsed)
+
+
+def _date(element: Any) -> tuple[int, ...]:
+    text = _text(element)
+    if not text:
+        raise Declined("an empty date")
+    return read_date(text)
+
+
+def _no_attributes(element: Any, allowed: tuple[str, ...] = ()) -> None:
+    """Decline an attribute other than ``allowed``, ``xml:base`` (read by
+    :meth:`aggregator.parse.fastfeed_items.EntryReader.base_of`)
+    and ``xml:lang`` (the language, which feed.py does not read)."""
+    if any(key not in allowed and key not in _XML_ATTRIBUTES for key in element.attrib):
+        raise Declined(f"unusual attributes on {element.tag}")
