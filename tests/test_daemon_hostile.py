@@ -262,7 +262,9 @@ def test_the_daemon_survives_a_hostile_server(tmp_path: Path) -> None:
         # a second or two of CPU, ten times that on a loaded machine); only a gap that spans
         # such a commit may be longer.
         big_commits = commit_times(output, BIG_SOURCES)
-        assert set(big_commits) == set(BIG_SOURCES), "\n".join(
+        # huge-content may be refused by the parse worker's memory cap (checked below), so it
+        # need not have stored anything; the other two must have.
+        assert {"huge-entry-count", "ten-thousand"} <= set(big_commits), "\n".join(
             line for line in output.splitlines() if any(name in line for name in BIG_SOURCES)
         )[-3000:]
         times: dict[str, list[float]] = {name: [] for name in goods}
