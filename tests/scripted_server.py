@@ -102,15 +102,18 @@ class ScriptedServer:
             if self.delay:
                 time.sleep(self.delay)
             answer = script(at) if callable(script) else script
-            handler.send_response(answer.status)
-            for key, value in answer.headers.items():
-                handler.send_header(key, value)
-            handler.send_header("Content-Length", str(len(answer.body)))
-            handler.end_headers()
-            handler.wfile.write(answer.body)
         finally:
+            # A request is active until its answer starts: once the client has the whole
+            # answer it may send the next one while this thread is still finishing the write,
+            # which a loaded machine can delay (that would count two at once falsely).
             with self._lock:
                 self.active -= 1
+        handler.send_response(answer.status)
+        for key, value in answer.headers.items():
+            handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(answer.body)))
+        handler.end_headers()
+        handler.wfile.write(answer.body)
 
 
 def http_date(when: datetime) -> str:
