@@ -138,12 +138,31 @@ class Storage(
         """
         outermost = not self.db.conn.in_transaction
         try:
-            with self.db.atomic():
-                if outermost:
-                    self._index_later = True
+            if not outermost:
+                with self.db.atomic():  # a savepoint
+                    yield
+                return
+            # The write lock is taken at the start (BEGIN IMMEDIATE), where the busy timeout
+            # waits for it. A deferred transaction that reads, then writes after another
+            # connection (the alerts' marks, another poll thread) committed meanwhile fails at
+            # once with "database is locked": WAL cannot move its snapshot, and no busy
+            # timeout waits that out.
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            self._index_later = True
+            try:
                 yield
-                if outermost and self.index_search:
+                if self.index_search:
                     index_queued(self.db)
+            except BaseException:
+                if self.db.conn.in_transaction:
+                    self.db.conn.execute("ROLLBACK")
+                raise
+            try:
+                self.db.conn.execute("COMMIT")
+            except BaseException:
+                if self.db.conn.in_transaction:
+                    self.db.conn.execute("ROLLBACK")
+                raise
         except sqlite3.Error as error:
             raise StorageError(f"{self.path}: {error}") from error
         finally:
