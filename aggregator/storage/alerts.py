@@ -26,9 +26,12 @@ _COMMENTS = (
     "LEFT JOIN comments p ON p.entry_id = c.entry_id AND p.key = c.parent_key "
     "WHERE c.id > ? AND c.id <= ? ORDER BY c.id"
 )
+# The same columns as _COMMENTS, so that one converter (_alert_item) reads both.
 _ENTRIES = (
     "SELECT e.id, e.public_id, e.author, coalesce(e.summary, e.content, '') AS content, e.link, "
-    "e.published_at, e.title, s.name AS source_name FROM entries e "
+    "e.published_at, e.id AS entry_id, e.public_id AS entry_public_id, e.title AS entry_title, "
+    "e.link AS entry_link, s.name AS source_name, NULL AS parent_author, "
+    "NULL AS parent_public_id, e.title FROM entries e "
     "JOIN sources s ON s.id = e.source_id WHERE e.id > ? AND e.id <= ? ORDER BY e.id"
 )
 
@@ -85,43 +88,30 @@ class AlertQueries:
 
     def comments_between(self, after: int, upto: int) -> list[AlertItem]:
         """Comments with ``after < id <= upto``, oldest first, with their entry and parent."""
-        return [
-            AlertItem(
-                kind="comment",
-                row_id=row["id"],
-                public_id=row["public_id"],
-                source_name=row["source_name"],
-                entry_id=row["entry_id"],
-                entry_public_id=row["entry_public_id"],
-                entry_title=row["entry_title"],
-                entry_link=row["entry_link"],
-                author=row["author"],
-                content=row["content"] or "",
-                link=row["link"],
-                published_at=parse_time(row["published_at"]),
-                parent_author=row["parent_author"],
-                parent_public_id=row["parent_public_id"],
-            )
-            for row in self._rows(_COMMENTS, (after, upto))
-        ]
+        return [_alert_item("comment", row) for row in self._rows(_COMMENTS, (after, upto))]
 
     def entries_between(self, after: int, upto: int) -> list[AlertItem]:
         """Entries with ``after < id <= upto``, oldest first."""
-        return [
-            AlertItem(
-                kind="entry",
-                row_id=row["id"],
-                public_id=row["public_id"],
-                source_name=row["source_name"],
-                entry_id=row["id"],
-                entry_public_id=row["public_id"],
-                entry_title=row["title"],
-                entry_link=row["link"],
-                author=row["author"],
-                content=row["content"] or "",
-                link=row["link"],
-                published_at=parse_time(row["published_at"]),
-                title=row["title"],
-            )
-            for row in self._rows(_ENTRIES, (after, upto))
-        ]
+        return [_alert_item("entry", row) for row in self._rows(_ENTRIES, (after, upto))]
+
+
+def _alert_item(kind: str, row: dict[str, Any]) -> AlertItem:
+    """A row of :data:`_COMMENTS` or :data:`_ENTRIES` as an :class:`AlertItem` (an entry's own
+    title only for entries)."""
+    return AlertItem(
+        kind=kind,
+        row_id=row["id"],
+        public_id=row["public_id"],
+        source_name=row["source_name"],
+        entry_id=row["entry_id"],
+        entry_public_id=row["entry_public_id"],
+        entry_title=row["entry_title"],
+        entry_link=row["entry_link"],
+        author=row["author"],
+        content=row["content"] or "",
+        link=row["link"],
+        published_at=parse_time(row["published_at"]),
+        parent_author=row["parent_author"],
+        parent_public_id=row["parent_public_id"],
+        title=row.get("title") if kind == "entry" else None,
+    )
