@@ -55,10 +55,11 @@ def test_sort_at_is_the_publication_time_unless_it_is_in_the_future() -> None:
     future = EntryData(key="f", title="f", published_at=NOW + timedelta(days=30))
     undated = EntryData(key="u", title="u")
     plan = plan_entries("blog", [], [past, future, undated], set(), NOW)
-    assert [w.sort_at for w in plan.writes if isinstance(w, EntryInsert)] == [
-        "2024-04-29T12:00:00+00:00",
-        STAMP,
-        STAMP,
+    # Inserted last item first, so that ties on sort_at list the document's first item first.
+    assert [(w.entry.key, w.sort_at) for w in plan.writes if isinstance(w, EntryInsert)] == [
+        ("u", STAMP),
+        ("f", STAMP),
+        ("p", "2024-04-29T12:00:00+00:00"),
     ]
 
 
@@ -82,8 +83,8 @@ def test_a_row_under_an_alternate_key_is_renamed_and_updated_not_stored_again() 
     # Of two claimants the one with the row's title wins; the other is new.
     assert plan.renames == [(7, "link:y")]
     assert [(type(w).__name__, w.entry.key) for w in plan.writes] == [
-        ("EntryInsert", "link:x"),
         ("EntryUpdate", "link:y"),
+        ("EntryInsert", "link:x"),
     ]
     # The caller's rows are not changed.
     assert rows[0]["key"] == "guid:old"
@@ -97,7 +98,7 @@ def test_no_rename_while_an_entry_of_the_document_has_the_key() -> None:
     ]
     plan = plan_entries("blog", rows, entries, set(), NOW)
     assert plan.renames == []
-    assert [type(w) for w in plan.writes] == [EntryInsert, EntryUpdate]
+    assert [type(w) for w in plan.writes] == [EntryUpdate, EntryInsert]
 
 
 def test_a_moved_comment_count_makes_the_thread_due_unless_it_was_polled_at_that_count() -> None:

@@ -48,7 +48,8 @@ class EntryUpdate:
 
 @dataclass
 class EntryPlan:
-    """The writes of one :meth:`Storage.store_entries`, in the order they are made."""
+    """The writes of one :meth:`Storage.store_entries`, in the order they are made: updates
+    in document order, then inserts from the document's last item to its first."""
 
     stamp: str
     renames: list[tuple[int, str]] = field(default_factory=list)  # (row id, its new key)
@@ -89,6 +90,7 @@ def plan_entries(
     plan.renames = adopt_alternate_keys(existing, entries)
     stamp = plan.stamp
     seen: set[str] = set(pruned)
+    inserts: list[EntryInsert] = []
     for entry in entries:
         if entry.key in seen:
             continue  # the same item written twice (identity.assign_keys): the first wins
@@ -96,7 +98,7 @@ def plan_entries(
         row = existing.get(entry.key)
         if row is None:
             published = format_time(entry.published_at)
-            plan.writes.append(
+            inserts.append(
                 EntryInsert(
                     entry,
                     entry_public_id(source_name, entry.key),
@@ -112,6 +114,11 @@ def plan_entries(
                     count_moved=count_moved(row, entry.comment_count),
                 )
             )
+    # New rows are inserted last item first: entries that share a sort time (undated ones
+    # take the poll's) are listed newest id first, so the document's own order, newest
+    # first in feeds, is the order they are published in and new_source_limit keeps the
+    # document's first items, not its oldest.
+    plan.writes.extend(reversed(inserts))
     return plan
 
 
