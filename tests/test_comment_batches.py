@@ -9,17 +9,18 @@ raised by a trigger the test adds to the database.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hostile_server import HostileServer, Request, item, rss, static
+from hostile_server import HostileServer, item, rss, static
 
 from aggregator.comments import follower as follower_module
 from aggregator.comments.follower import CommentFollower, CommentsResult
+from aggregator.comments.reader import ThreadRead, ThreadReader
 from aggregator.config.loading import load_config
 from aggregator.config.schema import AppConfig
+from aggregator.models import ThreadState
 from aggregator.parse.sandbox import InProcessParser
 from aggregator.poll.poller import Poller
 from aggregator.poll.resources import make_fetcher
@@ -40,14 +41,6 @@ def comment_feed(post: int) -> bytes:
         for n in range(COMMENTS)
     )
     return rss(items, title=f"Comments on post {post}")
-
-
-def slow(body: bytes, seconds: float) -> object:
-    def case(request: Request) -> None:
-        time.sleep(seconds)
-        request.respond(body)
-
-    return case
 
 
 class CountingLock:
@@ -76,10 +69,33 @@ def server() -> HostileServer:
         running.cases["/feed.rss"] = static(rss(posts))
         for n in range(POSTS):
             running.cases[f"/c/{n}.rss"] = static(comment_feed(n))
-        # Threads are read newest first and stored in that order: the first one is slow, so
-        # every other read is done by the time it comes back and they share one batch.
-        running.cases["/c/0.rss"] = slow(comment_feed(0), 0.5)  # type: ignore[assignment]
         yield running
+
+
+@pytest.fixture(autouse=True)
+def first_read_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads are stored in the order they are listed: the first read returns only once every
+    other read is done, so the others are ready together and share batches (a condition, not a
+    sleep: a loaded machine cannot break it)."""
+    original = ThreadReader.read
+    started = 0
+    others_done = threading.Semaphore(0)
+    count_lock = threading.Lock()
+
+    def read(self: ThreadReader, thread: ThreadState) -> ThreadRead:
+        nonlocal started
+        with count_lock:
+            first, started = started == 0, started + 1
+        if not first:
+            try:
+                return original(self, thread)
+            finally:
+                others_done.release()
+        for _ in range(POSTS - 1):
+            assert others_done.acquire(timeout=60), "the other reads never finished"
+        return original(self, thread)
+
+    monkeypatch.setattr(ThreadReader, "read", read)
 
 
 def make_config(tmp_path: Path, server: HostileServer) -> AppConfig:
