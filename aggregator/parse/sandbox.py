@@ -268,6 +268,11 @@ class _Pool:
             lane.close()
 
 
+#: How long a new worker may take to start (a fresh interpreter importing the parse modules).
+WORKER_START_TIMEOUT = 60.0
+_READY = "ready"
+
+
 class _Lane:
     """One worker process with one memory cap and one time limit, used by one parse at a time.
 
@@ -296,6 +301,15 @@ class _Lane:
         process.start()
         theirs.close()
         self._process, self._conn = process, ours
+        # The time limit is the parse's: a fresh interpreter's start and imports (seconds on a
+        # loaded machine) must not count against it, so wait for the worker to say it is ready.
+        try:
+            ready = ours.poll(WORKER_START_TIMEOUT) and ours.recv() == _READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            code = self._stop()
+            raise ParseError(f"the parser process did not start (exit code {code})")
         return ours
 
     def _stop(self) -> int | None:
@@ -342,8 +356,13 @@ class _Lane:
 
 
 def _worker_main(conn: Connection, limit: int) -> None:
-    """The worker's loop: run each (function, args) received, send back (ok, value)."""
+    """The worker's loop: say it is ready, then run each (function, args) received and send
+    back (ok, value)."""
     _start_worker(limit)
+    try:
+        conn.send(_READY)
+    except (EOFError, OSError):
+        return
     while True:
         try:
             function, args = conn.recv()
