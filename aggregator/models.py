@@ -282,12 +282,17 @@ class PollResult:
     note: str | None = None  # why a poll was skipped, or what changed about the source
     skipped: int = 0  # new entries the source's rules kept out of storage
     moved_threads: int = 0  # threads whose comment count moved in the feed (read at once)
+    full_texts: int = 0  # articles fetched from entries' pages and stored (`full_text`)
 
     @property
     def changed(self) -> bool:
         """Whether this poll changed anything an output may show."""
         return self.ok and bool(
-            self.new or self.updated or self.new_comments or self.changed_comments
+            self.new
+            or self.updated
+            or self.new_comments
+            or self.changed_comments
+            or self.full_texts
         )
 
     @property
@@ -313,6 +318,8 @@ class PollResult:
             text = "unchanged"
         if self.skipped:
             text += f", {self.skipped} skipped by rules"
+        if self.full_texts:
+            text += f", {self.full_texts} full text{'' if self.full_texts == 1 else 's'}"
         if self.new_comments:
             text += f", {self.new_comments} new comment{'' if self.new_comments == 1 else 's'}"
         if self.changed_comments:
@@ -355,6 +362,8 @@ class StoredEntry:
     # The entry's date for sorting and date rules: its published time, else (or when that lies
     # in the future) the time aggregator first saw it. ``None`` for entries not read from storage.
     sort_at: datetime | None = None
+    # The article extracted from the entry's page (`full_text`), sanitized; ``None``: none.
+    full_text: str | None = None
 
     @property
     def dated_at(self) -> datetime:

@@ -20,7 +20,7 @@ from aggregator.config.notify import NotifyConfig
 from aggregator.config.outputs import OutputConfig
 from aggregator.config.request_options import contact_uri, origin_of, user_agent_for
 from aggregator.config.server import ServerConfig
-from aggregator.config.sources import DefaultsConfig, RetentionConfig, SourceConfig
+from aggregator.config.sources import DefaultsConfig, FullTextMode, RetentionConfig, SourceConfig
 from aggregator.models import RequestOptions
 from aggregator.secret import Secret
 
@@ -149,6 +149,11 @@ class AppConfig(_Strict):
             or source.comment_system
             or self.discussions_for(source)
         )
+
+    def full_text_for(self, source: SourceConfig) -> FullTextMode:
+        """Whether an entry's page is fetched for its article: ``True``, ``"auto"`` (only for
+        teasers) or ``False`` (the source's own ``full_text``, else the default's)."""
+        return source.full_text if source.full_text is not None else self.defaults.full_text
 
     def discussions_for(self, source: SourceConfig) -> tuple[Any, ...]:
         """The ``discussions`` providers of a source: its own list, else the default one."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -29,6 +29,16 @@ from aggregator.config.units import Duration, PositiveDuration, Size
 from aggregator.secret import Secret
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+#: ``full_text``: always, only for entries that look like teasers, or never.
+FullTextMode = bool | Literal["auto"]
+
+
+def _full_text_mode(value: Any) -> Any:
+    """One clear error for a bad ``full_text`` (the union would report one per member)."""
+    if value is None or value is True or value is False or value == "auto":
+        return value
+    raise ValueError(f"{value!r} is not allowed: true, false or auto")
 
 
 class RetentionRule(_Strict):
@@ -92,6 +102,10 @@ class DefaultsConfig(_EntryRules):
     proxy: ProxyValue | None = None
     # What `aggregator prune` removes (README, "Retention"); unset: everything is kept.
     retention: RetentionConfig | None = None
+    # Fetch each entry's page and keep its article (README, "Full text"; aggregator.fulltext).
+    full_text: FullTextMode = False
+
+    _check_full_text = field_validator("full_text", mode="before")(_full_text_mode)
 
     @model_validator(mode="after")
     def _check_intervals(self) -> DefaultsConfig:
@@ -146,6 +160,10 @@ class SourceConfig(_EntryRules):
     # Whether outputs may publish this source's entries; unset: no when it sends credentials.
     public: bool | None = None
     retention: RetentionConfig | None = None
+    # Unset: the default's `full_text`.
+    full_text: FullTextMode | None = None
+
+    _check_full_text = field_validator("full_text", mode="before")(_full_text_mode)
 
     @field_validator("headers", mode="before")
     @classmethod

@@ -181,6 +181,7 @@ class Fetcher:
         provenance: Provenance | None = None,
         headers: Mapping[str, str] | None = None,
         request: RequestOptions | None = None,
+        max_bytes: int | None = None,
     ) -> FetchResult:
         """Fetch ``url`` once, conditionally when validators are given.
 
@@ -190,9 +191,11 @@ class Fetcher:
         HTTP requests wait for a slot under :attr:`limits` (global, per host, per domain);
         files cost nothing and do not. ``provenance`` says where the URL came from; without it
         the URL counts as configured. ``request`` holds the source's request options.
+        ``max_bytes`` lowers the fetcher's size cap for this fetch (an entry's page).
         Raises :class:`FetchError` (:class:`BlockedAddressError` when a rule refuses it).
         """
         provenance = provenance or Provenance.config(url)
+        limit = self.max_bytes if max_bytes is None else min(max_bytes, self.max_bytes)
         try:
             scheme = urlsplit(url).scheme.lower()
         except ValueError as error:  # e.g. "Invalid IPv6 URL" from a feed's link
@@ -203,7 +206,7 @@ class Fetcher:
                 etag=etag,
                 provenance=provenance,
                 file_roots=self.file_roots,
-                max_bytes=self.max_bytes,
+                max_bytes=limit,
             )
         if scheme not in ("http", "https"):
             raise FetchError(f"unsupported URL scheme in {short_url(url)}: use http, https or file")
@@ -218,6 +221,7 @@ class Fetcher:
                     provenance=provenance,
                     extra=dict(headers or {}),
                     request=request,
+                    max_bytes=limit,
                 )
             )
 
@@ -231,6 +235,7 @@ class Fetcher:
         provenance: Provenance,
         extra: dict[str, str] | None = None,
         request: RequestOptions | None = None,
+        max_bytes: int | None = None,
     ) -> FetchResult:
         """One fetch, redirects included, within the total deadline; errors as one line."""
         bound = asyncio.timeout(self.timeout)
@@ -243,6 +248,7 @@ class Fetcher:
                     provenance=provenance,
                     extra=extra or {},
                     request=request,
+                    max_bytes=max_bytes or self.max_bytes,
                 )
         except TimeoutError:
             if bound.expired():
@@ -264,6 +270,7 @@ class Fetcher:
         provenance: Provenance,
         extra: dict[str, str],
         request: RequestOptions | None = None,
+        max_bytes: int | None = None,
     ) -> FetchResult:
         headers = dict(extra)
         if request is not None and request.user_agent:
@@ -325,23 +332,27 @@ class Fetcher:
                     return _result(url, current, status, response_headers, None, started, permanent)
                 if not 200 <= status < 300:
                     raise status_error(status, response.reason, response_headers)
-                body = await self._read_body(response, response_headers)
+                body = await self._read_body(
+                    response, response_headers, max_bytes or self.max_bytes
+                )
                 if not body:
                     raise FetchError(f"empty response (HTTP {status}, no body)", status=status)
                 return _result(url, current, status, response_headers, body, started, permanent)
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
-    async def _read_body(self, response: aiohttp.ClientResponse, headers: dict[str, str]) -> bytes:
+    async def _read_body(
+        self, response: aiohttp.ClientResponse, headers: dict[str, str], limit: int
+    ) -> bytes:
         status = response.status
         declared = headers.get("content-length", "").strip()
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declared.isdigit() and int(declared) > limit:
             raise FetchError(
                 f"body of {format_size(int(declared))} is larger than the "
-                f"{format_size(self.max_bytes)} limit",
+                f"{format_size(limit)} limit",
                 status=status,
             )
         try:
-            decoder = BoundedDecoder(headers.get("content-encoding"), self.max_bytes)
+            decoder = BoundedDecoder(headers.get("content-encoding"), limit)
         except DecodingError as error:
             raise FetchError(str(error), status=status) from None
         body = bytearray()
@@ -349,9 +360,9 @@ class Fetcher:
         try:
             async for chunk in response.content.iter_any():
                 received += len(chunk)
-                if received > self.max_bytes:
+                if received > limit:
                     raise FetchError(
-                        f"body is larger than the {format_size(self.max_bytes)} limit",
+                        f"body is larger than the {format_size(limit)} limit",
                         status=status,
                     )
                 for piece in decoder.feed(chunk):

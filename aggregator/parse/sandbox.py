@@ -9,7 +9,10 @@ the scheduler and the HTTP server. So the daemon parses in a separate process:
   fails with a clear :class:`~aggregator.errors.ParseError` while the daemon's own memory does
   not move;
 * a parse that runs longer than the time limit is killed, and the worker replaced;
-* a worker that dies (a crash in a C extension) costs that one document only.
+* a worker that dies (a crash in a C extension) costs that one document only;
+* articles are extracted from entries' pages (``full_text``, :mod:`aggregator.fulltext.extract`)
+  in a lane of their own (:data:`EXTRACT_MEMORY_LIMIT`, :data:`EXTRACT_TIMEOUT`), started only
+  when a source asks for full text, so trafilatura is never loaded otherwise.
 
 Each lane is one ``multiprocessing`` worker behind a pipe, restarted when it dies or overruns.
 (pebble's process pool did this too, but a worker dying of its memory cap sometimes made the
@@ -55,6 +58,11 @@ PARSE_TIMEOUT = 60.0
 SMALL_DOCUMENT = 512 * 1024
 SMALL_MEMORY_LIMIT = 96 * 1024 * 1024
 SMALL_TIMEOUT = 20.0
+#: Extracting one article from a page (trafilatura) at most: its worker's memory and time.
+EXTRACT_MEMORY_LIMIT = 192 * 1024 * 1024
+EXTRACT_TIMEOUT = 20.0
+#: What the extraction worker imports before its memory is capped.
+_EXTRACT_MODULE = "aggregator.fulltext.extract"
 
 
 class Parser(Protocol):
@@ -91,6 +99,8 @@ class Parser(Protocol):
     ) -> Detection: ...
 
     def alternate_feeds(self, html: bytes, page_url: str) -> list[str]: ...
+
+    def extract_article(self, html: bytes, page_url: str) -> str | None: ...
 
     def close(self) -> None: ...
 
@@ -136,6 +146,9 @@ class InProcessParser:
     def alternate_feeds(self, html: bytes, page_url: str) -> list[str]:
         return links.alternate_feeds(html, page_url)
 
+    def extract_article(self, html: bytes, page_url: str) -> str | None:
+        return _extract_article(html, page_url)
+
     def close(self) -> None:
         pass
 
@@ -157,6 +170,7 @@ class SandboxParser:
         timeout: float = PARSE_TIMEOUT,
         small_document: int = SMALL_DOCUMENT,
         small_workers: int | None = None,
+        extract_memory_limit: int = EXTRACT_MEMORY_LIMIT,
     ):
         self.small_document = small_document
         # Nearly every document is small: one worker per core parses them side by side
@@ -168,6 +182,15 @@ class SandboxParser:
             ]
         )
         self._large = _Pool([_Lane(memory_limit, timeout)])
+        self._extract = _Pool(
+            [
+                _Lane(
+                    extract_memory_limit,
+                    min(timeout, EXTRACT_TIMEOUT),
+                    preload=_EXTRACT_MODULE,
+                )
+            ]
+        )
 
     def parse_feed(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
@@ -224,9 +247,16 @@ class SandboxParser:
         result: list[str] = self._lane(html).run(_alternate_feeds, html, page_url)
         return result
 
+    def extract_article(self, html: bytes, page_url: str) -> str | None:
+        """The article of an entry's page as sanitized HTML, or ``None`` when none was found
+        (:func:`aggregator.fulltext.extract.extract_article`), in the extraction worker."""
+        result: str | None = self._extract.run(_extract_article, html, page_url)
+        return result
+
     def close(self) -> None:
         self._small.close()
         self._large.close()
+        self._extract.close()
 
     def __enter__(self) -> SandboxParser:
         return self
@@ -279,9 +309,10 @@ class _Lane:
     The worker starts on first use and again after it died or was killed for overrunning.
     """
 
-    def __init__(self, memory_limit: int, timeout: float):
+    def __init__(self, memory_limit: int, timeout: float, *, preload: str | None = None):
         self.memory_limit = memory_limit
         self.timeout = timeout
+        self.preload = preload  # a module the worker imports before its memory is capped
         self._lock = threading.Lock()
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
@@ -295,7 +326,9 @@ class _Lane:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(
-            target=_worker_main, args=(theirs, self.memory_limit), name="aggregator-parse"
+            target=_worker_main,
+            args=(theirs, self.memory_limit, self.preload),
+            name="aggregator-parse",
         )
         process.daemon = True
         process.start()
@@ -355,10 +388,10 @@ class _Lane:
         raise value
 
 
-def _worker_main(conn: Connection, limit: int) -> None:
+def _worker_main(conn: Connection, limit: int, preload: str | None = None) -> None:
     """The worker's loop: say it is ready, then run each (function, args) received and send
     back (ok, value)."""
-    _start_worker(limit)
+    _start_worker(limit, preload)
     try:
         conn.send(_READY)
     except (EOFError, OSError):
@@ -384,14 +417,19 @@ def _worker_main(conn: Connection, limit: int) -> None:
             return
 
 
-def _start_worker(limit: int) -> None:
+def _start_worker(limit: int, preload: str | None = None) -> None:
     """Load everything a parse needs, then cap the address space.
 
     This module's imports already loaded feedparser, nh3 and selectolax; expat is loaded by
     feedparser only at its first parse, and a C extension that cannot be mapped under the cap
-    would fail every parse with a misleading "no parsers found".
+    would fail every parse with a misleading "no parsers found". ``preload`` names a module
+    the worker's jobs need too (the extraction lane's trafilatura).
     """
+    import importlib
     import xml.sax.expatreader  # noqa: F401
+
+    if preload is not None:
+        importlib.import_module(preload)
 
     # A worker that runs out of memory dies noisily; the daemon reports it in one line.
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -441,3 +479,10 @@ def _read_page(
 
 def _alternate_feeds(html: bytes, page_url: str) -> list[str]:
     return links.alternate_feeds(html, page_url)
+
+
+def _extract_article(html: bytes, page_url: str) -> str | None:
+    # Imported here: trafilatura is loaded only where articles are extracted.
+    from aggregator.fulltext.extract import extract_article
+
+    return extract_article(html, page_url)

@@ -26,6 +26,7 @@ from aggregator.config.sources import SourceConfig
 from aggregator.errors import AggregatorError, NotFoundError, StoppedError
 from aggregator.fetch.addresses import Provenance
 from aggregator.fetch.fetcher import Fetcher, body_hash
+from aggregator.fulltext.reader import FullTextReader
 from aggregator.models import (
     EntryData,
     FeedData,
@@ -103,6 +104,9 @@ class Poller:
         # come and go), so connections and their page caches never pile up in the daemon.
         self._storages: weakref.WeakSet[Storage] = weakref.WeakSet()
         self._storages_lock = threading.Lock()
+        self.full_texts = FullTextReader(
+            parser=self.parser, clock=clock, write_lock=self.write_lock
+        )
         self.follower = CommentFollower(
             config,
             storage=lambda: self.storage,
@@ -267,7 +271,25 @@ class Poller:
         self._count(result, time.monotonic() - began)
         if not result.ok:
             return result
+        result = self._read_full_texts(source, state, result)
         return self.poll_comments(source, result) if comments else result
+
+    def _read_full_texts(
+        self, source: SourceConfig, state: SourceState, result: PollResult
+    ) -> PollResult:
+        """Fetch the articles of the source's new entries (``full_text``); never fails the poll."""
+        mode = self.config.full_text_for(source)
+        if mode is False or self.stopping.is_set():
+            return result
+        run = self.full_texts.read(
+            source,
+            state.id,
+            mode,
+            storage=self.storage,
+            fetcher=self.fetcher,
+            request=self.config.request_for(source),
+        )
+        return replace(result, full_texts=run.stored) if run.stored else result
 
     def _state(self, source: SourceConfig) -> SourceState:
         """The source's stored state; a configured source without a row yet gets one."""

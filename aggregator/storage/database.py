@@ -22,6 +22,7 @@ from aggregator.storage.alerts import AlertQueries
 from aggregator.storage.comments import CommentQueries
 from aggregator.storage.discussions import DiscussionQueries
 from aggregator.storage.entries import EntryQueries
+from aggregator.storage.fulltext import FullTextQueries
 from aggregator.storage.functions import register_functions
 from aggregator.storage.history import HistoryQueries
 from aggregator.storage.outputs import OutputQueries
@@ -39,6 +40,7 @@ class Storage(
     DiscussionQueries,
     HistoryQueries,
     AlertQueries,
+    FullTextQueries,
 ):
     """A connection to the aggregator database, with its migrations applied.
 

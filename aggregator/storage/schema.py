@@ -424,3 +424,25 @@ def _podcast(db: Database) -> None:
     transcript, chapters) as a JSON list of ``[name, value]`` pairs (issue 17, item 7)."""
     db.execute("ALTER TABLE entries ADD COLUMN podcast TEXT")
 
+
+
+@migrations(name="0017_full_text")
+def _full_text(db: Database) -> None:
+    """The article fetched from each entry's page (issue 17, item 2), beside the feed's content.
+
+    One row per entry whose page was considered: ``ok`` (``content`` holds the sanitized
+    article), ``retry`` (the fetch failed transiently: tried again on a later poll, counted in
+    ``attempts``), ``failed`` (for good: an HTTP error, a refused address, nothing extracted) or
+    ``skipped`` (``full_text: auto`` judged the feed's content complete). Removed with its entry.
+    """
+    db.execute(
+        "CREATE TABLE full_texts ("
+        " entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,"
+        " status TEXT NOT NULL CHECK (status IN ('ok', 'retry', 'failed', 'skipped')),"
+        " url TEXT,"
+        " content TEXT,"
+        " error TEXT,"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " checked_at TEXT NOT NULL"
+        ")"
+    )
