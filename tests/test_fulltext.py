@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import feedparser
+import httpx
 import pytest
 from conftest import FeedServer, make_config_file
 from corpora import REALWORLD, corpus
+from support import serve
 
 from aggregator.config.loading import load_config
-from aggregator.errors import BlockedAddressError, FetchError, ParseError
+from aggregator.errors import BlockedAddressError, ConfigError, FetchError, ParseError
 from aggregator.fulltext.decide import is_teaser, is_transient, page_url, wants_page
 from aggregator.fulltext.reader import PAGE_MAX_BYTES
 from aggregator.models import PollResult
@@ -29,6 +31,7 @@ from aggregator.parse.sandbox import SandboxParser
 from aggregator.parse.sanitize import plain_text
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher
+from aggregator.serve.server import create_app
 from aggregator.storage import Storage
 
 # Three real posts (as their sites served them) and a phrase of each article's body.
@@ -184,6 +187,30 @@ def test_only_network_errors_rate_limits_and_server_errors_are_transient() -> No
     assert not is_transient(ParseError("no article"))
 
 
+def test_bad_values_are_one_line_at_their_file_and_line(write_yaml_config: Any) -> None:
+    with pytest.raises(ConfigError) as caught:
+        write_yaml_config(
+            """
+            defaults:
+              full_text: auto
+            sources:
+              - name: a
+                url: https://a.example/feed
+                full_text: sometimes
+            outputs:
+              - name: o
+                content_from: article
+            """
+        )
+    message = str(caught.value)
+    assert (
+        "aggregator.yaml:11: sources[0].full_text: 'sometimes' is not allowed: true, false or auto"
+        in message
+    )
+    assert "aggregator.yaml:14: outputs[0].content_from:" in message
+    assert "'full_text', 'feed' or 'both'" in message
+
+
 # -- full_text: true / auto / false ---------------------------------------------------------------
 
 
@@ -279,6 +306,16 @@ def test_content_from_chooses_what_each_output_publishes(
     assert phrase not in plain_text(feed.summary) and phrase not in _content(feed)
     both = _content(_published(config, "both")["Teaser"])
     assert both.index("first lines of the post") < both.index(phrase)
+
+    # The entry's web page shows what the output's feeds publish.
+    with Storage(config.database) as storage:
+        (public_id,) = storage.db.execute(
+            "SELECT public_id FROM entries WHERE title = 'Teaser'"
+        ).fetchone()
+    with serve(create_app(config)) as base, httpx.Client(base_url=base, timeout=10) as client:
+        pages = {name: client.get(f"/outputs/{name}/{public_id}") for name in ("dflt", "feed")}
+    assert [page.status_code for page in pages.values()] == [200, 200]
+    assert phrase in pages["dflt"].text and phrase not in pages["feed"].text
 
 
 # -- failures and limits --------------------------------------------------------------------------
