@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 
 #: An entry's page is fetched up to this size (or the configured ``max_body_size``, if smaller).
 PAGE_MAX_BYTES = 2 * 1024 * 1024
+#: No new page is started after this many seconds of one run: slow pages (each up to the fetch
+#: timeout plus 20 s of extraction) must not hold a poll thread and the extraction worker for
+#: minutes; the pages left wait for the next poll.
+RUN_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -105,8 +110,9 @@ class FullTextReader:
             source_id, recent=RECENT_ENTRIES, include_skipped=mode is True
         )
         stored = failed = fetched = 0
+        began = time.monotonic()
         for candidate in candidates:
-            if fetched >= PAGES_PER_POLL:
+            if fetched >= PAGES_PER_POLL or time.monotonic() - began > RUN_SECONDS:
                 break
             url = page_url(candidate.link)
             if not wants_page(mode, candidate.content, candidate.summary):
