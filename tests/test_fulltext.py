@@ -395,8 +395,9 @@ def test_a_hostile_page_is_cut_short_by_the_extraction_limits(
         server,
         "h",
         [
-            {"title": "Hostile", "link": "/h/hostile.html", "description": TEASER},
+            # Newest first: the hostile page is extracted first, the fine one after it.
             {"title": "Fine", "link": f"/h/{LEMIRE}", "description": TEASER},
+            {"title": "Hostile", "link": "/h/hostile.html", "description": TEASER},
         ],
     )
     config = _config(tmp_path, url, full_text=True)
@@ -409,6 +410,8 @@ def test_a_hostile_page_is_cut_short_by_the_extraction_limits(
     rows = _rows(config)
     assert rows["Hostile"]["status"] == "failed" and "100 MB" in rows["Hostile"]["error"]
     assert rows["Fine"]["status"] == "ok"
+    pages = [r.path for r in server.requests if r.path.startswith("/h/") and "feed" not in r.path]
+    assert pages == ["/h/hostile.html", f"/h/{LEMIRE}"]  # the fine page came after the hostile
     assert any("hostile.html" in r.getMessage() for r in caplog.records)
 
 
