@@ -12,8 +12,10 @@ For each source with ``comment_system`` or ``discussions``, :class:`DiscussionFo
    system's comments as the entry's own.
 
 Requests go through one :class:`~aggregator.discussions.api.ApiClient` (budgets per API host,
-429/Retry-After, cached responses). A provider that is rate limited is left alone for the rest
-of the round; its threads stay due. Runs in the source's comment job thread.
+429/Retry-After, cached responses, remembered in the database). Providers are never called
+while ``write_lock`` is held: the client takes it to remember a response. A provider that is
+rate limited is left alone for the rest of the round; its threads stay due. Runs in the
+source's comment job thread.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from aggregator.discussions.api import ApiClient
 from aggregator.discussions.base import Provider, ThreadData, ThreadRef, make_comment
+from aggregator.discussions.memory import StoredApiMemory
 from aggregator.discussions.registry import PROVIDERS, parse_settings
 from aggregator.errors import AggregatorError, RateLimitedError, StoppedError
 from aggregator.models import ThreadState, ThreadUpdate
@@ -72,7 +75,9 @@ class DiscussionFollower:
         self._storage = storage
         self.clock = clock
         self.write_lock = write_lock
-        self.api = api or ApiClient(fetcher)
+        # Responses with validators and hosts' blocks are kept in the database, so a restart
+        # neither asks again for what did not change nor asks a host that said to wait.
+        self.api = api or ApiClient(fetcher, memory=StoredApiMemory(storage, write_lock, clock))
 
     def providers(self, source: SourceConfig) -> list[Provider]:
         """The source's comment system and discussion providers, built from the config."""

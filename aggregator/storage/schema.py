@@ -424,3 +424,22 @@ def _podcast(db: Database) -> None:
     transcript, chapters) as a JSON list of ``[name, value]`` pairs (issue 17, item 7)."""
     db.execute("ALTER TABLE entries ADD COLUMN podcast TEXT")
 
+
+@migrations(name="0019_discussion_cache")
+def _discussion_cache(db: Database) -> None:
+    """What the comment APIs' client remembers across restarts (issue 16, politeness).
+
+    ``api_responses``: each API response that came with a validator (``ETag``,
+    ``Last-Modified``), keyed by a hash of its URL (a query may carry an API key, which is
+    never stored), so the next request is conditional and a ``304`` reuses the stored body.
+    ``api_blocks``: until when an API host asked not to be asked (``429``/``Retry-After``,
+    an exhausted ``X-RateLimit-Remaining``).
+    """
+    for statement in (
+        "CREATE TABLE api_responses ("
+        " url_hash TEXT PRIMARY KEY, etag TEXT, last_modified TEXT,"
+        " body BLOB NOT NULL, stored_at TEXT NOT NULL) WITHOUT ROWID",
+        "CREATE INDEX api_responses_stored ON api_responses (stored_at)",
+        "CREATE TABLE api_blocks (host TEXT PRIMARY KEY, blocked_until TEXT NOT NULL) WITHOUT ROWID",
+    ):
+        db.execute(statement)
