@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import feedparser
@@ -190,7 +191,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         return response(environ, start_response)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     origin = f"http://127.0.0.1:{server.server_port}"
     other = f"http://localhost:{server.server_port}"  # another API host, with its own budget
@@ -287,15 +288,76 @@ def test_every_output_names_the_discussions_with_their_counts(world: World) -> N
     assert lobsters["text"] == "Lobsters: 25 points, 3 comments"
 
 
+def test_provider_errors_and_429_are_one_line_and_remembered(world: World, tmp_path: Path) -> None:
+    from aggregator.discussions.api import ApiClient
+    from aggregator.discussions.base import ThreadRef
+    from aggregator.discussions.bluesky import Bluesky
+    from aggregator.discussions.lobsters import Lobsters
+    from aggregator.discussions.memory import StoredApiMemory
+    from aggregator.discussions.registry import parse_settings
+    from aggregator.errors import FetchError, ParseError, RateLimitedError
+    from aggregator.poll.resources import make_fetcher
+
+    config = load_config(world.config_path)
+    fetcher = make_fetcher(config)
+    lock = threading.Lock()
+    storage = Storage(tmp_path / "api.db")
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+
+    def client() -> ApiClient:
+        return ApiClient(lambda: fetcher, memory=StoredApiMemory(lambda: storage, lock, clock))
+
+    items = {i["type"]: i for i in config.sources[0].discussions}
+    api = client()
+    lobsters = Lobsters(parse_settings(items["lobsters"], "discussion"), api)
+    bluesky = Bluesky(parse_settings(items["bluesky"], "discussion"), api)
+    sim = world.sim
+    try:
+        sim.fail["lobsters"] = [(500, {})]
+        with pytest.raises(FetchError) as failed:
+            lobsters.fetch_thread(ThreadRef("ab12cd"))
+        assert "\n" not in str(failed.value) and "500" in str(failed.value)
+        sim.lobsters_stories.append({"short_id": "bad1", "url": "x", "comments": "nope"})
+        with pytest.raises(ParseError, match="not a story"):
+            lobsters.fetch_thread(ThreadRef("bad1"))
+        # Bluesky: a root post deleted since it was found.
+        sim.bsky_threads["at://did:plc:x/app.bsky.feed.post/3kdel"] = {
+            "$type": "app.bsky.feed.defs#notFoundPost",
+            "uri": "at://did:plc:x/app.bsky.feed.post/3kdel",
+            "notFound": True,
+        }
+        with pytest.raises(FetchError, match="deleted"):
+            bluesky.fetch_thread(ThreadRef("at://did:plc:x/app.bsky.feed.post/3kdel"))
+        # 429 with Retry-After: no request to that host until then, even after a restart.
+        sim.fail["lobsters"] = [(429, {"Retry-After": "30"})]
+        with pytest.raises(RateLimitedError):
+            lobsters.fetch_thread(ThreadRef("ab12cd"))
+        asked = len(sim.requests("lobsters"))
+        for restarted in (api, client()):
+            again = Lobsters(lobsters.settings, restarted)
+            with pytest.raises(RateLimitedError, match="asked to wait until"):
+                again.fetch_thread(ThreadRef("ab12cd"))
+        assert len(sim.requests("lobsters")) == asked
+        until = client().blocked_until(lobsters.base_url)
+        assert until is not None and 20 < (until - clock()).total_seconds() <= 30
+        bluesky.fetch_thread(ThreadRef(f"at://{ALICE}/app.bsky.feed.post/3kroot1"))  # other host
+    finally:
+        sim.fail.clear()
+        sim.lobsters_stories.pop()
+        del sim.bsky_threads["at://did:plc:x/app.bsky.feed.post/3kdel"]
+        storage.close()
+        fetcher.close()
+
+
 def test_a_restart_asks_conditionally_and_keeps_a_hosts_block(world: World) -> None:
     sim = world.sim
-    stories = sim.requests("lobsters", "/s/ab12cd")
-    assert [r.status for r in stories] == [200]
+    seen = len(sim.requests("lobsters", "/s/ab12cd"))
+    assert sim.requests("lobsters", "/s/ab12cd")[0].status == 200
     before = world.comments()
     sim.fail["bsky"] = [(429, {"Retry-After": "120"})]
     world.poll()  # a new Poller: only the database remembers
-    stories = sim.requests("lobsters", "/s/ab12cd")
-    assert [r.status for r in stories] == [200, 304]
+    stories = sim.requests("lobsters", "/s/ab12cd")[seen:]
+    assert [r.status for r in stories] == [304]
     assert stories[-1].headers.get("If-None-Match") == '"story-v1"'
     after = world.comments()
     lobsters = [k for k in before if k.startswith("@lobsters:")]
@@ -306,7 +368,7 @@ def test_a_restart_asks_conditionally_and_keeps_a_hosts_block(world: World) -> N
     assert world.rows("SELECT host FROM api_blocks")[0]["host"].startswith("http://127.0.0.1")
     world.poll()  # restarted again, within the two minutes asked for
     assert len(sim.requests("bsky")) == blocked
-    assert len(sim.requests("lobsters", "/s/ab12cd")) == 3  # other hosts are asked
+    assert len(sim.requests("lobsters", "/s/ab12cd")) == seen + 2  # other hosts are asked
     # No API key or URL is stored: responses are keyed by a hash.
     hashes = [row["url_hash"] for row in world.rows("SELECT url_hash FROM api_responses")]
     assert hashes and all(len(h) == 64 and "/" not in h for h in hashes)
