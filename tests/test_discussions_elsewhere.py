@@ -152,12 +152,25 @@ class World:
     config_path: Path
 
     def poll(self) -> None:
+        """Poll with a new Poller (a restart), checking that no provider is ever asked while
+        the write lock is held (the API client takes it to remember responses)."""
+        from aggregator.discussions.base import Provider
+
         config = load_config(self.config_path)
-        with Poller(config, manual=True) as poller:
+        held: list[bool] = []
+        ask = Provider.get
+        with Poller(config, manual=True) as poller, pytest.MonkeyPatch.context() as patch:
+
+            def get(provider: Provider, *args: object, **kwargs: object) -> object:
+                held.append(poller.write_lock.locked())
+                return ask(provider, *args, **kwargs)  # type: ignore[arg-type]
+
+            patch.setattr(Provider, "get", get)
             results = poller.poll_many(config.sources)
             assert all(r.ok for r in results), [r.describe() for r in results]
             with Storage(config.database) as storage:
                 Publisher(config, storage).publish()
+        assert held and not any(held)
 
     def rows(self, sql: str, *params: object) -> list[sqlite3.Row]:
         db = sqlite3.connect(load_config(self.config_path).database)
