@@ -22,6 +22,7 @@ from werkzeug import Request, Response
 from werkzeug.serving import make_server
 
 from aggregator.config.loading import load_config
+from aggregator.models import PollResult
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage
@@ -151,7 +152,7 @@ class World:
     sim: ApiSim
     config_path: Path
 
-    def poll(self) -> None:
+    def poll(self) -> list[PollResult]:
         """Poll with a new Poller (a restart), checking that no provider is ever asked while
         the write lock is held (the API client takes it to remember responses)."""
         from aggregator.discussions.base import Provider
@@ -171,6 +172,7 @@ class World:
             with Storage(config.database) as storage:
                 Publisher(config, storage).publish()
         assert held and not any(held)
+        return results
 
     def rows(self, sql: str, *params: object) -> list[sqlite3.Row]:
         db = sqlite3.connect(load_config(self.config_path).database)
@@ -368,7 +370,9 @@ def test_a_restart_asks_conditionally_and_keeps_a_hosts_block(world: World) -> N
     assert sim.requests("lobsters", "/s/ab12cd")[0].status == 200
     before = world.comments()
     sim.fail["bsky"] = [(429, {"Retry-After": "120"})]
-    world.poll()  # a new Poller: only the database remembers
+    results = world.poll()  # a new Poller: only the database remembers
+    # Nothing changed: not even a deleted comment kept for its replies is written again.
+    assert [(r.new_comments, r.changed_comments) for r in results] == [(0, 0)]
     stories = sim.requests("lobsters", "/s/ab12cd")[seen:]
     assert [r.status for r in stories] == [304]
     assert stories[-1].headers.get("If-None-Match") == '"story-v1"'
@@ -385,3 +389,25 @@ def test_a_restart_asks_conditionally_and_keeps_a_hosts_block(world: World) -> N
     # No API key or URL is stored: responses are keyed by a hash.
     hashes = [row["url_hash"] for row in world.rows("SELECT url_hash FROM api_responses")]
     assert hashes and all(len(h) == 64 and "/" not in h for h in hashes)
+
+
+def test_migration_0019_from_the_schema_before_it(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from aggregator.storage.schema import migrations
+
+    path = tmp_path / "old.db"
+    with Storage(path):
+        pass
+    db = Database(path)
+    db.execute("DROP TABLE api_responses")
+    db.execute("DROP TABLE api_blocks")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = '0019_discussion_cache'")
+    db.conn.commit()
+    db.close()
+    with Storage(path) as storage:
+        assert "0019_discussion_cache" in [m.name for m in migrations.applied(storage.db)]
+        now = datetime.now(UTC)
+        with storage.transaction():
+            storage.put_api_response("h", b"{}", '"e"', None, now)
+        assert storage.get_api_response("h").etag == '"e"'  # type: ignore[union-attr]

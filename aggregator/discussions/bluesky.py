@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 from typing import Any
+from urllib.parse import quote
 
 from aggregator.discussions.base import (
     MAX_COMMENTS,
@@ -28,7 +29,7 @@ from aggregator.discussions.base import (
 )
 from aggregator.errors import FetchError, ParseError
 from aggregator.models import CommentData, ThreadState
-from aggregator.parse.sanitize import clean_html, plain_text
+from aggregator.parse.sanitize import clean_html, clean_url, plain_text
 
 MAX_SEARCH_PAGES = 3
 THREAD_DEPTH = 1000  # the most getPostThread allows
@@ -122,7 +123,9 @@ class Bluesky(Provider):
                     key,
                     _html(record.get("text")),
                     author=plain_text(author.get("displayName")) or handle,
-                    author_url=f"{self.site_url}/profile/{handle}" if handle else None,
+                    author_url=clean_url(f"{self.site_url}/profile/{quote(handle)}")
+                    if handle
+                    else None,
                     published_at=from_iso(record.get("createdAt"))
                     or from_iso(post.get("indexedAt")),
                     link=self._page(post, reply_uri),
@@ -159,9 +162,9 @@ class Bluesky(Provider):
         author = _dict(post.get("author"))
         who = plain_text(author.get("handle")) or uri.split("/")[2]
         rkey = uri.rsplit("/", 1)[-1]
-        if not rkey.isalnum() or "/" in who or " " in who:
+        if not rkey.isalnum():
             return None
-        return f"{self.site_url}/profile/{who}/post/{rkey}"
+        return clean_url(f"{self.site_url}/profile/{quote(who, safe=':')}/post/{rkey}")
 
 
 def _at_uri(value: object) -> str | None:

@@ -246,6 +246,11 @@ class DiscussionFollower:
     ) -> None:
         now = self.clock()
         comments = list(data.comments)
+        if data.gone_keys:
+            # A deleted comment kept as "[deleted]" for its replies is stored once: written
+            # again, it would come back to life and be marked gone anew at every read.
+            already = storage.list_gone_comment_keys(entry.entry_id, data.gone_keys)
+            comments = [c for c in comments if c.key not in already]
         if "discussion" in provider.kinds:
             comments = [*_root(provider, data), *_under(provider.key(data.ref.ref), comments)]
         stored = storage.store_comments(entry.entry_id, entry.public_id, comments, now)

@@ -14,6 +14,7 @@ older versions), ``created_at``, ``last_edited_at``, ``score``, ``is_deleted`` a
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from aggregator.discussions.base import (
     DELETED,
@@ -119,7 +120,7 @@ class Lobsters(Provider):
                     key,
                     content,
                     author=name,
-                    author_url=f"{self.site_url}/~{name}" if name else None,
+                    author_url=clean_url(f"{self.site_url}/~{quote(name)}") if name else None,
                     published_at=from_iso(comment.get("created_at")),
                     link=clean_url(str(link or ""), self.site_url + "/")
                     or f"{self.site_url}/c/{short_id}",
