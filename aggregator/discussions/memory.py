@@ -42,7 +42,8 @@ class ApiMemory(Protocol):
         """Keep a response with its validators."""
 
     def blocks(self) -> dict[str, datetime]:
-        """API hosts blocked now, with the time they may be asked again."""
+        """API hosts that asked to wait, with the time they may be asked again (some may
+        be over: the client compares with its own clock)."""
 
     def block(self, host: str, until: datetime) -> None:
         """Remember that ``host`` is not to be asked before ``until``."""
@@ -80,7 +81,7 @@ class StoredApiMemory:
 
     def blocks(self) -> dict[str, datetime]:
         try:
-            return self._storage().list_api_blocks(self._clock())
+            return self._storage().list_api_blocks()
         except StorageError as error:
             log.warning("API blocks: %s", error)
             return {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aggregator.storage.rows import format_time, parse_time
@@ -83,13 +83,11 @@ class ApiCacheQueries:
             (MAX_RESPONSES,),
         )
 
-    def list_api_blocks(self, now: datetime) -> dict[str, datetime]:
-        """API hosts that asked not to be asked before a time still to come, with that time."""
+    def list_api_blocks(self) -> dict[str, datetime]:
+        """API hosts that asked not to be asked before a time, with that time (the caller
+        compares it with its clock: a block that is over means nothing)."""
         found: dict[str, datetime] = {}
-        for row in self._rows(
-            "SELECT host, blocked_until FROM api_blocks WHERE blocked_until > ?",
-            (format_time(now),),
-        ):
+        for row in self._rows("SELECT host, blocked_until FROM api_blocks"):
             until = parse_time(row["blocked_until"])
             if until is not None:
                 found[row["host"]] = until
@@ -97,10 +95,11 @@ class ApiCacheQueries:
 
     def put_api_block(self, host: str, until: datetime, now: datetime) -> None:
         """Remember that ``host`` is not to be asked before ``until`` (a later time wins);
-        forget the blocks that are over. Call in a transaction."""
+        forget the blocks that ended a day before ``now``. Call in a transaction."""
         self._execute(
             "INSERT INTO api_blocks (host, blocked_until) VALUES (?, ?) ON CONFLICT (host) "
             "DO UPDATE SET blocked_until = max(blocked_until, excluded.blocked_until)",
             (host, format_time(until)),
         )
-        self._execute("DELETE FROM api_blocks WHERE blocked_until <= ?", (format_time(now),))
+        ended = format_time(now - timedelta(days=1))
+        self._execute("DELETE FROM api_blocks WHERE blocked_until <= ?", (ended,))
