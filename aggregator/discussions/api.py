@@ -9,6 +9,8 @@ and time limits, per-host slots) and adds what APIs need:
   every request to that host until the time given (:class:`~aggregator.errors.RateLimitedError`);
 * responses kept with their validators (``ETag``, ``Last-Modified``) and ``Cache-Control:
   max-age``: a fresh one is reused without a request, a stale one is asked for conditionally;
+  with a ``memory`` (:class:`~aggregator.discussions.memory.StoredApiMemory`) the validated
+  responses and the hosts' blocks outlive a restart;
 * the body capped (:data:`MAX_JSON_BYTES`) and parsed as JSON; errors as one line in which
   no secret and no query string appears.
 
@@ -34,6 +36,7 @@ from aggregator.schedule.hints import parse_retry_after
 
 if TYPE_CHECKING:
     from aggregator.discussions.base import Provider
+    from aggregator.discussions.memory import ApiMemory
     from aggregator.fetch.fetcher import Fetcher
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
@@ -75,6 +78,7 @@ class ApiClient:
         sleep: Callable[[float], object] | None = None,
         max_wait: float = MAX_WAIT,
         cache_bytes: int = CACHE_BYTES,
+        memory: ApiMemory | None = None,
     ):
         self._fetcher = fetcher
         self._monotonic = monotonic
@@ -88,14 +92,32 @@ class ApiClient:
         self._cache_bytes = 0
         self._cache_limit = cache_bytes
         self.requests = 0  # made, for tests and metrics
+        self.memory = memory
+        self._recalled = memory is None  # the stored blocks are read before the first request
 
     def stop(self) -> None:
         """Wake any request waiting for its turn; no new request is made."""
         self._stop.set()
 
     # -- the budget ------------------------------------------------------------------------
+    def _recall(self) -> None:
+        """Take up the blocks remembered from before a restart (once)."""
+        if self._recalled or self.memory is None:
+            return
+        self._recalled = True
+        blocks = self.memory.blocks()
+        with self._lock:
+            now, wall = self._monotonic(), self._wall()
+            for host, until in blocks.items():
+                seconds = min((until - wall).total_seconds(), MAX_BLOCK)
+                budget = self._budgets.setdefault(host, _Budget())
+                if seconds > 0 and now + seconds > budget.blocked_until:
+                    budget.blocked_until = now + seconds
+                    budget.blocked_wall = until
+
     def blocked_until(self, url: str) -> datetime | None:
         """When requests to ``url``'s host may resume, when they are stopped now."""
+        self._recall()
         with self._lock:
             budget = self._budgets.get(_host(url))
             if budget and budget.blocked_until > self._monotonic():
@@ -136,7 +158,10 @@ class ApiClient:
             if until > budget.blocked_until:
                 budget.blocked_until = until
                 budget.blocked_wall = self._wall() + timedelta(seconds=seconds)
-            return budget.blocked_wall or self._wall()
+            wall = budget.blocked_wall or self._wall()
+        if self.memory is not None:
+            self.memory.block(host, wall)  # outside the lock: a database write
+        return wall
 
     # -- the cache -------------------------------------------------------------------------
     def _cached(self, url: str) -> _Cached | None:
@@ -144,7 +169,14 @@ class ApiClient:
             found = self._cache.get(url)
             if found is not None:
                 self._cache.move_to_end(url)
-            return found
+                return found
+        if self.memory is None:
+            return None
+        stored = self.memory.load(url)
+        if stored is None:
+            return None
+        # Stale (its max-age was not kept): asked for again, conditionally.
+        return _Cached(stored.body, stored.etag, stored.last_modified, 0.0)
 
     def _keep(self, url: str, entry: _Cached) -> None:
         if len(entry.body) > self._cache_limit // 8:
@@ -178,6 +210,7 @@ class ApiClient:
         """
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+        self._recall()
         host = _host(url)
         shown = f"{provider.label} API {_path(url)}"
         cached = self._cached(url)
@@ -222,7 +255,10 @@ class ApiClient:
         )
         if etag or modified or fresh:
             self._keep(url, _Cached(body, etag, modified, self._monotonic() + fresh))
-        return self._decode(body, shown, provider)
+        decoded = self._decode(body, shown, provider)
+        if self.memory is not None and (etag or modified) and not fetched.not_modified:
+            self.memory.save(url, body, etag, modified)  # only a body that is JSON
+        return decoded
 
     def _note_limits(self, host: str, headers: Mapping[str, str]) -> None:
         """An exhausted ``X-RateLimit-Remaining`` stops the host until ``X-RateLimit-Reset``

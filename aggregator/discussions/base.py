@@ -134,6 +134,8 @@ class Provider(ABC):
     default_site_url: ClassVar[str | None] = None
     # The API's published limit (requests per minute and host); the config may lower it.
     requests_per_minute: ClassVar[float]
+    # What the site calls a thread's score, plural ("points", "likes"): its counts' wording.
+    score_label: ClassVar[str] = "points"
     options: ClassVar[frozenset[str]] = frozenset()
     required: ClassVar[frozenset[str]] = frozenset()
     secret_options: ClassVar[frozenset[str]] = frozenset()
@@ -172,13 +174,18 @@ class Provider(ABC):
 
     def describe(self, ref: ThreadRef) -> str:
         """The root node's text: "on Hacker News: 143 points, 87 comments"."""
-        parts = []
-        if ref.score is not None:
-            parts.append(f"{ref.score} point{'' if ref.score == 1 else 's'}")
-        if ref.comment_count is not None:
-            count = ref.comment_count
-            parts.append(f"{count} comment{'' if count == 1 else 's'}")
-        return f"on {self.label}" + (f": {', '.join(parts)}" if parts else "")
+        counts = count_text(ref.score, ref.comment_count, self.score_label)
+        return f"on {self.label}" + (f": {counts}" if counts else "")
+
+
+def count_text(score: int | None, comments: int | None, score_label: str = "points") -> str:
+    """A thread's counts as the sites word them: "143 points, 1 comment", "12 likes"."""
+    parts = []
+    if score is not None:
+        parts.append(f"{score} {score_label.removesuffix('s') if score == 1 else score_label}")
+    if comments is not None:
+        parts.append(f"{comments} comment{'' if comments == 1 else 's'}")
+    return ", ".join(parts)
 
 
 def entry_url(entry: ThreadState) -> str | None:

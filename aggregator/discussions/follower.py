@@ -12,8 +12,10 @@ For each source with ``comment_system`` or ``discussions``, :class:`DiscussionFo
    system's comments as the entry's own.
 
 Requests go through one :class:`~aggregator.discussions.api.ApiClient` (budgets per API host,
-429/Retry-After, cached responses). A provider that is rate limited is left alone for the rest
-of the round; its threads stay due. Runs in the source's comment job thread.
+429/Retry-After, cached responses, remembered in the database). Providers are never called
+while ``write_lock`` is held: the client takes it to remember a response. A provider that is
+rate limited is left alone for the rest of the round; its threads stay due. Runs in the
+source's comment job thread.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from aggregator.discussions.api import ApiClient
 from aggregator.discussions.base import Provider, ThreadData, ThreadRef, make_comment
+from aggregator.discussions.memory import StoredApiMemory
 from aggregator.discussions.registry import PROVIDERS, parse_settings
 from aggregator.errors import AggregatorError, RateLimitedError, StoppedError
 from aggregator.models import ThreadState, ThreadUpdate
@@ -72,7 +75,9 @@ class DiscussionFollower:
         self._storage = storage
         self.clock = clock
         self.write_lock = write_lock
-        self.api = api or ApiClient(fetcher)
+        # Responses with validators and hosts' blocks are kept in the database, so a restart
+        # neither asks again for what did not change nor asks a host that said to wait.
+        self.api = api or ApiClient(fetcher, memory=StoredApiMemory(storage, write_lock, clock))
 
     def providers(self, source: SourceConfig) -> list[Provider]:
         """The source's comment system and discussion providers, built from the config."""
@@ -241,6 +246,11 @@ class DiscussionFollower:
     ) -> None:
         now = self.clock()
         comments = list(data.comments)
+        if data.gone_keys:
+            # A deleted comment kept as "[deleted]" for its replies is stored once: written
+            # again, it would come back to life and be marked gone anew at every read.
+            already = storage.list_gone_comment_keys(entry.entry_id, data.gone_keys)
+            comments = [c for c in comments if c.key not in already]
         if "discussion" in provider.kinds:
             comments = [*_root(provider, data), *_under(provider.key(data.ref.ref), comments)]
         stored = storage.store_comments(entry.entry_id, entry.public_id, comments, now)

@@ -18,13 +18,17 @@ from aggregator.discussions.base import (
     Secret,
     resolve_secret,
 )
+from aggregator.discussions.bluesky import Bluesky
 from aggregator.discussions.disqus import Disqus
 from aggregator.discussions.hackernews import HackerNews
+from aggregator.discussions.lobsters import Lobsters
 from aggregator.discussions.reddit import Reddit
 
 PROVIDERS: dict[str, type[Provider]] = {
     provider.name: provider for provider in (HackerNews, Reddit, Disqus)
 }
+PROVIDERS[Lobsters.name] = Lobsters
+PROVIDERS[Bluesky.name] = Bluesky
 
 
 def parse_settings(
@@ -92,3 +96,9 @@ def label_of(name: str) -> str:
     """How a provider is shown ("Hacker News"); the name itself when unknown."""
     provider = PROVIDERS.get(name)
     return provider.label if provider else name
+
+
+def score_label_of(name: str) -> str:
+    """What a provider's site calls a thread's score ("points", "likes")."""
+    provider = PROVIDERS.get(name)
+    return provider.score_label if provider else "points"

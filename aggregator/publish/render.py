@@ -209,8 +209,7 @@ def new_generator(
         generator.load_extension("dc", atom=False, rss=True)
         register_rss_atom_links(generator)
         register_podcast(generator)
-    else:
-        register_atom_links(generator)
+    register_atom_links(generator)
     register_comment_extensions(generator)
     generator.id(feed_id)
     generator.title(title)
@@ -265,10 +264,10 @@ def _add_entry(
     item.title(entry.title or "(untitled)")
     if entry.link:
         item.link(href=entry.link, rel="alternate")
-    if fmt == "atom":
-        # Threads about the entry on other sites (issue 16), counts in the title.
-        for site in entry_discussions(entry):
-            item.atomlinks.add(str(site["url"]), "related", title=str(site["text"]))
+    # Threads about the entry on other sites (issue 16), counts in the title: a link
+    # rel="related" in Atom, an atom:link rel="related" in RSS.
+    for site in entry_discussions(entry):
+        item.atomlinks.add(str(site["url"]), "related", title=str(site["text"]))
     # An entry without an author is credited to its source, as Planet-style aggregators do,
     # so that a reader's author column names where it came from.
     author = entry_author(entry)
@@ -354,15 +353,15 @@ def _add_thread(
 def entry_discussions(entry: StoredEntry) -> list[dict[str, object]]:
     """The threads about ``entry`` on other sites, with their counts (stored by
     :mod:`aggregator.discussions`): site, label, url, score, comments and a line of text."""
-    from aggregator.discussions.registry import label_of
+    from aggregator.discussions.base import count_text
+    from aggregator.discussions.registry import label_of, score_label_of
 
     sites: list[dict[str, object]] = []
     for site, url, score, comments in entry.extra.get("discussions") or ():  # type: ignore[attr-defined]
         if not url:
             continue
         label = label_of(site)
-        counts = [f"{score} points"] if score is not None else []
-        counts.append(f"{comments} comments")
+        counts = count_text(score, comments, score_label_of(site))
         sites.append(
             {
                 "site": site,
@@ -370,7 +369,8 @@ def entry_discussions(entry: StoredEntry) -> list[dict[str, object]]:
                 "url": url,
                 "score": score,
                 "comments": comments,
-                "text": f"{label}: {', '.join(counts)}",
+                "score_label": score_label_of(site),
+                "text": f"{label}: {counts}" if counts else label,
             }
         )
     return sites

@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from aggregator.errors import StorageError
 from aggregator.storage.alerts import AlertQueries
+from aggregator.storage.api_cache import ApiCacheQueries
 from aggregator.storage.comments import CommentQueries
 from aggregator.storage.discussions import DiscussionQueries
 from aggregator.storage.entries import EntryQueries
@@ -41,6 +42,7 @@ class Storage(
     HistoryQueries,
     AlertQueries,
     FullTextQueries,
+    ApiCacheQueries,
 ):
     """A connection to the aggregator database, with its migrations applied.
 

@@ -159,6 +159,21 @@ class DiscussionQueries:
         )
         return True
 
+    def list_gone_comment_keys(self, entry_id: int, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` are stored for the entry and already marked gone."""
+        wanted = sorted(set(keys))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self._rows(
+                f"SELECT key FROM comments WHERE entry_id = ? AND gone_at IS NOT NULL "
+                f"AND key IN ({marks})",
+                (entry_id, *chunk),
+            ):
+                found.add(row["key"])
+        return found
+
     def mark_comment_keys_gone(self, entry_id: int, keys: Iterable[str], now: datetime) -> int:
         """Mark the named comments of an entry gone (an API said they were deleted)."""
         gone = 0
