@@ -1,0 +1,357 @@
+"""Rewrite rules (issue 17, item 3): change an entry before it is stored.
+
+Four kinds of rule, applied in the order written (the defaults' first, then the source's):
+
+``remove``
+    A CSS selector (selectolax, lexbor's engine): every matching element of the entry's
+    ``content`` and ``summary`` is removed with its children (the text after it stays).
+``replace``
+    An RE2 regular expression and its ``with`` text (``\\1`` and ``\\g<name>`` name groups),
+    applied ``in`` the ``title``, ``content`` and/or ``summary`` (default: content and
+    summary). In HTML fields the pattern sees the markup (``<a href="...">``) as stored.
+``replace_url``
+    An RE2 pattern and its ``with``, applied to each URL of the entry: its link, its
+    enclosures, and every ``href``, ``src``, ``poster`` and ``cite`` in its content and summary.
+``hosts``
+    A host map (``youtube.com: yewtu.be``): a URL on a host, or on one of its subdomains
+    (``www.youtube.com``), moves to the new host, keeping its path, query and fragment.
+
+Patterns are RE2's (the ``google-re2`` package), as for the entry rules of
+:mod:`aggregator.select.rule_compile`: matching is linear in the text whatever the pattern, so a
+pattern such as ``(a+)+$`` cannot stall a parse worker; backreferences and look-around are
+refused when the rule is checked (:func:`check_rule`), with the reason.
+
+Everything a rule changes is made safe again (:mod:`aggregator.parse.sanitize`): HTML through
+``clean_html``, the title through ``plain_text``, URLs through ``clean_url`` (a rewritten URL that
+is not fit to republish leaves the old one). So no rule can bring back a script, an event
+handler or a ``javascript:`` link. An output of a ``replace`` longer than
+:data:`MAX_REWRITTEN_CHARS` is not applied (a pattern matching the empty string everywhere with
+a long ``with`` would otherwise build a huge string).
+
+Rules apply to entries only, not to comments: comment threads come from comment feeds, pages
+and APIs read elsewhere, and a thread is republished as the commenters wrote it.
+
+Pure: no IO. :func:`rewrite_feed` runs in the parse sandbox (:mod:`aggregator.parse.sandbox`),
+after :func:`aggregator.parse.feed.parse_feed`. The entry's key never changes (it was made from
+the feed as written); its ``content_hash`` does, so a changed rule updates stored entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import re2
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
+
+from aggregator.models import EnclosureData, EntryData, FeedData, RewriteChange, RewriteRule
+from aggregator.parse.sanitize import MAX_HTML_CHARS, clean_html, clean_url, plain_text
+
+KINDS = ("remove", "replace", "replace_url", "hosts")
+TEXT_FIELDS = ("title", "content", "summary")
+DEFAULT_FIELDS = ("content", "summary")
+#: The longest text one ``replace`` may produce in one field; longer, the rule is not applied.
+MAX_REWRITTEN_CHARS = 2 * MAX_HTML_CHARS
+_URL_ATTRIBUTES = ("href", "src", "poster", "cite")
+_URL_SELECTOR = ", ".join(f"[{name}]" for name in _URL_ATTRIBUTES)
+_SNIPPET = 80
+
+
+class RewriteError(ValueError):
+    """A rule cannot be used: a selector that is not CSS, a pattern that is not RE2."""
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    rule: RewriteRule
+    regex: Any = None  # an RE2 pattern for replace and replace_url
+    hosts: tuple[tuple[str, str], ...] = ()  # longest host first
+
+
+def check_rule(rule: RewriteRule) -> None:
+    """Raise :class:`RewriteError` with the reason when ``rule`` cannot be applied."""
+    _compile(rule)
+
+
+def _compile(rule: RewriteRule) -> _Compiled:
+    if rule.kind == "remove":
+        try:
+            LexborHTMLParser("<p></p>").css(rule.pattern)
+        except (SelectolaxError, ValueError):
+            raise RewriteError(f"{rule.pattern!r} is not a valid CSS selector") from None
+        return _Compiled(rule)
+    if rule.kind in ("replace", "replace_url"):
+        options = re2.Options()
+        options.log_errors = False  # RE2 would otherwise print every error to stderr
+        try:
+            regex = re2.compile(rule.pattern, options)
+        except re2.error as error:
+            message = error.args[0] if error.args else error
+            if isinstance(message, bytes):
+                message = message.decode("utf-8", "replace")
+            raise RewriteError(
+                f"bad regular expression (RE2 syntax: no backreferences or look-around): {message}"
+            ) from None
+        _check_template(regex, rule.replacement)
+        return _Compiled(rule, regex=regex)
+    if rule.kind == "hosts":
+        return _Compiled(rule, hosts=tuple(sorted(rule.hosts, key=lambda p: -len(p[0]))))
+    raise RewriteError(f"unknown rule kind {rule.kind!r}")
+
+
+def _check_template(regex: Any, template: str) -> None:
+    """A ``with`` that names a group the pattern lacks fails here, not at every entry."""
+    groups = regex.groups
+    for number in re2.compile(r"\\(\d+)|\\g<(\d+)>").finditer(template):
+        index = int(number.group(1) or number.group(2))
+        if index > groups:
+            raise RewriteError(f"'with' refers to group {index}, the pattern has {groups}")
+    names = set(regex.groupindex)
+    for named in re2.compile(r"\\g<([A-Za-z_]\w*)>").finditer(template):
+        if named.group(1) not in names:
+            raise RewriteError(f"'with' refers to group {named.group(1)!r}, which is not defined")
+
+
+@lru_cache(maxsize=64)
+def _compile_all(rules: tuple[RewriteRule, ...]) -> tuple[_Compiled, ...]:
+    return tuple(_compile(rule) for rule in rules)
+
+
+def rewrite_feed(
+    feed: FeedData, rules: Sequence[RewriteRule]
+) -> tuple[FeedData, tuple[RewriteChange, ...]]:
+    """``feed`` with every entry rewritten by ``rules``, and what each rule changed."""
+    if not rules or not feed.entries:
+        return feed, ()
+    compiled = _compile_all(tuple(rules))
+    entries = []
+    changes: list[RewriteChange] = []
+    for entry in feed.entries:
+        rewritten, changed = _rewrite_entry(entry, compiled)
+        entries.append(rewritten)
+        changes.extend(changed)
+    return replace(feed, entries=tuple(entries)), tuple(changes)
+
+
+def _rewrite_entry(
+    entry: EntryData, rules: Iterable[_Compiled]
+) -> tuple[EntryData, list[RewriteChange]]:
+    values: dict[str, Any] = {
+        "title": entry.title,
+        "content": entry.content,
+        "summary": entry.summary,
+        "link": entry.link,
+        "enclosures": entry.enclosures,
+    }
+    changes: list[RewriteChange] = []
+
+    def note(rule: RewriteRule, field: str, count: int, before: str, after: str) -> None:
+        changes.append(
+            RewriteChange(
+                rule=rule.name,
+                kind=rule.kind,
+                entry_key=entry.key,
+                entry_title=entry.title,
+                field=field,
+                count=count,
+                before=_snippet(before),
+                after=_snippet(after),
+            )
+        )
+
+    for compiled in rules:
+        rule = compiled.rule
+        if rule.kind == "remove":
+            for field in DEFAULT_FIELDS:
+                if values[field]:
+                    values[field], count, first = _remove(values[field], rule.pattern)
+                    if count:
+                        note(rule, field, count, first, "")
+        elif rule.kind == "replace":
+            for field in rule.fields or DEFAULT_FIELDS:
+                if values[field]:
+                    new, count, before, after = _replace_text(compiled.regex, rule, values[field])
+                    if count:
+                        values[field] = new
+                        note(rule, field, count, before, after)
+        else:
+            url_rule = _url_rewriter(compiled)
+            link = values["link"]
+            if link and (new_link := url_rule(link)) != link:
+                values["link"] = new_link
+                note(rule, "link", 1, link, new_link or "")
+            enclosures = []
+            for enclosure in values["enclosures"]:
+                new_url = url_rule(enclosure.url)
+                if new_url and new_url != enclosure.url:
+                    note(rule, "enclosure", 1, enclosure.url, new_url)
+                    enclosure = replace(enclosure, url=new_url)
+                enclosures.append(enclosure)
+            values["enclosures"] = tuple(enclosures)
+            for field in DEFAULT_FIELDS:
+                if values[field]:
+                    values[field], count, before, after = _rewrite_html_urls(
+                        values[field], url_rule
+                    )
+                    if count:
+                        note(rule, field, count, before, after)
+    if not changes:
+        return entry, []
+    return _made_safe(entry, values), changes
+
+
+def _made_safe(entry: EntryData, values: dict[str, Any]) -> EntryData:
+    """The entry with its rewritten fields sanitized again and a new content hash."""
+    base = values["link"] or entry.link
+    title = plain_text(values["title"]) if values["title"] != entry.title else entry.title
+    content = (
+        clean_html(values["content"], base) or None
+        if values["content"] != entry.content
+        else entry.content
+    )
+    summary = (
+        clean_html(values["summary"], base) or None
+        if values["summary"] != entry.summary
+        else entry.summary
+    )
+    fingerprint = {
+        "was": entry.content_hash,
+        "title": title,
+        "link": values["link"],
+        "content": content,
+        "summary": summary,
+        "enclosures": [(e.url, e.type, e.length) for e in values["enclosures"]],
+    }
+    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode("utf-8", "replace"))
+    return replace(
+        entry,
+        title=title,
+        content=content,
+        summary=summary,
+        link=values["link"],
+        enclosures=values["enclosures"],
+        content_hash=digest.hexdigest(),
+    )
+
+
+# -- the rule kinds -----------------------------------------------------------------------------
+
+
+def _fragment(markup: str) -> LexborHTMLParser:
+    # Lone surrogates cannot be encoded for the parser; sanitized HTML holds none anyway.
+    return LexborHTMLParser(markup.encode("utf-8", "replace"))
+
+
+def _inner(tree: LexborHTMLParser) -> str:
+    body = tree.body
+    return (body.inner_html or "") if body is not None else ""
+
+
+def _remove(markup: str, selector: str) -> tuple[str, int, str]:
+    """``markup`` without the elements ``selector`` matches, their count and the first one."""
+    tree = _fragment(markup)
+    if tree.body is None:
+        return markup, 0, ""
+    found = tree.body.css(selector)
+    if not found:
+        return markup, 0, ""
+    first = found[0].html or ""
+    for node in found:
+        node.decompose()
+    return _inner(tree), len(found), first
+
+
+def _replace_text(regex: Any, rule: RewriteRule, text: str) -> tuple[str, int, str, str]:
+    """``text`` with every match replaced, the count, and the first match before and after.
+
+    Built piece by piece so that an output over :data:`MAX_REWRITTEN_CHARS` is given up as
+    soon as it gets that long (then the count is 0 and ``text`` comes back unchanged).
+    """
+    pieces: list[str] = []
+    size = 0
+    end = 0
+    count = 0
+    before = after = ""
+    for match in regex.finditer(text):
+        start, stop = match.span()
+        replacement = match.expand(rule.replacement)
+        if not count:
+            before, after = match.group(0), replacement
+        pieces.append(text[end:start])
+        pieces.append(replacement)
+        size += (start - end) + len(replacement)
+        end = stop
+        count += 1
+        if size > MAX_REWRITTEN_CHARS:
+            return text, 0, "", ""
+    if not count:
+        return text, 0, "", ""
+    pieces.append(text[end:])
+    return "".join(pieces), count, before, after
+
+
+def _url_rewriter(compiled: _Compiled) -> Any:
+    """A function from one URL to its rewritten form (the URL itself when nothing applies, or
+    when the result is not an absolute URL fit to republish)."""
+    rule = compiled.rule
+
+    def by_pattern(url: str) -> str:
+        new = compiled.regex.sub(rule.replacement, url)
+        return new if new == url else (_fit_url(new) or url)
+
+    def by_host(url: str) -> str:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if not host or parts.scheme not in ("http", "https"):
+            return url
+        for old, new in compiled.hosts:
+            if host == old or host.endswith("." + old):
+                netloc = new if ":" in new or parts.port is None else f"{new}:{parts.port}"
+                return _fit_url(urlunsplit(parts._replace(netloc=netloc))) or url
+        return url
+
+    return by_pattern if rule.kind == "replace_url" else by_host
+
+
+def _fit_url(url: str) -> str | None:
+    cleaned = clean_url(url)
+    if cleaned is None or urlsplit(cleaned).scheme not in ("http", "https", "mailto", "ftp"):
+        return None
+    return cleaned
+
+
+def _rewrite_html_urls(markup: str, rewrite: Any) -> tuple[str, int, str, str]:
+    """``markup`` with the URLs of its ``href``/``src``/``poster``/``cite`` rewritten."""
+    if not any(f"{name}=" in markup for name in _URL_ATTRIBUTES):
+        return markup, 0, "", ""
+    tree = _fragment(markup)
+    if tree.body is None:
+        return markup, 0, "", ""
+    count = 0
+    before = after = ""
+    node: LexborNode
+    for node in tree.body.css(_URL_SELECTOR):
+        for name in _URL_ATTRIBUTES:
+            old = node.attributes.get(name)
+            if not old:
+                continue
+            new = rewrite(old)
+            if new != old:
+                node.attrs[name] = new
+                if not count:
+                    before, after = old, new
+                count += 1
+    if not count:
+        return markup, 0, "", ""
+    return _inner(tree), count, before, after
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(html.unescape(text).split()) if "<" not in text else " ".join(text.split())
+    return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "…"
