@@ -547,3 +547,14 @@ class RewriteChange:
     count: int
     before: str = ""
     after: str = ""
+
+
+@dataclass(frozen=True)
+class SourceRewrites:
+    """One source's rewrite rules and what they change in its feed now, or why that is
+    unknown (``error``): what ``aggregator preview --explain`` reports."""
+
+    source: str
+    rules: tuple[RewriteRule, ...]
+    changes: tuple[RewriteChange, ...] = ()
+    error: str | None = None

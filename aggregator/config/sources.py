@@ -25,7 +25,9 @@ from aggregator.config.request_options import (
     _check_pair_values,
     _named_pairs,
 )
+from aggregator.config.rewrite import rewrite_rules
 from aggregator.config.units import Duration, PositiveDuration, Size
+from aggregator.models import RewriteRule
 from aggregator.secret import Secret
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -92,6 +94,13 @@ class DefaultsConfig(_EntryRules):
     proxy: ProxyValue | None = None
     # What `aggregator prune` removes (README, "Retention"); unset: everything is kept.
     retention: RetentionConfig | None = None
+    # Rewrite rules for every source's entries, before storing (README, "Rewrite rules").
+    rewrite: tuple[RewriteRule, ...] = ()
+
+    @field_validator("rewrite", mode="before")
+    @classmethod
+    def _check_rewrite(cls, value: Any) -> tuple[RewriteRule, ...]:
+        return rewrite_rules(value)  # RuleError names the item and key
 
     @model_validator(mode="after")
     def _check_intervals(self) -> DefaultsConfig:
@@ -146,6 +155,14 @@ class SourceConfig(_EntryRules):
     # Whether outputs may publish this source's entries; unset: no when it sends credentials.
     public: bool | None = None
     retention: RetentionConfig | None = None
+    # Rewrite rules (README, "Rewrite rules"): after the defaults' unless rewrite_defaults is false.
+    rewrite: tuple[RewriteRule, ...] = ()
+    rewrite_defaults: bool = True
+
+    @field_validator("rewrite", mode="before")
+    @classmethod
+    def _check_rewrite(cls, value: Any) -> tuple[RewriteRule, ...]:
+        return rewrite_rules(value)  # RuleError names the item and key
 
     @field_validator("headers", mode="before")
     @classmethod

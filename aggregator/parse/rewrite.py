@@ -50,7 +50,7 @@ from urllib.parse import urlsplit, urlunsplit
 import re2
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
-from aggregator.models import EnclosureData, EntryData, FeedData, RewriteChange, RewriteRule
+from aggregator.models import EntryData, FeedData, RewriteChange, RewriteRule
 from aggregator.parse.sanitize import MAX_HTML_CHARS, clean_html, clean_url, plain_text
 
 KINDS = ("remove", "replace", "replace_url", "hosts")
@@ -121,6 +121,19 @@ def _check_template(regex: Any, template: str) -> None:
 @lru_cache(maxsize=64)
 def _compile_all(rules: tuple[RewriteRule, ...]) -> tuple[_Compiled, ...]:
     return tuple(_compile(rule) for rule in rules)
+
+
+def rules_fingerprint(rules: Sequence[RewriteRule]) -> bytes:
+    """What the rules do, as bytes (their names left out): the poller adds it to a body's
+    digest, so that a changed rule makes the next poll parse and store the same body again."""
+    if not rules:
+        return b""
+    return json.dumps(
+        [
+            [r.kind, r.pattern, r.replacement, list(r.fields), [list(h) for h in r.hosts]]
+            for r in rules
+        ]
+    ).encode("utf-8", "surrogatepass")
 
 
 def rewrite_feed(

@@ -30,7 +30,7 @@ import queue
 import resource
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -40,8 +40,8 @@ from aggregator.comments import pages
 from aggregator.comments.selectors import PageSelectors
 from aggregator.errors import AggregatorError, ParseError
 from aggregator.fetch.decoding import format_size
-from aggregator.models import CommentData, CommentFeedData, FeedData
-from aggregator.parse import comment_feed, links
+from aggregator.models import CommentData, CommentFeedData, FeedData, RewriteChange, RewriteRule
+from aggregator.parse import comment_feed, links, rewrite
 from aggregator.parse import feed as parse
 
 if TYPE_CHECKING:
@@ -58,11 +58,31 @@ SMALL_TIMEOUT = 20.0
 
 
 class Parser(Protocol):
-    """What the pipeline needs from a parser, wherever it runs."""
+    """What the pipeline needs from a parser, wherever it runs.
+
+    ``parse_feed``'s ``rewrite`` rules (:mod:`aggregator.parse.rewrite`) are applied where the
+    feed is parsed, so a rule's work on hostile HTML has the parse's limits too.
+    """
 
     def parse_feed(
-        self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule] = (),
     ) -> FeedData: ...
+
+    def explain_rewrite(
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule],
+    ) -> tuple[RewriteChange, ...]: ...
 
     def parse_comments(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
@@ -99,9 +119,26 @@ class InProcessParser:
     """Parses in the calling thread: no limits beyond those of the parse functions."""
 
     def parse_feed(
-        self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule] = (),
     ) -> FeedData:
-        return parse.parse_feed(content, headers, url, now=now)
+        return _parse_feed(content, dict(headers), url, now, tuple(rewrite))
+
+    def explain_rewrite(
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule],
+    ) -> tuple[RewriteChange, ...]:
+        return _explain_rewrite(content, dict(headers), url, now, tuple(rewrite))
 
     def parse_comments(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
@@ -170,9 +207,32 @@ class SandboxParser:
         self._large = _Pool([_Lane(memory_limit, timeout)])
 
     def parse_feed(
-        self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule] = (),
     ) -> FeedData:
-        result: FeedData = self._lane(content).run(_parse_feed, content, dict(headers), url, now)
+        result: FeedData = self._lane(content).run(
+            _parse_feed, content, dict(headers), url, now, tuple(rewrite)
+        )
+        return result
+
+    def explain_rewrite(
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule],
+    ) -> tuple[RewriteChange, ...]:
+        """What each rule of ``rewrite`` changes in the feed (``aggregator preview --explain``)."""
+        result: tuple[RewriteChange, ...] = self._lane(content).run(
+            _explain_rewrite, content, dict(headers), url, now, tuple(rewrite)
+        )
         return result
 
     def parse_comments(
@@ -382,8 +442,25 @@ def _start_worker(limit: int) -> None:
 
 
 # Module-level so that the worker process can import them by name.
-def _parse_feed(content: bytes, headers: dict[str, str], url: str, now: datetime) -> FeedData:
-    return parse.parse_feed(content, headers, url, now=now)
+def _parse_feed(
+    content: bytes,
+    headers: dict[str, str],
+    url: str,
+    now: datetime,
+    rules: tuple[RewriteRule, ...] = (),
+) -> FeedData:
+    feed = parse.parse_feed(content, headers, url, now=now)
+    return rewrite.rewrite_feed(feed, rules)[0] if rules else feed
+
+
+def _explain_rewrite(
+    content: bytes,
+    headers: dict[str, str],
+    url: str,
+    now: datetime,
+    rules: tuple[RewriteRule, ...],
+) -> tuple[RewriteChange, ...]:
+    return rewrite.rewrite_feed(parse.parse_feed(content, headers, url, now=now), rules)[1]
 
 
 def _parse_comments(

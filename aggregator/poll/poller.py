@@ -34,6 +34,7 @@ from aggregator.models import (
     SourceState,
     SourceUpdate,
 )
+from aggregator.parse.rewrite import rules_fingerprint
 from aggregator.parse.sandbox import Parser, SandboxParser
 from aggregator.poll.resources import Clock, make_fetcher, same_limits, uses_search, utc_now
 from aggregator.poll.results import (
@@ -347,7 +348,9 @@ class Poller:
                 source, state, fetched, policy, base, now, "not-modified", SourceUpdate()
             )
         content = fetched.content or b""
-        digest = body_hash(content)
+        rewrite = self.config.rewrite_for(source)
+        # The rules are part of what is stored: a changed rule parses the same body again.
+        digest = body_hash(content, rules_fingerprint(rewrite))
         if digest == state.body_hash:
             # A 200 whose body did not change counts as unchanged: no parse, no write but state.
             return self._unchanged(
@@ -360,7 +363,9 @@ class Poller:
                 "unchanged",
                 SourceUpdate(etag=fetched.etag, last_modified=fetched.last_modified),
             )
-        feed = self.parser.parse_feed(content, fetched.headers, fetched.final_url, now=now)
+        feed = self.parser.parse_feed(
+            content, fetched.headers, fetched.final_url, now=now, rewrite=rewrite
+        )
         screened = self._screen(source, state, feed.entries, feed.title, now)
         with self.write_lock, storage.transaction():
             stored = storage.store_entries(state, screened.kept, now)
