@@ -107,6 +107,8 @@ class FeedData:
     update_period_seconds: int | None = None
     skip_hours: frozenset[int] = frozenset()
     skip_days: frozenset[str] = frozenset()
+    # What the source's rewrite rules changed (aggregator.parse.rewrite), for preview --explain.
+    rewrite_changes: tuple[RewriteChange, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -409,16 +409,9 @@ def proxy_from_env(url: str, proxies: Mapping[str, str]) -> str | None:
     return proxy
 
 
-def body_hash(content: bytes, salt: bytes = b"") -> str:
-    """A digest of a body, so that a 200 with an unchanged body counts as unchanged.
-
-    ``salt`` is what else the stored result depends on (the source's rewrite rules): when it
-    changes, the same body is parsed and stored again. Without it the digest is the body's.
-    """
-    digest = hashlib.sha256(content)
-    if salt:
-        digest.update(b"\0" + salt)
-    return digest.hexdigest()
+def body_hash(content: bytes) -> str:
+    """A digest of a body, so that a 200 with an unchanged body counts as unchanged."""
+    return hashlib.sha256(content).hexdigest()
 
 
 def _headers(response: aiohttp.ClientResponse) -> dict[str, str]:

@@ -1,20 +1,25 @@
 """Rewrite rules (issue 17, item 3): change an entry before it is stored.
 
-Four kinds of rule, applied in the order written (the defaults' first, then the source's):
+Four kinds of rule, in two passes; within a pass, in the order written (the defaults' first,
+then the source's):
 
-``remove``
+``remove`` (markup pass)
     A CSS selector (selectolax, lexbor's engine): every matching element of the entry's
     ``content`` and ``summary`` is removed with its children (the text after it stays).
-``replace``
+``replace`` (markup pass)
     An RE2 regular expression and its ``with`` text (``\\1`` and ``\\g<name>`` name groups),
     applied ``in`` the ``title``, ``content`` and/or ``summary`` (default: content and
-    summary). In HTML fields the pattern sees the markup (``<a href="...">``) as stored.
-``replace_url``
+    summary). In HTML fields the pattern sees the markup (``<a href="...">``).
+``replace_url`` (URL pass)
     An RE2 pattern and its ``with``, applied to each URL of the entry: its link, its
     enclosures, and every ``href``, ``src``, ``poster`` and ``cite`` in its content and summary.
-``hosts``
+``hosts`` (URL pass)
     A host map (``youtube.com: yewtu.be``): a URL on a host, or on one of its subdomains
     (``www.youtube.com``), moves to the new host, keeping its path, query and fragment.
+
+The markup pass sees the title, content and summary as the feed gives them, before they are
+sanitized: the sanitizer drops ``class`` and ``id``, which selectors need. The URL pass sees
+the sanitized entry, whose URLs are absolute.
 
 Patterns are RE2's (the ``google-re2`` package), as for the entry rules of
 :mod:`aggregator.select.rule_compile`: matching is linear in the text whatever the pattern, so a
@@ -31,9 +36,10 @@ a long ``with`` would otherwise build a huge string).
 Rules apply to entries only, not to comments: comment threads come from comment feeds, pages
 and APIs read elsewhere, and a thread is republished as the commenters wrote it.
 
-Pure: no IO. :func:`rewrite_feed` runs in the parse sandbox (:mod:`aggregator.parse.sandbox`),
-after :func:`aggregator.parse.feed.parse_feed`. The entry's key never changes (it was made from
-the feed as written); its ``content_hash`` does, so a changed rule updates stored entries.
+Pure: no IO. A :class:`Rewriter` is used by :func:`aggregator.parse.feed.parse_feed` (its
+``rewrite`` argument), so rules run in the parse sandbox (:mod:`aggregator.parse.sandbox`). An
+entry's key is made from the feed as written, so a rule never changes which entry is which; its
+``content_hash`` is made from the rewritten entry, so a changed rule updates stored entries.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -50,8 +56,8 @@ from urllib.parse import urlsplit, urlunsplit
 import re2
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
-from aggregator.models import EntryData, FeedData, RewriteChange, RewriteRule
-from aggregator.parse.sanitize import MAX_HTML_CHARS, clean_html, clean_url, plain_text
+from aggregator.models import EntryData, RewriteChange, RewriteRule
+from aggregator.parse.sanitize import MAX_HTML_CHARS, clean_html, clean_url
 
 KINDS = ("remove", "replace", "replace_url", "hosts")
 TEXT_FIELDS = ("title", "content", "summary")
@@ -123,134 +129,118 @@ def _compile_all(rules: tuple[RewriteRule, ...]) -> tuple[_Compiled, ...]:
     return tuple(_compile(rule) for rule in rules)
 
 
-def rules_fingerprint(rules: Sequence[RewriteRule]) -> bytes:
-    """What the rules do, as bytes (their names left out): the poller adds it to a body's
-    digest, so that a changed rule makes the next poll parse and store the same body again."""
+@dataclass(frozen=True)
+class Note:
+    """One rule's change in one field of an entry whose key is not known yet."""
+
+    rule: RewriteRule
+    field: str
+    count: int
+    before: str
+    after: str
+
+    def change(self, entry: EntryData) -> RewriteChange:
+        """This note as a :class:`RewriteChange` of ``entry``."""
+        return RewriteChange(
+            rule=self.rule.name,
+            kind=self.rule.kind,
+            entry_key=entry.key,
+            entry_title=entry.title,
+            field=self.field,
+            count=self.count,
+            before=_snippet(self.before),
+            after=_snippet(self.after),
+        )
+
+
+class Rewriter:
+    """One source's rules, compiled, applied in two passes.
+
+    :meth:`markup` runs the ``remove`` and ``replace`` rules on an entry's title, content and
+    summary as the feed gives them, before they are sanitized (the sanitizer drops ``class``
+    and ``id``, which selectors need); :meth:`urls` runs the ``replace_url`` and ``hosts``
+    rules on the finished entry, whose URLs are absolute, and sanitizes what they changed.
+    """
+
+    def __init__(self, rules: Sequence[RewriteRule]):
+        compiled = _compile_all(tuple(rules))
+        self._markup = tuple(c for c in compiled if c.rule.kind in ("remove", "replace"))
+        self._urls = tuple(c for c in compiled if c.rule.kind in ("replace_url", "hosts"))
+
+    def markup(self, values: dict[str, str | None]) -> tuple[dict[str, str | None], list[Note]]:
+        """``values`` (``title``, ``content``, ``summary``: raw) after the markup rules."""
+        if not self._markup:
+            return values, []
+        values = dict(values)
+        notes: list[Note] = []
+        for compiled in self._markup:
+            rule = compiled.rule
+            if rule.kind == "remove":
+                for field in DEFAULT_FIELDS:
+                    if values[field]:
+                        values[field], count, first = _remove(str(values[field]), rule.pattern)
+                        if count:
+                            notes.append(Note(rule, field, count, first, ""))
+            else:
+                for field in rule.fields or DEFAULT_FIELDS:
+                    if values[field]:
+                        new, count, before, after = _replace_text(
+                            compiled.regex, rule, str(values[field])
+                        )
+                        if count:
+                            values[field] = new
+                            notes.append(Note(rule, field, count, before, after))
+        return values, notes
+
+    def urls(self, values: dict[str, Any], base: str | None) -> tuple[dict[str, Any], list[Note]]:
+        """``values`` (``link``, ``content``, ``summary``: sanitized, ``enclosures``) after the
+        URL rules; the HTML they changed is sanitized again (against ``base``)."""
+        if not self._urls:
+            return values, []
+        values = dict(values)
+        original = dict(values)
+        notes: list[Note] = []
+        for compiled in self._urls:
+            rule, rewrite = compiled.rule, _url_rewriter(compiled)
+            link = values["link"]
+            if link and (new_link := rewrite(link)) != link:
+                notes.append(Note(rule, "link", 1, link, new_link))
+                values["link"] = new_link
+            moved = []
+            for enclosure in values["enclosures"]:
+                new_url = rewrite(enclosure.url)
+                if new_url != enclosure.url:
+                    notes.append(Note(rule, "enclosure", 1, enclosure.url, new_url))
+                    enclosure = replace(enclosure, url=new_url)
+                moved.append(enclosure)
+            values["enclosures"] = tuple(moved)
+            for field in DEFAULT_FIELDS:
+                if values[field]:
+                    values[field], count, before, after = _rewrite_html_urls(values[field], rewrite)
+                    if count:
+                        notes.append(Note(rule, field, count, before, after))
+        for field in DEFAULT_FIELDS:
+            if values[field] != original[field]:
+                values[field] = clean_html(values[field], values["link"] or base) or None
+        return values, notes
+
+
+def rules_mark(rules: Sequence[RewriteRule]) -> str:
+    """A short digest of what ``rules`` do (their names left out), ``""`` for none.
+
+    The poller appends it to the body digest it stores, so that after a rule changes the
+    next poll fetches without validators and parses and stores the same body again
+    (issue 17: a changed rule applies to the entries still in the feed).
+    """
     if not rules:
-        return b""
-    return json.dumps(
+        return ""
+    text = json.dumps(
         [
             [r.kind, r.pattern, r.replacement, list(r.fields), [list(h) for h in r.hosts]]
             for r in rules
         ]
-    ).encode("utf-8", "surrogatepass")
-
-
-def rewrite_feed(
-    feed: FeedData, rules: Sequence[RewriteRule]
-) -> tuple[FeedData, tuple[RewriteChange, ...]]:
-    """``feed`` with every entry rewritten by ``rules``, and what each rule changed."""
-    if not rules or not feed.entries:
-        return feed, ()
-    compiled = _compile_all(tuple(rules))
-    entries = []
-    changes: list[RewriteChange] = []
-    for entry in feed.entries:
-        rewritten, changed = _rewrite_entry(entry, compiled)
-        entries.append(rewritten)
-        changes.extend(changed)
-    return replace(feed, entries=tuple(entries)), tuple(changes)
-
-
-def _rewrite_entry(
-    entry: EntryData, rules: Iterable[_Compiled]
-) -> tuple[EntryData, list[RewriteChange]]:
-    values: dict[str, Any] = {
-        "title": entry.title,
-        "content": entry.content,
-        "summary": entry.summary,
-        "link": entry.link,
-        "enclosures": entry.enclosures,
-    }
-    changes: list[RewriteChange] = []
-
-    def note(rule: RewriteRule, field: str, count: int, before: str, after: str) -> None:
-        changes.append(
-            RewriteChange(
-                rule=rule.name,
-                kind=rule.kind,
-                entry_key=entry.key,
-                entry_title=entry.title,
-                field=field,
-                count=count,
-                before=_snippet(before),
-                after=_snippet(after),
-            )
-        )
-
-    for compiled in rules:
-        rule = compiled.rule
-        if rule.kind == "remove":
-            for field in DEFAULT_FIELDS:
-                if values[field]:
-                    values[field], count, first = _remove(values[field], rule.pattern)
-                    if count:
-                        note(rule, field, count, first, "")
-        elif rule.kind == "replace":
-            for field in rule.fields or DEFAULT_FIELDS:
-                if values[field]:
-                    new, count, before, after = _replace_text(compiled.regex, rule, values[field])
-                    if count:
-                        values[field] = new
-                        note(rule, field, count, before, after)
-        else:
-            url_rule = _url_rewriter(compiled)
-            link = values["link"]
-            if link and (new_link := url_rule(link)) != link:
-                values["link"] = new_link
-                note(rule, "link", 1, link, new_link or "")
-            enclosures = []
-            for enclosure in values["enclosures"]:
-                new_url = url_rule(enclosure.url)
-                if new_url and new_url != enclosure.url:
-                    note(rule, "enclosure", 1, enclosure.url, new_url)
-                    enclosure = replace(enclosure, url=new_url)
-                enclosures.append(enclosure)
-            values["enclosures"] = tuple(enclosures)
-            for field in DEFAULT_FIELDS:
-                if values[field]:
-                    values[field], count, before, after = _rewrite_html_urls(
-                        values[field], url_rule
-                    )
-                    if count:
-                        note(rule, field, count, before, after)
-    if not changes:
-        return entry, []
-    return _made_safe(entry, values), changes
-
-
-def _made_safe(entry: EntryData, values: dict[str, Any]) -> EntryData:
-    """The entry with its rewritten fields sanitized again and a new content hash."""
-    base = values["link"] or entry.link
-    title = plain_text(values["title"]) if values["title"] != entry.title else entry.title
-    content = (
-        clean_html(values["content"], base) or None
-        if values["content"] != entry.content
-        else entry.content
     )
-    summary = (
-        clean_html(values["summary"], base) or None
-        if values["summary"] != entry.summary
-        else entry.summary
-    )
-    fingerprint = {
-        "was": entry.content_hash,
-        "title": title,
-        "link": values["link"],
-        "content": content,
-        "summary": summary,
-        "enclosures": [(e.url, e.type, e.length) for e in values["enclosures"]],
-    }
-    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode("utf-8", "replace"))
-    return replace(
-        entry,
-        title=title,
-        content=content,
-        summary=summary,
-        link=values["link"],
-        enclosures=values["enclosures"],
-        content_hash=digest.hexdigest(),
-    )
+    return "+" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 # -- the rule kinds -----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import resource
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -41,7 +42,7 @@ from aggregator.comments.selectors import PageSelectors
 from aggregator.errors import AggregatorError, ParseError
 from aggregator.fetch.decoding import format_size
 from aggregator.models import CommentData, CommentFeedData, FeedData, RewriteChange, RewriteRule
-from aggregator.parse import comment_feed, links, rewrite
+from aggregator.parse import comment_feed, links
 from aggregator.parse import feed as parse
 
 if TYPE_CHECKING:
@@ -449,8 +450,9 @@ def _parse_feed(
     now: datetime,
     rules: tuple[RewriteRule, ...] = (),
 ) -> FeedData:
-    feed = parse.parse_feed(content, headers, url, now=now)
-    return rewrite.rewrite_feed(feed, rules)[0] if rules else feed
+    feed = parse.parse_feed(content, headers, url, now=now, rewrite=rules)
+    # What the rules changed is for preview --explain; a poll need not carry it back.
+    return replace(feed, rewrite_changes=()) if feed.rewrite_changes else feed
 
 
 def _explain_rewrite(
@@ -460,7 +462,7 @@ def _explain_rewrite(
     now: datetime,
     rules: tuple[RewriteRule, ...],
 ) -> tuple[RewriteChange, ...]:
-    return rewrite.rewrite_feed(parse.parse_feed(content, headers, url, now=now), rules)[1]
+    return parse.parse_feed(content, headers, url, now=now, rewrite=rules).rewrite_changes
 
 
 def _parse_comments(
@@ -494,7 +496,9 @@ def _read_page(
 ) -> Detection:
     from aggregator.comments.detect import read_comments
 
-    return read_comments(html, page_url, "auto" if selectors.detect else selectors, timezone, now=now)
+    return read_comments(
+        html, page_url, "auto" if selectors.detect else selectors, timezone, now=now
+    )
 
 
 def _alternate_feeds(html: bytes, page_url: str) -> list[str]:

@@ -34,7 +34,7 @@ from aggregator.models import (
     SourceState,
     SourceUpdate,
 )
-from aggregator.parse.rewrite import rules_fingerprint
+from aggregator.parse.rewrite import rules_mark
 from aggregator.parse.sandbox import Parser, SandboxParser
 from aggregator.poll.resources import Clock, make_fetcher, same_limits, uses_search, utc_now
 from aggregator.poll.results import (
@@ -333,10 +333,17 @@ class Poller:
     def _poll(self, source: SourceConfig, state: SourceState, now: datetime) -> PollResult:
         storage = self.storage
         policy, adaptive = schedule_policy(self.config, source)
+        rewrite = self.config.rewrite_for(source)
+        # The stored body digest ends with the mark of the rules it was stored under: after a
+        # rule changed, the same body is fetched (no validators), parsed and stored again.
+        mark = rules_mark(rewrite)
+        same_rules = state.body_hash is None or state.body_hash.partition("+")[1:] == tuple(
+            mark.partition("+")[1:]
+        )
         fetched = self.fetcher.fetch(
             state.url,
-            etag=state.etag,
-            last_modified=state.last_modified,
+            etag=state.etag if same_rules else None,
+            last_modified=state.last_modified if same_rules else None,
             # An adopted redirect target is a found URL: only source.url has configured rights.
             provenance=Provenance.polled(source.url, state.url),
             request=self.config.request_for(source),
@@ -348,9 +355,7 @@ class Poller:
                 source, state, fetched, policy, base, now, "not-modified", SourceUpdate()
             )
         content = fetched.content or b""
-        rewrite = self.config.rewrite_for(source)
-        # The rules are part of what is stored: a changed rule parses the same body again.
-        digest = body_hash(content, rules_fingerprint(rewrite))
+        digest = body_hash(content) + mark
         if digest == state.body_hash:
             # A 200 whose body did not change counts as unchanged: no parse, no write but state.
             return self._unchanged(
