@@ -204,7 +204,7 @@ def test_a_replacement_cannot_blow_up_an_entry() -> None:
     values = {"title": "t", "content": "<p>" + "x" * 10_000 + "</p>", "summary": None}
     rules = [RewriteRule("replace", "x*?", "y" * 1000)]  # matches at every place
     assert Rewriter(rules).markup(values) == (values, [])
-    assert 10_000 * 1000 > MAX_REWRITTEN_CHARS
+    assert MAX_REWRITTEN_CHARS < 10_000 * 1000
 
 
 def test_a_changed_rule_rewrites_stored_entries_of_an_unchanged_feed(
@@ -274,11 +274,7 @@ def test_a_bad_rule_is_reported_with_its_file_and_line(
 ) -> None:
     path = tmp_path / "aggregator.yaml"
     path.write_text(
-        "sources:\n"
-        "  - name: one\n"
-        "    url: https://example.org/feed\n"
-        "    rewrite:\n"
-        f"      {rule}\n"
+        f"sources:\n  - name: one\n    url: https://example.org/feed\n    rewrite:\n      {rule}\n"
     )
     with pytest.raises(ConfigError) as caught:
         load_config(path)
