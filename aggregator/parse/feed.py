@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import feedparser
@@ -40,9 +40,11 @@ from aggregator.parse.hints import _int, _skip_hints, _update_period
 from aggregator.parse.identity import assign_keys, base_key
 from aggregator.parse.jsonfeed import looks_like_json, read_json_feed
 from aggregator.parse.links import alternate_feeds
-from aggregator.parse.rewrite import Note, Rewriter
 from aggregator.parse.sanitize import clean_html, clean_url, plain_text, xml_safe
 from aggregator.parse.xmlguard import defuse
+
+if TYPE_CHECKING:  # imported when a source has rules: RE2 stays out of a plain worker's start
+    from aggregator.parse.rewrite import Note, Rewriter
 
 # feedparser tries libxml2's SAX driver first when it is installed; its entity handling is not
 # the one xmlguard was checked against (expat's), and the failing import costs a path search on
@@ -99,7 +101,11 @@ def parse_feed(
     if len(raw_entries) > MAX_ENTRIES:
         notes.append(f"{len(raw_entries)} entries; only the first {MAX_ENTRIES} were read")
         raw_entries = raw_entries[:MAX_ENTRIES]
-    rewriter = Rewriter(rewrite) if rewrite else None
+    rewriter = None
+    if rewrite:
+        from aggregator.parse.rewrite import Rewriter
+
+        rewriter = Rewriter(rewrite)
     read = [_entry(raw, base, url, latest, content, rewriter) for raw in raw_entries]
     entries = assign_keys([entry for entry, _, _ in read], [legacy for _, legacy, _ in read])
     changes = tuple(
