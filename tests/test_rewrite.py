@@ -204,6 +204,10 @@ def test_a_replacement_cannot_blow_up_an_entry() -> None:
     values = {"title": "t", "content": "<p>" + "x" * 10_000 + "</p>", "summary": None}
     rules = [RewriteRule("replace", "x*?", "y" * 1000)]  # matches at every place
     assert Rewriter(rules).markup(values) == (values, [])
+    # A long entry (cut to what the sanitizer keeps) is still rewritten.
+    long = {"title": "t", "content": "<p>" + "a" * 400_000 + "</p>", "summary": None}
+    rewritten, notes = Rewriter([RewriteRule("replace", "a{8}", "b")]).markup(long)
+    assert notes and "aaaaaaaa" not in str(rewritten["content"])
     assert MAX_REWRITTEN_CHARS < 10_000 * 1000
 
 

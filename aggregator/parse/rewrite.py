@@ -172,6 +172,9 @@ class Rewriter:
         if not self._markup:
             return values, []
         values = dict(values)
+        for field in DEFAULT_FIELDS:  # the sanitizer keeps no more than this anyway
+            if values[field] and len(str(values[field])) > MAX_HTML_CHARS:
+                values[field] = str(values[field])[:MAX_HTML_CHARS]
         notes: list[Note] = []
         for compiled in self._markup:
             rule = compiled.rule
