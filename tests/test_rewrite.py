@@ -222,7 +222,9 @@ def test_a_changed_rule_rewrites_stored_entries_of_an_unchanged_feed(
     config = load_config(path)
     with Poller(config, manual=True) as poller:
         result = poller.poll_source(config.source("plain"))
-    assert result.ok and result.updated == 1, result.describe()  # only Post one has an .ad
+        assert result.ok and result.updated == 1, result.describe()  # only Post one has an .ad
+        again = poller.poll_source(config.source("plain"))
+    assert again.http_status == 304, again.describe()  # same rules: a conditional GET again
     with Storage(config.database) as storage:
         Publisher(config, storage).publish()
     document = feedparser.parse((tmp_path / "public" / "feeds" / "plain.atom").read_bytes())

@@ -337,9 +337,7 @@ class Poller:
         # The stored body digest ends with the mark of the rules it was stored under: after a
         # rule changed, the same body is fetched (no validators), parsed and stored again.
         mark = rules_mark(rewrite)
-        same_rules = state.body_hash is None or state.body_hash.partition("+")[1:] == tuple(
-            mark.partition("+")[1:]
-        )
+        same_rules = state.body_hash is None or state.body_hash.partition("+")[2] == mark[1:]
         fetched = self.fetcher.fetch(
             state.url,
             etag=state.etag if same_rules else None,
