@@ -296,3 +296,11 @@ def test_a_bad_default_rule_is_reported_too(tmp_path: Path) -> None:
     assert caught.value.problems == [
         f"{path}:4: defaults.rewrite[0].with: unknown key for a remove rule"
     ]
+
+
+def test_matches_inside_matches_are_removed_safely() -> None:
+    values = {"title": "t", "content": "<div class=a><p>x<span>y</span></p></div>tail<p>k</p>"}
+    rewritten, notes = Rewriter([RewriteRule("remove", ".a, p, span")]).markup(
+        {**values, "summary": None}
+    )
+    assert rewritten["content"] == "tail" and notes[0].count == 4

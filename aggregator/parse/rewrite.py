@@ -268,7 +268,8 @@ def _remove(markup: str, selector: str) -> tuple[str, int, str]:
     if not found:
         return markup, 0, ""
     first = found[0].html or ""
-    for node in found:
+    # Last first: a match inside another match goes before its ancestor, whose removal frees it.
+    for node in reversed(found):
         node.decompose()
     return _inner(tree), len(found), first
 
