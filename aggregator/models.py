@@ -107,6 +107,8 @@ class FeedData:
     update_period_seconds: int | None = None
     skip_hours: frozenset[int] = frozenset()
     skip_days: frozenset[str] = frozenset()
+    # What the source's rewrite rules changed (aggregator.parse.rewrite), for preview --explain.
+    rewrite_changes: tuple[RewriteChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -521,3 +523,49 @@ class AlertItem:
     parent_author: str | None = None
     parent_public_id: str | None = None
     title: str | None = None
+
+
+@dataclass(frozen=True)
+class RewriteRule:
+    """One rewrite rule (issue 17), as configured and checked, applied to entries before they
+    are stored (:mod:`aggregator.parse.rewrite`).
+
+    ``kind`` is ``remove`` (``pattern`` is a CSS selector), ``replace`` (``pattern`` an RE2
+    regular expression, ``replacement`` its ``with``, ``fields`` its ``in``), ``replace_url``
+    (an RE2 pattern for URLs) or ``hosts`` (``hosts``: old host → new host). ``name`` is its
+    key path in the configuration (``sources[2].rewrite[0]``), for ``preview --explain``.
+    Plain values only, so a rule crosses into the parse sandbox as it is.
+    """
+
+    kind: str
+    pattern: str = ""
+    replacement: str = ""
+    fields: tuple[str, ...] = ()
+    hosts: tuple[tuple[str, str], ...] = ()
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class RewriteChange:
+    """What one rewrite rule changed in one entry: ``count`` matches in ``field`` (``title``,
+    ``content``, ``summary``, ``link`` or ``enclosure``), with a short ``before`` and ``after``."""
+
+    rule: str
+    kind: str
+    entry_key: str
+    entry_title: str
+    field: str
+    count: int
+    before: str = ""
+    after: str = ""
+
+
+@dataclass(frozen=True)
+class SourceRewrites:
+    """One source's rewrite rules and what they change in its feed now, or why that is
+    unknown (``error``): what ``aggregator preview --explain`` reports."""
+
+    source: str
+    rules: tuple[RewriteRule, ...]
+    changes: tuple[RewriteChange, ...] = ()
+    error: str | None = None

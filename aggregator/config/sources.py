@@ -25,7 +25,9 @@ from aggregator.config.request_options import (
     _check_pair_values,
     _named_pairs,
 )
+from aggregator.config.rewrite import rewrite_rules
 from aggregator.config.units import Duration, PositiveDuration, Size
+from aggregator.models import RewriteRule
 from aggregator.secret import Secret
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -97,6 +99,7 @@ class DefaultsConfig(_EntryRules):
     @classmethod
     def _check_discussions(cls, value: tuple[Any, ...]) -> tuple[Any, ...]:
         return _check_discussion_items(value)
+
     # A proxy for every source that sets none (README, "Request options"); unset: the
     # HTTP_PROXY / HTTPS_PROXY / NO_PROXY environment; "none": always direct.
     proxy: ProxyValue | None = None
@@ -106,6 +109,14 @@ class DefaultsConfig(_EntryRules):
     full_text: FullTextMode = False
 
     _check_full_text = field_validator("full_text", mode="before")(_full_text_mode)
+
+    # Rewrite rules for every source's entries, before storing (README, "Rewrite rules").
+    rewrite: tuple[RewriteRule, ...] = ()
+
+    @field_validator("rewrite", mode="before")
+    @classmethod
+    def _check_rewrite(cls, value: Any) -> tuple[RewriteRule, ...]:
+        return rewrite_rules(value)  # RuleError names the item and key
 
     @model_validator(mode="after")
     def _check_intervals(self) -> DefaultsConfig:
@@ -151,6 +162,7 @@ class SourceConfig(_EntryRules):
     @classmethod
     def _check_discussions(cls, value: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
         return None if value is None else _check_discussion_items(value)
+
     # Request options (README, "Request options"): sent only to the origin of `url`.
     headers: tuple[tuple[str, SecretValue], ...] = ()
     auth: AuthConfig | None = None
@@ -164,6 +176,15 @@ class SourceConfig(_EntryRules):
     full_text: FullTextMode | None = None
 
     _check_full_text = field_validator("full_text", mode="before")(_full_text_mode)
+
+    # Rewrite rules (README, "Rewrite rules"): after the defaults' unless rewrite_defaults is false.
+    rewrite: tuple[RewriteRule, ...] = ()
+    rewrite_defaults: bool = True
+
+    @field_validator("rewrite", mode="before")
+    @classmethod
+    def _check_rewrite(cls, value: Any) -> tuple[RewriteRule, ...]:
+        return rewrite_rules(value)  # RuleError names the item and key
 
     @field_validator("headers", mode="before")
     @classmethod

@@ -33,7 +33,8 @@ import queue
 import resource
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -43,7 +44,7 @@ from aggregator.comments import pages
 from aggregator.comments.selectors import PageSelectors
 from aggregator.errors import AggregatorError, ParseError
 from aggregator.fetch.decoding import format_size
-from aggregator.models import CommentData, CommentFeedData, FeedData
+from aggregator.models import CommentData, CommentFeedData, FeedData, RewriteChange, RewriteRule
 from aggregator.parse import comment_feed, links
 from aggregator.parse import feed as parse
 
@@ -66,11 +67,31 @@ _EXTRACT_MODULE = "aggregator.fulltext.extract"
 
 
 class Parser(Protocol):
-    """What the pipeline needs from a parser, wherever it runs."""
+    """What the pipeline needs from a parser, wherever it runs.
+
+    ``parse_feed``'s ``rewrite`` rules (:mod:`aggregator.parse.rewrite`) are applied where the
+    feed is parsed, so a rule's work on hostile HTML has the parse's limits too.
+    """
 
     def parse_feed(
-        self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule] = (),
     ) -> FeedData: ...
+
+    def explain_rewrite(
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule],
+    ) -> tuple[RewriteChange, ...]: ...
 
     def parse_comments(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
@@ -109,9 +130,26 @@ class InProcessParser:
     """Parses in the calling thread: no limits beyond those of the parse functions."""
 
     def parse_feed(
-        self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule] = (),
     ) -> FeedData:
-        return parse.parse_feed(content, headers, url, now=now)
+        return _parse_feed(content, dict(headers), url, now, tuple(rewrite))
+
+    def explain_rewrite(
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule],
+    ) -> tuple[RewriteChange, ...]:
+        return _explain_rewrite(content, dict(headers), url, now, tuple(rewrite))
 
     def parse_comments(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
@@ -193,9 +231,32 @@ class SandboxParser:
         )
 
     def parse_feed(
-        self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule] = (),
     ) -> FeedData:
-        result: FeedData = self._lane(content).run(_parse_feed, content, dict(headers), url, now)
+        result: FeedData = self._lane(content).run(
+            _parse_feed, content, dict(headers), url, now, tuple(rewrite)
+        )
+        return result
+
+    def explain_rewrite(
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule],
+    ) -> tuple[RewriteChange, ...]:
+        """What each rule of ``rewrite`` changes in the feed (``aggregator preview --explain``)."""
+        result: tuple[RewriteChange, ...] = self._lane(content).run(
+            _explain_rewrite, content, dict(headers), url, now, tuple(rewrite)
+        )
         return result
 
     def parse_comments(
@@ -439,8 +500,26 @@ def _start_worker(limit: int, preload: str | None = None) -> None:
 
 
 # Module-level so that the worker process can import them by name.
-def _parse_feed(content: bytes, headers: dict[str, str], url: str, now: datetime) -> FeedData:
-    return parse.parse_feed(content, headers, url, now=now)
+def _parse_feed(
+    content: bytes,
+    headers: dict[str, str],
+    url: str,
+    now: datetime,
+    rules: tuple[RewriteRule, ...] = (),
+) -> FeedData:
+    feed = parse.parse_feed(content, headers, url, now=now, rewrite=rules)
+    # What the rules changed is for preview --explain; a poll need not carry it back.
+    return replace(feed, rewrite_changes=()) if feed.rewrite_changes else feed
+
+
+def _explain_rewrite(
+    content: bytes,
+    headers: dict[str, str],
+    url: str,
+    now: datetime,
+    rules: tuple[RewriteRule, ...],
+) -> tuple[RewriteChange, ...]:
+    return parse.parse_feed(content, headers, url, now=now, rewrite=rules).rewrite_changes
 
 
 def _parse_comments(
@@ -474,7 +553,9 @@ def _read_page(
 ) -> Detection:
     from aggregator.comments.detect import read_comments
 
-    return read_comments(html, page_url, "auto" if selectors.detect else selectors, timezone, now=now)
+    return read_comments(
+        html, page_url, "auto" if selectors.detect else selectors, timezone, now=now
+    )
 
 
 def _alternate_feeds(html: bytes, page_url: str) -> list[str]:

@@ -35,6 +35,7 @@ from aggregator.models import (
     SourceState,
     SourceUpdate,
 )
+from aggregator.parse.rewrite import rules_mark
 from aggregator.parse.sandbox import Parser, SandboxParser
 from aggregator.poll.resources import Clock, make_fetcher, same_limits, uses_search, utc_now
 from aggregator.poll.results import (
@@ -354,10 +355,15 @@ class Poller:
     def _poll(self, source: SourceConfig, state: SourceState, now: datetime) -> PollResult:
         storage = self.storage
         policy, adaptive = schedule_policy(self.config, source)
+        rewrite = self.config.rewrite_for(source)
+        # The stored body digest ends with the mark of the rules it was stored under: after a
+        # rule changed, the same body is fetched (no validators), parsed and stored again.
+        mark = rules_mark(rewrite)
+        same_rules = state.body_hash is None or state.body_hash.partition("+")[2] == mark[1:]
         fetched = self.fetcher.fetch(
             state.url,
-            etag=state.etag,
-            last_modified=state.last_modified,
+            etag=state.etag if same_rules else None,
+            last_modified=state.last_modified if same_rules else None,
             # An adopted redirect target is a found URL: only source.url has configured rights.
             provenance=Provenance.polled(source.url, state.url),
             request=self.config.request_for(source),
@@ -369,7 +375,7 @@ class Poller:
                 source, state, fetched, policy, base, now, "not-modified", SourceUpdate()
             )
         content = fetched.content or b""
-        digest = body_hash(content)
+        digest = body_hash(content) + mark
         if digest == state.body_hash:
             # A 200 whose body did not change counts as unchanged: no parse, no write but state.
             return self._unchanged(
@@ -382,7 +388,9 @@ class Poller:
                 "unchanged",
                 SourceUpdate(etag=fetched.etag, last_modified=fetched.last_modified),
             )
-        feed = self.parser.parse_feed(content, fetched.headers, fetched.final_url, now=now)
+        feed = self.parser.parse_feed(
+            content, fetched.headers, fetched.final_url, now=now, rewrite=rewrite
+        )
         screened = self._screen(source, state, feed.entries, feed.title, now)
         with self.write_lock, storage.transaction():
             stored = storage.store_entries(state, screened.kept, now)
