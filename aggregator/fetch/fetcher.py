@@ -181,11 +181,15 @@ class Fetcher:
         provenance: Provenance | None = None,
         headers: Mapping[str, str] | None = None,
         request: RequestOptions | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> FetchResult:
         """Fetch ``url`` once, conditionally when validators are given.
 
         ``headers`` are sent too (an API's ``Accept`` or ``Authorization``), on the first
-        request and on redirects to the same origin only.
+        request and on redirects to the same origin only. ``method`` and ``body`` make another
+        request than a GET (a comment API's ``POST``, issue 16) under the same rules and limits;
+        a 307/308 redirect repeats it, any other redirect turns it into a GET (RFC 9110, 15.4).
 
         HTTP requests wait for a slot under :attr:`limits` (global, per host, per domain);
         files cost nothing and do not. ``provenance`` says where the URL came from; without it
@@ -218,6 +222,8 @@ class Fetcher:
                     provenance=provenance,
                     extra=dict(headers or {}),
                     request=request,
+                    method=method,
+                    body=body,
                 )
             )
 
@@ -231,6 +237,8 @@ class Fetcher:
         provenance: Provenance,
         extra: dict[str, str] | None = None,
         request: RequestOptions | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> FetchResult:
         """One fetch, redirects included, within the total deadline; errors as one line."""
         bound = asyncio.timeout(self.timeout)
@@ -243,6 +251,8 @@ class Fetcher:
                     provenance=provenance,
                     extra=extra or {},
                     request=request,
+                    method=method,
+                    body=body,
                 )
         except TimeoutError:
             if bound.expired():
@@ -264,6 +274,8 @@ class Fetcher:
         provenance: Provenance,
         extra: dict[str, str],
         request: RequestOptions | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> FetchResult:
         headers = dict(extra)
         if request is not None and request.user_agent:
@@ -293,8 +305,10 @@ class Fetcher:
                     await check_target_name(requested, rule, self._resolver)
                 hop_headers = _hop_headers(headers, current, request)
                 proxy_url, proxy_auth = split_proxy(proxy)
-                call = self._session(rule, proxy or "").get(
+                call = self._session(rule, proxy or "").request(
+                    method,
                     requested,
+                    data=body,
                     headers=hop_headers,
                     allow_redirects=False,
                     proxy=proxy_url,
@@ -309,6 +323,8 @@ class Fetcher:
                     target = _redirect_target(current, response_headers["location"], status)
                     if status not in (301, 308):
                         all_permanent = False
+                    if status not in (307, 308):
+                        method, body = "GET", None
                     if target in seen:
                         raise FetchError(f"redirect loop at {short_url(target)}", status=status)
                     seen.add(target)
@@ -325,10 +341,10 @@ class Fetcher:
                     return _result(url, current, status, response_headers, None, started, permanent)
                 if not 200 <= status < 300:
                     raise status_error(status, response.reason, response_headers)
-                body = await self._read_body(response, response_headers)
-                if not body:
+                content = await self._read_body(response, response_headers)
+                if not content:
                     raise FetchError(f"empty response (HTTP {status}, no body)", status=status)
-                return _result(url, current, status, response_headers, body, started, permanent)
+                return _result(url, current, status, response_headers, content, started, permanent)
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
     async def _read_body(self, response: aiohttp.ClientResponse, headers: dict[str, str]) -> bytes:
