@@ -64,20 +64,42 @@ def add(
         if _same_url(source.url, found.url):
             raise ConfigError([f"{found.url} is already configured as source {source.name!r}"])
     taken = {source.name for source in config.sources}
+    system = _usable_proposal(probe)
     new = NewSource(
         name=name or derive_name(title or found.title, found.url, taken),
         url=found.url,
         title=title,
         tags=tags,
         comments_page=probe.comments_page,
+        comment_system=tuple(system.as_config().items()) if system else (),
     )
     if probe.comments_page:
         echo(f"  writing comments_page: {probe.comments_page}")
+    if system is not None:
+        echo(f"  writing {system.describe()}")
+    elif probe.proposals:
+        echo(f"  to follow them, add to the source: {probe.proposals[0].describe()}")
     if dry_run:
         echo(f"would add source {new.name!r} to {obj.config_path} (--dry-run)")
         return
     add_sources(obj.config_path, [new])
     echo(f"added source {new.name!r} to {obj.config_path}")
+
+
+def _usable_proposal(probe: Any) -> Any:
+    """The first comment system proposed for the posts' pages that can be written as it is
+    (a known provider, every required setting found in the page), else ``None``."""
+    from aggregator.discussions.registry import parse_settings
+
+    for proposal in probe.proposals:
+        if proposal.needs or proposal.note:
+            continue
+        try:
+            parse_settings(proposal.as_config(), "comments")
+        except ValueError:
+            continue  # a provider aggregator does not have, or settings it refuses
+        return proposal
+    return None
 
 
 def _describe_probe(found: Any, probe: Any) -> str:
