@@ -41,7 +41,9 @@ def add(
 
     Tries the URL itself, the page's <link rel="alternate"> feeds, then the usual places
     (/feed/, /rss, /atom.xml, /index.rdf ...). Prints what it found, then appends the source to
-    the config file, keeping its comments and layout.
+    the config file, keeping its comments and layout. When the post pages embed a comment
+    system (Isso, Remark42, Discourse, ...), its comment_system is written (or, when only you
+    can complete it, printed).
 
     Example: aggregator add https://www.moonofalabama.org/ --tag politics
     """
