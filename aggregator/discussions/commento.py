@@ -97,7 +97,9 @@ class Commento(Provider):
                     parent_key=self.key(parent) if parent else None,
                 )
             )
-        return ThreadData(ref, tuple(comments), gone_keys=tuple(gone))
+        return ThreadData(
+            ref, tuple(comments), gone_keys=tuple(gone), complete=len(items) <= MAX_COMMENTS
+        )
 
 
 def _thread_order(items: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str | None]]:

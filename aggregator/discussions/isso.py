@@ -53,7 +53,7 @@ class Isso(Provider):
         return [ThreadRef(ref=urlsplit(url).path or "/", url=url)]
 
     def fetch_thread(self, ref: ThreadRef) -> ThreadData:
-        top = self._read(ref.ref, None)
+        top, complete = self._read(ref.ref, None)
         if top is None:
             return ThreadData(ref, (), complete=False)
         comments: list[CommentData] = []
@@ -62,18 +62,22 @@ class Isso(Provider):
             replies = item.get("replies") if isinstance(item.get("replies"), list) else []
             assert isinstance(replies, list)
             if as_int(item.get("hidden_replies")):
-                replies = self._more(ref.ref, item, replies)
+                replies, read_all = self._more(ref.ref, item, replies)
+                complete = complete and read_all
             self._add(ref, item, None, bool(replies), comments, gone)
             for reply in replies:
                 if isinstance(reply, dict):
                     self._add(ref, reply, item.get("id"), False, comments, gone)
             if len(comments) >= MAX_COMMENTS:
                 break
-        return ThreadData(ref, tuple(comments[:MAX_COMMENTS]), gone_keys=tuple(gone))
+        complete = complete and len(comments) < MAX_COMMENTS
+        return ThreadData(
+            ref, tuple(comments[:MAX_COMMENTS]), gone_keys=tuple(gone), complete=complete
+        )
 
-    def _read(self, uri: str, parent: int | None) -> list[dict[str, Any]] | None:
+    def _read(self, uri: str, parent: int | None) -> tuple[list[dict[str, Any]] | None, bool]:
         """Every comment at one level (the thread's top level, or one comment's replies), all
-        pages; ``None`` when Isso does not know the thread."""
+        pages (``None`` when Isso does not know the thread), and whether every page was read."""
         found: list[dict[str, Any]] = []
         after: float | None = None
         for _ in range(MAX_PAGES):
@@ -88,26 +92,28 @@ class Isso(Provider):
                 answer = self.get("/", params)
             except FetchError as error:
                 if error.status == 404 and not found and parent is None:
-                    return None
+                    return None, False
                 raise
             if not isinstance(answer, dict) or not isinstance(answer.get("replies"), list):
                 raise ParseError("Isso API /: no list of replies in the answer")
             page = [item for item in answer["replies"] if isinstance(item, dict)]
             found += page
             times = [t for t in (_created(item) for item in page) if t is not None]
-            if not as_int(answer.get("hidden_replies")) or not times or len(found) > MAX_COMMENTS:
+            if not as_int(answer.get("hidden_replies")):
+                return found, True
+            if not times or len(found) > MAX_COMMENTS:
                 break
             after = max(times)
-        return found
+        return found, False
 
-    def _more(self, uri: str, item: dict[str, Any], replies: list[Any]) -> list[Any]:
-        """A comment's replies when ``nested_limit`` left some out."""
+    def _more(self, uri: str, item: dict[str, Any], replies: list[Any]) -> tuple[list[Any], bool]:
+        """A comment's replies when ``nested_limit`` left some out, and whether all were read."""
         ident = as_int(item.get("id"))
         if ident is None:
-            return replies
-        more = self._read(uri, ident) or []
+            return replies, False
+        more, complete = self._read(uri, ident)
         seen = {r.get("id") for r in replies if isinstance(r, dict)}
-        return [*replies, *(r for r in more if r.get("id") not in seen)]
+        return [*replies, *(r for r in more or [] if r.get("id") not in seen)], complete
 
     def _add(
         self,

@@ -92,7 +92,9 @@ class Remark42(Provider):
                     parent_key=self.key(parent) if isinstance(parent, str) and parent else None,
                 )
             )
-        return ThreadData(ref, tuple(comments), gone_keys=tuple(gone))
+        return ThreadData(
+            ref, tuple(comments), gone_keys=tuple(gone), complete=len(flat) < MAX_COMMENTS
+        )
 
 
 def _walk(nodes: list[Any]) -> Any:
