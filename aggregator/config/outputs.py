@@ -110,7 +110,6 @@ class OutputConfig(_EntryRules):
         if (self.comment_authors or self.replies_to) and self.items != "comments":
             raise ValueError("comment_authors and replies_to need items: comments")
         return self
-
     # Publish /feeds/{name}/comment-changes.*: comment edits and disappearances (issue 15).
     comment_changes: bool = False
     # Flood control (aggregator.select.selection.cap_floods): at most N entries of one source on each

@@ -87,7 +87,6 @@ class DefaultsConfig(_EntryRules):
     @classmethod
     def _check_discussions(cls, value: tuple[Any, ...]) -> tuple[Any, ...]:
         return _check_discussion_items(value)
-
     # A proxy for every source that sets none (README, "Request options"); unset: the
     # HTTP_PROXY / HTTPS_PROXY / NO_PROXY environment; "none": always direct.
     proxy: ProxyValue | None = None
@@ -138,7 +137,6 @@ class SourceConfig(_EntryRules):
     @classmethod
     def _check_discussions(cls, value: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
         return None if value is None else _check_discussion_items(value)
-
     # Request options (README, "Request options"): sent only to the origin of `url`.
     headers: tuple[tuple[str, SecretValue], ...] = ()
     auth: AuthConfig | None = None

@@ -417,9 +417,7 @@ def _read_page(
 ) -> Detection:
     from aggregator.comments.detect import read_comments
 
-    return read_comments(
-        html, page_url, "auto" if selectors.detect else selectors, timezone, now=now
-    )
+    return read_comments(html, page_url, "auto" if selectors.detect else selectors, timezone, now=now)
 
 
 def _alternate_feeds(html: bytes, page_url: str) -> list[str]:

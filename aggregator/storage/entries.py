@@ -63,15 +63,7 @@ class EntryQueries:
                     + ") VALUES (?, ?, ?, ?, ?, ?, "
                     + ", ".join("?" for _ in values)
                     + ")",
-                    (
-                        source.id,
-                        entry.key,
-                        write.public_id,
-                        stamp,
-                        write.sort_at,
-                        stamp,
-                        *values.values(),
-                    ),
+                    (source.id, entry.key, write.public_id, stamp, write.sort_at, stamp, *values.values()),
                 )
                 continue
             if write.changed:
@@ -151,3 +143,4 @@ class EntryQueries:
         if table not in ("sources", "entries", "comments"):
             raise ValueError(table)
         return int(self._rows(f"SELECT count(*) AS n FROM {table}")[0]["n"])
+

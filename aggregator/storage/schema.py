@@ -423,3 +423,4 @@ def _podcast(db: Database) -> None:
     """An entry's podcast tags (iTunes and Podcasting 2.0: image, duration, episode, explicit,
     transcript, chapters) as a JSON list of ``[name, value]`` pairs (issue 17, item 7)."""
     db.execute("ALTER TABLE entries ADD COLUMN podcast TEXT")
+
