@@ -124,6 +124,11 @@ def test_every_system_of_one_page_in_order_and_the_discourse_topic() -> None:
     assert found is not None and found.topic_id == 42
     assert found.base_url == "https://forum.example/"
     assert discourse_embed(_page(EMBEDS["isso"][0]), PAGE) is None
+    # What a hostile page puts in its attributes reaches notes, `status` and the config file
+    # without escape sequences or line breaks.
+    hostile = '<script src="https://giscus.app/client.js" data-repo="a/b" data-category="x\x1b[2J\ny"></script>'
+    (proposal,) = propose(_page(hostile), PAGE)
+    assert proposal.as_config()["category"] == "x y"
 
 
 def test_no_false_positive_over_the_real_pages() -> None:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from aggregator.parse.links import _parse_html, _web_url
+from aggregator.terminal import safe_text
 
 # Code is searched this far into each inline script, and configs this long at most.
 _MAX_SCRIPT = 200_000
@@ -58,6 +59,12 @@ class Proposal:
     settings: tuple[tuple[str, str], ...]
     needs: tuple[str, ...] = ()
     note: str | None = None
+
+    def __post_init__(self) -> None:
+        # Values come from a hostile page and end up in notes, `status` and the config file:
+        # no escape sequences, no control characters, no line breaks, and not too long.
+        clean = tuple((k, safe_text(v)[:500]) for k, v in self.settings)
+        object.__setattr__(self, "settings", clean)
 
     def as_config(self) -> dict[str, str]:
         """The ``comment_system`` mapping proposed (without what ``needs`` names)."""
