@@ -4,6 +4,7 @@ Commento simulated on 127.0.0.1 (tests/selfhostedsim.py), each a blog whose sour
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sqlite3
@@ -416,3 +417,53 @@ def test_settings_are_checked_with_file_and_line(tmp_path: Path) -> None:
     assert f"{bad}:4: sources[0].comment_system: remark42: site must be set" in text
     assert f"{bad}:7: sources[1].comment_system: isso: base_url must be set" in text
     assert f"{bad}:10: sources[2].comment_system: commento: unknown key(s) forum" in text
+
+
+HOSTILE_BODIES = {
+    "not JSON": b"<html>Bad gateway</html>",
+    "a list": b"[1, 2, 3]",
+    "wrong types": json.dumps(
+        {
+            "replies": [{"id": "x", "replies": "no"}, "str", {"id": 5, "mode": "1"}],
+            "comments": {"a": 1},
+            "post_stream": {"posts": [{"id": True}], "stream": ["1", None]},
+            "success": True,
+        }
+    ).encode(),
+    "deep": b"[" * 100_000 + b"]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES)
+@pytest.mark.parametrize("system", ["discourse", "isso", "remark42", "commento"])
+def test_a_hostile_answer_is_one_error_or_an_empty_thread(
+    httpserver: HTTPServer, system: str, body: str
+) -> None:
+    from aggregator.discussions.api import ApiClient
+    from aggregator.discussions.base import ThreadRef
+    from aggregator.discussions.registry import PROVIDERS, parse_settings
+    from aggregator.errors import AggregatorError
+    from aggregator.fetch.fetcher import Fetcher
+
+    httpserver.expect_request(re.compile(r"^/")).respond_with_data(
+        HOSTILE_BODIES[body], content_type="application/json"
+    )
+    extra = {"remark42": {"site": "s"}, "commento": {"domain": "d"}}.get(system, {})
+    settings = parse_settings(
+        {
+            "type": system,
+            "base_url": httpserver.url_for("/api"),
+            "requests_per_minute": 6000,
+            **extra,
+        },
+        "comments",
+    )
+    with Fetcher(timeout=5) as fetcher:
+        provider = PROVIDERS[system](settings, ApiClient(lambda: fetcher))
+        ref = ThreadRef("7" if system == "discourse" else "/post", "http://blog.example/post")
+        try:
+            data = provider.fetch_thread(ref)
+        except AggregatorError as error:
+            assert "\n" not in str(error) and len(str(error)) < 400
+        else:
+            assert all(c.key.startswith(f"@{system}:") for c in data.comments)
