@@ -30,7 +30,7 @@ from aggregator.discussions.base import (
     from_iso,
     make_comment,
 )
-from aggregator.errors import FetchError, ParseError
+from aggregator.errors import AggregatorError, FetchError, ParseError
 from aggregator.models import CommentData, ThreadState
 from aggregator.parse.sanitize import clean_html, plain_text
 
@@ -79,10 +79,16 @@ class Discourse(Provider):
         from aggregator.discussions.detect import discourse_embed
 
         found = discourse_embed(self.api.get_page(self, url), url)
-        if found is None or found.topic_id is None:
-            return None
+        if found is None:
+            return None  # no embed on this post (comments off)
         if found.base_url and found.base_url.rstrip("/") != self.base_url:
             return None  # another forum's topic
+        if found.topic_id is None:
+            # The usual embed names the post, not the topic: only /embed/info can tell which.
+            raise AggregatorError(
+                "the post page embeds Discourse by its URL, not a topicId: set api_key "
+                "(and api_username) so that /embed/info can find its topic"
+            )
         return found.topic_id
 
     def fetch_thread(self, ref: ThreadRef) -> ThreadData:
