@@ -33,6 +33,8 @@ from aggregator.parse.sanitize import clean_html, clean_url, plain_text
 
 PAGE_SIZE = 100
 MAX_PAGES = 50
+# Comments whose hidden replies are asked for, per thread read (each costs requests).
+MAX_REPLY_READS = 20
 ACCEPTED, PENDING, DELETED_MODE = 1, 2, 4
 
 
@@ -58,12 +60,17 @@ class Isso(Provider):
             return ThreadData(ref, (), complete=False)
         comments: list[CommentData] = []
         gone: list[str] = []
+        reply_reads = 0
         for item in top:
             replies = item.get("replies") if isinstance(item.get("replies"), list) else []
             assert isinstance(replies, list)
             if as_int(item.get("hidden_replies")):
-                replies, read_all = self._more(ref.ref, item, replies)
-                complete = complete and read_all
+                if reply_reads < MAX_REPLY_READS:
+                    reply_reads += 1
+                    replies, read_all = self._more(ref.ref, item, replies)
+                    complete = complete and read_all
+                else:
+                    complete = False
             self._add(ref, item, None, bool(replies), comments, gone)
             for reply in replies:
                 if isinstance(reply, dict):
