@@ -25,6 +25,7 @@ from werkzeug import Request, Response
 from aggregator.config.loading import load_config
 from aggregator.discussions import discourse, isso
 from aggregator.errors import ConfigError
+from aggregator.parse.sandbox import InProcessParser
 from aggregator.poll.poller import Poller
 from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage
@@ -234,10 +235,11 @@ outputs:
 
 
 def _poll(path: Path, poller: Poller | None = None) -> list:
+    """Poll every source (feeds parsed in this process: the sandbox is not under test here)."""
     config = load_config(path)
     if poller is not None:
         return poller.poll_many(config.sources)
-    with Poller(config, manual=True) as fresh:
+    with Poller(config, manual=True, parser=InProcessParser()) as fresh:
         results = fresh.poll_many(config.sources)
         with Storage(config.database) as storage:
             Publisher(config, storage).publish()
@@ -361,7 +363,7 @@ def test_each_system_stored_once_in_thread_order_and_republished(
 
 def test_edits_and_deletions_on_the_next_poll(config_path: Path, sim: SelfHostedSim) -> None:
     config = load_config(config_path)
-    with Poller(config, manual=True) as poller:
+    with Poller(config, manual=True, parser=InProcessParser()) as poller:
         _poll(config_path, poller)
         origin = sim.origin  # type: ignore[attr-defined]
         thread = sim.remark_threads[("blog", f"{origin}/remarkblog/post-1")]
@@ -393,7 +395,7 @@ def test_429_and_errors_stop_one_system_only(config_path: Path, sim: SelfHostedS
     sim.fail["discourse"] = [(500, {})]  # the first topic read fails, the other reads go on
     sim.commento_domains.clear()  # success: false
     config = load_config(config_path)
-    with Poller(config, manual=True) as poller:
+    with Poller(config, manual=True, parser=InProcessParser()) as poller:
         results = {r.source: r for r in _poll(config_path, poller)}
         asked = len(sim.requests("isso"))
         _poll(config_path, poller)
