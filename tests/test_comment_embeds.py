@@ -170,6 +170,9 @@ def test_add_writes_a_complete_comment_system_and_proposes_an_incomplete_one(
         main, ["--config", str(config), "add", blog.origin + "/wp/feed/", "--name", "remarked"]
     )
     assert result.exit_code == 0, result.output
+    assert "loads its comments by script (Remark42): not in the page, followed through its API" in (
+        result.output
+    )
     assert (
         "  writing comment_system: {type: remark42, base_url: https://remark42.example.com, "
         "site: my_site}" in result.output.splitlines()

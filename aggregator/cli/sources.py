@@ -61,12 +61,12 @@ def add(
     echo(f"  title:    {found.title or '(none)'}")
     echo(f"  format:   {found.format}")
     echo(f"  entries:  {found.entries}")
-    echo(f"  comments: {_describe_probe(found, probe)}")
+    system = _usable_proposal(probe)
+    echo(f"  comments: {_describe_probe(found, probe, followed=system is not None)}")
     for source in config.sources:
         if _same_url(source.url, found.url):
             raise ConfigError([f"{found.url} is already configured as source {source.name!r}"])
     taken = {source.name for source in config.sources}
-    system = _usable_proposal(probe)
     new = NewSource(
         name=name or derive_name(title or found.title, found.url, taken),
         url=found.url,
@@ -104,7 +104,7 @@ def _usable_proposal(probe: Any) -> Any:
     return None
 
 
-def _describe_probe(found: Any, probe: Any) -> str:
+def _describe_probe(found: Any, probe: Any, *, followed: bool = False) -> str:
     """One line on where ``add`` would read the comments from (a :class:`CommentProbe`)."""
     if probe.kind == "feed":
         return f"{found.with_comment_feed} of {found.entries} posts carry a comment feed"
@@ -113,9 +113,10 @@ def _describe_probe(found: Any, probe: Any) -> str:
         count = f"{probe.comments} comment(s)" if probe.comments else "no comment yet"
         return f"no comment feeds; in the pages: {probe.detector} markup, {count} in {page}"
     if probe.kind == "script":
+        how = "followed through its API" if followed else "not followed"
         return (
             f"no comment feeds; {page} loads its comments by script "
-            f"({', '.join(probe.script_systems)}): not in the page, not followed"
+            f"({', '.join(probe.script_systems)}): not in the page, {how}"
         )
     if probe.kind == "error":
         return f"no comment feeds; {page} could not be read: {probe.error}"

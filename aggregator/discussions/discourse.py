@@ -29,6 +29,7 @@ from aggregator.discussions.base import (
     entry_url,
     from_iso,
     make_comment,
+    same_page,
 )
 from aggregator.errors import AggregatorError, FetchError, ParseError
 from aggregator.models import CommentData, ThreadState
@@ -81,7 +82,7 @@ class Discourse(Provider):
         found = discourse_embed(self.api.get_page(self, url), url)
         if found is None:
             return None  # no embed on this post (comments off)
-        if found.base_url and found.base_url.rstrip("/") != self.base_url:
+        if found.base_url and not same_page(found.base_url, self.base_url):
             return None  # another forum's topic
         if found.topic_id is None:
             # The usual embed names the post, not the topic: only /embed/info can tell which.
