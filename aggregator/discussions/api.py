@@ -67,7 +67,8 @@ class _Cached:
 
 
 class ApiClient:
-    """JSON GETs for providers, under one budget per API host. Thread-safe."""
+    """JSON requests for providers (GET; POST where an API reads with it), under one budget
+    per API host. Thread-safe."""
 
     def __init__(
         self,
@@ -208,14 +209,58 @@ class ApiClient:
         :class:`RateLimitedError`, :class:`FetchError` or :class:`ParseError`, one line each,
         without the query string or any secret of ``provider``.
         """
-        if params:
-            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+        url = _with_params(url, params)
+        return self._request(provider, url, headers=headers, found=found, decode=True)
+
+    def post_json(
+        self,
+        provider: Provider,
+        url: str,
+        payload: Mapping[str, object],
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """POST ``payload`` as JSON to ``url`` and return the JSON answer (Commento's API reads
+        with POST). Same budget, limits and errors as :meth:`get_json`; never cached."""
+        body = json.dumps(payload).encode()
+        return self._request(
+            provider,
+            url,
+            headers={"Content-Type": "application/json", **(headers or {})},
+            method="POST",
+            body=body,
+            decode=True,
+        )
+
+    def get_page(self, provider: Provider, url: str) -> bytes:
+        """The bytes of a web page the provider must read (a post's page holding the embed
+        code), fetched as a found URL under the same budget and limits; never cached."""
+        page: bytes = self._request(provider, url, found=True, accept="text/html", cache=False)
+        return page
+
+    def _request(
+        self,
+        provider: Provider,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        found: bool = False,
+        method: str = "GET",
+        body: bytes | None = None,
+        accept: str = "application/json",
+        cache: bool = True,
+        decode: bool = False,
+    ) -> Any:
+        """One request under the host's budget; the body of the answer (from the cache when a
+        fresh copy is kept there, or after a 304), its JSON when ``decode``. Only GET answers
+        are cached, and only JSON ones are remembered across restarts (``memory``)."""
         self._recall()
         host = _host(url)
         shown = f"{provider.label} API {_path(url)}"
-        cached = self._cached(url)
+        cache = cache and method == "GET"
+        cached = self._cached(url) if cache else None
         if cached is not None and cached.fresh_until > self._monotonic():
-            return self._decode(cached.body, shown, provider)
+            return self._decode(cached.body, shown, provider) if decode else cached.body
         self._take_turn(host, provider.rate, provider.label)
         provenance = Provenance.found_in(provider.base_url) if found else Provenance.config(url)
         self.requests += 1
@@ -225,7 +270,9 @@ class ApiClient:
                 etag=cached.etag if cached else None,
                 last_modified=cached.last_modified if cached else None,
                 provenance=provenance,
-                headers={"Accept": "application/json", **(headers or {})},
+                headers={"Accept": accept, **(headers or {})},
+                method=method,
+                body=body,
             )
         except RateLimitedError:
             raise
@@ -243,21 +290,25 @@ class ApiClient:
             raise type(error)(message, status=error.status, headers=error.headers) from None
         self._note_limits(host, fetched.headers)
         if fetched.not_modified and cached is not None:
-            body = cached.body
+            answer = cached.body
         else:
-            body = fetched.content or b""
-        if len(body) > MAX_JSON_BYTES:
+            answer = fetched.content or b""
+        if len(answer) > MAX_JSON_BYTES:
             raise FetchError(f"{shown}: response larger than {MAX_JSON_BYTES} bytes")
+        if not cache:
+            return self._decode(answer, shown, provider) if decode else answer
         fresh = _max_age(fetched.headers)
         etag = fetched.etag or (cached.etag if cached and fetched.not_modified else None)
         modified = fetched.last_modified or (
             cached.last_modified if cached and fetched.not_modified else None
         )
         if etag or modified or fresh:
-            self._keep(url, _Cached(body, etag, modified, self._monotonic() + fresh))
-        decoded = self._decode(body, shown, provider)
+            self._keep(url, _Cached(answer, etag, modified, self._monotonic() + fresh))
+        if not decode:
+            return answer
+        decoded = self._decode(answer, shown, provider)
         if self.memory is not None and (etag or modified) and not fetched.not_modified:
-            self.memory.save(url, body, etag, modified)  # only a body that is JSON
+            self.memory.save(url, answer, etag, modified)  # only a body that is JSON
         return decoded
 
     def _note_limits(self, host: str, headers: Mapping[str, str]) -> None:
@@ -293,6 +344,13 @@ class ApiClient:
         except (ValueError, RecursionError) as error:
             reason = _redact(str(error), provider.secrets)[:200]
             raise ParseError(f"{shown}: not JSON: {reason}") from None
+
+
+def _with_params(url: str, params: Mapping[str, object] | None) -> str:
+    """``url`` with ``params`` added to its query (a list value repeats the key)."""
+    if not params:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(params, doseq=True)}"
 
 
 def _host(url: str) -> str:

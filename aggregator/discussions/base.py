@@ -164,6 +164,10 @@ class Provider(ABC):
         """GET ``base_url + path`` as JSON through the shared API client."""
         return self.api.get_json(self, self.base_url + path, params, **kwargs)
 
+    def post(self, path: str, payload: Mapping[str, object], **kwargs: Any) -> Any:
+        """POST ``payload`` as JSON to ``base_url + path`` through the shared API client."""
+        return self.api.post_json(self, self.base_url + path, payload, **kwargs)
+
     @abstractmethod
     def find(self, entry: ThreadState) -> list[ThreadRef]:
         """The threads about ``entry`` on this site (none: an empty list)."""

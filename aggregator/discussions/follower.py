@@ -254,7 +254,9 @@ class DiscussionFollower:
         if "discussion" in provider.kinds:
             comments = [*_root(provider, data), *_under(provider.key(data.ref.ref), comments)]
         stored = storage.store_comments(entry.entry_id, entry.public_id, comments, now)
-        gone = storage.mark_comment_keys_gone(entry.entry_id, data.gone_keys, now)
+        gone = storage.mark_comment_keys_gone(
+            entry.entry_id, [*data.gone_keys, *_missing(storage, provider, entry, data)], now
+        )
         result.new += stored.new
         result.updated += stored.updated
         result.gone += gone
@@ -289,6 +291,19 @@ class DiscussionFollower:
             entry.entry_id, now
         ):
             result.updated += 0  # the entry changed (its counts), which publishing sees
+
+
+def _missing(
+    storage: Storage, provider: Provider, entry: ThreadState, data: ThreadData
+) -> list[str]:
+    """The stored comments of a comment system that a complete listing no longer has: Isso
+    removes a deleted comment nobody replied to, Discourse shows no deleted post to a reader
+    without a key. A listing that lost every comment is more likely a wrong setting or an
+    error than a blog that deleted the whole thread: nothing is marked gone then."""
+    if "comments" not in provider.kinds or not data.complete or not data.comments:
+        return []
+    present = {c.key for c in data.comments}
+    return sorted(storage.list_comment_keys(entry.entry_id, f"@{provider.prefix}:") - present)
 
 
 def _root(provider: Provider, data: ThreadData) -> list:

@@ -19,13 +19,18 @@ from aggregator.discussions.base import (
     resolve_secret,
 )
 from aggregator.discussions.bluesky import Bluesky
+from aggregator.discussions.commento import Commento
+from aggregator.discussions.discourse import Discourse
 from aggregator.discussions.disqus import Disqus
 from aggregator.discussions.hackernews import HackerNews
+from aggregator.discussions.isso import Isso
 from aggregator.discussions.lobsters import Lobsters
 from aggregator.discussions.reddit import Reddit
+from aggregator.discussions.remark42 import Remark42
 
 PROVIDERS: dict[str, type[Provider]] = {
-    provider.name: provider for provider in (HackerNews, Reddit, Disqus)
+    provider.name: provider
+    for provider in (HackerNews, Reddit, Disqus, Discourse, Isso, Remark42, Commento)
 }
 PROVIDERS[Lobsters.name] = Lobsters
 PROVIDERS[Bluesky.name] = Bluesky

@@ -182,11 +182,15 @@ class Fetcher:
         headers: Mapping[str, str] | None = None,
         request: RequestOptions | None = None,
         max_bytes: int | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> FetchResult:
         """Fetch ``url`` once, conditionally when validators are given.
 
         ``headers`` are sent too (an API's ``Accept`` or ``Authorization``), on the first
-        request and on redirects to the same origin only.
+        request and on redirects to the same origin only. ``method`` and ``body`` make another
+        request than a GET (a comment API's ``POST``, issue 16) under the same rules and limits;
+        a 307/308 redirect repeats it, any other redirect turns it into a GET (RFC 9110, 15.4).
 
         HTTP requests wait for a slot under :attr:`limits` (global, per host, per domain);
         files cost nothing and do not. ``provenance`` says where the URL came from; without it
@@ -222,6 +226,8 @@ class Fetcher:
                     extra=dict(headers or {}),
                     request=request,
                     max_bytes=limit,
+                    method=method,
+                    body=body,
                 )
             )
 
@@ -236,6 +242,8 @@ class Fetcher:
         extra: dict[str, str] | None = None,
         request: RequestOptions | None = None,
         max_bytes: int | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> FetchResult:
         """One fetch, redirects included, within the total deadline; errors as one line."""
         bound = asyncio.timeout(self.timeout)
@@ -249,6 +257,8 @@ class Fetcher:
                     extra=extra or {},
                     request=request,
                     max_bytes=max_bytes or self.max_bytes,
+                    method=method,
+                    body=body,
                 )
         except TimeoutError:
             if bound.expired():
@@ -271,6 +281,8 @@ class Fetcher:
         extra: dict[str, str],
         request: RequestOptions | None = None,
         max_bytes: int | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> FetchResult:
         headers = dict(extra)
         if request is not None and request.user_agent:
@@ -300,8 +312,10 @@ class Fetcher:
                     await check_target_name(requested, rule, self._resolver)
                 hop_headers = _hop_headers(headers, current, request)
                 proxy_url, proxy_auth = split_proxy(proxy)
-                call = self._session(rule, proxy or "").get(
+                call = self._session(rule, proxy or "").request(
+                    method,
                     requested,
+                    data=body,
                     headers=hop_headers,
                     allow_redirects=False,
                     proxy=proxy_url,
@@ -316,6 +330,8 @@ class Fetcher:
                     target = _redirect_target(current, response_headers["location"], status)
                     if status not in (301, 308):
                         all_permanent = False
+                    if status not in (307, 308):
+                        method, body = "GET", None
                     if target in seen:
                         raise FetchError(f"redirect loop at {short_url(target)}", status=status)
                     seen.add(target)
@@ -332,12 +348,12 @@ class Fetcher:
                     return _result(url, current, status, response_headers, None, started, permanent)
                 if not 200 <= status < 300:
                     raise status_error(status, response.reason, response_headers)
-                body = await self._read_body(
+                content = await self._read_body(
                     response, response_headers, max_bytes or self.max_bytes
                 )
-                if not body:
+                if not content:
                     raise FetchError(f"empty response (HTTP {status}, no body)", status=status)
-                return _result(url, current, status, response_headers, body, started, permanent)
+                return _result(url, current, status, response_headers, content, started, permanent)
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
     async def _read_body(

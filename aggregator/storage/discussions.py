@@ -184,3 +184,13 @@ class DiscussionQueries:
             )
             gone += cursor.rowcount
         return gone
+
+    def list_comment_keys(self, entry_id: int, prefix: str) -> set[str]:
+        """The keys of an entry's stored comments that start with ``prefix`` (``@isso:``) and
+        are not gone."""
+        rows = self._rows(
+            "SELECT key FROM comments WHERE entry_id = ? AND gone_at IS NULL "
+            "AND substr(key, 1, length(?)) = ?",
+            (entry_id, prefix, prefix),
+        )
+        return {row["key"] for row in rows}
