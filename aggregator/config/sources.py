@@ -92,6 +92,11 @@ class DefaultsConfig(_EntryRules):
     proxy: ProxyValue | None = None
     # What `aggregator prune` removes (README, "Retention"); unset: everything is kept.
     retention: RetentionConfig | None = None
+    # WebSub (README, "WebSub"): subscribe to the hub a source announces when server.base_url
+    # is public; while the subscription is live, polls are that many times further apart.
+    websub: bool = True
+    websub_fallback_factor: float = Field(4.0, ge=1.0, le=100.0)
+    websub_lease: PositiveDuration = timedelta(days=10)
 
     @model_validator(mode="after")
     def _check_intervals(self) -> DefaultsConfig:
@@ -146,6 +151,9 @@ class SourceConfig(_EntryRules):
     # Whether outputs may publish this source's entries; unset: no when it sends credentials.
     public: bool | None = None
     retention: RetentionConfig | None = None
+    # WebSub: true subscribes even when server.base_url is not public (the operator vouches
+    # that the hub can reach it); false never; unset: defaults.websub, public base_url only.
+    websub: bool | None = None
 
     @field_validator("headers", mode="before")
     @classmethod

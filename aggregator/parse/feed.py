@@ -39,7 +39,7 @@ from aggregator.parse.fastfeed import read_feed
 from aggregator.parse.hints import _int, _skip_hints, _update_period
 from aggregator.parse.identity import assign_keys, base_key
 from aggregator.parse.jsonfeed import looks_like_json, read_json_feed
-from aggregator.parse.links import alternate_feeds
+from aggregator.parse.links import _web_url, alternate_feeds
 from aggregator.parse.sanitize import clean_html, clean_url, plain_text, xml_safe
 from aggregator.parse.xmlguard import defuse
 
@@ -107,7 +107,30 @@ def parse_feed(
         ttl_minutes=_int(feed.get("ttl")),
         update_period_seconds=_update_period(feed),
         **_skip_hints(content, feed),
+        **_websub_links(feed, base),
     )
+
+
+def _websub_links(feed: Any, base: str) -> dict[str, Any]:
+    """The hubs a feed names and its self URL (W3C WebSub 4: ``<link rel="hub">`` and
+    ``rel="self"``, or ``atom:link`` in RSS; JSON Feed's ``hubs``), absolute http(s) only."""
+    hubs: list[str] = []
+    self_url = None
+    for link in feed.get("links", None) or []:
+        if not isinstance(link, Mapping):
+            continue
+        url = _web_url(link.get("href"), base)
+        if url is None:
+            continue
+        if link.get("rel") == "hub" and url not in hubs:
+            hubs.append(url)
+        elif link.get("rel") == "self" and self_url is None:
+            self_url = url
+    for hub in feed.get("hubs", None) or []:  # JSON Feed: [{"type": "WebSub", "url": ...}]
+        url = _web_url(hub.get("url"), base) if isinstance(hub, Mapping) else None
+        if url is not None and url not in hubs:
+            hubs.append(url)
+    return {"hubs": tuple(hubs[:5]), "self_url": self_url}
 
 
 def _run_feedparser(

@@ -28,6 +28,7 @@ from aggregator.storage.outputs import OutputQueries
 from aggregator.storage.schema import index_queued, migrations
 from aggregator.storage.sources import SourceQueries
 from aggregator.storage.status import StatusQueries
+from aggregator.storage.websub import WebSubQueries
 
 
 class Storage(
@@ -39,6 +40,7 @@ class Storage(
     DiscussionQueries,
     HistoryQueries,
     AlertQueries,
+    WebSubQueries,
 ):
     """A connection to the aggregator database, with its migrations applied.
 
