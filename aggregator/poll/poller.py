@@ -14,7 +14,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -43,6 +43,7 @@ from aggregator.poll.results import (
     poll_result,
     record_plan,
 )
+from aggregator.poll.websub import hub_link, wants_websub
 from aggregator.schedule.base import SchedulePolicy
 from aggregator.schedule.decide import Cadence, PollOutcome, PollPlan
 from aggregator.schedule.policy import schedule_policy, skip_reason, stored_hints
@@ -362,8 +363,15 @@ class Poller:
             )
         feed = self.parser.parse_feed(content, fetched.headers, fetched.final_url, now=now)
         screened = self._screen(source, state, feed.entries, feed.title, now)
+        hub = hub_link(feed, fetched.headers, fetched.final_url)
         with self.write_lock, storage.transaction():
             stored = storage.store_entries(state, screened.kept, now)
+            if (
+                hub is not None
+                and wants_websub(self.config, source)
+                and storage.want_subscription(source.name, hub.hub, hub.topic, now)
+            ):
+                log.info("%s: announces the WebSub hub %s", source.name, hub.hub)
             outcome = self._outcome(fetched, state, feed, True, base)
             plan = record_plan(
                 storage,
@@ -388,6 +396,7 @@ class Poller:
                 clock=self.clock,
                 rng=self.rng,
                 new_entries=stored.new,
+                fallback_factor=self._fallback_factor(source, now),
             )
         if feed.warning:
             log.warning("%s: %s", source.name, feed.warning)
@@ -429,6 +438,7 @@ class Poller:
                 replace(update, last_status=fetched.status, last_error=None, last_success_at=now),
                 clock=self.clock,
                 rng=self.rng,
+                fallback_factor=self._fallback_factor(source, now),
             )
         return poll_result(
             source,
@@ -438,6 +448,50 @@ class Poller:
             self.config.defaults.redirect_adopt_after,
             http_status=fetched.status,
         )
+
+    def _fallback_factor(self, source: SourceConfig, now: datetime) -> float:
+        """How much further apart polls are: ``websub_fallback_factor`` while the source's
+        hub has a live subscription verified (the hub pushes), else 1."""
+        if not wants_websub(self.config, source):
+            return 1.0
+        sub = self.storage.subscription_of(source.name)
+        return self.config.defaults.websub_fallback_factor if sub and sub.live(now) else 1.0
+
+    # -- pushed content (WebSub) -------------------------------------------------------------------
+    def store_pushed(
+        self, source: SourceConfig, content: bytes, headers: Mapping[str, str]
+    ) -> PollResult:
+        """Store the feed document a WebSub hub pushed for ``source``, as a poll stores a
+        fetched one: parsed in the sandbox, screened by the rules, one transaction.
+
+        Changes nothing of the source's schedule nor its validators (the next fallback poll
+        still fetches the feed itself). Never raises for the document's own faults: a
+        :class:`PollResult` with the error.
+        """
+        with self._working():
+            now = self.clock()
+            try:
+                state = self._state(source)
+                feed = self.parser.parse_feed(content, headers, state.url, now=now)
+                screened = self._screen(source, state, feed.entries, feed.title, now)
+                with self.write_lock, self.storage.transaction():
+                    stored = self.storage.store_entries(state, screened.kept, now)
+            except AggregatorError as error:
+                log.warning("%s: pushed content: %s", source.name, error)
+                return PollResult(source.name, "error", error=f"pushed content: {error}")
+            status = "new" if stored.new else "updated" if stored.updated else "unchanged"
+            result = PollResult(
+                source.name,
+                status,
+                new=stored.new,
+                updated=stored.updated,
+                warning=feed.warning,
+                skipped=len(screened.skipped),
+                moved_threads=stored.moved_threads,
+                note="pushed by its WebSub hub",
+            )
+            self._count(result, None)
+            return result
 
     def _outcome(
         self,

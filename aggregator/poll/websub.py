@@ -152,8 +152,8 @@ def decide_upkeep(sub: Subscription, wanted: bool, now: datetime) -> Action:
     due = sub.expires_at - renew_margin(lease)
     if now < due:
         return Action.NOTHING
-    # Renew once the margin begins; ask again only if that request went unverified.
-    if sub.requested_at < due or now - sub.requested_at >= VERIFY_WAIT:
+    # Renew once the margin begins; ask again if that request failed or went unverified.
+    if sub.requested_at < due or sub.retry_at is not None or now - sub.requested_at >= VERIFY_WAIT:
         return Action.SUBSCRIBE
     return Action.NOTHING
 

@@ -25,9 +25,7 @@ _COLUMNS = (
 )
 _TIMES = ("requested_at", "verified_at", "expires_at", "pushed_at", "retry_at")
 #: Columns :meth:`WebSubQueries.update_subscription` may set.
-_WRITABLE = frozenset(
-    {"mode", "lease_seconds", "error_count", "last_error", *_TIMES}
-)
+_WRITABLE = frozenset({"mode", "lease_seconds", "error_count", "last_error", *_TIMES})
 
 
 class WebSubQueries:
@@ -99,12 +97,8 @@ class WebSubQueries:
         if not values:
             return
         columns = ", ".join(f"{name} = ?" for name in values)
-        params = [
-            format_time(value) if name in _TIMES else value for name, value in values.items()
-        ]
-        self._execute(
-            f"UPDATE websub_subscriptions SET {columns} WHERE id = ?", [*params, sub_id]
-        )
+        params = [format_time(value) if name in _TIMES else value for name, value in values.items()]
+        self._execute(f"UPDATE websub_subscriptions SET {columns} WHERE id = ?", [*params, sub_id])
 
     def delete_subscription(self, sub_id: int) -> None:
         """Forget a subscription."""
