@@ -97,6 +97,7 @@ def parse_feed(
         raw_entries = raw_entries[:MAX_ENTRIES]
     read = [_entry(raw, base, url, latest, content) for raw in raw_entries]
     entries = assign_keys([entry for entry, _ in read], [legacy for _, legacy in read])
+    hubs, self_url = _websub_links(feed, base)
     return FeedData(
         title=plain_text(feed.get("title")) or None,
         link=link,
@@ -106,12 +107,13 @@ def parse_feed(
         warning=_warning(parsed, notes),
         ttl_minutes=_int(feed.get("ttl")),
         update_period_seconds=_update_period(feed),
+        hubs=hubs,
+        self_url=self_url,
         **_skip_hints(content, feed),
-        **_websub_links(feed, base),
     )
 
 
-def _websub_links(feed: Any, base: str) -> dict[str, Any]:
+def _websub_links(feed: Any, base: str) -> tuple[tuple[str, ...], str | None]:
     """The hubs a feed names and its self URL (W3C WebSub 4: ``<link rel="hub">`` and
     ``rel="self"``, or ``atom:link`` in RSS; JSON Feed's ``hubs``), absolute http(s) only."""
     hubs: list[str] = []
@@ -130,7 +132,7 @@ def _websub_links(feed: Any, base: str) -> dict[str, Any]:
         url = _web_url(hub.get("url"), base) if isinstance(hub, Mapping) else None
         if url is not None and url not in hubs:
             hubs.append(url)
-    return {"hubs": tuple(hubs[:5]), "self_url": self_url}
+    return tuple(hubs[:5]), self_url
 
 
 def _run_feedparser(

@@ -103,7 +103,7 @@ class Subscriber:
             except AggregatorError as error:
                 log.error("websub: cannot read the subscriptions: %s", error)
                 return []
-            done = []
+            done: list[tuple[str, Action]] = []
             for sub in subscriptions:
                 action = decide_upkeep(sub, self._wanted(sub), now)
                 if action is Action.NOTHING:

@@ -27,8 +27,11 @@ _NO_STORE = {"Cache-Control": "no-store"}
 class Verified(Protocol):
     """What a verification answer carries for the HTTP side."""
 
-    status: int
-    body: str
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def body(self) -> str: ...
 
 
 class WebSubReceiver(Protocol):
