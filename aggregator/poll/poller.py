@@ -349,7 +349,7 @@ class Poller:
             )
         content = fetched.content or b""
         digest = body_hash(content)
-        if digest == state.body_hash:
+        if digest == state.body_hash and not self._hub_unrecorded(source, fetched, content):
             # A 200 whose body did not change counts as unchanged: no parse, no write but state.
             return self._unchanged(
                 source,
@@ -447,6 +447,17 @@ class Poller:
             status,
             self.config.defaults.redirect_adopt_after,
             http_status=fetched.status,
+        )
+
+    def _hub_unrecorded(self, source: SourceConfig, fetched: FetchResult, content: bytes) -> bool:
+        """Whether an unchanged body must still be parsed for the WebSub hub it may name: the
+        source wants WebSub, has no subscription recorded (new to WebSub, re-added, or one
+        that was forgotten), and the response mentions a hub at all (a cheap test first)."""
+        mentions = b"hub" in content or "hub" in fetched.headers.get("link", "").lower()
+        return (
+            mentions
+            and wants_websub(self.config, source)
+            and self.storage.subscription_of(source.name) is None
         )
 
     def _fallback_factor(self, source: SourceConfig, now: datetime) -> float:

@@ -187,11 +187,8 @@ class PollScheduler:
         with self._lock:
             self._scheduler.add_job(
                 run,
-                IntervalTrigger(
-                    seconds=every.total_seconds(),
-                    start_date=self.clock() + first_in - every,
-                    timezone="UTC",
-                ),
+                IntervalTrigger(seconds=every.total_seconds(), timezone="UTC"),
+                next_run_time=self.clock() + first_in,
                 id=job_id,
                 name=job_id,
                 executor="comments",

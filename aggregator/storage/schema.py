@@ -425,7 +425,6 @@ def _podcast(db: Database) -> None:
     db.execute("ALTER TABLE entries ADD COLUMN podcast TEXT")
 
 
-
 @migrations(name="0018_websub")
 def _websub(db: Database) -> None:
     """WebSub subscriptions of sources (issue 17, item 8): one row per source whose feed
