@@ -27,6 +27,7 @@ from aggregator.poll.websub import (
     signature_ok,
     wants_websub,
 )
+from aggregator.run.daemon import Daemon
 from aggregator.schedule.scheduler import PollScheduler
 from aggregator.secret import Secret
 from aggregator.serve.server import create_app
@@ -377,3 +378,34 @@ def test_an_unchanged_feed_is_read_again_for_a_hub_not_recorded(setup: Setup) ->
     result = setup.poller.poll_source(setup.source("pushed"), force=True)
     assert result.ok and setup.sub("pushed") is not None
     _subscribed(setup)
+
+
+def test_the_daemon_publishes_what_a_hub_pushes(tmp_path: Path) -> None:
+    hub = WebSubHub()
+    port = free_port()
+    try:
+        url = hub.serve_feed("/feed.atom", atom_feed(["first"], hub=hub.url + "/hub"))
+        path = make_config_file(
+            tmp_path,
+            sources=[{"name": "blog", "url": url, "websub": True}],
+            allow_private_networks=True,
+            server={"port": port, "base_url": f"http://127.0.0.1:{port}"},
+            defaults={"timeout": "5s", "comments": False},
+        )
+        daemon = Daemon(load_config(path))
+        app = create_app(lambda: daemon.config, websub=daemon.subscriber)
+        with serve(app, port):
+            daemon.poller.poll_source(daemon.config.source("blog"), force=True)
+            daemon.subscriber.upkeep()
+            callback_id = daemon.poller.storage.subscription_of("blog")
+            assert callback_id is not None
+            callback = f"http://127.0.0.1:{port}/websub/{callback_id.callback_id}"
+            hub.wait_for(lambda: callback in hub.subscriptions)
+            pushed = atom_feed(["first", "pushed-entry"], hub=hub.url + "/hub")
+            assert hub.push(callback, pushed) == 200
+            published = (daemon.config.public_dir / "feeds" / "all.atom").read_text()
+            assert "Entry pushed-entry" in published
+    finally:
+        hub.close()
+        daemon.subscriber.close()
+        daemon.poller.close()
