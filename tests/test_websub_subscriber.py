@@ -24,6 +24,7 @@ from aggregator.poll.websub import (
     Action,
     decide_upkeep,
     hub_link,
+    mentions_hub,
     signature_ok,
     wants_websub,
 )
@@ -409,3 +410,11 @@ def test_the_daemon_publishes_what_a_hub_pushes(tmp_path: Path) -> None:
         hub.close()
         daemon.subscriber.close()
         daemon.poller.close()
+
+
+def test_a_cheap_test_for_a_hub_before_parsing_an_unchanged_body() -> None:
+    assert mentions_hub(b'<link rel="hub" href="https://h/"/>', {})
+    assert mentions_hub(b"<atom:link rel='hub' href='https://h/'/>", {})
+    assert mentions_hub(b'{"hubs": [{"type": "WebSub", "url": "https://h/"}]}', {})
+    assert mentions_hub(b"<rss/>", {"Link": '<https://h/>; rel="hub"'})
+    assert not mentions_hub(b"<a href='https://github.com/hub'>hub</a>", {})

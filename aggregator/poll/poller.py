@@ -43,7 +43,7 @@ from aggregator.poll.results import (
     poll_result,
     record_plan,
 )
-from aggregator.poll.websub import hub_link, wants_websub
+from aggregator.poll.websub import hub_link, mentions_hub, wants_websub
 from aggregator.schedule.base import SchedulePolicy
 from aggregator.schedule.decide import Cadence, PollOutcome, PollPlan
 from aggregator.schedule.policy import schedule_policy, skip_reason, stored_hints
@@ -453,9 +453,8 @@ class Poller:
         """Whether an unchanged body must still be parsed for the WebSub hub it may name: the
         source wants WebSub, has no subscription recorded (new to WebSub, re-added, or one
         that was forgotten), and the response mentions a hub at all (a cheap test first)."""
-        mentions = b"hub" in content or "hub" in fetched.headers.get("link", "").lower()
         return (
-            mentions
+            mentions_hub(content, fetched.headers)
             and wants_websub(self.config, source)
             and self.storage.subscription_of(source.name) is None
         )

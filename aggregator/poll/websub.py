@@ -44,6 +44,7 @@ SIGNATURE_METHODS = {
 }
 
 _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
+_MENTIONS_HUB = re.compile(rb"""rel\s*=\s*["']?[^"'>]*\bhub\b|"hubs"\s*:""", re.IGNORECASE)
 _REL = re.compile(r"""(?:^|;)\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))""", re.IGNORECASE)
 
 
@@ -97,6 +98,13 @@ def hub_link(feed: FeedData, headers: Mapping[str, str], url: str) -> HubLink | 
     if feed.hubs:
         return HubLink(feed.hubs[0], feed.self_url or url)
     return None
+
+
+def mentions_hub(content: bytes, headers: Mapping[str, str]) -> bool:
+    """Whether a response may name a hub (a cheap test before parsing an unchanged body):
+    ``rel="hub"`` in the document or a ``Link`` header, or JSON Feed's ``"hubs"``."""
+    link = " ".join(value for key, value in headers.items() if key.lower() == "link")
+    return bool(_MENTIONS_HUB.search(content) or _MENTIONS_HUB.search(link.encode()))
 
 
 def wants_websub(config: AppConfig, source: SourceConfig) -> bool:
