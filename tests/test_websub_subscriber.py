@@ -18,6 +18,7 @@ from aggregator.config.schema import AppConfig
 from aggregator.config.server import is_public_url
 from aggregator.config.sources import SourceConfig
 from aggregator.models import PollResult, Subscription
+from aggregator.parse.sandbox import InProcessParser
 from aggregator.poll.poller import Poller
 from aggregator.poll.subscriber import Subscriber
 from aggregator.poll.websub import (
@@ -394,6 +395,8 @@ def test_the_daemon_publishes_what_a_hub_pushes(tmp_path: Path) -> None:
             defaults={"timeout": "5s", "comments": False},
         )
         daemon = Daemon(load_config(path))
+        # The sandbox is the other tests' (it costs a worker process to start).
+        daemon.poller.parser = InProcessParser()
         app = create_app(lambda: daemon.config, websub=daemon.subscriber)
         with serve(app, port):
             daemon.poller.poll_source(daemon.config.source("blog"), force=True)
