@@ -421,3 +421,30 @@ def test_a_cheap_test_for_a_hub_before_parsing_an_unchanged_body() -> None:
     assert mentions_hub(b'{"hubs": [{"type": "WebSub", "url": "https://h/"}]}', {})
     assert mentions_hub(b"<rss/>", {"Link": '<https://h/>; rel="hub"'})
     assert not mentions_hub(b"<a href='https://github.com/hub'>hub</a>", {})
+
+
+def test_a_hub_that_cannot_be_reached_is_retried_later(tmp_path: Path) -> None:
+    path = make_config_file(
+        tmp_path,
+        sources=[{"name": "blog", "url": "http://127.0.0.1:9/feed", "websub": True}],
+        allow_private_networks=True,
+    )
+    config = load_config(path)
+    with Poller(config, parser=InProcessParser()) as poller:
+        subscriber = Subscriber(config, poller)
+        try:
+            with poller.storage.transaction():
+                poller.storage.want_subscription(
+                    "blog", f"http://127.0.0.1:{free_port()}/hub", "http://t/", NOW
+                )
+            assert subscriber.upkeep(NOW) == [("blog", Action.SUBSCRIBE)]
+            sub = poller.storage.subscription_of("blog")
+            assert sub is not None and sub.error_count == 1 and sub.last_error
+            assert sub.retry_at == NOW + timedelta(minutes=5) and sub.expires_at is None
+            assert subscriber.upkeep(NOW + timedelta(minutes=1)) == []
+            assert subscriber.upkeep(NOW + timedelta(minutes=6)) == [("blog", Action.SUBSCRIBE)]
+            sub = poller.storage.subscription_of("blog")
+            assert sub is not None and sub.error_count == 2
+            assert sub.retry_at == NOW + timedelta(minutes=16)  # 6 + 10: the delay doubles
+        finally:
+            subscriber.close()
