@@ -272,10 +272,10 @@ class Subscriber:
         now = self.poller.clock()
         with self.poller.write_lock, storage.transaction():
             storage.update_subscription(sub.id, pushed_at=now)
-        if result.ok:
-            log.info("%s: %s", source.name, result.describe())
         if self.on_push is not None:
-            self.on_push(source, result)
+            self.on_push(source, result)  # the daemon logs it, as after a poll
+        elif result.ok:
+            log.info("%s", result.describe())
         return 200
 
     def _source(self, sub: Subscription | None) -> SourceConfig | None:
