@@ -448,3 +448,31 @@ def test_a_hub_that_cannot_be_reached_is_retried_later(tmp_path: Path) -> None:
             assert sub.retry_at == NOW + timedelta(minutes=16)  # 6 + 10: the delay doubles
         finally:
             subscriber.close()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_feeds_name_their_hub_and_self_url(fast: bool) -> None:
+    from aggregator.parse.feed import parse_feed
+
+    rss = (
+        b'<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">'
+        b"<channel><title>T</title><link>https://b.example/</link>"
+        b'<atom:link rel="hub" href="https://hub.example/"/>'
+        b'<atom:link rel="self" href="https://b.example/rss"/>'
+        b"<item><guid>a</guid><title>A</title></item></channel></rss>"
+    )
+    atom = atom_feed(["a"], hub="/hub", self_url="https://b.example/atom")
+    jsonfeed = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "J", "feed_url": '
+        b'"https://b.example/feed.json", "hubs": [{"type": "WebSub", "url": "https://hub.example/"}],'
+        b' "items": [{"id": "1", "content_text": "a"}]}'
+    )
+    url = "https://b.example/feed"
+    for document, self_url, hub in [
+        (rss, "https://b.example/rss", "https://hub.example/"),
+        (atom, "https://b.example/atom", "https://b.example/hub"),
+        (jsonfeed, "https://b.example/feed.json", "https://hub.example/"),
+    ]:
+        feed = parse_feed(document, {}, url, fast=fast)
+        assert (feed.hubs, feed.self_url) == ((hub,), self_url)
+    assert parse_feed(atom_feed(["a"]), {}, url, fast=fast).hubs == ()

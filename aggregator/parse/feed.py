@@ -115,7 +115,8 @@ def parse_feed(
 
 def _websub_links(feed: Any, base: str) -> tuple[tuple[str, ...], str | None]:
     """The hubs a feed names and its self URL (W3C WebSub 4: ``<link rel="hub">`` and
-    ``rel="self"``, or ``atom:link`` in RSS; JSON Feed's ``hubs``), absolute http(s) only."""
+    ``rel="self"``, or ``atom:link`` in RSS; JSON Feed's ``hubs`` and ``feed_url``, which
+    :mod:`.jsonfeed` hands over as links), absolute http(s) only."""
     hubs: list[str] = []
     self_url = None
     for link in feed.get("links", None) or []:
@@ -128,10 +129,6 @@ def _websub_links(feed: Any, base: str) -> tuple[tuple[str, ...], str | None]:
             hubs.append(url)
         elif link.get("rel") == "self" and self_url is None:
             self_url = url
-    for hub in feed.get("hubs", None) or []:  # JSON Feed: [{"type": "WebSub", "url": ...}]
-        url = _web_url(hub.get("url"), base) if isinstance(hub, Mapping) else None
-        if url is not None and url not in hubs:
-            hubs.append(url)
     return tuple(hubs[:5]), self_url
 
 
