@@ -125,6 +125,10 @@ def _verified(setup: Setup, name: str) -> bool:
 
 
 def test_a_source_announcing_a_hub_is_subscribed_and_verified(setup: Setup) -> None:
+    old = setup.sub("pushed")  # left by another test: start afresh
+    if old is not None:
+        with setup.poller.write_lock, setup.poller.storage.transaction():
+            setup.poller.storage.delete_subscription(old.id)
     before = setup.poller.poll_source(setup.source("pushed"), force=True)
     polled_at = setup.poller.storage.get_source("pushed").last_polled_at
     assert before.ok and before.next_poll_at is not None and polled_at is not None
@@ -476,3 +480,21 @@ def test_feeds_name_their_hub_and_self_url(fast: bool) -> None:
         feed = parse_feed(document, {}, url, fast=fast)
         assert (feed.hubs, feed.self_url) == ((hub,), self_url)
     assert parse_feed(atom_feed(["a"]), {}, url, fast=fast).hubs == ()
+
+
+def test_a_feed_that_stops_naming_its_hub_is_unsubscribed(setup: Setup) -> None:
+    setup.poller.poll_source(setup.source("moved"), force=True)
+    setup.subscriber.upkeep()
+    setup.hub.wait_for(lambda: _verified(setup, "moved"))
+    callback = setup.callback("moved")
+    served = setup.hub.feeds["/moved.atom"]
+    setup.hub.serve_feed("/moved.atom", atom_feed(["m", "n"]))  # no Link header, no hub
+    try:
+        setup.poller.poll_source(setup.source("moved"), force=True)
+        sub = setup.sub("moved")
+        assert sub is not None and sub.mode == "unsubscribe" and not sub.live(NOW)
+        assert ("moved", Action.UNSUBSCRIBE) in setup.subscriber.upkeep()
+        setup.hub.wait_for(lambda: callback not in setup.hub.subscriptions)
+        assert setup.sub("moved") is None
+    finally:
+        setup.hub.feeds["/moved.atom"] = served

@@ -43,7 +43,7 @@ from aggregator.poll.results import (
     poll_result,
     record_plan,
 )
-from aggregator.poll.websub import hub_link, mentions_hub, wants_websub
+from aggregator.poll.websub import HubLink, hub_link, mentions_hub, wants_websub
 from aggregator.schedule.base import SchedulePolicy
 from aggregator.schedule.decide import Cadence, PollOutcome, PollPlan
 from aggregator.schedule.policy import schedule_policy, skip_reason, stored_hints
@@ -366,12 +366,7 @@ class Poller:
         hub = hub_link(feed, fetched.headers, fetched.final_url)
         with self.write_lock, storage.transaction():
             stored = storage.store_entries(state, screened.kept, now)
-            if (
-                hub is not None
-                and wants_websub(self.config, source)
-                and storage.want_subscription(source.name, hub.hub, hub.topic, now)
-            ):
-                log.info("%s: announces the WebSub hub %s", source.name, hub.hub)
+            self._note_hub(source, hub, now)
             outcome = self._outcome(fetched, state, feed, True, base)
             plan = record_plan(
                 storage,
@@ -448,6 +443,17 @@ class Poller:
             self.config.defaults.redirect_adopt_after,
             http_status=fetched.status,
         )
+
+    def _note_hub(self, source: SourceConfig, hub: HubLink | None, now: datetime) -> None:
+        """Record the hub a parsed feed names (inside the poll's transaction), or that it
+        names none any more: the upkeep then subscribes, or unsubscribes."""
+        if not wants_websub(self.config, source):
+            return
+        if hub is None:
+            if self.storage.drop_subscription(source.name):
+                log.info("%s: no longer announces a WebSub hub", source.name)
+        elif self.storage.want_subscription(source.name, hub.hub, hub.topic, now):
+            log.info("%s: announces the WebSub hub %s", source.name, hub.hub)
 
     def _hub_unrecorded(self, source: SourceConfig, fetched: FetchResult, content: bytes) -> bool:
         """Whether an unchanged body must still be parsed for the WebSub hub it may name: the

@@ -70,6 +70,16 @@ class WebSubQueries:
         )
         return True
 
+    def drop_subscription(self, source_name: str) -> bool:
+        """Mark a source's subscription for unsubscribing (its feed no longer names a hub);
+        whether there was one to drop."""
+        cursor = self._execute(
+            "UPDATE websub_subscriptions SET mode = 'unsubscribe', requested_at = NULL, "
+            "retry_at = NULL WHERE source_name = ? AND mode = 'subscribe'",
+            [source_name],
+        )
+        return bool(cursor.rowcount)
+
     def list_subscriptions(self) -> list[Subscription]:
         """Every stored subscription, by source name."""
         rows = self._rows(f"SELECT {_COLUMNS} FROM websub_subscriptions ORDER BY source_name")
