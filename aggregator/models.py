@@ -109,6 +109,40 @@ class FeedData:
     skip_days: frozenset[str] = frozenset()
     # What the source's rewrite rules changed (aggregator.parse.rewrite), for preview --explain.
     rewrite_changes: tuple[RewriteChange, ...] = ()
+    # WebSub: the hubs the document names (rel="hub") and its own URL (rel="self").
+    hubs: tuple[str, ...] = ()
+    self_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A WebSub subscription of one source, as stored (table ``websub_subscriptions``).
+
+    ``mode`` is what we last asked of the hub (``subscribe`` or ``unsubscribe``);
+    ``requested_at`` when (``None``: not asked yet); ``expires_at`` the end of the lease the
+    hub verified (``None``: not verified). ``callback_id`` is the unguessable last part of
+    the callback URL; ``secret`` signs pushed content and is never logged or shown.
+    """
+
+    id: int
+    source_name: str
+    callback_id: str
+    hub: str
+    topic: str
+    secret: Secret
+    mode: str
+    lease_seconds: int | None = None
+    requested_at: datetime | None = None
+    verified_at: datetime | None = None
+    expires_at: datetime | None = None
+    pushed_at: datetime | None = None
+    retry_at: datetime | None = None
+    error_count: int = 0
+    last_error: str | None = None
+
+    def live(self, now: datetime) -> bool:
+        """Whether the hub verified a subscription whose lease has not ended."""
+        return self.mode == "subscribe" and self.expires_at is not None and self.expires_at > now
 
 
 @dataclass(frozen=True)

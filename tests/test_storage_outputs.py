@@ -130,6 +130,7 @@ def test_a_new_database_gets_every_migration(storage: Storage) -> None:
         "0015_pruned_entries",
         "0016_podcast",
         "0017_full_text",
+        "0018_websub",
         "0019_discussion_cache",
     ]
 

@@ -5,6 +5,9 @@ Pure. Does not: start any server (see :mod:`aggregator.serve`).
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 from pydantic import Field, field_validator
 
 from aggregator.config.base import _http_url, _Strict
@@ -46,3 +49,25 @@ class ServerConfig(_Strict):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+
+def is_public_url(url: str | None) -> bool:
+    """Whether hubs on the internet could reach ``url``: an http(s) URL whose host is a name
+    (not ``localhost`` nor ``*.localhost``, ``*.local``, ``*.internal``) or a global address.
+
+    Pure: no DNS. A name that resolves to a private address counts as public; an operator who
+    knows better sets ``websub: false``.
+    """
+    if not url:
+        return False
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if "." not in host:
+            return False  # a single label: only names on the local network look like that
+        return host != "localhost" and not host.endswith((".localhost", ".local", ".internal"))
+    return address.is_global

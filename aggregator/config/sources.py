@@ -118,6 +118,12 @@ class DefaultsConfig(_EntryRules):
     def _check_rewrite(cls, value: Any) -> tuple[RewriteRule, ...]:
         return rewrite_rules(value)  # RuleError names the item and key
 
+    # WebSub (README, "WebSub"): subscribe to the hub a source announces when server.base_url
+    # is public; while the subscription is live, polls are that many times further apart.
+    websub: bool = True
+    websub_fallback_factor: float = Field(4.0, ge=1.0, le=100.0)
+    websub_lease: PositiveDuration = timedelta(days=10)
+
     @model_validator(mode="after")
     def _check_intervals(self) -> DefaultsConfig:
         if self.min_interval > self.max_interval:
@@ -185,6 +191,10 @@ class SourceConfig(_EntryRules):
     @classmethod
     def _check_rewrite(cls, value: Any) -> tuple[RewriteRule, ...]:
         return rewrite_rules(value)  # RuleError names the item and key
+
+    # WebSub: true subscribes even when server.base_url is not public (the operator vouches
+    # that the hub can reach it); false never; unset: defaults.websub, public base_url only.
+    websub: bool | None = None
 
     @field_validator("headers", mode="before")
     @classmethod

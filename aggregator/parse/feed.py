@@ -39,7 +39,7 @@ from aggregator.parse.fastfeed import read_feed
 from aggregator.parse.hints import _int, _skip_hints, _update_period
 from aggregator.parse.identity import assign_keys, base_key
 from aggregator.parse.jsonfeed import looks_like_json, read_json_feed
-from aggregator.parse.links import alternate_feeds
+from aggregator.parse.links import _web_url, alternate_feeds
 from aggregator.parse.sanitize import clean_html, clean_url, plain_text, xml_safe
 from aggregator.parse.xmlguard import defuse
 
@@ -113,6 +113,7 @@ def parse_feed(
         for entry, (_, _, notes) in zip(entries, read, strict=True)
         for note in notes
     )
+    hubs, self_url = _websub_links(feed, base)
     return FeedData(
         title=plain_text(feed.get("title")) or None,
         link=link,
@@ -123,8 +124,29 @@ def parse_feed(
         ttl_minutes=_int(feed.get("ttl")),
         update_period_seconds=_update_period(feed),
         rewrite_changes=changes,
+        hubs=hubs,
+        self_url=self_url,
         **_skip_hints(content, feed),
     )
+
+
+def _websub_links(feed: Any, base: str) -> tuple[tuple[str, ...], str | None]:
+    """The hubs a feed names and its self URL (W3C WebSub 4: ``<link rel="hub">`` and
+    ``rel="self"``, or ``atom:link`` in RSS; JSON Feed's ``hubs`` and ``feed_url``, which
+    :mod:`.jsonfeed` hands over as links), absolute http(s) only."""
+    hubs: list[str] = []
+    self_url = None
+    for link in feed.get("links", None) or []:
+        if not isinstance(link, Mapping):
+            continue
+        url = _web_url(link.get("href"), base)
+        if url is None:
+            continue
+        if link.get("rel") == "hub" and url not in hubs:
+            hubs.append(url)
+        elif link.get("rel") == "self" and self_url is None:
+            self_url = url
+    return tuple(hubs[:5]), self_url
 
 
 def _run_feedparser(

@@ -4,7 +4,7 @@ Pure: bytes → the raw values :func:`aggregator.parse.feed.parse_feed` reads fr
 ``entries``, ``version``), so a JSON Feed is cleaned, dated, keyed and limited exactly as RSS
 and Atom are: same sanitizer, same date window, same entry cap, same sandbox (parse_feed runs
 in it). Extensions (keys starting with ``_``) and keys of no use to the aggregator (``icon``,
-``hubs``, ``image``, ...) are ignored; a value of the wrong type counts as missing.
+``image``, ...) are ignored (``hubs`` and ``feed_url`` are read as WebSub links); a value of the wrong type counts as missing.
 
 Text fields of JSON Feed are plain text (``title``, ``content_text``, ``summary``, author
 names) or HTML (``content_html``); plain text is escaped here, since feed.py reads titles and
@@ -65,6 +65,14 @@ def read_json_feed(content: bytes, max_entries: int) -> dict[str, Any]:
         feed["link"] = link
     if description := _string(document.get("description")):
         feed["subtitle"] = html.escape(description, quote=False)
+    # WebSub (issue 17, item 8): the hubs, as feedparser's links would name them.
+    links = [{"rel": "self", "href": url} for url in [_string(document.get("feed_url"))] if url]
+    hubs = document.get("hubs")
+    for hub in hubs if isinstance(hubs, list) else []:
+        if isinstance(hub, dict) and (url := _string(hub.get("url"))):
+            links.append({"rel": "hub", "href": url})
+    if links:
+        feed["links"] = links
     feed_author = _authors(document)
     entries = [_item(item, feed_author) for item in items]
     return {"feed": feed, "entries": entries, "version": version, "bozo": False, "notes": notes}

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -45,6 +45,7 @@ from aggregator.poll.results import (
     poll_result,
     record_plan,
 )
+from aggregator.poll.websub import HubLink, hub_link, mentions_hub, wants_websub
 from aggregator.schedule.base import SchedulePolicy
 from aggregator.schedule.decide import Cadence, PollOutcome, PollPlan
 from aggregator.schedule.policy import schedule_policy, skip_reason, stored_hints
@@ -376,7 +377,7 @@ class Poller:
             )
         content = fetched.content or b""
         digest = body_hash(content) + mark
-        if digest == state.body_hash:
+        if digest == state.body_hash and not self._hub_unrecorded(source, fetched, content):
             # A 200 whose body did not change counts as unchanged: no parse, no write but state.
             return self._unchanged(
                 source,
@@ -392,8 +393,10 @@ class Poller:
             content, fetched.headers, fetched.final_url, now=now, rewrite=rewrite
         )
         screened = self._screen(source, state, feed.entries, feed.title, now)
+        hub = hub_link(feed, fetched.headers, fetched.final_url)
         with self.write_lock, storage.transaction():
             stored = storage.store_entries(state, screened.kept, now)
+            self._note_hub(source, hub, now)
             outcome = self._outcome(fetched, state, feed, True, base)
             plan = record_plan(
                 storage,
@@ -418,6 +421,7 @@ class Poller:
                 clock=self.clock,
                 rng=self.rng,
                 new_entries=stored.new,
+                fallback_factor=self._fallback_factor(source, now),
             )
         if feed.warning:
             log.warning("%s: %s", source.name, feed.warning)
@@ -459,6 +463,7 @@ class Poller:
                 replace(update, last_status=fetched.status, last_error=None, last_success_at=now),
                 clock=self.clock,
                 rng=self.rng,
+                fallback_factor=self._fallback_factor(source, now),
             )
         return poll_result(
             source,
@@ -468,6 +473,74 @@ class Poller:
             self.config.defaults.redirect_adopt_after,
             http_status=fetched.status,
         )
+
+    def _note_hub(self, source: SourceConfig, hub: HubLink | None, now: datetime) -> None:
+        """Record the hub a parsed feed names (inside the poll's transaction), or that it
+        names none any more: the upkeep then subscribes, or unsubscribes."""
+        if not wants_websub(self.config, source):
+            return
+        if hub is None:
+            if self.storage.drop_subscription(source.name):
+                log.info("%s: no longer announces a WebSub hub", source.name)
+        elif self.storage.want_subscription(source.name, hub.hub, hub.topic, now):
+            log.info("%s: announces the WebSub hub %s", source.name, hub.hub)
+
+    def _hub_unrecorded(self, source: SourceConfig, fetched: FetchResult, content: bytes) -> bool:
+        """Whether an unchanged body must still be parsed for the WebSub hub it may name: the
+        source wants WebSub, has no subscription recorded (new to WebSub, re-added, or one
+        that was forgotten), and the response mentions a hub at all (a cheap test first)."""
+        return (
+            mentions_hub(content, fetched.headers)
+            and wants_websub(self.config, source)
+            and self.storage.subscription_of(source.name) is None
+        )
+
+    def _fallback_factor(self, source: SourceConfig, now: datetime) -> float:
+        """How much further apart polls are: ``websub_fallback_factor`` while the source's
+        hub has a live subscription verified (the hub pushes), else 1."""
+        if not wants_websub(self.config, source):
+            return 1.0
+        sub = self.storage.subscription_of(source.name)
+        return self.config.defaults.websub_fallback_factor if sub and sub.live(now) else 1.0
+
+    # -- pushed content (WebSub) -------------------------------------------------------------------
+    def store_pushed(
+        self, source: SourceConfig, content: bytes, headers: Mapping[str, str]
+    ) -> PollResult:
+        """Store the feed document a WebSub hub pushed for ``source``, as a poll stores a
+        fetched one: parsed in the sandbox, screened by the rules, one transaction.
+
+        Changes nothing of the source's schedule nor its validators (the next fallback poll
+        still fetches the feed itself). Never raises for the document's own faults: a
+        :class:`PollResult` with the error.
+        """
+        with self._working():
+            now = self.clock()
+            try:
+                state = self._state(source)
+                feed = self.parser.parse_feed(
+                    content, headers, state.url, now=now, rewrite=self.config.rewrite_for(source)
+                )
+                screened = self._screen(source, state, feed.entries, feed.title, now)
+                with self.write_lock, self.storage.transaction():
+                    stored = self.storage.store_entries(state, screened.kept, now)
+            except AggregatorError as error:
+                log.warning("%s: pushed content: %s", source.name, error)
+                return PollResult(source.name, "error", error=f"pushed content: {error}")
+            status = "new" if stored.new else "updated" if stored.updated else "unchanged"
+            result = PollResult(
+                source.name,
+                status,
+                new=stored.new,
+                updated=stored.updated,
+                warning=feed.warning,
+                skipped=len(screened.skipped),
+                moved_threads=stored.moved_threads,
+                note="pushed by its WebSub hub",
+            )
+            self._count(result, None)
+            # Rewrite rules and full text apply to pushed entries as to polled ones.
+            return self._read_full_texts(source, state, result)
 
     def _outcome(
         self,

@@ -17,6 +17,7 @@ from aggregator.config.sources import SourceConfig
 from aggregator.errors import AggregatorError, FetchError, ParseError
 from aggregator.models import KEEP, Keep, PollResult, SourceState, SourceUpdate
 from aggregator.poll.resources import Clock
+from aggregator.poll.websub import stretch_plan
 from aggregator.schedule.base import SchedulePolicy
 from aggregator.schedule.decide import Cadence, PollOutcome, PollPlan, decide_next_poll
 from aggregator.schedule.policy import schedule_state
@@ -38,10 +39,13 @@ def record_plan(
     clock: Clock,
     rng: random.Random | None,
     new_entries: int = 0,
+    fallback_factor: float = 1.0,
 ) -> PollPlan:
     """Decide the next poll and write it with ``update`` (call inside the transaction),
-    and log the poll (``now`` is when it started)."""
+    and log the poll (``now`` is when it started). ``fallback_factor`` stretches a successful
+    poll's wait (a live WebSub subscription: polls are only the fallback)."""
     plan = decide_next_poll(policy, schedule_state(state), outcome, now, rng)
+    plan = stretch_plan(plan, now, fallback_factor)
     # For the status page's chart: how long this poll took until now, by the same clock.
     storage.log_poll(
         state.id,

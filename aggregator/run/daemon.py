@@ -24,7 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -36,6 +36,7 @@ from aggregator.config.sources import SourceConfig
 from aggregator.errors import AggregatorError, ConfigError, LockedError, StorageError
 from aggregator.models import PollResult
 from aggregator.poll.poller import Poller
+from aggregator.poll.subscriber import Subscriber
 from aggregator.publish.publisher import Publisher
 from aggregator.publish.websub import notify_changes
 from aggregator.run.logs import setup_logging
@@ -60,6 +61,9 @@ STOP_GRACE_SECONDS = 5.0
 PUBLISH_DELAY_SECONDS = 0.3
 # The first prune waits this long after start (the start is busy enough), then daily.
 PRUNE_FIRST_DELAY_SECONDS = 600.0
+# The WebSub upkeep (subscribe, renew, unsubscribe): one query when nothing is due.
+WEBSUB_UPKEEP_INTERVAL = timedelta(minutes=1)
+WEBSUB_UPKEEP_FIRST = timedelta(seconds=5)
 
 
 SERVER_START_SECONDS = 10.0
@@ -107,6 +111,9 @@ class Daemon:
         self._publisher_thread: threading.Thread | None = None
         # Alerts run on their own threads: a poll only pokes them (issue 15).
         self.alerts = AlertDispatcher(config)
+        # WebSub (issue 17): hubs announced by sources push to /websub/<id>; the upkeep job
+        # subscribes, renews and unsubscribes.
+        self.subscriber = Subscriber(config, self.poller, on_push=self._after_poll)
 
     # -- publishing ------------------------------------------------------------------------------
     def publish(self, outputs: Sequence[OutputConfig] | None = None) -> None:
@@ -244,8 +251,19 @@ class Daemon:
         self._publisher_thread.start()
         threading.Thread(target=self._prune_loop, name="prune", daemon=True).start()
         self.scheduler.start()
+        self.scheduler.add_periodic(
+            "websub_upkeep",
+            self.subscriber.upkeep,
+            WEBSUB_UPKEEP_INTERVAL,
+            first_in=WEBSUB_UPKEEP_FIRST,
+        )
         self._server = httpserver.make_server(
-            create_app(lambda: self.config, metrics=self.metrics, expect_polling=True),
+            create_app(
+                lambda: self.config,
+                metrics=self.metrics,
+                expect_polling=True,
+                websub=self.subscriber,
+            ),
             self.config.server,
         )
         server_thread = threading.Thread(target=self._serve, name="http", daemon=True)
@@ -346,6 +364,7 @@ class Daemon:
                 log.error("reload: cannot record the sources: %s", error)
                 url_changed = frozenset()
             self.scheduler.apply_config(new, url_changed)
+            self.subscriber.reconfigure(new)  # a removed source is unsubscribed by the upkeep
             try:
                 self.alerts.reconfigure(new)
             except AggregatorError as error:
@@ -407,6 +426,7 @@ class Daemon:
             # A publish in progress finishes (it notices the stop before the next one): the
             # interpreter must not shut down under a thread still inside lxml or SQLite.
             self._publisher_thread.join(STOP_GRACE_SECONDS)
+        self.subscriber.close()
         self.poller.close()
         log.info("stopped")
 

@@ -172,6 +172,29 @@ class PollScheduler:
                 times[source.name] = job.next_run_time if job else None
             return times
 
+    def add_periodic(
+        self, job_id: str, func: Callable[[], object], every: timedelta, *, first_in: timedelta
+    ) -> None:
+        """Run ``func`` every ``every``, first after ``first_in``, in the comments pool (a
+        short housekeeping job, such as ``websub_upkeep``); an exception is logged."""
+
+        def run() -> None:
+            try:
+                func()
+            except Exception:  # a bug must not end the job for good
+                log.exception("%s failed", job_id)
+
+        with self._lock:
+            self._scheduler.add_job(
+                run,
+                IntervalTrigger(seconds=every.total_seconds(), timezone="UTC"),
+                next_run_time=self.clock() + first_in,
+                id=job_id,
+                name=job_id,
+                executor="comments",
+                replace_existing=True,
+            )
+
     # -- jobs ------------------------------------------------------------------------------------
     def _schedule_first(
         self, source: SourceConfig, state: SourceState, now: datetime, spread: timedelta

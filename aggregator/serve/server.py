@@ -42,6 +42,7 @@ from aggregator.serve.responses import (
 )
 from aggregator.serve.status_page import status_routes
 from aggregator.serve.web import web_routes
+from aggregator.serve.websub import WebSubReceiver, websub_routes
 from aggregator.storage import Storage
 from aggregator.storage.rows import parse_time
 
@@ -182,6 +183,7 @@ def create_app(
     metrics: Metrics | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     expect_polling: bool = False,
+    websub: WebSubReceiver | None = None,
 ) -> Starlette:
     """The starlette application serving one configuration's outputs, ``/healthz`` and
     ``/metrics``.
@@ -189,7 +191,8 @@ def create_app(
     ``config`` may be a callable returning the current configuration, so that a daemon's
     reload shows at once. ``metrics`` are the daemon's counters (a bare ``serve`` has only the
     per-source gauges read from the database). ``expect_polling`` makes ``/healthz`` report
-    sources whose poll is overdue, which only makes sense while a daemon polls.
+    sources whose poll is overdue, which only makes sense while a daemon polls. ``websub`` is
+    the daemon's WebSub subscriber: with it, hubs verify and push at ``/websub/{id}``.
     """
     current: Callable[[], AppConfig] = config if callable(config) else (lambda: config)
     feeds_dir = (current().public_dir / "feeds").resolve()
@@ -269,6 +272,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_page, methods=["GET"]),
         Route("/feeds/{name:path}", feed, methods=["GET", "HEAD"]),
+        *(websub_routes(websub, current) if websub is not None else []),
     ]
     app = Starlette(routes=routes, exception_handlers={Exception: internal_error})
     app.add_middleware(SecurityHeaders)

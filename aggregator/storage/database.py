@@ -30,6 +30,7 @@ from aggregator.storage.outputs import OutputQueries
 from aggregator.storage.schema import index_queued, migrations
 from aggregator.storage.sources import SourceQueries
 from aggregator.storage.status import StatusQueries
+from aggregator.storage.websub import WebSubQueries
 
 
 class Storage(
@@ -43,6 +44,7 @@ class Storage(
     AlertQueries,
     FullTextQueries,
     ApiCacheQueries,
+    WebSubQueries,
 ):
     """A connection to the aggregator database, with its migrations applied.
 

@@ -447,6 +447,34 @@ def _full_text(db: Database) -> None:
     )
 
 
+@migrations(name="0018_websub")
+def _websub(db: Database) -> None:
+    """WebSub subscriptions of sources (issue 17, item 8): one row per source whose feed
+    announces a hub, kept by source name so that a removed source can still be unsubscribed."""
+    db.executescript(
+        """
+        CREATE TABLE websub_subscriptions (
+            id INTEGER PRIMARY KEY,
+            source_name TEXT NOT NULL UNIQUE,
+            callback_id TEXT NOT NULL UNIQUE,
+            hub TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            mode TEXT NOT NULL DEFAULT 'subscribe',
+            lease_seconds INTEGER,
+            requested_at TEXT,
+            verified_at TEXT,
+            expires_at TEXT,
+            pushed_at TEXT,
+            retry_at TEXT,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at TEXT NOT NULL
+        );
+        """
+    )
+
+
 @migrations(name="0019_discussion_cache")
 def _discussion_cache(db: Database) -> None:
     """What the comment APIs' client remembers across restarts (issue 16, politeness).
