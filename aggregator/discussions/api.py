@@ -5,7 +5,8 @@ and time limits, per-host slots) and adds what APIs need:
 
 * one request budget per API host, spaced by the provider's published rate limit (the
   strictest of the providers sharing a host), shared by every source and thread;
-* ``429`` and ``503`` with ``Retry-After``, and an exhausted ``X-RateLimit-Remaining``, stop
+* ``429``, and ``403`` or ``503`` with ``Retry-After``, and an exhausted
+  ``X-RateLimit-Remaining`` (GitHub answers 403 with it), stop
   every request to that host until the time given (:class:`~aggregator.errors.RateLimitedError`);
 * responses kept with their validators (``ETag``, ``Last-Modified``) and ``Cache-Control:
   max-age``: a fresh one is reused without a request, a stale one is asked for conditionally;
@@ -23,7 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
@@ -61,10 +62,19 @@ class _Cached:
     etag: str | None
     last_modified: str | None
     fresh_until: float
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """An API's JSON answer and the response headers a provider reads (``Link``)."""
+
+    data: Any
+    headers: Mapping[str, str]
 
 
 class ApiClient:
-    """JSON GETs for providers, under one budget per API host. Thread-safe."""
+    """JSON GETs (and GraphQL POSTs) for providers, under one budget per API host. Thread-safe."""
 
     def __init__(
         self,
@@ -176,13 +186,73 @@ class ApiClient:
         :class:`RateLimitedError`, :class:`FetchError` or :class:`ParseError`, one line each,
         without the query string or any secret of ``provider``.
         """
+        return self.get_response(provider, url, params, headers=headers, found=found).data
+
+    def get_response(
+        self,
+        provider: Provider,
+        url: str,
+        params: Mapping[str, object] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        found: bool = False,
+    ) -> ApiResponse:
+        """:meth:`get_json` with the response's headers (a ``Link`` header's next page)."""
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+        shown = f"{provider.label} API {_path(url)}"
+        body, answer_headers = self._request(
+            provider, url, headers={"Accept": "application/json", **(headers or {})}, found=found
+        )
+        return ApiResponse(self._decode(body, shown, provider), answer_headers)
+
+    def post_json(
+        self,
+        provider: Provider,
+        url: str,
+        payload: object,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """POST ``payload`` as JSON to ``url`` (a GraphQL endpoint) and return the answer's
+        JSON: the same budget, limits and errors as :meth:`get_json`, never cached."""
+        shown = f"{provider.label} API {_path(url)}"
+        body, _ = self._request(
+            provider,
+            url,
+            headers={
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                **(headers or {}),
+            },
+            method="POST",
+            body=json.dumps(payload).encode(),
+        )
+        return self._decode(body, shown, provider)
+
+    def get_page(self, provider: Provider, url: str) -> bytes:
+        """GET a web page found in a feed (an entry's own page), under the rules for found URLs
+        and the host's budget; its bytes, at most :data:`MAX_JSON_BYTES`."""
+        body, _ = self._request(
+            provider, url, headers={"Accept": "text/html, */*;q=0.5"}, found=True
+        )
+        return body
+
+    def _request(
+        self,
+        provider: Provider,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        found: bool = False,
+        method: str = "GET",
+        body: bytes | None = None,
+    ) -> tuple[bytes, Mapping[str, str]]:
         host = _host(url)
         shown = f"{provider.label} API {_path(url)}"
-        cached = self._cached(url)
+        cached = self._cached(url) if method == "GET" else None
         if cached is not None and cached.fresh_until > self._monotonic():
-            return self._decode(cached.body, shown, provider)
+            return cached.body, cached.headers
         self._take_turn(host, provider.rate, provider.label)
         provenance = Provenance.found_in(provider.base_url) if found else Provenance.config(url)
         self.requests += 1
@@ -192,7 +262,8 @@ class ApiClient:
                 etag=cached.etag if cached else None,
                 last_modified=cached.last_modified if cached else None,
                 provenance=provenance,
-                headers={"Accept": "application/json", **(headers or {})},
+                headers=headers,
+                **({"method": method, "body": body} if method != "GET" else {}),
             )
         except RateLimitedError:
             raise
@@ -202,41 +273,57 @@ class ApiClient:
             now = datetime.now(UTC)
             retry_at = parse_retry_after(error.headers.get("retry-after"), now)
             retry_after = (retry_at - now).total_seconds() if retry_at is not None else None
-            if error.status == 429 or (error.status == 503 and retry_after is not None):
+            if error.status == 429 or (
+                error.status in (403, 503) and retry_after is not None
+            ):
                 until = self._block(host, retry_after or DEFAULT_BLOCK)
                 raise RateLimitedError(
                     f"{message}; not asking before {_stamp(until)}", until=until, status=429
                 ) from None
+            if error.status == 403 and self._note_limits(host, error.headers):
+                # GitHub's primary rate limit: 403 with X-RateLimit-Remaining: 0 and the reset.
+                until = self.blocked_until(url)
+                raise RateLimitedError(
+                    f"{message}; rate limit spent, not asking before {_stamp(until)}",
+                    until=until,
+                    status=403,
+                ) from None
             raise type(error)(message, status=error.status, headers=error.headers) from None
         self._note_limits(host, fetched.headers)
         if fetched.not_modified and cached is not None:
-            body = cached.body
+            answer = cached.body
         else:
-            body = fetched.content or b""
-        if len(body) > MAX_JSON_BYTES:
+            answer = fetched.content or b""
+        if len(answer) > MAX_JSON_BYTES:
             raise FetchError(f"{shown}: response larger than {MAX_JSON_BYTES} bytes")
-        fresh = _max_age(fetched.headers)
-        etag = fetched.etag or (cached.etag if cached and fetched.not_modified else None)
-        modified = fetched.last_modified or (
-            cached.last_modified if cached and fetched.not_modified else None
-        )
-        if etag or modified or fresh:
-            self._keep(url, _Cached(body, etag, modified, self._monotonic() + fresh))
-        return self._decode(body, shown, provider)
+        kept = {k: v for k, v in fetched.headers.items() if k.lower() == "link"}
+        if method == "GET":
+            fresh = _max_age(fetched.headers)
+            etag = fetched.etag or (cached.etag if cached and fetched.not_modified else None)
+            modified = fetched.last_modified or (
+                cached.last_modified if cached and fetched.not_modified else None
+            )
+            if fetched.not_modified and cached is not None and not kept:
+                kept = dict(cached.headers)
+            if etag or modified or fresh:
+                self._keep(
+                    url, _Cached(answer, etag, modified, self._monotonic() + fresh, kept)
+                )
+        return answer, kept
 
-    def _note_limits(self, host: str, headers: Mapping[str, str]) -> None:
+    def _note_limits(self, host: str, headers: Mapping[str, str]) -> bool:
         """An exhausted ``X-RateLimit-Remaining`` stops the host until ``X-RateLimit-Reset``
         (seconds from now, Unix time, or an ISO 8601 time, as Reddit, Disqus and GitHub, and
-        Mastodon write it)."""
+        Mastodon write it). Whether it did."""
         lower = {k.lower(): v for k, v in headers.items()}
         remaining = lower.get("x-ratelimit-remaining")
         if remaining is None:
-            return
+            return False
         try:
             if float(remaining) >= 1:
-                return
+                return False
         except ValueError:
-            return
+            return False
         reset = lower.get("x-ratelimit-reset", "")
         seconds = DEFAULT_BLOCK
         try:
@@ -249,6 +336,7 @@ class ApiClient:
             if when is not None:
                 seconds = (when - self._wall()).total_seconds()
         self._block(host, seconds)
+        return True
 
     @staticmethod
     def _decode(body: bytes, shown: str, provider: Provider) -> Any:

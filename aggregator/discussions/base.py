@@ -86,6 +86,9 @@ class ProviderSettings:
     requests_per_minute: float | None = None
     options: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, Secret] = field(default_factory=dict)
+    # How it is used: a source's comment system or a discussions site (a provider that can be
+    # both, Mastodon, behaves as configured).
+    kind: Kind | None = None
 
     def secret(self, name: str) -> str | None:
         """The value of a secret option, or ``None`` when it is not set."""
@@ -102,6 +105,10 @@ class ThreadRef:
     title: str | None = None
     score: int | None = None
     comment_count: int | None = None
+    # Counted, not stored as comments (webmention likes and reposts, Mastodon favourites and
+    # boosts: migration 0020_webmention_counts).
+    likes: int | None = None
+    reposts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -137,12 +144,20 @@ class Provider(ABC):
     options: ClassVar[frozenset[str]] = frozenset()
     required: ClassVar[frozenset[str]] = frozenset()
     secret_options: ClassVar[frozenset[str]] = frozenset()
+    # Whether :meth:`find` reads the entry's stored content (``ThreadState.content``), which
+    # the follower then loads for it.
+    reads_content: ClassVar[bool] = False
 
     def __init__(self, settings: ProviderSettings, api: ApiClient):
         self.settings = settings
         self.api = api
         self.base_url = settings.base_url.rstrip("/")
         self.site_url = (settings.site_url or self.default_site_url or self.base_url).rstrip("/")
+
+    @property
+    def kind(self) -> Kind:
+        """How this provider is used here: as configured, else its one kind."""
+        return self.settings.kind or sorted(self.kinds)[0]
 
     @property
     def rate(self) -> float:
@@ -162,6 +177,10 @@ class Provider(ABC):
         """GET ``base_url + path`` as JSON through the shared API client."""
         return self.api.get_json(self, self.base_url + path, params, **kwargs)
 
+    def post(self, path: str, payload: object, **kwargs: Any) -> Any:
+        """POST ``payload`` as JSON to ``base_url + path`` through the shared API client."""
+        return self.api.post_json(self, self.base_url + path, payload, **kwargs)
+
     @abstractmethod
     def find(self, entry: ThreadState) -> list[ThreadRef]:
         """The threads about ``entry`` on this site (none: an empty list)."""
@@ -172,13 +191,35 @@ class Provider(ABC):
 
     def describe(self, ref: ThreadRef) -> str:
         """The root node's text: "on Hacker News: 143 points, 87 comments"."""
-        parts = []
-        if ref.score is not None:
-            parts.append(f"{ref.score} point{'' if ref.score == 1 else 's'}")
-        if ref.comment_count is not None:
-            count = ref.comment_count
-            parts.append(f"{count} comment{'' if count == 1 else 's'}")
+        parts = self.count_words(ref.score, ref.comment_count, ref.likes, ref.reposts)
         return f"on {self.label}" + (f": {', '.join(parts)}" if parts else "")
+
+    @classmethod
+    def count_words(
+        cls,
+        score: int | None,
+        comments: int | None,
+        likes: int | None = None,
+        reposts: int | None = None,
+    ) -> list[str]:
+        """A thread's counts in words ("143 points", "87 comments"), as this site names them."""
+        return [
+            plural(number, word)
+            for number, word in (
+                (score, "point"),
+                (comments, "comment"),
+                (likes, "like"),
+                (reposts, "repost"),
+            )
+            if number is not None
+        ]
+
+
+def plural(number: int, word: str) -> str:
+    """``"1 reply"``, ``"2 replies"``, ``"3 boosts"``."""
+    if number == 1:
+        return f"1 {word}"
+    return f"{number} {word[:-1]}ies" if word.endswith("y") else f"{number} {word}s"
 
 
 def entry_url(entry: ThreadState) -> str | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
+from dataclasses import replace
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -143,7 +144,7 @@ class DiscussionFollower:
                     break
                 now = self.clock()
                 found = [d for d in known.get(entry.entry_id, []) if d.provider == provider.name]
-                if "discussion" not in provider.kinds and found:
+                if provider.kind != "discussion" and found:
                     continue  # a comment system's thread is found once
                 last = lookups.get((entry.entry_id, provider.name))
                 if not force and last and now - last < lookup_interval(entry.first_seen_at, now):
@@ -151,6 +152,8 @@ class DiscussionFollower:
                 error = None
                 refs: list[ThreadRef] = []
                 try:
+                    if provider.reads_content:
+                        entry = replace(entry, content=storage.entry_content(entry.entry_id))
                     refs = provider.find(entry)
                 except RateLimitedError as limited:
                     held[provider.name] = limited
@@ -179,6 +182,8 @@ class DiscussionFollower:
                             title=ref.title,
                             score=ref.score,
                             comment_count=ref.comment_count,
+                            likes=ref.likes,
+                            reposts=ref.reposts,
                         ):
                             log.info(
                                 "%s: %s found on %s: %s",
@@ -205,6 +210,8 @@ class DiscussionFollower:
             discussion.title,
             discussion.score,
             discussion.comment_count,
+            discussion.likes,
+            discussion.reposts,
         )
         try:
             data = provider.fetch_thread(ref)
@@ -241,7 +248,8 @@ class DiscussionFollower:
     ) -> None:
         now = self.clock()
         comments = list(data.comments)
-        if "discussion" in provider.kinds:
+        discussion_kind = provider.kind == "discussion"
+        if discussion_kind:
             comments = [*_root(provider, data), *_under(provider.key(data.ref.ref), comments)]
         stored = storage.store_comments(entry.entry_id, entry.public_id, comments, now)
         gone = storage.mark_comment_keys_gone(entry.entry_id, data.gone_keys, now)
@@ -266,6 +274,8 @@ class DiscussionFollower:
             comment_count=data.ref.comment_count
             if data.ref.comment_count is not None
             else len([c for c in data.comments if c.key not in set(data.gone_keys)]),
+            likes=data.ref.likes,
+            reposts=data.ref.reposts,
             polled_at=now,
             next_poll_at=next_at,
             stopped=1 if next_at is None else 0,
@@ -275,7 +285,8 @@ class DiscussionFollower:
         )
         if stored.new:
             storage.update_thread(entry.entry_id, ThreadUpdate(comments_last_new_at=now))
-        if "discussion" in provider.kinds and storage.refresh_entry_discussions(
+        counted = data.ref.likes is not None or data.ref.reposts is not None
+        if (discussion_kind or counted) and storage.refresh_entry_discussions(
             entry.entry_id, now
         ):
             result.updated += 0  # the entry changed (its counts), which publishing sees

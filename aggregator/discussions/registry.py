@@ -85,7 +85,22 @@ def parse_settings(
         requests_per_minute=float(rate) if rate is not None else None,
         options=options,
         secrets=secrets,
+        kind=kind,
     )
+
+
+def count_text(
+    name: str,
+    score: int | None,
+    comments: int | None,
+    likes: int | None = None,
+    reposts: int | None = None,
+) -> list[str]:
+    """A site's counts in its own words ("143 points", "3 boosts", "5 likes")."""
+    provider = PROVIDERS.get(name)
+    if provider is None:
+        return Provider.count_words(score, comments, likes, reposts)
+    return provider.count_words(score, comments, likes, reposts)
 
 
 def label_of(name: str) -> str:

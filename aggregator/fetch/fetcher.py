@@ -181,11 +181,15 @@ class Fetcher:
         provenance: Provenance | None = None,
         headers: Mapping[str, str] | None = None,
         request: RequestOptions | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> FetchResult:
         """Fetch ``url`` once, conditionally when validators are given.
 
         ``headers`` are sent too (an API's ``Accept`` or ``Authorization``), on the first
-        request and on redirects to the same origin only.
+        request and on redirects to the same origin only. ``method`` ``POST`` sends ``body``
+        (a GraphQL query) under the same limits; a POST is never redirected (its body is for
+        the API it was written for).
 
         HTTP requests wait for a slot under :attr:`limits` (global, per host, per domain);
         files cost nothing and do not. ``provenance`` says where the URL came from; without it
@@ -218,6 +222,8 @@ class Fetcher:
                     provenance=provenance,
                     extra=dict(headers or {}),
                     request=request,
+                    method=method,
+                    body=body,
                 )
             )
 
@@ -231,6 +237,8 @@ class Fetcher:
         provenance: Provenance,
         extra: dict[str, str] | None = None,
         request: RequestOptions | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> FetchResult:
         """One fetch, redirects included, within the total deadline; errors as one line."""
         bound = asyncio.timeout(self.timeout)
@@ -243,6 +251,8 @@ class Fetcher:
                     provenance=provenance,
                     extra=extra or {},
                     request=request,
+                    method=method,
+                    body=body,
                 )
         except TimeoutError:
             if bound.expired():
@@ -264,6 +274,8 @@ class Fetcher:
         provenance: Provenance,
         extra: dict[str, str],
         request: RequestOptions | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> FetchResult:
         headers = dict(extra)
         if request is not None and request.user_agent:
@@ -293,8 +305,10 @@ class Fetcher:
                     await check_target_name(requested, rule, self._resolver)
                 hop_headers = _hop_headers(headers, current, request)
                 proxy_url, proxy_auth = split_proxy(proxy)
-                call = self._session(rule, proxy or "").get(
+                call = self._session(rule, proxy or "").request(
+                    method,
                     requested,
+                    data=body,
                     headers=hop_headers,
                     allow_redirects=False,
                     proxy=proxy_url,
@@ -306,6 +320,11 @@ class Fetcher:
                 status = response.status
                 response_headers = _headers(response)
                 if status in REDIRECT_STATUSES and "location" in response_headers:
+                    if method != "GET":
+                        raise FetchError(
+                            f"the API redirected a {method} (HTTP {status}); not following",
+                            status=status,
+                        )
                     target = _redirect_target(current, response_headers["location"], status)
                     if status not in (301, 308):
                         all_permanent = False

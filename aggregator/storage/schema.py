@@ -424,3 +424,15 @@ def _podcast(db: Database) -> None:
     transcript, chapters) as a JSON list of ``[name, value]`` pairs (issue 17, item 7)."""
     db.execute("ALTER TABLE entries ADD COLUMN podcast TEXT")
 
+
+
+@migrations(name="0020_webmention_counts")
+def _webmention_counts(db: Database) -> None:
+    """Reactions counted, not stored as comments (issue 16): a thread's likes and reposts
+    (webmention.io's ``like-of`` and ``repost-of``, Mastodon's favourites and boosts), shown
+    with the entry next to its other counts (``entries.discussions``)."""
+    for statement in (
+        "ALTER TABLE discussions ADD COLUMN likes INTEGER",
+        "ALTER TABLE discussions ADD COLUMN reposts INTEGER",
+    ):
+        db.execute(statement)
