@@ -99,6 +99,10 @@ class ApiClient:
         self._cache_limit = cache_bytes
         self.requests = 0  # made, for tests and metrics
 
+    def now(self) -> datetime:
+        """The wall clock the client judges rate limits by (aware UTC)."""
+        return self._wall()
+
     def stop(self) -> None:
         """Wake any request waiting for its turn; no new request is made."""
         self._stop.set()
@@ -263,7 +267,8 @@ class ApiClient:
                 last_modified=cached.last_modified if cached else None,
                 provenance=provenance,
                 headers=headers,
-                **({"method": method, "body": body} if method != "GET" else {}),
+                method=method,
+                body=body,
             )
         except RateLimitedError:
             raise
@@ -273,19 +278,17 @@ class ApiClient:
             now = datetime.now(UTC)
             retry_at = parse_retry_after(error.headers.get("retry-after"), now)
             retry_after = (retry_at - now).total_seconds() if retry_at is not None else None
-            if error.status == 429 or (
-                error.status in (403, 503) and retry_after is not None
-            ):
+            if error.status == 429 or (error.status in (403, 503) and retry_after is not None):
                 until = self._block(host, retry_after or DEFAULT_BLOCK)
                 raise RateLimitedError(
                     f"{message}; not asking before {_stamp(until)}", until=until, status=429
                 ) from None
             if error.status == 403 and self._note_limits(host, error.headers):
                 # GitHub's primary rate limit: 403 with X-RateLimit-Remaining: 0 and the reset.
-                until = self.blocked_until(url)
+                blocked = self.blocked_until(url)
                 raise RateLimitedError(
-                    f"{message}; rate limit spent, not asking before {_stamp(until)}",
-                    until=until,
+                    f"{message}; rate limit spent, not asking before {_stamp(blocked)}",
+                    until=blocked,
                     status=403,
                 ) from None
             raise type(error)(message, status=error.status, headers=error.headers) from None
@@ -306,9 +309,7 @@ class ApiClient:
             if fetched.not_modified and cached is not None and not kept:
                 kept = dict(cached.headers)
             if etag or modified or fresh:
-                self._keep(
-                    url, _Cached(answer, etag, modified, self._monotonic() + fresh, kept)
-                )
+                self._keep(url, _Cached(answer, etag, modified, self._monotonic() + fresh, kept))
         return answer, kept
 
     def _note_limits(self, host: str, headers: Mapping[str, str]) -> bool:

@@ -154,6 +154,12 @@ class Provider(ABC):
         self.base_url = settings.base_url.rstrip("/")
         self.site_url = (settings.site_url or self.default_site_url or self.base_url).rstrip("/")
 
+    @classmethod
+    def check_options(cls, options: Mapping[str, str]) -> None:
+        """Raise ``ValueError`` (one line, naming the provider) for options that are set but
+        wrong; the registry calls it when the config is read. Nothing to check here."""
+        return None
+
     @property
     def kind(self) -> Kind:
         """How this provider is used here: as configured, else its one kind."""

@@ -21,8 +21,8 @@ from __future__ import annotations
 import html
 import logging
 import threading
-from dataclasses import replace
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -286,9 +286,7 @@ class DiscussionFollower:
         if stored.new:
             storage.update_thread(entry.entry_id, ThreadUpdate(comments_last_new_at=now))
         counted = data.ref.likes is not None or data.ref.reposts is not None
-        if (discussion_kind or counted) and storage.refresh_entry_discussions(
-            entry.entry_id, now
-        ):
+        if (discussion_kind or counted) and storage.refresh_entry_discussions(entry.entry_id, now):
             result.updated += 0  # the entry changed (its counts), which publishing sees
 
 

@@ -19,12 +19,20 @@ from aggregator.discussions.base import (
     resolve_secret,
 )
 from aggregator.discussions.disqus import Disqus
+from aggregator.discussions.giscus import Giscus
 from aggregator.discussions.hackernews import HackerNews
+from aggregator.discussions.mastodon import Mastodon
 from aggregator.discussions.reddit import Reddit
+from aggregator.discussions.utterances import Utterances
+from aggregator.discussions.webmention import Webmention
 
 PROVIDERS: dict[str, type[Provider]] = {
     provider.name: provider for provider in (HackerNews, Reddit, Disqus)
 }
+PROVIDERS[Giscus.name] = Giscus
+PROVIDERS[Utterances.name] = Utterances
+PROVIDERS[Mastodon.name] = Mastodon
+PROVIDERS[Webmention.name] = Webmention
 
 
 def parse_settings(
@@ -78,6 +86,7 @@ def parse_settings(
                 raise ValueError(f"{name}: {key}: {error}") from None
         else:
             options[key] = str(raw[key])
+    provider.check_options(options)
     return ProviderSettings(
         type=name,
         base_url=str(base_url),
