@@ -252,7 +252,13 @@ class DiscussionFollower:
         if discussion_kind:
             comments = [*_root(provider, data), *_under(provider.key(data.ref.ref), comments)]
         stored = storage.store_comments(entry.entry_id, entry.public_id, comments, now)
-        gone = storage.mark_comment_keys_gone(entry.entry_id, data.gone_keys, now)
+        gone_keys = set(data.gone_keys)
+        if not discussion_kind and data.complete:
+            # A comment system's whole thread was listed: what it no longer lists was deleted
+            # (Mastodon, GitHub and webmention.io drop deleted items from their answers).
+            present = {c.key for c in comments}
+            gone_keys |= storage.api_comment_keys(entry.entry_id, provider.prefix) - present
+        gone = storage.mark_comment_keys_gone(entry.entry_id, gone_keys, now)
         result.new += stored.new
         result.updated += stored.updated
         result.gone += gone

@@ -174,6 +174,15 @@ class DiscussionQueries:
         )
         return True
 
+    def api_comment_keys(self, entry_id: int, prefix: str) -> set[str]:
+        """The keys of an entry's comments read from one provider (``@prefix:``), not gone."""
+        rows = self._rows(
+            "SELECT key FROM comments WHERE entry_id = ? AND gone_at IS NULL "
+            "AND substr(key, 1, ?) = ?",
+            (entry_id, len(prefix) + 2, f"@{prefix}:"),
+        )
+        return {row["key"] for row in rows}
+
     def mark_comment_keys_gone(self, entry_id: int, keys: Iterable[str], now: datetime) -> int:
         """Mark the named comments of an entry gone (an API said they were deleted)."""
         gone = 0
