@@ -9,7 +9,7 @@ and the host's budget). Reading only: nothing here decides which thread is meant
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aggregator.discussions.base import entry_url
@@ -18,8 +18,6 @@ from aggregator.parse.links import _parse_html
 from aggregator.parse.sanitize import plain_text
 
 if TYPE_CHECKING:
-    from selectolax.lexbor import LexborHTMLParser
-
     from aggregator.discussions.base import Provider
     from aggregator.models import ThreadState
 
@@ -29,8 +27,9 @@ URL_MAPPINGS = frozenset({"pathname", "url"})
 PAGE_MAPPINGS = frozenset({"title", "og:title", "specific", "number", "issue-number"})
 
 
-def read_page(provider: Provider, entry: ThreadState) -> LexborHTMLParser | None:
-    """The entry's web page, parsed; ``None`` when it has no http(s) link. Raises
+def read_page(provider: Provider, entry: ThreadState) -> Any:
+    """The entry's web page, parsed (selectolax, through :mod:`aggregator.parse.links`);
+    ``None`` when it has no http(s) link. Raises
     :class:`~aggregator.errors.FetchError` when the page cannot be read."""
     url = entry_url(entry)
     if url is None:
