@@ -479,6 +479,22 @@ def test_config_errors_name_the_line(tmp_path: Path, system: str, message: str) 
     assert message in str(raised.value)
 
 
+def test_mastodon_as_comment_system_and_discussion_of_one_source_is_refused(
+    tmp_path: Path,
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "defaults:\n  discussions: [mastodon]\n"
+        "sources:\n  - name: a\n    url: http://a.example/feed\n"
+        "    comment_system: {type: mastodon}\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(bad)
+    assert "sources[0].comment_system: mastodon is this source's comment system" in str(
+        raised.value
+    )
+
+
 def test_migration_0020_from_the_schema_before_it(tmp_path: Path) -> None:
     from sqlite_utils import Database
 
