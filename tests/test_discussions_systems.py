@@ -456,6 +456,14 @@ def test_a_refused_token_is_recorded_in_one_line_without_it(
         lookups = storage.db.execute("SELECT error FROM discussion_lookups").fetchall()
     assert lookups and all("401" in (e or "") for (e,) in lookups)
     assert not any(GH in (e or "") for (e,) in lookups)
+    from click.testing import CliRunner
+
+    from aggregator.cli import main
+
+    for args in (["check"], ["status"], ["status", "--json"]):
+        out = CliRunner().invoke(main, ["--config", str(config_path), *args])
+        assert out.output.strip()
+        assert GH not in out.output and WM not in out.output
 
 
 @pytest.mark.parametrize(
