@@ -171,7 +171,14 @@ def _fixtures(sim: SystemsSim) -> None:
         mention(6, "mention-of", "Jo", WPOST, t.format(45)),
         mention(7, "in-reply-to", "Kim", WPOST, t.format(46), "secret", private=True),
         mention(8, "like-of", "Lou", WPOST, t.format(47)),
+        # Two replies to each other (hostile): both kept, one under the other.
+        mention(9, "in-reply-to", "Max", WPOST, t.format(48), "A", reply_to=_note("Ned", 10)),
+        mention(10, "in-reply-to", "Ned", WPOST, t.format(49), "B", reply_to=_note("Max", 9)),
     ]
+
+
+def _note(name: str, ident: int) -> str:
+    return f"https://{name.lower()}.example/notes/{ident}"
 
 
 @pytest.fixture
@@ -346,13 +353,18 @@ def test_four_providers_polled_stored_in_thread_order_and_republished(
             "@webmention:1",
             "@webmention:3",
             "@webmention:6",
+            "@webmention:9",
+            "@webmention:10",
         ]
         assert by_key["@webmention:3"]["parent_key"] == "@webmention:1"
+        assert by_key["@webmention:9"]["parent_key"] is None
+        assert by_key["@webmention:10"]["parent_key"] == "@webmention:9"
         assert by_key["@webmention:1"]["author"] == "Frank"
         assert "mentioned this" in by_key["@webmention:6"]["content"]
         assert all(r.args.get("token") == WM for r in sim.requests("webmention"))
-        # 8 mentions, 2 a page: pages 0..3 full, page 4 empty (the last).
-        assert [r.args["page"] for r in sim.requests("webmention")] == ["0", "1", "2", "3", "4"]
+        # 10 mentions, 2 a page: pages 0..4 full, page 5 empty (the last).
+        pages = [r.args["page"] for r in sim.requests("webmention")]
+        assert pages == ["0", "1", "2", "3", "4", "5"]
 
         # Each comment stored once; nothing refused by a rate limit.
         keys = [r["key"] for r in rows]
@@ -386,7 +398,7 @@ def test_four_providers_polled_stored_in_thread_order_and_republished(
     item = next(i for i in document["items"] if i["url"] == WPOST)
     sites = {s["site"]: s for s in item["_aggregator"]["discussions"]}
     assert sites["webmention"]["likes"] == 3 and sites["webmention"]["reposts"] == 1
-    assert sites["webmention"]["text"] == "Webmention: 2 replies, 3 likes, 1 repost"
+    assert sites["webmention"]["text"] == "Webmention: 4 replies, 3 likes, 1 repost"
     assert sites["mastodon"]["text"] == "Mastodon: 4 boosts, 2 replies"
     assert sites["mastodon"]["url"] == "https://social.example/@reader/3000"
     atom = feedparser.parse((feeds / "all.atom").read_bytes())
@@ -400,7 +412,7 @@ def test_four_providers_polled_stored_in_thread_order_and_republished(
 
     page = TestClient(create_app(config)).get(f"/outputs/all/{entry.public_id}")
     assert page.status_code == 200
-    assert "Webmention: 2 replies, 3 likes, 1 repost" in page.text
+    assert "Webmention: 4 replies, 3 likes, 1 repost" in page.text
     assert "Mastodon: 4 boosts, 2 replies" in page.text
     # No token in any log line.
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("aggregator")]

@@ -16,7 +16,9 @@ webmention.io publishes no rate limit; 60 requests a minute is asked of it at mo
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from aggregator.discussions.base import (
     MAX_COMMENTS,
@@ -28,7 +30,6 @@ from aggregator.discussions.base import (
     from_iso,
     make_comment,
     plural,
-    same_page,
 )
 from aggregator.errors import ParseError
 from aggregator.models import CommentData, ThreadState
@@ -120,32 +121,41 @@ class Webmention(Provider):
         return ThreadData(refreshed, tuple(comments), complete=complete)
 
     def _comments(self, mentions: list[dict[str, Any]]) -> list[CommentData]:
-        """Mentions in thread order: by time, each followed by the replies to it."""
+        """Mentions in thread order: by time, each followed by the replies to it (a reply
+        whose ``in-reply-to`` is another mention's URL)."""
         mentions.sort(key=lambda m: str(m.get("published") or m.get("wm-received") or ""))
-        by_url = {
-            str(clean_url(m.get("url"))): self.key(as_int(m.get("wm-id")))
-            for m in mentions
-            if clean_url(m.get("url"))
-        }
+        by_url: dict[tuple[str, str, str], str] = {}
+        for mention in mentions:
+            url = clean_url(mention.get("url"))
+            if url:
+                by_url.setdefault(_page_key(url), self.key(as_int(mention.get("wm-id"))))
         made: list[CommentData] = []
         for mention in mentions:
             key = self.key(as_int(mention.get("wm-id")))
-            parent = None
             replied = mention.get("in-reply-to")
-            for target in replied if isinstance(replied, list) else [replied]:
-                for url, other in by_url.items():
-                    if other != key and isinstance(target, str) and same_page(target, url):
-                        parent = other
+            targets = replied if isinstance(replied, list) else [replied]
+            parents = [by_url.get(_page_key(t)) for t in targets[:10] if isinstance(t, str) and t]
+            parent = next((p for p in parents if p and p != key), None)
             made.append(self._comment(mention, key, parent))
         children: dict[str | None, list[CommentData]] = {}
         for comment in made:
             children.setdefault(comment.parent_key, []).append(comment)
         ordered: list[CommentData] = []
-        stack = list(reversed(children.get(None, [])))
-        while stack:
-            comment = stack.pop()
-            ordered.append(comment)
-            stack.extend(reversed(children.get(comment.key, [])))
+        placed: set[str] = set()
+        # Roots first; then any left over (replies in a cycle) as roots of their own.
+        for start in [c for c in made if c.parent_key is None] + made:
+            if start.key in placed:
+                continue
+            stack = [start]
+            while stack:
+                comment = stack.pop()
+                if comment.key in placed:
+                    continue
+                placed.add(comment.key)
+                if comment is start and comment.parent_key not in placed:
+                    comment = replace(comment, parent_key=None)
+                ordered.append(comment)
+                stack.extend(reversed(children.get(comment.key, [])))
         return ordered
 
     def _comment(self, mention: dict[str, Any], key: str, parent: str | None) -> CommentData:
@@ -176,3 +186,14 @@ class Webmention(Provider):
             link=link,
             parent_key=parent,
         )
+
+
+def _page_key(url: str) -> tuple[str, str, str]:
+    """A URL as :func:`~aggregator.discussions.base.same_page` compares it (host without
+    ``www.``, path without a trailing slash, query), for lookups by URL."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return ("", url, "")
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    return host, parts.path.rstrip("/") or "/", parts.query
