@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
@@ -397,3 +398,23 @@ def test_oversized_file_is_refused(feed_file):
         pytest.raises(FetchError, match="limit"),
     ):
         client.fetch(feed_file.as_uri())
+
+
+# -- POST (a GraphQL API, issue 16) ---------------------------------------------------------------
+
+
+def test_post_sends_its_body_and_is_never_redirected(httpserver, fetcher):
+    httpserver.expect_request(
+        "/graphql", method="POST", data=b'{"query": "{ viewer }"}'
+    ).respond_with_json({"data": {"viewer": "me"}})
+    httpserver.expect_request("/moved", method="POST").respond_with_data(
+        "", 307, {"Location": httpserver.url_for("/graphql")}
+    )
+
+    result = fetcher.fetch(
+        httpserver.url_for("/graphql"), method="POST", body=b'{"query": "{ viewer }"}'
+    )
+    assert json.loads(result.content) == {"data": {"viewer": "me"}}
+    with pytest.raises(FetchError, match="redirected a POST"):
+        fetcher.fetch(httpserver.url_for("/moved"), method="POST", body=b"{}")
+    assert len(httpserver.log) == 2  # the redirect was not followed
