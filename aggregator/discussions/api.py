@@ -141,6 +141,15 @@ class ApiClient:
             self._sleep(wait)
         if self._stop.is_set():
             raise StoppedError("not fetching: aggregator is stopping")
+        if wait > 0:
+            # The host may have refused an earlier request while this one waited its turn.
+            with self._lock:
+                if budget.blocked_until > self._monotonic():
+                    raise RateLimitedError(
+                        f"{label}: the API asked to wait until "
+                        f"{_stamp(budget.blocked_wall)}; not asking before",
+                        until=budget.blocked_wall,
+                    )
 
     def _block(self, host: str, seconds: float) -> datetime:
         seconds = min(max(seconds, 1.0), MAX_BLOCK)
