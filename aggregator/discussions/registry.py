@@ -98,7 +98,7 @@ def parse_settings(
     )
 
 
-def count_text(
+def count_words_of(
     name: str,
     score: int | None,
     comments: int | None,

@@ -355,7 +355,7 @@ def entry_discussions(entry: StoredEntry) -> list[dict[str, object]]:
     """The threads about ``entry`` on other sites, with their counts (stored by
     :mod:`aggregator.discussions`): site, label, url, score, comments, likes and reposts when
     counted (webmention, Mastodon), and a line of text."""
-    from aggregator.discussions.registry import count_text, label_of
+    from aggregator.discussions.registry import count_words_of, label_of
 
     sites: list[dict[str, object]] = []
     for row in entry.extra.get("discussions") or ():  # type: ignore[attr-defined]
@@ -364,7 +364,7 @@ def entry_discussions(entry: StoredEntry) -> list[dict[str, object]]:
         if not url:
             continue
         label = label_of(site)
-        counts = count_text(site, score, comments, likes, reposts)
+        counts = count_words_of(site, score, comments, likes, reposts)
         sites.append(
             {
                 "site": site,
