@@ -61,6 +61,7 @@ class SystemsSim:
     github_token: str = "ghp_sekrit-github-token-456"
     webmention_token: str = "wm-sekrit-token-789"
     page_size: int = 2
+    graphql_limited: bool = False  # answer GraphQL with its RATE_LIMITED error
     # number -> {"title", "url", "category", "comments": [comment (with "replies")]}
     discussions: dict[int, dict[str, Any]] = field(default_factory=dict)
     # number -> {"title", "comments": [REST comment]}
@@ -88,7 +89,7 @@ class SystemsSim:
                 response = self._refuse(api)
             else:
                 response = self._answer(api, "/" + rest, args, request, body)
-                if api == "github":
+                if api == "github" and "X-RateLimit-Remaining" not in response.headers:
                     response.headers["X-RateLimit-Limit"] = str(limit)
                     response.headers["X-RateLimit-Remaining"] = str(limit - len(recent) - 1)
                     response.headers["X-RateLimit-Reset"] = str(int(time.time()) + 60)
@@ -147,6 +148,21 @@ class SystemsSim:
                         "documentation_url": "https://docs.github.com/graphql",
                     },
                     status=401,
+                )
+            if self.graphql_limited:
+                return _json(
+                    {
+                        "errors": [
+                            {
+                                "type": "RATE_LIMITED",
+                                "message": "API rate limit exceeded for user ID 1.",
+                            }
+                        ]
+                    },
+                    {
+                        "X-RateLimit-Remaining": "0",
+                        "X-RateLimit-Reset": str(int(time.time()) + 600),
+                    },
                 )
             payload = json.loads(body)
             return _json(self._graphql(payload["query"], payload.get("variables") or {}))

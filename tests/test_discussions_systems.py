@@ -471,8 +471,18 @@ def test_a_refused_token_is_recorded_in_one_line_without_it(
 ) -> None:
     sim.github_token = "another-token"  # ours is refused: one line, no token in it
     config = load_config(config_path)
+    gblog = [s for s in config.sources if s.name == "gblog"]
     with Poller(config, manual=True) as poller:
-        results = poller.poll_many([s for s in config.sources if s.name == "gblog"])
+        results = poller.poll_many(gblog)
+    # GraphQL's own rate limit: HTTP 200, an error of type RATE_LIMITED and the budget spent
+    # in the headers. The host is left alone from then on.
+    sim.github_token = GH
+    sim.graphql_limited = True
+    with Poller(config, manual=True) as poller:
+        poller.poll_many(gblog)
+        poller.poll_many(gblog)
+    # Two entries asked about with the refused token, then one answer RATE_LIMITED: no more.
+    assert [r.status for r in sim.requests("github")] == [401, 401, 200]
     errors = " ".join(e for r in results for e in r.describe().splitlines())
     assert GH not in errors
     with Storage(config.database) as storage:
