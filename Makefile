@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/aggregator.yaml
+# The suite runs on this many processes (pytest-xdist; each test file stays on one process).
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: run test test-fast install install-test lint pytest pytest-fast clean bench
 
@@ -31,14 +34,14 @@ lint: install-test
 	$(BIN)/mypy
 
 pytest: install-test
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test: lint pytest
 
 # Everything but the tests marked `slow` (daemons, kill -9, whole corpora): for the edit-test
 # loop. `make test` and CI run everything.
 pytest-fast: install-test
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 test-fast: lint pytest-fast
 

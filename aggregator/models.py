@@ -107,6 +107,8 @@ class FeedData:
     update_period_seconds: int | None = None
     skip_hours: frozenset[int] = frozenset()
     skip_days: frozenset[str] = frozenset()
+    # What the source's rewrite rules changed (aggregator.parse.rewrite), for preview --explain.
+    rewrite_changes: tuple[RewriteChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -282,12 +284,17 @@ class PollResult:
     note: str | None = None  # why a poll was skipped, or what changed about the source
     skipped: int = 0  # new entries the source's rules kept out of storage
     moved_threads: int = 0  # threads whose comment count moved in the feed (read at once)
+    full_texts: int = 0  # articles fetched from entries' pages and stored (`full_text`)
 
     @property
     def changed(self) -> bool:
         """Whether this poll changed anything an output may show."""
         return self.ok and bool(
-            self.new or self.updated or self.new_comments or self.changed_comments
+            self.new
+            or self.updated
+            or self.new_comments
+            or self.changed_comments
+            or self.full_texts
         )
 
     @property
@@ -313,6 +320,8 @@ class PollResult:
             text = "unchanged"
         if self.skipped:
             text += f", {self.skipped} skipped by rules"
+        if self.full_texts:
+            text += f", {self.full_texts} full text{'' if self.full_texts == 1 else 's'}"
         if self.new_comments:
             text += f", {self.new_comments} new comment{'' if self.new_comments == 1 else 's'}"
         if self.changed_comments:
@@ -355,6 +364,8 @@ class StoredEntry:
     # The entry's date for sorting and date rules: its published time, else (or when that lies
     # in the future) the time aggregator first saw it. ``None`` for entries not read from storage.
     sort_at: datetime | None = None
+    # The article extracted from the entry's page (`full_text`), sanitized; ``None``: none.
+    full_text: str | None = None
 
     @property
     def dated_at(self) -> datetime:
@@ -515,3 +526,49 @@ class AlertItem:
     parent_author: str | None = None
     parent_public_id: str | None = None
     title: str | None = None
+
+
+@dataclass(frozen=True)
+class RewriteRule:
+    """One rewrite rule (issue 17), as configured and checked, applied to entries before they
+    are stored (:mod:`aggregator.parse.rewrite`).
+
+    ``kind`` is ``remove`` (``pattern`` is a CSS selector), ``replace`` (``pattern`` an RE2
+    regular expression, ``replacement`` its ``with``, ``fields`` its ``in``), ``replace_url``
+    (an RE2 pattern for URLs) or ``hosts`` (``hosts``: old host → new host). ``name`` is its
+    key path in the configuration (``sources[2].rewrite[0]``), for ``preview --explain``.
+    Plain values only, so a rule crosses into the parse sandbox as it is.
+    """
+
+    kind: str
+    pattern: str = ""
+    replacement: str = ""
+    fields: tuple[str, ...] = ()
+    hosts: tuple[tuple[str, str], ...] = ()
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class RewriteChange:
+    """What one rewrite rule changed in one entry: ``count`` matches in ``field`` (``title``,
+    ``content``, ``summary``, ``link`` or ``enclosure``), with a short ``before`` and ``after``."""
+
+    rule: str
+    kind: str
+    entry_key: str
+    entry_title: str
+    field: str
+    count: int
+    before: str = ""
+    after: str = ""
+
+
+@dataclass(frozen=True)
+class SourceRewrites:
+    """One source's rewrite rules and what they change in its feed now, or why that is
+    unknown (``error``): what ``aggregator preview --explain`` reports."""
+
+    source: str
+    rules: tuple[RewriteRule, ...]
+    changes: tuple[RewriteChange, ...] = ()
+    error: str | None = None

@@ -5,6 +5,12 @@ gives (fixtures written by hand from the documented schemas, issue 16):
   (nested ``children``; deleted items have neither ``author`` nor ``text``);
 * Reddit: ``/api/info.json`` (a ``Listing`` of ``t3``) and ``/comments/{id}.json`` (two
   Listings; ``t1`` with ``replies``; ``more`` stubs; ``[deleted]``);
+* Reddit ``/api/morechildren`` (``json.data.things``: flat ``t1`` things with ``parent_id``);
+* Lobsters: ``/stories/url/all.json?url=`` (a list of stories) and ``/s/{short_id}.json``
+  (the story and its flat ``comments`` with ``parent_comment``, ``is_deleted``);
+* Bluesky (AppView XRPC): ``app.bsky.feed.searchPosts`` (``posts``, ``cursor``) and
+  ``app.bsky.feed.getPostThread`` (``thread``: nested ``replies``, ``#notFoundPost``,
+  ``#blockedPost``; 400 ``NotFound`` for an unknown post);
 * Disqus: ``/threads/listPosts.json`` (``code``, ``cursor`` with ``hasNext``/``next``,
   ``response`` posts with ``parent``, ``isDeleted``), 400 code 2 for an unknown thread.
 
@@ -38,7 +44,13 @@ class ApiSim:
     """Every simulated API behind one dispatch function (``handle``)."""
 
     limits: dict[str, int] = field(
-        default_factory=lambda: {"hn": 600, "reddit": 600, "disqus": 600}
+        default_factory=lambda: {
+            "hn": 600,
+            "reddit": 600,
+            "disqus": 600,
+            "lobsters": 600,
+            "bsky": 600,
+        }
     )
     log: list[Logged] = field(default_factory=list)
     fail: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
@@ -47,6 +59,11 @@ class ApiSim:
     hn_page_size: int = 1
     reddit_posts: list[dict[str, Any]] = field(default_factory=list)
     reddit_comments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    reddit_more: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> flat t1 thing
+    lobsters_stories: list[dict[str, Any]] = field(default_factory=list)
+    bsky_posts: list[dict[str, Any]] = field(default_factory=list)
+    bsky_threads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bsky_page_size: int = 1
     disqus_threads: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     disqus_key: str = "sekrit-disqus-key-123"
     disqus_page_size: int = 2
@@ -82,7 +99,64 @@ class ApiSim:
             return self._reddit(path, args)
         if api == "disqus":
             return self._disqus(path, args)
+        if api == "lobsters":
+            return self._lobsters(path, args, request)
+        if api == "bsky":
+            return self._bsky(path, args)
         return Response("not found", 404)
+
+    # -- Lobsters ------------------------------------------------------------------------------
+    def _lobsters(self, path: str, args: dict[str, str], request: Request) -> Response:
+        if path == "/stories/url/all.json":
+            if not args.get("url"):
+                return _json({"error": "No URL"}, status=400)
+            wanted = _bare(args["url"])
+            return _json(
+                [
+                    {k: v for k, v in story.items() if k != "comments"}
+                    for story in self.lobsters_stories
+                    if _bare(story["url"]) == wanted
+                ]
+            )
+        if path.startswith("/s/") and path.endswith(".json"):
+            short_id = path[len("/s/") : -len(".json")]
+            story = next((s for s in self.lobsters_stories if s["short_id"] == short_id), None)
+            if story is None:
+                return Response("<h1>Not found</h1>", 404, {"Content-Type": "text/html"})
+            tag = self.etag.get(path)
+            if tag and request.headers.get("If-None-Match") == tag:
+                return Response(status=304, headers={"ETag": tag})
+            return _json(story, {"ETag": tag} if tag else {})
+        return Response("not found", 404)
+
+    # -- Bluesky (AppView XRPC) -----------------------------------------------------------------
+    def _bsky(self, path: str, args: dict[str, str]) -> Response:
+        if path == "/xrpc/app.bsky.feed.searchPosts":
+            if not args.get("q"):
+                return _json(
+                    {
+                        "error": "InvalidRequest",
+                        "message": 'Error: Params must have the property "q"',
+                    },
+                    status=400,
+                )
+            wanted = _bare(args.get("url") or args["q"])
+            hits = [p for p in self.bsky_posts if wanted in json.dumps(p["record"])]
+            start = int(args.get("cursor") or 0)
+            size = min(int(args.get("limit", "25")), self.bsky_page_size)
+            body: dict[str, Any] = {"posts": hits[start : start + size], "hitsTotal": len(hits)}
+            if start + size < len(hits):
+                body["cursor"] = str(start + size)
+            return _json(body)
+        if path == "/xrpc/app.bsky.feed.getPostThread":
+            uri = args.get("uri", "")
+            thread = self.bsky_threads.get(uri)
+            if thread is None:
+                return _json({"error": "NotFound", "message": f"Post not found: {uri}"}, status=400)
+            return _json({"thread": thread})
+        return _json(
+            {"error": "MethodNotImplemented", "message": "Method Not Implemented"}, status=501
+        )
 
     # -- Hacker News (Algolia) ---------------------------------------------------------------
     def _hn(self, path: str, args: dict[str, str], request: Request) -> Response:
@@ -129,6 +203,14 @@ class ApiSim:
                 },
                 {"X-Ratelimit-Remaining": "99", "X-Ratelimit-Reset": "30", "X-Ratelimit-Used": "1"},
             )
+        if path == "/api/morechildren":
+            assert args.get("api_type") == "json" and args.get("link_id", "").startswith("t3_")
+            things = [
+                self.reddit_more[i]
+                for i in args.get("children", "").split(",")
+                if i in self.reddit_more
+            ]
+            return _json({"json": {"errors": [], "data": {"things": things}}})
         if path.startswith("/comments/") and path.endswith(".json"):
             ident = path[len("/comments/") : -len(".json")]
             post = next((p for p in self.reddit_posts if p["id"] == ident), None)
@@ -179,6 +261,11 @@ class ApiSim:
             "more": more,
         }
         return _json({"cursor": cursor, "code": 0, "response": page})
+
+
+def _bare(url: str) -> str:
+    """A URL as Lobsters compares them: without its scheme and ``www.``."""
+    return url.split("://", 1)[-1].removeprefix("www.").rstrip("/")
 
 
 def _json(body: Any, headers: dict[str, str] | None = None, status: int = 200) -> Response:
@@ -276,3 +363,73 @@ def disqus_post(
         "dislikes": 0,
         "points": 0,
     }
+
+
+def lobsters_comment(
+    short_id: str,
+    parent: str | None,
+    user: str,
+    html: str,
+    created: str,
+    depth: int = 0,
+    deleted: bool = False,
+) -> dict[str, Any]:
+    """One entry of a Lobsters story's ``comments`` (``/s/{short_id}.json``)."""
+    return {
+        "short_id": short_id,
+        "short_id_url": f"https://lobste.rs/c/{short_id}",
+        "created_at": created,
+        "last_edited_at": created,
+        "is_deleted": deleted,
+        "is_moderated": False,
+        "score": 4,
+        "flags": 0,
+        "parent_comment": parent,
+        "comment": "" if deleted else html,
+        "comment_plain": "",
+        "url": f"https://lobste.rs/c/{short_id}",
+        "depth": depth,
+        "commenting_user": user,
+    }
+
+
+def bsky_post(
+    did: str,
+    rkey: str,
+    handle: str,
+    text: str,
+    created: str,
+    *,
+    likes: int = 0,
+    replies: int = 0,
+    link: str | None = None,
+) -> dict[str, Any]:
+    """An ``app.bsky.feed.defs#postView`` (``link``: an external embed in its record)."""
+    record: dict[str, Any] = {
+        "$type": "app.bsky.feed.post",
+        "text": text,
+        "createdAt": created,
+        "langs": ["en"],
+    }
+    if link:
+        record["embed"] = {
+            "$type": "app.bsky.embed.external",
+            "external": {"uri": link, "title": "A post", "description": ""},
+        }
+    return {
+        "uri": f"at://{did}/app.bsky.feed.post/{rkey}",
+        "cid": f"bafyrei{rkey}",
+        "author": {"did": did, "handle": handle, "displayName": handle.split(".")[0].title()},
+        "record": record,
+        "replyCount": replies,
+        "repostCount": 1,
+        "likeCount": likes,
+        "quoteCount": 0,
+        "indexedAt": created,
+        "labels": [],
+    }
+
+
+def bsky_node(post: dict[str, Any], replies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An ``app.bsky.feed.defs#threadViewPost``."""
+    return {"$type": "app.bsky.feed.defs#threadViewPost", "post": post, "replies": replies or []}

@@ -851,7 +851,11 @@ def test_a_page_loading_its_comments_by_script_says_so_in_the_thread_and_status(
         PAGE_CONFIG.format(url=blog.origin + "/wp/feed/").replace("wordpress", "auto")
     )
     poll(config, clock)
-    note = "comments load by script (Disqus); none in the page"
+    # The embed code names the setting that would follow them (issue 16).
+    note = (
+        "comments load by script (Disqus); none in the page; to follow them, set "
+        "comment_system: {type: disqus, forum: x} (also needs api_key)"
+    )
     assert thread_row(config, blog.post_url(post))["comments_error"] == note
     assert thread_of(config, blog.post_url(post)) == []
 

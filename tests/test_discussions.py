@@ -268,6 +268,7 @@ def test_blog_discussed_on_hn_and_reddit_and_a_disqus_blog(
             "url": "https://news.ycombinator.com/item?id=8863",
             "score": 143,
             "comments": 3,
+            "score_label": "points",
             "text": "Hacker News: 143 points, 3 comments",
         }
     ]

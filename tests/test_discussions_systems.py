@@ -553,3 +553,65 @@ def test_migration_0020_from_the_schema_before_it(tmp_path: Path) -> None:
     with Storage(path) as storage:
         assert "0020_webmention_counts" in [m.name for m in migrations.applied(storage.db)]
         assert {"likes", "reposts"} <= set(storage.db["discussions"].columns_dict)
+
+
+class _Memory:
+    """An :class:`~aggregator.discussions.memory.ApiMemory` kept in a dict (what the client
+    asks it to keep is under test, not the database)."""
+
+    def __init__(self) -> None:
+        self.saved: dict[str, bytes] = {}
+
+    def load(self, url: str) -> None:
+        return None
+
+    def save(self, url: str, body: bytes, etag: str | None, last_modified: str | None) -> None:
+        self.saved[url] = body
+
+    def blocks(self) -> dict:
+        return {}
+
+    def block(self, host: str, until: object) -> None:
+        return None
+
+
+def test_link_header_answered_from_the_cache_and_a_paged_answer_not_remembered(
+    httpserver: HTTPServer,
+) -> None:
+    from aggregator.discussions.api import ApiClient
+    from aggregator.discussions.registry import PROVIDERS, parse_settings
+    from aggregator.fetch.fetcher import Fetcher
+
+    link = f'<{httpserver.url_for("/page2")}>; rel="next"'
+
+    def paged(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"'})  # GitHub sends no Link then
+        return Response(
+            "[1]", headers={"ETag": '"v1"', "Link": link}, content_type="application/json"
+        )
+
+    httpserver.expect_request("/page1").respond_with_handler(paged)
+    httpserver.expect_request("/page2").respond_with_json([2], headers={"ETag": '"v2"'})
+    settings = parse_settings(
+        {
+            "type": "utterances",
+            "repo": "me/blog",
+            "base_url": httpserver.url_for("/"),
+            "requests_per_minute": 6000,
+        },
+        "comments",
+    )
+    memory = _Memory()
+    with Fetcher(timeout=5) as fetcher:
+        api = ApiClient(lambda: fetcher, memory=memory)
+        provider = PROVIDERS["utterances"](settings, api)
+        first = api.get_response(provider, httpserver.url_for("/page1"))
+        again = api.get_response(provider, httpserver.url_for("/page1"))  # a 304
+        last = api.get_response(provider, httpserver.url_for("/page2"))
+    assert (first.data, again.data, last.data) == ([1], [1], [2])
+    assert dict(first.headers) == {"link": link} and dict(again.headers) == {"link": link}
+    assert last.headers == {}
+    assert [r.headers.get("If-None-Match") for r, _ in httpserver.log] == [None, '"v1"', None]
+    # The database keeps no headers: a page whose meaning is its Link is not remembered.
+    assert list(memory.saved) == [httpserver.url_for("/page2")]

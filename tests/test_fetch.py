@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
@@ -400,21 +399,31 @@ def test_oversized_file_is_refused(feed_file):
         client.fetch(feed_file.as_uri())
 
 
-# -- POST (a GraphQL API, issue 16) ---------------------------------------------------------------
+# -- other methods (issue 16: Commento's API reads with POST) ------------------------------------
 
 
-def test_post_sends_its_body_and_is_never_redirected(httpserver, fetcher):
-    httpserver.expect_request(
-        "/graphql", method="POST", data=b'{"query": "{ viewer }"}'
-    ).respond_with_json({"data": {"viewer": "me"}})
-    httpserver.expect_request("/moved", method="POST").respond_with_data(
-        "", 307, {"Location": httpserver.url_for("/graphql")}
-    )
+@pytest.mark.parametrize(("status", "method"), [(303, "GET"), (302, "GET"), (307, "POST")])
+def test_a_post_is_sent_with_its_body_and_redirects_as_http_says(httpserver, status, method):
+    from werkzeug import Request, Response
 
-    result = fetcher.fetch(
-        httpserver.url_for("/graphql"), method="POST", body=b'{"query": "{ viewer }"}'
-    )
-    assert json.loads(result.content) == {"data": {"viewer": "me"}}
-    with pytest.raises(FetchError, match="redirected a POST"):
-        fetcher.fetch(httpserver.url_for("/moved"), method="POST", body=b"{}")
-    assert len(httpserver.log) == 2  # the redirect was not followed
+    seen: list[tuple[str, str, bytes]] = []
+
+    def handler(request: Request) -> Response:
+        seen.append((request.method, request.path, request.get_data()))
+        if request.path == "/list":
+            return Response("", status, {"Location": "/answer"})
+        return Response('{"ok": true}', 200, {"Content-Type": "application/json"})
+
+    httpserver.expect_request("/list").respond_with_handler(handler)
+    httpserver.expect_request("/answer").respond_with_handler(handler)
+    with Fetcher(timeout=5) as fetcher:
+        result = fetcher.fetch(
+            httpserver.url_for("/list"),
+            method="POST",
+            body=b'{"path": "/x"}',
+            headers={"Content-Type": "application/json"},
+        )
+    assert result.content == b'{"ok": true}'
+    assert seen[0] == ("POST", "/list", b'{"path": "/x"}')
+    # 307/308 repeat the request; 301-303 make it a GET without a body (RFC 9110, 15.4).
+    assert seen[1] == (method, "/answer", b'{"path": "/x"}' if method == "POST" else b"")

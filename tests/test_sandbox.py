@@ -82,9 +82,9 @@ def test_small_documents_do_not_wait_behind_large_ones() -> None:
             kwargs={"now": NOW},
         )
         slow.start()
-        time.sleep(0.3)
-        started = time.monotonic()
+        time.sleep(0.3)  # let the large document reach its lane first
+        # No time limit here (a loaded machine stretches both): the small document's answer
+        # comes back while the large one, a hundred times the work, is still being parsed.
         assert parser.parse_feed(good_feed(2), {}, "http://example.org/f", now=NOW).entries
-        assert time.monotonic() - started < 1.0
-        assert slow.is_alive(), "the large document was still being parsed"
+        assert slow.is_alive(), "the small document waited for the large one"
         slow.join()

@@ -129,6 +129,8 @@ def test_a_new_database_gets_every_migration(storage: Storage) -> None:
         "0013_comment_history_alerts",
         "0015_pruned_entries",
         "0016_podcast",
+        "0017_full_text",
+        "0019_discussion_cache",
         "0020_webmention_counts",
     ]
 

@@ -11,12 +11,16 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aggregator.cli.common import Context, echo, handle_errors
 from aggregator.config.schema import AppConfig
+
+if TYPE_CHECKING:
+    from aggregator.config.sources import SourceConfig
+    from aggregator.models import SourceRewrites
 
 
 @click.command()
@@ -76,7 +80,8 @@ def preview(obj: Context, output: str, explain: bool, as_json: bool) -> None:
     """Print what OUTPUT would contain now, without writing anything.
 
     With --explain, every candidate entry follows, each with the rule that kept or dropped
-    it, the field and the text that matched, and the rule's line in the config file.
+    it, the field and the text that matched, and the rule's line in the config file; then
+    each source's rewrite rules and what they change in its feed (fetched now, not stored).
 
     Example: aggregator preview syria --explain
     """
@@ -98,12 +103,26 @@ def preview(obj: Context, output: str, explain: bool, as_json: bool) -> None:
         # SQL shortcuts, so every candidate meets the rules) supplies the reasons.
         shown = chooser.select(chosen)
         explained = chooser.select(chosen, explain=True) if explain else None
+    rewrites = _rewrites_now(config, config.sources_for(chosen)) if explain else []
     where = str(obj.config_path)
     if as_json:
-        echo(preview_json(config, chosen, shown, explained, where))
+        echo(preview_json(config, chosen, shown, explained, where, rewrites))
     else:
-        for line in preview_text(config, chosen, shown, explained, where):
+        for line in preview_text(config, chosen, shown, explained, where, rewrites):
             echo(line)
+
+
+def _rewrites_now(config: AppConfig, sources: tuple[SourceConfig, ...]) -> list[SourceRewrites]:
+    """What each source's rewrite rules change in its feed now (fetched and parsed in the
+    sandbox only for sources that have rules)."""
+    if not any(config.rewrite_for(source) for source in sources):
+        return []
+    from aggregator.parse.sandbox import SandboxParser
+    from aggregator.poll.resources import make_fetcher, utc_now
+    from aggregator.poll.rewrites import explain_rewrites
+
+    with make_fetcher(config) as fetcher, SandboxParser(small_workers=1) as parser:
+        return explain_rewrites(config, sources, fetcher, parser, utc_now())
 
 
 @click.command()

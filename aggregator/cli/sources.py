@@ -41,7 +41,9 @@ def add(
 
     Tries the URL itself, the page's <link rel="alternate"> feeds, then the usual places
     (/feed/, /rss, /atom.xml, /index.rdf ...). Prints what it found, then appends the source to
-    the config file, keeping its comments and layout.
+    the config file, keeping its comments and layout. When the post pages embed a comment
+    system (Isso, Remark42, Discourse, ...), its comment_system is written (or, when only you
+    can complete it, printed).
 
     Example: aggregator add https://www.moonofalabama.org/ --tag politics
     """
@@ -59,7 +61,8 @@ def add(
     echo(f"  title:    {found.title or '(none)'}")
     echo(f"  format:   {found.format}")
     echo(f"  entries:  {found.entries}")
-    echo(f"  comments: {_describe_probe(found, probe)}")
+    system = _usable_proposal(probe)
+    echo(f"  comments: {_describe_probe(found, probe, followed=system is not None)}")
     for source in config.sources:
         if _same_url(source.url, found.url):
             raise ConfigError([f"{found.url} is already configured as source {source.name!r}"])
@@ -70,9 +73,14 @@ def add(
         title=title,
         tags=tags,
         comments_page=probe.comments_page,
+        comment_system=tuple(system.as_config().items()) if system else (),
     )
     if probe.comments_page:
         echo(f"  writing comments_page: {probe.comments_page}")
+    if system is not None:
+        echo(f"  writing {system.describe()}")
+    elif probe.proposals:
+        echo(f"  to follow them, add to the source: {probe.proposals[0].describe()}")
     if dry_run:
         echo(f"would add source {new.name!r} to {obj.config_path} (--dry-run)")
         return
@@ -80,7 +88,23 @@ def add(
     echo(f"added source {new.name!r} to {obj.config_path}")
 
 
-def _describe_probe(found: Any, probe: Any) -> str:
+def _usable_proposal(probe: Any) -> Any:
+    """The first comment system proposed for the posts' pages that can be written as it is
+    (a known provider, every required setting found in the page), else ``None``."""
+    from aggregator.discussions.registry import parse_settings
+
+    for proposal in probe.proposals:
+        if proposal.needs or proposal.note:
+            continue
+        try:
+            parse_settings(proposal.as_config(), "comments")
+        except ValueError:
+            continue  # a provider aggregator does not have, or settings it refuses
+        return proposal
+    return None
+
+
+def _describe_probe(found: Any, probe: Any, *, followed: bool = False) -> str:
     """One line on where ``add`` would read the comments from (a :class:`CommentProbe`)."""
     if probe.kind == "feed":
         return f"{found.with_comment_feed} of {found.entries} posts carry a comment feed"
@@ -89,9 +113,10 @@ def _describe_probe(found: Any, probe: Any) -> str:
         count = f"{probe.comments} comment(s)" if probe.comments else "no comment yet"
         return f"no comment feeds; in the pages: {probe.detector} markup, {count} in {page}"
     if probe.kind == "script":
+        how = "followed through its API" if followed else "not followed"
         return (
             f"no comment feeds; {page} loads its comments by script "
-            f"({', '.join(probe.script_systems)}): not in the page, not followed"
+            f"({', '.join(probe.script_systems)}): not in the page, {how}"
         )
     if probe.kind == "error":
         return f"no comment feeds; {page} could not be read: {probe.error}"

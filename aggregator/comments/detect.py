@@ -34,6 +34,7 @@ from aggregator.comments.pages import _sha256, _squash, extract_comments, page_l
 from aggregator.comments.paging import other_comment_pages
 from aggregator.comments.platforms import PLATFORMS, Platform, find_script_systems
 from aggregator.comments.selectors import PageSelectors, selectors_from_config
+from aggregator.discussions.detect import Proposal, propose
 from aggregator.models import CommentData
 from aggregator.parse.comment_feed import comment_anchor
 from aggregator.parse.links import _parse_html, _web_url
@@ -73,14 +74,21 @@ class Detection:
     script_systems: tuple[str, ...] = ()
     #: Other pages of this thread the page links to (:mod:`aggregator.comments.paging`).
     more_pages: tuple[str, ...] = ()
+    #: The ``comment_system`` settings the page's embed code suggests, when ``auto`` found no
+    #: comment in it (:mod:`aggregator.discussions.detect`, issue 16).
+    proposals: tuple[Proposal, ...] = ()
 
     @property
     def script_note(self) -> str | None:
         """What to record when the page shows no comment but loads a comment system by script:
-        ``comments load by script (Disqus); none in the page``; ``None`` otherwise."""
+        ``comments load by script (Disqus); none in the page``, and the setting that would
+        follow them when the embed code tells; ``None`` otherwise."""
         if self.comments or not self.script_systems:
             return None
-        return f"comments load by script ({', '.join(self.script_systems)}); none in the page"
+        note = f"comments load by script ({', '.join(self.script_systems)}); none in the page"
+        if self.proposals:
+            note += f"; to follow them, set {self.proposals[0].describe()}"
+        return note
 
     @property
     def undated(self) -> int:
@@ -127,7 +135,9 @@ def detect_comments(
     """
     tree = _parse_html(html)
     found = _detect(html, tree, page_url, timezone, now)
-    return replace(found, more_pages=other_comment_pages(tree, page_url))
+    # Only a page that shows no comment but loads a system by script is read for its embed.
+    proposals = propose(html, page_url, tree) if found.script_note else ()
+    return replace(found, more_pages=other_comment_pages(tree, page_url), proposals=proposals)
 
 
 def _detect(

@@ -39,6 +39,8 @@ class NewSource:
     title: str | None = None
     tags: tuple[str, ...] = ()
     comments_page: str | None = None  # ``auto`` when the posts' pages hold their comments
+    # The comment system the posts' pages embed, when its settings are complete (issue 16).
+    comment_system: tuple[tuple[str, str], ...] = ()
 
 
 def derive_name(title: str | None, url: str, taken: Collection[str]) -> str:
@@ -115,6 +117,8 @@ def add_sources(config_path: Path, sources: Sequence[NewSource]) -> None:
             item["tags"] = tags
         if source.comments_page:
             item["comments_page"] = source.comments_page
+        if source.comment_system:
+            item["comment_system"] = CommentedMap(source.comment_system)
         listed.append(item)
     buffer = io.StringIO()
     yaml.dump(data, buffer)

@@ -17,6 +17,9 @@ Format = Literal["atom", "rss", "json"]
 Sort = Literal["newest", "most_comments", "recent_activity"]
 ContentMode = Literal["full", "summary"]
 ImagesMode = Literal["keep", "strip"]
+#: Which text of an entry an output publishes: the article fetched from its page (when there
+#: is one), the feed's own content, or both (the feed's, then the article's).
+ContentFrom = Literal["full_text", "feed", "both"]
 
 
 class BasicAccess(_Strict):
@@ -75,6 +78,8 @@ class OutputConfig(_EntryRules):
     search: str | None = None
     sort: Sort = "newest"
     content: ContentMode = "full"
+    # With `full_text` on a source: publish the fetched article, the feed's text, or both.
+    content_from: ContentFrom = "full_text"
     # "strip" removes images from republished content (feeds and pages): no remote loads.
     images: ImagesMode = "keep"
     via: bool = False
@@ -110,6 +115,7 @@ class OutputConfig(_EntryRules):
         if (self.comment_authors or self.replies_to) and self.items != "comments":
             raise ValueError("comment_authors and replies_to need items: comments")
         return self
+
     # Publish /feeds/{name}/comment-changes.*: comment edits and disappearances (issue 15).
     comment_changes: bool = False
     # Flood control (aggregator.select.selection.cap_floods): at most N entries of one source on each

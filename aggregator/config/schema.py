@@ -9,6 +9,7 @@ Pure. Does not: read the file, number its lines or resolve its paths (see :mod:`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ from aggregator.config.notify import NotifyConfig
 from aggregator.config.outputs import OutputConfig
 from aggregator.config.request_options import contact_uri, origin_of, user_agent_for
 from aggregator.config.server import ServerConfig
-from aggregator.config.sources import DefaultsConfig, RetentionConfig, SourceConfig
-from aggregator.models import RequestOptions
+from aggregator.config.sources import DefaultsConfig, FullTextMode, RetentionConfig, SourceConfig
+from aggregator.models import RequestOptions, RewriteRule
 from aggregator.secret import Secret
 
 
@@ -167,6 +168,11 @@ class AppConfig(_Strict):
             or self.discussions_for(source)
         )
 
+    def full_text_for(self, source: SourceConfig) -> FullTextMode:
+        """Whether an entry's page is fetched for its article: ``True``, ``"auto"`` (only for
+        teasers) or ``False`` (the source's own ``full_text``, else the default's)."""
+        return source.full_text if source.full_text is not None else self.defaults.full_text
+
     def discussions_for(self, source: SourceConfig) -> tuple[Any, ...]:
         """The ``discussions`` providers of a source: its own list, else the default one."""
         return self.defaults.discussions if source.discussions is None else source.discussions
@@ -193,6 +199,22 @@ class AppConfig(_Strict):
     def retention_for(self, source: SourceConfig) -> RetentionConfig:
         """The source's retention, else the defaults' (nothing removed when neither is set)."""
         return source.retention or self.defaults.retention or RetentionConfig()
+
+    def rewrite_for(self, source: SourceConfig) -> tuple[RewriteRule, ...]:
+        """The rewrite rules of ``source`` in the order they apply: the defaults' (unless it
+        sets ``rewrite_defaults: false``), then its own; each named by its key path."""
+        rules = [
+            replace(rule, name=f"defaults.rewrite[{index}]")
+            for index, rule in enumerate(self.defaults.rewrite if source.rewrite_defaults else ())
+        ]
+        if source.rewrite:
+            at = next((i for i, s in enumerate(self.sources) if s.name == source.name), None)
+            prefix = f"sources[{at}]." if at is not None else f"{source.name}."
+            rules += [
+                replace(rule, name=f"{prefix}rewrite[{index}]")
+                for index, rule in enumerate(source.rewrite)
+            ]
+        return tuple(rules)
 
     def request_for(self, source: SourceConfig) -> RequestOptions:
         """What every request of ``source`` carries: its User-Agent, its credentials (for the

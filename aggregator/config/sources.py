@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -25,10 +25,22 @@ from aggregator.config.request_options import (
     _check_pair_values,
     _named_pairs,
 )
+from aggregator.config.rewrite import rewrite_rules
 from aggregator.config.units import Duration, PositiveDuration, Size
+from aggregator.models import RewriteRule
 from aggregator.secret import Secret
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+#: ``full_text``: always, only for entries that look like teasers, or never.
+FullTextMode = bool | Literal["auto"]
+
+
+def _full_text_mode(value: Any) -> Any:
+    """One clear error for a bad ``full_text`` (the union would report one per member)."""
+    if value is None or value is True or value is False or value == "auto":
+        return value
+    raise ValueError(f"{value!r} is not allowed: true, false or auto")
 
 
 class RetentionRule(_Strict):
@@ -87,11 +99,24 @@ class DefaultsConfig(_EntryRules):
     @classmethod
     def _check_discussions(cls, value: tuple[Any, ...]) -> tuple[Any, ...]:
         return _check_discussion_items(value)
+
     # A proxy for every source that sets none (README, "Request options"); unset: the
     # HTTP_PROXY / HTTPS_PROXY / NO_PROXY environment; "none": always direct.
     proxy: ProxyValue | None = None
     # What `aggregator prune` removes (README, "Retention"); unset: everything is kept.
     retention: RetentionConfig | None = None
+    # Fetch each entry's page and keep its article (README, "Full text"; aggregator.fulltext).
+    full_text: FullTextMode = False
+
+    _check_full_text = field_validator("full_text", mode="before")(_full_text_mode)
+
+    # Rewrite rules for every source's entries, before storing (README, "Rewrite rules").
+    rewrite: tuple[RewriteRule, ...] = ()
+
+    @field_validator("rewrite", mode="before")
+    @classmethod
+    def _check_rewrite(cls, value: Any) -> tuple[RewriteRule, ...]:
+        return rewrite_rules(value)  # RuleError names the item and key
 
     @model_validator(mode="after")
     def _check_intervals(self) -> DefaultsConfig:
@@ -137,6 +162,7 @@ class SourceConfig(_EntryRules):
     @classmethod
     def _check_discussions(cls, value: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
         return None if value is None else _check_discussion_items(value)
+
     # Request options (README, "Request options"): sent only to the origin of `url`.
     headers: tuple[tuple[str, SecretValue], ...] = ()
     auth: AuthConfig | None = None
@@ -146,6 +172,19 @@ class SourceConfig(_EntryRules):
     # Whether outputs may publish this source's entries; unset: no when it sends credentials.
     public: bool | None = None
     retention: RetentionConfig | None = None
+    # Unset: the default's `full_text`.
+    full_text: FullTextMode | None = None
+
+    _check_full_text = field_validator("full_text", mode="before")(_full_text_mode)
+
+    # Rewrite rules (README, "Rewrite rules"): after the defaults' unless rewrite_defaults is false.
+    rewrite: tuple[RewriteRule, ...] = ()
+    rewrite_defaults: bool = True
+
+    @field_validator("rewrite", mode="before")
+    @classmethod
+    def _check_rewrite(cls, value: Any) -> tuple[RewriteRule, ...]:
+        return rewrite_rules(value)  # RuleError names the item and key
 
     @field_validator("headers", mode="before")
     @classmethod

@@ -10,6 +10,11 @@ and time limits, per-host slots) and adds what APIs need:
   every request to that host until the time given (:class:`~aggregator.errors.RateLimitedError`);
 * responses kept with their validators (``ETag``, ``Last-Modified``) and ``Cache-Control:
   max-age``: a fresh one is reused without a request, a stale one is asked for conditionally;
+  with a ``memory`` (:class:`~aggregator.discussions.memory.StoredApiMemory`) the validated
+  responses and the hosts' blocks outlive a restart (not a response whose ``Link`` header
+  pages it: the memory keeps no headers);
+* the ``Link`` header given back with the answer (:meth:`ApiClient.get_response`), kept with
+  the cached copy;
 * the body capped (:data:`MAX_JSON_BYTES`) and parsed as JSON; errors as one line in which
   no secret and no query string appears.
 
@@ -35,6 +40,7 @@ from aggregator.schedule.hints import parse_retry_after
 
 if TYPE_CHECKING:
     from aggregator.discussions.base import Provider
+    from aggregator.discussions.memory import ApiMemory
     from aggregator.fetch.fetcher import Fetcher
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
@@ -67,14 +73,16 @@ class _Cached:
 
 @dataclass(frozen=True)
 class ApiResponse:
-    """An API's JSON answer and the response headers a provider reads (``Link``)."""
+    """An API's answer (its JSON, or its bytes when not decoded) and the response headers a
+    provider reads (``Link``)."""
 
     data: Any
     headers: Mapping[str, str]
 
 
 class ApiClient:
-    """JSON GETs (and GraphQL POSTs) for providers, under one budget per API host. Thread-safe."""
+    """JSON requests for providers (GET; POST where an API reads with it, GraphQL included),
+    under one budget per API host. Thread-safe."""
 
     def __init__(
         self,
@@ -85,6 +93,7 @@ class ApiClient:
         sleep: Callable[[float], object] | None = None,
         max_wait: float = MAX_WAIT,
         cache_bytes: int = CACHE_BYTES,
+        memory: ApiMemory | None = None,
     ):
         self._fetcher = fetcher
         self._monotonic = monotonic
@@ -98,6 +107,8 @@ class ApiClient:
         self._cache_bytes = 0
         self._cache_limit = cache_bytes
         self.requests = 0  # made, for tests and metrics
+        self.memory = memory
+        self._recalled = memory is None  # the stored blocks are read before the first request
 
     def now(self) -> datetime:
         """The wall clock the client judges rate limits by (aware UTC)."""
@@ -108,8 +119,24 @@ class ApiClient:
         self._stop.set()
 
     # -- the budget ------------------------------------------------------------------------
+    def _recall(self) -> None:
+        """Take up the blocks remembered from before a restart (once)."""
+        if self._recalled or self.memory is None:
+            return
+        self._recalled = True
+        blocks = self.memory.blocks()
+        with self._lock:
+            now, wall = self._monotonic(), self._wall()
+            for host, until in blocks.items():
+                seconds = min((until - wall).total_seconds(), MAX_BLOCK)
+                budget = self._budgets.setdefault(host, _Budget())
+                if seconds > 0 and now + seconds > budget.blocked_until:
+                    budget.blocked_until = now + seconds
+                    budget.blocked_wall = until
+
     def blocked_until(self, url: str) -> datetime | None:
         """When requests to ``url``'s host may resume, when they are stopped now."""
+        self._recall()
         with self._lock:
             budget = self._budgets.get(_host(url))
             if budget and budget.blocked_until > self._monotonic():
@@ -159,7 +186,10 @@ class ApiClient:
             if until > budget.blocked_until:
                 budget.blocked_until = until
                 budget.blocked_wall = self._wall() + timedelta(seconds=seconds)
-            return budget.blocked_wall or self._wall()
+            wall = budget.blocked_wall or self._wall()
+        if self.memory is not None:
+            self.memory.block(host, wall)  # outside the lock: a database write
+        return wall
 
     # -- the cache -------------------------------------------------------------------------
     def _cached(self, url: str) -> _Cached | None:
@@ -167,7 +197,14 @@ class ApiClient:
             found = self._cache.get(url)
             if found is not None:
                 self._cache.move_to_end(url)
-            return found
+                return found
+        if self.memory is None:
+            return None
+        stored = self.memory.load(url)
+        if stored is None:
+            return None
+        # Stale (its max-age was not kept): asked for again, conditionally.
+        return _Cached(stored.body, stored.etag, stored.last_modified, 0.0)
 
     def _keep(self, url: str, entry: _Cached) -> None:
         if len(entry.body) > self._cache_limit // 8:
@@ -210,62 +247,62 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
         found: bool = False,
     ) -> ApiResponse:
-        """:meth:`get_json` with the response's headers (a ``Link`` header's next page)."""
-        if params:
-            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
-        shown = f"{provider.label} API {_path(url)}"
-        body, answer_headers = self._request(
-            provider, url, headers={"Accept": "application/json", **(headers or {})}, found=found
-        )
-        return ApiResponse(self._decode(body, shown, provider), answer_headers)
+        """:meth:`get_json` with the response's ``Link`` header (the next page of a listing)."""
+        url = _with_params(url, params)
+        return self._request(provider, url, headers=headers, found=found, decode=True)
 
     def post_json(
         self,
         provider: Provider,
         url: str,
-        payload: object,
+        payload: Mapping[str, object],
         *,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """POST ``payload`` as JSON to ``url`` (a GraphQL endpoint) and return the answer's
-        JSON: the same budget, limits and errors as :meth:`get_json`, never cached."""
-        shown = f"{provider.label} API {_path(url)}"
-        body, _ = self._request(
+        """POST ``payload`` as JSON to ``url`` and return the JSON answer (Commento's API reads
+        with POST, GitHub's GraphQL API too). Same budget, limits and errors as
+        :meth:`get_json`; never cached."""
+        body = json.dumps(payload).encode()
+        return self._request(
             provider,
             url,
-            headers={
-                "Accept": "application/json",
-                "Content-Type": "application/json",
-                **(headers or {}),
-            },
+            headers={"Content-Type": "application/json", **(headers or {})},
             method="POST",
-            body=json.dumps(payload).encode(),
-        )
-        return self._decode(body, shown, provider)
+            body=body,
+            decode=True,
+        ).data
 
     def get_page(self, provider: Provider, url: str) -> bytes:
-        """GET a web page found in a feed (an entry's own page), under the rules for found URLs
-        and the host's budget; its bytes, at most :data:`MAX_JSON_BYTES`."""
-        body, _ = self._request(
-            provider, url, headers={"Accept": "text/html, */*;q=0.5"}, found=True
-        )
-        return body
+        """The bytes of a web page the provider must read (a post's page holding the embed
+        code), fetched as a found URL under the same budget and limits; never cached."""
+        page: bytes = self._request(provider, url, found=True, accept="text/html", cache=False).data
+        return page
 
     def _request(
         self,
         provider: Provider,
         url: str,
         *,
-        headers: Mapping[str, str],
+        headers: Mapping[str, str] | None = None,
         found: bool = False,
         method: str = "GET",
         body: bytes | None = None,
-    ) -> tuple[bytes, Mapping[str, str]]:
+        accept: str = "application/json",
+        cache: bool = True,
+        decode: bool = False,
+    ) -> ApiResponse:
+        """One request under the host's budget; the body of the answer (from the cache when a
+        fresh copy is kept there, or after a 304), its JSON when ``decode``, with its ``Link``
+        header. Only GET answers are cached, and only JSON ones without a ``Link`` header are
+        remembered across restarts (``memory``, which keeps no headers)."""
+        self._recall()
         host = _host(url)
         shown = f"{provider.label} API {_path(url)}"
-        cached = self._cached(url) if method == "GET" else None
+        cache = cache and method == "GET"
+        cached = self._cached(url) if cache else None
         if cached is not None and cached.fresh_until > self._monotonic():
-            return cached.body, cached.headers
+            data = self._decode(cached.body, shown, provider) if decode else cached.body
+            return ApiResponse(data, cached.headers)
         self._take_turn(host, provider.rate, provider.label)
         provenance = Provenance.found_in(provider.base_url) if found else Provenance.config(url)
         self.requests += 1
@@ -275,7 +312,7 @@ class ApiClient:
                 etag=cached.etag if cached else None,
                 last_modified=cached.last_modified if cached else None,
                 provenance=provenance,
-                headers=headers,
+                headers={"Accept": accept, **(headers or {})},
                 method=method,
                 body=body,
             )
@@ -309,17 +346,25 @@ class ApiClient:
         if len(answer) > MAX_JSON_BYTES:
             raise FetchError(f"{shown}: response larger than {MAX_JSON_BYTES} bytes")
         kept = {k: v for k, v in fetched.headers.items() if k.lower() == "link"}
-        if method == "GET":
-            fresh = _max_age(fetched.headers)
-            etag = fetched.etag or (cached.etag if cached and fetched.not_modified else None)
-            modified = fetched.last_modified or (
-                cached.last_modified if cached and fetched.not_modified else None
-            )
-            if fetched.not_modified and cached is not None and not kept:
-                kept = dict(cached.headers)
-            if etag or modified or fresh:
-                self._keep(url, _Cached(answer, etag, modified, self._monotonic() + fresh, kept))
-        return answer, kept
+        if fetched.not_modified and cached is not None and not kept:
+            kept = dict(cached.headers)
+        if not cache:
+            data = self._decode(answer, shown, provider) if decode else answer
+            return ApiResponse(data, kept)
+        fresh = _max_age(fetched.headers)
+        etag = fetched.etag or (cached.etag if cached and fetched.not_modified else None)
+        modified = fetched.last_modified or (
+            cached.last_modified if cached and fetched.not_modified else None
+        )
+        if etag or modified or fresh:
+            self._keep(url, _Cached(answer, etag, modified, self._monotonic() + fresh, kept))
+        if not decode:
+            return ApiResponse(answer, kept)
+        decoded = self._decode(answer, shown, provider)
+        remember = (etag or modified) and not fetched.not_modified and not kept
+        if self.memory is not None and remember:
+            self.memory.save(url, answer, etag, modified)  # only a body that is JSON
+        return ApiResponse(decoded, kept)
 
     def _note_limits(self, host: str, headers: Mapping[str, str]) -> bool:
         """An exhausted ``X-RateLimit-Remaining`` stops the host until ``X-RateLimit-Reset``
@@ -355,6 +400,13 @@ class ApiClient:
         except (ValueError, RecursionError) as error:
             reason = _redact(str(error), provider.secrets)[:200]
             raise ParseError(f"{shown}: not JSON: {reason}") from None
+
+
+def _with_params(url: str, params: Mapping[str, object] | None) -> str:
+    """``url`` with ``params`` added to its query (a list value repeats the key)."""
+    if not params:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(params, doseq=True)}"
 
 
 def _host(url: str) -> str:

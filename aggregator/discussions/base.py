@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -141,6 +141,8 @@ class Provider(ABC):
     default_site_url: ClassVar[str | None] = None
     # The API's published limit (requests per minute and host); the config may lower it.
     requests_per_minute: ClassVar[float]
+    # What the site calls a thread's score, plural ("points", "likes"): its counts' wording.
+    score_label: ClassVar[str] = "points"
     options: ClassVar[frozenset[str]] = frozenset()
     required: ClassVar[frozenset[str]] = frozenset()
     secret_options: ClassVar[frozenset[str]] = frozenset()
@@ -183,7 +185,7 @@ class Provider(ABC):
         """GET ``base_url + path`` as JSON through the shared API client."""
         return self.api.get_json(self, self.base_url + path, params, **kwargs)
 
-    def post(self, path: str, payload: object, **kwargs: Any) -> Any:
+    def post(self, path: str, payload: Mapping[str, object], **kwargs: Any) -> Any:
         """POST ``payload`` as JSON to ``base_url + path`` through the shared API client."""
         return self.api.post_json(self, self.base_url + path, payload, **kwargs)
 
@@ -197,35 +199,50 @@ class Provider(ABC):
 
     def describe(self, ref: ThreadRef) -> str:
         """The root node's text: "on Hacker News: 143 points, 87 comments"."""
-        parts = self.count_words(ref.score, ref.comment_count, ref.likes, ref.reposts)
-        return f"on {self.label}" + (f": {', '.join(parts)}" if parts else "")
+        counts = self.count_text(ref.score, ref.comment_count, ref.likes, ref.reposts)
+        return f"on {self.label}" + (f": {counts}" if counts else "")
 
     @classmethod
-    def count_words(
+    def counts(
         cls,
         score: int | None,
         comments: int | None,
         likes: int | None = None,
         reposts: int | None = None,
-    ) -> list[str]:
-        """A thread's counts in words ("143 points", "87 comments"), as this site names them."""
+    ) -> list[tuple[int | None, str]]:
+        """A thread's counts, each with what this site calls it (plural), in the site's order;
+        a provider whose site words them otherwise ("boosts", "replies") overrides this."""
         return [
-            plural(number, word)
-            for number, word in (
-                (score, "point"),
-                (comments, "comment"),
-                (likes, "like"),
-                (reposts, "repost"),
-            )
-            if number is not None
+            (score, cls.score_label),
+            (comments, "comments"),
+            (likes, "likes"),
+            (reposts, "reposts"),
         ]
 
+    @classmethod
+    def count_text(
+        cls,
+        score: int | None,
+        comments: int | None,
+        likes: int | None = None,
+        reposts: int | None = None,
+    ) -> str:
+        """A thread's counts as this site words them: "143 points, 1 comment", "3 boosts"."""
+        return count_text(cls.counts(score, comments, likes, reposts))
 
-def plural(number: int, word: str) -> str:
-    """``"1 reply"``, ``"2 replies"``, ``"3 boosts"``."""
-    if number == 1:
-        return f"1 {word}"
-    return f"{number} {word[:-1]}ies" if word.endswith("y") else f"{number} {word}s"
+
+def count_text(counts: Iterable[tuple[int | None, str]]) -> str:
+    """Counts with their plural names as text, the uncounted left out:
+    ``[(143, "points"), (1, "replies"), (None, "likes")]`` gives "143 points, 1 reply"."""
+    return ", ".join(
+        f"{number} {_singular(label) if number == 1 else label}"
+        for number, label in counts
+        if number is not None
+    )
+
+
+def _singular(label: str) -> str:
+    return label[:-3] + "y" if label.endswith("ies") else label.removesuffix("s")
 
 
 def entry_url(entry: ThreadState) -> str | None:

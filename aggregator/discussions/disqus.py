@@ -52,6 +52,7 @@ class Disqus(Provider):
         path = "/threads/listPosts.json"
         posts: list[dict[str, object]] = []
         cursor: str | None = None
+        complete = False  # until the last page was read
         for _ in range(MAX_PAGES):
             params: dict[str, object] = {
                 "api_key": self.settings.secret("api_key") or "",
@@ -83,6 +84,7 @@ class Disqus(Provider):
             info = answer.get("cursor") if isinstance(answer.get("cursor"), dict) else {}
             cursor = info.get("next") if isinstance(info, dict) else None
             if not (isinstance(info, dict) and info.get("hasNext")) or not isinstance(cursor, str):
+                complete = True
                 break
             if len(posts) >= MAX_COMMENTS:
                 break
@@ -115,4 +117,9 @@ class Disqus(Provider):
                     parent_key=self.key(parent) if parent is not None else None,
                 )
             )
-        return ThreadData(ref, tuple(comments), gone_keys=tuple(gone), complete=True)
+        return ThreadData(
+            ref,
+            tuple(comments),
+            gone_keys=tuple(gone),
+            complete=complete and len(posts) <= MAX_COMMENTS,
+        )

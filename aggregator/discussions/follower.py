@@ -12,8 +12,10 @@ For each source with ``comment_system`` or ``discussions``, :class:`DiscussionFo
    system's comments as the entry's own.
 
 Requests go through one :class:`~aggregator.discussions.api.ApiClient` (budgets per API host,
-429/Retry-After, cached responses). A provider that is rate limited is left alone for the rest
-of the round; its threads stay due. Runs in the source's comment job thread.
+429/Retry-After, cached responses, remembered in the database). Providers are never called
+while ``write_lock`` is held: the client takes it to remember a response. A provider that is
+rate limited is left alone for the rest of the round; its threads stay due. Runs in the
+source's comment job thread.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from aggregator.discussions.api import ApiClient
 from aggregator.discussions.base import Provider, ThreadData, ThreadRef, make_comment
+from aggregator.discussions.memory import StoredApiMemory
 from aggregator.discussions.registry import PROVIDERS, parse_settings
 from aggregator.errors import AggregatorError, RateLimitedError, StoppedError
 from aggregator.models import ThreadState, ThreadUpdate
@@ -73,7 +76,9 @@ class DiscussionFollower:
         self._storage = storage
         self.clock = clock
         self.write_lock = write_lock
-        self.api = api or ApiClient(fetcher)
+        # Responses with validators and hosts' blocks are kept in the database, so a restart
+        # neither asks again for what did not change nor asks a host that said to wait.
+        self.api = api or ApiClient(fetcher, memory=StoredApiMemory(storage, write_lock, clock))
 
     def providers(self, source: SourceConfig) -> list[Provider]:
         """The source's comment system and discussion providers, built from the config."""
@@ -249,16 +254,17 @@ class DiscussionFollower:
         now = self.clock()
         comments = list(data.comments)
         discussion_kind = provider.kind == "discussion"
+        if data.gone_keys:
+            # A deleted comment kept as "[deleted]" for its replies is stored once: written
+            # again, it would come back to life and be marked gone anew at every read.
+            already = storage.list_gone_comment_keys(entry.entry_id, data.gone_keys)
+            comments = [c for c in comments if c.key not in already]
         if discussion_kind:
             comments = [*_root(provider, data), *_under(provider.key(data.ref.ref), comments)]
         stored = storage.store_comments(entry.entry_id, entry.public_id, comments, now)
-        gone_keys = set(data.gone_keys)
-        if not discussion_kind and data.complete:
-            # A comment system's whole thread was listed: what it no longer lists was deleted
-            # (Mastodon, GitHub and webmention.io drop deleted items from their answers).
-            present = {c.key for c in comments}
-            gone_keys |= storage.api_comment_keys(entry.entry_id, provider.prefix) - present
-        gone = storage.mark_comment_keys_gone(entry.entry_id, gone_keys, now)
+        gone = storage.mark_comment_keys_gone(
+            entry.entry_id, [*data.gone_keys, *_missing(storage, provider, entry, data)], now
+        )
         result.new += stored.new
         result.updated += stored.updated
         result.gone += gone
@@ -296,6 +302,21 @@ class DiscussionFollower:
             result.updated += 0  # the entry changed (its counts), which publishing sees
 
 
+def _missing(
+    storage: Storage, provider: Provider, entry: ThreadState, data: ThreadData
+) -> list[str]:
+    """The stored comments of a comment system that a complete listing no longer has: Isso
+    removes a deleted comment nobody replied to, Discourse shows no deleted post to a reader
+    without a key, Mastodon, GitHub and webmention.io drop deleted items from their answers.
+    A listing that lost every comment is more likely a wrong setting or an error than a blog
+    that deleted the whole thread: nothing is marked gone then. A provider used as a
+    discussion elsewhere (Mastodon can be both) is not a comment system here."""
+    if provider.kind != "comments" or not data.complete or not data.comments:
+        return []
+    present = {c.key for c in data.comments}
+    return sorted(storage.list_comment_keys(entry.entry_id, f"@{provider.prefix}:") - present)
+
+
 def _root(provider: Provider, data: ThreadData) -> list:
     """The node a discussion elsewhere hangs under: "on Hacker News: 143 points, 87 comments",
     linking to the thread."""
@@ -321,6 +342,4 @@ def _root(provider: Provider, data: ThreadData) -> list:
 
 def _under(root_key: str, comments: list) -> list:
     """Top-level comments of a thread placed under its root node."""
-    from dataclasses import replace
-
     return [c if c.parent_key else replace(c, parent_key=root_key) for c in comments]

@@ -36,7 +36,6 @@ from aggregator.discussions.base import (
     entry_url,
     from_iso,
     make_comment,
-    plural,
     same_page,
 )
 from aggregator.discussions.embeds import read_page
@@ -69,19 +68,15 @@ class Mastodon(Provider):
     reads_content = True
 
     @classmethod
-    def count_words(
+    def counts(
         cls,
         score: int | None,
         comments: int | None,
         likes: int | None = None,
         reposts: int | None = None,
-    ) -> list[str]:
+    ) -> list[tuple[int | None, str]]:
         """ "3 boosts, 2 replies", as Mastodon names them."""
-        return [
-            plural(number, word)
-            for number, word in ((reposts, "boost"), (comments, "reply"))
-            if number is not None
-        ]
+        return [(reposts, "boosts"), (comments, "replies")]
 
     def _headers(self) -> dict[str, str]:
         token = self.settings.secret("token")

@@ -18,21 +18,40 @@ from aggregator.discussions.base import (
     Secret,
     resolve_secret,
 )
+from aggregator.discussions.bluesky import Bluesky
+from aggregator.discussions.commento import Commento
+from aggregator.discussions.discourse import Discourse
 from aggregator.discussions.disqus import Disqus
 from aggregator.discussions.giscus import Giscus
 from aggregator.discussions.hackernews import HackerNews
+from aggregator.discussions.isso import Isso
+from aggregator.discussions.lobsters import Lobsters
 from aggregator.discussions.mastodon import Mastodon
 from aggregator.discussions.reddit import Reddit
+from aggregator.discussions.remark42 import Remark42
 from aggregator.discussions.utterances import Utterances
 from aggregator.discussions.webmention import Webmention
 
 PROVIDERS: dict[str, type[Provider]] = {
-    provider.name: provider for provider in (HackerNews, Reddit, Disqus)
+    provider.name: provider
+    for provider in (
+        # discussions elsewhere
+        HackerNews,
+        Reddit,
+        Lobsters,
+        Bluesky,
+        # comment systems (Mastodon is both)
+        Disqus,
+        Discourse,
+        Isso,
+        Remark42,
+        Commento,
+        Giscus,
+        Utterances,
+        Mastodon,
+        Webmention,
+    )
 }
-PROVIDERS[Giscus.name] = Giscus
-PROVIDERS[Utterances.name] = Utterances
-PROVIDERS[Mastodon.name] = Mastodon
-PROVIDERS[Webmention.name] = Webmention
 
 
 def parse_settings(
@@ -98,21 +117,24 @@ def parse_settings(
     )
 
 
-def count_words_of(
+def count_text_of(
     name: str,
     score: int | None,
     comments: int | None,
     likes: int | None = None,
     reposts: int | None = None,
-) -> list[str]:
-    """A site's counts in its own words ("143 points", "3 boosts", "5 likes")."""
-    provider = PROVIDERS.get(name)
-    if provider is None:
-        return Provider.count_words(score, comments, likes, reposts)
-    return provider.count_words(score, comments, likes, reposts)
+) -> str:
+    """A site's counts in its own words ("143 points, 87 comments", "3 boosts, 2 replies")."""
+    return PROVIDERS.get(name, Provider).count_text(score, comments, likes, reposts)
 
 
 def label_of(name: str) -> str:
     """How a provider is shown ("Hacker News"); the name itself when unknown."""
     provider = PROVIDERS.get(name)
     return provider.label if provider else name
+
+
+def score_label_of(name: str) -> str:
+    """What a provider's site calls a thread's score ("points", "likes")."""
+    provider = PROVIDERS.get(name)
+    return provider.score_label if provider else "points"

@@ -29,7 +29,6 @@ from aggregator.discussions.base import (
     entry_url,
     from_iso,
     make_comment,
-    plural,
 )
 from aggregator.errors import ParseError
 from aggregator.models import CommentData, ThreadState
@@ -51,19 +50,15 @@ class Webmention(Provider):
     secret_options = frozenset({"token"})
 
     @classmethod
-    def count_words(
+    def counts(
         cls,
         score: int | None,
         comments: int | None,
         likes: int | None = None,
         reposts: int | None = None,
-    ) -> list[str]:
+    ) -> list[tuple[int | None, str]]:
         """ "2 replies, 5 likes, 1 repost"."""
-        return [
-            plural(number, word)
-            for number, word in ((comments, "reply"), (likes, "like"), (reposts, "repost"))
-            if number is not None
-        ]
+        return [(comments, "replies"), (likes, "likes"), (reposts, "reposts")]
 
     def find(self, entry: ThreadState) -> list[ThreadRef]:
         """No request: the thread is the post's URL (the mentions' target)."""

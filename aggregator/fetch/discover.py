@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 from aggregator.comments.selectors import AUTO as AUTO_SELECTORS
+from aggregator.discussions.detect import Proposal
 from aggregator.errors import AggregatorError, FeedNotFoundError, ParseError
 from aggregator.fetch.addresses import Provenance
 from aggregator.fetch.fetcher import Fetcher
@@ -110,6 +111,8 @@ class CommentProbe:
     comments: int = 0
     script_systems: tuple[str, ...] = ()
     error: str | None = None
+    #: ``comment_system`` settings the page's embed code suggests (issue 16).
+    proposals: tuple[Proposal, ...] = ()
 
     @property
     def comments_page(self) -> str | None:
@@ -233,7 +236,12 @@ def _probe_page(page_url: str, url: str, fetcher: Fetcher, parser: Parser) -> Co
     else:
         kind = "none"
     return CommentProbe(
-        kind, page_url, detection.detector, len(detection.comments), detection.script_systems
+        kind,
+        page_url,
+        detection.detector,
+        len(detection.comments),
+        detection.script_systems,
+        proposals=detection.proposals,
     )
 
 

@@ -181,22 +181,25 @@ class Fetcher:
         provenance: Provenance | None = None,
         headers: Mapping[str, str] | None = None,
         request: RequestOptions | None = None,
+        max_bytes: int | None = None,
         method: str = "GET",
         body: bytes | None = None,
     ) -> FetchResult:
         """Fetch ``url`` once, conditionally when validators are given.
 
         ``headers`` are sent too (an API's ``Accept`` or ``Authorization``), on the first
-        request and on redirects to the same origin only. ``method`` ``POST`` sends ``body``
-        (a GraphQL query) under the same limits; a POST is never redirected (its body is for
-        the API it was written for).
+        request and on redirects to the same origin only. ``method`` and ``body`` make another
+        request than a GET (a comment API's ``POST``, issue 16) under the same rules and limits;
+        a 307/308 redirect repeats it, any other redirect turns it into a GET (RFC 9110, 15.4).
 
         HTTP requests wait for a slot under :attr:`limits` (global, per host, per domain);
         files cost nothing and do not. ``provenance`` says where the URL came from; without it
         the URL counts as configured. ``request`` holds the source's request options.
+        ``max_bytes`` lowers the fetcher's size cap for this fetch (an entry's page).
         Raises :class:`FetchError` (:class:`BlockedAddressError` when a rule refuses it).
         """
         provenance = provenance or Provenance.config(url)
+        limit = self.max_bytes if max_bytes is None else min(max_bytes, self.max_bytes)
         try:
             scheme = urlsplit(url).scheme.lower()
         except ValueError as error:  # e.g. "Invalid IPv6 URL" from a feed's link
@@ -207,7 +210,7 @@ class Fetcher:
                 etag=etag,
                 provenance=provenance,
                 file_roots=self.file_roots,
-                max_bytes=self.max_bytes,
+                max_bytes=limit,
             )
         if scheme not in ("http", "https"):
             raise FetchError(f"unsupported URL scheme in {short_url(url)}: use http, https or file")
@@ -222,6 +225,7 @@ class Fetcher:
                     provenance=provenance,
                     extra=dict(headers or {}),
                     request=request,
+                    max_bytes=limit,
                     method=method,
                     body=body,
                 )
@@ -237,6 +241,7 @@ class Fetcher:
         provenance: Provenance,
         extra: dict[str, str] | None = None,
         request: RequestOptions | None = None,
+        max_bytes: int | None = None,
         method: str = "GET",
         body: bytes | None = None,
     ) -> FetchResult:
@@ -251,6 +256,7 @@ class Fetcher:
                     provenance=provenance,
                     extra=extra or {},
                     request=request,
+                    max_bytes=max_bytes or self.max_bytes,
                     method=method,
                     body=body,
                 )
@@ -274,6 +280,7 @@ class Fetcher:
         provenance: Provenance,
         extra: dict[str, str],
         request: RequestOptions | None = None,
+        max_bytes: int | None = None,
         method: str = "GET",
         body: bytes | None = None,
     ) -> FetchResult:
@@ -320,14 +327,11 @@ class Fetcher:
                 status = response.status
                 response_headers = _headers(response)
                 if status in REDIRECT_STATUSES and "location" in response_headers:
-                    if method != "GET":
-                        raise FetchError(
-                            f"the API redirected a {method} (HTTP {status}); not following",
-                            status=status,
-                        )
                     target = _redirect_target(current, response_headers["location"], status)
                     if status not in (301, 308):
                         all_permanent = False
+                    if status not in (307, 308):
+                        method, body = "GET", None
                     if target in seen:
                         raise FetchError(f"redirect loop at {short_url(target)}", status=status)
                     seen.add(target)
@@ -344,23 +348,27 @@ class Fetcher:
                     return _result(url, current, status, response_headers, None, started, permanent)
                 if not 200 <= status < 300:
                     raise status_error(status, response.reason, response_headers)
-                body = await self._read_body(response, response_headers)
-                if not body:
+                content = await self._read_body(
+                    response, response_headers, max_bytes or self.max_bytes
+                )
+                if not content:
                     raise FetchError(f"empty response (HTTP {status}, no body)", status=status)
-                return _result(url, current, status, response_headers, body, started, permanent)
+                return _result(url, current, status, response_headers, content, started, permanent)
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
-    async def _read_body(self, response: aiohttp.ClientResponse, headers: dict[str, str]) -> bytes:
+    async def _read_body(
+        self, response: aiohttp.ClientResponse, headers: dict[str, str], limit: int
+    ) -> bytes:
         status = response.status
         declared = headers.get("content-length", "").strip()
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declared.isdigit() and int(declared) > limit:
             raise FetchError(
                 f"body of {format_size(int(declared))} is larger than the "
-                f"{format_size(self.max_bytes)} limit",
+                f"{format_size(limit)} limit",
                 status=status,
             )
         try:
-            decoder = BoundedDecoder(headers.get("content-encoding"), self.max_bytes)
+            decoder = BoundedDecoder(headers.get("content-encoding"), limit)
         except DecodingError as error:
             raise FetchError(str(error), status=status) from None
         body = bytearray()
@@ -368,9 +376,9 @@ class Fetcher:
         try:
             async for chunk in response.content.iter_any():
                 received += len(chunk)
-                if received > self.max_bytes:
+                if received > limit:
                     raise FetchError(
-                        f"body is larger than the {format_size(self.max_bytes)} limit",
+                        f"body is larger than the {format_size(limit)} limit",
                         status=status,
                     )
                 for piece in decoder.feed(chunk):

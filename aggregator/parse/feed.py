@@ -21,9 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import feedparser
@@ -33,7 +33,7 @@ import feedparser.mixin
 import feedparser.urls
 
 from aggregator.errors import ParseError
-from aggregator.models import PODCAST_TAGS, EnclosureData, EntryData, FeedData
+from aggregator.models import PODCAST_TAGS, EnclosureData, EntryData, FeedData, RewriteRule
 from aggregator.parse.dates import _LATEST_AHEAD, _date
 from aggregator.parse.fastfeed import read_feed
 from aggregator.parse.hints import _int, _skip_hints, _update_period
@@ -42,6 +42,9 @@ from aggregator.parse.jsonfeed import looks_like_json, read_json_feed
 from aggregator.parse.links import alternate_feeds
 from aggregator.parse.sanitize import clean_html, clean_url, plain_text, xml_safe
 from aggregator.parse.xmlguard import defuse
+
+if TYPE_CHECKING:  # imported when a source has rules: RE2 stays out of a plain worker's start
+    from aggregator.parse.rewrite import Note, Rewriter
 
 # feedparser tries libxml2's SAX driver first when it is installed; its entity handling is not
 # the one xmlguard was checked against (expat's), and the failing import costs a path search on
@@ -69,6 +72,7 @@ def parse_feed(
     *,
     now: datetime | None = None,
     fast: bool = True,
+    rewrite: Sequence[RewriteRule] = (),
 ) -> FeedData:
     """Parse a feed document. Raises :class:`ParseError` when it holds no feed at all.
 
@@ -76,7 +80,9 @@ def parse_feed(
     returned with ``warning`` set, so that what can be read is not lost. ``now`` is the time
     the document is read, for the date rules (default: the clock). ``fast`` reads a plain
     feed with lxml (:mod:`aggregator.parse.fastfeed`: the same result as feedparser, several times
-    faster); false reads every document with feedparser, the reference.
+    faster); false reads every document with feedparser, the reference. ``rewrite`` rules
+    (:mod:`aggregator.parse.rewrite`) change each entry before it is finished; what they
+    changed is the result's ``rewrite_changes``.
     """
     if looks_like_json(content):  # JSON Feed 1.0 / 1.1 (issue 13)
         parsed = read_json_feed(content, MAX_ENTRIES)
@@ -95,8 +101,18 @@ def parse_feed(
     if len(raw_entries) > MAX_ENTRIES:
         notes.append(f"{len(raw_entries)} entries; only the first {MAX_ENTRIES} were read")
         raw_entries = raw_entries[:MAX_ENTRIES]
-    read = [_entry(raw, base, url, latest, content) for raw in raw_entries]
-    entries = assign_keys([entry for entry, _ in read], [legacy for _, legacy in read])
+    rewriter = None
+    if rewrite:
+        from aggregator.parse.rewrite import Rewriter
+
+        rewriter = Rewriter(rewrite)
+    read = [_entry(raw, base, url, latest, content, rewriter) for raw in raw_entries]
+    entries = assign_keys([entry for entry, _, _ in read], [legacy for _, legacy, _ in read])
+    changes = tuple(
+        note.change(entry)
+        for entry, (_, _, notes) in zip(entries, read, strict=True)
+        for note in notes
+    )
     return FeedData(
         title=plain_text(feed.get("title")) or None,
         link=link,
@@ -106,6 +122,7 @@ def parse_feed(
         warning=_warning(parsed, notes),
         ttl_minutes=_int(feed.get("ttl")),
         update_period_seconds=_update_period(feed),
+        rewrite_changes=changes,
         **_skip_hints(content, feed),
     )
 
@@ -218,11 +235,16 @@ def _warning(parsed: Any, notes: list[str]) -> str | None:
 
 
 def _entry(
-    raw: Any, base: str, document_url: str, latest: datetime, document: bytes = b""
-) -> tuple[EntryData, str | None]:
-    """One entry, keyed by its base key (:func:`identity.base_key`), and the key the previous
+    raw: Any,
+    base: str,
+    document_url: str,
+    latest: datetime,
+    document: bytes = b"",
+    rewriter: Rewriter | None = None,
+) -> tuple[EntryData, str | None, list[Note]]:
+    """One entry, keyed by its base key (:func:`identity.base_key`), the key the previous
     rule gave it when that differs (its guid, or a relative link, resolved against the
-    document's URL)."""
+    document's URL), and what the ``rewriter``'s rules changed."""
     fields = _fields(raw)
     # A guid standing for the link is as written (ids are not resolved, see the top of this
     # module): resolve it against the document's URL, as feedparser resolves links.
@@ -232,9 +254,11 @@ def _entry(
     entry_base = link or base
     content_html = _content(fields)
     summary_html = fields.get("summary") if fields.get("summary") != content_html else None
-    content = clean_html(content_html, entry_base) or None
-    summary = clean_html(summary_html, entry_base) or None
-    title = plain_text(fields.get("title"))
+    as_written = {"title": fields.get("title"), "content": content_html, "summary": summary_html}
+    markup, notes = rewriter.markup(as_written) if rewriter else (as_written, [])
+    content = clean_html(markup["content"], entry_base) or None
+    summary = clean_html(markup["summary"], entry_base) or None
+    title = plain_text(markup["title"])
     guid = _key_text(fields.get("id"))
     published = _date(fields.get("published_parsed"), latest) or _date(
         fields.get("created_parsed"), latest
@@ -262,7 +286,25 @@ def _entry(
     comments_feed, comments_page, count = _thread_links(fields)
     author = plain_text(fields.get("author")) or None
     written = _link_as_written(link, document_url, document) if not guid else link
-    key = base_key(guid, written, title, content or summary or "")
+    if notes and not (guid or written):
+        # The key is the feed's, not the rules': a changed rule must not make a new entry.
+        key = base_key(
+            None,
+            None,
+            plain_text(as_written["title"]),
+            clean_html(content_html, entry_base) or clean_html(summary_html, entry_base) or "",
+        )
+    else:
+        key = base_key(guid, written, title, content or summary or "")
+    as_linked = link
+    if rewriter:
+        values, url_notes = rewriter.urls(
+            {"link": link, "content": content, "summary": summary, "enclosures": enclosures},
+            entry_base,
+        )
+        link, content, summary = values["link"], values["content"], values["summary"]
+        enclosures = values["enclosures"]
+        notes += url_notes
     comments_feed_url = _absolute_link(_present(comments_feed), document_url or entry_base)
     if comments_feed_url and _same_url(comments_feed_url, document_url):
         # A comment feed that is the feed itself (an empty wfw:commentRss read as the
@@ -302,7 +344,8 @@ def _entry(
         comment_count=count,
         content_hash=_hash(json.dumps(fingerprint, sort_keys=True, default=str)),
     )
-    return entry, _legacy_key(guid, document_url) or (link if written != link else None)
+    legacy = _legacy_key(guid, document_url) or (as_linked if written != as_linked else None)
+    return entry, legacy, notes
 
 
 def _link_as_written(link: str | None, document_url: str, document: bytes) -> str | None:

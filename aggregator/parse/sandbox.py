@@ -9,7 +9,10 @@ the scheduler and the HTTP server. So the daemon parses in a separate process:
   fails with a clear :class:`~aggregator.errors.ParseError` while the daemon's own memory does
   not move;
 * a parse that runs longer than the time limit is killed, and the worker replaced;
-* a worker that dies (a crash in a C extension) costs that one document only.
+* a worker that dies (a crash in a C extension) costs that one document only;
+* articles are extracted from entries' pages (``full_text``, :mod:`aggregator.fulltext.extract`)
+  in a lane of their own (:data:`EXTRACT_MEMORY_LIMIT`, :data:`EXTRACT_TIMEOUT`), started only
+  when a source asks for full text, so trafilatura is never loaded otherwise.
 
 Each lane is one ``multiprocessing`` worker behind a pipe, restarted when it dies or overruns.
 (pebble's process pool did this too, but a worker dying of its memory cap sometimes made the
@@ -30,7 +33,8 @@ import queue
 import resource
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -40,7 +44,7 @@ from aggregator.comments import pages
 from aggregator.comments.selectors import PageSelectors
 from aggregator.errors import AggregatorError, ParseError
 from aggregator.fetch.decoding import format_size
-from aggregator.models import CommentData, CommentFeedData, FeedData
+from aggregator.models import CommentData, CommentFeedData, FeedData, RewriteChange, RewriteRule
 from aggregator.parse import comment_feed, links
 from aggregator.parse import feed as parse
 
@@ -55,14 +59,39 @@ PARSE_TIMEOUT = 60.0
 SMALL_DOCUMENT = 512 * 1024
 SMALL_MEMORY_LIMIT = 96 * 1024 * 1024
 SMALL_TIMEOUT = 20.0
+#: Extracting one article from a page (trafilatura) at most: its worker's memory and time.
+EXTRACT_MEMORY_LIMIT = 192 * 1024 * 1024
+EXTRACT_TIMEOUT = 20.0
+#: What the extraction worker imports before its memory is capped.
+_EXTRACT_MODULE = "aggregator.fulltext.extract"
 
 
 class Parser(Protocol):
-    """What the pipeline needs from a parser, wherever it runs."""
+    """What the pipeline needs from a parser, wherever it runs.
+
+    ``parse_feed``'s ``rewrite`` rules (:mod:`aggregator.parse.rewrite`) are applied where the
+    feed is parsed, so a rule's work on hostile HTML has the parse's limits too.
+    """
 
     def parse_feed(
-        self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule] = (),
     ) -> FeedData: ...
+
+    def explain_rewrite(
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule],
+    ) -> tuple[RewriteChange, ...]: ...
 
     def parse_comments(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
@@ -92,6 +121,8 @@ class Parser(Protocol):
 
     def alternate_feeds(self, html: bytes, page_url: str) -> list[str]: ...
 
+    def extract_article(self, html: bytes, page_url: str) -> str | None: ...
+
     def close(self) -> None: ...
 
 
@@ -99,9 +130,26 @@ class InProcessParser:
     """Parses in the calling thread: no limits beyond those of the parse functions."""
 
     def parse_feed(
-        self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule] = (),
     ) -> FeedData:
-        return parse.parse_feed(content, headers, url, now=now)
+        return _parse_feed(content, dict(headers), url, now, tuple(rewrite))
+
+    def explain_rewrite(
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule],
+    ) -> tuple[RewriteChange, ...]:
+        return _explain_rewrite(content, dict(headers), url, now, tuple(rewrite))
 
     def parse_comments(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
@@ -136,6 +184,9 @@ class InProcessParser:
     def alternate_feeds(self, html: bytes, page_url: str) -> list[str]:
         return links.alternate_feeds(html, page_url)
 
+    def extract_article(self, html: bytes, page_url: str) -> str | None:
+        return _extract_article(html, page_url)
+
     def close(self) -> None:
         pass
 
@@ -157,6 +208,7 @@ class SandboxParser:
         timeout: float = PARSE_TIMEOUT,
         small_document: int = SMALL_DOCUMENT,
         small_workers: int | None = None,
+        extract_memory_limit: int = EXTRACT_MEMORY_LIMIT,
     ):
         self.small_document = small_document
         # Nearly every document is small: one worker per core parses them side by side
@@ -168,11 +220,43 @@ class SandboxParser:
             ]
         )
         self._large = _Pool([_Lane(memory_limit, timeout)])
+        self._extract = _Pool(
+            [
+                _Lane(
+                    extract_memory_limit,
+                    min(timeout, EXTRACT_TIMEOUT),
+                    preload=_EXTRACT_MODULE,
+                )
+            ]
+        )
 
     def parse_feed(
-        self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule] = (),
     ) -> FeedData:
-        result: FeedData = self._lane(content).run(_parse_feed, content, dict(headers), url, now)
+        result: FeedData = self._lane(content).run(
+            _parse_feed, content, dict(headers), url, now, tuple(rewrite)
+        )
+        return result
+
+    def explain_rewrite(
+        self,
+        content: bytes,
+        headers: Mapping[str, str],
+        url: str,
+        *,
+        now: datetime,
+        rewrite: Sequence[RewriteRule],
+    ) -> tuple[RewriteChange, ...]:
+        """What each rule of ``rewrite`` changes in the feed (``aggregator preview --explain``)."""
+        result: tuple[RewriteChange, ...] = self._lane(content).run(
+            _explain_rewrite, content, dict(headers), url, now, tuple(rewrite)
+        )
         return result
 
     def parse_comments(
@@ -224,9 +308,16 @@ class SandboxParser:
         result: list[str] = self._lane(html).run(_alternate_feeds, html, page_url)
         return result
 
+    def extract_article(self, html: bytes, page_url: str) -> str | None:
+        """The article of an entry's page as sanitized HTML, or ``None`` when none was found
+        (:func:`aggregator.fulltext.extract.extract_article`), in the extraction worker."""
+        result: str | None = self._extract.run(_extract_article, html, page_url)
+        return result
+
     def close(self) -> None:
         self._small.close()
         self._large.close()
+        self._extract.close()
 
     def __enter__(self) -> SandboxParser:
         return self
@@ -268,15 +359,21 @@ class _Pool:
             lane.close()
 
 
+#: How long a new worker may take to start (a fresh interpreter importing the parse modules).
+WORKER_START_TIMEOUT = 60.0
+_READY = "ready"
+
+
 class _Lane:
     """One worker process with one memory cap and one time limit, used by one parse at a time.
 
     The worker starts on first use and again after it died or was killed for overrunning.
     """
 
-    def __init__(self, memory_limit: int, timeout: float):
+    def __init__(self, memory_limit: int, timeout: float, *, preload: str | None = None):
         self.memory_limit = memory_limit
         self.timeout = timeout
+        self.preload = preload  # a module the worker imports before its memory is capped
         self._lock = threading.Lock()
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
@@ -290,12 +387,23 @@ class _Lane:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(
-            target=_worker_main, args=(theirs, self.memory_limit), name="aggregator-parse"
+            target=_worker_main,
+            args=(theirs, self.memory_limit, self.preload),
+            name="aggregator-parse",
         )
         process.daemon = True
         process.start()
         theirs.close()
         self._process, self._conn = process, ours
+        # The time limit is the parse's: a fresh interpreter's start and imports (seconds on a
+        # loaded machine) must not count against it, so wait for the worker to say it is ready.
+        try:
+            ready = ours.poll(WORKER_START_TIMEOUT) and ours.recv() == _READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            code = self._stop()
+            raise ParseError(f"the parser process did not start (exit code {code})")
         return ours
 
     def _stop(self) -> int | None:
@@ -341,9 +449,14 @@ class _Lane:
         raise value
 
 
-def _worker_main(conn: Connection, limit: int) -> None:
-    """The worker's loop: run each (function, args) received, send back (ok, value)."""
-    _start_worker(limit)
+def _worker_main(conn: Connection, limit: int, preload: str | None = None) -> None:
+    """The worker's loop: say it is ready, then run each (function, args) received and send
+    back (ok, value)."""
+    _start_worker(limit, preload)
+    try:
+        conn.send(_READY)
+    except (EOFError, OSError):
+        return
     while True:
         try:
             function, args = conn.recv()
@@ -365,14 +478,19 @@ def _worker_main(conn: Connection, limit: int) -> None:
             return
 
 
-def _start_worker(limit: int) -> None:
+def _start_worker(limit: int, preload: str | None = None) -> None:
     """Load everything a parse needs, then cap the address space.
 
     This module's imports already loaded feedparser, nh3 and selectolax; expat is loaded by
     feedparser only at its first parse, and a C extension that cannot be mapped under the cap
-    would fail every parse with a misleading "no parsers found".
+    would fail every parse with a misleading "no parsers found". ``preload`` names a module
+    the worker's jobs need too (the extraction lane's trafilatura).
     """
+    import importlib
     import xml.sax.expatreader  # noqa: F401
+
+    if preload is not None:
+        importlib.import_module(preload)
 
     # A worker that runs out of memory dies noisily; the daemon reports it in one line.
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -382,8 +500,26 @@ def _start_worker(limit: int) -> None:
 
 
 # Module-level so that the worker process can import them by name.
-def _parse_feed(content: bytes, headers: dict[str, str], url: str, now: datetime) -> FeedData:
-    return parse.parse_feed(content, headers, url, now=now)
+def _parse_feed(
+    content: bytes,
+    headers: dict[str, str],
+    url: str,
+    now: datetime,
+    rules: tuple[RewriteRule, ...] = (),
+) -> FeedData:
+    feed = parse.parse_feed(content, headers, url, now=now, rewrite=rules)
+    # What the rules changed is for preview --explain; a poll need not carry it back.
+    return replace(feed, rewrite_changes=()) if feed.rewrite_changes else feed
+
+
+def _explain_rewrite(
+    content: bytes,
+    headers: dict[str, str],
+    url: str,
+    now: datetime,
+    rules: tuple[RewriteRule, ...],
+) -> tuple[RewriteChange, ...]:
+    return parse.parse_feed(content, headers, url, now=now, rewrite=rules).rewrite_changes
 
 
 def _parse_comments(
@@ -417,8 +553,17 @@ def _read_page(
 ) -> Detection:
     from aggregator.comments.detect import read_comments
 
-    return read_comments(html, page_url, "auto" if selectors.detect else selectors, timezone, now=now)
+    return read_comments(
+        html, page_url, "auto" if selectors.detect else selectors, timezone, now=now
+    )
 
 
 def _alternate_feeds(html: bytes, page_url: str) -> list[str]:
     return links.alternate_feeds(html, page_url)
+
+
+def _extract_article(html: bytes, page_url: str) -> str | None:
+    # Imported here: trafilatura is loaded only where articles are extracted.
+    from aggregator.fulltext.extract import extract_article
+
+    return extract_article(html, page_url)

@@ -26,6 +26,7 @@ from aggregator.config.sources import SourceConfig
 from aggregator.errors import AggregatorError, NotFoundError, StoppedError
 from aggregator.fetch.addresses import Provenance
 from aggregator.fetch.fetcher import Fetcher, body_hash
+from aggregator.fulltext.reader import FullTextReader
 from aggregator.models import (
     EntryData,
     FeedData,
@@ -34,6 +35,7 @@ from aggregator.models import (
     SourceState,
     SourceUpdate,
 )
+from aggregator.parse.rewrite import rules_mark
 from aggregator.parse.sandbox import Parser, SandboxParser
 from aggregator.poll.resources import Clock, make_fetcher, same_limits, uses_search, utc_now
 from aggregator.poll.results import (
@@ -103,6 +105,9 @@ class Poller:
         # come and go), so connections and their page caches never pile up in the daemon.
         self._storages: weakref.WeakSet[Storage] = weakref.WeakSet()
         self._storages_lock = threading.Lock()
+        self.full_texts = FullTextReader(
+            parser=self.parser, clock=clock, write_lock=self.write_lock
+        )
         self.follower = CommentFollower(
             config,
             storage=lambda: self.storage,
@@ -267,7 +272,25 @@ class Poller:
         self._count(result, time.monotonic() - began)
         if not result.ok:
             return result
+        result = self._read_full_texts(source, state, result)
         return self.poll_comments(source, result) if comments else result
+
+    def _read_full_texts(
+        self, source: SourceConfig, state: SourceState, result: PollResult
+    ) -> PollResult:
+        """Fetch the articles of the source's new entries (``full_text``); never fails the poll."""
+        mode = self.config.full_text_for(source)
+        if mode is False or self.stopping.is_set():
+            return result
+        run = self.full_texts.read(
+            source,
+            state.id,
+            mode,
+            storage=self.storage,
+            fetcher=self.fetcher,
+            request=self.config.request_for(source),
+        )
+        return replace(result, full_texts=run.stored) if run.stored else result
 
     def _state(self, source: SourceConfig) -> SourceState:
         """The source's stored state; a configured source without a row yet gets one."""
@@ -332,10 +355,15 @@ class Poller:
     def _poll(self, source: SourceConfig, state: SourceState, now: datetime) -> PollResult:
         storage = self.storage
         policy, adaptive = schedule_policy(self.config, source)
+        rewrite = self.config.rewrite_for(source)
+        # The stored body digest ends with the mark of the rules it was stored under: after a
+        # rule changed, the same body is fetched (no validators), parsed and stored again.
+        mark = rules_mark(rewrite)
+        same_rules = state.body_hash is None or state.body_hash.partition("+")[2] == mark[1:]
         fetched = self.fetcher.fetch(
             state.url,
-            etag=state.etag,
-            last_modified=state.last_modified,
+            etag=state.etag if same_rules else None,
+            last_modified=state.last_modified if same_rules else None,
             # An adopted redirect target is a found URL: only source.url has configured rights.
             provenance=Provenance.polled(source.url, state.url),
             request=self.config.request_for(source),
@@ -347,7 +375,7 @@ class Poller:
                 source, state, fetched, policy, base, now, "not-modified", SourceUpdate()
             )
         content = fetched.content or b""
-        digest = body_hash(content)
+        digest = body_hash(content) + mark
         if digest == state.body_hash:
             # A 200 whose body did not change counts as unchanged: no parse, no write but state.
             return self._unchanged(
@@ -360,7 +388,9 @@ class Poller:
                 "unchanged",
                 SourceUpdate(etag=fetched.etag, last_modified=fetched.last_modified),
             )
-        feed = self.parser.parse_feed(content, fetched.headers, fetched.final_url, now=now)
+        feed = self.parser.parse_feed(
+            content, fetched.headers, fetched.final_url, now=now, rewrite=rewrite
+        )
         screened = self._screen(source, state, feed.entries, feed.title, now)
         with self.write_lock, storage.transaction():
             stored = storage.store_entries(state, screened.kept, now)

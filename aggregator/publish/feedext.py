@@ -327,13 +327,17 @@ class AtomLinksEntryExtension(BaseEntryExtension):
         return entry
 
     def extend_rss(self, item: Any) -> Any:
+        # In an RSS item, as atom:link (the prefix feedgen declares on every RSS root).
+        for attributes in self._links:
+            xml_elem(f"{{{ATOM_NS}}}link", item, **attributes)
         return item
 
 
 def register_atom_links(fg: FeedGenerator) -> None:
-    """Register ``atomlinks`` (Atom only): ``entry.atomlinks.add(href, rel, type, length)``."""
+    """Register ``atomlinks``: ``entry.atomlinks.add(href, rel, type, length, title)``, a
+    ``<link>`` in an Atom entry and an ``<atom:link>`` in an RSS item."""
     fg.register_extension(
-        "atomlinks", AtomLinksExtension, AtomLinksEntryExtension, atom=True, rss=False
+        "atomlinks", AtomLinksExtension, AtomLinksEntryExtension, atom=True, rss=True
     )
 
 

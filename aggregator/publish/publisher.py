@@ -165,7 +165,13 @@ class Publisher:
             output, entries, links, folder, followed, changed, "feed: threads", copies
         )
         items = [
-            shape_entry(item, content=output.content, via=output.via, images=output.images)
+            shape_entry(
+                item,
+                content=output.content,
+                via=output.via,
+                images=output.images,
+                content_from=output.content_from,
+            )
             for item in selection.entries
         ]
         with self.times.stage("feed: inline threads"):
@@ -415,6 +421,7 @@ class Publisher:
                     content=output.content,
                     via=output.via,
                     images=output.images,
+                    content_from=output.content_from,
                 )
                 for entry in entries
             ]

@@ -209,8 +209,7 @@ def new_generator(
         generator.load_extension("dc", atom=False, rss=True)
         register_rss_atom_links(generator)
         register_podcast(generator)
-    else:
-        register_atom_links(generator)
+    register_atom_links(generator)
     register_comment_extensions(generator)
     generator.id(feed_id)
     generator.title(title)
@@ -265,10 +264,10 @@ def _add_entry(
     item.title(entry.title or "(untitled)")
     if entry.link:
         item.link(href=entry.link, rel="alternate")
-    if fmt == "atom":
-        # Threads about the entry on other sites (issue 16), counts in the title.
-        for site in entry_discussions(entry):
-            item.atomlinks.add(str(site["url"]), "related", title=str(site["text"]))
+    # Threads about the entry on other sites (issue 16), counts in the title: a link
+    # rel="related" in Atom, an atom:link rel="related" in RSS.
+    for site in entry_discussions(entry):
+        item.atomlinks.add(str(site["url"]), "related", title=str(site["text"]))
     # An entry without an author is credited to its source, as Planet-style aggregators do,
     # so that a reader's author column names where it came from.
     author = entry_author(entry)
@@ -353,9 +352,9 @@ def _add_thread(
 
 def entry_discussions(entry: StoredEntry) -> list[dict[str, object]]:
     """The threads about ``entry`` on other sites, with their counts (stored by
-    :mod:`aggregator.discussions`): site, label, url, score, comments, likes and reposts when
-    counted (webmention, Mastodon), and a line of text."""
-    from aggregator.discussions.registry import count_words_of, label_of
+    :mod:`aggregator.discussions`): site, label, url, score, what the site calls the score,
+    comments, likes and reposts when counted (webmention, Mastodon), and a line of text."""
+    from aggregator.discussions.registry import count_text_of, label_of, score_label_of
 
     sites: list[dict[str, object]] = []
     for row in entry.extra.get("discussions") or ():  # type: ignore[attr-defined]
@@ -364,7 +363,7 @@ def entry_discussions(entry: StoredEntry) -> list[dict[str, object]]:
         if not url:
             continue
         label = label_of(site)
-        counts = count_words_of(site, score, comments, likes, reposts)
+        counts = count_text_of(site, score, comments, likes, reposts)
         sites.append(
             {
                 "site": site,
@@ -372,9 +371,10 @@ def entry_discussions(entry: StoredEntry) -> list[dict[str, object]]:
                 "url": url,
                 "score": score,
                 "comments": comments,
+                "score_label": score_label_of(site),
                 **({"likes": likes} if likes is not None else {}),
                 **({"reposts": reposts} if reposts is not None else {}),
-                "text": f"{label}: {', '.join(counts)}",
+                "text": f"{label}: {counts}" if counts else label,
             }
         )
     return sites

@@ -118,7 +118,7 @@ class Daemon:
                 log.error("publish failed: %s", error)
                 return
             for path in changed:
-                log.info("published %s", path.name)
+                log.info("published %s", _shown(path, self.config.public_dir))
             if log.isEnabledFor(logging.DEBUG):
                 stages = sorted(self.publisher.times.seconds.items(), key=lambda item: -item[1])
                 log.debug(
@@ -409,3 +409,12 @@ class Daemon:
             self._publisher_thread.join(STOP_GRACE_SECONDS)
         self.poller.close()
         log.info("stopped")
+
+
+def _shown(path: Path, public_dir: Path) -> str:
+    """A published file as the log names it: its path under ``public_dir`` (each output's
+    comment feeds share a file name), or the whole path when it lies elsewhere."""
+    try:
+        return str(path.relative_to(public_dir))
+    except ValueError:
+        return str(path)

@@ -11,13 +11,13 @@ surprising verdict leads straight to the rule behind it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from aggregator.config.outputs import OutputConfig
 from aggregator.config.schema import AppConfig
-from aggregator.models import StoredEntry
+from aggregator.models import RewriteRule, SourceRewrites, StoredEntry
 from aggregator.select.dedupe import DedupedEntry
 from aggregator.select.filters import Verdict
 from aggregator.select.selection import Selection
@@ -46,8 +46,10 @@ def preview_text(
     shown: Selection,
     explained: Selection | None,
     where: str,
+    rewrites: Sequence[SourceRewrites] = (),
 ) -> Iterator[str]:
-    """Human lines: a header, the entries, then (``explained``) every candidate's verdict."""
+    """Human lines: a header, the entries, then (``explained``) every candidate's verdict and
+    what each source's rewrite rules change in its feed now (``rewrites``)."""
     sources = ", ".join(source.name for source in config.sources_for(output)) or "none"
     count = len(shown.entries)
     yield (
@@ -77,6 +79,52 @@ def preview_text(
             f"selected sources in output order (the output's `candidates` window is "
             f"{output.candidates}); entries beyond them are not explained."
         )
+    yield from rewrite_lines(config, rewrites, where)
+
+
+def describe_rule(rule: RewriteRule) -> str:
+    """A rewrite rule in a few words: ``remove 'div.ad'``, ``hosts youtube.com→yewtu.be``."""
+    if rule.kind == "hosts":
+        return "hosts " + ", ".join(f"{old}→{new}" for old, new in rule.hosts)
+    text = f"{rule.kind} {rule.pattern!r}"
+    if rule.kind != "remove":
+        text += f" with {rule.replacement!r}"
+    if rule.fields:
+        text += f" in {', '.join(rule.fields)}"
+    return text
+
+
+def rewrite_lines(
+    config: AppConfig, rewrites: Sequence[SourceRewrites], where: str
+) -> Iterator[str]:
+    """For each source with rewrite rules: its rules (with their lines in the file) and, per
+    rule, what it changes in the source's feed as served now."""
+    if not rewrites:
+        return
+    yield ""
+    yield "Rewrite rules (applied before storing; each source's feed fetched now):"
+    for found in rewrites:
+        yield f"  {found.source}:"
+        for rule in found.rules:
+            location = rule_location(config, rule.name, where)
+            changes = [change for change in found.changes if change.rule == rule.name]
+            total = sum(change.count for change in changes)
+            entries = len({change.entry_key for change in changes})
+            effect = (
+                f"{total} change(s) in {entries} entr{'y' if entries == 1 else 'ies'}"
+                if changes
+                else "changes nothing now"
+            )
+            place = f" ({location})" if location else ""
+            yield f"    {rule.name}{place}: {describe_rule(rule)}: {effect}"
+            for change in changes:
+                arrow = f": {change.before!r} → {change.after!r}" if change.before else ""
+                yield (
+                    f"      {change.entry_title or change.entry_key}: {change.field}"
+                    f" ×{change.count}{arrow}"
+                )
+        if found.error:
+            yield f"    (could not read the feed: {found.error})"
 
 
 def _entry_lines(item: DedupedEntry) -> Iterator[str]:
@@ -99,9 +147,11 @@ def preview_json(
     shown: Selection,
     explained: Selection | None,
     where: str,
+    rewrites: Sequence[SourceRewrites] = (),
 ) -> str:
     """One JSON document: ``entries`` (what the output holds) and, with ``explained``,
-    ``candidates`` (every examined entry with ``kept``, ``rule``, ``line`` and ``matches``)."""
+    ``candidates`` (every examined entry with ``kept``, ``rule``, ``line`` and ``matches``)
+    and ``rewrites`` (each source's rules and what they change now)."""
     document: dict[str, Any] = {
         "output": output.name,
         "title": output.display_title,
@@ -147,6 +197,34 @@ def preview_json(
             for candidate in explained.candidates
         ]
         document["candidates_exhausted"] = explained.exhausted
+        document["rewrites"] = [
+            {
+                "source": found.source,
+                "error": found.error,
+                "rules": [
+                    {
+                        "rule": rule.name,
+                        "line": config.line_of(rule.name),
+                        "kind": rule.kind,
+                        "describe": describe_rule(rule),
+                        "changes": [
+                            {
+                                "entry": change.entry_key,
+                                "title": change.entry_title,
+                                "field": change.field,
+                                "count": change.count,
+                                "before": change.before,
+                                "after": change.after,
+                            }
+                            for change in found.changes
+                            if change.rule == rule.name
+                        ],
+                    }
+                    for rule in found.rules
+                ],
+            }
+            for found in rewrites
+        ]
     return json.dumps(document, ensure_ascii=False, indent=2)
 
 

@@ -225,10 +225,19 @@ def _final_verdicts(
 
 
 def shape_entry(
-    item: DedupedEntry, *, content: str = "full", via: bool = False, images: str = "keep"
+    item: DedupedEntry,
+    *,
+    content: str = "full",
+    via: bool = False,
+    images: str = "keep",
+    content_from: str = "full_text",
 ) -> StoredEntry:
     """The entry as an output publishes it.
 
+    ``content_from`` chooses the text of an entry that has a full text (the article fetched
+    from its page, ``full_text``): ``"full_text"`` publishes the article as the content and the
+    feed's own text as the summary; ``"feed"`` the feed's text only; ``"both"`` the feed's
+    text, a rule, then the article. An entry without a full text keeps the feed's text.
     ``content="summary"`` replaces the full content by a summary (the feed's own summary, or
     the content, cut cleanly at about :data:`SUMMARY_CHARS` characters by
     :func:`aggregator.select.shaping.summarize`). ``via`` appends a visible "via Source" line; copies
@@ -237,6 +246,11 @@ def shape_entry(
     """
     entry = item.entry
     body, summary = entry.content, entry.summary
+    if entry.full_text and content_from == "full_text":
+        body, summary = entry.full_text, entry.summary or entry.content
+    elif entry.full_text and content_from == "both":
+        own = entry.content or entry.summary
+        body = f"{own}<hr>{entry.full_text}" if own else entry.full_text
     if images == "strip":
         body, summary = strip_images(body), strip_images(summary)
     if content == "summary":

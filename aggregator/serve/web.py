@@ -49,6 +49,8 @@ from aggregator.publish.access import allowed, feeds_folder
 from aggregator.publish.links import EXTENSIONS, MEDIA_TYPES, FeedLinks
 from aggregator.publish.render import entry_discussions
 from aggregator.select.chooser import OutputChooser
+from aggregator.select.dedupe import DedupedEntry
+from aggregator.select.selection import shape_entry
 from aggregator.serve.responses import CachedFile, cached_body, file_response, page_csp
 from aggregator.storage import Storage
 
@@ -360,6 +362,8 @@ def web_routes(config_source: AppConfig | Callable[[], AppConfig]) -> list[Route
             def render() -> bytes:
                 with Storage(config.database) as storage:
                     entry = storage.get_entry(public_id)
+                    # The text the output's feeds publish: the full text or the feed's own.
+                    entry = shape_entry(DedupedEntry(entry), content_from=output.content_from)
                     chooser = OutputChooser(config, storage)
                     copies = chooser.copies_in(output, entry)
                     comments = chooser.merged_thread(output, entry, copies)

@@ -19,9 +19,11 @@ from sqlite_utils import Database
 
 from aggregator.errors import StorageError
 from aggregator.storage.alerts import AlertQueries
+from aggregator.storage.api_cache import ApiCacheQueries
 from aggregator.storage.comments import CommentQueries
 from aggregator.storage.discussions import DiscussionQueries
 from aggregator.storage.entries import EntryQueries
+from aggregator.storage.fulltext import FullTextQueries
 from aggregator.storage.functions import register_functions
 from aggregator.storage.history import HistoryQueries
 from aggregator.storage.outputs import OutputQueries
@@ -39,6 +41,8 @@ class Storage(
     DiscussionQueries,
     HistoryQueries,
     AlertQueries,
+    FullTextQueries,
+    ApiCacheQueries,
 ):
     """A connection to the aggregator database, with its migrations applied.
 

@@ -174,14 +174,20 @@ class DiscussionQueries:
         )
         return True
 
-    def api_comment_keys(self, entry_id: int, prefix: str) -> set[str]:
-        """The keys of an entry's comments read from one provider (``@prefix:``), not gone."""
-        rows = self._rows(
-            "SELECT key FROM comments WHERE entry_id = ? AND gone_at IS NULL "
-            "AND substr(key, 1, ?) = ?",
-            (entry_id, len(prefix) + 2, f"@{prefix}:"),
-        )
-        return {row["key"] for row in rows}
+    def list_gone_comment_keys(self, entry_id: int, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` are stored for the entry and already marked gone."""
+        wanted = sorted(set(keys))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self._rows(
+                f"SELECT key FROM comments WHERE entry_id = ? AND gone_at IS NOT NULL "
+                f"AND key IN ({marks})",
+                (entry_id, *chunk),
+            ):
+                found.add(row["key"])
+        return found
 
     def mark_comment_keys_gone(self, entry_id: int, keys: Iterable[str], now: datetime) -> int:
         """Mark the named comments of an entry gone (an API said they were deleted)."""
@@ -193,3 +199,13 @@ class DiscussionQueries:
             )
             gone += cursor.rowcount
         return gone
+
+    def list_comment_keys(self, entry_id: int, prefix: str) -> set[str]:
+        """The keys of an entry's stored comments that start with ``prefix`` (``@isso:``) and
+        are not gone."""
+        rows = self._rows(
+            "SELECT key FROM comments WHERE entry_id = ? AND gone_at IS NULL "
+            "AND substr(key, 1, length(?)) = ?",
+            (entry_id, prefix, prefix),
+        )
+        return {row["key"] for row in rows}

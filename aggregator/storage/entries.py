@@ -118,11 +118,12 @@ class EntryQueries:
         return (rows[0]["content"] or rows[0]["summary"]) if rows else None
 
     def get_entry(self, public_id: str) -> StoredEntry:
-        """One entry by its public id; raises :class:`NotFoundError`."""
+        """One entry by its public id, with its full text; raises :class:`NotFoundError`."""
         rows = self._rows(
             "SELECT e.*, s.name AS source_name, s.title AS source_title, s.url AS source_url, "
-            "s.link AS source_link FROM entries e JOIN sources s ON s.id = e.source_id "
-            "WHERE e.public_id = ?",
+            "s.link AS source_link, (SELECT f.content FROM full_texts f "
+            "WHERE f.entry_id = e.id AND f.status = 'ok') AS full_text "
+            "FROM entries e JOIN sources s ON s.id = e.source_id WHERE e.public_id = ?",
             (public_id,),
         )
         if not rows:

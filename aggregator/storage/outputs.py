@@ -48,7 +48,10 @@ _COLUMNS = (
     # Named as result columns, which ORDER BY then means (the sources have an id too).
     ", ".join(f"e.{name} AS {name}" for name in _ENTRY_COLUMNS.replace(" ", "").split(","))
     + f", {ACTIVITY} AS activity, s.name AS source_name, s.title AS source_title, "
-    "s.url AS source_url, s.link AS source_link"
+    "s.url AS source_url, s.link AS source_link, "
+    # The article fetched from the entry's page (`full_text`, migration 0017), when there is one.
+    "(SELECT f.content FROM full_texts f WHERE f.entry_id = e.id AND f.status = 'ok') "
+    "AS full_text"
 )
 # Candidates read again and again (every publish reads the same first thousands) are built once
 # into StoredEntry values: a row equal to the one read before gives the same (immutable) value.

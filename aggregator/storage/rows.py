@@ -118,6 +118,7 @@ def _stored_entry(row: dict[str, Any]) -> StoredEntry:
             ),
         },
         sort_at=parse_time(row["sort_at"]),
+        full_text=row.get("full_text"),
     )
 
 

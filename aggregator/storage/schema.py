@@ -425,6 +425,47 @@ def _podcast(db: Database) -> None:
     db.execute("ALTER TABLE entries ADD COLUMN podcast TEXT")
 
 
+@migrations(name="0017_full_text")
+def _full_text(db: Database) -> None:
+    """The article fetched from each entry's page (issue 17, item 2), beside the feed's content.
+
+    One row per entry whose page was considered: ``ok`` (``content`` holds the sanitized
+    article), ``retry`` (the fetch failed transiently: tried again on a later poll, counted in
+    ``attempts``), ``failed`` (for good: an HTTP error, a refused address, nothing extracted) or
+    ``skipped`` (``full_text: auto`` judged the feed's content complete). Removed with its entry.
+    """
+    db.execute(
+        "CREATE TABLE full_texts ("
+        " entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,"
+        " status TEXT NOT NULL CHECK (status IN ('ok', 'retry', 'failed', 'skipped')),"
+        " url TEXT,"
+        " content TEXT,"
+        " error TEXT,"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " checked_at TEXT NOT NULL"
+        ")"
+    )
+
+
+@migrations(name="0019_discussion_cache")
+def _discussion_cache(db: Database) -> None:
+    """What the comment APIs' client remembers across restarts (issue 16, politeness).
+
+    ``api_responses``: each API response that came with a validator (``ETag``,
+    ``Last-Modified``), keyed by a hash of its URL (a query may carry an API key, which is
+    never stored), so the next request is conditional and a ``304`` reuses the stored body.
+    ``api_blocks``: until when an API host asked not to be asked (``429``/``Retry-After``,
+    an exhausted ``X-RateLimit-Remaining``).
+    """
+    for statement in (
+        "CREATE TABLE api_responses ("
+        " url_hash TEXT PRIMARY KEY, etag TEXT, last_modified TEXT,"
+        " body BLOB NOT NULL, stored_at TEXT NOT NULL) WITHOUT ROWID",
+        "CREATE INDEX api_responses_stored ON api_responses (stored_at)",
+        "CREATE TABLE api_blocks (host TEXT PRIMARY KEY, blocked_until TEXT NOT NULL) WITHOUT ROWID",
+    ):
+        db.execute(statement)
+
 
 @migrations(name="0020_webmention_counts")
 def _webmention_counts(db: Database) -> None:
