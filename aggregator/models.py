@@ -482,6 +482,9 @@ class ThreadState:
     polled_at: datetime | None = None
     comment_count: int = 0
     error: str | None = None
+    # The entry's stored content, loaded only for a provider that reads it (issue 16:
+    # a Mastodon status linked from the post).
+    content: str | None = None
 
 
 @dataclass(frozen=True)

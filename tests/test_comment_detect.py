@@ -110,9 +110,15 @@ def test_classic_wordpress_markup() -> None:
 
     assert found.detector == "wordpress"
     first, reply = found.comments
-    assert (first.author, first.author_url, first.key) == ("Ann", "https://ann.example/", "comment-11")
+    assert (first.author, first.author_url, first.key) == (
+        "Ann",
+        "https://ann.example/",
+        "comment-11",
+    )
     assert first.published_at == datetime(2019, 3, 3, 10, 5, tzinfo=UTC)  # 11:05 in Berlin
-    assert "First!" in first.content and "says" not in first.content and "Reply" not in first.content
+    assert (
+        "First!" in first.content and "says" not in first.content and "Reply" not in first.content
+    )
     assert "Second." not in first.content  # the reply is its own comment
     assert (reply.author, reply.parent_key) == ("Bob", "comment-11")
     assert reply.published_at == datetime(2019, 3, 4, 20, 0, tzinfo=UTC)
@@ -138,7 +144,10 @@ def test_wpdiscuz_with_french_and_relative_dates() -> None:
 
     assert found.detector == "wpdiscuz"
     first, reply = found.comments
-    assert (first.author, first.published_at) == ("Élodie", datetime(2019, 3, 12, 10, 30, tzinfo=UTC))
+    assert (first.author, first.published_at) == (
+        "Élodie",
+        datetime(2019, 3, 12, 10, 30, tzinfo=UTC),
+    )
     assert reply.author == "Luc" and reply.parent_key == first.key
     assert reply.published_at is not None and reply.published_at.date().isoformat() == "2019-12-29"
 
@@ -205,7 +214,11 @@ def test_microformats_h_cite_comments() -> None:
 
     assert found.detector == "mf2"
     [comment] = found.comments
-    assert (comment.author, comment.author_url, comment.key) == ("Ann", "https://ann.example/", "c1")
+    assert (comment.author, comment.author_url, comment.key) == (
+        "Ann",
+        "https://ann.example/",
+        "c1",
+    )
     assert comment.published_at == datetime(2019, 3, 3, 10, 5, tzinfo=UTC)
 
 
@@ -352,7 +365,10 @@ def test_extract_comments_bad_preset_is_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("sample", "preset"),
-    [("typepad-post-with-comments.html", "typepad"), ("wordpress-post-with-comments.html", "wordpress")],
+    [
+        ("typepad-post-with-comments.html", "typepad"),
+        ("wordpress-post-with-comments.html", "wordpress"),
+    ],
 )
 def test_auto_reads_the_reference_pages_as_their_preset(sample: str, preset: str) -> None:
     """The seed-shaped pages give the same comments through auto, even at another address."""

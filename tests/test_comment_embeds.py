@@ -81,7 +81,7 @@ EMBEDS = {
     "utterances": (
         '<script src="https://utteranc.es/client.js" repo="me/blog" issue-term="pathname" '
         'theme="github-light" crossorigin="anonymous" async></script>',
-        {"type": "utterances", "repo": "me/blog", "issue_term": "pathname"},
+        {"type": "utterances", "repo": "me/blog", "mapping": "pathname"},
     ),
 }
 
@@ -193,3 +193,33 @@ def test_add_writes_a_complete_comment_system_and_proposes_an_incomplete_one(
         "  to follow them, add to the source: comment_system: {type: disqus, forum: myblog} "
         "(also needs api_key)" in result.output.splitlines()
     )
+    # utterances needs nothing more (a token only raises its rate): written; giscus reads
+    # GitHub's GraphQL API, which needs a token: proposed.
+    blog.page_extra = EMBEDS["utterances"][0]
+    result = CliRunner().invoke(
+        main, ["--config", str(other), "add", blog.origin + "/wp/feed/", "--dry-run"]
+    )
+    assert (
+        "  writing comment_system: {type: utterances, repo: me/blog, mapping: pathname}"
+        in result.output.splitlines()
+    )
+    blog.page_extra = EMBEDS["giscus"][0]
+    result = CliRunner().invoke(
+        main, ["--config", str(other), "add", blog.origin + "/wp/feed/", "--dry-run"]
+    )
+    assert (
+        "  to follow them, add to the source: comment_system: {type: giscus, repo: me/blog, "
+        "mapping: pathname, category: Comments} (also needs token)" in result.output.splitlines()
+    )
+
+
+def test_utterances_issue_term_becomes_its_mapping() -> None:
+    for attributes, mapping in (
+        ('issue-term="og:title"', "og:title"),
+        ('issue-term="my-own-term"', "specific"),
+        ('issue-number="12"', "issue-number"),
+        ("", None),
+    ):
+        html = f'<script src="https://utteranc.es/client.js" repo="me/blog" {attributes}></script>'
+        (proposal,) = propose(_page(html), PAGE)
+        assert proposal.as_config().get("mapping") == mapping

@@ -86,7 +86,9 @@ def test_parse_retry_after_cap_comes_from_policy() -> None:
         ({"Retry-After": "864000"}, NOW + D),  # ten days asked, one day granted
     ],
 )
-def test_errors_honour_retry_after(status: int, headers: dict[str, str], expected: datetime) -> None:
+def test_errors_honour_retry_after(
+    status: int, headers: dict[str, str], expected: datetime
+) -> None:
     state = ScheduleState(URL, error_count=5)  # backoff alone would say 4 hours
     plan = decide(PollOutcome(status, headers=headers), state)
     assert (plan.next_poll_at, plan.reason, plan.error_count) == (expected, "retry-after", 6)

@@ -124,9 +124,9 @@ def test_relative_guids_and_ids_give_the_same_keys_at_every_url() -> None:
 @pytest.mark.parametrize("fast", [True, False])
 def test_both_main_feed_paths_give_the_same_keys(fast: bool) -> None:
     document = rss("<item><title>a</title><guid>12345</guid></item>")
-    assert [e.key for e in parse_feed(document, {}, "https://a.example/f", now=NOW, fast=fast).entries] == [
-        "12345"
-    ]
+    assert [
+        e.key for e in parse_feed(document, {}, "https://a.example/f", now=NOW, fast=fast).entries
+    ] == ["12345"]
 
 
 # -- 3. upgrades keep identity --------------------------------------------------------------------

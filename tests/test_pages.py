@@ -341,10 +341,10 @@ def test_selectors_from_config_reads_preset_names() -> None:
     ("value", "message"),
     [
         (
-                "livejournal",
-                r"unknown page selector preset 'livejournal'; expected auto or one of: blogger, drupal, "
-                r"typepad, wordpress, wpdiscuz",
-            ),
+            "livejournal",
+            r"unknown page selector preset 'livejournal'; expected auto or one of: blogger, drupal, "
+            r"typepad, wordpress, wpdiscuz",
+        ),
         ({"preset": "livejournal"}, r"unknown page selector preset 'livejournal'"),
         ({"container": "div.c", "autor": ".who"}, r"unknown page selector key\(s\) autor"),
         ({"author": ".who"}, r"need a 'container'"),

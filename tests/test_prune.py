@@ -153,4 +153,6 @@ def test_retention_keys_are_validated_with_their_line(write_yaml_config):
         )
     problems = raised.value.problems
     assert problems[0].endswith(":8: defaults.retention.entries: set max_age, max_count or both")
-    assert problems[1].endswith(":10: sources[0].retention.comments.max_age: must be longer than zero")
+    assert problems[1].endswith(
+        ":10: sources[0].retention.comments.max_age: must be longer than zero"
+    )

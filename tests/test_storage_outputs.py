@@ -132,6 +132,7 @@ def test_a_new_database_gets_every_migration(storage: Storage) -> None:
         "0017_full_text",
         "0018_websub",
         "0019_discussion_cache",
+        "0020_webmention_counts",
     ]
 
 

@@ -77,7 +77,9 @@ def test_a_row_under_an_alternate_key_is_renamed_and_updated_not_stored_again() 
     rows = [entry_row(7, "guid:old", title="Shared title")]
     entries = [
         EntryData(key="link:x", title="Other", alternate_keys=("guid:old",), content_hash="h7"),
-        EntryData(key="link:y", title="Shared title", alternate_keys=("guid:old",), content_hash="h7"),
+        EntryData(
+            key="link:y", title="Shared title", alternate_keys=("guid:old",), content_hash="h7"
+        ),
     ]
     plan = plan_entries("blog", rows, entries, set(), NOW)
     # Of two claimants the one with the row's title wins; the other is new.
@@ -151,7 +153,9 @@ def test_comments_new_edited_back_renumbered_and_unchanged() -> None:
         CommentData(key="comment-2", content="<p>edited</p>", content_hash="c2-new", number=2),
         CommentData(key="comment-3", content="<p>comment 3</p>", content_hash="c3", number=3),
         CommentData(key="comment-4", content="<p>comment 4</p>", content_hash="c4", number=3),
-        CommentData(key="comment-5", content="<p>new</p>", content_hash="c5", published_at=published),
+        CommentData(
+            key="comment-5", content="<p>new</p>", content_hash="c5", published_at=published
+        ),
         CommentData(key="comment-5", content="<p>copy</p>", content_hash="c5b"),
     ]
     plan = plan_comments(9, "entrypub", rows, comments, NOW)
@@ -176,7 +180,10 @@ def test_a_comment_under_its_previous_key_is_renamed() -> None:
     rows = [comment_row(1, "old-rule-key")]
     comments = [
         CommentData(
-            key="comment-1", content="<p>comment 1</p>", content_hash="c1", number=1,
+            key="comment-1",
+            content="<p>comment 1</p>",
+            content_hash="c1",
+            number=1,
             alternate_keys=("old-rule-key",),
         )
     ]

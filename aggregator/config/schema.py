@@ -80,6 +80,23 @@ class AppConfig(_Strict):
                             "on the source",
                         )
                     )
+        for index, source in enumerate(self.sources):
+            # A provider that can be both (Mastodon) keeps one kind per source: its threads
+            # would share keys and records (issue 16).
+            system = (source.comment_system or {}).get("type")
+            listed = {
+                item if isinstance(item, str) else (item or {}).get("type")
+                for item in self.discussions_for(source)
+            }
+            if system and system in listed:
+                problems.append(
+                    (
+                        ("sources", index, "comment_system"),
+                        f"{system} is this source's comment system and one of its "
+                        "discussions: keep one (discussions: [] on the source turns the "
+                        "default off)",
+                    )
+                )
         if problems:
             raise _ReferenceErrors(problems)
         return self

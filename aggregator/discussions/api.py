@@ -5,12 +5,16 @@ and time limits, per-host slots) and adds what APIs need:
 
 * one request budget per API host, spaced by the provider's published rate limit (the
   strictest of the providers sharing a host), shared by every source and thread;
-* ``429`` and ``503`` with ``Retry-After``, and an exhausted ``X-RateLimit-Remaining``, stop
+* ``429``, and ``403`` or ``503`` with ``Retry-After``, and an exhausted
+  ``X-RateLimit-Remaining`` (GitHub answers 403 with it), stop
   every request to that host until the time given (:class:`~aggregator.errors.RateLimitedError`);
 * responses kept with their validators (``ETag``, ``Last-Modified``) and ``Cache-Control:
   max-age``: a fresh one is reused without a request, a stale one is asked for conditionally;
   with a ``memory`` (:class:`~aggregator.discussions.memory.StoredApiMemory`) the validated
-  responses and the hosts' blocks outlive a restart;
+  responses and the hosts' blocks outlive a restart (not a response whose ``Link`` header
+  pages it: the memory keeps no headers);
+* the ``Link`` header given back with the answer (:meth:`ApiClient.get_response`), kept with
+  the cached copy;
 * the body capped (:data:`MAX_JSON_BYTES`) and parsed as JSON; errors as one line in which
   no secret and no query string appears.
 
@@ -25,7 +29,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
@@ -64,11 +68,21 @@ class _Cached:
     etag: str | None
     last_modified: str | None
     fresh_until: float
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """An API's answer (its JSON, or its bytes when not decoded) and the response headers a
+    provider reads (``Link``)."""
+
+    data: Any
+    headers: Mapping[str, str]
 
 
 class ApiClient:
-    """JSON requests for providers (GET; POST where an API reads with it), under one budget
-    per API host. Thread-safe."""
+    """JSON requests for providers (GET; POST where an API reads with it, GraphQL included),
+    under one budget per API host. Thread-safe."""
 
     def __init__(
         self,
@@ -95,6 +109,10 @@ class ApiClient:
         self.requests = 0  # made, for tests and metrics
         self.memory = memory
         self._recalled = memory is None  # the stored blocks are read before the first request
+
+    def now(self) -> datetime:
+        """The wall clock the client judges rate limits by (aware UTC)."""
+        return self._wall()
 
     def stop(self) -> None:
         """Wake any request waiting for its turn; no new request is made."""
@@ -150,6 +168,15 @@ class ApiClient:
             self._sleep(wait)
         if self._stop.is_set():
             raise StoppedError("not fetching: aggregator is stopping")
+        if wait > 0:
+            # The host may have refused an earlier request while this one waited its turn.
+            with self._lock:
+                if budget.blocked_until > self._monotonic():
+                    raise RateLimitedError(
+                        f"{label}: the API asked to wait until "
+                        f"{_stamp(budget.blocked_wall)}; not asking before",
+                        until=budget.blocked_wall,
+                    )
 
     def _block(self, host: str, seconds: float) -> datetime:
         seconds = min(max(seconds, 1.0), MAX_BLOCK)
@@ -209,6 +236,18 @@ class ApiClient:
         :class:`RateLimitedError`, :class:`FetchError` or :class:`ParseError`, one line each,
         without the query string or any secret of ``provider``.
         """
+        return self.get_response(provider, url, params, headers=headers, found=found).data
+
+    def get_response(
+        self,
+        provider: Provider,
+        url: str,
+        params: Mapping[str, object] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        found: bool = False,
+    ) -> ApiResponse:
+        """:meth:`get_json` with the response's ``Link`` header (the next page of a listing)."""
         url = _with_params(url, params)
         return self._request(provider, url, headers=headers, found=found, decode=True)
 
@@ -221,7 +260,8 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """POST ``payload`` as JSON to ``url`` and return the JSON answer (Commento's API reads
-        with POST). Same budget, limits and errors as :meth:`get_json`; never cached."""
+        with POST, GitHub's GraphQL API too). Same budget, limits and errors as
+        :meth:`get_json`; never cached."""
         body = json.dumps(payload).encode()
         return self._request(
             provider,
@@ -230,12 +270,12 @@ class ApiClient:
             method="POST",
             body=body,
             decode=True,
-        )
+        ).data
 
     def get_page(self, provider: Provider, url: str) -> bytes:
         """The bytes of a web page the provider must read (a post's page holding the embed
         code), fetched as a found URL under the same budget and limits; never cached."""
-        page: bytes = self._request(provider, url, found=True, accept="text/html", cache=False)
+        page: bytes = self._request(provider, url, found=True, accept="text/html", cache=False).data
         return page
 
     def _request(
@@ -250,17 +290,19 @@ class ApiClient:
         accept: str = "application/json",
         cache: bool = True,
         decode: bool = False,
-    ) -> Any:
+    ) -> ApiResponse:
         """One request under the host's budget; the body of the answer (from the cache when a
-        fresh copy is kept there, or after a 304), its JSON when ``decode``. Only GET answers
-        are cached, and only JSON ones are remembered across restarts (``memory``)."""
+        fresh copy is kept there, or after a 304), its JSON when ``decode``, with its ``Link``
+        header. Only GET answers are cached, and only JSON ones without a ``Link`` header are
+        remembered across restarts (``memory``, which keeps no headers)."""
         self._recall()
         host = _host(url)
         shown = f"{provider.label} API {_path(url)}"
         cache = cache and method == "GET"
         cached = self._cached(url) if cache else None
         if cached is not None and cached.fresh_until > self._monotonic():
-            return self._decode(cached.body, shown, provider) if decode else cached.body
+            data = self._decode(cached.body, shown, provider) if decode else cached.body
+            return ApiResponse(data, cached.headers)
         self._take_turn(host, provider.rate, provider.label)
         provenance = Provenance.found_in(provider.base_url) if found else Provenance.config(url)
         self.requests += 1
@@ -282,10 +324,18 @@ class ApiClient:
             now = datetime.now(UTC)
             retry_at = parse_retry_after(error.headers.get("retry-after"), now)
             retry_after = (retry_at - now).total_seconds() if retry_at is not None else None
-            if error.status == 429 or (error.status == 503 and retry_after is not None):
+            if error.status == 429 or (error.status in (403, 503) and retry_after is not None):
                 until = self._block(host, retry_after or DEFAULT_BLOCK)
                 raise RateLimitedError(
                     f"{message}; not asking before {_stamp(until)}", until=until, status=429
+                ) from None
+            if error.status == 403 and self._note_limits(host, error.headers):
+                # GitHub's primary rate limit: 403 with X-RateLimit-Remaining: 0 and the reset.
+                blocked = self.blocked_until(url)
+                raise RateLimitedError(
+                    f"{message}; rate limit spent, not asking before {_stamp(blocked)}",
+                    until=blocked,
+                    status=403,
                 ) from None
             raise type(error)(message, status=error.status, headers=error.headers) from None
         self._note_limits(host, fetched.headers)
@@ -295,35 +345,40 @@ class ApiClient:
             answer = fetched.content or b""
         if len(answer) > MAX_JSON_BYTES:
             raise FetchError(f"{shown}: response larger than {MAX_JSON_BYTES} bytes")
+        kept = {k: v for k, v in fetched.headers.items() if k.lower() == "link"}
+        if fetched.not_modified and cached is not None and not kept:
+            kept = dict(cached.headers)
         if not cache:
-            return self._decode(answer, shown, provider) if decode else answer
+            data = self._decode(answer, shown, provider) if decode else answer
+            return ApiResponse(data, kept)
         fresh = _max_age(fetched.headers)
         etag = fetched.etag or (cached.etag if cached and fetched.not_modified else None)
         modified = fetched.last_modified or (
             cached.last_modified if cached and fetched.not_modified else None
         )
         if etag or modified or fresh:
-            self._keep(url, _Cached(answer, etag, modified, self._monotonic() + fresh))
+            self._keep(url, _Cached(answer, etag, modified, self._monotonic() + fresh, kept))
         if not decode:
-            return answer
+            return ApiResponse(answer, kept)
         decoded = self._decode(answer, shown, provider)
-        if self.memory is not None and (etag or modified) and not fetched.not_modified:
+        remember = (etag or modified) and not fetched.not_modified and not kept
+        if self.memory is not None and remember:
             self.memory.save(url, answer, etag, modified)  # only a body that is JSON
-        return decoded
+        return ApiResponse(decoded, kept)
 
-    def _note_limits(self, host: str, headers: Mapping[str, str]) -> None:
+    def _note_limits(self, host: str, headers: Mapping[str, str]) -> bool:
         """An exhausted ``X-RateLimit-Remaining`` stops the host until ``X-RateLimit-Reset``
         (seconds from now, Unix time, or an ISO 8601 time, as Reddit, Disqus and GitHub, and
-        Mastodon write it)."""
+        Mastodon write it). Whether it did."""
         lower = {k.lower(): v for k, v in headers.items()}
         remaining = lower.get("x-ratelimit-remaining")
         if remaining is None:
-            return
+            return False
         try:
             if float(remaining) >= 1:
-                return
+                return False
         except ValueError:
-            return
+            return False
         reset = lower.get("x-ratelimit-reset", "")
         seconds = DEFAULT_BLOCK
         try:
@@ -336,6 +391,7 @@ class ApiClient:
             if when is not None:
                 seconds = (when - self._wall()).total_seconds()
         self._block(host, seconds)
+        return True
 
     @staticmethod
     def _decode(body: bytes, shown: str, provider: Provider) -> Any:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -86,6 +86,9 @@ class ProviderSettings:
     requests_per_minute: float | None = None
     options: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, Secret] = field(default_factory=dict)
+    # How it is used: a source's comment system or a discussions site (a provider that can be
+    # both, Mastodon, behaves as configured).
+    kind: Kind | None = None
 
     def secret(self, name: str) -> str | None:
         """The value of a secret option, or ``None`` when it is not set."""
@@ -102,6 +105,10 @@ class ThreadRef:
     title: str | None = None
     score: int | None = None
     comment_count: int | None = None
+    # Counted, not stored as comments (webmention likes and reposts, Mastodon favourites and
+    # boosts: migration 0020_webmention_counts).
+    likes: int | None = None
+    reposts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -139,12 +146,26 @@ class Provider(ABC):
     options: ClassVar[frozenset[str]] = frozenset()
     required: ClassVar[frozenset[str]] = frozenset()
     secret_options: ClassVar[frozenset[str]] = frozenset()
+    # Whether :meth:`find` reads the entry's stored content (``ThreadState.content``), which
+    # the follower then loads for it.
+    reads_content: ClassVar[bool] = False
 
     def __init__(self, settings: ProviderSettings, api: ApiClient):
         self.settings = settings
         self.api = api
         self.base_url = settings.base_url.rstrip("/")
         self.site_url = (settings.site_url or self.default_site_url or self.base_url).rstrip("/")
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, str]) -> None:
+        """Raise ``ValueError`` (one line, naming the provider) for options that are set but
+        wrong; the registry calls it when the config is read. Nothing to check here."""
+        return None
+
+    @property
+    def kind(self) -> Kind:
+        """How this provider is used here: as configured, else its one kind."""
+        return self.settings.kind or sorted(self.kinds)[0]
 
     @property
     def rate(self) -> float:
@@ -178,18 +199,50 @@ class Provider(ABC):
 
     def describe(self, ref: ThreadRef) -> str:
         """The root node's text: "on Hacker News: 143 points, 87 comments"."""
-        counts = count_text(ref.score, ref.comment_count, self.score_label)
+        counts = self.count_text(ref.score, ref.comment_count, ref.likes, ref.reposts)
         return f"on {self.label}" + (f": {counts}" if counts else "")
 
+    @classmethod
+    def counts(
+        cls,
+        score: int | None,
+        comments: int | None,
+        likes: int | None = None,
+        reposts: int | None = None,
+    ) -> list[tuple[int | None, str]]:
+        """A thread's counts, each with what this site calls it (plural), in the site's order;
+        a provider whose site words them otherwise ("boosts", "replies") overrides this."""
+        return [
+            (score, cls.score_label),
+            (comments, "comments"),
+            (likes, "likes"),
+            (reposts, "reposts"),
+        ]
 
-def count_text(score: int | None, comments: int | None, score_label: str = "points") -> str:
-    """A thread's counts as the sites word them: "143 points, 1 comment", "12 likes"."""
-    parts = []
-    if score is not None:
-        parts.append(f"{score} {score_label.removesuffix('s') if score == 1 else score_label}")
-    if comments is not None:
-        parts.append(f"{comments} comment{'' if comments == 1 else 's'}")
-    return ", ".join(parts)
+    @classmethod
+    def count_text(
+        cls,
+        score: int | None,
+        comments: int | None,
+        likes: int | None = None,
+        reposts: int | None = None,
+    ) -> str:
+        """A thread's counts as this site words them: "143 points, 1 comment", "3 boosts"."""
+        return count_text(cls.counts(score, comments, likes, reposts))
+
+
+def count_text(counts: Iterable[tuple[int | None, str]]) -> str:
+    """Counts with their plural names as text, the uncounted left out:
+    ``[(143, "points"), (1, "replies"), (None, "likes")]`` gives "143 points, 1 reply"."""
+    return ", ".join(
+        f"{number} {_singular(label) if number == 1 else label}"
+        for number, label in counts
+        if number is not None
+    )
+
+
+def _singular(label: str) -> str:
+    return label[:-3] + "y" if label.endswith("ies") else label.removesuffix("s")
 
 
 def entry_url(entry: ThreadState) -> str | None:

@@ -13,8 +13,10 @@ never from its prose, so an article about "civic discourse" proposes nothing:
 * Remark42: ``remark_config = {host: ..., site_id: ...}`` → ``remark42`` with ``base_url``
   and ``site``;
 * Commento: ``/js/commento.js`` → ``commento`` with ``base_url`` and ``domain``;
-* giscus: ``giscus.app/client.js`` with ``data-repo`` → ``giscus`` with ``repo``;
-* utterances: ``utteranc.es/client.js`` with ``repo`` → ``utterances`` with ``repo``.
+* giscus: ``giscus.app/client.js`` with ``data-repo`` → ``giscus`` with ``repo``,
+  ``mapping`` and ``category`` (GitHub's GraphQL API needs a ``token``);
+* utterances: ``utteranc.es/client.js`` with ``repo`` → ``utterances`` with ``repo`` and the
+  ``mapping`` its ``issue-term`` (or ``issue-number``) gives.
 
 Does not: decide whether a proposal can be used as it is (the registry does), or read any
 comment.
@@ -41,6 +43,8 @@ _DISQUS_FORUM = re.compile(rf"//disqus\.com/forums/({_NAME})/(?:embed|count)\.js
 _DISQUS_NOT_FORUMS = frozenset({"www", "disqus", "c", "a", "go", "media", "help", "blog"})
 _DISCOURSE = re.compile(r"\bDiscourseEmbed\s*=\s*\{([^{}]{0,2000})\}")
 _REMARK = re.compile(r"\bremark_config\s*=\s*\{([^{}]{0,2000})\}")
+# utterances' issue-term values that name a way to map a page (any other is the term itself).
+_UTTERANCES_TERMS = frozenset({"pathname", "url", "title", "og:title"})
 _GISCUS_REPO = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
 
 
@@ -232,7 +236,7 @@ def _giscus(sources: Sources) -> Proposal | None:
         for key in ("data-mapping", "data-category"):
             if attributes.get(key):
                 settings.append((key.removeprefix("data-"), str(attributes[key])))
-        return Proposal("giscus", "giscus", tuple(settings))
+        return Proposal("giscus", "giscus", tuple(settings), needs=("token",))
     return None
 
 
@@ -244,7 +248,12 @@ def _utterances(sources: Sources) -> Proposal | None:
         if not _GISCUS_REPO.match(repo):
             continue
         settings = [("repo", repo)]
-        if attributes.get("issue-term"):
-            settings.append(("issue_term", str(attributes["issue-term"])))
+        term = str(attributes.get("issue-term") or "")
+        if attributes.get("issue-number"):
+            settings.append(("mapping", "issue-number"))
+        elif term in _UTTERANCES_TERMS:
+            settings.append(("mapping", term))
+        elif term:
+            settings.append(("mapping", "specific"))  # a term of its own, read from each page
         return Proposal("utterances", "utterances", tuple(settings))
     return None

@@ -24,6 +24,7 @@ import html
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -148,7 +149,7 @@ class DiscussionFollower:
                     break
                 now = self.clock()
                 found = [d for d in known.get(entry.entry_id, []) if d.provider == provider.name]
-                if "discussion" not in provider.kinds and found:
+                if provider.kind != "discussion" and found:
                     continue  # a comment system's thread is found once
                 last = lookups.get((entry.entry_id, provider.name))
                 if not force and last and now - last < lookup_interval(entry.first_seen_at, now):
@@ -156,6 +157,8 @@ class DiscussionFollower:
                 error = None
                 refs: list[ThreadRef] = []
                 try:
+                    if provider.reads_content:
+                        entry = replace(entry, content=storage.entry_content(entry.entry_id))
                     refs = provider.find(entry)
                 except RateLimitedError as limited:
                     held[provider.name] = limited
@@ -184,6 +187,8 @@ class DiscussionFollower:
                             title=ref.title,
                             score=ref.score,
                             comment_count=ref.comment_count,
+                            likes=ref.likes,
+                            reposts=ref.reposts,
                         ):
                             log.info(
                                 "%s: %s found on %s: %s",
@@ -210,6 +215,8 @@ class DiscussionFollower:
             discussion.title,
             discussion.score,
             discussion.comment_count,
+            discussion.likes,
+            discussion.reposts,
         )
         try:
             data = provider.fetch_thread(ref)
@@ -246,12 +253,13 @@ class DiscussionFollower:
     ) -> None:
         now = self.clock()
         comments = list(data.comments)
+        discussion_kind = provider.kind == "discussion"
         if data.gone_keys:
             # A deleted comment kept as "[deleted]" for its replies is stored once: written
             # again, it would come back to life and be marked gone anew at every read.
             already = storage.list_gone_comment_keys(entry.entry_id, data.gone_keys)
             comments = [c for c in comments if c.key not in already]
-        if "discussion" in provider.kinds:
+        if discussion_kind:
             comments = [*_root(provider, data), *_under(provider.key(data.ref.ref), comments)]
         stored = storage.store_comments(entry.entry_id, entry.public_id, comments, now)
         gone = storage.mark_comment_keys_gone(
@@ -278,6 +286,8 @@ class DiscussionFollower:
             comment_count=data.ref.comment_count
             if data.ref.comment_count is not None
             else len([c for c in data.comments if c.key not in set(data.gone_keys)]),
+            likes=data.ref.likes,
+            reposts=data.ref.reposts,
             polled_at=now,
             next_poll_at=next_at,
             stopped=1 if next_at is None else 0,
@@ -287,9 +297,8 @@ class DiscussionFollower:
         )
         if stored.new:
             storage.update_thread(entry.entry_id, ThreadUpdate(comments_last_new_at=now))
-        if "discussion" in provider.kinds and storage.refresh_entry_discussions(
-            entry.entry_id, now
-        ):
+        counted = data.ref.likes is not None or data.ref.reposts is not None
+        if (discussion_kind or counted) and storage.refresh_entry_discussions(entry.entry_id, now):
             result.updated += 0  # the entry changed (its counts), which publishing sees
 
 
@@ -298,9 +307,11 @@ def _missing(
 ) -> list[str]:
     """The stored comments of a comment system that a complete listing no longer has: Isso
     removes a deleted comment nobody replied to, Discourse shows no deleted post to a reader
-    without a key. A listing that lost every comment is more likely a wrong setting or an
-    error than a blog that deleted the whole thread: nothing is marked gone then."""
-    if "comments" not in provider.kinds or not data.complete or not data.comments:
+    without a key, Mastodon, GitHub and webmention.io drop deleted items from their answers.
+    A listing that lost every comment is more likely a wrong setting or an error than a blog
+    that deleted the whole thread: nothing is marked gone then. A provider used as a
+    discussion elsewhere (Mastodon can be both) is not a comment system here."""
+    if provider.kind != "comments" or not data.complete or not data.comments:
         return []
     present = {c.key for c in data.comments}
     return sorted(storage.list_comment_keys(entry.entry_id, f"@{provider.prefix}:") - present)
@@ -331,6 +342,4 @@ def _root(provider: Provider, data: ThreadData) -> list:
 
 def _under(root_key: str, comments: list) -> list:
     """Top-level comments of a thread placed under its root node."""
-    from dataclasses import replace
-
     return [c if c.parent_key else replace(c, parent_key=root_key) for c in comments]

@@ -22,18 +22,36 @@ from aggregator.discussions.bluesky import Bluesky
 from aggregator.discussions.commento import Commento
 from aggregator.discussions.discourse import Discourse
 from aggregator.discussions.disqus import Disqus
+from aggregator.discussions.giscus import Giscus
 from aggregator.discussions.hackernews import HackerNews
 from aggregator.discussions.isso import Isso
 from aggregator.discussions.lobsters import Lobsters
+from aggregator.discussions.mastodon import Mastodon
 from aggregator.discussions.reddit import Reddit
 from aggregator.discussions.remark42 import Remark42
+from aggregator.discussions.utterances import Utterances
+from aggregator.discussions.webmention import Webmention
 
 PROVIDERS: dict[str, type[Provider]] = {
     provider.name: provider
-    for provider in (HackerNews, Reddit, Disqus, Discourse, Isso, Remark42, Commento)
+    for provider in (
+        # discussions elsewhere
+        HackerNews,
+        Reddit,
+        Lobsters,
+        Bluesky,
+        # comment systems (Mastodon is both)
+        Disqus,
+        Discourse,
+        Isso,
+        Remark42,
+        Commento,
+        Giscus,
+        Utterances,
+        Mastodon,
+        Webmention,
+    )
 }
-PROVIDERS[Lobsters.name] = Lobsters
-PROVIDERS[Bluesky.name] = Bluesky
 
 
 def parse_settings(
@@ -87,6 +105,7 @@ def parse_settings(
                 raise ValueError(f"{name}: {key}: {error}") from None
         else:
             options[key] = str(raw[key])
+    provider.check_options(options)
     return ProviderSettings(
         type=name,
         base_url=str(base_url),
@@ -94,7 +113,19 @@ def parse_settings(
         requests_per_minute=float(rate) if rate is not None else None,
         options=options,
         secrets=secrets,
+        kind=kind,
     )
+
+
+def count_text_of(
+    name: str,
+    score: int | None,
+    comments: int | None,
+    likes: int | None = None,
+    reposts: int | None = None,
+) -> str:
+    """A site's counts in its own words ("143 points, 87 comments", "3 boosts, 2 replies")."""
+    return PROVIDERS.get(name, Provider).count_text(score, comments, likes, reposts)
 
 
 def label_of(name: str) -> str:

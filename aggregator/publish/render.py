@@ -352,16 +352,18 @@ def _add_thread(
 
 def entry_discussions(entry: StoredEntry) -> list[dict[str, object]]:
     """The threads about ``entry`` on other sites, with their counts (stored by
-    :mod:`aggregator.discussions`): site, label, url, score, comments and a line of text."""
-    from aggregator.discussions.base import count_text
-    from aggregator.discussions.registry import label_of, score_label_of
+    :mod:`aggregator.discussions`): site, label, url, score, what the site calls the score,
+    comments, likes and reposts when counted (webmention, Mastodon), and a line of text."""
+    from aggregator.discussions.registry import count_text_of, label_of, score_label_of
 
     sites: list[dict[str, object]] = []
-    for site, url, score, comments in entry.extra.get("discussions") or ():  # type: ignore[attr-defined]
+    for row in entry.extra.get("discussions") or ():  # type: ignore[attr-defined]
+        site, url, score, comments = row[:4]
+        likes, reposts = (row[4], row[5]) if len(row) >= 6 else (None, None)
         if not url:
             continue
         label = label_of(site)
-        counts = count_text(score, comments, score_label_of(site))
+        counts = count_text_of(site, score, comments, likes, reposts)
         sites.append(
             {
                 "site": site,
@@ -370,6 +372,8 @@ def entry_discussions(entry: StoredEntry) -> list[dict[str, object]]:
                 "score": score,
                 "comments": comments,
                 "score_label": score_label_of(site),
+                **({"likes": likes} if likes is not None else {}),
+                **({"reposts": reposts} if reposts is not None else {}),
                 "text": f"{label}: {counts}" if counts else label,
             }
         )

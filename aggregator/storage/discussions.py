@@ -39,6 +39,8 @@ class DiscussionState:
     last_comment_at: datetime | None = None
     stopped: bool = False
     error: str | None = None
+    likes: int | None = None
+    reposts: int | None = None
 
 
 class DiscussionQueries:
@@ -80,6 +82,8 @@ class DiscussionQueries:
                         last_comment_at=parse_time(row["last_comment_at"]),
                         stopped=bool(row["stopped"]),
                         error=row["error"],
+                        likes=row.get("likes"),
+                        reposts=row.get("reposts"),
                     )
                 )
         return found
@@ -114,7 +118,7 @@ class DiscussionQueries:
         """Record a thread found for an entry (once); whether it is new. Call in a transaction."""
         cursor = self._execute(
             "INSERT OR IGNORE INTO discussions (entry_id, provider, ref, found_at, url, title, "
-            "score, comment_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "score, comment_count, likes, reposts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 entry_id,
                 provider,
@@ -124,6 +128,8 @@ class DiscussionQueries:
                 fields.get("title"),
                 fields.get("score"),
                 fields.get("comment_count"),
+                fields.get("likes"),
+                fields.get("reposts"),
             ),
         )
         return cursor.rowcount > 0
@@ -141,14 +147,23 @@ class DiscussionQueries:
 
     def refresh_entry_discussions(self, entry_id: int, now: datetime) -> bool:
         """Write the entry's per-site summary (``[site, url, score, comments]`` per thread,
-        from its ``discussions`` rows); mark the entry changed when it moved. Whether it did."""
+        then ``likes, reposts`` when counted (migration 0020), from its ``discussions`` rows);
+        mark the entry changed when it moved. Whether it did."""
         rows = self._rows(
-            "SELECT provider, url, score, comment_count FROM discussions "
+            "SELECT provider, url, score, comment_count, likes, reposts FROM discussions "
             "WHERE entry_id = ? AND comment_count IS NOT NULL ORDER BY provider, id",
             (entry_id,),
         )
         summary = json.dumps(
-            [[r["provider"], r["url"], r["score"], r["comment_count"]] for r in rows]
+            [
+                [r["provider"], r["url"], r["score"], r["comment_count"]]
+                + (
+                    [r["likes"], r["reposts"]]
+                    if r["likes"] is not None or r["reposts"] is not None
+                    else []
+                )
+                for r in rows
+            ]
         )
         current = self._rows("SELECT discussions FROM entries WHERE id = ?", (entry_id,))
         if current and current[0]["discussions"] == summary:

@@ -112,6 +112,11 @@ class EntryQueries:
         )
         return [_stored_entry(row) for row in rows]
 
+    def entry_content(self, entry_id: int) -> str | None:
+        """An entry's stored content (else its summary), for a provider that reads it."""
+        rows = self._rows("SELECT content, summary FROM entries WHERE id = ?", (entry_id,))
+        return (rows[0]["content"] or rows[0]["summary"]) if rows else None
+
     def get_entry(self, public_id: str) -> StoredEntry:
         """One entry by its public id, with its full text; raises :class:`NotFoundError`."""
         rows = self._rows(

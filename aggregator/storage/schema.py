@@ -493,3 +493,15 @@ def _discussion_cache(db: Database) -> None:
         "CREATE TABLE api_blocks (host TEXT PRIMARY KEY, blocked_until TEXT NOT NULL) WITHOUT ROWID",
     ):
         db.execute(statement)
+
+
+@migrations(name="0020_webmention_counts")
+def _webmention_counts(db: Database) -> None:
+    """Reactions counted, not stored as comments (issue 16): a thread's likes and reposts
+    (webmention.io's ``like-of`` and ``repost-of``, Mastodon's favourites and boosts), shown
+    with the entry next to its other counts (``entries.discussions``)."""
+    for statement in (
+        "ALTER TABLE discussions ADD COLUMN likes INTEGER",
+        "ALTER TABLE discussions ADD COLUMN reposts INTEGER",
+    ):
+        db.execute(statement)
