@@ -248,13 +248,16 @@ def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[
         (WORDPRESS.replace(b"</item>", b"<media:content xmlns:media='http://search.yahoo.com/mrss/' url='https://o.example/a.jpg'><media:thumbnail url='https://o.example/t.jpg'/></media:content></item>"), {}),
         (WORDPRESS.replace(b"<description><![CDATA[We left", b"<itunes:summary xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>Short</itunes:summary><description><![CDATA[We left", 1), {}),
         (BLOGGER.replace(b"<content type='html'>&lt;p&gt;Night train, no photos.&lt;/p&gt;</content>", b"<media:group xmlns:media='http://search.yahoo.com/mrss/'><media:title>Night</media:title><media:description>Night train.</media:description></media:group>"), {}),
+        (WORDPRESS.replace(b"</item>", b"<itunes:duration xmlns:itunes='http://www.itunes.com/DTDs/Podcast-1.0.dtd'> 12:01 </itunes:duration><itunes:episode xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>7</itunes:episode><itunes:explicit xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>yes</itunes:explicit><itunes:image xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd' href='/art.jpg'/></item>", 1), {}),
+        (WORDPRESS.replace(b"</item>", b"<itunes:explicit xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'> clean</itunes:explicit><itunes:image xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd' url='https://o.example/a.png'/></item>", 1).replace(b"<language>", b"<itunes:duration xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>1</itunes:duration><language>"), {}),
         (WORDPRESS.replace(b'version="2.0"', b'version="0.92"', 1), {}),
         (WORDPRESS.replace(b"Forty-one", "Forty\u0092one".encode()), {}),
         (WORDPRESS.replace(b"Forty-one", b"Forty&#146;one"), {}),
         (WORDPRESS.replace(b"+0000</pubDate>", b"+0000 (UTC)</pubDate>".replace(b" (UTC)", b""), 1).replace(b"Tue, ", b"Tuesday, ", 1), {}),
     ],
     ids=["cp1252", "text-xml", "latin1-header", "bom", "utf-16", "xml-base-entry", "xml-base-feed", "itunes-author",
-         "origlink-block", "media-content", "itunes-summary-first", "media-group", "rss092",
+         "origlink-block", "media-content", "itunes-summary-first", "media-group", "podcast-tags",
+         "podcast-unstripped-explicit", "rss092",
         "c1-controls", "c1-reference", "long-weekday"],
 )  # fmt: skip
 def test_extensions_encodings_and_bases_take_the_fast_path(

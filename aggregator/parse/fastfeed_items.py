@@ -112,7 +112,7 @@ class EntryReader:
                 if name in _RSS_ITEM_BY_NAME:  # another spelling feedparser reads the same
                     tag = _RSS_ITEM_BY_NAME[name]
                 elif name in ("itunes_author", "itunes_summary", "itunes_keywords",
-                              "itunes_category"):  # fmt: skip
+                              "itunes_category") or name in _PODCAST_ITEM:  # fmt: skip
                     tag = name  # read below, as feedparser maps it
                 elif name == "source" and not len(child):
                     continue  # the item's source, which is not read
@@ -200,6 +200,8 @@ class EntryReader:
                 _add_category(raw["tags"], None, child.get("domain"), None, _text(child))
             elif tag == "enclosure":
                 self.enclosure(raw, child)
+            elif tag in _PODCAST_ITEM:
+                _podcast_tag(raw, tag, child)
             elif tag == "comments":
                 _no_attributes(child)
                 raw["comments"] = self.optional_url(_raw_text(child), child)
@@ -394,6 +396,34 @@ class EntryReader:
         _media_fields(raw, media, counts.get(f"{ATOM}summary", 0) + counts.get(f"{ATOM}content", 0))
         self.finish(raw, raw.pop("link", None), None)
         return raw
+
+
+#: An episode's iTunes tags that feed.py carries to the outputs (``parse._podcast_tags``).
+_PODCAST_ITEM = ("itunes_duration", "itunes_episode", "itunes_explicit", "itunes_image")
+
+
+def _podcast_tag(raw: dict[str, Any], name: str, element: Any) -> None:
+    """An item's ``itunes:duration``, ``itunes:episode``, ``itunes:explicit`` or ``itunes:image``
+    as feedparser stores it (the last one wins, as at one depth in feedparser)."""
+    if name == "itunes_image":  # _start_itunes_image: the href, else the url, as written
+        _no_attributes(element, ("href", "url"))
+        if len(element):
+            raise Declined("markup inside itunes:image")
+        href = element.get("href") or element.get("url")
+        if href:
+            raw["image"] = {"href": href}
+        return
+    # Without a handler (duration, episode) or with only an end handler (explicit), an element
+    # with attributes is stored as a dict of them: not this path's shape.
+    _no_attributes(element)
+    if name == "itunes_explicit":
+        # _end_itunes_explicit pops the text unstripped: only "yes" and "clean" mean something.
+        if len(element):
+            raise Declined("markup inside itunes:explicit")
+        value = element.text or ""
+        raw[name] = True if value == "yes" else False if value == "clean" else None
+    else:
+        raw[name] = _text(element)
 
 
 def _media_texts(element: Any) -> list[tuple[str, Any]]:

@@ -107,7 +107,7 @@ _INERT_HANDLED |= {
 #: language, rights, publisher, dates or image, none of which feed.py reads for a feed.
 _INERT_IN_FEED = _INERT_HANDLED | {
     # An episode's image and rating, read in entries (parse._podcast_tags): inert in the feed.
-    "itunes_image", "itunes_explicit", "itunes_link",
+    "itunes_image", "itunes_explicit", "itunes_link", "itunes_duration", "itunes_episode",
     "itunes_author", "itunes_category", "itunes_keywords", "media_category", "media_keywords",
     "dc_language", "dc_publisher", "dc_rights", "dc_creator", "dc_author", "dc_date",
     "dc_contributor", "dc_subject", "dcterms_created", "dcterms_issued", "dcterms_modified",
