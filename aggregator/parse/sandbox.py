@@ -37,13 +37,10 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aggregator.comments import pages
 from aggregator.comments.selectors import PageSelectors
 from aggregator.errors import AggregatorError, ParseError
 from aggregator.fetch.decoding import format_size
 from aggregator.models import CommentData, CommentFeedData, FeedData
-from aggregator.parse import comment_feed, links
-from aggregator.parse import feed as parse
 
 if TYPE_CHECKING:
     from aggregator.comments.detect import Detection
@@ -102,17 +99,17 @@ class InProcessParser:
     def parse_feed(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
     ) -> FeedData:
-        return parse.parse_feed(content, headers, url, now=now)
+        return _parse_feed(content, headers, url, now)
 
     def parse_comments(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
     ) -> tuple[CommentData, ...]:
-        return comment_feed.parse_comments(content, headers, url, now=now)
+        return _parse_comments(content, headers, url, now)
 
     def parse_comment_feed(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
     ) -> CommentFeedData:
-        return comment_feed.parse_comment_feed(content, headers, url, now=now)
+        return _parse_comment_feed(content, headers, url, now)
 
     def extract_comments(
         self,
@@ -122,7 +119,7 @@ class InProcessParser:
         timezone: str | None,
         now: datetime | None = None,
     ) -> list[CommentData]:
-        return pages.extract_comments(html, page_url, selectors, timezone=timezone, now=now)
+        return _extract_comments(html, page_url, selectors, timezone, now)
 
     def read_page(
         self,
@@ -135,7 +132,7 @@ class InProcessParser:
         return _read_page(html, page_url, selectors, timezone, now)
 
     def alternate_feeds(self, html: bytes, page_url: str) -> list[str]:
-        return links.alternate_feeds(html, page_url)
+        return _alternate_feeds(html, page_url)
 
     def close(self) -> None:
         pass
@@ -252,7 +249,15 @@ def default_workers() -> int:
 
 #: Modules the fork server loads once, so that each worker forked from it starts parsing at
 #: once instead of importing feedparser, lxml, nh3 and selectolax again (~0.3 CPU s a worker).
-PRELOAD = ["aggregator.parse.sandbox", "xml.sax.expatreader"]
+PRELOAD = [
+    "aggregator.parse.sandbox",
+    "aggregator.parse.feed",
+    "aggregator.parse.comment_feed",
+    "aggregator.parse.links",
+    "aggregator.comments.pages",
+    "aggregator.comments.detect",
+    "xml.sax.expatreader",
+]
 _open_parsers: set[int] = set()
 _open_lock = threading.Lock()
 
@@ -405,11 +410,15 @@ def _worker_main(conn: Connection, limit: int) -> None:
 def _start_worker(limit: int) -> None:
     """Load everything a parse needs, then cap the address space.
 
-    This module's imports already loaded feedparser, nh3 and selectolax; expat is loaded by
-    feedparser only at its first parse, and a C extension that cannot be mapped under the cap
-    would fail every parse with a misleading "no parsers found".
+    The fork server has loaded them already (:data:`PRELOAD`: feedparser, lxml, nh3,
+    selectolax; expat, which feedparser loads only at its first parse), so this costs nothing
+    then; but a C extension that cannot be mapped under the cap would fail every parse with a
+    misleading "no parsers found", so they are loaded here whatever the server did.
     """
-    import xml.sax.expatreader  # noqa: F401
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
 
     # A worker that runs out of memory dies noisily; the daemon reports it in one line.
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -419,19 +428,29 @@ def _start_worker(limit: int) -> None:
 
 
 # Module-level so that the worker process can import them by name.
-def _parse_feed(content: bytes, headers: dict[str, str], url: str, now: datetime) -> FeedData:
+# The parse modules are imported where they are used: the daemon and ``aggregator poll`` only
+# send documents to workers, which have them preloaded (:data:`PRELOAD`).
+def _parse_feed(
+    content: bytes, headers: Mapping[str, str], url: str, now: datetime
+) -> FeedData:
+    from aggregator.parse import feed as parse
+
     return parse.parse_feed(content, headers, url, now=now)
 
 
 def _parse_comments(
-    content: bytes, headers: dict[str, str], url: str, now: datetime
+    content: bytes, headers: Mapping[str, str], url: str, now: datetime
 ) -> tuple[CommentData, ...]:
+    from aggregator.parse import comment_feed
+
     return comment_feed.parse_comments(content, headers, url, now=now)
 
 
 def _parse_comment_feed(
-    content: bytes, headers: dict[str, str], url: str, now: datetime
+    content: bytes, headers: Mapping[str, str], url: str, now: datetime
 ) -> CommentFeedData:
+    from aggregator.parse import comment_feed
+
     return comment_feed.parse_comment_feed(content, headers, url, now=now)
 
 
@@ -442,6 +461,8 @@ def _extract_comments(
     timezone: str | None,
     now: datetime | None = None,
 ) -> list[CommentData]:
+    from aggregator.comments import pages
+
     return pages.extract_comments(html, page_url, selectors, timezone=timezone, now=now)
 
 
@@ -458,4 +479,6 @@ def _read_page(
 
 
 def _alternate_feeds(html: bytes, page_url: str) -> list[str]:
+    from aggregator.parse import links
+
     return links.alternate_feeds(html, page_url)
