@@ -292,6 +292,7 @@ class ThreadReader:
             comments = [replace(c, number=n) for n, c in enumerate(comments, 1)]
         return comments, complete
 
+
 def merge_reads(
     from_page: Sequence[CommentData], from_feed: Sequence[CommentData]
 ) -> tuple[CommentData, ...]:

@@ -430,9 +430,7 @@ def _start_worker(limit: int) -> None:
 # Module-level so that the worker process can import them by name.
 # The parse modules are imported where they are used: the daemon and ``aggregator poll`` only
 # send documents to workers, which have them preloaded (:data:`PRELOAD`).
-def _parse_feed(
-    content: bytes, headers: Mapping[str, str], url: str, now: datetime
-) -> FeedData:
+def _parse_feed(content: bytes, headers: Mapping[str, str], url: str, now: datetime) -> FeedData:
     from aggregator.parse import feed as parse
 
     return parse.parse_feed(content, headers, url, now=now)
@@ -475,7 +473,9 @@ def _read_page(
 ) -> Detection:
     from aggregator.comments.detect import read_comments
 
-    return read_comments(html, page_url, "auto" if selectors.detect else selectors, timezone, now=now)
+    return read_comments(
+        html, page_url, "auto" if selectors.detect else selectors, timezone, now=now
+    )
 
 
 def _alternate_feeds(html: bytes, page_url: str) -> list[str]:

@@ -75,7 +75,15 @@ class EntryQueries:
                     self._execute_many(batch_sql, batch)
                     batch_sql, batch = sql, []
                 batch.append(
-                    (source.id, entry.key, write.public_id, stamp, write.sort_at, stamp, *values.values())
+                    (
+                        source.id,
+                        entry.key,
+                        write.public_id,
+                        stamp,
+                        write.sort_at,
+                        stamp,
+                        *values.values(),
+                    )
                 )
                 continue
             self._execute_many(batch_sql, batch)
@@ -158,4 +166,3 @@ class EntryQueries:
         if table not in ("sources", "entries", "comments"):
             raise ValueError(table)
         return int(self._rows(f"SELECT count(*) AS n FROM {table}")[0]["n"])
-
