@@ -206,6 +206,8 @@ def test_the_benchmark_corpus_is_accepted_whole() -> None:
 
 WORDPRESS = (DATA / "feeds" / "fastfeed" / "wordpress.rss").read_bytes()
 BLOGGER = (DATA / "feeds" / "fastfeed" / "blogger.atom").read_bytes()
+TYPEPAD = (DATA / "feeds" / "fastfeed" / "typepad.rdf").read_bytes()
+_TEXTINPUT = b"<textinput rdf:about='https://k.example/s'><title>Search</title><description>Find</description><name>q</name><link>https://k.example/s</link></textinput>"
 
 
 @pytest.mark.parametrize(
@@ -220,13 +222,16 @@ BLOGGER = (DATA / "feeds" / "fastfeed" / "blogger.atom").read_bytes()
         (WORDPRESS.replace(b"<title>Moths", b"<title><b>x</b>Moths"), {}),
         (WORDPRESS.replace(b"</channel>", b"</channel><channel/>"), {}),
         (WORDPRESS[:-40], {}),
+        (TYPEPAD.replace(b"<channel ", _TEXTINPUT + b"<channel ", 1), {}),
+        (TYPEPAD.replace(b"</rdf:RDF>", _TEXTINPUT.replace(b"<name>", b"<dc:title>x</dc:title><name>") + b"</rdf:RDF>"), {}),
         (b"<html><body>not a feed</body></html>", {}),
         (b"", {}),
     ],
     ids=[
         "content-location", "doctype", "date-without-zone",
         "media-title", "xhtml", "two-summaries", "markup-in-title",
-        "two-channels", "truncated", "html", "empty",
+        "two-channels", "truncated", "textinput-before-channel", "textinput-other-child",
+        "html", "empty",
     ],
 )  # fmt: skip
 def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[str, str]) -> None:
@@ -250,6 +255,8 @@ def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[
         (BLOGGER.replace(b"<content type='html'>&lt;p&gt;Night train, no photos.&lt;/p&gt;</content>", b"<media:group xmlns:media='http://search.yahoo.com/mrss/'><media:title>Night</media:title><media:description>Night train.</media:description></media:group>"), {}),
         (WORDPRESS.replace(b"</item>", b"<itunes:duration xmlns:itunes='http://www.itunes.com/DTDs/Podcast-1.0.dtd'> 12:01 </itunes:duration><itunes:episode xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>7</itunes:episode><itunes:explicit xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>yes</itunes:explicit><itunes:image xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd' href='/art.jpg'/></item>", 1), {}),
         (WORDPRESS.replace(b"</item>", b"<itunes:explicit xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'> clean</itunes:explicit><itunes:image xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd' url='https://o.example/a.png'/></item>", 1).replace(b"<language>", b"<itunes:duration xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>1</itunes:duration><language>"), {}),
+        (WORDPRESS.replace(b"<language>", b"<textInput><title>Search</title><description>Find</description><name>q</name><link>/search</link></textInput><language>"), {}),
+        (TYPEPAD.replace(b"</channel>", b"<textinput rdf:resource='https://k.example/s'/></channel>" + _TEXTINPUT), {}),
         (WORDPRESS.replace(b'version="2.0"', b'version="0.92"', 1), {}),
         (WORDPRESS.replace(b"Forty-one", "Forty\u0092one".encode()), {}),
         (WORDPRESS.replace(b"Forty-one", b"Forty&#146;one"), {}),
@@ -257,7 +264,7 @@ def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[
     ],
     ids=["cp1252", "text-xml", "latin1-header", "bom", "utf-16", "xml-base-entry", "xml-base-feed", "itunes-author",
          "origlink-block", "media-content", "itunes-summary-first", "media-group", "podcast-tags",
-         "podcast-unstripped-explicit", "rss092",
+         "podcast-unstripped-explicit", "rss2-textinput", "rdf-textinput", "rss092",
         "c1-controls", "c1-reference", "long-weekday"],
 )  # fmt: skip
 def test_extensions_encodings_and_bases_take_the_fast_path(

@@ -223,6 +223,24 @@ def _sniffed_version(content: bytes) -> str:
     raise Declined("no version on the root element")
 
 
+_TEXTINPUT_KNOWN = ("title", "description", "name", "link")
+
+
+def _plain_textinput(element: Any, namespace: str) -> None:
+    """Check a ``<textinput>`` (``<textInput>``) that feedparser keeps apart as the feed's
+    ``textinput``, which feed.py does not read: only its title, description, name and link, as
+    plain text. Any other child would end feedparser's text input mid-way (its ``intextinput``
+    is cleared by any other element) and send the rest to the feed itself: declined."""
+    _no_attributes(element, (f"{RDF}about",))
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue
+        if child.tag not in {namespace + name for name in _TEXTINPUT_KNOWN}:
+            raise Declined("an unusual textinput")
+        _no_attributes(child)
+        _raw_text(child)
+
+
 class _Reader(EntryReader):
     """Builds feedparser's raw dicts for one document (``base``: its base for relative URLs)."""
 
@@ -269,6 +287,8 @@ class _Reader(EntryReader):
         elif name == "itunes_summary":
             _raw_text(child)
             self.feed_summary = True
+        elif name == "textinput":
+            _plain_textinput(child, "")
         elif not _inert(child, in_feed=True):
             raise Declined(f"an unusual channel element {child.tag}")
 
@@ -328,8 +348,10 @@ class _Reader(EntryReader):
             if not isinstance(tag, str):
                 continue
             if tag not in _RSS1_CHANNEL_KNOWN:
-                if tag == f"{RSS1}image" and not len(child) or _inert(child, in_feed=True):
-                    continue  # image: a reference to the RDF's <image>
+                if tag in (f"{RSS1}image", f"{RSS1}textinput") and not len(child):
+                    continue  # a reference to the RDF's <image> or <textinput>
+                if _inert(child, in_feed=True):
+                    continue
                 raise Declined(f"an unusual channel element {tag}")
             if tag in seen:
                 raise Declined(f"several {tag}")
@@ -339,9 +361,20 @@ class _Reader(EntryReader):
             elif len(child):
                 raise Declined(f"markup inside {tag}")
         entries = []
+        after_channel = False
         for child in root:
             tag = child.tag
-            if not isinstance(tag, str) or child is channels[0]:
+            if child is channels[0]:
+                after_channel = True
+                continue
+            if not isinstance(tag, str):
+                continue
+            if tag in (f"{RSS1}image", f"{RSS1}textinput") and not after_channel:
+                # Its title would set feedparser's title depth, and the channel's own title,
+                # at the same depth, would then be dropped.
+                raise Declined(f"an RDF {tag} before the channel")
+            if tag == f"{RSS1}textinput":
+                _plain_textinput(child, RSS1)
                 continue
             if tag != f"{RSS1}item":
                 if tag == f"{RSS1}image" and all(
