@@ -215,7 +215,6 @@ _TEXTINPUT = b"<textinput rdf:about='https://k.example/s'><title>Search</title><
     [
         (WORDPRESS, {"content-location": "https://elsewhere.example/"}),
         (WORDPRESS.replace(b"<rss ", b'<!DOCTYPE rss [<!ENTITY x "y">]>\n<rss ', 1), {}),
-        (WORDPRESS.replace(b"+0000</pubDate>", b"</pubDate>", 1), {}),
         (WORDPRESS.replace(b"<language>", b"<media:title xmlns:media='http://search.yahoo.com/mrss/'>x</media:title><language>"), {}),
         (BLOGGER.replace(b"<content type='html'>", b"<content type='xhtml'>", 1), {}),
         (BLOGGER.replace(b"<thr:total>0", b"<summary>a</summary><summary>b</summary><thr:total>0"), {}),
@@ -228,7 +227,7 @@ _TEXTINPUT = b"<textinput rdf:about='https://k.example/s'><title>Search</title><
         (b"", {}),
     ],
     ids=[
-        "content-location", "doctype", "date-without-zone",
+        "content-location", "doctype",
         "media-title", "xhtml", "two-summaries", "markup-in-title",
         "two-channels", "truncated", "textinput-before-channel", "textinput-other-child",
         "html", "empty",
@@ -257,6 +256,9 @@ def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[
         (WORDPRESS.replace(b"</item>", b"<itunes:explicit xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'> clean</itunes:explicit><itunes:image xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd' url='https://o.example/a.png'/></item>", 1).replace(b"<language>", b"<itunes:duration xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>1</itunes:duration><language>"), {}),
         (WORDPRESS.replace(b"<language>", b"<textInput><title>Search</title><description>Find</description><name>q</name><link>/search</link></textInput><language>"), {}),
         (TYPEPAD.replace(b"</channel>", b"<textinput rdf:resource='https://k.example/s'/></channel>" + _TEXTINPUT), {}),
+        (WORDPRESS.replace(b"+0000</pubDate>", b"</pubDate>", 1), {}),  # feedparser: no date
+        (WORDPRESS.replace(b"Tue, 12 Nov 2024 09:14:03 +0000", b"Ter, 12 Nov 2024 09:14:03 -0300", 1), {}),
+        (WORDPRESS.replace(b"<pubDate>Tue, 12 Nov 2024 09:14:03 +0000</pubDate>", b"<pubDate/>", 1), {}),
         (WORDPRESS.replace(b'version="2.0"', b'version="0.92"', 1), {}),
         (WORDPRESS.replace(b"Forty-one", "Forty\u0092one".encode()), {}),
         (WORDPRESS.replace(b"Forty-one", b"Forty&#146;one"), {}),
@@ -264,7 +266,8 @@ def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[
     ],
     ids=["cp1252", "text-xml", "latin1-header", "bom", "utf-16", "xml-base-entry", "xml-base-feed", "itunes-author",
          "origlink-block", "media-content", "itunes-summary-first", "media-group", "podcast-tags",
-         "podcast-unstripped-explicit", "rss2-textinput", "rdf-textinput", "rss092",
+         "podcast-unstripped-explicit", "rss2-textinput", "rdf-textinput", "date-without-zone",
+         "unreadable-date", "empty-date", "rss092",
         "c1-controls", "c1-reference", "long-weekday"],
 )  # fmt: skip
 def test_extensions_encodings_and_bases_take_the_fast_path(

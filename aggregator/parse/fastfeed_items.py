@@ -42,12 +42,12 @@ from aggregator.parse.fastxml import (
     XML_BASE,
     Declined,
     _content_type,
-    _date,
     _fix,
     _no_attributes,
     _raw_text,
     _text,
     _urljoin,
+    read_date,
 )
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
@@ -175,10 +175,10 @@ class EntryReader:
                     _add_tag(raw["tags"], node.get("text"), "http://www.itunes.com/")
             elif tag == "pubDate":
                 _no_attributes(child)
-                raw["published_parsed"] = _date(child)
+                raw["published_parsed"] = _entry_date(child)
             elif tag == f"{DC}date":
                 _no_attributes(child)
-                raw["updated_parsed"] = _date(child)
+                raw["updated_parsed"] = _entry_date(child)
             elif tag in ("description", "itunes_summary"):
                 # feedparser's _start_description / _start_summary: a second summary of an item
                 # without content yet is its content.
@@ -284,7 +284,7 @@ class EntryReader:
             elif tag == f"{DC}creator":
                 raw["author"] = _text(child)
             elif tag == f"{DC}date":
-                raw["updated_parsed"] = _date(child)
+                raw["updated_parsed"] = _entry_date(child)
             elif tag == f"{DC}subject":
                 _add_category(raw["tags"], None, None, None, _text(child))
             elif tag == f"{CONTENT}encoded":
@@ -369,10 +369,10 @@ class EntryReader:
                 self.atom_link(raw, child)
             elif tag == f"{ATOM}published":
                 _no_attributes(child)
-                raw["published_parsed"] = _date(child)
+                raw["published_parsed"] = _entry_date(child)
             elif tag == f"{ATOM}updated":
                 _no_attributes(child)
-                raw["updated_parsed"] = _date(child)
+                raw["updated_parsed"] = _entry_date(child)
             elif tag == f"{ATOM}author":
                 raw["author"] = _atom_author(child)
             elif tag == f"{ATOM}content":
@@ -458,6 +458,20 @@ def _media_fields(raw: dict[str, Any], media: list[tuple[str, Any]], summaries: 
             raise Declined("a media:description beside a summary")
         _no_attributes(descriptions[0], ("type",))
         raw["summary"] = _text(descriptions[0])
+
+
+def _entry_date(element: Any) -> tuple[int, ...] | None:
+    """An entry's date as feedparser saves it: its time tuple, or ``None`` when the text is
+    empty or no date handler of feedparser's reads it ('Seg, 24 Set 2018', 'Friday, January 29,
+    2021 04:42 PM'): feedparser then stores ``None`` as the parsed date, which feed.py reads as
+    no date."""
+    text = _text(element)
+    if not text:
+        return None
+    try:
+        return read_date(text)
+    except Declined:
+        return None
 
 
 def _at_most_one(counts: Mapping[str, int], *tags: str) -> None:
