@@ -203,13 +203,31 @@ def _rss_version(content: bytes, attribute: str) -> str:
     return versions.get(attribute) or ("rss20" if attribute.startswith("2.") else "rss")
 
 
+def _root_start(content: bytes) -> int:
+    """Where the root element's start tag begins: after the XML declaration, processing
+    instructions and comments (a comment may itself hold ``<updated>``)."""
+    position = 0
+    while True:
+        found = _FIRST_ELEMENT.search(content, position)
+        if found is None:
+            raise Declined("no root element")
+        comment = content.find(b"<!--", position, found.start())
+        instruction = content.find(b"<?", position, found.start())
+        skipped = [at for at in (comment, instruction) if at >= 0]
+        if not skipped:
+            return found.start()
+        first = min(skipped)
+        closing = b"-->" if first == comment else b"?>"
+        end = content.find(closing, first + 2)
+        if end < 0:
+            raise Declined("no root element")
+        position = end + len(closing)
+
+
 def _sniffed_version(content: bytes) -> str:
     """The version feedparser's namespace tracking gives an Atom or RDF document: the first of
     the RSS 1.0 and Atom namespaces declared on the root element."""
-    found = _FIRST_ELEMENT.search(content)
-    if found is None:
-        raise Declined("no root element")
-    start = found.start()
+    start = _root_start(content)
     end = content.find(b">", start)
     tag = content[start:end].decode("utf-8")
     for uri in _NAMESPACE_DECLARATION.findall(tag):
