@@ -125,7 +125,7 @@ class EntryReader:
                     raise Declined(f"an unusual item element {tag}")
             children.append((tag, child))
             counts[tag] = counts.get(tag, 0) + 1
-        _at_most_one(counts, "title", "link", "guid", "description", "pubDate", f"{DC}date",
+        _at_most_one(counts, "link", "guid", "description", "pubDate", f"{DC}date",
                      f"{CONTENT}encoded", "comments", f"{WFW}commentRss", f"{SLASH}comments",
                      f"{THR}total")  # fmt: skip
         if counts.get("itunes_summary", 0) > 1:
@@ -136,7 +136,7 @@ class EntryReader:
         for tag, child in children:
             if tag == "title":
                 _no_attributes(child)
-                raw["title"] = _text(child)
+                _title(raw, _text(child))
             elif tag == "link":
                 _no_attributes(child)
                 text = _raw_text(child)
@@ -263,7 +263,7 @@ class EntryReader:
                 raise Declined(f"an unusual item element {child.tag}")
             children.append(child)
             counts[child.tag] = counts.get(child.tag, 0) + 1
-        _at_most_one(counts, *(_RSS1_ITEM_KNOWN - {f"{DC}subject"}))
+        _at_most_one(counts, *(_RSS1_ITEM_KNOWN - {f"{DC}subject", f"{RSS1}title", f"{DC}title"}))
         about = item.get(f"{RDF}about")
         if about:
             raw["id"] = about
@@ -271,8 +271,8 @@ class EntryReader:
         for child in children:
             tag = child.tag
             _no_attributes(child)
-            if tag == f"{RSS1}title":
-                raw["title"] = _text(child)
+            if tag in (f"{RSS1}title", f"{DC}title"):
+                _title(raw, _text(child))
             elif tag == f"{RSS1}link":
                 text = _raw_text(child)
                 if not text:
@@ -458,6 +458,14 @@ def _media_fields(raw: dict[str, Any], media: list[tuple[str, Any]], summaries: 
             raise Declined("a media:description beside a summary")
         _no_attributes(descriptions[0], ("type",))
         raw["summary"] = _text(descriptions[0])
+
+
+def _title(raw: dict[str, Any], text: str) -> None:
+    """An entry's ``<title>`` or ``<dc:title>`` (feedparser reads both as its title): the
+    first that is not empty wins, since feedparser's ``_end_title`` then sets its title depth
+    and a later title at that depth is no longer stored; empty ones before it are."""
+    if not raw.get("title"):
+        raw["title"] = text
 
 
 def _entry_date(element: Any) -> tuple[int, ...] | None:
