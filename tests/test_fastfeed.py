@@ -262,6 +262,7 @@ def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[
         (BLOGGER.replace(b"<feed ", b"<?xml-stylesheet href='a.css' type='text/css'?>\n<!-- uses <updated>, <rdf:RDF xmlns='http://purl.org/rss/1.0/'> -->\n<feed ", 1), {}),
         (WORDPRESS.replace(b"<item>", b"<item><title></title>", 1).replace(b"</item>", b"<dc:title>Later</dc:title></item>", 1), {}),
         (TYPEPAD.replace(b"<title>Bread, again</title>", b"<title> </title><dc:title>Bread</dc:title><title>Again</title>", 1), {}),
+        (WORDPRESS.replace(b"<channel>", b"<!-- a comment beside the channel --><channel>", 1), {}),
         (WORDPRESS.replace(b'version="2.0"', b'version="0.92"', 1), {}),
         (WORDPRESS.replace(b"Forty-one", "Forty\u0092one".encode()), {}),
         (WORDPRESS.replace(b"Forty-one", b"Forty&#146;one"), {}),
@@ -271,7 +272,7 @@ def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[
          "origlink-block", "media-content", "itunes-summary-first", "media-group", "podcast-tags",
          "podcast-unstripped-explicit", "rss2-textinput", "rdf-textinput", "date-without-zone",
          "unreadable-date", "empty-date", "comment-before-root", "dc-title-after-title",
-         "first-non-empty-title", "rss092",
+         "first-non-empty-title", "comment-beside-channel", "rss092",
         "c1-controls", "c1-reference", "long-weekday"],
 )  # fmt: skip
 def test_extensions_encodings_and_bases_take_the_fast_path(

@@ -145,9 +145,10 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
         raise Declined("a DOCTYPE")
     reader = _Reader(base, max_entries)
     if root.tag == "rss":
-        if len(root) != 1:
+        children = [child for child in root if isinstance(child.tag, str)]  # not comments
+        if len(children) != 1:
             raise Declined("not one channel")
-        feed, entries = reader.rss(root[0])
+        feed, entries = reader.rss(children[0])
         version = _rss_version(content, root.get("version") or "")
     elif root.tag == f"{ATOM}feed":
         feed, entries = reader.atom(root)
