@@ -62,6 +62,7 @@ class EntryReader:
         self.base = base
         self.max_entries = max_entries
         self.bases: dict[Any, str] = {}
+        self._rejoined: dict[str, str] = {}
         self.feed_summary = False  # an itunes:summary was read in the channel
         # feedparser's hasContent: set by content anywhere, cleared only at the end of an item.
         self.has_content = False
@@ -77,8 +78,15 @@ class EntryReader:
         if known is not None:
             return known
         parent = self.base_of(element.getparent())
-        own = element.get(XML_BASE, element.get("base")) or parent
-        if parent:
+        attribute = element.get(XML_BASE, element.get("base"))
+        own = attribute or parent
+        if parent and not attribute:
+            # The same join at every element without xml:base: once per distinct base.
+            base = self._rejoined.get(parent, "")
+            if not base:
+                base = feedparser.urls.make_safe_absolute_uri(parent, parent) or parent
+                self._rejoined[parent] = base
+        elif parent:
             base = feedparser.urls.make_safe_absolute_uri(parent, own) or parent
         elif own:
             raise Declined("xml:base without a document URL")
