@@ -210,6 +210,18 @@ def test_the_benchmark_corpus_is_accepted_whole() -> None:
 WORDPRESS = (DATA / "feeds" / "fastfeed" / "wordpress.rss").read_bytes()
 BLOGGER = (DATA / "feeds" / "fastfeed" / "blogger.atom").read_bytes()
 TYPEPAD = (DATA / "feeds" / "fastfeed" / "typepad.rdf").read_bytes()
+MASTODON = (
+    b"<?xml version='1.0' encoding='UTF-8'?><rss version='2.0' xmlns:media='http://search.yahoo.com/mrss/'>"
+    b"<channel><title>Ann</title><link>https://m.example/@ann</link><item>"
+    b"<guid isPermaLink='true'>https://m.example/@ann/1</guid><link>https://m.example/@ann/1</link>"
+    b"<pubDate>Tue, 12 Nov 2024 09:14:03 +0000</pubDate><description>&lt;p&gt;Toot&lt;/p&gt;</description>"
+    b"<media:content url='https://m.example/a.png' type='image/png' fileSize='10' medium='image'>"
+    b"<media:rating scheme='urn:simple'>nonadult</media:rating>"
+    b"<media:description type='plain'>Alt text</media:description></media:content>"
+    b"<media:content url='https://m.example/b.png' type='image/png' medium='image'>"
+    b"<media:description type='plain'>Second</media:description></media:content>"
+    b"<category>birds</category></item></channel></rss>"
+)
 _TEXTINPUT = b"<textinput rdf:about='https://k.example/s'><title>Search</title><description>Find</description><name>q</name><link>https://k.example/s</link></textinput>"
 
 
@@ -219,6 +231,7 @@ _TEXTINPUT = b"<textinput rdf:about='https://k.example/s'><title>Search</title><
         (WORDPRESS, {"content-location": "https://elsewhere.example/"}),
         (WORDPRESS.replace(b"<rss ", b'<!DOCTYPE rss [<!ENTITY x "y">]>\n<rss ', 1), {}),
         (WORDPRESS.replace(b"<language>", b"<media:title xmlns:media='http://search.yahoo.com/mrss/'>x</media:title><language>"), {}),
+        (WORDPRESS.replace(b"<item>", b"<item><media:description xmlns:media='http://search.yahoo.com/mrss/' type='image/png'>aGVsbG8=</media:description>", 1), {}),
         (BLOGGER.replace(b"<content type='html'>", b"<content type='xhtml'>", 1), {}),
         (BLOGGER.replace(b"<thr:total>0", b"<summary>a</summary><summary>b</summary><thr:total>0"), {}),
         (WORDPRESS.replace(b"<title>Moths", b"<title><b>x</b>Moths"), {}),
@@ -231,7 +244,7 @@ _TEXTINPUT = b"<textinput rdf:about='https://k.example/s'><title>Search</title><
     ],
     ids=[
         "content-location", "doctype",
-        "media-title", "xhtml", "two-summaries", "markup-in-title",
+        "media-title", "media-description-base64-type", "xhtml", "two-summaries", "markup-in-title",
         "two-channels", "truncated", "textinput-before-channel", "textinput-other-child",
         "html", "empty",
     ],
@@ -266,6 +279,8 @@ def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[
         (WORDPRESS.replace(b"<item>", b"<item><title></title>", 1).replace(b"</item>", b"<dc:title>Later</dc:title></item>", 1), {}),
         (TYPEPAD.replace(b"<title>Bread, again</title>", b"<title> </title><dc:title>Bread</dc:title><title>Again</title>", 1), {}),
         (WORDPRESS.replace(b"<channel>", b"<!-- a comment beside the channel --><channel>", 1), {}),
+        (MASTODON, {}),
+        (WORDPRESS.replace(b"<item>", b"<item><media:group xmlns:media='http://search.yahoo.com/mrss/'><media:content url='https://m.example/a.mp4'><media:description>Deep</media:description></media:content><media:description type='html'>&lt;b&gt;Shallow&lt;/b&gt;</media:description></media:group>", 1), {}),
         (WORDPRESS.replace(b'version="2.0"', b'version="0.92"', 1), {}),
         (WORDPRESS.replace(b"Forty-one", "Forty\u0092one".encode()), {}),
         (WORDPRESS.replace(b"Forty-one", b"Forty&#146;one"), {}),
@@ -275,7 +290,8 @@ def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[
          "origlink-block", "media-content", "itunes-summary-first", "media-group", "podcast-tags",
          "podcast-unstripped-explicit", "rss2-textinput", "rdf-textinput", "date-without-zone",
          "unreadable-date", "empty-date", "comment-before-root", "dc-title-after-title",
-         "first-non-empty-title", "comment-beside-channel", "rss092",
+         "first-non-empty-title", "comment-beside-channel",
+         "mastodon-media-descriptions", "media-descriptions-by-depth", "rss092",
         "c1-controls", "c1-reference", "long-weekday"],
 )  # fmt: skip
 def test_extensions_encodings_and_bases_take_the_fast_path(

@@ -125,8 +125,7 @@ class EntryReader:
                 elif name == "source" and not len(child):
                     continue  # the item's source, which is not read
                 elif name in _MEDIA_TEXT_HOLDERS:
-                    media.extend(_media_texts(child))
-                    continue
+                    tag = "media"  # its titles and descriptions, read below in document order
                 elif name == "itunes_subtitle" or _inert(child, in_feed=False):
                     continue  # itunes:subtitle: the entry's subtitle, which is not read
                 else:
@@ -138,7 +137,7 @@ class EntryReader:
                      f"{THR}total")  # fmt: skip
         if counts.get("itunes_summary", 0) > 1:
             raise Declined("several itunes:summary")
-        has_content = self.has_content
+        summaries = _Summaries(raw, self.has_content)
         self.has_content = False  # as feedparser's _end_item leaves it
         link = guid_link = None
         for tag, child in children:
@@ -188,21 +187,17 @@ class EntryReader:
                 _no_attributes(child)
                 raw["updated_parsed"] = _entry_date(child)
             elif tag in ("description", "itunes_summary"):
-                # feedparser's _start_description / _start_summary: a second summary of an item
-                # without content yet is its content.
                 _no_attributes(child)
-                text = _text(child)
-                if "summary" in raw and not has_content:
-                    has_content = True
-                    raw.setdefault("content", []).append({"value": text})
-                else:
-                    raw["summary"] = text
+                summaries.summary(_text(child), 1)
+            elif tag == "media":
+                for name, node in _media_texts(child):
+                    if name == "media_title":
+                        media.append((name, node))
+                    else:
+                        summaries.summary(_media_description(node), _depth_in(node, item))
             elif tag == f"{CONTENT}encoded":
                 _no_attributes(child)
-                has_content = True
-                text = _text(child)
-                raw.setdefault("content", []).append({"value": text})
-                raw.setdefault("summary", text)  # _end_content's copy to the summary
+                summaries.content(_text(child))
             elif tag in ("category", f"{DC}subject"):
                 _no_attributes(child, ("domain",) if tag == "category" else ())
                 _add_category(raw["tags"], None, child.get("domain"), None, _text(child))
@@ -225,8 +220,7 @@ class EntryReader:
                     raw["thr_total"] = _text(child)
             elif len(child):  # wfw:comment, WordPress's post-id: text feedparser keeps aside
                 raise Declined(f"markup inside {tag}")
-        _media_fields(raw, media, counts.get("description", 0) + counts.get("itunes_summary", 0)
-                      + counts.get(f"{CONTENT}encoded", 0))  # fmt: skip
+        _media_fields(raw, media, 0)  # only titles: the descriptions were read in order
         self.finish(raw, link, guid_link)
         return raw
 
@@ -432,6 +426,57 @@ def _podcast_tag(raw: dict[str, Any], name: str, element: Any) -> None:
         raw[name] = True if value == "yes" else False if value == "clean" else None
     else:
         raw[name] = _text(element)
+
+
+class _Summaries:
+    """feedparser's reading of an entry's summaries and contents, in document order.
+
+    ``<description>``, ``itunes:summary`` and ``media:description`` all start as feedparser's
+    ``_start_description`` / ``_start_summary``: while the entry has a summary but no content
+    yet (``hasContent``), the next one is its content instead; otherwise it is the summary,
+    stored only when it is no deeper than the summary stored before (feedparser's property
+    depth). ``content:encoded`` is content, and the summary when there is none yet
+    (``_end_content``'s copy, which records no depth)."""
+
+    def __init__(self, raw: dict[str, Any], has_content: bool) -> None:
+        self.raw = raw
+        self.has_content = has_content
+        self.depth: int | None = None
+
+    def summary(self, text: str, depth: int) -> None:
+        """A summary-like element's text, ``depth`` levels below the entry."""
+        if "summary" in self.raw and not self.has_content:
+            self.content(text)
+        elif self.depth is None or depth <= self.depth:
+            self.depth = depth
+            self.raw["summary"] = text
+
+    def content(self, text: str) -> None:
+        self.has_content = True
+        self.raw.setdefault("content", []).append({"value": text})
+        self.raw.setdefault("summary", text)
+
+
+def _depth_in(node: Any, top: Any) -> int:
+    """How many levels ``node`` is below ``top`` (1 for a child)."""
+    depth = 0
+    while node is not None and node is not top:
+        node = node.getparent()
+        depth += 1
+    return depth
+
+
+#: ``type`` values of a media:description that feedparser reads as plain or HTML text (another
+#: type may make it try base64, or read it as XHTML).
+_MEDIA_TEXT_TYPES = {None, "plain", "text", "html", "text/plain", "text/html"}
+
+
+def _media_description(node: Any) -> str:
+    _no_attributes(node, ("type",))
+    kind = node.get("type")
+    if (kind.lower() if kind else None) not in _MEDIA_TEXT_TYPES:
+        raise Declined("an unusual media:description type")
+    return _text(node)
 
 
 def _media_texts(element: Any) -> list[tuple[str, Any]]:
