@@ -220,7 +220,7 @@ class EntryReader:
                     raw["thr_total"] = _text(child)
             elif len(child):  # wfw:comment, WordPress's post-id: text feedparser keeps aside
                 raise Declined(f"markup inside {tag}")
-        _media_fields(raw, media, 0)  # only titles: the descriptions were read in order
+        _media_titles(raw, media)
         self.finish(raw, link, guid_link)
         return raw
 
@@ -345,12 +345,14 @@ class EntryReader:
         counts: dict[str, int] = {}
         children = []
         media: list[tuple[str, Any]] = []
+        holders: set[Any] = set()  # Media RSS elements holding titles or descriptions
         for child in entry:
             if not isinstance(child.tag, str):
                 continue
             if child.tag not in _ATOM_ENTRY_KNOWN:
                 if _feedparser_name(child) in _MEDIA_TEXT_HOLDERS:
-                    media.extend(_media_texts(child))
+                    holders.add(child)
+                    children.append(child)  # read below, in document order
                     continue
                 if _inert(child, in_feed=False):
                     continue
@@ -360,9 +362,17 @@ class EntryReader:
         _at_most_one(counts, *(_ATOM_ENTRY_KNOWN - {f"{ATOM}link", f"{ATOM}category",
                                                     f"{MEDIA}thumbnail"}))  # fmt: skip
         ident = None
+        summaries = _Summaries(raw, self.has_content)
+        self.has_content = False  # as feedparser's _end_entry leaves it
         for child in children:
             tag = child.tag
-            if tag == f"{ATOM}id":
+            if child in holders:
+                for name, node in _media_texts(child):
+                    if name == "media_title":
+                        media.append((name, node))
+                    else:
+                        summaries.summary(_media_description(node), _depth_in(node, entry))
+            elif tag == f"{ATOM}id":
                 ident = raw["id"] = self.atom_id(child)
                 raw["guidislink"] = "link" not in raw
             elif tag == f"{ATOM}title":
@@ -378,9 +388,9 @@ class EntryReader:
             elif tag == f"{ATOM}author":
                 raw["author"] = _atom_author(child)
             elif tag == f"{ATOM}content":
-                raw["content"] = [{"value": _atom_text(child)}]
+                summaries.content(_atom_text(child))
             elif tag == f"{ATOM}summary":
-                raw["summary"] = _atom_text(child)
+                summaries.summary(_atom_text(child), 1)
             elif tag == f"{ATOM}category":
                 _no_attributes(child, ("term", "scheme", "label"))
                 _add_category(
@@ -395,7 +405,7 @@ class EntryReader:
                 raise Declined("an unusual thumbnail")
         if "link" not in raw and ident is not None:
             raw["link"] = ident
-        _media_fields(raw, media, counts.get(f"{ATOM}summary", 0) + counts.get(f"{ATOM}content", 0))
+        _media_titles(raw, media)
         self.finish(raw, raw.pop("link", None), None)
         return raw
 
@@ -497,20 +507,12 @@ def _media_texts(element: Any) -> list[tuple[str, Any]]:
     return found
 
 
-def _media_fields(raw: dict[str, Any], media: list[tuple[str, Any]], summaries: int) -> None:
-    """What feedparser makes of an entry's ``media:title`` and ``media:description``: a title
-    of the entry's own (non-empty) always wins over a ``media:title`` (feedparser's title depth);
-    a lone ``media:description`` of an entry without summary or content is its summary (beside
-    them, feedparser's order and depth rules decide: declined)."""
-    titles = [node for name, node in media if name == "media_title"]
-    descriptions = [node for name, node in media if name == "media_description"]
+def _media_titles(raw: dict[str, Any], titles: list[tuple[str, Any]]) -> None:
+    """An entry's ``media:title`` elements: a title of the entry's own (non-empty) always wins
+    over them (feedparser's title depth); without one, which wins depends on feedparser's order
+    and depth rules: declined. (Descriptions are read in document order, :class:`_Summaries`.)"""
     if titles and not raw.get("title"):
         raise Declined("a media:title without a title")
-    if descriptions:
-        if len(descriptions) > 1 or summaries:
-            raise Declined("a media:description beside a summary")
-        _no_attributes(descriptions[0], ("type",))
-        raw["summary"] = _text(descriptions[0])
 
 
 def _title(raw: dict[str, Any], text: str) -> None:
