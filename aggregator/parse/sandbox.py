@@ -31,7 +31,9 @@ import queue
 import resource
 import sys
 import threading
-from collections.abc import Mapping
+import types
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -260,6 +262,7 @@ PRELOAD = [
 ]
 _open_parsers: set[int] = set()
 _open_lock = threading.Lock()
+_main_lock = threading.Lock()
 
 
 def _context() -> Any:
@@ -270,6 +273,23 @@ def _context() -> Any:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
     return context
+
+
+@contextmanager
+def _without_main() -> Iterator[None]:
+    """Start a worker without the main module. multiprocessing has each new process run the
+    parent's main script again (as ``__mp_main__``) unless it is a package's ``__main__``: for the
+    ``aggregator`` console script that is the whole command line (click, the config models,
+    aiohttp), about 0.3 CPU s a worker, and the workers need nothing from it (their functions
+    are this module's). So ``__main__`` is a bare module while a worker starts."""
+    with _main_lock:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
 
 
 def _opened(parser: object) -> None:
@@ -335,7 +355,8 @@ class _Lane:
             target=_worker_main, args=(theirs, self.memory_limit), name="aggregator-parse"
         )
         process.daemon = True
-        process.start()
+        with _without_main():
+            process.start()
         theirs.close()
         self._process, self._conn = process, ours
         return ours
