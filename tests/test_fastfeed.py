@@ -15,6 +15,7 @@ import json
 import random
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
@@ -133,15 +134,44 @@ REALWORLD_READINGS = (
 )
 
 
+#: Real-world feeds the fast path reads differently from feedparser on purpose, and why.
+DELIBERATE = {
+    # Whitespace before the XML declaration: feedparser's strict parser fails on it, so it reads
+    # the whole document with its loose parser, which doubles each upper-case <BR /> of the
+    # CDATA description ("59 F<br><br>"). The fast path reads the document strictly, as
+    # written, with feedparser's warning; every other value is the same.
+    "rome-modules__src__test__resources__xml__yweather.xml": "59 F<br>\n<br><b>Forecast",
+}
+
+
+def _without_content(feed: object) -> object:
+    return replace(
+        feed,  # type: ignore[type-var]
+        entries=tuple(
+            replace(entry, content=None, content_hash="")
+            for entry in feed.entries  # type: ignore[attr-defined]
+        ),
+    )
+
+
 def test_the_realworld_corpus_reads_the_same_wherever_the_fast_path_accepts() -> None:
-    """Deliberate differences: none. Where feedparser's reading would differ from an lxml
-    reading (loose parsing of ill-formed XML, summaries and titles beside media ones, elements
-    whose mapping is not copied), the fast path declines instead."""
+    """Deliberate differences: :data:`DELIBERATE` only. Where feedparser's reading would differ
+    from an lxml reading otherwise (loose parsing of ill-formed XML, elements whose mapping is
+    not copied), the fast path declines instead."""
     files = _realworld_feeds()
     count = 0
     for path in files:
         content = path.read_bytes()
         for url, headers in REALWORLD_READINGS:
+            if path.name in DELIBERATE:
+                assert accepted(content, url, headers), path.name
+                fast = read(content, url, fast=True, headers=headers)
+                reference = read(content, url, fast=False, headers=headers)
+                assert _without_content(fast) == _without_content(reference)
+                assert DELIBERATE[path.name] in (fast.entries[0].content or "")  # type: ignore[attr-defined]
+                assert DELIBERATE[path.name] not in (reference.entries[0].content or "")  # type: ignore[attr-defined]
+                count += 1
+                continue
             try:
                 count += assert_same(content, url, headers)
             except AssertionError:
@@ -149,20 +179,24 @@ def test_the_realworld_corpus_reads_the_same_wherever_the_fast_path_accepts() ->
                     f"{path.name} ({url or 'no URL'}, {headers}) differs"
                 ) from None
     print(f"fast path: {count} of {len(REALWORLD_READINGS) * len(files)} real-world readings")
-    # An episode's podcast tags (itunes:duration, image ...) are left to feedparser since issue
-    # 17 carries them to the outputs: podcasts take the slow path.
-    assert count >= 0.5 * len(REALWORLD_READINGS) * len(files)
+    # 425 of 561 when this floor was set (an episode's podcast tags are read on the fast path).
+    assert count >= 420
 
 
 def test_most_realworld_feeds_take_the_fast_path() -> None:
-    """Issue 13 asks for 90% of the real-world feeds, served as a server serves XML; this branch
-    reaches 62% (116 of 187; 35 before it), and this pins that floor. What is still declined is
-    listed by ``benchmarks/fastpath_share.py``: ill-formed XML (12; feedparser's loose parser),
-    Atom 0.3 and other versions (6), then a long tail of single elements."""
+    """Issue 13 asks for 90% of the real-world feeds, served as a server serves XML. The fast path
+    accepts 143 of 187 (76%; 99 before the podcast tags, text inputs, unreadable dates,
+    dc:title, comments in the prolog and beside the channel, media:description in document
+    order, whitespace before the XML declaration), with results equal to feedparser's but for
+    :data:`DELIBERATE`; this pins that floor. What is still declined is listed by
+    ``benchmarks/fastpath_share.py``: ill-formed XML (8, read by feedparser's loose parser, which
+    no strict parser can copy), other versions (9: RSS 0.90, Atom 0.3, no feed root), markup
+    inside text elements and Atom xhtml (6, serialized by feedparser's own rules), then single
+    elements. Ill-formed XML and other versions alone cap this at 170 of 187 (91%)."""
     files = _realworld_feeds()
     url, headers = REALWORLD_READINGS[0]
     accepted_files = [p for p in files if accepted(p.read_bytes(), url, headers)]
-    assert len(accepted_files) >= 0.5 * len(files), f"{len(accepted_files)} of {len(files)}"
+    assert len(accepted_files) >= 143, f"{len(accepted_files)} of {len(files)}"
 
 
 def _benchmark_corpus() -> object:
@@ -206,6 +240,20 @@ def test_the_benchmark_corpus_is_accepted_whole() -> None:
 
 WORDPRESS = (DATA / "feeds" / "fastfeed" / "wordpress.rss").read_bytes()
 BLOGGER = (DATA / "feeds" / "fastfeed" / "blogger.atom").read_bytes()
+TYPEPAD = (DATA / "feeds" / "fastfeed" / "typepad.rdf").read_bytes()
+MASTODON = (
+    b"<?xml version='1.0' encoding='UTF-8'?><rss version='2.0' xmlns:media='http://search.yahoo.com/mrss/'>"
+    b"<channel><title>Ann</title><link>https://m.example/@ann</link><item>"
+    b"<guid isPermaLink='true'>https://m.example/@ann/1</guid><link>https://m.example/@ann/1</link>"
+    b"<pubDate>Tue, 12 Nov 2024 09:14:03 +0000</pubDate><description>&lt;p&gt;Toot&lt;/p&gt;</description>"
+    b"<media:content url='https://m.example/a.png' type='image/png' fileSize='10' medium='image'>"
+    b"<media:rating scheme='urn:simple'>nonadult</media:rating>"
+    b"<media:description type='plain'>Alt text</media:description></media:content>"
+    b"<media:content url='https://m.example/b.png' type='image/png' medium='image'>"
+    b"<media:description type='plain'>Second</media:description></media:content>"
+    b"<category>birds</category></item></channel></rss>"
+)
+_TEXTINPUT = b"<textinput rdf:about='https://k.example/s'><title>Search</title><description>Find</description><name>q</name><link>https://k.example/s</link></textinput>"
 
 
 @pytest.mark.parametrize(
@@ -213,20 +261,23 @@ BLOGGER = (DATA / "feeds" / "fastfeed" / "blogger.atom").read_bytes()
     [
         (WORDPRESS, {"content-location": "https://elsewhere.example/"}),
         (WORDPRESS.replace(b"<rss ", b'<!DOCTYPE rss [<!ENTITY x "y">]>\n<rss ', 1), {}),
-        (WORDPRESS.replace(b"+0000</pubDate>", b"</pubDate>", 1), {}),
         (WORDPRESS.replace(b"<language>", b"<media:title xmlns:media='http://search.yahoo.com/mrss/'>x</media:title><language>"), {}),
+        (WORDPRESS.replace(b"<item>", b"<item><media:description xmlns:media='http://search.yahoo.com/mrss/' type='image/png'>aGVsbG8=</media:description>", 1), {}),
         (BLOGGER.replace(b"<content type='html'>", b"<content type='xhtml'>", 1), {}),
         (BLOGGER.replace(b"<thr:total>0", b"<summary>a</summary><summary>b</summary><thr:total>0"), {}),
         (WORDPRESS.replace(b"<title>Moths", b"<title><b>x</b>Moths"), {}),
         (WORDPRESS.replace(b"</channel>", b"</channel><channel/>"), {}),
         (WORDPRESS[:-40], {}),
+        (TYPEPAD.replace(b"<channel ", _TEXTINPUT + b"<channel ", 1), {}),
+        (TYPEPAD.replace(b"</rdf:RDF>", _TEXTINPUT.replace(b"<name>", b"<dc:title>x</dc:title><name>") + b"</rdf:RDF>"), {}),
         (b"<html><body>not a feed</body></html>", {}),
         (b"", {}),
     ],
     ids=[
-        "content-location", "doctype", "date-without-zone",
-        "media-title", "xhtml", "two-summaries", "markup-in-title",
-        "two-channels", "truncated", "html", "empty",
+        "content-location", "doctype",
+        "media-title", "media-description-base64-type", "xhtml", "two-summaries", "markup-in-title",
+        "two-channels", "truncated", "textinput-before-channel", "textinput-other-child",
+        "html", "empty",
     ],
 )  # fmt: skip
 def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[str, str]) -> None:
@@ -248,13 +299,33 @@ def test_unusual_documents_are_left_to_feedparser(content: bytes, headers: dict[
         (WORDPRESS.replace(b"</item>", b"<media:content xmlns:media='http://search.yahoo.com/mrss/' url='https://o.example/a.jpg'><media:thumbnail url='https://o.example/t.jpg'/></media:content></item>"), {}),
         (WORDPRESS.replace(b"<description><![CDATA[We left", b"<itunes:summary xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>Short</itunes:summary><description><![CDATA[We left", 1), {}),
         (BLOGGER.replace(b"<content type='html'>&lt;p&gt;Night train, no photos.&lt;/p&gt;</content>", b"<media:group xmlns:media='http://search.yahoo.com/mrss/'><media:title>Night</media:title><media:description>Night train.</media:description></media:group>"), {}),
+        (WORDPRESS.replace(b"</item>", b"<itunes:duration xmlns:itunes='http://www.itunes.com/DTDs/Podcast-1.0.dtd'> 12:01 </itunes:duration><itunes:episode xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>7</itunes:episode><itunes:explicit xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>yes</itunes:explicit><itunes:image xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd' href='/art.jpg'/></item>", 1), {}),
+        (WORDPRESS.replace(b"</item>", b"<itunes:explicit xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'> clean</itunes:explicit><itunes:image xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd' url='https://o.example/a.png'/></item>", 1).replace(b"<language>", b"<itunes:duration xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>1</itunes:duration><language>"), {}),
+        (WORDPRESS.replace(b"<language>", b"<textInput><title>Search</title><description>Find</description><name>q</name><link>/search</link></textInput><language>"), {}),
+        (TYPEPAD.replace(b"</channel>", b"<textinput rdf:resource='https://k.example/s'/></channel>" + _TEXTINPUT), {}),
+        (WORDPRESS.replace(b"+0000</pubDate>", b"</pubDate>", 1), {}),  # feedparser: no date
+        (WORDPRESS.replace(b"Tue, 12 Nov 2024 09:14:03 +0000", b"Ter, 12 Nov 2024 09:14:03 -0300", 1), {}),
+        (WORDPRESS.replace(b"<pubDate>Tue, 12 Nov 2024 09:14:03 +0000</pubDate>", b"<pubDate/>", 1), {}),
+        (BLOGGER.replace(b"<feed ", b"<?xml-stylesheet href='a.css' type='text/css'?>\n<!-- uses <updated>, <rdf:RDF xmlns='http://purl.org/rss/1.0/'> -->\n<feed ", 1), {}),
+        (WORDPRESS.replace(b"<item>", b"<item><title></title>", 1).replace(b"</item>", b"<dc:title>Later</dc:title></item>", 1), {}),
+        (TYPEPAD.replace(b"<title>Bread, again</title>", b"<title> </title><dc:title>Bread</dc:title><title>Again</title>", 1), {}),
+        (WORDPRESS.replace(b"<channel>", b"<!-- a comment beside the channel --><channel>", 1), {}),
+        (MASTODON, {}),
+        (b"\n \n" + WORDPRESS.replace(b'encoding="UTF-8"', b'encoding="iso-8859-1"', 1), {}),
+        (BLOGGER.replace(b"<content type='html'>&lt;p&gt;Night train, no photos.&lt;/p&gt;</content>", b"<summary>Night.</summary><media:group xmlns:media='http://search.yahoo.com/mrss/'><media:content url='https://v.example/a.mp4'><media:description>Clip</media:description></media:content></media:group><content type='html'>&lt;p&gt;Night train.&lt;/p&gt;</content>"), {}),
+        (WORDPRESS.replace(b"<item>", b"<item><media:group xmlns:media='http://search.yahoo.com/mrss/'><media:content url='https://m.example/a.mp4'><media:description>Deep</media:description></media:content><media:description type='html'>&lt;b&gt;Shallow&lt;/b&gt;</media:description></media:group>", 1), {}),
         (WORDPRESS.replace(b'version="2.0"', b'version="0.92"', 1), {}),
         (WORDPRESS.replace(b"Forty-one", "Forty\u0092one".encode()), {}),
         (WORDPRESS.replace(b"Forty-one", b"Forty&#146;one"), {}),
         (WORDPRESS.replace(b"+0000</pubDate>", b"+0000 (UTC)</pubDate>".replace(b" (UTC)", b""), 1).replace(b"Tue, ", b"Tuesday, ", 1), {}),
     ],
     ids=["cp1252", "text-xml", "latin1-header", "bom", "utf-16", "xml-base-entry", "xml-base-feed", "itunes-author",
-         "origlink-block", "media-content", "itunes-summary-first", "media-group", "rss092",
+         "origlink-block", "media-content", "itunes-summary-first", "media-group", "podcast-tags",
+         "podcast-unstripped-explicit", "rss2-textinput", "rdf-textinput", "date-without-zone",
+         "unreadable-date", "empty-date", "comment-before-root", "dc-title-after-title",
+         "first-non-empty-title", "comment-beside-channel",
+         "mastodon-media-descriptions", "atom-summary-media-content", "space-before-declaration",
+         "media-descriptions-by-depth", "rss092",
         "c1-controls", "c1-reference", "long-weekday"],
 )  # fmt: skip
 def test_extensions_encodings_and_bases_take_the_fast_path(
@@ -262,6 +333,16 @@ def test_extensions_encodings_and_bases_take_the_fast_path(
 ) -> None:
     """Issue 13: what feedparser decodes, resolves or ignores the way the fast path can copy."""
     assert assert_same(content, URLS[0], headers)
+
+
+def test_whitespace_before_the_declaration_keeps_feedparsers_warning() -> None:
+    """Read strictly, but flagged as feedparser flags it (its strict parser fails there)."""
+    content = b"\n\n" + WORDPRESS
+    assert accepted(content)
+    feed = read(content, URLS[0], fast=True)
+    assert feed == read(content, URLS[0], fast=False)
+    assert "XML or text declaration not at start of entity" in (feed.warning or "")  # type: ignore[attr-defined]
+    assert len(feed.entries) == 2  # type: ignore[attr-defined]
 
 
 def _rss_with_date(text: str, tag: str = "pubDate") -> bytes:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import resource
+import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hostile_server import good_feed
@@ -88,3 +91,21 @@ def test_small_documents_do_not_wait_behind_large_ones() -> None:
         assert parser.parse_feed(good_feed(2), {}, "http://example.org/f", now=NOW).entries
         assert slow.is_alive(), "the small document waited for the large one"
         slow.join()
+
+
+def test_workers_do_not_run_the_main_script_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """multiprocessing runs the parent's main script again in each new process; for the
+    ``aggregator`` console script that imported the whole command line in every worker."""
+    marker = tmp_path / "ran"
+    script = tmp_path / "main_script.py"
+    script.write_text(f"open({str(marker)!r}, 'a').write('ran')\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    with SandboxParser(small_workers=1) as parser:
+        feed = parser.parse_feed(good_feed(1), {}, "http://example.org/feed", now=NOW)
+    assert len(feed.entries) == 1
+    assert not marker.exists()
+

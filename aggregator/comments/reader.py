@@ -9,8 +9,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from aggregator.comments.detect import Detection
 from aggregator.comments.paging import page_number, thread_url
 from aggregator.comments.selectors import PageSelectors
 from aggregator.config.sources import SourceConfig
@@ -20,6 +20,9 @@ from aggregator.fetch.fetcher import Fetcher
 from aggregator.models import CommentData, FetchResult, RequestOptions, ThreadState
 from aggregator.parse.sandbox import InProcessParser, Parser
 from aggregator.schedule.threads import detect_comment_gap
+
+if TYPE_CHECKING:
+    from aggregator.comments.detect import Detection
 
 log = logging.getLogger("aggregator.comments")
 
@@ -288,6 +291,7 @@ class ThreadReader:
         if selectors is None or (selectors.number is None and selectors.footer is None):
             comments = [replace(c, number=n) for n, c in enumerate(comments, 1)]
         return comments, complete
+
 
 def merge_reads(
     from_page: Sequence[CommentData], from_feed: Sequence[CommentData]

@@ -18,13 +18,22 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from publicsuffixlist import PublicSuffixList
 
 from aggregator.errors import StoppedError
 
-_PSL = PublicSuffixList(only_icann=True)
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
+
+
+@lru_cache(maxsize=1)
+def _psl() -> PublicSuffixList:
+    """The list, read on first use: parsing it takes ~0.15 CPU s, which a poll of sources on
+    IP addresses alone (or a command that fetches nothing) need not pay."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList(only_icann=True)
 
 
 @lru_cache(maxsize=4096)
@@ -39,7 +48,7 @@ def registrable_domain(host: str) -> str:
         pass
     else:
         return host
-    return _PSL.privatesuffix(host) or host
+    return _psl().privatesuffix(host) or host
 
 
 def is_loopback(host: str) -> bool:

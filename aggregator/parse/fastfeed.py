@@ -76,7 +76,11 @@ rules are :mod:`aggregator.parse.fastfeed_names`', the shared parser, text and d
 
 from __future__ import annotations
 
+import io
 import re
+import xml.sax
+import xml.sax.handler
+import xml.sax.xmlreader
 from collections.abc import Mapping
 from typing import Any
 
@@ -107,6 +111,10 @@ from aggregator.parse.fastxml import (
     _urljoin,
 )
 
+#: feedparser's own declaration in front of a document's, which only whitespace preceded.
+_MISPLACED_DECLARATION = re.compile(
+    rb"(<\?xml version='1.0' encoding='utf-8'\?>\n)[ \t\r\n]*<\?xml[ \t\r\n][^>]*\?>"
+)
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")  # after the declaration, comments and PIs
 _BASE_ATTRIBUTE = re.compile(rb"""\sbase\s*=\s*["']""")
 _NAMESPACE_DECLARATION = re.compile(r"""xmlns(?::[\w.-]+)?\s*=\s*["']([^"']*)["']""")
@@ -136,6 +144,7 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     if base is None:
         raise Declined("a base feedparser may read differently")
     content = _decoded(content, lowered, url)
+    content, strict_error = _misplaced_declaration(content)
     if b"<!DOCTYPE" in content[:4096] or b"<!ENTITY" in content:
         raise Declined("a DOCTYPE")
     if not base and (b"xml:base" in content or _BASE_ATTRIBUTE.search(content)):
@@ -145,9 +154,10 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
         raise Declined("a DOCTYPE")
     reader = _Reader(base, max_entries)
     if root.tag == "rss":
-        if len(root) != 1:
+        children = [child for child in root if isinstance(child.tag, str)]  # not comments
+        if len(children) != 1:
             raise Declined("not one channel")
-        feed, entries = reader.rss(root[0])
+        feed, entries = reader.rss(children[0])
         version = _rss_version(content, root.get("version") or "")
     elif root.tag == f"{ATOM}feed":
         feed, entries = reader.atom(root)
@@ -159,7 +169,44 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
         raise Declined("neither RSS 2.0, Atom 1.0 nor RSS 1.0")
     if len(entries) > max_entries:
         raise Declined("more entries than feed.py keeps")
+    if strict_error is not None:
+        return {
+            "feed": feed, "entries": entries, "version": version, "bozo": True,
+            "bozo_exception": strict_error,
+        }  # fmt: skip
     return {"feed": feed, "entries": entries, "version": version, "bozo": False}
+
+
+def _misplaced_declaration(data: bytes) -> tuple[bytes, Exception | None]:
+    """``data`` (feedparser's UTF-8 text) without the document's own XML declaration when only
+    whitespace came before it, with the error feedparser's strict parser reports for it.
+
+    feedparser finds no declaration at the start of such a document, so it puts its own in front
+    and expat then fails on the document's one ("XML or text declaration not at start of
+    entity"); feedparser reads the document again with its loose parser and flags it as
+    ill-formed. This path reads it strictly instead, with the same error as feedparser's
+    ``bozo_exception``, so the feed's warning is the same. A deliberate difference: where the loose
+    parser misreads the rest (it doubles an upper-case ``<BR />`` inside CDATA), the strict
+    reading is the document's (tests/test_fastfeed.py lists the corpus file)."""
+    found = _MISPLACED_DECLARATION.match(data)
+    if found is None:
+        return data, None
+    return found.group(1) + data[found.end() :], _strict_error(data)
+
+
+def _strict_error(data: bytes) -> Exception:
+    """The exception feedparser's strict parser (expat through SAX, namespaces on) raises on
+    ``data``, or :class:`Declined` when it raises none."""
+    parser = xml.sax.make_parser([])
+    parser.setFeature(xml.sax.handler.feature_namespaces, 1)
+    parser.setFeature(xml.sax.handler.feature_external_ges, 0)
+    source = xml.sax.xmlreader.InputSource()
+    source.setByteStream(io.BytesIO(data))
+    try:
+        parser.parse(source)
+    except xml.sax.SAXParseException as error:
+        return error
+    raise Declined("a second XML declaration that expat accepts")
 
 
 def _decoded(content: bytes, headers: Mapping[str, str], url: str) -> bytes:
@@ -203,13 +250,31 @@ def _rss_version(content: bytes, attribute: str) -> str:
     return versions.get(attribute) or ("rss20" if attribute.startswith("2.") else "rss")
 
 
+def _root_start(content: bytes) -> int:
+    """Where the root element's start tag begins: after the XML declaration, processing
+    instructions and comments (a comment may itself hold ``<updated>``)."""
+    position = 0
+    while True:
+        found = _FIRST_ELEMENT.search(content, position)
+        if found is None:
+            raise Declined("no root element")
+        comment = content.find(b"<!--", position, found.start())
+        instruction = content.find(b"<?", position, found.start())
+        skipped = [at for at in (comment, instruction) if at >= 0]
+        if not skipped:
+            return found.start()
+        first = min(skipped)
+        closing = b"-->" if first == comment else b"?>"
+        end = content.find(closing, first + 2)
+        if end < 0:
+            raise Declined("no root element")
+        position = end + len(closing)
+
+
 def _sniffed_version(content: bytes) -> str:
     """The version feedparser's namespace tracking gives an Atom or RDF document: the first of
     the RSS 1.0 and Atom namespaces declared on the root element."""
-    found = _FIRST_ELEMENT.search(content)
-    if found is None:
-        raise Declined("no root element")
-    start = found.start()
+    start = _root_start(content)
     end = content.find(b">", start)
     tag = content[start:end].decode("utf-8")
     for uri in _NAMESPACE_DECLARATION.findall(tag):
@@ -221,6 +286,24 @@ def _sniffed_version(content: bytes) -> str:
         if lowered == "http://www.w3.org/2005/atom":
             return "atom10"
     raise Declined("no version on the root element")
+
+
+_TEXTINPUT_KNOWN = ("title", "description", "name", "link")
+
+
+def _plain_textinput(element: Any, namespace: str) -> None:
+    """Check a ``<textinput>`` (``<textInput>``) that feedparser keeps apart as the feed's
+    ``textinput``, which feed.py does not read: only its title, description, name and link, as
+    plain text. Any other child would end feedparser's text input mid-way (its ``intextinput``
+    is cleared by any other element) and send the rest to the feed itself: declined."""
+    _no_attributes(element, (f"{RDF}about",))
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue
+        if child.tag not in {namespace + name for name in _TEXTINPUT_KNOWN}:
+            raise Declined("an unusual textinput")
+        _no_attributes(child)
+        _raw_text(child)
 
 
 class _Reader(EntryReader):
@@ -269,6 +352,8 @@ class _Reader(EntryReader):
         elif name == "itunes_summary":
             _raw_text(child)
             self.feed_summary = True
+        elif name == "textinput":
+            _plain_textinput(child, "")
         elif not _inert(child, in_feed=True):
             raise Declined(f"an unusual channel element {child.tag}")
 
@@ -328,8 +413,10 @@ class _Reader(EntryReader):
             if not isinstance(tag, str):
                 continue
             if tag not in _RSS1_CHANNEL_KNOWN:
-                if tag == f"{RSS1}image" and not len(child) or _inert(child, in_feed=True):
-                    continue  # image: a reference to the RDF's <image>
+                if tag in (f"{RSS1}image", f"{RSS1}textinput") and not len(child):
+                    continue  # a reference to the RDF's <image> or <textinput>
+                if _inert(child, in_feed=True):
+                    continue
                 raise Declined(f"an unusual channel element {tag}")
             if tag in seen:
                 raise Declined(f"several {tag}")
@@ -339,9 +426,20 @@ class _Reader(EntryReader):
             elif len(child):
                 raise Declined(f"markup inside {tag}")
         entries = []
+        after_channel = False
         for child in root:
             tag = child.tag
-            if not isinstance(tag, str) or child is channels[0]:
+            if child is channels[0]:
+                after_channel = True
+                continue
+            if not isinstance(tag, str):
+                continue
+            if tag in (f"{RSS1}image", f"{RSS1}textinput") and not after_channel:
+                # Its title would set feedparser's title depth, and the channel's own title,
+                # at the same depth, would then be dropped.
+                raise Declined(f"an RDF {tag} before the channel")
+            if tag == f"{RSS1}textinput":
+                _plain_textinput(child, RSS1)
                 continue
             if tag != f"{RSS1}item":
                 if tag == f"{RSS1}image" and all(

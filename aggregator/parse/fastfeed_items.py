@@ -42,12 +42,12 @@ from aggregator.parse.fastxml import (
     XML_BASE,
     Declined,
     _content_type,
-    _date,
     _fix,
     _no_attributes,
     _raw_text,
     _text,
     _urljoin,
+    read_date,
 )
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
@@ -62,6 +62,7 @@ class EntryReader:
         self.base = base
         self.max_entries = max_entries
         self.bases: dict[Any, str] = {}
+        self._rejoined: dict[str, str] = {}
         self.feed_summary = False  # an itunes:summary was read in the channel
         # feedparser's hasContent: set by content anywhere, cleared only at the end of an item.
         self.has_content = False
@@ -77,8 +78,15 @@ class EntryReader:
         if known is not None:
             return known
         parent = self.base_of(element.getparent())
-        own = element.get(XML_BASE, element.get("base")) or parent
-        if parent:
+        attribute = element.get(XML_BASE, element.get("base"))
+        own = attribute or parent
+        if parent and not attribute:
+            # The same join at every element without xml:base: once per distinct base.
+            base = self._rejoined.get(parent, "")
+            if not base:
+                base = feedparser.urls.make_safe_absolute_uri(parent, parent) or parent
+                self._rejoined[parent] = base
+        elif parent:
             base = feedparser.urls.make_safe_absolute_uri(parent, own) or parent
         elif own:
             raise Declined("xml:base without a document URL")
@@ -112,31 +120,30 @@ class EntryReader:
                 if name in _RSS_ITEM_BY_NAME:  # another spelling feedparser reads the same
                     tag = _RSS_ITEM_BY_NAME[name]
                 elif name in ("itunes_author", "itunes_summary", "itunes_keywords",
-                              "itunes_category"):  # fmt: skip
+                              "itunes_category") or name in _PODCAST_ITEM:  # fmt: skip
                     tag = name  # read below, as feedparser maps it
                 elif name == "source" and not len(child):
                     continue  # the item's source, which is not read
                 elif name in _MEDIA_TEXT_HOLDERS:
-                    media.extend(_media_texts(child))
-                    continue
+                    tag = "media"  # its titles and descriptions, read below in document order
                 elif name == "itunes_subtitle" or _inert(child, in_feed=False):
                     continue  # itunes:subtitle: the entry's subtitle, which is not read
                 else:
                     raise Declined(f"an unusual item element {tag}")
             children.append((tag, child))
             counts[tag] = counts.get(tag, 0) + 1
-        _at_most_one(counts, "title", "link", "guid", "description", "pubDate", f"{DC}date",
+        _at_most_one(counts, "link", "guid", "description", "pubDate", f"{DC}date",
                      f"{CONTENT}encoded", "comments", f"{WFW}commentRss", f"{SLASH}comments",
                      f"{THR}total")  # fmt: skip
         if counts.get("itunes_summary", 0) > 1:
             raise Declined("several itunes:summary")
-        has_content = self.has_content
+        summaries = _Summaries(raw, self.has_content)
         self.has_content = False  # as feedparser's _end_item leaves it
         link = guid_link = None
         for tag, child in children:
             if tag == "title":
                 _no_attributes(child)
-                raw["title"] = _text(child)
+                _title(raw, _text(child))
             elif tag == "link":
                 _no_attributes(child)
                 text = _raw_text(child)
@@ -175,31 +182,29 @@ class EntryReader:
                     _add_tag(raw["tags"], node.get("text"), "http://www.itunes.com/")
             elif tag == "pubDate":
                 _no_attributes(child)
-                raw["published_parsed"] = _date(child)
+                raw["published_parsed"] = _entry_date(child)
             elif tag == f"{DC}date":
                 _no_attributes(child)
-                raw["updated_parsed"] = _date(child)
+                raw["updated_parsed"] = _entry_date(child)
             elif tag in ("description", "itunes_summary"):
-                # feedparser's _start_description / _start_summary: a second summary of an item
-                # without content yet is its content.
                 _no_attributes(child)
-                text = _text(child)
-                if "summary" in raw and not has_content:
-                    has_content = True
-                    raw.setdefault("content", []).append({"value": text})
-                else:
-                    raw["summary"] = text
+                summaries.summary(_text(child), 1)
+            elif tag == "media":
+                for name, node in _media_texts(child):
+                    if name == "media_title":
+                        media.append((name, node))
+                    else:
+                        summaries.summary(_media_description(node), _depth_in(node, item))
             elif tag == f"{CONTENT}encoded":
                 _no_attributes(child)
-                has_content = True
-                text = _text(child)
-                raw.setdefault("content", []).append({"value": text})
-                raw.setdefault("summary", text)  # _end_content's copy to the summary
+                summaries.content(_text(child))
             elif tag in ("category", f"{DC}subject"):
                 _no_attributes(child, ("domain",) if tag == "category" else ())
                 _add_category(raw["tags"], None, child.get("domain"), None, _text(child))
             elif tag == "enclosure":
                 self.enclosure(raw, child)
+            elif tag in _PODCAST_ITEM:
+                _podcast_tag(raw, tag, child)
             elif tag == "comments":
                 _no_attributes(child)
                 raw["comments"] = self.optional_url(_raw_text(child), child)
@@ -215,8 +220,7 @@ class EntryReader:
                     raw["thr_total"] = _text(child)
             elif len(child):  # wfw:comment, WordPress's post-id: text feedparser keeps aside
                 raise Declined(f"markup inside {tag}")
-        _media_fields(raw, media, counts.get("description", 0) + counts.get("itunes_summary", 0)
-                      + counts.get(f"{CONTENT}encoded", 0))  # fmt: skip
+        _media_titles(raw, media)
         self.finish(raw, link, guid_link)
         return raw
 
@@ -261,7 +265,7 @@ class EntryReader:
                 raise Declined(f"an unusual item element {child.tag}")
             children.append(child)
             counts[child.tag] = counts.get(child.tag, 0) + 1
-        _at_most_one(counts, *(_RSS1_ITEM_KNOWN - {f"{DC}subject"}))
+        _at_most_one(counts, *(_RSS1_ITEM_KNOWN - {f"{DC}subject", f"{RSS1}title", f"{DC}title"}))
         about = item.get(f"{RDF}about")
         if about:
             raw["id"] = about
@@ -269,8 +273,8 @@ class EntryReader:
         for child in children:
             tag = child.tag
             _no_attributes(child)
-            if tag == f"{RSS1}title":
-                raw["title"] = _text(child)
+            if tag in (f"{RSS1}title", f"{DC}title"):
+                _title(raw, _text(child))
             elif tag == f"{RSS1}link":
                 text = _raw_text(child)
                 if not text:
@@ -282,7 +286,7 @@ class EntryReader:
             elif tag == f"{DC}creator":
                 raw["author"] = _text(child)
             elif tag == f"{DC}date":
-                raw["updated_parsed"] = _date(child)
+                raw["updated_parsed"] = _entry_date(child)
             elif tag == f"{DC}subject":
                 _add_category(raw["tags"], None, None, None, _text(child))
             elif tag == f"{CONTENT}encoded":
@@ -341,12 +345,14 @@ class EntryReader:
         counts: dict[str, int] = {}
         children = []
         media: list[tuple[str, Any]] = []
+        holders: set[Any] = set()  # Media RSS elements holding titles or descriptions
         for child in entry:
             if not isinstance(child.tag, str):
                 continue
             if child.tag not in _ATOM_ENTRY_KNOWN:
                 if _feedparser_name(child) in _MEDIA_TEXT_HOLDERS:
-                    media.extend(_media_texts(child))
+                    holders.add(child)
+                    children.append(child)  # read below, in document order
                     continue
                 if _inert(child, in_feed=False):
                     continue
@@ -356,9 +362,17 @@ class EntryReader:
         _at_most_one(counts, *(_ATOM_ENTRY_KNOWN - {f"{ATOM}link", f"{ATOM}category",
                                                     f"{MEDIA}thumbnail"}))  # fmt: skip
         ident = None
+        summaries = _Summaries(raw, self.has_content)
+        self.has_content = False  # as feedparser's _end_entry leaves it
         for child in children:
             tag = child.tag
-            if tag == f"{ATOM}id":
+            if child in holders:
+                for name, node in _media_texts(child):
+                    if name == "media_title":
+                        media.append((name, node))
+                    else:
+                        summaries.summary(_media_description(node), _depth_in(node, entry))
+            elif tag == f"{ATOM}id":
                 ident = raw["id"] = self.atom_id(child)
                 raw["guidislink"] = "link" not in raw
             elif tag == f"{ATOM}title":
@@ -367,16 +381,16 @@ class EntryReader:
                 self.atom_link(raw, child)
             elif tag == f"{ATOM}published":
                 _no_attributes(child)
-                raw["published_parsed"] = _date(child)
+                raw["published_parsed"] = _entry_date(child)
             elif tag == f"{ATOM}updated":
                 _no_attributes(child)
-                raw["updated_parsed"] = _date(child)
+                raw["updated_parsed"] = _entry_date(child)
             elif tag == f"{ATOM}author":
                 raw["author"] = _atom_author(child)
             elif tag == f"{ATOM}content":
-                raw["content"] = [{"value": _atom_text(child)}]
+                summaries.content(_atom_text(child))
             elif tag == f"{ATOM}summary":
-                raw["summary"] = _atom_text(child)
+                summaries.summary(_atom_text(child), 1)
             elif tag == f"{ATOM}category":
                 _no_attributes(child, ("term", "scheme", "label"))
                 _add_category(
@@ -391,9 +405,88 @@ class EntryReader:
                 raise Declined("an unusual thumbnail")
         if "link" not in raw and ident is not None:
             raw["link"] = ident
-        _media_fields(raw, media, counts.get(f"{ATOM}summary", 0) + counts.get(f"{ATOM}content", 0))
+        _media_titles(raw, media)
         self.finish(raw, raw.pop("link", None), None)
         return raw
+
+
+#: An episode's iTunes tags that feed.py carries to the outputs (``parse._podcast_tags``).
+_PODCAST_ITEM = ("itunes_duration", "itunes_episode", "itunes_explicit", "itunes_image")
+
+
+def _podcast_tag(raw: dict[str, Any], name: str, element: Any) -> None:
+    """An item's ``itunes:duration``, ``itunes:episode``, ``itunes:explicit`` or ``itunes:image``
+    as feedparser stores it (the last one wins, as at one depth in feedparser)."""
+    if name == "itunes_image":  # _start_itunes_image: the href, else the url, as written
+        _no_attributes(element, ("href", "url"))
+        if len(element):
+            raise Declined("markup inside itunes:image")
+        href = element.get("href") or element.get("url")
+        if href:
+            raw["image"] = {"href": href}
+        return
+    # Without a handler (duration, episode) or with only an end handler (explicit), an element
+    # with attributes is stored as a dict of them: not this path's shape.
+    _no_attributes(element)
+    if name == "itunes_explicit":
+        # _end_itunes_explicit pops the text unstripped: only "yes" and "clean" mean something.
+        if len(element):
+            raise Declined("markup inside itunes:explicit")
+        value = element.text or ""
+        raw[name] = True if value == "yes" else False if value == "clean" else None
+    else:
+        raw[name] = _text(element)
+
+
+class _Summaries:
+    """feedparser's reading of an entry's summaries and contents, in document order.
+
+    ``<description>``, ``itunes:summary`` and ``media:description`` all start as feedparser's
+    ``_start_description`` / ``_start_summary``: while the entry has a summary but no content
+    yet (``hasContent``), the next one is its content instead; otherwise it is the summary,
+    stored only when it is no deeper than the summary stored before (feedparser's property
+    depth). ``content:encoded`` is content, and the summary when there is none yet
+    (``_end_content``'s copy, which records no depth)."""
+
+    def __init__(self, raw: dict[str, Any], has_content: bool) -> None:
+        self.raw = raw
+        self.has_content = has_content
+        self.depth: int | None = None
+
+    def summary(self, text: str, depth: int) -> None:
+        """A summary-like element's text, ``depth`` levels below the entry."""
+        if "summary" in self.raw and not self.has_content:
+            self.content(text)
+        elif self.depth is None or depth <= self.depth:
+            self.depth = depth
+            self.raw["summary"] = text
+
+    def content(self, text: str) -> None:
+        self.has_content = True
+        self.raw.setdefault("content", []).append({"value": text})
+        self.raw.setdefault("summary", text)
+
+
+def _depth_in(node: Any, top: Any) -> int:
+    """How many levels ``node`` is below ``top`` (1 for a child)."""
+    depth = 0
+    while node is not None and node is not top:
+        node = node.getparent()
+        depth += 1
+    return depth
+
+
+#: ``type`` values of a media:description that feedparser reads as plain or HTML text (another
+#: type may make it try base64, or read it as XHTML).
+_MEDIA_TEXT_TYPES = {None, "plain", "text", "html", "text/plain", "text/html"}
+
+
+def _media_description(node: Any) -> str:
+    _no_attributes(node, ("type",))
+    kind = node.get("type")
+    if (kind.lower() if kind else None) not in _MEDIA_TEXT_TYPES:
+        raise Declined("an unusual media:description type")
+    return _text(node)
 
 
 def _media_texts(element: Any) -> list[tuple[str, Any]]:
@@ -414,20 +507,34 @@ def _media_texts(element: Any) -> list[tuple[str, Any]]:
     return found
 
 
-def _media_fields(raw: dict[str, Any], media: list[tuple[str, Any]], summaries: int) -> None:
-    """What feedparser makes of an entry's ``media:title`` and ``media:description``: a title
-    of the entry's own (non-empty) always wins over a ``media:title`` (feedparser's title depth);
-    a lone ``media:description`` of an entry without summary or content is its summary (beside
-    them, feedparser's order and depth rules decide: declined)."""
-    titles = [node for name, node in media if name == "media_title"]
-    descriptions = [node for name, node in media if name == "media_description"]
+def _media_titles(raw: dict[str, Any], titles: list[tuple[str, Any]]) -> None:
+    """An entry's ``media:title`` elements: a title of the entry's own (non-empty) always wins
+    over them (feedparser's title depth); without one, which wins depends on feedparser's order
+    and depth rules: declined. (Descriptions are read in document order, :class:`_Summaries`.)"""
     if titles and not raw.get("title"):
         raise Declined("a media:title without a title")
-    if descriptions:
-        if len(descriptions) > 1 or summaries:
-            raise Declined("a media:description beside a summary")
-        _no_attributes(descriptions[0], ("type",))
-        raw["summary"] = _text(descriptions[0])
+
+
+def _title(raw: dict[str, Any], text: str) -> None:
+    """An entry's ``<title>`` or ``<dc:title>`` (feedparser reads both as its title): the
+    first that is not empty wins, since feedparser's ``_end_title`` then sets its title depth
+    and a later title at that depth is no longer stored; empty ones before it are."""
+    if not raw.get("title"):
+        raw["title"] = text
+
+
+def _entry_date(element: Any) -> tuple[int, ...] | None:
+    """An entry's date as feedparser saves it: its time tuple, or ``None`` when the text is
+    empty or no date handler of feedparser's reads it ('Seg, 24 Set 2018', 'Friday, January 29,
+    2021 04:42 PM'): feedparser then stores ``None`` as the parsed date, which feed.py reads as
+    no date."""
+    text = _text(element)
+    if not text:
+        return None
+    try:
+        return read_date(text)
+    except Declined:
+        return None
 
 
 def _at_most_one(counts: Mapping[str, int], *tags: str) -> None:

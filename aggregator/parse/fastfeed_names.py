@@ -44,7 +44,7 @@ _RSS_ITEM_KNOWN = {
 #: spelling (``pubdate``, ``wfw:commentRSS``, a ``dc`` namespace without its final slash) or
 #: the Atom date elements, which feedparser reads as ``pubDate`` and ``dc:date``.
 _RSS_ITEM_BY_NAME = {
-    "title": "title", "link": "link", "guid": "guid", "description": "description",
+    "title": "title", "dc_title": "title", "link": "link", "guid": "guid", "description": "description",
     "pubdate": "pubDate", "published": "pubDate", "author": "author", "category": "category",
     "comments": "comments", "enclosure": "enclosure", "dc_creator": f"{DC}creator",
     "dc_date": f"{DC}date", "updated": f"{DC}date", "dc_subject": f"{DC}subject",
@@ -57,7 +57,7 @@ _RSS1_CHANNEL_KNOWN = {
     f"{SY}updateFrequency", f"{SY}updateBase",
 }  # fmt: skip
 _RSS1_ITEM_KNOWN = {
-    f"{RSS1}title", f"{RSS1}link", f"{RSS1}description", f"{DC}creator", f"{DC}date",
+    f"{RSS1}title", f"{DC}title", f"{RSS1}link", f"{RSS1}description", f"{DC}creator", f"{DC}date",
     f"{DC}subject", f"{CONTENT}encoded", f"{WFW}commentRss", f"{SLASH}comments",
 }  # fmt: skip
 _ATOM_FEED_KNOWN = {
@@ -107,7 +107,7 @@ _INERT_HANDLED |= {
 #: language, rights, publisher, dates or image, none of which feed.py reads for a feed.
 _INERT_IN_FEED = _INERT_HANDLED | {
     # An episode's image and rating, read in entries (parse._podcast_tags): inert in the feed.
-    "itunes_image", "itunes_explicit", "itunes_link",
+    "itunes_image", "itunes_explicit", "itunes_link", "itunes_duration", "itunes_episode",
     "itunes_author", "itunes_category", "itunes_keywords", "media_category", "media_keywords",
     "dc_language", "dc_publisher", "dc_rights", "dc_creator", "dc_author", "dc_date",
     "dc_contributor", "dc_subject", "dcterms_created", "dcterms_issued", "dcterms_modified",

@@ -23,6 +23,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -393,8 +394,13 @@ def _legacy_key(guid: str | None, document_url: str) -> str | None:
     left alone, and is then the key itself)."""
     if not guid or not document_url.startswith(("http://", "https://")):
         return None
-    base = feedparser.urls._urljoin(document_url, document_url) or document_url
-    return _key_text(feedparser.urls._urljoin(base, guid))
+    return _key_text(feedparser.urls._urljoin(_rejoined(document_url), guid))
+
+
+@lru_cache(maxsize=64)
+def _rejoined(document_url: str) -> str:
+    """The document's URL joined to itself, as feedparser makes its base (once per document)."""
+    return feedparser.urls._urljoin(document_url, document_url) or document_url
 
 
 def _present(value: Any) -> str | None:

@@ -28,25 +28,25 @@ those of :mod:`aggregator.parse.feed`, :mod:`aggregator.parse.comment_feed`,
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import queue
 import resource
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+import types
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aggregator.comments import pages
 from aggregator.comments.selectors import PageSelectors
 from aggregator.errors import AggregatorError, ParseError
 from aggregator.fetch.decoding import format_size
 from aggregator.models import CommentData, CommentFeedData, FeedData, RewriteChange, RewriteRule
-from aggregator.parse import comment_feed, links
-from aggregator.parse import feed as parse
 
 if TYPE_CHECKING:
     from aggregator.comments.detect import Detection
@@ -154,12 +154,12 @@ class InProcessParser:
     def parse_comments(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
     ) -> tuple[CommentData, ...]:
-        return comment_feed.parse_comments(content, headers, url, now=now)
+        return _parse_comments(content, headers, url, now)
 
     def parse_comment_feed(
         self, content: bytes, headers: Mapping[str, str], url: str, *, now: datetime
     ) -> CommentFeedData:
-        return comment_feed.parse_comment_feed(content, headers, url, now=now)
+        return _parse_comment_feed(content, headers, url, now)
 
     def extract_comments(
         self,
@@ -169,7 +169,7 @@ class InProcessParser:
         timezone: str | None,
         now: datetime | None = None,
     ) -> list[CommentData]:
-        return pages.extract_comments(html, page_url, selectors, timezone=timezone, now=now)
+        return _extract_comments(html, page_url, selectors, timezone, now)
 
     def read_page(
         self,
@@ -182,7 +182,7 @@ class InProcessParser:
         return _read_page(html, page_url, selectors, timezone, now)
 
     def alternate_feeds(self, html: bytes, page_url: str) -> list[str]:
-        return links.alternate_feeds(html, page_url)
+        return _alternate_feeds(html, page_url)
 
     def extract_article(self, html: bytes, page_url: str) -> str | None:
         return _extract_article(html, page_url)
@@ -229,6 +229,7 @@ class SandboxParser:
                 )
             ]
         )
+        _opened(self)
 
     def parse_feed(
         self,
@@ -318,6 +319,7 @@ class SandboxParser:
         self._small.close()
         self._large.close()
         self._extract.close()
+        _closed(self)
 
     def __enter__(self) -> SandboxParser:
         return self
@@ -336,6 +338,68 @@ def default_workers() -> int:
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 2
     return max(2, min(4, cores))
+
+
+#: Modules the fork server loads once, so that each worker forked from it starts parsing at
+#: once instead of importing feedparser, lxml, nh3 and selectolax again (~0.3 CPU s a worker).
+PRELOAD = [
+    "aggregator.parse.sandbox",
+    "aggregator.parse.feed",
+    "aggregator.parse.comment_feed",
+    "aggregator.parse.links",
+    "aggregator.parse.rewrite",
+    "aggregator.comments.pages",
+    "aggregator.comments.detect",
+    "xml.sax.expatreader",
+]
+_open_parsers: set[int] = set()
+_open_lock = threading.Lock()
+_main_lock = threading.Lock()
+
+
+def _context() -> Any:
+    """Workers are forked from a fork server: forking the daemon itself, which has live
+    threads, is unsafe; a fresh interpreter for each ("spawn") re-imports every parse module.
+    The fork server is a fresh single-threaded interpreter that imports them once (:data:`PRELOAD`)
+    and forks each worker from that state."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+@contextmanager
+def _without_main() -> Iterator[None]:
+    """Start a worker without the main module. multiprocessing has each new process run the
+    parent's main script again (as ``__mp_main__``) unless it is a package's ``__main__``: for the
+    ``aggregator`` console script that is the whole command line (click, the config models,
+    aiohttp), about 0.3 CPU s a worker, and the workers need nothing from it (their functions
+    are this module's). So ``__main__`` is a bare module while a worker starts."""
+    with _main_lock:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
+
+
+def _opened(parser: object) -> None:
+    with _open_lock:
+        _open_parsers.add(id(parser))
+
+
+def _closed(parser: object) -> None:
+    """Forget ``parser``; when it was the last open one, stop the fork server (and wait for it,
+    so that its CPU time and its workers' are counted in this process's children)."""
+    with _open_lock:
+        _open_parsers.discard(id(parser))
+        if _open_parsers:
+            return
+        server = multiprocessing.forkserver._forkserver
+        stop = getattr(server, "_stop", None)  # private: there is no public way to stop it
+        if stop is not None:
+            stop()
 
 
 class _Pool:
@@ -383,8 +447,7 @@ class _Lane:
             self._stop()
 
     def _start(self) -> Connection:
-        # A fresh interpreter ("spawn"): forking a daemon with live threads is unsafe.
-        context = multiprocessing.get_context("spawn")
+        context = _context()
         ours, theirs = context.Pipe()
         process = context.Process(
             target=_worker_main,
@@ -392,7 +455,8 @@ class _Lane:
             name="aggregator-parse",
         )
         process.daemon = True
-        process.start()
+        with _without_main():
+            process.start()
         theirs.close()
         self._process, self._conn = process, ours
         # The time limit is the parse's: a fresh interpreter's start and imports (seconds on a
@@ -481,13 +545,16 @@ def _worker_main(conn: Connection, limit: int, preload: str | None = None) -> No
 def _start_worker(limit: int, preload: str | None = None) -> None:
     """Load everything a parse needs, then cap the address space.
 
-    This module's imports already loaded feedparser, nh3 and selectolax; expat is loaded by
-    feedparser only at its first parse, and a C extension that cannot be mapped under the cap
-    would fail every parse with a misleading "no parsers found". ``preload`` names a module
-    the worker's jobs need too (the extraction lane's trafilatura).
+    The fork server has loaded them already (:data:`PRELOAD`: feedparser, lxml, nh3,
+    selectolax; expat, which feedparser loads only at its first parse), so this costs nothing
+    then; but a C extension that cannot be mapped under the cap would fail every parse with a
+    misleading "no parsers found", so they are loaded here whatever the server did. ``preload``
+    names a module the worker's jobs need too (the extraction lane's trafilatura).
     """
     import importlib
-    import xml.sax.expatreader  # noqa: F401
+
+    for name in PRELOAD:
+        importlib.import_module(name)
 
     if preload is not None:
         importlib.import_module(preload)
@@ -500,13 +567,17 @@ def _start_worker(limit: int, preload: str | None = None) -> None:
 
 
 # Module-level so that the worker process can import them by name.
+# The parse modules are imported where they are used: the daemon and ``aggregator poll`` only
+# send documents to workers, which have them preloaded (:data:`PRELOAD`).
 def _parse_feed(
     content: bytes,
-    headers: dict[str, str],
+    headers: Mapping[str, str],
     url: str,
     now: datetime,
     rules: tuple[RewriteRule, ...] = (),
 ) -> FeedData:
+    from aggregator.parse import feed as parse
+
     feed = parse.parse_feed(content, headers, url, now=now, rewrite=rules)
     # What the rules changed is for preview --explain; a poll need not carry it back.
     return replace(feed, rewrite_changes=()) if feed.rewrite_changes else feed
@@ -514,23 +585,29 @@ def _parse_feed(
 
 def _explain_rewrite(
     content: bytes,
-    headers: dict[str, str],
+    headers: Mapping[str, str],
     url: str,
     now: datetime,
     rules: tuple[RewriteRule, ...],
 ) -> tuple[RewriteChange, ...]:
+    from aggregator.parse import feed as parse
+
     return parse.parse_feed(content, headers, url, now=now, rewrite=rules).rewrite_changes
 
 
 def _parse_comments(
-    content: bytes, headers: dict[str, str], url: str, now: datetime
+    content: bytes, headers: Mapping[str, str], url: str, now: datetime
 ) -> tuple[CommentData, ...]:
+    from aggregator.parse import comment_feed
+
     return comment_feed.parse_comments(content, headers, url, now=now)
 
 
 def _parse_comment_feed(
-    content: bytes, headers: dict[str, str], url: str, now: datetime
+    content: bytes, headers: Mapping[str, str], url: str, now: datetime
 ) -> CommentFeedData:
+    from aggregator.parse import comment_feed
+
     return comment_feed.parse_comment_feed(content, headers, url, now=now)
 
 
@@ -541,6 +618,8 @@ def _extract_comments(
     timezone: str | None,
     now: datetime | None = None,
 ) -> list[CommentData]:
+    from aggregator.comments import pages
+
     return pages.extract_comments(html, page_url, selectors, timezone=timezone, now=now)
 
 
@@ -559,6 +638,8 @@ def _read_page(
 
 
 def _alternate_feeds(html: bytes, page_url: str) -> list[str]:
+    from aggregator.parse import links
+
     return links.alternate_feeds(html, page_url)
 
 

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aggregator.comments.follower import CommentFollower
 from aggregator.config.schema import AppConfig
@@ -50,8 +51,10 @@ from aggregator.schedule.base import SchedulePolicy
 from aggregator.schedule.decide import Cadence, PollOutcome, PollPlan
 from aggregator.schedule.policy import schedule_policy, skip_reason, stored_hints
 from aggregator.select.rules import RuleBook, Screened, is_empty, screen_new_entries
-from aggregator.serve.metrics import Metrics
 from aggregator.storage import Storage
+
+if TYPE_CHECKING:
+    from aggregator.serve.metrics import Metrics  # the daemon's; a poll by hand has none
 
 log = logging.getLogger(__name__)
 

@@ -218,3 +218,12 @@ class Storage(
             return self.db.execute(sql, params)
         except sqlite3.Error as error:
             raise StorageError(f"{self.path}: {error}") from error
+
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """``sql`` once per row of ``rows``, in order (nothing when there are none)."""
+        if not rows:
+            return
+        try:
+            self.db.conn.executemany(sql, rows)
+        except sqlite3.Error as error:
+            raise StorageError(f"{self.path}: {error}") from error

@@ -34,6 +34,9 @@ class EntryQueries:
     def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         raise NotImplementedError  # provided by Storage
 
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError  # provided by Storage
+
     def store_entries(
         self, source: SourceState, entries: Sequence[EntryData], now: datetime
     ) -> StoreResult:
@@ -53,19 +56,38 @@ class EntryQueries:
         stamp = plan.stamp
         for row_id, key in plan.renames:
             self._execute("UPDATE entries SET key = ? WHERE id = ?", (key, row_id))
+        # Consecutive inserts of the same columns go in one executemany, in the plan's order
+        # (new rows are inserted last item first, see plan.plan_entries).
+        batch_sql = ""
+        batch: list[tuple[Any, ...]] = []
         for write in plan.writes:
             entry = write.entry
             values = _entry_values(entry)
             if isinstance(write, EntryInsert):
-                self._execute(
+                sql = (
                     "INSERT INTO entries (source_id, key, public_id, first_seen_at, sort_at, changed_at, "
                     + ", ".join(values)
                     + ") VALUES (?, ?, ?, ?, ?, ?, "
                     + ", ".join("?" for _ in values)
-                    + ")",
-                    (source.id, entry.key, write.public_id, stamp, write.sort_at, stamp, *values.values()),
+                    + ")"
+                )
+                if sql != batch_sql:
+                    self._execute_many(batch_sql, batch)
+                    batch_sql, batch = sql, []
+                batch.append(
+                    (
+                        source.id,
+                        entry.key,
+                        write.public_id,
+                        stamp,
+                        write.sort_at,
+                        stamp,
+                        *values.values(),
+                    )
                 )
                 continue
+            self._execute_many(batch_sql, batch)
+            batch_sql, batch = "", []
             if write.changed:
                 assignments = ", ".join(f"{key} = ?" for key in values)
                 self._execute(
@@ -91,6 +113,7 @@ class EntryQueries:
                     "WHERE id = ?",
                     (write.row_id,),
                 )
+        self._execute_many(batch_sql, batch)
         return StoreResult(
             new=plan.new, updated=plan.updated, unchanged=plan.unchanged, moved_threads=plan.moved
         )
@@ -149,4 +172,3 @@ class EntryQueries:
         if table not in ("sources", "entries", "comments"):
             raise ValueError(table)
         return int(self._rows(f"SELECT count(*) AS n FROM {table}")[0]["n"])
-
