@@ -9,6 +9,7 @@ and the host's budget). Reading only: nothing here decides which thread is meant
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -25,6 +26,19 @@ if TYPE_CHECKING:
 # page is named in its discussion's or issue's title.
 URL_MAPPINGS = frozenset({"pathname", "url"})
 PAGE_MAPPINGS = frozenset({"title", "og:title", "specific", "number", "issue-number"})
+
+
+def check_repo_options(
+    name: str, options: Mapping[str, str], mappings: frozenset[str] | set[str]
+) -> None:
+    """Raise ``ValueError`` for a ``repo`` not written ``owner/name`` or a ``mapping`` not in
+    ``mappings`` (the settings giscus and utterances share)."""
+    owner, _, repo = options.get("repo", "").partition("/")
+    if not owner or not repo or "/" in repo:
+        raise ValueError(f"{name}: repo must be written owner/name")
+    mapping = options.get("mapping", "pathname")
+    if mapping not in mappings:
+        raise ValueError(f"{name}: mapping {mapping!r} is not one of {', '.join(sorted(mappings))}")
 
 
 def read_page(provider: Provider, entry: ThreadState) -> Any:

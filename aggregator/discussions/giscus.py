@@ -31,7 +31,7 @@ from aggregator.discussions.base import (
     from_iso,
     make_comment,
 )
-from aggregator.discussions.embeds import URL_MAPPINGS, page_term
+from aggregator.discussions.embeds import URL_MAPPINGS, check_repo_options, page_term
 from aggregator.errors import FetchError, ParseError, RateLimitedError
 from aggregator.models import CommentData, ThreadState
 from aggregator.parse.sanitize import clean_html, clean_url, plain_text
@@ -109,14 +109,7 @@ class Giscus(Provider):
     def check_options(cls, options: Mapping[str, str]) -> None:
         """Raise ``ValueError`` for a ``repo`` not written ``owner/name`` or an unknown
         ``mapping``."""
-        owner, _, name = options.get("repo", "").partition("/")
-        if not owner or not name or "/" in name:
-            raise ValueError(f"{cls.name}: repo must be written owner/name")
-        mapping = options.get("mapping", "pathname")
-        if mapping not in MAPPINGS:
-            raise ValueError(
-                f"{cls.name}: mapping {mapping!r} is not one of {', '.join(sorted(MAPPINGS))}"
-            )
+        check_repo_options(cls.name, options, MAPPINGS)
 
     def _query(self, query: str, variables: dict[str, object]) -> dict[str, Any]:
         token = self.settings.secret("token") or ""
