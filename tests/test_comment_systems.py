@@ -12,6 +12,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from discussion_helpers import keys_with, poll_and_publish, stored_comments
 from pytest_httpserver import HTTPServer
 from selfhostedsim import (
     SelfHostedSim,
@@ -27,8 +28,6 @@ from aggregator.discussions import discourse, isso
 from aggregator.errors import ConfigError
 from aggregator.parse.sandbox import InProcessParser
 from aggregator.poll.poller import Poller
-from aggregator.publish.publisher import Publisher
-from aggregator.storage import Storage
 
 KEY = "sekrit-discourse-key-456"
 T0 = 1_700_000_000.25
@@ -236,27 +235,15 @@ outputs:
 
 def _poll(path: Path, poller: Poller | None = None) -> list:
     """Poll every source (feeds parsed in this process: the sandbox is not under test here)."""
-    config = load_config(path)
     if poller is not None:
-        return poller.poll_many(config.sources)
-    with Poller(config, manual=True, parser=InProcessParser()) as fresh:
-        results = fresh.poll_many(config.sources)
-        with Storage(config.database) as storage:
-            Publisher(config, storage).publish()
-    return results
+        return poller.poll_many(load_config(path).sources)
+    return poll_and_publish(path, InProcessParser())
 
 
-def _rows(path: Path) -> list[sqlite3.Row]:
-    db = sqlite3.connect(load_config(path).database)
-    db.row_factory = sqlite3.Row
-    return db.execute(
-        "SELECT c.*, e.link AS entry_link, e.public_id AS entry_public_id FROM comments c "
-        "JOIN entries e ON e.id = c.entry_id ORDER BY c.id"
-    ).fetchall()
+_rows = stored_comments
 
 
-def _keys(rows: list[sqlite3.Row], prefix: str) -> list[str]:
-    return [row["key"] for row in rows if row["key"].startswith(prefix)]
+_keys = keys_with
 
 
 def test_each_system_stored_once_in_thread_order_and_republished(

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 from pathlib import Path
 
 import feedparser
 import pytest
 from apisim import ApiSim, disqus_post, hn_comment, reddit_comment
 from click.testing import CliRunner
+from discussion_helpers import poll_and_publish, stored_comments
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -20,7 +20,6 @@ from aggregator.cli import main
 from aggregator.config.loading import load_config
 from aggregator.errors import ConfigError
 from aggregator.poll.poller import Poller
-from aggregator.publish.publisher import Publisher
 from aggregator.storage import Storage
 
 KEY = "sekrit-disqus-key-123"
@@ -203,22 +202,10 @@ outputs:
     return path
 
 
-def _poll(path: Path) -> list:
-    config = load_config(path)
-    with Poller(config, manual=True) as poller:
-        results = poller.poll_many(config.sources)
-        with Storage(config.database) as storage:
-            Publisher(config, storage).publish()
-    return results
+_poll = poll_and_publish
 
 
-def _comments(path: Path) -> list[sqlite3.Row]:
-    db = sqlite3.connect(load_config(path).database)
-    db.row_factory = sqlite3.Row
-    return db.execute(
-        "SELECT c.*, e.link AS entry_link FROM comments c JOIN entries e ON e.id = c.entry_id "
-        "ORDER BY c.id"
-    ).fetchall()
+_comments = stored_comments
 
 
 def test_blog_discussed_on_hn_and_reddit_and_a_disqus_blog(

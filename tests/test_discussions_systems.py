@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 import time
 from pathlib import Path
 
 import feedparser
 import pytest
 from apisim_systems import SystemsSim, gh_comment, issue_comment, mention, status
+from discussion_helpers import keys_with, stored_comments
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -258,17 +258,10 @@ outputs:
     return path
 
 
-def _comments(path: Path) -> list[sqlite3.Row]:
-    db = sqlite3.connect(load_config(path).database)
-    db.row_factory = sqlite3.Row
-    return db.execute(
-        "SELECT c.*, e.link AS entry_link FROM comments c JOIN entries e ON e.id = c.entry_id "
-        "ORDER BY c.id"
-    ).fetchall()
+_comments = stored_comments
 
 
-def _keys(rows: list[sqlite3.Row], prefix: str) -> list[str]:
-    return [r["key"] for r in rows if r["key"].startswith(prefix)]
+_keys = keys_with
 
 
 def test_four_providers_polled_stored_in_thread_order_and_republished(
