@@ -1,4 +1,4 @@
-"""The sandbox's fork server (aggregator.parse.sandbox): stopped when the last parser closes.
+"""The sandbox's fork server (aggregator.parse.workers): stopped when the last parser closes.
 
 In a module of its own: the other sandbox tests keep a parser open for their whole module, and
 the server stops only when none is.
@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 import pytest
 from hostile_server import good_feed
 
-from aggregator.parse import sandbox
+from aggregator.parse import workers
 from aggregator.parse.sandbox import SandboxParser
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
 def test_the_fork_server_stops_with_the_last_parser() -> None:
-    if sandbox._open_parsers:
+    if workers._open_parsers:
         pytest.skip("another parser of this process is open")
     server = multiprocessing.forkserver._forkserver
     with SandboxParser(small_workers=1) as first, SandboxParser(small_workers=1) as second:
