@@ -114,6 +114,10 @@ class FeedData:
     self_url: str | None = None
 
 
+#: How a subscription's ``last_error`` starts when the hub denied it (``status`` says "denied").
+WEBSUB_DENIED = "the hub denied it"
+
+
 @dataclass(frozen=True)
 class Subscription:
     """A WebSub subscription of one source, as stored (table ``websub_subscriptions``).

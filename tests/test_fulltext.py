@@ -18,10 +18,13 @@ from typing import Any
 import feedparser
 import httpx
 import pytest
+from click.testing import CliRunner
 from conftest import FeedServer, make_config_file
 from corpora import REALWORLD, corpus
+from lxml import html
 from support import serve
 
+from aggregator.cli import main
 from aggregator.config.loading import load_config
 from aggregator.errors import BlockedAddressError, ConfigError, FetchError, ParseError
 from aggregator.fulltext.decide import (
@@ -392,6 +395,7 @@ def test_failed_pages_warn_and_only_transient_ones_are_retried(
     assert all(line.startswith("blog: full text of http") for line in lines)
     assert any("/x/busy.html" in line and "tried again" in line for line in lines)
     assert any("localhost" in line and "/x/private.html" in line for line in lines)
+    _shown_to_the_operator(config, rows)
 
     # The next poll tries again only the page that failed transiently; now it answers.
     server.route("/x/busy.html", body=_page(LEMIRE), content_type="text/html")
@@ -402,6 +406,29 @@ def test_failed_pages_warn_and_only_transient_ones_are_retried(
     }
     assert counts == {"busy.html": 2, "gone.html": 1, "huge.html": 1}
     assert _rows(config)["Busy"]["status"] == "ok"
+
+
+def _shown_to_the_operator(config: Any, rows: dict[str, dict[str, Any]]) -> None:
+    """``aggregator status --json`` (through the CLI) and the status page (a real server) show
+    the source's full text: pages by outcome and the newest error."""
+    result = CliRunner().invoke(main, ["--config", str(config.config_path), "status", "--json"])
+    assert result.exit_code == 0, result.output
+    (blog,) = json.loads(result.output)
+    full = blog["full_text"]
+    assert {key: full[key] for key in ("ok", "retry", "failed", "skipped")} == {
+        "ok": 0,
+        "retry": 1,
+        "failed": 4,
+        "skipped": 0,
+    }
+    # The newest error of a page to retry or given up (one poll: any of them).
+    assert full["last_error"] in {row["error"] for row in rows.values()}
+    assert full["last_error_at"] == max(row["checked_at"] for row in rows.values())
+    note = f"full text: 1 retry, 4 failed; last error: {full['last_error']}"
+    assert note in blog["notes"]
+    with serve(create_app(config)) as base:
+        page = html.fromstring(httpx.get(f"{base}/status", timeout=10).text)
+    assert note in [div.text_content() for div in page.cssselect("tr.notes .note")]
 
 
 def test_a_hostile_page_is_cut_short_by_the_extraction_limits(

@@ -19,11 +19,11 @@ SCRIPT = textwrap.dedent(
 
     from hostile_server import good_feed
 
-    from aggregator.parse import sandbox
+    from aggregator.parse import workers
     from aggregator.parse.sandbox import SandboxParser
 
     NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-    assert not sandbox._open_parsers
+    assert not workers._open_parsers
     server = multiprocessing.forkserver._forkserver
     with SandboxParser(small_workers=1) as first, SandboxParser(small_workers=1) as second:
         first.parse_feed(good_feed(1), {}, "http://example.org/feed", now=NOW)

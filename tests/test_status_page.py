@@ -28,7 +28,7 @@ from aggregator.config.loading import load_config
 from aggregator.config.schema import AppConfig
 from aggregator.poll.poller import Poller
 from aggregator.serve.server import create_app
-from aggregator.serve.status import source_state, status_table
+from aggregator.serve.status import full_text_status, source_state, status_table, websub_status
 from aggregator.serve.status_page import (
     PAGE_SIZE,
     build_status_page,
@@ -142,6 +142,25 @@ def test_the_table_puts_failing_and_retired_first_and_fits_the_width():
         assert lines[1].split()[1] == "failing"
     wide = status_table(data, states, 200)
     assert "next poll" in wide[0] and "entries" in wide[0] and "why" in wide[0]
+
+
+def test_websub_states_as_status_shows_them():
+    sub = {"hub": "https://hub.example/", "mode": "subscribe", "error_count": 0}
+    later = "2024-06-01T00:00:00+00:00"
+    assert websub_status(None, NOW) is None
+    assert websub_status(sub, NOW)["state"] == "pending"
+    assert websub_status(sub | {"expires_at": later}, NOW)["state"] == "verified"
+    ended = websub_status(sub | {"expires_at": "2024-05-01T00:00:00+00:00"}, NOW)
+    assert ended["state"] == "expired"
+    failed = sub | {"error_count": 2, "last_error": "the hub answered HTTP 500"}
+    assert websub_status(failed, NOW)["state"] == "error"
+    # A renewal that failed while the lease still runs: the hub still pushes.
+    assert websub_status(failed | {"expires_at": later}, NOW)["state"] == "verified"
+    denied = sub | {"error_count": 1, "last_error": "the hub denied it: spam"}
+    assert websub_status(denied, NOW)["state"] == "denied"
+    assert websub_status(sub | {"mode": "unsubscribe"}, NOW)["state"] == "unsubscribing"
+    assert "secret" not in websub_status(sub | {"secret": "s3cr3t"}, NOW)
+    assert full_text_status(None, None) is None
 
 
 # -- a real database, a real server ------------------------------------------------------------
@@ -298,6 +317,19 @@ def _many_sources(config: AppConfig, count: int) -> None:
                 "INSERT INTO poll_log (source_id, polled_at, duration_ms, status) "
                 "SELECT id, '2024-05-19T10:00:00+00:00', 120, 200 FROM sources"
             )
+            # Every source subscribed by WebSub, and every entry's page read for its article.
+            db.execute(
+                "INSERT INTO websub_subscriptions (source_name, callback_id, hub, topic, secret, "
+                "created_at, requested_at, verified_at, expires_at) SELECT name, 'cb' || id, "
+                "'https://hub.example/', url, 'secret-' || id, '2024-05-01T00:00:00+00:00', "
+                "'2024-05-01T00:00:00+00:00', '2024-05-01T00:00:00+00:00', "
+                "'2024-06-01T00:00:00+00:00' FROM sources"
+            )
+            db.execute(
+                "INSERT INTO full_texts (entry_id, status, error, attempts, checked_at) "
+                "SELECT id, CASE WHEN id % 5 THEN 'ok' ELSE 'failed' END, "
+                "CASE WHEN id % 5 THEN NULL ELSE 'HTTP 404' END, 1, first_seen_at FROM entries"
+            )
 
 
 def test_a_page_of_10000_sources_costs_the_same_few_queries(write_config):
@@ -320,6 +352,11 @@ def test_a_page_of_10000_sources_costs_the_same_few_queries(write_config):
     assert {view.state for view in first.sources} == {"failing"}
     assert {view.state for view in last.sources} == {"ok"}
     assert first.totals == {"entries": 50_000, "comments": 50_000}
+    # The WebSub subscription and the full-text counts come with the page's rows: no query more.
+    item = first.sources[0].item
+    assert item["websub"]["state"] == "verified"
+    assert item["full_text"]["ok"] + item["full_text"]["failed"] == 5
+    assert item["full_text"]["last_error"] == "HTTP 404"
     assert 'rect class="entries"' in str(first.sources[0].activity_chart)
 
 

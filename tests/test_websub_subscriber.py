@@ -3,16 +3,21 @@ server (starlette under uvicorn), verifies, renews, pushes signed content and un
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from click.testing import CliRunner
 from conftest import make_config_file
 from support import free_port, serve
 from websub_hub import WebSubHub, atom_feed
 
+from aggregator.cli import main
 from aggregator.config.loading import load_config
 from aggregator.config.schema import AppConfig
 from aggregator.config.server import is_public_url
@@ -34,6 +39,7 @@ from aggregator.schedule.scheduler import PollScheduler
 from aggregator.secret import Secret
 from aggregator.serve.server import create_app
 from aggregator.storage import Storage
+from aggregator.storage.rows import format_time
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -498,3 +504,48 @@ def test_a_feed_that_stops_naming_its_hub_is_unsubscribed(setup: Setup) -> None:
         assert setup.sub("moved") is None
     finally:
         setup.hub.feeds["/moved.atom"] = served
+
+
+# -- what the operator sees (issue 18) ------------------------------------------------------------
+
+
+def _status_json(config: AppConfig) -> tuple[str, dict[str, dict[str, Any]]]:
+    """``aggregator status --json`` run through the CLI: its text and its rows by name."""
+    result = CliRunner().invoke(main, ["--config", str(config.config_path), "status", "--json"])
+    assert result.exit_code == 0, result.output
+    return result.output, {row["name"]: row for row in json.loads(result.output)}
+
+
+def test_status_and_the_status_page_show_the_subscription_never_its_secret(setup: Setup) -> None:
+    _subscribed(setup)
+    live = setup.sub("pushed")
+    assert live is not None and live.expires_at is not None
+    text, rows = _status_json(setup.config)
+    websub = rows["pushed"]["websub"]
+    assert websub["state"] == "verified" and websub["hub"] == setup.hub.url + "/hub"
+    assert websub["lease_ends_at"] == format_time(live.expires_at)
+    assert websub["error_count"] == 0 and websub["last_error"] is None
+    lease = live.expires_at.strftime("%Y-%m-%d %H:%M")
+    note = f"WebSub: verified by {setup.hub.url}/hub, lease ends {lease}"
+    assert note in rows["pushed"]["notes"]
+    page = httpx.get(f"http://127.0.0.1:{setup.port}/status", timeout=10)
+    assert page.status_code == 200 and note in page.text
+    shown = [text, page.text]
+
+    # The hub denies it: the operator sees it, and why.
+    assert setup.hub.verify(setup.callback("pushed"), "denied", setup.topic)[0] == 200
+    try:
+        text, rows = _status_json(setup.config)
+        websub = rows["pushed"]["websub"]
+        assert websub["state"] == "denied" and websub["lease_ends_at"] is None
+        note = f"WebSub: denied by {setup.hub.url}/hub: the hub denied it: no reason given"
+        assert note in rows["pushed"]["notes"]
+        page = httpx.get(f"http://127.0.0.1:{setup.port}/status", timeout=10)
+        assert note in page.text
+        shown += [text, page.text]
+        for output in shown:  # neither the secret nor the callback that would take pushes
+            assert live.secret.reveal() not in output and live.callback_id not in output
+    finally:
+        with setup.poller.write_lock, setup.poller.storage.transaction():
+            setup.poller.storage.delete_subscription(live.id)
+        _subscribed(setup)

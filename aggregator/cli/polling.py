@@ -161,8 +161,8 @@ def prune(obj: Context, dry_run: bool) -> None:
 @click.pass_obj
 @handle_errors
 def status(obj: Context, as_json: bool) -> None:
-    """Show each source's state, last poll and HTTP status, counts, next poll, errors and
-    redirects. On a terminal, failing and retired sources come first and the table fits the
+    """Show each source's state, last poll and HTTP status, counts, next poll, errors,
+    redirects, WebSub subscription and full text. On a terminal, failing and retired sources come first and the table fits the
     terminal's width (long errors are cut); --json prints everything, by name.
 
     Example: aggregator status --json
@@ -172,12 +172,12 @@ def status(obj: Context, as_json: bool) -> None:
 
     config = obj.config
     with Storage(config.database) as storage:
-        rows = storage.list_source_rows()
-    data = status_rows(rows, {source.name for source in config.sources})
+        rows = storage.list_source_rows(details=True)
+    now = datetime.now(UTC)
+    data = status_rows(rows, {source.name for source in config.sources}, now=now)
     if as_json:
         echo(json.dumps(data, indent=2))
         return
-    now = datetime.now(UTC)
     states = [source_state(row, now, config.defaults.stale_after) for row in rows]
     # A terminal's width ($COLUMNS first, as shutil reads it); in a pipe nothing is cut.
     width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 100_000

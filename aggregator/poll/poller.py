@@ -1,10 +1,14 @@
-"""Poll sources: state -> fetch -> parse -> decide -> store, one source at a time.
+"""Poll sources: the :class:`Poller` runs polls, side by side, and what follows each one.
 
-This is the pipeline; it does not decide *when* a source is due: :mod:`aggregator.schedule.decide`
-does, from what each poll found, and the pipeline records the resulting plan (next poll time
-and reason, error streak, pending redirect, retirement) in the same transaction as the poll's
-other writes. A failing source becomes a :class:`PollResult` with an error and never stops the
-others. All writes of one poll of one source are one transaction.
+It owns the threads' database connections, the write lock, the fetcher and parser, a clean
+stop and reloads, and after each poll the source's full text (:mod:`aggregator.poll.fulltexts`)
+and comment threads. One poll of one source, state -> fetch -> parse -> decide -> store in one
+transaction, is :mod:`aggregator.poll.pipeline`'s; content a WebSub hub pushed,
+:mod:`aggregator.poll.pushed`'s. It does not decide *when* a source is due:
+:mod:`aggregator.schedule.decide` does, from what each poll found, and the pipeline records the
+resulting plan (next poll time and reason, error streak, pending redirect, retirement) with the
+poll's other writes. A failing source becomes a :class:`PollResult` with an error and never
+stops the others.
 """
 
 from __future__ import annotations
@@ -18,39 +22,22 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aggregator.comments.follower import CommentFollower
 from aggregator.config.schema import AppConfig
 from aggregator.config.sources import SourceConfig
 from aggregator.errors import AggregatorError, NotFoundError, StoppedError
-from aggregator.fetch.addresses import Provenance
-from aggregator.fetch.fetcher import Fetcher, body_hash
+from aggregator.fetch.fetcher import Fetcher
 from aggregator.fulltext.reader import FullTextReader
-from aggregator.models import (
-    EntryData,
-    FeedData,
-    FetchResult,
-    PollResult,
-    SourceState,
-    SourceUpdate,
-)
-from aggregator.parse.rewrite import rules_mark
+from aggregator.models import PollResult, SourceState
 from aggregator.parse.sandbox import Parser, SandboxParser
+from aggregator.poll.fulltexts import read_full_texts
+from aggregator.poll.pipeline import PollTools, poll_feed, record_error
+from aggregator.poll.pushed import pushed_error, store_pushed
 from aggregator.poll.resources import Clock, make_fetcher, same_limits, uses_search, utc_now
-from aggregator.poll.results import (
-    describe_error,
-    error_outcome,
-    error_result,
-    poll_result,
-    record_plan,
-)
-from aggregator.poll.websub import HubLink, hub_link, mentions_hub, wants_websub
-from aggregator.schedule.base import SchedulePolicy
-from aggregator.schedule.decide import Cadence, PollOutcome, PollPlan
-from aggregator.schedule.policy import schedule_policy, skip_reason, stored_hints
-from aggregator.select.rules import RuleBook, Screened, is_empty, screen_new_entries
+from aggregator.schedule.policy import skip_reason
+from aggregator.select.rules import RuleBook
 from aggregator.storage import Storage
 
 if TYPE_CHECKING:
@@ -264,37 +251,21 @@ class Poller:
             self._count(result, None)
             return result
         began = time.monotonic()
+        tools = self._tools()
         try:
-            result = self._poll(source, state, started)
+            result = poll_feed(tools, source, state, started)
         except StoppedError:
             return PollResult(source.name, "skipped", note="aggregator is stopping")
         except AggregatorError as error:
-            result = self._record_error(source, state, error, started)
+            result = record_error(tools, source, state, error, started)
         except Exception as error:  # a bug must not take the other sources down with it
             log.exception("unexpected error while polling %s", source.name)
-            result = self._record_error(source, state, error, started)
+            result = record_error(tools, source, state, error, started)
         self._count(result, time.monotonic() - began)
         if not result.ok:
             return result
-        result = self._read_full_texts(source, state, result)
+        result = self._read_full_texts(tools, source, state, result)
         return self.poll_comments(source, result) if comments else result
-
-    def _read_full_texts(
-        self, source: SourceConfig, state: SourceState, result: PollResult
-    ) -> PollResult:
-        """Fetch the articles of the source's new entries (``full_text``); never fails the poll."""
-        mode = self.config.full_text_for(source)
-        if mode is False or self.stopping.is_set():
-            return result
-        run = self.full_texts.read(
-            source,
-            state.id,
-            mode,
-            storage=self.storage,
-            fetcher=self.fetcher,
-            request=self.config.request_for(source),
-        )
-        return replace(result, full_texts=run.stored) if run.stored else result
 
     def _state(self, source: SourceConfig) -> SourceState:
         """The source's stored state; a configured source without a row yet gets one."""
@@ -355,163 +326,13 @@ class Poller:
             warning=warning,
         )
 
-    # -- one poll --------------------------------------------------------------------------------
-    def _poll(self, source: SourceConfig, state: SourceState, now: datetime) -> PollResult:
-        storage = self.storage
-        policy, adaptive = schedule_policy(self.config, source)
-        rewrite = self.config.rewrite_for(source)
-        # The stored body digest ends with the mark of the rules it was stored under: after a
-        # rule changed, the same body is fetched (no validators), parsed and stored again.
-        mark = rules_mark(rewrite)
-        same_rules = state.body_hash is None or state.body_hash.partition("+")[2] == mark[1:]
-        fetched = self.fetcher.fetch(
-            state.url,
-            etag=state.etag if same_rules else None,
-            last_modified=state.last_modified if same_rules else None,
-            # An adopted redirect target is a found URL: only source.url has configured rights.
-            provenance=Provenance.polled(source.url, state.url),
-            request=self.config.request_for(source),
-        )
-        base: Cadence = {"interval": self.config.interval_for(source), "adaptive": adaptive}
-        if fetched.not_modified:
-            # A 304 repeats neither the body nor the feed's hints: use the stored ones.
-            return self._unchanged(
-                source, state, fetched, policy, base, now, "not-modified", SourceUpdate()
-            )
-        content = fetched.content or b""
-        digest = body_hash(content) + mark
-        if digest == state.body_hash and not self._hub_unrecorded(source, fetched, content):
-            # A 200 whose body did not change counts as unchanged: no parse, no write but state.
-            return self._unchanged(
-                source,
-                state,
-                fetched,
-                policy,
-                base,
-                now,
-                "unchanged",
-                SourceUpdate(etag=fetched.etag, last_modified=fetched.last_modified),
-            )
-        feed = self.parser.parse_feed(
-            content, fetched.headers, fetched.final_url, now=now, rewrite=rewrite
-        )
-        screened = self._screen(source, state, feed.entries, feed.title, now)
-        hub = hub_link(feed, fetched.headers, fetched.final_url)
-        with self.write_lock, storage.transaction():
-            stored = storage.store_entries(state, screened.kept, now)
-            self._note_hub(source, hub, now)
-            outcome = self._outcome(fetched, state, feed, True, base)
-            plan = record_plan(
-                storage,
-                policy,
-                state,
-                outcome,
-                now,
-                SourceUpdate(
-                    title=source.title or feed.title,
-                    link=feed.link,
-                    etag=fetched.etag,
-                    last_modified=fetched.last_modified,
-                    body_hash=digest,
-                    last_status=fetched.status,
-                    last_error=None,
-                    last_success_at=now,
-                    hint_ttl_minutes=feed.ttl_minutes,
-                    hint_update_period=feed.update_period_seconds,
-                    hint_skip_hours=feed.skip_hours,
-                    hint_skip_days=feed.skip_days,
-                ),
-                clock=self.clock,
-                rng=self.rng,
-                new_entries=stored.new,
-                fallback_factor=self._fallback_factor(source, now),
-            )
-        if feed.warning:
-            log.warning("%s: %s", source.name, feed.warning)
-        status = "new" if stored.new else "updated" if stored.updated else "unchanged"
-        return poll_result(
-            source,
-            state,
-            plan,
-            status,
-            self.config.defaults.redirect_adopt_after,
-            new=stored.new,
-            updated=stored.updated,
-            http_status=fetched.status,
-            warning=feed.warning,
-            skipped=len(screened.skipped),
-            moved_threads=stored.moved_threads,
-        )
-
-    def _unchanged(
-        self,
-        source: SourceConfig,
-        state: SourceState,
-        fetched: FetchResult,
-        policy: SchedulePolicy,
-        base: Cadence,
-        now: datetime,
-        status: str,
-        update: SourceUpdate,
-    ) -> PollResult:
-        """Record a poll that brought nothing new (304, or the same body again)."""
-        with self.write_lock, self.storage.transaction():
-            outcome = self._outcome(fetched, state, stored_hints(state), False, base)
-            plan = record_plan(
-                self.storage,
-                policy,
-                state,
-                outcome,
-                now,
-                replace(update, last_status=fetched.status, last_error=None, last_success_at=now),
-                clock=self.clock,
-                rng=self.rng,
-                fallback_factor=self._fallback_factor(source, now),
-            )
-        return poll_result(
-            source,
-            state,
-            plan,
-            status,
-            self.config.defaults.redirect_adopt_after,
-            http_status=fetched.status,
-        )
-
-    def _note_hub(self, source: SourceConfig, hub: HubLink | None, now: datetime) -> None:
-        """Record the hub a parsed feed names (inside the poll's transaction), or that it
-        names none any more: the upkeep then subscribes, or unsubscribes."""
-        if not wants_websub(self.config, source):
-            return
-        if hub is None:
-            if self.storage.drop_subscription(source.name):
-                log.info("%s: no longer announces a WebSub hub", source.name)
-        elif self.storage.want_subscription(source.name, hub.hub, hub.topic, now):
-            log.info("%s: announces the WebSub hub %s", source.name, hub.hub)
-
-    def _hub_unrecorded(self, source: SourceConfig, fetched: FetchResult, content: bytes) -> bool:
-        """Whether an unchanged body must still be parsed for the WebSub hub it may name: the
-        source wants WebSub, has no subscription recorded (new to WebSub, re-added, or one
-        that was forgotten), and the response mentions a hub at all (a cheap test first)."""
-        return (
-            mentions_hub(content, fetched.headers)
-            and wants_websub(self.config, source)
-            and self.storage.subscription_of(source.name) is None
-        )
-
-    def _fallback_factor(self, source: SourceConfig, now: datetime) -> float:
-        """How much further apart polls are: ``websub_fallback_factor`` while the source's
-        hub has a live subscription verified (the hub pushes), else 1."""
-        if not wants_websub(self.config, source):
-            return 1.0
-        sub = self.storage.subscription_of(source.name)
-        return self.config.defaults.websub_fallback_factor if sub and sub.live(now) else 1.0
-
     # -- pushed content (WebSub) -------------------------------------------------------------------
     def store_pushed(
         self, source: SourceConfig, content: bytes, headers: Mapping[str, str]
     ) -> PollResult:
         """Store the feed document a WebSub hub pushed for ``source``, as a poll stores a
-        fetched one: parsed in the sandbox, screened by the rules, one transaction.
+        fetched one: parsed in the sandbox, screened by the rules, one transaction
+        (:mod:`aggregator.poll.pushed`).
 
         Changes nothing of the source's schedule nor its validators (the next fallback poll
         still fetches the feed itself). Never raises for the document's own faults: a
@@ -521,93 +342,36 @@ class Poller:
             now = self.clock()
             try:
                 state = self._state(source)
-                feed = self.parser.parse_feed(
-                    content, headers, state.url, now=now, rewrite=self.config.rewrite_for(source)
-                )
-                screened = self._screen(source, state, feed.entries, feed.title, now)
-                with self.write_lock, self.storage.transaction():
-                    stored = self.storage.store_entries(state, screened.kept, now)
             except AggregatorError as error:
-                log.warning("%s: pushed content: %s", source.name, error)
-                return PollResult(source.name, "error", error=f"pushed content: {error}")
-            status = "new" if stored.new else "updated" if stored.updated else "unchanged"
-            result = PollResult(
-                source.name,
-                status,
-                new=stored.new,
-                updated=stored.updated,
-                warning=feed.warning,
-                skipped=len(screened.skipped),
-                moved_threads=stored.moved_threads,
-                note="pushed by its WebSub hub",
-            )
+                return pushed_error(source, error)
+            tools = self._tools()
+            result = store_pushed(tools, source, state, content, headers, now)
+            if not result.ok:
+                return result
             self._count(result, None)
             # Rewrite rules and full text apply to pushed entries as to polled ones.
-            return self._read_full_texts(source, state, result)
+            return self._read_full_texts(tools, source, state, result)
 
-    def _outcome(
-        self,
-        fetched: FetchResult,
-        state: SourceState,
-        feed: FeedData,
-        changed: bool,
-        base: Cadence,
-    ) -> PollOutcome:
-        # Read inside the poll's transaction, after this poll's entries were stored.
-        times = self.storage.recent_entry_times(state.id)
-        return PollOutcome.from_fetch(
-            fetched, body_changed=changed, feed=feed, entry_times=times, **base
-        )
-
-    def _screen(
-        self,
-        source: SourceConfig,
-        state: SourceState,
-        entries: Sequence[EntryData],
-        feed_title: str | None,
-        now: datetime,
-    ) -> Screened:
-        """Apply the defaults' and the source's rules to the new entries of a poll."""
-        ruleset = self.rules.for_storing(source.name)
-        if is_empty(ruleset):
-            return Screened(tuple(entries))
-        screened = screen_new_entries(
-            ruleset,
-            entries,
-            self.storage.known_entry_keys(state.id, [entry.key for entry in entries]),
-            source_name=source.name,
-            source_title=source.title or feed_title or state.title,
-            source_url=state.url,
-            now=now,
-        )
-        for entry, verdict in screened.skipped:
-            log.debug("%s: not stored: %r %s", source.name, entry.title, verdict.explain())
-        return screened
-
-    def _record_error(
-        self, source: SourceConfig, state: SourceState, error: Exception, now: datetime
+    def _read_full_texts(
+        self, tools: PollTools, source: SourceConfig, state: SourceState, result: PollResult
     ) -> PollResult:
-        message, status = describe_error(error)
-        policy, adaptive = schedule_policy(self.config, source)
-        base: Cadence = {"interval": self.config.interval_for(source), "adaptive": adaptive}
-        outcome = error_outcome(error, message, base)
-        plan: PollPlan | None = None
-        try:
-            storage = self.storage
-            with self.write_lock, storage.transaction():
-                plan = record_plan(
-                    storage,
-                    policy,
-                    state,
-                    outcome,
-                    now,
-                    SourceUpdate(last_status=status, last_error=message),
-                    clock=self.clock,
-                    rng=self.rng,
-                )
-        except AggregatorError as storage_error:
-            message = f"{message} (and could not record it: {storage_error})"
-        return error_result(source, message, status, plan)
+        """Fetch the articles of the source's new entries (``full_text``); never fails the poll."""
+        if self.stopping.is_set():
+            return result
+        return read_full_texts(self.full_texts, tools, source, state, result)
+
+    def _tools(self) -> PollTools:
+        """What a poll starting now works with (a reload changes the next poll's)."""
+        return PollTools(
+            config=self.config,
+            rules=self.rules,
+            storage=self.storage,
+            fetcher=self.fetcher,
+            parser=self.parser,
+            write_lock=self.write_lock,
+            clock=self.clock,
+            rng=self.rng,
+        )
 
     def _count(self, result: PollResult, seconds: float | None) -> None:
         if self.metrics is not None:

@@ -7,7 +7,7 @@ rewritten there (:meth:`~aggregator.parse.sandbox.Parser.explain_rewrite`), and 
 come back as :class:`~aggregator.models.SourceRewrites` values. Nothing is stored.
 
 Does not: format the changes (see :mod:`aggregator.select.preview`) nor apply rules while
-polling (see :meth:`aggregator.poll.poller.Poller._poll`).
+polling (see :func:`aggregator.poll.pipeline.poll_feed`).
 """
 
 from __future__ import annotations

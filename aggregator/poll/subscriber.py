@@ -35,7 +35,7 @@ from aggregator.fetch.transport import (
     request_url,
     system_resolver,
 )
-from aggregator.models import PollResult, Subscription
+from aggregator.models import WEBSUB_DENIED, PollResult, Subscription
 from aggregator.poll.poller import Poller
 from aggregator.poll.websub import (
     NOT_FOUND,
@@ -235,7 +235,7 @@ class Subscriber:
                     sub.id,
                     expires_at=None,
                     error_count=sub.error_count + 1,
-                    last_error=safe_text(f"the hub denied it: {answer.denied}"),
+                    last_error=safe_text(f"{WEBSUB_DENIED}: {answer.denied}"),
                     retry_at=now + retry_delay(sub.error_count + 4),
                 )
             else:

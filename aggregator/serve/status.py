@@ -1,6 +1,7 @@
 """Pure: what ``aggregator status`` and the status page say about each source (issue 18).
 
-:func:`status_rows` turns stored source rows into the data ``status --json`` prints, and the
+:func:`status_rows` turns stored source rows (with their WebSub subscription and full-text
+counts) into the data ``status --json`` prints, and the
 status page (:mod:`aggregator.serve.status_page`) shows the same data. :func:`source_state` names a
 source's state, :func:`state_order` puts the ones needing attention first, and
 :func:`status_table` lays the rows out for a terminal of a given width. No IO.
@@ -12,8 +13,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aggregator.models import WEBSUB_DENIED
+
 #: The states, in the order an operator should look at them.
 STATES = ("failing", "retired", "backing off", "new", "ok")
+#: A WebSub subscription's states in ``status`` (see :func:`websub_status`).
+WEBSUB_STATES = ("verified", "pending", "denied", "error", "expired", "unsubscribing")
+#: The full-text outcomes ``status`` counts per source (table ``full_texts``).
+FULL_TEXT_COUNTS = ("ok", "retry", "failed", "skipped")
 #: Errors in a row after which a source counts as failing rather than backing off.
 FAILING_STREAK = 3
 
@@ -39,11 +46,17 @@ _KEYS = (
 )
 
 
-def status_rows(rows: Sequence[Mapping[str, Any]], configured: set[str]) -> list[dict[str, Any]]:
-    """The ``status`` data: stored columns plus a list of notes for the operator."""
+def status_rows(
+    rows: Sequence[Mapping[str, Any]], configured: set[str], *, now: datetime
+) -> list[dict[str, Any]]:
+    """The ``status`` data: stored columns, the source's WebSub subscription and full text
+    (:func:`websub_status`, :func:`full_text_status`; rows read with ``details``), plus a list
+    of notes for the operator."""
     data = []
     for row in rows:
         item = {key: row.get(key) for key in _KEYS} | {"configured": row["name"] in configured}
+        item["websub"] = websub_status(row.get("websub"), now)
+        item["full_text"] = full_text_status(row.get("full_text"), row.get("full_text_error"))
         notes = []
         if item["retired_at"]:
             notes.append(f"RETIRED {item['retired_at']} (410 Gone): no more requests")
@@ -60,9 +73,84 @@ def status_rows(rows: Sequence[Mapping[str, Any]], configured: set[str]) -> list
         if item["comments_note"]:
             count = item["comments_note_count"] or 1
             notes.append(f"comments of {count} post(s): {item['comments_note']}")
+        if item["websub"]:
+            notes.append(_websub_note(item["websub"]))
+        if item["full_text"]:
+            notes.append(_full_text_note(item["full_text"]))
         item["notes"] = notes
         data.append(item)
     return data
+
+
+def websub_status(sub: Mapping[str, Any] | None, now: datetime) -> dict[str, Any] | None:
+    """What ``status`` says of a source's WebSub subscription (as stored: no secret is ever
+    read), or ``None`` for none. Its ``state``, one of :data:`WEBSUB_STATES`:
+
+    * ``verified``: the hub verified it and the lease has not ended (the hub pushes);
+    * ``pending``: requested, or about to be, and not verified yet;
+    * ``denied``: the hub denied it (asked again later); ``error``: the last request failed;
+    * ``expired``: the lease ended without a renewal verified;
+    * ``unsubscribing``: the feed no longer names the hub.
+    """
+    if not sub:
+        return None
+    expires = _time(sub.get("expires_at"))
+    error = sub.get("last_error")
+    if sub.get("mode") == "unsubscribe":
+        state = "unsubscribing"
+    elif error and error.startswith(WEBSUB_DENIED):
+        state = "denied"
+    elif expires is not None and expires > now:
+        state = "verified"
+    elif sub.get("error_count"):
+        state = "error"
+    elif expires is not None:
+        state = "expired"
+    else:
+        state = "pending"
+    return {
+        "hub": sub.get("hub"),
+        "state": state,
+        "lease_ends_at": sub.get("expires_at"),
+        "requested_at": sub.get("requested_at"),
+        "verified_at": sub.get("verified_at"),
+        "pushed_at": sub.get("pushed_at"),
+        "retry_at": sub.get("retry_at"),
+        "error_count": int(sub.get("error_count") or 0),
+        "last_error": error,
+    }
+
+
+def full_text_status(
+    counts: Mapping[str, Any] | None, last_error: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """What ``status`` says of a source's full text: its entries' pages by outcome (``ok``,
+    ``retry``, ``failed``, ``skipped``: left to the feed by ``full_text: auto``) and the newest
+    error of a page to retry or given up; ``None`` when no page was considered."""
+    if not counts:
+        return None
+    data: dict[str, Any] = {key: int(counts.get(key) or 0) for key in FULL_TEXT_COUNTS}
+    data["last_error"] = last_error.get("error") if last_error else None
+    data["last_error_at"] = last_error.get("at") if last_error else None
+    return data
+
+
+def _websub_note(sub: Mapping[str, Any]) -> str:
+    note = f"WebSub: {sub['state']} by {sub['hub']}"
+    if sub["state"] in ("verified", "expired") and sub["lease_ends_at"]:
+        verb = "ends" if sub["state"] == "verified" else "ended"
+        note += f", lease {verb} {short_time(sub['lease_ends_at'])}"
+    if sub["last_error"] and sub["state"] in ("denied", "error"):
+        note += f": {sub['last_error']}"
+    return note
+
+
+def _full_text_note(full: Mapping[str, Any]) -> str:
+    parts = [f"{full[key]} {key}" for key in FULL_TEXT_COUNTS if full[key]]
+    note = f"full text: {', '.join(parts) or 'none'}"
+    if full["last_error"]:
+        note += f"; last error: {full['last_error']}"
+    return note
 
 
 def source_state(row: Mapping[str, Any], now: datetime, stale_after: timedelta) -> str:

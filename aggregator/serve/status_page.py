@@ -131,7 +131,7 @@ def build_status_page(
     pages = max(1, math.ceil(len(states) / PAGE_SIZE))
     page = min(max(1, page), pages)
     chosen = [row["id"] for row in states[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
-    rows = {row["id"]: row for row in storage.list_source_rows(chosen)}
+    rows = {row["id"]: row for row in storage.list_source_rows(chosen, details=True)}
     since = (now - timedelta(days=CHART_DAYS - 1)).replace(hour=0, minute=0, second=0)
     activity = _activity(storage.daily_activity(chosen, since))
     configured = {source.name for source in config.sources}
@@ -139,7 +139,7 @@ def build_status_page(
     days = [(since + timedelta(days=n)).strftime("%Y-%m-%d") for n in range(CHART_DAYS)]
     for source_id in chosen:
         row = rows[source_id]
-        item = status_rows([row], configured)[0]
+        item = status_rows([row], configured, now=now)[0]
         seen = activity.get(source_id, Activity())
         views.append(
             SourceView(

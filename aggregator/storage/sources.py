@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aggregator.errors import NotFoundError
 from aggregator.models import SourceState, SourceUpdate
 from aggregator.storage.rows import _column_value, format_time, parse_time
+from aggregator.storage.status import DETAIL_COLUMNS, with_details
 
 if TYPE_CHECKING:
     import sqlite3
@@ -123,11 +124,15 @@ class SourceQueries:
         )
         return [t for t in (parse_time(row["at"]) for row in rows) if t is not None]
 
-    def list_source_rows(self, ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    def list_source_rows(
+        self, ids: Sequence[int] | None = None, *, details: bool = False
+    ) -> list[dict[str, Any]]:
         """Every source (or those with ``ids``) with counts of its entries and comments, for
-        ``status`` and the status page."""
+        ``status`` and the status page. With ``details``, also its WebSub subscription and its
+        full-text counts and last error (``websub``, ``full_text``, ``full_text_error``, read by
+        :func:`~aggregator.storage.status.with_details`); still one query."""
         where = f"WHERE s.id IN ({','.join(str(int(i)) for i in ids)}) " if ids is not None else ""
-        return self._rows(
+        rows = self._rows(
             "SELECT s.*, "
             "(SELECT count(*) FROM entries e WHERE e.source_id = s.id) AS entry_count, "
             "(SELECT coalesce(sum(e.comment_count), 0) FROM entries e WHERE e.source_id = s.id) "
@@ -138,6 +143,8 @@ class SourceQueries:
             "AND e.comments_error IS NOT NULL ORDER BY e.comments_polled_at DESC LIMIT 1) "
             "AS comments_note, "
             "(SELECT count(*) FROM entries e WHERE e.source_id = s.id "
-            "AND e.comments_error IS NOT NULL) AS comments_note_count "
+            "AND e.comments_error IS NOT NULL) AS comments_note_count"
+            f"{DETAIL_COLUMNS if details else ''} "
             f"FROM sources s {where}ORDER BY s.name"
         )
+        return [with_details(row) for row in rows] if details else rows

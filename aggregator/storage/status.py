@@ -3,23 +3,55 @@
 A page of the status page costs a constant number of queries, whatever the number of sources:
 :meth:`StatusQueries.list_source_states` (every source's few state columns, to count and order
 them), :meth:`~aggregator.storage.Storage.list_source_rows` for the page's sources (with their
-counts), :meth:`StatusQueries.daily_activity` (new entries and comments per day and the polls
+counts, WebSub subscription and full-text counts: :data:`DETAIL_COLUMNS`), :meth:`StatusQueries.daily_activity` (new entries and comments per day and the polls
 of the page's sources, one compound query) and :meth:`StatusQueries.totals`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aggregator.storage.schema import POLL_LOG_DAYS
 
+#: What ``status`` shows of a source beyond its own row, as JSON columns of
+#: ``list_source_rows(details=True)`` (correlated subqueries: still one query for any number of
+#: sources): its WebSub subscription, never its secret nor its callback (``websub_json``), the
+#: counts of its entries' full-text rows by status (``full_text_json``) and the newest error of
+#: a page to retry or given up (``full_text_error_json``).
+DETAIL_COLUMNS = (
+    ", (SELECT json_object('hub', w.hub, 'mode', w.mode, 'requested_at', w.requested_at, "
+    "'verified_at', w.verified_at, 'expires_at', w.expires_at, 'pushed_at', w.pushed_at, "
+    "'retry_at', w.retry_at, 'error_count', w.error_count, 'last_error', w.last_error) "
+    "FROM websub_subscriptions w WHERE w.source_name = s.name) AS websub_json, "
+    "(SELECT CASE WHEN count(*) THEN json_object('ok', sum(f.status = 'ok'), "
+    "'retry', sum(f.status = 'retry'), 'failed', sum(f.status = 'failed'), "
+    "'skipped', sum(f.status = 'skipped')) END "
+    "FROM full_texts f JOIN entries e ON e.id = f.entry_id WHERE e.source_id = s.id) "
+    "AS full_text_json, "
+    "(SELECT json_object('error', f.error, 'at', f.checked_at) "
+    "FROM full_texts f JOIN entries e ON e.id = f.entry_id WHERE e.source_id = s.id "
+    "AND f.status IN ('retry', 'failed') AND f.error IS NOT NULL "
+    "ORDER BY f.checked_at DESC LIMIT 1) AS full_text_error_json"
+)
+_DETAILS = ("websub_json", "full_text_json", "full_text_error_json")
+
 # The columns that decide a source's state (aggregator.serve.status.source_state).
 _STATE_COLUMNS = (
     "id, name, retired_at, error_count, last_error, last_polled_at, last_success_at, "
     "next_poll_reason"
 )
+
+
+def with_details(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of ``list_source_rows(details=True)`` with its JSON columns read: ``websub``,
+    ``full_text`` and ``full_text_error`` (each ``None`` when there is none)."""
+    for column in _DETAILS:
+        raw = row.pop(column, None)
+        row[column.removesuffix("_json")] = json.loads(raw) if raw else None
+    return row
 
 
 def _stamp(value: datetime) -> str:
