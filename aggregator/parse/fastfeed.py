@@ -324,12 +324,14 @@ class _Reader(EntryReader):
             if tag not in _RSS_CHANNEL_KNOWN:
                 self.channel_extension(feed, child, seen)
                 continue
+            if tag in ("item", "image"):
+                self.feed_title_set = False  # feedparser's _start_item and _start_image
             if tag == "item":
                 entries.append(self.rss_item(child))
                 if len(entries) > self.max_entries:  # declined before reading them all
                     raise Declined("more entries than feed.py keeps")
                 continue
-            if tag in seen and tag in ("title", "link", "description", "ttl", "skipHours",
+            if tag in seen and tag in ("link", "description", "ttl", "skipHours",
                                        "skipDays", "image", f"{SY}updatePeriod",
                                        f"{SY}updateFrequency"):  # fmt: skip
                 raise Declined(f"several {tag}")
@@ -353,7 +355,10 @@ class _Reader(EntryReader):
             _raw_text(child)
             self.feed_summary = True
         elif name == "textinput":
+            self.feed_title_set = False  # feedparser's _start_textinput
             _plain_textinput(child, "")
+        elif name == "dc_title":
+            self.feed_title(feed, child)
         elif not _inert(child, in_feed=True):
             raise Declined(f"an unusual channel element {child.tag}")
 
@@ -361,8 +366,7 @@ class _Reader(EntryReader):
         """One channel child of RSS 2.0 or RSS 1.0 (namespace already checked by the caller)."""
         tag = etree.QName(child).localname if child.tag.startswith(RSS1) else child.tag
         if tag == "title":
-            _no_attributes(child)
-            feed["title"] = _text(child)
+            self.feed_title(feed, child)
         elif tag == "link":
             _no_attributes(child)
             text = _raw_text(child)
@@ -400,6 +404,16 @@ class _Reader(EntryReader):
         elif len(child):
             raise Declined(f"markup inside {tag}")
 
+    def feed_title(self, feed: dict[str, Any], child: Any) -> None:
+        """A channel's ``<title>`` or ``<dc:title>`` as feedparser's title depth keeps it: stored
+        unless a title that was not empty came before it at the channel's level (with no item,
+        image or text input in between)."""
+        _no_attributes(child)
+        text = _text(child)
+        if not self.feed_title_set:
+            feed["title"] = text
+            self.feed_title_set = bool(text)
+
     # -- RSS 1.0 --------------------------------------------------------------------------------
 
     def rdf(self, root: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -414,11 +428,15 @@ class _Reader(EntryReader):
                 continue
             if tag not in _RSS1_CHANNEL_KNOWN:
                 if tag in (f"{RSS1}image", f"{RSS1}textinput") and not len(child):
+                    self.feed_title_set = False  # feedparser's _start_image, _start_textinput
                     continue  # a reference to the RDF's <image> or <textinput>
+                if _feedparser_name(child) == "dc_title":
+                    self.feed_title(feed, child)
+                    continue
                 if _inert(child, in_feed=True):
                     continue
                 raise Declined(f"an unusual channel element {tag}")
-            if tag in seen:
+            if tag in seen and tag != f"{RSS1}title":
                 raise Declined(f"several {tag}")
             seen.add(tag)
             if tag.startswith(RSS1) or tag.startswith(SY):

@@ -32,6 +32,7 @@ from aggregator.parse.fastxml import (
     ATOM,
     CONTENT,
     DC,
+    DCTERMS,
     GD,
     MEDIA,
     RDF,
@@ -64,6 +65,9 @@ class EntryReader:
         self.bases: dict[Any, str] = {}
         self._rejoined: dict[str, str] = {}
         self.feed_summary = False  # an itunes:summary was read in the channel
+        # feedparser's title depth at the channel's level: a channel title (or dc:title) that is
+        # not empty stops later ones at that level until an item, image or text input resets it.
+        self.feed_title_set = False
         # feedparser's hasContent: set by content anywhere, cleared only at the end of an item.
         self.has_content = False
 
@@ -115,6 +119,14 @@ class EntryReader:
             tag = child.tag
             if not isinstance(tag, str):
                 continue
+            if child.get("href") is not None and _feedparser_name(child) == "link":
+                # An Atom-style link (atom:link rel="standout", "related" ...): feedparser's
+                # _start_link appends it to the links and, unless it is an HTML alternate (then
+                # the entry's link, in an order with <link> not copied here), sets nothing else.
+                if (child.get("rel") or "alternate").lower() == "alternate":
+                    raise Declined("an alternate link with an href in an item")
+                children.append(("atom_link", child))
+                continue
             if tag not in _RSS_ITEM_KNOWN:
                 name = _feedparser_name(child)
                 if name in _RSS_ITEM_BY_NAME:  # another spelling feedparser reads the same
@@ -132,7 +144,7 @@ class EntryReader:
                     raise Declined(f"an unusual item element {tag}")
             children.append((tag, child))
             counts[tag] = counts.get(tag, 0) + 1
-        _at_most_one(counts, "link", "guid", "description", "pubDate", f"{DC}date",
+        _at_most_one(counts, "link", "description", "pubDate", f"{DC}date",
                      f"{CONTENT}encoded", "comments", f"{WFW}commentRss", f"{SLASH}comments",
                      f"{THR}total")  # fmt: skip
         if counts.get("itunes_summary", 0) > 1:
@@ -160,9 +172,12 @@ class EntryReader:
                 if not text:
                     raise Declined("an empty guid")
                 # As written: feed.py keeps feedparser from resolving ids (issue 13).
+                # Several guids (or ids): the last is the id, the first decides guidislink and
+                # the first permalink one stands for the link (feedparser's _save keeps the
+                # first value of each).
                 raw["id"] = _fix(text)
-                raw["guidislink"] = permalink and link is None
-                if permalink:
+                raw.setdefault("guidislink", permalink and link is None)
+                if permalink and guid_link is None:
                     guid_link = raw["id"]
             elif tag in ("author", f"{DC}creator", "itunes_author"):
                 _no_attributes(child)
@@ -203,6 +218,8 @@ class EntryReader:
                 _add_category(raw["tags"], None, child.get("domain"), None, _text(child))
             elif tag == "enclosure":
                 self.enclosure(raw, child)
+            elif tag == "atom_link":
+                self.atom_link(raw, child)
             elif tag in _PODCAST_ITEM:
                 _podcast_tag(raw, tag, child)
             elif tag == "comments":
@@ -285,8 +302,10 @@ class EntryReader:
                 raw["summary"] = _text(child)
             elif tag == f"{DC}creator":
                 raw["author"] = _text(child)
-            elif tag == f"{DC}date":
+            elif tag in (f"{DC}date", f"{DCTERMS}modified"):  # both feedparser's _end_updated
                 raw["updated_parsed"] = _entry_date(child)
+            elif tag == f"{DCTERMS}issued":  # feedparser's _end_published
+                raw["published_parsed"] = _entry_date(child)
             elif tag == f"{DC}subject":
                 _add_category(raw["tags"], None, None, None, _text(child))
             elif tag == f"{CONTENT}encoded":

@@ -31,6 +31,7 @@ C1 = re.compile("[\x80-\x9f]")
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 DC = "{http://purl.org/dc/elements/1.1/}"
+DCTERMS = "{http://purl.org/dc/terms/}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 THR = "{http://purl.org/syndication/thread/1.0}"
 WFW = "{http://wellformedweb.org/CommentAPI/}"
