@@ -353,7 +353,19 @@ class _Reader(EntryReader):
             feed["subtitle"] = _text(child)
         elif name == "itunes_summary":
             _raw_text(child)
+            if self.channel_content:
+                raise Declined("content:encoded and itunes:summary in a channel")
             self.feed_summary = True
+        elif name == "content_encoded":
+            # feedparser's _start_content_encoded sets hasContent, and its _end_content saves
+            # the text as the feed's content and summary, neither of which feed.py reads.
+            # A <description> after it is then the feed's subtitle still; with an
+            # itunes:summary as well, the reading is not copied here.
+            _no_attributes(child)
+            _raw_text(child)
+            if self.feed_summary:
+                raise Declined("content:encoded and itunes:summary in a channel")
+            self.has_content = self.channel_content = True
         elif name == "textinput":
             self.feed_title_set = False  # feedparser's _start_textinput
             _plain_textinput(child, "")
@@ -370,8 +382,9 @@ class _Reader(EntryReader):
         elif tag == "link":
             _no_attributes(child)
             text = _raw_text(child)
-            if not text:
-                raise Declined("an empty link")
+            if not text:  # feedparser resolves no empty value: the feed's link is ""
+                feed["link"] = ""
+                return
             feed["link"] = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", self.url(text, child))
         elif tag == "description":
             _no_attributes(child)
@@ -432,6 +445,10 @@ class _Reader(EntryReader):
                     continue  # a reference to the RDF's <image> or <textinput>
                 if _feedparser_name(child) == "dc_title":
                     self.feed_title(feed, child)
+                    continue
+                rel = (child.get("rel") or "alternate").lower()
+                if tag == f"{ATOM}link" and rel != "alternate":
+                    self.atom_link(feed, child)  # rel="self", "hub" ...: only the feed's links
                     continue
                 if _inert(child, in_feed=True):
                     continue

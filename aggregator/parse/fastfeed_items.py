@@ -65,6 +65,7 @@ class EntryReader:
         self.bases: dict[Any, str] = {}
         self._rejoined: dict[str, str] = {}
         self.feed_summary = False  # an itunes:summary was read in the channel
+        self.channel_content = False  # a content:encoded was read in the channel
         # feedparser's title depth at the channel's level: a channel title (or dc:title) that is
         # not empty stops later ones at that level until an item, image or text input resets it.
         self.feed_title_set = False
@@ -159,8 +160,10 @@ class EntryReader:
             elif tag == "link":
                 _no_attributes(child)
                 text = _raw_text(child)
-                if not text:
-                    raise Declined("an empty link")
+                if not text:  # feedparser: the link is "", its links entry has no href
+                    link = ""
+                    raw["links"].append({"rel": "alternate", "type": "text/html"})
+                    continue
                 link = self.entry_link(text, child)
                 raw["links"].append({"rel": "alternate", "type": "text/html", "href": link})
             elif tag == "guid":
