@@ -353,18 +353,12 @@ class _Reader(EntryReader):
             feed["subtitle"] = _text(child)
         elif name == "itunes_summary":
             _raw_text(child)
-            if self.channel_content:
-                raise Declined("content:encoded and itunes:summary in a channel")
             self.feed_summary = True
         elif name == "content_encoded":
             # feedparser's _start_content_encoded sets hasContent, and its _end_content saves
             # the text as the feed's content and summary, neither of which feed.py reads.
-            # A <description> after it is then the feed's subtitle still; with an
-            # itunes:summary as well, the reading is not copied here.
             _no_attributes(child)
             _raw_text(child)
-            if self.feed_summary:
-                raise Declined("content:encoded and itunes:summary in a channel")
             self.has_content = self.channel_content = True
         elif name == "textinput":
             self.feed_title_set = False  # feedparser's _start_textinput
@@ -389,12 +383,12 @@ class _Reader(EntryReader):
         elif tag == "description":
             _no_attributes(child)
             text = _text(child)
-            if not self.feed_summary:
-                feed["subtitle"] = text
-            elif not self.has_content:  # feedparser reads it as the feed's content
+            # feedparser's _start_description: read as the feed's content when the feed has a
+            # summary (an itunes:summary, or a content:encoded copied to it) and no content yet.
+            if (self.feed_summary or self.channel_content) and not self.has_content:
                 self.has_content = True
             else:
-                feed["summary"] = text
+                feed["subtitle"] = text
         elif tag == "ttl":
             feed["ttl"] = _text(child)
         elif tag == f"{SY}updatePeriod":
