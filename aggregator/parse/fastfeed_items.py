@@ -111,7 +111,9 @@ class EntryReader:
 
     # -- RSS 2.0 --------------------------------------------------------------------------------
     def rss_item(self, item: Any) -> dict[str, Any]:
-        _no_attributes(item)
+        # feedparser's _start_item reads only rdf:about; a plain attribute (Yandex's
+        # turbo="true") is ignored, and xml:base or base is read by base_of.
+        _no_attributes(item, tuple(key for key in item.attrib if not key.startswith("{")))
         raw: dict[str, Any] = {"links": [], "tags": [], "enclosures": []}
         counts: dict[str, int] = {}
         children = []
