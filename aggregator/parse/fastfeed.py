@@ -26,8 +26,9 @@ because a value must come out the same, not merely equivalent:
 * Atom authors are ``name (email)``, ``name`` or ``email``; RSS ``<author>`` and
   ``dc:creator`` are their text;
 * categories are ``(term, scheme, label)`` triples without repeats, in order;
-* the version (``rss20``, ``atom10``, ``rss10``; ``rss091u``, ``rss092`` ... from an
-  ``<rss>`` element's ``version``) as feedparser's namespace sniffing gives it.
+* the version (``rss20``, ``atom10``, ``rss10``, ``rss090``; ``rss091u``, ``rss092`` ... from
+  an ``<rss>`` element's ``version``) as feedparser's namespace sniffing gives it; an RSS 0.90
+  document is read as RSS 1.0, its elements renamed (feedparser maps both namespaces alike).
 
 Real feeds (issue 13) need more, also copied rather than imitated:
 
@@ -117,7 +118,8 @@ _MISPLACED_DECLARATION = re.compile(
 )
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")  # after the declaration, comments and PIs
 _BASE_ATTRIBUTE = re.compile(rb"""\sbase\s*=\s*["']""")
-_NAMESPACE_DECLARATION = re.compile(r"""xmlns(?::[\w.-]+)?\s*=\s*["']([^"']*)["']""")
+_RSS090 = "{http://my.netscape.com/rdf/simple/0.9/}"
+_NAMESPACE_DECLARATION = re.compile(r"""xmlns(:[\w.-]+)?\s*=\s*["']([^"']*)["']""")
 
 
 def read_feed(
@@ -162,9 +164,13 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     elif root.tag == f"{ATOM}feed":
         feed, entries = reader.atom(root)
         version = _sniffed_version(content)
+        if version == "rss090":
+            raise Declined("RSS 0.90")
     elif root.tag == f"{RDF}RDF":
-        feed, entries = reader.rdf(root)
         version = _sniffed_version(content)
+        if version == "rss090":
+            _as_rss10(root)
+        feed, entries = reader.rdf(root)
     else:
         raise Declined("neither RSS 2.0, Atom 1.0 nor RSS 1.0")
     if len(entries) > max_entries:
@@ -250,6 +256,16 @@ def _rss_version(content: bytes, attribute: str) -> str:
     return versions.get(attribute) or ("rss20" if attribute.startswith("2.") else "rss")
 
 
+def _as_rss10(root: Any) -> None:
+    """An RSS 0.90 document's elements renamed into the RSS 1.0 namespace: feedparser maps both
+    namespaces to no prefix, so it reads their channel, image, text input and items alike (the
+    version, ``rss090``, is the only difference)."""
+    for element in root.iter():
+        tag = element.tag
+        if isinstance(tag, str) and tag.startswith(_RSS090):
+            element.tag = RSS1 + tag[len(_RSS090) :]
+
+
 def _root_start(content: bytes) -> int:
     """Where the root element's start tag begins: after the XML declaration, processing
     instructions and comments (a comment may itself hold ``<updated>``)."""
@@ -273,14 +289,17 @@ def _root_start(content: bytes) -> int:
 
 def _sniffed_version(content: bytes) -> str:
     """The version feedparser's namespace tracking gives an Atom or RDF document: the first of
-    the RSS 1.0 and Atom namespaces declared on the root element."""
+    the RSS 0.90 (as the default namespace), RSS 1.0 and Atom namespaces declared on the root
+    element."""
     start = _root_start(content)
     end = content.find(b">", start)
     tag = content[start:end].decode("utf-8")
-    for uri in _NAMESPACE_DECLARATION.findall(tag):
+    for prefix, uri in _NAMESPACE_DECLARATION.findall(tag):
         lowered = uri.lower()
-        if lowered == "http://my.netscape.com/rdf/simple/0.9/":
-            raise Declined("RSS 0.90")
+        if lowered == _RSS090[1:-1]:
+            if prefix:  # feedparser's track_namespace: RSS 0.90 as the default namespace only
+                raise Declined("RSS 0.90 under a prefix")
+            return "rss090"
         if lowered == "http://purl.org/rss/1.0/":
             return "rss10"
         if lowered == "http://www.w3.org/2005/atom":
