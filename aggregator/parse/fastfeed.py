@@ -93,6 +93,7 @@ from aggregator.parse.fastfeed_items import EntryReader, _atom_author, _atom_tex
 from aggregator.parse.fastfeed_names import (
     _ATOM_FEED_KNOWN,
     _IMAGE_KNOWN,
+    _PREFIXES,
     _RSS1_CHANNEL_KNOWN,
     _RSS1_IMAGE_KNOWN,
     _RSS_CHANNEL_KNOWN,
@@ -155,6 +156,9 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     if root.getroottree().docinfo.doctype:
         raise Declined("a DOCTYPE")
     reader = _Reader(base, max_entries)
+    namespace = etree.QName(root).namespace
+    if namespace and root.prefix is None and etree.QName(root).localname == "rss":
+        _without_namespace(root, namespace)
     if root.tag == "rss":
         children = [child for child in root if isinstance(child.tag, str)]  # not comments
         if len(children) != 1:
@@ -254,6 +258,22 @@ def _rss_version(content: bytes, attribute: str) -> str:
         raise Declined("an RSS 1.0 namespace on an <rss> element")
     versions = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss094"}
     return versions.get(attribute) or ("rss20" if attribute.startswith("2.") else "rss")
+
+
+def _without_namespace(root: Any, namespace: str) -> None:
+    """An ``<rss>`` document in a default namespace that feedparser reads as no namespace
+    (``backend.userland.com/rss2``, ``blogs.law.harvard.edu/tech/rss``: its own table maps them
+    to no prefix; one it does not know has none either) with its elements' namespace removed;
+    declined for any other (RSS 1.0, Atom ...)."""
+    lowered = namespace.lower()
+    plain = ("backend.userland.com/rss", "http://blogs.law.harvard.edu/tech/rss")
+    if lowered in _PREFIXES and not lowered.startswith(plain) and plain[0] not in lowered:
+        raise Declined("an <rss> element in a namespace")
+    prefix = "{" + namespace + "}"
+    for element in root.iter():
+        tag = element.tag
+        if isinstance(tag, str) and tag.startswith(prefix):
+            element.tag = tag[len(prefix) :]
 
 
 def _as_rss10(root: Any) -> None:
