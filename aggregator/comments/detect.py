@@ -265,13 +265,7 @@ def _make_comment(
         number=number,
         parent_key=parent_key,
         content_hash=_sha256(
-            [
-                content,
-                author,
-                author_url,
-                published_at.isoformat() if published_at else None,
-                parent_key,
-            ]
+            [content, author, author_url, published_at.isoformat() if published_at else None, parent_key]
         ),
     )
 

@@ -340,10 +340,14 @@ class CommentQueries:
             where.append("s.name IN (" + ", ".join("?" for _ in source_names) + ")")
             params.extend(source_names)
         if authors:
-            where.append("c.author COLLATE NOCASE IN (" + ", ".join("?" for _ in authors) + ")")
+            where.append(
+                "c.author COLLATE NOCASE IN (" + ", ".join("?" for _ in authors) + ")"
+            )
             params.extend(authors)
         if replies_to:
-            where.append("p.author COLLATE NOCASE IN (" + ", ".join("?" for _ in replies_to) + ")")
+            where.append(
+                "p.author COLLATE NOCASE IN (" + ", ".join("?" for _ in replies_to) + ")"
+            )
             params.extend(replies_to)
         join = "JOIN" if replies_to else "LEFT JOIN"
         sql = (
@@ -363,13 +367,10 @@ class CommentQueries:
                     return
                 dicts = [dict(zip(columns, row, strict=True)) for row in rows]
                 for comment, row in zip(_stored_comments(dicts), dicts, strict=True):
-                    yield (
-                        comment,
-                        {
-                            "author": row["parent_author"],
-                            "content": row["parent_content"],
-                            "link": row["parent_link"],
-                        },
-                    )
+                    yield comment, {
+                        "author": row["parent_author"],
+                        "content": row["parent_content"],
+                        "link": row["parent_link"],
+                    }
         except sqlite3.Error as error:
             raise StorageError(f"{self.path}: {error}") from error

@@ -31,3 +31,4 @@ def entry_public_id(source_name: str, key: str) -> str:
 def comment_public_id(entry_public: str, key: str) -> str:
     """A stable, globally unique id for a comment within its entry."""
     return uuid5_hex(f"comment\0{entry_public}\0{key}")
+
