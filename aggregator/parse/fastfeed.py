@@ -335,7 +335,7 @@ def _plain_textinput(element: Any, namespace: str) -> None:
     ``textinput``, which feed.py does not read: only its title, description, name and link, as
     plain text. Any other child would end feedparser's text input mid-way (its ``intextinput``
     is cleared by any other element) and send the rest to the feed itself: declined."""
-    _no_attributes(element, (f"{RDF}about",))
+    _no_attributes(element, (f"{RDF}about", "about"))  # feedparser reads neither
     for child in element:
         if not isinstance(child.tag, str):
             continue
@@ -404,6 +404,11 @@ class _Reader(EntryReader):
             _plain_textinput(child, "")
         elif name == "dc_title":
             self.feed_title(feed, child)
+        elif name == "guid" and child.get("isPermaLink", "true") != "true":
+            # The feed's id (unread); feedparser's _end_guid saves no link for a guid that is
+            # not a permalink.
+            _no_attributes(child, ("isPermaLink",))
+            _raw_text(child)
         elif not _inert(child, in_feed=True):
             raise Declined(f"an unusual channel element {child.tag}")
 

@@ -139,6 +139,8 @@ class EntryReader:
                     tag = name  # read below, as feedparser maps it
                 elif name == "source" and not len(child):
                     continue  # the item's source, which is not read
+                elif name == "creativecommons_license":
+                    tag = name  # a link with rel="license", read below
                 elif name in _MEDIA_TEXT_HOLDERS:
                     tag = "media"  # its titles and descriptions, read below in document order
                 elif name == "itunes_subtitle" or _inert(child, in_feed=False):
@@ -225,6 +227,12 @@ class EntryReader:
                 self.enclosure(raw, child)
             elif tag == "atom_link":
                 self.atom_link(raw, child)
+            elif tag == "creativecommons_license":  # _end_creativecommons_license
+                _no_attributes(child)
+                text = _text(child)
+                raw["links"].append(
+                    {"rel": "license", "href": text} if text else {"rel": "license"}
+                )
             elif tag in _PODCAST_ITEM:
                 _podcast_tag(raw, tag, child)
             elif tag == "comments":
