@@ -143,8 +143,10 @@ class EntryReader:
                     tag = name  # a link with rel="license", read below
                 elif name in _MEDIA_TEXT_HOLDERS:
                     tag = "media"  # its titles and descriptions, read below in document order
-                elif name == "itunes_subtitle" or _inert(child, in_feed=False):
-                    continue  # itunes:subtitle: the entry's subtitle, which is not read
+                elif name == "itunes_subtitle" or (name == "subtitle" and not len(child)):
+                    continue  # the entry's subtitle, which is not read
+                elif _inert(child, in_feed=False):
+                    continue
                 else:
                     raise Declined(f"an unusual item element {tag}")
             children.append((tag, child))
@@ -346,11 +348,11 @@ class EntryReader:
             name = etree.QName(key)
             if name.namespace is None:
                 attrs[name.localname.lower()] = value
-            elif name.namespace == THR[1:-1] and name.localname == "count":
-                attrs["count"] = value
+            elif name.namespace == THR[1:-1] and name.localname in ("count", "updated"):
+                attrs[name.localname] = value
                 prefix = next((p for p, u in element.nsmap.items() if u == name.namespace), None)
                 if prefix:
-                    attrs[f"{prefix}:count".lower()] = value
+                    attrs[f"{prefix}:{name.localname}".lower()] = value
             else:
                 raise Declined("an unusual link attribute")
         if len(element) or (element.text or "").strip():
