@@ -357,7 +357,7 @@ class EntryReader:
                 raise Declined("an unusual link attribute")
         if len(element) or (element.text or "").strip():
             raise Declined("an unusual link")
-        if not attrs.get("href") or "url" in attrs or "uri" in attrs:
+        if "href" not in attrs or "url" in attrs or "uri" in attrs:  # href="": the base
             raise Declined("a link without a plain href")
         for key in ("rel", "type"):
             if key in attrs:
