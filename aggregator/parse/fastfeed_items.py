@@ -141,6 +141,8 @@ class EntryReader:
                     continue  # the item's source, which is not read
                 elif name == "creativecommons_license":
                     tag = name  # a link with rel="license", read below
+                elif name == "image" and not len(child):
+                    tag = "item_image"  # an image's URL as text: the entry's image, unread
                 elif name in _MEDIA_TEXT_HOLDERS:
                     tag = "media"  # its titles and descriptions, read below in document order
                 elif name == "itunes_subtitle" or (name == "subtitle" and not len(child)):
@@ -159,8 +161,15 @@ class EntryReader:
         summaries = _Summaries(raw, self.has_content)
         self.has_content = False  # as feedparser's _end_item leaves it
         link = guid_link = None
+        image_seen = False
         for tag, child in children:
-            if tag == "title":
+            if tag == "item_image":
+                # feedparser's _start_image resets its title depth: a title after it would be
+                # stored again, which is not copied here.
+                image_seen = True
+            elif image_seen and tag in ("title", "media"):  # media:title is a title too
+                raise Declined("a title after an item's image")
+            elif tag == "title":
                 _no_attributes(child)
                 _title(raw, _text(child))
             elif tag == "link":
