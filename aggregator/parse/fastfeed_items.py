@@ -12,6 +12,7 @@ which unknown elements are harmless (:mod:`aggregator.parse.fastfeed_names`).
 from __future__ import annotations
 
 import re
+import xml.sax.saxutils
 from collections.abc import Mapping
 from typing import Any
 
@@ -613,12 +614,81 @@ def _add_category(
 
 
 def _atom_text(element: Any) -> str:
-    """An Atom text construct or content of type text or html (escaped): its text."""
+    """An Atom text construct or content of type text or html (escaped), or xhtml (serialized
+    as feedparser does: :func:`_xhtml`): its text."""
     _no_attributes(element, ("type",))
     kind = element.get("type", "text")
+    if kind == "xhtml":
+        return _fix(_xhtml(element))
     if kind not in ("text", "html"):
         raise Declined(f"an Atom {kind} construct")
     return _text(element)
+
+
+_XHTML = "{http://www.w3.org/1999/xhtml}"
+_XML_NAMESPACE = "{http://www.w3.org/XML/1998/namespace}"
+
+
+def _xhtml(element: Any) -> str:
+    """An Atom ``type="xhtml"`` construct as feedparser's strict parser serializes it (mixin's
+    ``unknown_starttag``/``unknown_endtag``/``handle_data``, then ``pop``): each XHTML element
+    as ``<name attrs>`` ... ``</name>`` (lower case, no namespace, ``<br></br>`` included), text
+    and attribute values escaped with ``xml.sax.saxutils``, comments dropped, and the enclosing
+    ``<div>`` removed when it is the only element and no text stands beside it. Declined for
+    anything whose reading is not copied: elements outside the XHTML namespace (an Atom element
+    there would run feedparser's own handler), ``body`` (its ``_end_xhtml_body``), SVG or
+    MathML, namespaced attributes other than ``xml:*``, namespace declarations for XLink."""
+    pieces: list[str] = []
+    children = [child for child in element if isinstance(child.tag, str)]
+    text = "".join(
+        [element.text or ""]
+        + [child.tail or "" for child in element if not isinstance(child.tag, str)]
+    )
+    only_div = (
+        len(children) == 1
+        and children[0].tag == f"{_XHTML}div"
+        and not text.strip()
+        and not (children[0].tail or "").strip()
+    )
+    if only_div:
+        _serialize_inner(children[0], pieces)
+    else:
+        _serialize_inner(element, pieces)
+    return "".join(pieces).strip()
+
+
+def _serialize_inner(element: Any, pieces: list[str]) -> None:
+    if element.text:
+        pieces.append(xml.sax.saxutils.escape(element.text))
+    for child in element:
+        if isinstance(child.tag, str):
+            _serialize(child, pieces)
+        if child.tail:
+            pieces.append(xml.sax.saxutils.escape(child.tail))
+
+
+def _serialize(element: Any, pieces: list[str]) -> None:
+    tag = element.tag
+    if not tag.startswith(_XHTML):
+        raise Declined("a non-XHTML element in xhtml content")
+    name = tag[len(_XHTML) :].lower()
+    if name in ("body", "svg", "math") or "http://www.w3.org/1999/xlink" in element.nsmap.values():
+        raise Declined(f"an xhtml {name} feedparser reads apart")
+    attributes = []
+    for key, value in element.attrib.items():
+        if key.startswith(_XML_NAMESPACE):
+            key = "xml:" + key[len(_XML_NAMESPACE) :]
+        elif key.startswith("{"):
+            raise Declined("a namespaced attribute in xhtml content")
+        key = key.lower()
+        if key in ("rel", "type"):
+            value = value.lower()
+        attributes.append(f' {key}="{xml.sax.saxutils.escape(value, {chr(34): "&quot;"})}"')
+    if len({a.split("=", 1)[0] for a in attributes}) != len(attributes):
+        raise Declined("attributes differing in case only in xhtml content")
+    pieces.append(f"<{name}{''.join(attributes)}>")
+    _serialize_inner(element, pieces)
+    pieces.append(f"</{name}>")
 
 
 def _atom_author(element: Any) -> str:
