@@ -22,6 +22,7 @@ from lxml import etree
 from aggregator.parse.fastfeed_names import (
     _ATOM_AUTHOR_KNOWN,
     _ATOM_ENTRY_KNOWN,
+    _FEEDPARSER,
     _MEDIA_TEXT_HOLDERS,
     _RSS1_ITEM_KNOWN,
     _RSS_ITEM_BY_NAME,
@@ -222,7 +223,7 @@ class EntryReader:
                 raw["updated_parsed"] = _entry_date(child)
             elif tag in ("description", "itunes_summary"):
                 _no_attributes(child)
-                summaries.summary(_text(child), 1)
+                summaries.summary(_rss_html(child), 1)
             elif tag == "media":
                 for name, node in _media_texts(child):
                     if name == "media_title":
@@ -231,7 +232,7 @@ class EntryReader:
                         summaries.summary(_media_description(node), _depth_in(node, item))
             elif tag == f"{CONTENT}encoded":
                 _no_attributes(child)
-                summaries.content(_text(child))
+                summaries.content(_rss_html(child))
             elif tag in ("category", f"{DC}subject"):
                 _no_attributes(child, ("domain",) if tag == "category" else ())
                 _add_category(raw["tags"], None, child.get("domain"), None, _text(child))
@@ -625,6 +626,57 @@ def _atom_text(element: Any) -> str:
     return _text(element)
 
 
+def _rss_html(element: Any) -> str:
+    """An RSS description or content:encoded: its text, or, with markup written inside it
+    rather than escaped, that markup as feedparser's strict parser serializes it. Up to the
+    first element that is not a ``<div>``, the content is HTML: text is kept as it is and
+    ``<div>`` tags are dropped; that element switches it to XHTML: tags are written as in
+    :func:`_xhtml`, text escaped (feedparser's mixin ``unknown_starttag``/``unknown_endtag``).
+    Declined for an element that has a feedparser end handler (``_end_title``...), outside
+    XHTML or no namespace, SVG or MathML, or XHTML output starting with a ``<div>``."""
+    if not len(element):
+        return _text(element)
+    pieces: list[str] = []
+    state = {"xml": False}
+    _inline_inner(element, pieces, state)
+    kept = [piece for piece in pieces if piece.strip()]
+    if kept and kept[0].startswith("<div"):
+        raise Declined("inline markup starting with a div")
+    return _fix("".join(pieces).strip())
+
+
+def _inline_text(text: str | None, pieces: list[str], state: dict[str, bool]) -> None:
+    if text:
+        pieces.append(xml.sax.saxutils.escape(text) if state["xml"] else text)
+
+
+def _inline_inner(element: Any, pieces: list[str], state: dict[str, bool]) -> None:
+    _inline_text(element.text, pieces, state)
+    for child in element:
+        if isinstance(child.tag, str):
+            _inline(child, pieces, state)
+        _inline_text(child.tail, pieces, state)
+
+
+def _inline(element: Any, pieces: list[str], state: dict[str, bool]) -> None:
+    tag = element.tag
+    if tag.startswith(_XHTML):
+        name, handler = tag[len(_XHTML) :].lower(), "_end_xhtml_"
+    elif tag.startswith("{"):
+        raise Declined("a namespaced element inside a text element")
+    else:
+        name, handler = tag.lower(), "_end_"
+    if name in ("svg", "math") or hasattr(_FEEDPARSER, handler + name):
+        raise Declined(f"an element feedparser reads inside a text element: {name}")
+    if state["xml"] or name != "div":
+        state["xml"] = True
+        pieces.append(f"<{name}{_attributes(element)}>")
+    _inline_inner(element, pieces, state)
+    if state["xml"] or name != "div":
+        state["xml"] = True
+        pieces.append(f"</{name}>")
+
+
 _XHTML = "{http://www.w3.org/1999/xhtml}"
 _XML_NAMESPACE = "{http://www.w3.org/XML/1998/namespace}"
 
@@ -674,6 +726,13 @@ def _serialize(element: Any, pieces: list[str]) -> None:
     name = tag[len(_XHTML) :].lower()
     if name in ("body", "svg", "math") or "http://www.w3.org/1999/xlink" in element.nsmap.values():
         raise Declined(f"an xhtml {name} feedparser reads apart")
+    pieces.append(f"<{name}{_attributes(element)}>")
+    _serialize_inner(element, pieces)
+    pieces.append(f"</{name}>")
+
+
+def _attributes(element: Any) -> str:
+    """An element's attributes as feedparser's ``strattrs`` writes them."""
     attributes = []
     for key, value in element.attrib.items():
         if key.startswith(_XML_NAMESPACE):
@@ -686,9 +745,7 @@ def _serialize(element: Any, pieces: list[str]) -> None:
         attributes.append(f' {key}="{xml.sax.saxutils.escape(value, {chr(34): "&quot;"})}"')
     if len({a.split("=", 1)[0] for a in attributes}) != len(attributes):
         raise Declined("attributes differing in case only in xhtml content")
-    pieces.append(f"<{name}{''.join(attributes)}>")
-    _serialize_inner(element, pieces)
-    pieces.append(f"</{name}>")
+    return "".join(attributes)
 
 
 def _atom_author(element: Any) -> str:
