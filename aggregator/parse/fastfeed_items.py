@@ -201,7 +201,15 @@ class EntryReader:
                     guid_link = raw["id"]
             elif tag in ("author", f"{DC}creator", "itunes_author"):
                 _no_attributes(child)
-                raw["author"] = _text(child)  # the last one wins, as in feedparser
+                if len(child):  # <author><name>...</name></author>, read as an Atom author
+                    authors = sum(
+                        counts.get(t, 0) for t in ("author", f"{DC}creator", "itunes_author")
+                    )
+                    if tag != "author" or authors > 1:
+                        raise Declined("a structured author beside another")
+                    raw["author"] = _plain_author(child)
+                else:
+                    raw["author"] = _text(child)  # the last one wins, as in feedparser
             elif tag == "itunes_keywords":  # feedparser's _end_itunes_keywords
                 _no_attributes(child)
                 for term in _text(child).split(","):
@@ -746,6 +754,27 @@ def _attributes(element: Any) -> str:
     if len({a.split("=", 1)[0] for a in attributes}) != len(attributes):
         raise Declined("attributes differing in case only in xhtml content")
     return "".join(attributes)
+
+
+def _plain_author(element: Any) -> str:
+    """An RSS ``<author>`` holding ``name``, ``email`` and ``uri`` elements (no namespace):
+    feedparser's ``_end_name``/``_end_email`` build its author as for Atom (``name (email)``)."""
+    if (element.text or "").strip():
+        raise Declined("text beside an author's elements")
+    found: dict[str, str] = {}
+    for child in element:
+        if not isinstance(child.tag, str):
+            raise Declined("a comment inside an author")
+        if child.tag not in ("name", "email", "uri") or child.tag in found:
+            raise Declined("an unusual author")
+        if (child.tail or "").strip():
+            raise Declined("text beside an author's elements")
+        _no_attributes(child)
+        found[child.tag] = _text(child)
+    name, email = found.get("name"), found.get("email")
+    if name and email:
+        return f"{name} ({email})"
+    return name or email or ""
 
 
 def _atom_author(element: Any) -> str:
