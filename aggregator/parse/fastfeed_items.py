@@ -236,6 +236,8 @@ class EntryReader:
                 for name, node in _media_texts(child):
                     if name == "media_title":
                         media.append((name, node))
+                    elif name in ("media_category", "media_keywords"):
+                        _media_category(raw["tags"], node)
                     else:
                         summaries.summary(_media_description(node), _depth_in(node, item))
             elif tag == f"{CONTENT}encoded":
@@ -423,6 +425,8 @@ class EntryReader:
                 for name, node in _media_texts(child):
                     if name == "media_title":
                         media.append((name, node))
+                    elif name in ("media_category", "media_keywords"):
+                        _media_category(raw["tags"], node)
                     else:
                         summaries.summary(_media_description(node), _depth_in(node, entry))
             elif tag == f"{ATOM}id":
@@ -440,6 +444,8 @@ class EntryReader:
                 raw["updated_parsed"] = _entry_date(child)
             elif tag == f"{ATOM}author":
                 raw["author"] = _atom_author(child)
+            elif tag == f"{ATOM}content" and child.get("src") is not None:
+                _out_of_line_content(raw, summaries, child)
             elif tag == f"{ATOM}content":
                 summaries.content(_atom_text(child))
             elif tag == f"{ATOM}summary":
@@ -542,16 +548,30 @@ def _media_description(node: Any) -> str:
     return _text(node)
 
 
+def _media_category(tags: list[dict[str, Any]], node: Any) -> None:
+    """A ``media:category`` in a group or content: feedparser's ``_start_media_category`` (the
+    Media RSS scheme by default) and its category rules; ``media:keywords``: a tag per term."""
+    if _feedparser_name(node) == "media_keywords":  # _end_media_keywords: comma-separated
+        _no_attributes(node)
+        for term in _text(node).split(","):
+            if term.strip():
+                _add_tag(tags, term.strip(), None)
+        return
+    _no_attributes(node, ("scheme", "label"))
+    scheme = node.get("scheme", "http://search.yahoo.com/mrss/category_schema")
+    _add_category(tags, None, scheme, node.get("label"), _text(node))
+
+
 def _media_texts(element: Any) -> list[tuple[str, Any]]:
-    """The ``media:title`` and ``media:description`` elements in ``element`` (a Media RSS group
-    or content, or one of them), which feedparser reads as the entry's title and description;
-    everything else in it must be inert."""
+    """The ``media:title``, ``media:description`` and ``media:category`` elements in
+    ``element`` (a Media RSS group or content, or one of them), which feedparser reads as the
+    entry's title, description and tags; everything else in it must be inert."""
     found = []
     for node in element.iter():
         if not isinstance(node.tag, str):
             continue
         name = _feedparser_name(node)
-        if name in ("media_title", "media_description"):
+        if name in ("media_title", "media_description", "media_category", "media_keywords"):
             if len(node):
                 raise Declined(f"markup inside {name}")
             found.append((name, node))
@@ -754,6 +774,23 @@ def _attributes(element: Any) -> str:
     if len({a.split("=", 1)[0] for a in attributes}) != len(attributes):
         raise Declined("attributes differing in case only in xhtml content")
     return "".join(attributes)
+
+
+def _out_of_line_content(raw: dict[str, Any], summaries: _Summaries, element: Any) -> None:
+    """An empty Atom ``<content src="..." type="...">`` of a type that is not text or HTML
+    (YouTube's Flash player): feedparser stores an empty content, which feed.py skips, and sets
+    its ``hasContent``; its ``_end_content`` copies only text or HTML content to the summary."""
+    _no_attributes(element, ("type", "src"))
+    kind = _content_type(element.get("type"))
+    if (
+        len(element)
+        or (element.text or "").strip()
+        or not kind
+        or kind in _HTML_TYPES | {"text/plain"}
+    ):
+        raise Declined("an unusual out-of-line content")
+    summaries.has_content = True
+    raw.setdefault("content", []).append({"value": ""})
 
 
 def _plain_author(element: Any) -> str:
