@@ -143,6 +143,8 @@ class EntryReader:
                     continue  # the item's source, which is not read
                 elif name == "creativecommons_license":
                     tag = name  # a link with rel="license", read below
+                elif tag == f"{_XHTML}body":
+                    tag = "xhtml_body"  # content, read below
                 elif name == "image" and not len(child):
                     tag = "item_image"  # an image's URL as text: the entry's image, unread
                 elif name in _MEDIA_TEXT_HOLDERS:
@@ -250,6 +252,8 @@ class EntryReader:
                 self.enclosure(raw, child)
             elif tag == "atom_link":
                 self.atom_link(raw, child)
+            elif tag == "xhtml_body":
+                summaries.body(_xhtml_body(child))
             elif tag == "creativecommons_license":  # _end_creativecommons_license
                 _no_attributes(child)
                 text = _text(child)
@@ -525,6 +529,12 @@ class _Summaries:
         self.raw.setdefault("content", []).append({"value": text})
         self.raw.setdefault("summary", text)
 
+    def body(self, text: str) -> None:
+        """An ``xhtml:body``: content like ``content:encoded``, but feedparser's ``_start_body``
+        leaves ``hasContent`` as it was."""
+        self.raw.setdefault("content", []).append({"value": text})
+        self.raw.setdefault("summary", text)
+
 
 def _depth_in(node: Any, top: Any) -> int:
     """How many levels ``node`` is below ``top`` (1 for a child)."""
@@ -716,8 +726,9 @@ def _xhtml(element: Any) -> str:
     and attribute values escaped with ``xml.sax.saxutils``, comments dropped, and the enclosing
     ``<div>`` removed when it is the only element and no text stands beside it. Declined for
     anything whose reading is not copied: elements outside the XHTML namespace (an Atom element
-    there would run feedparser's own handler), ``body`` (its ``_end_xhtml_body``), SVG or
-    MathML, namespaced attributes other than ``xml:*``, namespace declarations for XLink."""
+    there would run feedparser's own handler; one of no namespace only when feedparser has no
+    end handler of its name), ``body`` (its ``_end_xhtml_body``), SVG or MathML, namespaced
+    attributes other than ``xml:*``, namespace declarations for XLink."""
     pieces: list[str] = []
     children = [child for child in element if isinstance(child.tag, str)]
     text = "".join(
@@ -737,6 +748,18 @@ def _xhtml(element: Any) -> str:
     return "".join(pieces).strip()
 
 
+def _xhtml_body(element: Any) -> str:
+    """An RSS item's ``xhtml:body`` as feedparser serializes it (:func:`_serialize`; no
+    enclosing ``<div>`` is removed outside Atom, so one there is declined)."""
+    _no_attributes(element)
+    pieces: list[str] = []
+    _serialize_inner(element, pieces)
+    kept = [piece for piece in pieces if piece.strip()]
+    if kept and kept[0].startswith("<div"):
+        raise Declined("an xhtml body starting with a div")
+    return _fix("".join(pieces).strip())
+
+
 def _serialize_inner(element: Any, pieces: list[str]) -> None:
     if element.text:
         pieces.append(xml.sax.saxutils.escape(element.text))
@@ -749,10 +772,17 @@ def _serialize_inner(element: Any, pieces: list[str]) -> None:
 
 def _serialize(element: Any, pieces: list[str]) -> None:
     tag = element.tag
-    if not tag.startswith(_XHTML):
+    if tag.startswith(_XHTML):
+        name, handler = tag[len(_XHTML) :].lower(), "_end_xhtml_"
+    elif tag.startswith("{"):
         raise Declined("a non-XHTML element in xhtml content")
-    name = tag[len(_XHTML) :].lower()
-    if name in ("body", "svg", "math") or "http://www.w3.org/1999/xlink" in element.nsmap.values():
+    else:  # no namespace: feedparser's handler of that name runs at its end, if it has one
+        name, handler = tag.lower(), "_end_"
+    if (
+        name in ("svg", "math")
+        or hasattr(_FEEDPARSER, handler + name)
+        or "http://www.w3.org/1999/xlink" in element.nsmap.values()
+    ):
         raise Declined(f"an xhtml {name} feedparser reads apart")
     pieces.append(f"<{name}{_attributes(element)}>")
     _serialize_inner(element, pieces)
