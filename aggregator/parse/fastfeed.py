@@ -53,11 +53,26 @@ Real feeds (issue 13) need more, also copied rather than imitated:
   (the same elements under feedparser's lower-cased names), ``atom:updated``/``published`` in
   RSS (``dc:date``/``pubDate``);
 * C1 control characters in text are mapped to cp1252's characters (feedparser's ``_cp1252``).
+* markup is serialized as feedparser's strict parser writes it (mixin's ``unknown_starttag`` /
+  ``unknown_endtag``, then ``pop``): Atom ``type="xhtml"`` constructs (the enclosing ``<div>``
+  removed by its rule), an RSS item's ``xhtml:body``, and markup written unescaped inside an
+  RSS ``<description>`` or ``content:encoded`` (HTML until its first element that is not a
+  ``<div>``, XHTML from there: :func:`aggregator.parse.fastfeed_items._rss_html`);
+* more of feedparser's element mappings (issue 13, last round): RSS ``<id>`` is its ``guid``
+  (several: the last is the id, the first decides ``guidislink``), an RSS ``<author>`` holding
+  ``name``/``email`` is read as an Atom author, ``dcterms:issued``/``modified`` are dates,
+  ``media:category``/``keywords`` in a Media RSS group are tags, ``creativeCommons:license`` is
+  a license link, empty ``<link>`` elements and an empty ``href`` are stored as feedparser
+  stores them, a channel's ``dc:title``/``content:encoded`` follow its title depth and
+  ``hasContent``; RSS 0.90 is read as RSS 1.0 (version ``rss090``) and an ``<rss>`` in a
+  default namespace feedparser reads as none (``backend.userland.com/rss2``, an unknown one)
+  without it.
 
 Everything else is declined (``None``; the caller uses feedparser): an encoding feedparser
 cannot decode, a Content-Location header, a DOCTYPE or entity, XML that is not well-formed
-(feedparser's loose parser), ``xml:base`` without a document URL, markup or comments inside a text element, XHTML or base64
-content, several titles, contents or dates in one entry, an element feedparser maps onto a
+(feedparser's loose parser), ``xml:base`` without a document URL, markup inside other text
+elements, SVG, MathML or elements feedparser has handlers for inside markup, base64 content,
+several titles, contents or dates in one entry, an element feedparser maps onto a
 field feed.py reads in a way not copied here (``dc:title``, ``media:category`` in an entry,
 ``<textinput>``, ``atom:content`` in RSS ...), a date feedparser cannot read, more entries than
 feed.py keeps. ``tests/test_fastfeed.py`` runs both paths over every feed file of the
