@@ -12,18 +12,11 @@ sandbox's fork server and the parse workers forked from it are its descendants; 
 is made their subreaper, so one the poll leaves behind is still waited for and counted). feedparser's is the CPU time of this process while it runs
 ``feedparser.parse`` on the same bytes, one after the other. Target: the project at most half
 of feedparser's. The server's own CPU (in this process, during the poll) is counted in neither.
-
-The project's modules are byte-compiled first (``compileall``, as ``pip install`` does for an
-installed package, and as feedparser's already are in the venv): an editable checkout run under
-``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile every module from source in the poll
-process and again in the fork server at every run (about 0.35 CPU s here), a cost no
-installed copy pays. ``--no-compile`` measures that state too.
 """
 
 from __future__ import annotations
 
 import argparse
-import compileall
 import ctypes
 import json
 import os
@@ -152,17 +145,11 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared/corpora/realworld")
     parser.add_argument("--aggregator", type=Path, default=ROOT / ".venv" / "bin" / "aggregator")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best is kept")
-    parser.add_argument(
-        "--no-compile", action="store_true",
-        help="do not byte-compile the project's modules first (measure an uncompiled checkout)",
-    )  # fmt: skip
     args = parser.parse_args()
     if not (args.corpus / "sources.json").is_file():
         print(f"SKIPPED -- no corpus at {args.corpus}", file=sys.stderr)
         return 2
     files = feed_files(args.corpus)
-    if not args.no_compile:
-        compileall.compile_dir(ROOT / "aggregator", quiet=1)
     become_subreaper()
     server, urls = serve(files)
     try:
@@ -172,8 +159,7 @@ def main() -> int:
     parses = [feedparser_cpu(files) for _ in range(args.repeat)]
     project, wall, outcome = min(polls)
     reference, entries = min(parses)
-    print(f"real-world corpus: {len(files)} feeds, {entries} entries (feedparser's count)"
-          + ("; the project's modules not byte-compiled" if args.no_compile else ""))  # fmt: skip
+    print(f"real-world corpus: {len(files)} feeds, {entries} entries (feedparser's count)")
     print(f"aggregator poll (cold, children included): {project:.2f} CPU s, {wall:.2f} s wall"
           f"  [{outcome}]")  # fmt: skip
     print(f"feedparser.parse, one process:             {reference:.2f} CPU s")
