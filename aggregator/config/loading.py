@@ -34,8 +34,13 @@ DEFAULT_CONFIG = Path("config/aggregator.yaml")
 # -- YAML with line numbers --------------------------------------------------------------------
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate keys instead of keeping the last one silently."""
+#: libyaml's SafeLoader when PyYAML was built with it (several times faster), else PyYAML's.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc,valid-type]
+    """A SafeLoader (libyaml's when PyYAML has it) that refuses duplicate keys instead of keeping
+    the last one silently."""
 
 
 def _construct_mapping(
@@ -152,7 +157,7 @@ def load_config(path: str | os.PathLike[str]) -> AppConfig:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([f"{shown}: cannot read: {error}"]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)

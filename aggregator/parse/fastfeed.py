@@ -26,8 +26,9 @@ because a value must come out the same, not merely equivalent:
 * Atom authors are ``name (email)``, ``name`` or ``email``; RSS ``<author>`` and
   ``dc:creator`` are their text;
 * categories are ``(term, scheme, label)`` triples without repeats, in order;
-* the version (``rss20``, ``atom10``, ``rss10``; ``rss091u``, ``rss092`` ... from an
-  ``<rss>`` element's ``version``) as feedparser's namespace sniffing gives it.
+* the version (``rss20``, ``atom10``, ``rss10``, ``rss090``; ``rss091u``, ``rss092`` ... from
+  an ``<rss>`` element's ``version``) as feedparser's namespace sniffing gives it; an RSS 0.90
+  document is read as RSS 1.0, its elements renamed (feedparser maps both namespaces alike).
 
 Real feeds (issue 13) need more, also copied rather than imitated:
 
@@ -52,11 +53,26 @@ Real feeds (issue 13) need more, also copied rather than imitated:
   (the same elements under feedparser's lower-cased names), ``atom:updated``/``published`` in
   RSS (``dc:date``/``pubDate``);
 * C1 control characters in text are mapped to cp1252's characters (feedparser's ``_cp1252``).
+* markup is serialized as feedparser's strict parser writes it (mixin's ``unknown_starttag`` /
+  ``unknown_endtag``, then ``pop``): Atom ``type="xhtml"`` constructs (the enclosing ``<div>``
+  removed by its rule), an RSS item's ``xhtml:body``, and markup written unescaped inside an
+  RSS ``<description>`` or ``content:encoded`` (HTML until its first element that is not a
+  ``<div>``, XHTML from there: :func:`aggregator.parse.fastfeed_items._rss_html`);
+* more of feedparser's element mappings (issue 13, last round): RSS ``<id>`` is its ``guid``
+  (several: the last is the id, the first decides ``guidislink``), an RSS ``<author>`` holding
+  ``name``/``email`` is read as an Atom author, ``dcterms:issued``/``modified`` are dates,
+  ``media:category``/``keywords`` in a Media RSS group are tags, ``creativeCommons:license`` is
+  a license link, empty ``<link>`` elements and an empty ``href`` are stored as feedparser
+  stores them, a channel's ``dc:title``/``content:encoded`` follow its title depth and
+  ``hasContent``; RSS 0.90 is read as RSS 1.0 (version ``rss090``) and an ``<rss>`` in a
+  default namespace feedparser reads as none (``backend.userland.com/rss2``, an unknown one)
+  without it.
 
 Everything else is declined (``None``; the caller uses feedparser): an encoding feedparser
 cannot decode, a Content-Location header, a DOCTYPE or entity, XML that is not well-formed
-(feedparser's loose parser), ``xml:base`` without a document URL, markup or comments inside a text element, XHTML or base64
-content, several titles, contents or dates in one entry, an element feedparser maps onto a
+(feedparser's loose parser), ``xml:base`` without a document URL, markup inside other text
+elements, SVG, MathML or elements feedparser has handlers for inside markup, base64 content,
+several titles, contents or dates in one entry, an element feedparser maps onto a
 field feed.py reads in a way not copied here (``dc:title``, ``media:category`` in an entry,
 ``<textinput>``, ``atom:content`` in RSS ...), a date feedparser cannot read, more entries than
 feed.py keeps. ``tests/test_fastfeed.py`` runs both paths over every feed file of the
@@ -92,6 +108,7 @@ from aggregator.parse.fastfeed_items import EntryReader, _atom_author, _atom_tex
 from aggregator.parse.fastfeed_names import (
     _ATOM_FEED_KNOWN,
     _IMAGE_KNOWN,
+    _PREFIXES,
     _RSS1_CHANNEL_KNOWN,
     _RSS1_IMAGE_KNOWN,
     _RSS_CHANNEL_KNOWN,
@@ -117,7 +134,8 @@ _MISPLACED_DECLARATION = re.compile(
 )
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")  # after the declaration, comments and PIs
 _BASE_ATTRIBUTE = re.compile(rb"""\sbase\s*=\s*["']""")
-_NAMESPACE_DECLARATION = re.compile(r"""xmlns(?::[\w.-]+)?\s*=\s*["']([^"']*)["']""")
+_RSS090 = "{http://my.netscape.com/rdf/simple/0.9/}"
+_NAMESPACE_DECLARATION = re.compile(r"""xmlns(:[\w.-]+)?\s*=\s*["']([^"']*)["']""")
 
 
 def read_feed(
@@ -153,6 +171,9 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     if root.getroottree().docinfo.doctype:
         raise Declined("a DOCTYPE")
     reader = _Reader(base, max_entries)
+    namespace = etree.QName(root).namespace
+    if namespace and root.prefix is None and etree.QName(root).localname == "rss":
+        _without_namespace(root, namespace)
     if root.tag == "rss":
         children = [child for child in root if isinstance(child.tag, str)]  # not comments
         if len(children) != 1:
@@ -162,9 +183,13 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     elif root.tag == f"{ATOM}feed":
         feed, entries = reader.atom(root)
         version = _sniffed_version(content)
+        if version == "rss090":
+            raise Declined("RSS 0.90")
     elif root.tag == f"{RDF}RDF":
-        feed, entries = reader.rdf(root)
         version = _sniffed_version(content)
+        if version == "rss090":
+            _as_rss10(root)
+        feed, entries = reader.rdf(root)
     else:
         raise Declined("neither RSS 2.0, Atom 1.0 nor RSS 1.0")
     if len(entries) > max_entries:
@@ -250,6 +275,32 @@ def _rss_version(content: bytes, attribute: str) -> str:
     return versions.get(attribute) or ("rss20" if attribute.startswith("2.") else "rss")
 
 
+def _without_namespace(root: Any, namespace: str) -> None:
+    """An ``<rss>`` document in a default namespace that feedparser reads as no namespace
+    (``backend.userland.com/rss2``, ``blogs.law.harvard.edu/tech/rss``: its own table maps them
+    to no prefix; one it does not know has none either) with its elements' namespace removed;
+    declined for any other (RSS 1.0, Atom ...)."""
+    lowered = namespace.lower()
+    plain = ("backend.userland.com/rss", "http://blogs.law.harvard.edu/tech/rss")
+    if lowered in _PREFIXES and not lowered.startswith(plain) and plain[0] not in lowered:
+        raise Declined("an <rss> element in a namespace")
+    prefix = "{" + namespace + "}"
+    for element in root.iter():
+        tag = element.tag
+        if isinstance(tag, str) and tag.startswith(prefix):
+            element.tag = tag[len(prefix) :]
+
+
+def _as_rss10(root: Any) -> None:
+    """An RSS 0.90 document's elements renamed into the RSS 1.0 namespace: feedparser maps both
+    namespaces to no prefix, so it reads their channel, image, text input and items alike (the
+    version, ``rss090``, is the only difference)."""
+    for element in root.iter():
+        tag = element.tag
+        if isinstance(tag, str) and tag.startswith(_RSS090):
+            element.tag = RSS1 + tag[len(_RSS090) :]
+
+
 def _root_start(content: bytes) -> int:
     """Where the root element's start tag begins: after the XML declaration, processing
     instructions and comments (a comment may itself hold ``<updated>``)."""
@@ -273,14 +324,17 @@ def _root_start(content: bytes) -> int:
 
 def _sniffed_version(content: bytes) -> str:
     """The version feedparser's namespace tracking gives an Atom or RDF document: the first of
-    the RSS 1.0 and Atom namespaces declared on the root element."""
+    the RSS 0.90 (as the default namespace), RSS 1.0 and Atom namespaces declared on the root
+    element."""
     start = _root_start(content)
     end = content.find(b">", start)
     tag = content[start:end].decode("utf-8")
-    for uri in _NAMESPACE_DECLARATION.findall(tag):
+    for prefix, uri in _NAMESPACE_DECLARATION.findall(tag):
         lowered = uri.lower()
-        if lowered == "http://my.netscape.com/rdf/simple/0.9/":
-            raise Declined("RSS 0.90")
+        if lowered == _RSS090[1:-1]:
+            if prefix:  # feedparser's track_namespace: RSS 0.90 as the default namespace only
+                raise Declined("RSS 0.90 under a prefix")
+            return "rss090"
         if lowered == "http://purl.org/rss/1.0/":
             return "rss10"
         if lowered == "http://www.w3.org/2005/atom":
@@ -296,7 +350,7 @@ def _plain_textinput(element: Any, namespace: str) -> None:
     ``textinput``, which feed.py does not read: only its title, description, name and link, as
     plain text. Any other child would end feedparser's text input mid-way (its ``intextinput``
     is cleared by any other element) and send the rest to the feed itself: declined."""
-    _no_attributes(element, (f"{RDF}about",))
+    _no_attributes(element, (f"{RDF}about", "about"))  # feedparser reads neither
     for child in element:
         if not isinstance(child.tag, str):
             continue
@@ -324,12 +378,14 @@ class _Reader(EntryReader):
             if tag not in _RSS_CHANNEL_KNOWN:
                 self.channel_extension(feed, child, seen)
                 continue
+            if tag in ("item", "image"):
+                self.feed_title_set = False  # feedparser's _start_item and _start_image
             if tag == "item":
                 entries.append(self.rss_item(child))
                 if len(entries) > self.max_entries:  # declined before reading them all
                     raise Declined("more entries than feed.py keeps")
                 continue
-            if tag in seen and tag in ("title", "link", "description", "ttl", "skipHours",
+            if tag in seen and tag in ("link", "description", "ttl", "skipHours",
                                        "skipDays", "image", f"{SY}updatePeriod",
                                        f"{SY}updateFrequency"):  # fmt: skip
                 raise Declined(f"several {tag}")
@@ -352,8 +408,22 @@ class _Reader(EntryReader):
         elif name == "itunes_summary":
             _raw_text(child)
             self.feed_summary = True
+        elif name == "content_encoded":
+            # feedparser's _start_content_encoded sets hasContent, and its _end_content saves
+            # the text as the feed's content and summary, neither of which feed.py reads.
+            _no_attributes(child)
+            _raw_text(child)
+            self.has_content = self.channel_content = True
         elif name == "textinput":
+            self.feed_title_set = False  # feedparser's _start_textinput
             _plain_textinput(child, "")
+        elif name == "dc_title":
+            self.feed_title(feed, child)
+        elif name == "guid" and child.get("isPermaLink", "true") != "true":
+            # The feed's id (unread); feedparser's _end_guid saves no link for a guid that is
+            # not a permalink.
+            _no_attributes(child, ("isPermaLink",))
+            _raw_text(child)
         elif not _inert(child, in_feed=True):
             raise Declined(f"an unusual channel element {child.tag}")
 
@@ -361,23 +431,23 @@ class _Reader(EntryReader):
         """One channel child of RSS 2.0 or RSS 1.0 (namespace already checked by the caller)."""
         tag = etree.QName(child).localname if child.tag.startswith(RSS1) else child.tag
         if tag == "title":
-            _no_attributes(child)
-            feed["title"] = _text(child)
+            self.feed_title(feed, child)
         elif tag == "link":
             _no_attributes(child)
             text = _raw_text(child)
-            if not text:
-                raise Declined("an empty link")
+            if not text:  # feedparser resolves no empty value: the feed's link is ""
+                feed["link"] = ""
+                return
             feed["link"] = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", self.url(text, child))
         elif tag == "description":
             _no_attributes(child)
             text = _text(child)
-            if not self.feed_summary:
-                feed["subtitle"] = text
-            elif not self.has_content:  # feedparser reads it as the feed's content
+            # feedparser's _start_description: read as the feed's content when the feed has a
+            # summary (an itunes:summary, or a content:encoded copied to it) and no content yet.
+            if (self.feed_summary or self.channel_content) and not self.has_content:
                 self.has_content = True
             else:
-                feed["summary"] = text
+                feed["subtitle"] = text
         elif tag == "ttl":
             feed["ttl"] = _text(child)
         elif tag == f"{SY}updatePeriod":
@@ -400,6 +470,16 @@ class _Reader(EntryReader):
         elif len(child):
             raise Declined(f"markup inside {tag}")
 
+    def feed_title(self, feed: dict[str, Any], child: Any) -> None:
+        """A channel's ``<title>`` or ``<dc:title>`` as feedparser's title depth keeps it: stored
+        unless a title that was not empty came before it at the channel's level (with no item,
+        image or text input in between)."""
+        _no_attributes(child)
+        text = _text(child)
+        if not self.feed_title_set:
+            feed["title"] = text
+            self.feed_title_set = bool(text)
+
     # -- RSS 1.0 --------------------------------------------------------------------------------
 
     def rdf(self, root: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -414,11 +494,19 @@ class _Reader(EntryReader):
                 continue
             if tag not in _RSS1_CHANNEL_KNOWN:
                 if tag in (f"{RSS1}image", f"{RSS1}textinput") and not len(child):
+                    self.feed_title_set = False  # feedparser's _start_image, _start_textinput
                     continue  # a reference to the RDF's <image> or <textinput>
+                if _feedparser_name(child) == "dc_title":
+                    self.feed_title(feed, child)
+                    continue
+                rel = (child.get("rel") or "alternate").lower()
+                if tag == f"{ATOM}link" and rel != "alternate":
+                    self.atom_link(feed, child)  # rel="self", "hub" ...: only the feed's links
+                    continue
                 if _inert(child, in_feed=True):
                     continue
                 raise Declined(f"an unusual channel element {tag}")
-            if tag in seen:
+            if tag in seen and tag != f"{RSS1}title":
                 raise Declined(f"several {tag}")
             seen.add(tag)
             if tag.startswith(RSS1) or tag.startswith(SY):

@@ -12,6 +12,7 @@ which unknown elements are harmless (:mod:`aggregator.parse.fastfeed_names`).
 from __future__ import annotations
 
 import re
+import xml.sax.saxutils
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from lxml import etree
 from aggregator.parse.fastfeed_names import (
     _ATOM_AUTHOR_KNOWN,
     _ATOM_ENTRY_KNOWN,
+    _FEEDPARSER,
     _MEDIA_TEXT_HOLDERS,
     _RSS1_ITEM_KNOWN,
     _RSS_ITEM_BY_NAME,
@@ -32,6 +34,7 @@ from aggregator.parse.fastxml import (
     ATOM,
     CONTENT,
     DC,
+    DCTERMS,
     GD,
     MEDIA,
     RDF,
@@ -64,6 +67,10 @@ class EntryReader:
         self.bases: dict[Any, str] = {}
         self._rejoined: dict[str, str] = {}
         self.feed_summary = False  # an itunes:summary was read in the channel
+        self.channel_content = False  # a content:encoded was read in the channel
+        # feedparser's title depth at the channel's level: a channel title (or dc:title) that is
+        # not empty stops later ones at that level until an item, image or text input resets it.
+        self.feed_title_set = False
         # feedparser's hasContent: set by content anywhere, cleared only at the end of an item.
         self.has_content = False
 
@@ -106,7 +113,9 @@ class EntryReader:
 
     # -- RSS 2.0 --------------------------------------------------------------------------------
     def rss_item(self, item: Any) -> dict[str, Any]:
-        _no_attributes(item)
+        # feedparser's _start_item reads only rdf:about; a plain attribute (Yandex's
+        # turbo="true") is ignored, and xml:base or base is read by base_of.
+        _no_attributes(item, tuple(key for key in item.attrib if not key.startswith("{")))
         raw: dict[str, Any] = {"links": [], "tags": [], "enclosures": []}
         counts: dict[str, int] = {}
         children = []
@@ -114,6 +123,14 @@ class EntryReader:
         for child in item:
             tag = child.tag
             if not isinstance(tag, str):
+                continue
+            if child.get("href") is not None and _feedparser_name(child) == "link":
+                # An Atom-style link (atom:link rel="standout", "related" ...): feedparser's
+                # _start_link appends it to the links and, unless it is an HTML alternate (then
+                # the entry's link, in an order with <link> not copied here), sets nothing else.
+                if (child.get("rel") or "alternate").lower() == "alternate":
+                    raise Declined("an alternate link with an href in an item")
+                children.append(("atom_link", child))
                 continue
             if tag not in _RSS_ITEM_KNOWN:
                 name = _feedparser_name(child)
@@ -124,15 +141,23 @@ class EntryReader:
                     tag = name  # read below, as feedparser maps it
                 elif name == "source" and not len(child):
                     continue  # the item's source, which is not read
+                elif name == "creativecommons_license":
+                    tag = name  # a link with rel="license", read below
+                elif tag == f"{_XHTML}body":
+                    tag = "xhtml_body"  # content, read below
+                elif name == "image" and not len(child):
+                    tag = "item_image"  # an image's URL as text: the entry's image, unread
                 elif name in _MEDIA_TEXT_HOLDERS:
                     tag = "media"  # its titles and descriptions, read below in document order
-                elif name == "itunes_subtitle" or _inert(child, in_feed=False):
-                    continue  # itunes:subtitle: the entry's subtitle, which is not read
+                elif name == "itunes_subtitle" or (name == "subtitle" and not len(child)):
+                    continue  # the entry's subtitle, which is not read
+                elif _inert(child, in_feed=False):
+                    continue
                 else:
                     raise Declined(f"an unusual item element {tag}")
             children.append((tag, child))
             counts[tag] = counts.get(tag, 0) + 1
-        _at_most_one(counts, "link", "guid", "description", "pubDate", f"{DC}date",
+        _at_most_one(counts, "link", "description", "pubDate", f"{DC}date",
                      f"{CONTENT}encoded", "comments", f"{WFW}commentRss", f"{SLASH}comments",
                      f"{THR}total")  # fmt: skip
         if counts.get("itunes_summary", 0) > 1:
@@ -140,15 +165,24 @@ class EntryReader:
         summaries = _Summaries(raw, self.has_content)
         self.has_content = False  # as feedparser's _end_item leaves it
         link = guid_link = None
+        image_seen = False
         for tag, child in children:
-            if tag == "title":
+            if tag == "item_image":
+                # feedparser's _start_image resets its title depth: a title after it would be
+                # stored again, which is not copied here.
+                image_seen = True
+            elif image_seen and tag in ("title", "media"):  # media:title is a title too
+                raise Declined("a title after an item's image")
+            elif tag == "title":
                 _no_attributes(child)
                 _title(raw, _text(child))
             elif tag == "link":
                 _no_attributes(child)
                 text = _raw_text(child)
-                if not text:
-                    raise Declined("an empty link")
+                if not text:  # feedparser: the link is "", its links entry has no href
+                    link = ""
+                    raw["links"].append({"rel": "alternate", "type": "text/html"})
+                    continue
                 link = self.entry_link(text, child)
                 raw["links"].append({"rel": "alternate", "type": "text/html", "href": link})
             elif tag == "guid":
@@ -160,13 +194,24 @@ class EntryReader:
                 if not text:
                     raise Declined("an empty guid")
                 # As written: feed.py keeps feedparser from resolving ids (issue 13).
+                # Several guids (or ids): the last is the id, the first decides guidislink and
+                # the first permalink one stands for the link (feedparser's _save keeps the
+                # first value of each).
                 raw["id"] = _fix(text)
-                raw["guidislink"] = permalink and link is None
-                if permalink:
+                raw.setdefault("guidislink", permalink and link is None)
+                if permalink and guid_link is None:
                     guid_link = raw["id"]
             elif tag in ("author", f"{DC}creator", "itunes_author"):
                 _no_attributes(child)
-                raw["author"] = _text(child)  # the last one wins, as in feedparser
+                if len(child):  # <author><name>...</name></author>, read as an Atom author
+                    authors = sum(
+                        counts.get(t, 0) for t in ("author", f"{DC}creator", "itunes_author")
+                    )
+                    if tag != "author" or authors > 1:
+                        raise Declined("a structured author beside another")
+                    raw["author"] = _plain_author(child)
+                else:
+                    raw["author"] = _text(child)  # the last one wins, as in feedparser
             elif tag == "itunes_keywords":  # feedparser's _end_itunes_keywords
                 _no_attributes(child)
                 for term in _text(child).split(","):
@@ -188,21 +233,33 @@ class EntryReader:
                 raw["updated_parsed"] = _entry_date(child)
             elif tag in ("description", "itunes_summary"):
                 _no_attributes(child)
-                summaries.summary(_text(child), 1)
+                summaries.summary(_rss_html(child), 1)
             elif tag == "media":
                 for name, node in _media_texts(child):
                     if name == "media_title":
                         media.append((name, node))
+                    elif name in ("media_category", "media_keywords"):
+                        _media_category(raw["tags"], node)
                     else:
                         summaries.summary(_media_description(node), _depth_in(node, item))
             elif tag == f"{CONTENT}encoded":
                 _no_attributes(child)
-                summaries.content(_text(child))
+                summaries.content(_rss_html(child))
             elif tag in ("category", f"{DC}subject"):
                 _no_attributes(child, ("domain",) if tag == "category" else ())
                 _add_category(raw["tags"], None, child.get("domain"), None, _text(child))
             elif tag == "enclosure":
                 self.enclosure(raw, child)
+            elif tag == "atom_link":
+                self.atom_link(raw, child)
+            elif tag == "xhtml_body":
+                summaries.body(_xhtml_body(child))
+            elif tag == "creativecommons_license":  # _end_creativecommons_license
+                _no_attributes(child)
+                text = _text(child)
+                raw["links"].append(
+                    {"rel": "license", "href": text} if text else {"rel": "license"}
+                )
             elif tag in _PODCAST_ITEM:
                 _podcast_tag(raw, tag, child)
             elif tag == "comments":
@@ -285,8 +342,10 @@ class EntryReader:
                 raw["summary"] = _text(child)
             elif tag == f"{DC}creator":
                 raw["author"] = _text(child)
-            elif tag == f"{DC}date":
+            elif tag in (f"{DC}date", f"{DCTERMS}modified"):  # both feedparser's _end_updated
                 raw["updated_parsed"] = _entry_date(child)
+            elif tag == f"{DCTERMS}issued":  # feedparser's _end_published
+                raw["published_parsed"] = _entry_date(child)
             elif tag == f"{DC}subject":
                 _add_category(raw["tags"], None, None, None, _text(child))
             elif tag == f"{CONTENT}encoded":
@@ -314,16 +373,16 @@ class EntryReader:
             name = etree.QName(key)
             if name.namespace is None:
                 attrs[name.localname.lower()] = value
-            elif name.namespace == THR[1:-1] and name.localname == "count":
-                attrs["count"] = value
+            elif name.namespace == THR[1:-1] and name.localname in ("count", "updated"):
+                attrs[name.localname] = value
                 prefix = next((p for p, u in element.nsmap.items() if u == name.namespace), None)
                 if prefix:
-                    attrs[f"{prefix}:count".lower()] = value
+                    attrs[f"{prefix}:{name.localname}".lower()] = value
             else:
                 raise Declined("an unusual link attribute")
         if len(element) or (element.text or "").strip():
             raise Declined("an unusual link")
-        if not attrs.get("href") or "url" in attrs or "uri" in attrs:
+        if "href" not in attrs or "url" in attrs or "uri" in attrs:  # href="": the base
             raise Declined("a link without a plain href")
         for key in ("rel", "type"):
             if key in attrs:
@@ -370,6 +429,8 @@ class EntryReader:
                 for name, node in _media_texts(child):
                     if name == "media_title":
                         media.append((name, node))
+                    elif name in ("media_category", "media_keywords"):
+                        _media_category(raw["tags"], node)
                     else:
                         summaries.summary(_media_description(node), _depth_in(node, entry))
             elif tag == f"{ATOM}id":
@@ -387,6 +448,8 @@ class EntryReader:
                 raw["updated_parsed"] = _entry_date(child)
             elif tag == f"{ATOM}author":
                 raw["author"] = _atom_author(child)
+            elif tag == f"{ATOM}content" and child.get("src") is not None:
+                _out_of_line_content(raw, summaries, child)
             elif tag == f"{ATOM}content":
                 summaries.content(_atom_text(child))
             elif tag == f"{ATOM}summary":
@@ -466,6 +529,12 @@ class _Summaries:
         self.raw.setdefault("content", []).append({"value": text})
         self.raw.setdefault("summary", text)
 
+    def body(self, text: str) -> None:
+        """An ``xhtml:body``: content like ``content:encoded``, but feedparser's ``_start_body``
+        leaves ``hasContent`` as it was."""
+        self.raw.setdefault("content", []).append({"value": text})
+        self.raw.setdefault("summary", text)
+
 
 def _depth_in(node: Any, top: Any) -> int:
     """How many levels ``node`` is below ``top`` (1 for a child)."""
@@ -489,16 +558,30 @@ def _media_description(node: Any) -> str:
     return _text(node)
 
 
+def _media_category(tags: list[dict[str, Any]], node: Any) -> None:
+    """A ``media:category`` in a group or content: feedparser's ``_start_media_category`` (the
+    Media RSS scheme by default) and its category rules; ``media:keywords``: a tag per term."""
+    if _feedparser_name(node) == "media_keywords":  # _end_media_keywords: comma-separated
+        _no_attributes(node)
+        for term in _text(node).split(","):
+            if term.strip():
+                _add_tag(tags, term.strip(), None)
+        return
+    _no_attributes(node, ("scheme", "label"))
+    scheme = node.get("scheme", "http://search.yahoo.com/mrss/category_schema")
+    _add_category(tags, None, scheme, node.get("label"), _text(node))
+
+
 def _media_texts(element: Any) -> list[tuple[str, Any]]:
-    """The ``media:title`` and ``media:description`` elements in ``element`` (a Media RSS group
-    or content, or one of them), which feedparser reads as the entry's title and description;
-    everything else in it must be inert."""
+    """The ``media:title``, ``media:description`` and ``media:category`` elements in
+    ``element`` (a Media RSS group or content, or one of them), which feedparser reads as the
+    entry's title, description and tags; everything else in it must be inert."""
     found = []
     for node in element.iter():
         if not isinstance(node.tag, str):
             continue
         name = _feedparser_name(node)
-        if name in ("media_title", "media_description"):
+        if name in ("media_title", "media_description", "media_category", "media_keywords"):
             if len(node):
                 raise Declined(f"markup inside {name}")
             found.append((name, node))
@@ -570,12 +653,195 @@ def _add_category(
 
 
 def _atom_text(element: Any) -> str:
-    """An Atom text construct or content of type text or html (escaped): its text."""
+    """An Atom text construct or content of type text or html (escaped), or xhtml (serialized
+    as feedparser does: :func:`_xhtml`): its text."""
     _no_attributes(element, ("type",))
     kind = element.get("type", "text")
+    if kind == "xhtml":
+        return _fix(_xhtml(element))
     if kind not in ("text", "html"):
         raise Declined(f"an Atom {kind} construct")
     return _text(element)
+
+
+def _rss_html(element: Any) -> str:
+    """An RSS description or content:encoded: its text, or, with markup written inside it
+    rather than escaped, that markup as feedparser's strict parser serializes it. Up to the
+    first element that is not a ``<div>``, the content is HTML: text is kept as it is and
+    ``<div>`` tags are dropped; that element switches it to XHTML: tags are written as in
+    :func:`_xhtml`, text escaped (feedparser's mixin ``unknown_starttag``/``unknown_endtag``).
+    Declined for an element that has a feedparser end handler (``_end_title``...), outside
+    XHTML or no namespace, SVG or MathML, or XHTML output starting with a ``<div>``."""
+    if not len(element):
+        return _text(element)
+    pieces: list[str] = []
+    state = {"xml": False}
+    _inline_inner(element, pieces, state)
+    kept = [piece for piece in pieces if piece.strip()]
+    if kept and kept[0].startswith("<div"):
+        raise Declined("inline markup starting with a div")
+    return _fix("".join(pieces).strip())
+
+
+def _inline_text(text: str | None, pieces: list[str], state: dict[str, bool]) -> None:
+    if text:
+        pieces.append(xml.sax.saxutils.escape(text) if state["xml"] else text)
+
+
+def _inline_inner(element: Any, pieces: list[str], state: dict[str, bool]) -> None:
+    _inline_text(element.text, pieces, state)
+    for child in element:
+        if isinstance(child.tag, str):
+            _inline(child, pieces, state)
+        _inline_text(child.tail, pieces, state)
+
+
+def _inline(element: Any, pieces: list[str], state: dict[str, bool]) -> None:
+    tag = element.tag
+    if tag.startswith(_XHTML):
+        name, handler = tag[len(_XHTML) :].lower(), "_end_xhtml_"
+    elif tag.startswith("{"):
+        raise Declined("a namespaced element inside a text element")
+    else:
+        name, handler = tag.lower(), "_end_"
+    if name in ("svg", "math") or hasattr(_FEEDPARSER, handler + name):
+        raise Declined(f"an element feedparser reads inside a text element: {name}")
+    if state["xml"] or name != "div":
+        state["xml"] = True
+        pieces.append(f"<{name}{_attributes(element)}>")
+    _inline_inner(element, pieces, state)
+    if state["xml"] or name != "div":
+        state["xml"] = True
+        pieces.append(f"</{name}>")
+
+
+_XHTML = "{http://www.w3.org/1999/xhtml}"
+_XML_NAMESPACE = "{http://www.w3.org/XML/1998/namespace}"
+
+
+def _xhtml(element: Any) -> str:
+    """An Atom ``type="xhtml"`` construct as feedparser's strict parser serializes it (mixin's
+    ``unknown_starttag``/``unknown_endtag``/``handle_data``, then ``pop``): each XHTML element
+    as ``<name attrs>`` ... ``</name>`` (lower case, no namespace, ``<br></br>`` included), text
+    and attribute values escaped with ``xml.sax.saxutils``, comments dropped, and the enclosing
+    ``<div>`` removed when it is the only element and no text stands beside it. Declined for
+    anything whose reading is not copied: elements outside the XHTML namespace (an Atom element
+    there would run feedparser's own handler; one of no namespace only when feedparser has no
+    end handler of its name), ``body`` (its ``_end_xhtml_body``), SVG or MathML, namespaced
+    attributes other than ``xml:*``, namespace declarations for XLink."""
+    pieces: list[str] = []
+    children = [child for child in element if isinstance(child.tag, str)]
+    text = "".join(
+        [element.text or ""]
+        + [child.tail or "" for child in element if not isinstance(child.tag, str)]
+    )
+    only_div = (
+        len(children) == 1
+        and children[0].tag == f"{_XHTML}div"
+        and not text.strip()
+        and not (children[0].tail or "").strip()
+    )
+    if only_div:
+        _serialize_inner(children[0], pieces)
+    else:
+        _serialize_inner(element, pieces)
+    return "".join(pieces).strip()
+
+
+def _xhtml_body(element: Any) -> str:
+    """An RSS item's ``xhtml:body`` as feedparser serializes it (:func:`_serialize`; no
+    enclosing ``<div>`` is removed outside Atom, so one there is declined)."""
+    _no_attributes(element)
+    pieces: list[str] = []
+    _serialize_inner(element, pieces)
+    kept = [piece for piece in pieces if piece.strip()]
+    if kept and kept[0].startswith("<div"):
+        raise Declined("an xhtml body starting with a div")
+    return _fix("".join(pieces).strip())
+
+
+def _serialize_inner(element: Any, pieces: list[str]) -> None:
+    if element.text:
+        pieces.append(xml.sax.saxutils.escape(element.text))
+    for child in element:
+        if isinstance(child.tag, str):
+            _serialize(child, pieces)
+        if child.tail:
+            pieces.append(xml.sax.saxutils.escape(child.tail))
+
+
+def _serialize(element: Any, pieces: list[str]) -> None:
+    tag = element.tag
+    if tag.startswith(_XHTML):
+        name, handler = tag[len(_XHTML) :].lower(), "_end_xhtml_"
+    elif tag.startswith("{"):
+        raise Declined("a non-XHTML element in xhtml content")
+    else:  # no namespace: feedparser's handler of that name runs at its end, if it has one
+        name, handler = tag.lower(), "_end_"
+    if (
+        name in ("svg", "math")
+        or hasattr(_FEEDPARSER, handler + name)
+        or "http://www.w3.org/1999/xlink" in element.nsmap.values()
+    ):
+        raise Declined(f"an xhtml {name} feedparser reads apart")
+    pieces.append(f"<{name}{_attributes(element)}>")
+    _serialize_inner(element, pieces)
+    pieces.append(f"</{name}>")
+
+
+def _attributes(element: Any) -> str:
+    """An element's attributes as feedparser's ``strattrs`` writes them."""
+    attributes = []
+    for key, value in element.attrib.items():
+        if key.startswith(_XML_NAMESPACE):
+            key = "xml:" + key[len(_XML_NAMESPACE) :]
+        elif key.startswith("{"):
+            raise Declined("a namespaced attribute in xhtml content")
+        key = key.lower()
+        if key in ("rel", "type"):
+            value = value.lower()
+        attributes.append(f' {key}="{xml.sax.saxutils.escape(value, {chr(34): "&quot;"})}"')
+    if len({a.split("=", 1)[0] for a in attributes}) != len(attributes):
+        raise Declined("attributes differing in case only in xhtml content")
+    return "".join(attributes)
+
+
+def _out_of_line_content(raw: dict[str, Any], summaries: _Summaries, element: Any) -> None:
+    """An empty Atom ``<content src="..." type="...">`` of a type that is not text or HTML
+    (YouTube's Flash player): feedparser stores an empty content, which feed.py skips, and sets
+    its ``hasContent``; its ``_end_content`` copies only text or HTML content to the summary."""
+    _no_attributes(element, ("type", "src"))
+    kind = _content_type(element.get("type"))
+    if (
+        len(element)
+        or (element.text or "").strip()
+        or not kind
+        or kind in _HTML_TYPES | {"text/plain"}
+    ):
+        raise Declined("an unusual out-of-line content")
+    summaries.has_content = True
+    raw.setdefault("content", []).append({"value": ""})
+
+
+def _plain_author(element: Any) -> str:
+    """An RSS ``<author>`` holding ``name``, ``email`` and ``uri`` elements (no namespace):
+    feedparser's ``_end_name``/``_end_email`` build its author as for Atom (``name (email)``)."""
+    if (element.text or "").strip():
+        raise Declined("text beside an author's elements")
+    found: dict[str, str] = {}
+    for child in element:
+        if not isinstance(child.tag, str):
+            raise Declined("a comment inside an author")
+        if child.tag not in ("name", "email", "uri") or child.tag in found:
+            raise Declined("an unusual author")
+        if (child.tail or "").strip():
+            raise Declined("text beside an author's elements")
+        _no_attributes(child)
+        found[child.tag] = _text(child)
+    name, email = found.get("name"), found.get("email")
+    if name and email:
+        return f"{name} ({email})"
+    return name or email or ""
 
 
 def _atom_author(element: Any) -> str:

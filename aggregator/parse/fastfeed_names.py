@@ -19,6 +19,7 @@ from aggregator.parse.fastxml import (
     ATOM,
     CONTENT,
     DC,
+    DCTERMS,
     GD,
     MEDIA,
     RSS1,
@@ -41,13 +42,16 @@ _RSS_ITEM_KNOWN = {
     f"{WFW}commentRss", f"{WFW}comment", f"{SLASH}comments", f"{THR}total", f"{WORDPRESS}post-id",
 }  # fmt: skip
 #: Item elements under the names feedparser gives them (lower case, canonical prefix): another
-#: spelling (``pubdate``, ``wfw:commentRSS``, a ``dc`` namespace without its final slash) or
-#: the Atom date elements, which feedparser reads as ``pubDate`` and ``dc:date``.
+#: spelling (``pubdate``, ``wfw:commentRSS``, a ``dc`` namespace without its final slash), an
+#: ``id`` (feedparser's ``_start_id`` is its ``_start_guid``), or the Atom and ``dcterms`` date
+#: elements, which feedparser reads as ``pubDate`` and ``dc:date``.
 _RSS_ITEM_BY_NAME = {
-    "title": "title", "dc_title": "title", "link": "link", "guid": "guid", "description": "description",
+    "title": "title", "dc_title": "title", "link": "link", "guid": "guid", "id": "guid",
+    "description": "description",
     "pubdate": "pubDate", "published": "pubDate", "author": "author", "category": "category",
     "comments": "comments", "enclosure": "enclosure", "dc_creator": f"{DC}creator",
     "dc_date": f"{DC}date", "updated": f"{DC}date", "dc_subject": f"{DC}subject",
+    "dcterms_issued": "pubDate", "dcterms_modified": f"{DC}date",
     "content_encoded": f"{CONTENT}encoded", "wfw_commentrss": f"{WFW}commentRss",
     "wfw_comment": f"{WFW}comment", "slash_comments": f"{SLASH}comments",
 }  # fmt: skip
@@ -59,6 +63,7 @@ _RSS1_CHANNEL_KNOWN = {
 _RSS1_ITEM_KNOWN = {
     f"{RSS1}title", f"{DC}title", f"{RSS1}link", f"{RSS1}description", f"{DC}creator", f"{DC}date",
     f"{DC}subject", f"{CONTENT}encoded", f"{WFW}commentRss", f"{SLASH}comments",
+    f"{DCTERMS}issued", f"{DCTERMS}modified",
 }  # fmt: skip
 _ATOM_FEED_KNOWN = {
     f"{ATOM}{name}"

@@ -31,6 +31,7 @@ C1 = re.compile("[\x80-\x9f]")
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 DC = "{http://purl.org/dc/elements/1.1/}"
+DCTERMS = "{http://purl.org/dc/terms/}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 THR = "{http://purl.org/syndication/thread/1.0}"
 WFW = "{http://wellformedweb.org/CommentAPI/}"
@@ -78,8 +79,11 @@ class Declined(Exception):
 
 
 def _urljoin(base: str, uri: str) -> str:
-    """feedparser's ``urls._urljoin``, exactly."""
-    uri = _URIFIXER.sub(r"\1\3", uri)
+    r"""feedparser's ``urls._urljoin``, exactly (its ``_urifixer.sub(r"\1\3", uri)`` drops the
+    slashes after ``scheme://``; done here without expanding a template at every URL)."""
+    found = _URIFIXER.match(uri)
+    if found is not None and found.group(2):
+        uri = found.group(1) + uri[found.end(2) :]
     try:
         return urllib.parse.urljoin(base, uri)
     except ValueError:
