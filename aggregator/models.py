@@ -302,6 +302,11 @@ class StoreResult:
     # Threads whose comment count moved in the feed, made due to be read in this poll.
     moved_threads: int = 0
 
+    @property
+    def status(self) -> str:
+        """The poll status this store gives: ``new``, ``updated`` or ``unchanged``."""
+        return "new" if self.new else "updated" if self.updated else "unchanged"
+
 
 @dataclass(frozen=True)
 class PollResult:

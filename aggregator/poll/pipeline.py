@@ -147,12 +147,11 @@ def poll_feed(
         )
     if feed.warning:
         log.warning("%s: %s", source.name, feed.warning)
-    status = "new" if stored.new else "updated" if stored.updated else "unchanged"
     return poll_result(
         source,
         state,
         plan,
-        status,
+        stored.status,
         config.defaults.redirect_adopt_after,
         new=stored.new,
         updated=stored.updated,

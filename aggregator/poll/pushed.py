@@ -49,10 +49,9 @@ def store_pushed(
             stored = tools.storage.store_entries(state, screened.kept, now)
     except AggregatorError as error:
         return pushed_error(source, error)
-    status = "new" if stored.new else "updated" if stored.updated else "unchanged"
     return PollResult(
         source.name,
-        status,
+        stored.status,
         new=stored.new,
         updated=stored.updated,
         warning=feed.warning,
