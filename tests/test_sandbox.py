@@ -16,7 +16,9 @@ from hostile_server import good_feed
 
 from aggregator.comments.selectors import PRESETS
 from aggregator.errors import ParseError
+from aggregator.parse import jobs
 from aggregator.parse.sandbox import SandboxParser
+from aggregator.parse.workers import Lane
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
@@ -109,3 +111,14 @@ def test_workers_do_not_run_the_main_script_again(
     assert len(feed.entries) == 1
     assert not marker.exists()
 
+
+
+def test_a_slow_worker_start_does_not_count_against_the_parse_time_limit() -> None:
+    """The limit is the parse's: a worker that needs 1.5 s to start (its preload sleeps) still
+    parses a small feed under a 0.5 s limit, because the clock starts once it says ready."""
+    lane = Lane(256 * 1024 * 1024, 0.5, preload="slow_start_module")
+    try:
+        feed = lane.run(jobs.parse_feed, good_feed(1), {}, "http://example.org/f", NOW)
+        assert len(feed.entries) == 1
+    finally:
+        lane.close()
