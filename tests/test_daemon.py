@@ -158,6 +158,9 @@ def test_daemon_polls_publishes_serves_and_stops(
     assert code == 0, f"exit code {code} after SIGTERM:\n{daemon.log()}"
     assert time.monotonic() - started < STOP_TIMEOUT
     assert "Traceback" not in daemon.log()
+    # Published files are logged by their path under public_dir (every output's comment feeds
+    # share the name comments.atom).
+    assert "published feeds/merged.atom" in daemon.log()
 
 
 def test_demo_config_copy_serves_the_demo_entries(tmp_path, free_port, start_daemon):
