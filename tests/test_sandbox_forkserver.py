@@ -1,8 +1,9 @@
-"""The sandbox's fork server (aggregator.parse.sandbox): stopped when the last parser closes.
+"""Where the sandbox's workers come from (aggregator.parse.workers, aggregator.parse.zygote).
 
-Run in a fresh interpreter: in the test process other modules' parsers may still be open (a
-module-scoped fixture, another test file on the same xdist worker), and the server stops only
-when none is.
+A process that opens its first parser while it has one thread (``aggregator poll``, the daemon)
+forks the zygote; a threaded one uses multiprocessing's fork server. Either stops when the last
+parser closes. Each case runs in a fresh interpreter: the test process has threads (pytest-xdist)
+and other modules' parsers may still be open in it.
 """
 
 from __future__ import annotations
@@ -12,39 +13,94 @@ import sys
 import textwrap
 from pathlib import Path
 
-SCRIPT = textwrap.dedent(
-    """
-    import multiprocessing.forkserver
-    from datetime import UTC, datetime
+PRELUDE = """
+import multiprocessing.forkserver, os, threading
+from datetime import UTC, datetime
 
-    from hostile_server import good_feed
+import pytest
+from hostile_server import good_feed
+from test_sandbox import many_entries
 
-    from aggregator.parse import workers
-    from aggregator.parse.sandbox import SandboxParser
+from aggregator.errors import ParseError
+from aggregator.parse import workers
+from aggregator.parse.sandbox import SandboxParser
 
-    NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-    assert not workers._open_parsers
-    server = multiprocessing.forkserver._forkserver
-    with SandboxParser(small_workers=1) as first, SandboxParser(small_workers=1) as second:
-        first.parse_feed(good_feed(1), {}, "http://example.org/feed", now=NOW)
-        second.parse_feed(good_feed(1), {}, "http://example.org/feed", now=NOW)
-        first.close()
-        assert server._forkserver_pid is not None, "stopped while the second parser used it"
-        feed = second.parse_feed(good_feed(2), {}, "http://example.org/feed", now=NOW)
-        assert len(feed.entries) == 2
-    assert server._forkserver_pid is None, "still running after the last parser closed"
-    print("fork server stopped")
-    """
-)
+NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+URL = "http://example.org/feed"
+server = multiprocessing.forkserver._forkserver
+assert not workers._open_parsers
+"""
+
+ZYGOTE = """
+with SandboxParser(small_workers=1, timeout=0.5) as first, SandboxParser(small_workers=1) as second:
+    assert workers.zygote_running(), "one thread, yet no zygote"
+    zygote_pid = workers._zygote.pid
+    assert len(first.parse_feed(good_feed(3), {}, URL, now=NOW).entries) == 3
+    assert server._forkserver_pid is None, "multiprocessing's fork server started anyway"
+    lane = first._small._lanes[0]
+    assert lane._process.pid != os.getpid() and os.getppid() != lane._process.pid
+    # A parse over the time limit: the worker is killed and a new one forked.
+    with pytest.raises(ParseError, match="took longer than 0.5s"):
+        first.parse_feed(many_entries(10_000), {}, URL, now=NOW)
+    assert first.parse_feed(good_feed(1), {}, URL, now=NOW).entries
+    # A worker that dies (killed from outside): that document fails, the next one parses.
+    old = lane._process
+    os.kill(old.pid, 9)
+    old.join(10)
+    assert old.exitcode == -9, old.exitcode
+    assert first.parse_feed(good_feed(2), {}, URL, now=NOW).entries
+    # Over the memory limit: one clear error, and the lane recovers.
+    with SandboxParser(memory_limit=16 * 1024 * 1024, small_document=0) as capped:
+        huge = good_feed(1).replace(b"Body 0", b"&lt;b&gt;x&lt;/b&gt; " * 400_000)
+        with pytest.raises(ParseError, match="16 MB"):
+            capped.parse_feed(huge, {}, URL, now=NOW)
+        assert capped.parse_feed(good_feed(1), {}, URL, now=NOW).entries
+    first.close()
+    assert workers.zygote_running(), "stopped while the second parser used it"
+    assert len(second.parse_feed(good_feed(2), {}, URL, now=NOW).entries) == 2
+assert not workers.zygote_running()
+try:
+    os.waitpid(zygote_pid, os.WNOHANG)
+    raise AssertionError("the zygote was not waited for")
+except ChildProcessError:
+    pass
+print("zygote stopped")
+"""
+
+THREADED = """
+stop = threading.Event()
+threading.Thread(target=stop.wait, daemon=True).start()
+with SandboxParser(small_workers=1) as first, SandboxParser(small_workers=1) as second:
+    assert not workers.zygote_running(), "forked a zygote from a threaded process"
+    first.parse_feed(good_feed(1), {}, URL, now=NOW)
+    second.parse_feed(good_feed(1), {}, URL, now=NOW)
+    first.close()
+    assert server._forkserver_pid is not None, "stopped while the second parser used it"
+    feed = second.parse_feed(good_feed(2), {}, URL, now=NOW)
+    assert len(feed.entries) == 2
+assert server._forkserver_pid is None, "still running after the last parser closed"
+stop.set()
+print("fork server stopped")
+"""
 
 
-def test_the_fork_server_stops_with_the_last_parser() -> None:
+def _run(body: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
+        [sys.executable, "-c", textwrap.dedent(PRELUDE) + textwrap.dedent(body)],
         cwd=Path(__file__).parent,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "fork server stopped" in done.stdout
+    return done.stdout
+
+
+def test_a_single_threaded_process_forks_workers_from_its_zygote() -> None:
+    """Parses, a time limit, a killed worker and the memory limit all work through the zygote,
+    which stops (and is waited for) when the last parser closes."""
+    assert "zygote stopped" in _run(ZYGOTE)
+
+
+def test_a_threaded_process_uses_the_fork_server_until_the_last_parser_closes() -> None:
+    assert "fork server stopped" in _run(THREADED)

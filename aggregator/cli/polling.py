@@ -77,7 +77,6 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
     from aggregator.run.progress import show_progress
 
     setup_logging("WARNING" if obj.log_level.upper() == "INFO" else obj.log_level, obj.log_format)
-    tune_malloc()
     config = obj.config
     sources = select_sources(config, names)
     failed = False
@@ -90,6 +89,8 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
         with alerts_storage.transaction():
             alerts_storage.start_alert_marks(alert.name for alert in config.notify)
     with Poller(config, manual=True) as poller:
+        # After the Poller: its parse workers' fork server keeps glibc's own malloc settings.
+        tune_malloc()
         if due:
             sources = poller.due_sources(sources)
             if not sources:

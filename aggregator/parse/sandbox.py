@@ -6,9 +6,9 @@ the scheduler and the HTTP server. So the daemon parses in separate processes
 (:mod:`aggregator.parse.workers`: lanes, pools, the fork server):
 
 * small and large documents have separate workers, so small feeds never queue behind big ones;
-* the worker's address space is capped (:data:`MEMORY_LIMIT`); a document that needs more
-  fails with a clear :class:`~aggregator.errors.ParseError` while the daemon's own memory does
-  not move;
+* what a parse may add to the worker's address space is capped (:data:`MEMORY_LIMIT`); a
+  document that needs more fails with a clear :class:`~aggregator.errors.ParseError` while
+  the daemon's own memory does not move;
 * a parse that runs longer than the time limit is killed, and the worker replaced;
 * a worker that dies (a crash in a C extension) costs that one document only;
 * articles are extracted from entries' pages (``full_text``, :mod:`aggregator.fulltext.extract`)
@@ -47,16 +47,18 @@ __all__ = [
 if TYPE_CHECKING:
     from aggregator.comments.detect import Detection
 
-#: A worker's address space at most: Python and its libraries take about 40 MB of it.
-MEMORY_LIMIT = 160 * 1024 * 1024
+#: What one parse may add to a worker's address space (above what the worker has mapped once
+#: started: Python and the parse libraries, which a limit need not allow for).
+MEMORY_LIMIT = 128 * 1024 * 1024
 #: One document's parse at most, in seconds (a 10,000-entry feed takes about 5).
 PARSE_TIMEOUT = 60.0
 #: Documents up to this size have their own worker, with smaller limits.
 SMALL_DOCUMENT = 512 * 1024
-SMALL_MEMORY_LIMIT = 96 * 1024 * 1024
+SMALL_MEMORY_LIMIT = 64 * 1024 * 1024
 SMALL_TIMEOUT = 20.0
-#: Extracting one article from a page (trafilatura) at most: its worker's memory and time.
-EXTRACT_MEMORY_LIMIT = 192 * 1024 * 1024
+#: Extracting one article from a page (trafilatura) at most: the memory it may add to its
+#: worker (trafilatura itself loaded) and its time.
+EXTRACT_MEMORY_LIMIT = 128 * 1024 * 1024
 EXTRACT_TIMEOUT = 20.0
 #: What the extraction worker imports before its memory is capped.
 _EXTRACT_MODULE = "aggregator.fulltext.extract"

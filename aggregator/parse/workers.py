@@ -12,7 +12,14 @@ limit, restarted when it dies or overruns:
 pool's replacement worker crash on a vanished named semaphore; one worker per lane needs no
 pool and no shared semaphore.) A :class:`Pool` is the lanes of one kind, a job taking whichever
 is idle. Workers are forked from a fork server that has imported the parse modules once
-(:data:`PRELOAD`), and started without the main script (:func:`_without_main`).
+(:data:`PRELOAD`): the :mod:`zygote <aggregator.parse.zygote>` forked from this process when the
+first parser opens while the process has one thread (``aggregator poll``, the daemon), else
+``multiprocessing``'s fork server, a fresh interpreter, started without the main script
+(:func:`_without_main`).
+
+A lane's memory limit is what a job may add to the worker's address space: the cap is set
+above what the worker has mapped once it has started, so it means the same whichever server
+the worker came from.
 
 This module knows nothing of what a job does: :mod:`aggregator.parse.sandbox` chooses the lane
 and sends it one of the job functions of :mod:`aggregator.parse.jobs`, which the worker imports
@@ -37,6 +44,7 @@ from typing import Any
 
 from aggregator.errors import AggregatorError, ParseError
 from aggregator.fetch.decoding import format_size
+from aggregator.parse.zygote import WorkerProcess, Zygote
 
 
 def default_workers() -> int:
@@ -64,6 +72,7 @@ PRELOAD = [
 _open_parsers: set[int] = set()
 _open_lock = threading.Lock()
 _main_lock = threading.Lock()
+_zygote: Zygote | None = None
 
 
 def _context() -> Any:
@@ -95,18 +104,32 @@ def _without_main() -> Iterator[None]:
 
 
 def parser_opened(parser: object) -> None:
-    """Note ``parser`` as open: the fork server runs until the last open one closes."""
+    """Note ``parser`` as open: the fork server runs until the last open one closes. The first
+    one starts the zygote, when this process has only one thread (:meth:`Zygote.start`)."""
+    global _zygote
     with _open_lock:
         _open_parsers.add(id(parser))
+        if _zygote is None:
+            _zygote = Zygote.start(PRELOAD)
+
+
+def zygote_running() -> bool:
+    """Whether new workers come from the zygote (not from ``multiprocessing``'s fork server)."""
+    zygote = _zygote
+    return zygote is not None and zygote.alive()
 
 
 def parser_closed(parser: object) -> None:
-    """Forget ``parser``; when it was the last open one, stop the fork server (and wait for it,
-    so that its CPU time and its workers' are counted in this process's children)."""
+    """Forget ``parser``; when it was the last open one, stop the fork servers (and wait for
+    them, so that their CPU time and their workers' are counted in this process's children)."""
+    global _zygote
     with _open_lock:
         _open_parsers.discard(id(parser))
         if _open_parsers:
             return
+        if _zygote is not None:
+            _zygote.stop()
+            _zygote = None
         server = multiprocessing.forkserver._forkserver
         stop = getattr(server, "_stop", None)  # private: there is no public way to stop it
         if stop is not None:
@@ -152,7 +175,7 @@ class Lane:
         self.timeout = timeout
         self.preload = preload  # a module the worker imports before its memory is capped
         self._lock = threading.Lock()
-        self._process: BaseProcess | None = None
+        self._process: BaseProcess | WorkerProcess | None = None
         self._conn: Connection | None = None
 
     def close(self) -> None:
@@ -161,17 +184,26 @@ class Lane:
             self._stop()
 
     def _start(self) -> Connection:
-        context = _context()
-        ours, theirs = context.Pipe()
-        process = context.Process(
-            target=_worker_main,
-            args=(theirs, self.memory_limit, self.preload),
-            name="aggregator-parse",
-        )
-        process.daemon = True
-        with _without_main():
-            process.start()
-        theirs.close()
+        ours, theirs = multiprocessing.Pipe()
+        zygote = _zygote
+        process: BaseProcess | WorkerProcess
+        if zygote is not None and zygote.alive():
+            try:
+                process = zygote.spawn(_worker_main, theirs, (self.memory_limit, self.preload))
+            finally:
+                theirs.close()
+        else:
+            context = _context()
+            spawned = context.Process(
+                target=_worker_main,
+                args=(theirs, self.memory_limit, self.preload),
+                name="aggregator-parse",
+            )
+            spawned.daemon = True
+            with _without_main():
+                spawned.start()
+            theirs.close()
+            process = spawned
         self._process, self._conn = process, ours
         # The time limit is the parse's: a fresh interpreter's start and imports (seconds on a
         # loaded machine) must not count against it, so wait for the worker to say it is ready.
@@ -279,4 +311,15 @@ def _start_worker(limit: int, preload: str | None = None) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the worker's whole life
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    cap = _address_space() + limit
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+def _address_space() -> int:
+    """Bytes of address space this process has mapped (``VmSize``); 0 where unknown, which
+    makes a lane's limit an absolute cap."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
