@@ -1,6 +1,6 @@
 """Allow ``python -m aggregator``."""
 
-from aggregator.cli import main
+from aggregator.launch import main
 
 if __name__ == "__main__":
     main()

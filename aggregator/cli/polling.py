@@ -19,6 +19,7 @@ import click
 
 from aggregator.cli.common import EXIT_FAILED, Context, echo, handle_errors
 from aggregator.config.schema import AppConfig
+from aggregator.launch import collector_paused
 
 
 @click.command()
@@ -69,15 +70,18 @@ def poll(obj: Context, names: tuple[str, ...], due: bool, force: bool) -> None:
 
     Example: aggregator poll --due
     """
-    from aggregator.models import PollResult
-    from aggregator.poll.poller import Poller
-    from aggregator.poll.resources import select_sources
-    from aggregator.run.logs import setup_logging
-    from aggregator.run.memory import tune_malloc
-    from aggregator.run.progress import show_progress
+    with collector_paused():
+        from aggregator.models import PollResult
+        from aggregator.poll.poller import Poller
+        from aggregator.poll.resources import select_sources
+        from aggregator.run.logs import setup_logging
+        from aggregator.run.memory import tune_malloc
+        from aggregator.run.progress import show_progress
 
-    setup_logging("WARNING" if obj.log_level.upper() == "INFO" else obj.log_level, obj.log_format)
-    config = obj.config
+        setup_logging(
+            "WARNING" if obj.log_level.upper() == "INFO" else obj.log_level, obj.log_format
+        )
+        config = obj.config
     sources = select_sources(config, names)
     failed = False
     alerts_storage = None

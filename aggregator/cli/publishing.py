@@ -17,6 +17,7 @@ import click
 
 from aggregator.cli.common import Context, echo, handle_errors
 from aggregator.config.schema import AppConfig
+from aggregator.launch import collector_paused
 
 if TYPE_CHECKING:
     from aggregator.config.sources import SourceConfig
@@ -157,8 +158,9 @@ def run(obj: Context, host: str | None, port: int | None) -> None:
 
     Example: aggregator --config /etc/aggregator/aggregator.yaml run
     """
-    from aggregator.run.daemon import Daemon
-    from aggregator.run.logs import setup_logging
+    with collector_paused():
+        from aggregator.run.daemon import Daemon
+        from aggregator.run.logs import setup_logging
 
     setup_logging(obj.log_level, obj.log_format)
     config = _with_server(obj.config, host, port)

@@ -177,11 +177,15 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
 
 def _serve(sock: socket.socket, preload: Sequence[str]) -> int:
     """The zygote's loop: fork a worker per request, report each one's end; 0 at the end."""
+    enabled = gc.isenabled()
+    gc.disable()  # importing allocates objects for good, no garbage (see aggregator.launch)
     for name in preload:
         importlib.import_module(name)
     # Everything inherited or imported so far lives as long as the workers do: out of the
     # collector's sight, so that no worker's collection walks (and copies) the parent's heap.
     gc.freeze()
+    if enabled:
+        gc.enable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C on the terminal is the parent's to handle
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
