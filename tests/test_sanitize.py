@@ -14,12 +14,13 @@ import threading
 from functools import partial
 from urllib.parse import urljoin, urlsplit
 
+import feedparser.urls
 import nh3
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from aggregator.parse import sanitize
+from aggregator.parse import fastxml, sanitize
 from aggregator.parse.sanitize import (
     _ATTRIBUTES,
     _BLOCKS,
@@ -220,6 +221,16 @@ def test_plain_absolute_urls_are_what_urljoin_gives(url: str, base: str | None) 
         assert sanitize._absolutize(base, "a", attribute, url) == reference_absolutize(
             base, "a", attribute, url
         )
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(URLS, st.from_regex(sanitize._PLAIN_ABSOLUTE, fullmatch=True)), BASES)
+@example("http://a.example/x", "http://[::1")
+@example("http:///a.example/x", "http://b.example/")
+@example("https://a.example/x?", "https://b.example/")
+def test_fast_paths_join_urls_as_feedparser_does(url: str, base: str | None) -> None:
+    """The fast paths' copy of feedparser's ``_urljoin``, with its plain absolute shortcut."""
+    assert fastxml._urljoin(base or "", url) == feedparser.urls._urljoin(base or "", url)
 
 
 def test_corpus_fragments_are_the_same() -> None:

@@ -26,6 +26,8 @@ import feedparser.datetimes
 import feedparser.html
 from lxml import etree
 
+from aggregator.parse.sanitize import joins_as_itself
+
 #: C1 control characters (feedparser maps them to cp1252's characters).
 C1 = re.compile("[\x80-\x9f]")
 
@@ -80,7 +82,10 @@ class Declined(Exception):
 
 def _urljoin(base: str, uri: str) -> str:
     r"""feedparser's ``urls._urljoin``, exactly (its ``_urifixer.sub(r"\1\3", uri)`` drops the
-    slashes after ``scheme://``; done here without expanding a template at every URL)."""
+    slashes after ``scheme://``; done here without expanding a template at every URL). A plain
+    absolute URL, most links in a feed, is what the join gives back (:func:`joins_as_itself`)."""
+    if joins_as_itself(uri, base):
+        return uri
     found = _URIFIXER.match(uri)
     if found is not None and found.group(2):
         uri = found.group(1) + uri[found.end(2) :]

@@ -31,12 +31,12 @@ import feedparser
 import feedparser.api
 import feedparser.encodings
 import feedparser.mixin
-import feedparser.urls
 
 from aggregator.errors import ParseError
 from aggregator.models import PODCAST_TAGS, EnclosureData, EntryData, FeedData, RewriteRule
 from aggregator.parse.dates import _LATEST_AHEAD, _date
 from aggregator.parse.fastfeed import read_feed
+from aggregator.parse.fastxml import _urljoin
 from aggregator.parse.hints import _int, _skip_hints, _update_period
 from aggregator.parse.identity import assign_keys, base_key
 from aggregator.parse.jsonfeed import looks_like_json, read_json_feed
@@ -394,13 +394,13 @@ def _legacy_key(guid: str | None, document_url: str) -> str | None:
     left alone, and is then the key itself)."""
     if not guid or not document_url.startswith(("http://", "https://")):
         return None
-    return _key_text(feedparser.urls._urljoin(_rejoined(document_url), guid))
+    return _key_text(_urljoin(_rejoined(document_url), guid))
 
 
 @lru_cache(maxsize=64)
 def _rejoined(document_url: str) -> str:
     """The document's URL joined to itself, as feedparser makes its base (once per document)."""
-    return feedparser.urls._urljoin(document_url, document_url) or document_url
+    return _urljoin(document_url, document_url) or document_url
 
 
 def _present(value: Any) -> str | None:

@@ -102,10 +102,18 @@ def _absolutize(base_url: str | None, tag: str, attribute: str, value: str) -> s
     return url
 
 
+def joins_as_itself(url: str, base_url: str | None) -> bool:
+    """Whether ``urljoin(base_url, url)`` is ``url`` itself, known without joining: ``url`` is
+    a plain absolute http(s) URL (:data:`_PLAIN_ABSOLUTE`) and urljoin can read ``base_url``.
+    Also true of feedparser's ``_urljoin`` (whose fix-up of ``scheme:///`` such a URL does not
+    need). tests/test_sanitize.py checks it against urljoin itself."""
+    return _PLAIN_ABSOLUTE.fullmatch(url) is not None and _is_usable_base(base_url)
+
+
 def _joined(value: str, base_url: str | None) -> tuple[str, str] | None:
     """``value`` made absolute against ``base_url``, with its lower-case scheme; ``None`` when
     urljoin or urlsplit cannot read them (e.g. an unclosed IPv6 literal, "http://[::1")."""
-    if _PLAIN_ABSOLUTE.fullmatch(value) and _is_usable_base(base_url):
+    if joins_as_itself(value, base_url):
         # What urljoin would give (see _PLAIN_ABSOLUTE); the scheme is "http" or "https".
         return value, value[: value.index(":")]
     try:
