@@ -125,15 +125,26 @@ _INERT_IN_FEED = _INERT_HANDLED | {
 def _feedparser_name(element: Any) -> str:
     """The name feedparser gives ``element`` (``prefix_local``, lower case): its own prefix for a
     namespace it knows, else the prefix the document declared for it, else the local name."""
+    known = _NAMES.get(element.tag)
+    if known is not None:
+        return known
     name = etree.QName(element)
     local = name.localname.lower()
     uri = (name.namespace or "").lower()
     if "backend.userland.com/rss" in uri:
         uri = "http://backend.userland.com/rss"
     prefix = _PREFIXES.get(uri)
-    if prefix is None:
+    if prefix is None:  # named by the document's own prefix: not remembered
         prefix = next((p for p, u in element.nsmap.items() if p and u == name.namespace), "")
+    elif len(_NAMES) < 4096:  # a name of the tag alone, the same in every document
+        _NAMES[element.tag] = f"{prefix.lower()}_{local}" if prefix else local
     return f"{prefix.lower()}_{local}" if prefix else local
+
+
+#: The names of tags whose namespace feedparser knows (or that have none), by tag: a feed names
+#: the same few dozen elements again in every item. Bounded: a hostile document could make
+#: any number of tags.
+_NAMES: dict[str, str] = {}
 
 
 def _inert(element: Any, in_feed: bool) -> bool:
