@@ -233,6 +233,60 @@ def test_fast_paths_join_urls_as_feedparser_does(url: str, base: str | None) -> 
     assert fastxml._urljoin(base or "", url) == feedparser.urls._urljoin(base or "", url)
 
 
+# Long text (the byte-level checks start at 256 characters) with tricky characters anywhere,
+# and the neighbours of the bytes those checks look for (Hangul U+D7A3 starts with ED like a
+# surrogate, U+FFE0 with EF BF like U+FFFE; U+00C2 is C3 82, U+0100 C4 80).
+LONG_TEXT = st.tuples(
+    st.lists(
+        st.one_of(TRICKY, st.sampled_from(["\ud7a3", "\uffe0", "\uffff", "\x80", "\x9f", "\xc2", "\u0100"])),
+        max_size=6,
+    ),
+    st.integers(min_value=0, max_value=600),
+    st.integers(min_value=0, max_value=600),
+).map(lambda t: "".join("a" * t[1] + part + "é" * (t[2] % 7) for part in t[0]) + "b" * t[2])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(LONG_TEXT, TEXT))
+@example("x" * 300 + "\x0b")
+@example("x" * 300 + "\ud800")
+@example("x" * 300 + "\ufffe")
+@example("x" * 300 + "\x85")
+def test_long_text_checks_are_the_patterns(text: str) -> None:
+    """xml_safe's and the fast paths' byte-level checks find what their patterns find."""
+    assert xml_safe(text) == sanitize._NOT_XML.sub("", text)
+    assert fastxml._has_c1(text) == (fastxml.C1.search(text) is not None)
+
+
+def reference_keep_fallbacks(markup: str) -> str:
+    """keep_fallbacks before its one-scan shortcut (issue 13)."""
+    if "<" not in markup:
+        return markup
+    lowered = markup.lower()
+    if "<noscript" in lowered:
+        markup = sanitize._NOSCRIPT.sub(" ", markup)
+    if "<iframe" in lowered or "<embed" in lowered or "<object" in lowered:
+        markup = sanitize._EMBED.sub(sanitize._embed_link, markup)
+    return markup
+
+
+EMBED_PARTS = st.sampled_from(
+    [
+        "<", ">", "</", "noscript", "NoScript", "iframe", "IFRAME", "embed", "Embed", "object",
+        "objec\u212a", "\u0130frame", "\u017fcript", " src=", 'data="x"', "'y'", "</iframe>",
+        "</object>", "a", " ",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(EMBED_PARTS, TRICKY), max_size=12).map("".join))
+@example("<IFRAME src=x></iframe>")
+@example("<Noscript><p>fallback</p></noscript>")
+def test_keep_fallbacks_is_the_same(markup: str) -> None:
+    assert keep_fallbacks(markup) == reference_keep_fallbacks(markup)
+
+
 def test_corpus_fragments_are_the_same() -> None:
     """Real-looking comments and entries (links, images, lists) against per-item bases."""
     markup = (

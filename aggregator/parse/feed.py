@@ -64,6 +64,8 @@ MAX_ENTRIES = 20_000
 _ENTRY_START = re.compile(rb"<(?:item|entry)[\s>/]")
 #: Categories and enclosures kept per entry at most.
 MAX_LIST_ITEMS = 100
+# json.dumps(fingerprint, sort_keys=True, default=str), without building an encoder per entry.
+_FINGERPRINT = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def parse_feed(
@@ -365,7 +367,7 @@ def _entry(
             _present(fields.get("comments")) or _present(comments_page), entry_base
         ),
         comment_count=count,
-        content_hash=_hash(json.dumps(fingerprint, sort_keys=True, default=str)),
+        content_hash=_hash(_FINGERPRINT.encode(fingerprint)),
     )
     legacy = _legacy_key(guid, document_url) or (as_linked if written != as_linked else None)
     return entry, legacy, notes

@@ -52,6 +52,7 @@ MAX_HTML_CHARS = 256 * 1024
 MAX_TEXT_CHARS = 2000
 # Not allowed in XML 1.0 (section 2.2): C0 controls but tab/newline/return, surrogates, FFFE/F.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_C0_BYTES = bytes(code for code in range(0x20) if code not in (0x09, 0x0A, 0x0D))
 _WHITESPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
 # <noscript> content is read as raw text by an HTML parser that runs scripts (html5ever does):
@@ -66,6 +67,9 @@ _EMBED = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _SOURCE = {"frame": "src", "embed": "src", "object": "data"}
+# Any start tag keep_fallbacks changes; it matches wherever markup.lower() holds one of them
+# (IGNORECASE also matches a few non-ASCII letters, which only costs the closer look).
+_FALLBACK_START = re.compile(r"<(?:noscript|iframe|embed|object)", re.IGNORECASE)
 _ATTRIBUTE = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 # Elements a reader sees as their own block or line: plain_text keeps them through the
 # sanitizer (which drops stray end tags, as a browser does) and makes each a space.
@@ -190,8 +194,8 @@ def keep_fallbacks(markup: str) -> str:
     """``markup`` with ``<noscript>`` unwrapped and each embed (``<iframe>``, ``<embed>``,
     ``<object>``) preceded by, or for an iframe replaced with, a link to its source; the
     sanitizer then drops the embeds and keeps the fallback content (issue 13)."""
-    if "<" not in markup:
-        return markup
+    if "<" not in markup or _FALLBACK_START.search(markup) is None:
+        return markup  # (most markup: one scan, without a lower-case copy of it all)
     lowered = markup.lower()
     if "<noscript" in lowered:
         markup = _NOSCRIPT.sub(" ", markup)
@@ -220,7 +224,22 @@ def _embed_link(found: re.Match[str]) -> str:
 
 def xml_safe(text: str) -> str:
     """``text`` without the characters that XML 1.0 cannot carry."""
+    if len(text) >= 256 and _is_xml_safe(text):
+        return text
     return _NOT_XML.sub("", text)
+
+
+def _is_xml_safe(text: str) -> bool:
+    """Whether :data:`_NOT_XML` finds nothing in ``text``, checked on its UTF-8 bytes, which is
+    a few times faster than the pattern on long text (entries' HTML): a C0 control is a byte of
+    its own (never part of a multi-byte sequence), a surrogate starts with 0xED and U+FFFE/FFFF
+    are EF BF BE/BF. Conservative: other characters starting so (Hangul, U+FFxx) say no."""
+    data = text.encode("utf-8", "surrogatepass")
+    return (
+        len(data.translate(None, _C0_BYTES)) == len(data)
+        and b"\xed" not in data
+        and b"\xef\xbf" not in data
+    )
 
 
 def clean_html(
