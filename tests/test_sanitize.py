@@ -224,8 +224,19 @@ def test_plain_absolute_urls_are_what_urljoin_gives(url: str, base: str | None) 
 
 
 @settings(max_examples=1000, deadline=None)
-@given(st.one_of(URLS, st.from_regex(sanitize._PLAIN_ABSOLUTE, fullmatch=True)), BASES)
+@given(
+    st.one_of(
+        URLS,
+        st.from_regex(sanitize._PLAIN_ABSOLUTE, fullmatch=True),
+        st.tuples(st.sampled_from(["tag:", "URN:", "x-y.z+1:", "ftp:", "svn+ssh:", "Http:"]), URLS)
+        .map("".join),
+    ),
+    BASES,
+)
 @example("http://a.example/x", "http://[::1")
+@example("tag:a.example,2024:1", "http://[::1")
+@example("tag://[::1/x", "http://b.example/")
+@example("tag:///x", "http://b.example/")
 @example("http:///a.example/x", "http://b.example/")
 @example("https://a.example/x?", "https://b.example/")
 def test_fast_paths_join_urls_as_feedparser_does(url: str, base: str | None) -> None:

@@ -104,7 +104,7 @@ import feedparser.encodings
 import feedparser.exceptions
 from lxml import etree
 
-from aggregator.parse.fastfeed_items import EntryReader, _atom_author, _atom_text
+from aggregator.parse.fastfeed_items import EntryReader, _atom_author, _atom_text, unescaped_names
 from aggregator.parse.fastfeed_names import (
     _ATOM_FEED_KNOWN,
     _IMAGE_KNOWN,
@@ -438,7 +438,7 @@ class _Reader(EntryReader):
             if not text:  # feedparser resolves no empty value: the feed's link is ""
                 feed["link"] = ""
                 return
-            feed["link"] = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", self.url(text, child))
+            feed["link"] = unescaped_names(self.url(text, child))
         elif tag == "description":
             _no_attributes(child)
             text = _text(child)

@@ -54,6 +54,13 @@ from aggregator.parse.fastxml import (
 )
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
+_NAMED_REFERENCE = re.compile("&([A-Za-z0-9_]+);")
+
+
+def unescaped_names(value: str) -> str:
+    """feedparser's ``re.sub("&([A-Za-z0-9_]+);", r"&\\g<1>", value)`` over a link (the ``;``
+    of each named reference dropped), done only where there is an ``&``."""
+    return _NAMED_REFERENCE.sub(r"&\g<1>", value) if "&" in value else value
 
 
 class EntryReader:
@@ -284,7 +291,7 @@ class EntryReader:
     def entry_link(self, text: str, element: Any) -> str:
         """An RSS ``<link>``'s text as feedparser stores it for an entry."""
         value = self.url(text, element).replace("&amp;", "&")
-        return re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", value)
+        return unescaped_names(value)
 
     def enclosure(self, raw: dict[str, Any], child: Any) -> None:
         _no_attributes(child, ("url", "length", "type"))

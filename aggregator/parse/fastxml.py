@@ -26,7 +26,7 @@ import feedparser.datetimes
 import feedparser.html
 from lxml import etree
 
-from aggregator.parse.sanitize import joins_as_itself
+from aggregator.parse.sanitize import is_usable_base, joins_as_itself
 
 #: C1 control characters (feedparser maps them to cp1252's characters).
 C1 = re.compile("[\x80-\x9f]")
@@ -56,6 +56,7 @@ SAFE_PARSER = etree.XMLParser(
 # feedparser's map of C1 controls to cp1252's characters, applied to every text it reads.
 _CP1252 = feedparser.html._cp1252
 _URIFIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")  # urlsplit's scheme, up to the first ":"
 
 _RFC822 = re.compile(
     r"^(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) "
@@ -85,7 +86,7 @@ def _urljoin(base: str, uri: str) -> str:
     r"""feedparser's ``urls._urljoin``, exactly (its ``_urifixer.sub(r"\1\3", uri)`` drops the
     slashes after ``scheme://``; done here without expanding a template at every URL). A plain
     absolute URL, most links in a feed, is what the join gives back (:func:`joins_as_itself`)."""
-    if joins_as_itself(uri, base):
+    if joins_as_itself(uri, base) or _of_another_kind(uri, base):
         return uri
     found = _URIFIXER.match(uri)
     if found is not None and found.group(2):
@@ -94,6 +95,21 @@ def _urljoin(base: str, uri: str) -> str:
         return urllib.parse.urljoin(base, uri)
     except ValueError:
         return ""
+
+
+def _of_another_kind(uri: str, base: str) -> bool:
+    """Whether ``uri`` has a scheme that urljoin does not resolve against any base (``tag:``,
+    ``urn:``, ``mailto:``: not in ``uses_relative``) and no ``//`` after it, so that urljoin
+    gives it back as it is (nothing in it for urlsplit to refuse) and feedparser's fix-up of
+    ``scheme:///`` does not touch it; ``base`` must be one urljoin can read. Many Atom ids are
+    such URIs (``tag:blogger.com,1999:...``)."""
+    found = _SCHEME.match(uri)
+    return (
+        found is not None
+        and found.group(1).lower() not in urllib.parse.uses_relative
+        and not uri.startswith("//", found.end())
+        and is_usable_base(base)
+    )
 
 
 def _fix(text: str) -> str:

@@ -111,7 +111,7 @@ def joins_as_itself(url: str, base_url: str | None) -> bool:
     a plain absolute http(s) URL (:data:`_PLAIN_ABSOLUTE`) and urljoin can read ``base_url``.
     Also true of feedparser's ``_urljoin`` (whose fix-up of ``scheme:///`` such a URL does not
     need). tests/test_sanitize.py checks it against urljoin itself."""
-    return _PLAIN_ABSOLUTE.fullmatch(url) is not None and _is_usable_base(base_url)
+    return _PLAIN_ABSOLUTE.fullmatch(url) is not None and is_usable_base(base_url)
 
 
 def _joined(value: str, base_url: str | None) -> tuple[str, str] | None:
@@ -170,7 +170,7 @@ _NO_IMAGES_CLEANER = nh3.Cleaner(
 )
 
 
-def _is_usable_base(base_url: str | None) -> bool:
+def is_usable_base(base_url: str | None) -> bool:
     """Whether urljoin can read ``base_url`` (when it cannot, it refuses every URL).
 
     urlsplit refuses only a host with square brackets or non-ASCII characters, so an ASCII
@@ -275,6 +275,17 @@ def plain_text(markup: str | None, *, limit: int | None = MAX_TEXT_CHARS) -> str
     """
     if not markup:
         return ""
+    if type(markup) is str and len(markup) <= _REMEMBERED_CHARS:
+        # Names, categories, types and titles come again in every entry of a document.
+        return _short_plain_text(markup, limit)
+    return _plain_text(markup, limit)
+
+
+#: The longest text whose plain text is remembered (:func:`_short_plain_text`).
+_REMEMBERED_CHARS = 300
+
+
+def _plain_text(markup: object, limit: int | None) -> str:
     text = xml_safe(str(markup) if limit is None else str(markup)[: limit * 4])
     if "<" in text or "&" in text or text.startswith("\ufeff"):
         if "<" in text:
@@ -285,6 +296,9 @@ def plain_text(markup: str | None, *, limit: int | None = MAX_TEXT_CHARS) -> str
     # the HTML parser drops); tests/test_sanitize.py proves it. Most names are such text.
     text = _WHITESPACE.sub(" ", text).strip()
     return text if limit is None else text[:limit]
+
+
+_short_plain_text = lru_cache(maxsize=4096)(_plain_text)
 
 
 def clean_url(url: str | None, base_url: str | None = None) -> str | None:
