@@ -31,6 +31,7 @@ import feedparser
 import feedparser.api
 import feedparser.encodings
 import feedparser.mixin
+import feedparser.urls
 
 from aggregator.errors import ParseError
 from aggregator.models import PODCAST_TAGS, EnclosureData, EntryData, FeedData, RewriteRule
@@ -58,6 +59,14 @@ feedparser.api.PREFERRED_XML_PARSERS[:] = []
 feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
     feedparser.mixin._FeedParserMixin.can_be_relative_uri - {"id"}
 )
+# feedparser joins its base to itself at every element (mixin's unknown_starttag) and every link
+# to the base: the same few pairs again and again, each through urljoin. Both functions are
+# pure (of their arguments and feedparser's constant scheme list): the mixin's names for them
+# are bound to remembering copies; the values are the same.
+feedparser.mixin.make_safe_absolute_uri = lru_cache(maxsize=1024)(
+    feedparser.urls.make_safe_absolute_uri
+)
+feedparser.mixin._urljoin = lru_cache(maxsize=1024)(feedparser.urls._urljoin)
 
 #: Entries read from one document at most; the rest are dropped with a warning.
 MAX_ENTRIES = 20_000
