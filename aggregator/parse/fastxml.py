@@ -212,5 +212,6 @@ def _no_attributes(element: Any, allowed: tuple[str, ...] = ()) -> None:
     """Decline an attribute other than ``allowed``, ``xml:base`` (read by
     :meth:`aggregator.parse.fastfeed_items.EntryReader.base_of`)
     and ``xml:lang`` (the language, which feed.py does not read)."""
-    if any(key not in allowed and key not in _XML_ATTRIBUTES for key in element.attrib):
+    keys = element.keys()  # (most elements have none)
+    if keys and any(key not in allowed and key not in _XML_ATTRIBUTES for key in keys):
         raise Declined(f"unusual attributes on {element.tag}")

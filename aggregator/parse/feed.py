@@ -120,10 +120,14 @@ def parse_feed(
         rewriter = Rewriter(rewrite)
     read = [_entry(raw, base, url, latest, content, rewriter) for raw in raw_entries]
     entries = assign_keys([entry for entry, _, _ in read], [legacy for _, legacy, _ in read])
-    changes = tuple(
-        note.change(entry)
-        for entry, (_, _, notes) in zip(entries, read, strict=True)
-        for note in notes
+    changes = (
+        tuple(
+            note.change(entry)
+            for entry, (_, _, notes) in zip(entries, read, strict=True)
+            for note in notes
+        )
+        if rewriter
+        else ()
     )
     hubs, self_url = _websub_links(feed, base)
     return FeedData(

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
 
 from aggregator.models import EntryData
 
@@ -79,7 +78,8 @@ def _with(entry: EntryData, key: str, alternates: Sequence[str | None]) -> Entry
     kept = tuple(dict.fromkeys(a for a in alternates if a and a != key))
     if key == entry.key and kept == entry.alternate_keys:
         return entry
-    return replace(entry, key=key, alternate_keys=kept)
+    # dataclasses.replace, without its walk over the fields' definitions (once per entry).
+    return EntryData(**{**vars(entry), "key": key, "alternate_keys": kept})
 
 
 def _told_apart(key: str, label: str) -> str:
