@@ -228,8 +228,9 @@ def test_plain_absolute_urls_are_what_urljoin_gives(url: str, base: str | None) 
     st.one_of(
         URLS,
         st.from_regex(sanitize._PLAIN_ABSOLUTE, fullmatch=True),
-        st.tuples(st.sampled_from(["tag:", "URN:", "x-y.z+1:", "ftp:", "svn+ssh:", "Http:"]), URLS)
-        .map("".join),
+        st.tuples(
+            st.sampled_from(["tag:", "URN:", "x-y.z+1:", "ftp:", "svn+ssh:", "Http:"]), URLS
+        ).map("".join),
     ),
     BASES,
 )
@@ -249,7 +250,10 @@ def test_fast_paths_join_urls_as_feedparser_does(url: str, base: str | None) -> 
 # surrogate, U+FFE0 with EF BF like U+FFFE; U+00C2 is C3 82, U+0100 C4 80).
 LONG_TEXT = st.tuples(
     st.lists(
-        st.one_of(TRICKY, st.sampled_from(["\ud7a3", "\uffe0", "\uffff", "\x80", "\x9f", "\xc2", "\u0100"])),
+        st.one_of(
+            TRICKY,
+            st.sampled_from(["\ud7a3", "\uffe0", "\uffff", "\x80", "\x9f", "\xc2", "\u0100"]),
+        ),
         max_size=6,
     ),
     st.integers(min_value=0, max_value=600),
