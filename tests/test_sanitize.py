@@ -231,13 +231,23 @@ def test_plain_absolute_urls_are_what_urljoin_gives(url: str, base: str | None) 
         st.tuples(
             st.sampled_from(["tag:", "URN:", "x-y.z+1:", "ftp:", "svn+ssh:", "Http:"]), URLS
         ).map("".join),
+        st.from_regex(fastxml._SEGMENT, fullmatch=True),
+        st.sampled_from([".", "..", "...", ".x", "x.", "a..b", "%2e%2e", "1600-2823"]),
     ),
-    BASES,
+    st.one_of(
+        BASES,
+        st.lists(st.sampled_from(["/", "a", "..", ".", ";p", "?q", "#f", "//"]), max_size=8).map(
+            lambda parts: "http://b.example" + "".join(parts)
+        ),
+    ),
 )
 @example("http://a.example/x", "http://[::1")
 @example("tag:a.example,2024:1", "http://[::1")
 @example("tag://[::1/x", "http://b.example/")
 @example("tag:///x", "http://b.example/")
+@example("1600-2823", "http://b.example/a/../b/./c//d/e;p?q#f")
+@example("x", "http://b.example/..")
+@example("x", "http://[::1")
 @example("http:///a.example/x", "http://b.example/")
 @example("https://a.example/x?", "https://b.example/")
 def test_fast_paths_join_urls_as_feedparser_does(url: str, base: str | None) -> None:

@@ -171,6 +171,11 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     if root.getroottree().docinfo.doctype:
         raise Declined("a DOCTYPE")
     reader = _Reader(base, max_entries)
+    # _base checked that the document's base joined to itself is itself, so without base
+    # attributes it is every element's base.
+    reader.no_base_attributes = b"base" not in content or (
+        b"xml:base" not in content and not _BASE_ATTRIBUTE.search(content)
+    )
     namespace = etree.QName(root).namespace
     if namespace and root.prefix is None and etree.QName(root).localname == "rss":
         _without_namespace(root, namespace)

@@ -85,6 +85,9 @@ class EntryReader:
         self.base = base
         self.max_entries = max_entries
         self.bases: dict[Any, str] = {}
+        # No xml:base or base attribute anywhere in the document: every element's base is the
+        # document's (base_of's joins give it back unchanged). Set by the reader that checked.
+        self.no_base_attributes = False
         self._rejoined: dict[str, str] = {}
         self.feed_summary = False  # an itunes:summary was read in the channel
         self.channel_content = False  # a content:encoded was read in the channel
@@ -99,7 +102,7 @@ class EntryReader:
         each ``xml:base`` (or plain ``base``) attribute from the root down to ``element``, as
         feedparser's ``unknown_starttag`` joins them (a base of a scheme it refuses is ignored).
         """
-        if element is None:
+        if element is None or self.no_base_attributes:
             return self.base
         known = self.bases.get(element)
         if known is not None:

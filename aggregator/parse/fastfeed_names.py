@@ -10,6 +10,7 @@ predicates: reading values is :mod:`aggregator.parse.fastfeed_items`' job.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import feedparser.api
@@ -161,13 +162,20 @@ def _inert(element: Any, in_feed: bool) -> bool:
         name = _feedparser_name(node)
         if name in harmless:
             continue
-        if (
-            name in _USED_KEYS
-            or hasattr(_FEEDPARSER, f"_start_{name}")
-            or hasattr(_FEEDPARSER, f"_end_{name}")
-        ):
+        if _read_by_feedparser(name):
             return False
     return True
+
+
+@lru_cache(maxsize=1024)
+def _read_by_feedparser(name: str) -> bool:
+    """Whether feedparser stores an element of this name under a key feed.py reads, or has a
+    handler for it (the same answer for every element of the name)."""
+    return (
+        name in _USED_KEYS
+        or hasattr(_FEEDPARSER, f"_start_{name}")
+        or hasattr(_FEEDPARSER, f"_end_{name}")
+    )
 
 
 _MEDIA_TEXT_HOLDERS = {"media_group", "media_content", "media_title", "media_description"}

@@ -20,6 +20,7 @@ import contextlib
 import re
 import urllib.parse
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 import feedparser.datetimes
@@ -57,6 +58,7 @@ SAFE_PARSER = etree.XMLParser(
 _CP1252 = feedparser.html._cp1252
 _URIFIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")  # urlsplit's scheme, up to the first ":"
+_SEGMENT = re.compile(r"[A-Za-z0-9_~!$&'()*+,=@%.\-]+")  # a path segment: see _segment_prefix
 
 _RFC822 = re.compile(
     r"^(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) "
@@ -88,6 +90,27 @@ def _urljoin(base: str, uri: str) -> str:
     absolute URL, most links in a feed, is what the join gives back (:func:`joins_as_itself`)."""
     if joins_as_itself(uri, base) or _of_another_kind(uri, base):
         return uri
+    if _SEGMENT.fullmatch(uri) and uri not in (".", ".."):
+        # A relative path of one plain segment (a guid "1600-2823", "page.html"): it replaces
+        # the base's last segment, and the rest of the join depends on the base alone.
+        prefix = _segment_prefix(base)
+        if prefix is not None:
+            return prefix + uri
+    return _join(base, uri)
+
+
+@lru_cache(maxsize=256)
+def _segment_prefix(base: str) -> str | None:
+    """What the join of ``base`` and a one-segment relative path puts before that segment: the
+    join with ``x`` without its ``x`` (``None`` when the join fails). urljoin's merge keeps the
+    base's directories (each ``..`` and ``.`` resolved, empty ones dropped) and appends the
+    segment; only a segment that is empty, ``.`` or ``..``, or holds ``/ ? # ; :`` or
+    whitespace, is treated otherwise (:data:`_SEGMENT` allows none of them)."""
+    joined = _join(base, "x")
+    return joined[:-1] if joined.endswith("x") else None
+
+
+def _join(base: str, uri: str) -> str:
     found = _URIFIXER.match(uri)
     if found is not None and found.group(2):
         uri = found.group(1) + uri[found.end(2) :]
