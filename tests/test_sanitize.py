@@ -194,6 +194,17 @@ def test_clean_html_of_any_text_is_the_same(text: str, base: str | None, limit: 
     assert clean_html(text, base, limit=limit) == reference_clean_html(text, base, limit=limit)
 
 
+@settings(max_examples=500, deadline=None)
+@given(TEXT.map(lambda text: text.replace("<", "").replace("&", "")), BASES)
+@example("\ufeff\ufeff a > b\xa0\r\n\r", None)
+@example("\ufeff", None)
+@example("\xa0 x \xa0", None)
+@example("\x00\ufeffx\ud800", None)
+def test_clean_html_of_text_without_markup_is_the_same(text: str, base: str | None) -> None:
+    """clean_html's shortcut for text with no tag and no entity."""
+    assert clean_html(text, base) == reference_clean_html(text, base)
+
+
 @settings(max_examples=1000, deadline=None)
 @given(URLS, BASES)
 @example("http://a.example/x?", "http://b.example/")
