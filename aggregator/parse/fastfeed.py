@@ -133,6 +133,9 @@ _MISPLACED_DECLARATION = re.compile(
     rb"(<\?xml version='1.0' encoding='utf-8'\?>\n)[ \t\r\n]*<\?xml[ \t\r\n][^>]*\?>"
 )
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")  # after the declaration, comments and PIs
+# feedparser's encodings.RE_XML_DECLARATION over bytes, and the declaration it writes instead.
+_XML_DECLARATION = re.compile(rb"^<\?xml[^>]*?>")
+_UTF8_DECLARATION = b"<?xml version='1.0' encoding='utf-8'?>"
 _BASE_ATTRIBUTE = re.compile(rb"""\sbase\s*=\s*["']""")
 _RSS090 = "{http://my.netscape.com/rdf/simple/0.9/}"
 _NAMESPACE_DECLARATION = re.compile(r"""xmlns(:[\w.-]+)?\s*=\s*["']([^"']*)["']""")
@@ -247,6 +250,9 @@ def _decoded(content: bytes, headers: Mapping[str, str], url: str) -> bytes:
     response = dict(headers)
     if url.startswith(("http://", "https://")):
         response["content-location"] = url
+    as_utf8 = _read_as_utf8(response, content)
+    if as_utf8 is not None:
+        return as_utf8
     result: dict[str, Any] = {}
     data = feedparser.encodings.convert_to_utf8(response, content, result)
     if not result.get("encoding") or isinstance(
@@ -254,6 +260,42 @@ def _decoded(content: bytes, headers: Mapping[str, str], url: str) -> bytes:
     ):
         raise Declined("an encoding feedparser cannot decode")
     return data
+
+
+def _read_as_utf8(headers: Mapping[str, str], content: bytes) -> bytes | None:
+    """What ``convert_to_utf8`` makes of ``content`` when it reads it as UTF-8 at its first try
+    (most feeds), without decoding it all to text and encoding it back; else ``None``.
+
+    Its choice of encoding depends on the first four bytes (a byte order mark, ``<?xm`` in
+    another encoding), the encoding in an XML declaration on the first line, the headers, and
+    whether the whole document decodes. So it is asked about the first line alone: when it
+    takes UTF-8, the encoding the headers and declaration name, with no override, and the
+    whole document is UTF-8 as well, it would take UTF-8 for the whole document, and give it
+    back with its XML declaration (``RE_XML_DECLARATION``: ``>`` is never part of a multi-byte
+    character, so the match is the same on the bytes) replaced by its own, or its own put in
+    front. tests/test_fastfeed.py compares it with ``convert_to_utf8``."""
+    if content[:1] != b"<" or content[1:2] in (b"\x00", b"o"):
+        return None  # a BOM, or "<?xm" in UTF-16, UTF-32 or EBCDIC: the whole decoder
+    newline = content.find(b"\n", 0, 4096)
+    if newline < 0:
+        return None
+    result: dict[str, Any] = {}
+    feedparser.encodings.convert_to_utf8(headers, content[: newline + 1], result)
+    if result.get("encoding") != "utf-8" or isinstance(
+        result.get("bozo_exception"),
+        feedparser.exceptions.CharacterEncodingOverride
+        | feedparser.exceptions.CharacterEncodingUnknown,
+    ):
+        return None
+    if not content.isascii():
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    found = _XML_DECLARATION.match(content)
+    if found is None:
+        return _UTF8_DECLARATION + b"\n" + content
+    return _UTF8_DECLARATION + content[found.end() :]
 
 
 def _base(url: str) -> str | None:
