@@ -514,3 +514,24 @@ def test_a_plain_utf8_feed_takes_the_utf8_shortcut() -> None:
     content = "<?xml version='1.0' encoding='UTF-8'?>\n<rss><channel><title>Café</title>"
     shortcut = _read_as_utf8({"content-type": "application/rss+xml"}, content.encode())
     assert shortcut == b"<?xml version='1.0' encoding='utf-8'?>" + content.encode()[38:]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [b" ", b"\t", b"\n", b"\x0c", b"base", b"=", b"'", b'"', b"x", b"xml:", b"<a ", b">"]
+        ),
+        max_size=12,
+    ).map(b"".join)
+)
+@example(b"base='x'")
+@example(b"database = 'x' base")
+@example(b'<a\nbase\t=\n"x">')
+def test_base_attributes_are_found_as_by_their_pattern(content: bytes) -> None:
+    import re
+
+    from aggregator.parse.fastfeed import _has_base_attribute
+
+    pattern = re.compile(rb"""\sbase\s*=\s*["']""")
+    assert _has_base_attribute(content) == bool(b"xml:base" in content or pattern.search(content))

@@ -136,7 +136,8 @@ _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")  # after the declaration, comments a
 # feedparser's encodings.RE_XML_DECLARATION over bytes, and the declaration it writes instead.
 _XML_DECLARATION = re.compile(rb"^<\?xml[^>]*?>")
 _UTF8_DECLARATION = b"<?xml version='1.0' encoding='utf-8'?>"
-_BASE_ATTRIBUTE = re.compile(rb"""\sbase\s*=\s*["']""")
+# A base attribute's name, with its value's start; _has_base_attribute checks the space before.
+_BASE_ATTRIBUTE = re.compile(rb"""base\s*=\s*["']""")
 _RSS090 = "{http://my.netscape.com/rdf/simple/0.9/}"
 _NAMESPACE_DECLARATION = re.compile(r"""xmlns(:[\w.-]+)?\s*=\s*["']([^"']*)["']""")
 
@@ -168,7 +169,8 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     content, strict_error = _misplaced_declaration(content)
     if b"<!DOCTYPE" in content[:4096] or b"<!ENTITY" in content:
         raise Declined("a DOCTYPE")
-    if not base and (b"xml:base" in content or _BASE_ATTRIBUTE.search(content)):
+    has_base = _has_base_attribute(content)
+    if not base and has_base:
         raise Declined("xml:base without a document URL (feedparser keeps it past its element)")
     root = etree.fromstring(content, SAFE_PARSER)
     if root.getroottree().docinfo.doctype:
@@ -176,9 +178,7 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     reader = _Reader(base, max_entries)
     # _base checked that the document's base joined to itself is itself, so without base
     # attributes it is every element's base.
-    reader.no_base_attributes = b"base" not in content or (
-        b"xml:base" not in content and not _BASE_ATTRIBUTE.search(content)
-    )
+    reader.no_base_attributes = not has_base
     namespace = etree.QName(root).namespace
     if namespace and root.prefix is None and etree.QName(root).localname == "rss":
         _without_namespace(root, namespace)
@@ -208,6 +208,20 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
             "bozo_exception": strict_error,
         }  # fmt: skip
     return {"feed": feed, "entries": entries, "version": version, "bozo": False}
+
+
+def _has_base_attribute(content: bytes) -> bool:
+    """Whether ``content`` may have an ``xml:base`` or ``base`` attribute: ``xml:base``, or
+    ``base=`` after whitespace (``\\sbase\\s*=\\s*["']``, searched from its literal part,
+    which is many times faster than a pattern starting with a class)."""
+    if b"xml:base" in content:
+        return True
+    if b"base" not in content:
+        return False
+    return any(
+        found.start() > 0 and content[found.start() - 1] in b" \t\n\r\x0b\x0c"
+        for found in _BASE_ATTRIBUTE.finditer(content)
+    )
 
 
 def _misplaced_declaration(data: bytes) -> tuple[bytes, Exception | None]:
