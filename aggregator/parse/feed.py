@@ -302,15 +302,8 @@ def _entry(
         fields.get("created_parsed"), latest
     )
     updated = _date(_own(fields, "updated_parsed"), latest)
-    categories = tuple(
-        dict.fromkeys(
-            term
-            for term in (
-                plain_text(tag.get("term")) for tag in fields.get("tags", [])[:MAX_LIST_ITEMS]
-            )
-            if term
-        )
-    )
+    terms = [plain_text(tag.get("term")) for tag in fields.get("tags", [])[:MAX_LIST_ITEMS]]
+    categories = tuple(dict.fromkeys(filter(None, terms)))
     enclosures = tuple(
         EnclosureData(
             url=href,
