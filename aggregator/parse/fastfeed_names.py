@@ -137,7 +137,7 @@ def _feedparser_name(element: Any) -> str:
     prefix = _PREFIXES.get(uri)
     if prefix is None:  # named by the document's own prefix: not remembered
         prefix = next((p for p, u in element.nsmap.items() if p and u == name.namespace), "")
-    elif len(_NAMES) < 4096:  # a name of the tag alone, the same in every document
+    elif len(_NAMES) < 4096 and len(element.tag) <= 300:  # the same in every document
         _NAMES[element.tag] = f"{prefix.lower()}_{local}" if prefix else local
     return f"{prefix.lower()}_{local}" if prefix else local
 
@@ -162,13 +162,12 @@ def _inert(element: Any, in_feed: bool) -> bool:
         name = _feedparser_name(node)
         if name in harmless:
             continue
-        if _read_by_feedparser(name):
+        if _read_by_feedparser(name) if len(name) <= 300 else _handled(name):
             return False
     return True
 
 
-@lru_cache(maxsize=1024)
-def _read_by_feedparser(name: str) -> bool:
+def _handled(name: str) -> bool:
     """Whether feedparser stores an element of this name under a key feed.py reads, or has a
     handler for it (the same answer for every element of the name)."""
     return (
@@ -176,6 +175,10 @@ def _read_by_feedparser(name: str) -> bool:
         or hasattr(_FEEDPARSER, f"_start_{name}")
         or hasattr(_FEEDPARSER, f"_end_{name}")
     )
+
+
+#: :func:`_handled`, remembered for names up to 300 characters (the few dozen a feed uses).
+_read_by_feedparser = lru_cache(maxsize=1024)(_handled)
 
 
 _MEDIA_TEXT_HOLDERS = {"media_group", "media_content", "media_title", "media_description"}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -63,10 +63,25 @@ feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
 # to the base: the same few pairs again and again, each through urljoin. Both functions are
 # pure (of their arguments and feedparser's constant scheme list): the mixin's names for them
 # are bound to remembering copies; the values are the same.
-feedparser.mixin.make_safe_absolute_uri = lru_cache(maxsize=1024)(
+
+
+def _remembered_for_short(function: Callable[[str, str], str]) -> Callable[[str, str], str]:
+    """``function`` of two strings, remembered for pairs of short ones (a hostile document's long
+    values are not kept)."""
+    remembered = lru_cache(maxsize=1024)(function)
+
+    def call(first: str, second: str) -> str:
+        if len(first or "") + len(second or "") <= 4000:
+            return remembered(first, second)
+        return function(first, second)
+
+    return call
+
+
+feedparser.mixin.make_safe_absolute_uri = _remembered_for_short(
     feedparser.urls.make_safe_absolute_uri
 )
-feedparser.mixin._urljoin = lru_cache(maxsize=1024)(feedparser.urls._urljoin)
+feedparser.mixin._urljoin = _remembered_for_short(feedparser.urls._urljoin)
 
 #: Entries read from one document at most; the rest are dropped with a warning.
 MAX_ENTRIES = 20_000

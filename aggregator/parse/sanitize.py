@@ -111,7 +111,24 @@ def joins_as_itself(url: str, base_url: str | None) -> bool:
     a plain absolute http(s) URL (:data:`_PLAIN_ABSOLUTE`) and urljoin can read ``base_url``.
     Also true of feedparser's ``_urljoin`` (whose fix-up of ``scheme:///`` such a URL does not
     need). tests/test_sanitize.py checks it against urljoin itself."""
-    return _PLAIN_ABSOLUTE.fullmatch(url) is not None and is_usable_base(base_url)
+    plain = (
+        _is_plain_absolute(url)
+        if len(url) <= _REMEMBERED_URL_CHARS
+        else _PLAIN_ABSOLUTE.fullmatch(url) is not None
+    )
+    return plain and is_usable_base(base_url)
+
+
+#: The longest URL whose shape is remembered (:func:`_is_plain_absolute`): a hostile document's
+#: long values are not kept.
+_REMEMBERED_URL_CHARS = 2000
+
+
+@lru_cache(maxsize=4096)
+def _is_plain_absolute(url: str) -> bool:
+    """Whether :data:`_PLAIN_ABSOLUTE` matches ``url`` (a third of the URLs of a document come
+    again: images, share links, the entries' own links in their content)."""
+    return _PLAIN_ABSOLUTE.fullmatch(url) is not None
 
 
 def _joined(value: str, base_url: str | None) -> tuple[str, str] | None:
