@@ -234,7 +234,7 @@ def test_plain_absolute_urls_are_what_urljoin_gives(url: str, base: str | None) 
         )
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     st.one_of(
         URLS,
