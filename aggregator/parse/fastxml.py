@@ -182,16 +182,21 @@ def _rfc822(text: str) -> tuple[int, ...]:
     if not found:
         raise Declined(f"an unusual date: {text!r}")
     day, month, year, hour, minute, second, zone = found.groups()
-    if zone[0] in "+-":
-        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
-        offset = -offset if zone[0] == "-" else offset
-    else:
-        offset = timedelta(hours=_ZONES[zone])
     stamp = datetime(
         int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
-        tzinfo=timezone(offset),
+        tzinfo=_zone(zone),
     )  # fmt: skip
     return tuple(stamp.astimezone(UTC).timetuple())
+
+
+@lru_cache(maxsize=128)
+def _zone(zone: str) -> timezone:
+    """The time zone of an RFC 822 date (``+0100``, ``GMT``, ``EST``) or a W3C-DTF one (``Z``,
+    ``+01:00``), made once per spelling (a feed writes the same one on every date)."""
+    if zone[0] in "+-":
+        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[-2:]))
+        return timezone(-offset if zone[0] == "-" else offset)
+    return timezone(timedelta(hours=_ZONES[zone]))
 
 
 def _w3cdtf(text: str) -> tuple[int, ...]:
@@ -199,14 +204,9 @@ def _w3cdtf(text: str) -> tuple[int, ...]:
     if not found:
         raise Declined(f"an unusual date: {text!r}")
     year, month, day, hour, minute, second, zone = found.groups()
-    if zone == "Z":
-        offset = timedelta(0)
-    else:
-        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
-        offset = -offset if zone[0] == "-" else offset
     stamp = datetime(
         int(year), int(month), int(day), int(hour), int(minute), int(second),
-        tzinfo=timezone(offset),
+        tzinfo=_zone(zone),
     )  # fmt: skip
     return tuple(stamp.astimezone(UTC).timetuple())
 
