@@ -427,24 +427,24 @@ class EntryReader:
         media: list[tuple[str, Any]] = []
         holders: set[Any] = set()  # Media RSS elements holding titles or descriptions
         for child in entry:
-            if not isinstance(child.tag, str):
+            tag = child.tag  # (lxml makes the string at each reading)
+            if not isinstance(tag, str):
                 continue
-            if child.tag not in _ATOM_ENTRY_KNOWN:
+            if tag not in _ATOM_ENTRY_KNOWN:
                 if _feedparser_name(child) in _MEDIA_TEXT_HOLDERS:
                     holders.add(child)
-                    children.append(child)  # read below, in document order
+                    children.append((tag, child))  # read below, in document order
                     continue
                 if _inert(child, in_feed=False):
                     continue
-                raise Declined(f"an unusual entry element {child.tag}")
-            children.append(child)
-            counts[child.tag] = counts.get(child.tag, 0) + 1
+                raise Declined(f"an unusual entry element {tag}")
+            children.append((tag, child))
+            counts[tag] = counts.get(tag, 0) + 1
         _at_most_one(counts, *_ATOM_ENTRY_ONCE)
         ident = None
         summaries = _Summaries(raw, self.has_content)
         self.has_content = False  # as feedparser's _end_entry leaves it
-        for child in children:
-            tag = child.tag
+        for tag, child in children:
             if child in holders:
                 for name, node in _media_texts(child):
                     if name == "media_title":
