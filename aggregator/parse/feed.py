@@ -88,6 +88,13 @@ MAX_ENTRIES = 20_000
 _ENTRY_START = re.compile(rb"<(?:item|entry)[\s>/]")
 #: Categories and enclosures kept per entry at most.
 MAX_LIST_ITEMS = 100
+#: The keys _podcast_tags reads.
+_PODCAST_KEYS = frozenset(
+    {
+        "image", "itunes_duration", "itunes_episode", "itunes_explicit", "podcast_transcript",
+        "podcast_chapters",
+    }
+)  # fmt: skip
 # json.dumps(fingerprint, sort_keys=True, default=str), without building an encoder per entry.
 # (A fingerprint holds no cycles: not looking for them changes no byte.)
 _FINGERPRINT = json.JSONEncoder(sort_keys=True, default=str, check_circular=False)
@@ -534,6 +541,8 @@ def _hash(*parts: str) -> str:
 
 def _podcast_tags(fields: Any, base: str | None) -> tuple[tuple[str, str], ...]:
     """An episode's iTunes and Podcasting 2.0 tags as feedparser reads them (PODCAST_TAGS)."""
+    if fields.keys().isdisjoint(_PODCAST_KEYS):
+        return ()  # (most entries)
     found: dict[str, str] = {}
     image = fields.get("image")
     if isinstance(image, dict) and (href := clean_url(image.get("href"), base)):

@@ -78,8 +78,11 @@ def _with(entry: EntryData, key: str, alternates: Sequence[str | None]) -> Entry
     kept = tuple(dict.fromkeys(a for a in alternates if a and a != key))
     if key == entry.key and kept == entry.alternate_keys:
         return entry
-    # dataclasses.replace, without its walk over the fields' definitions (once per entry).
-    return EntryData(**{**vars(entry), "key": key, "alternate_keys": kept})
+    # dataclasses.replace, done as copy and pickle rebuild an object (a new instance given the
+    # fields' values): EntryData has no __post_init__, and this runs once for every entry.
+    keyed = object.__new__(EntryData)
+    keyed.__dict__.update(vars(entry), key=key, alternate_keys=kept)
+    return keyed
 
 
 def _told_apart(key: str, label: str) -> str:
