@@ -169,16 +169,16 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     content, strict_error = _misplaced_declaration(content)
     if b"<!DOCTYPE" in content[:4096] or b"<!ENTITY" in content:
         raise Declined("a DOCTYPE")
-    has_base = _has_base_attribute(content)
-    if not base and has_base:
+    if not base and _has_base_attribute(content):
         raise Declined("xml:base without a document URL (feedparser keeps it past its element)")
     root = etree.fromstring(content, SAFE_PARSER)
     if root.getroottree().docinfo.doctype:
         raise Declined("a DOCTYPE")
     reader = _Reader(base, max_entries)
     # _base checked that the document's base joined to itself is itself, so without base
-    # attributes it is every element's base.
-    reader.no_base_attributes = not has_base
+    # attributes it is every element's base. (Looked for only as "base": a closer look costs
+    # more than the walks up the tree it would spare.)
+    reader.no_base_attributes = b"base" not in content
     namespace = etree.QName(root).namespace
     if namespace and root.prefix is None and etree.QName(root).localname == "rss":
         _without_namespace(root, namespace)
