@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from corpora import FEEDPARSER_TESTS, corpus
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from aggregator.parse import feed as parse
@@ -429,3 +429,109 @@ def test_a_random_mix_of_item_elements_reads_the_same() -> None:
         for url in URLS:
             count += assert_same(content, url)
     assert count >= 200
+
+
+_DECLARATIONS = st.sampled_from(
+    [
+        b"",
+        b'<?xml version="1.0"?>',
+        b'<?xml version="1.0" encoding="utf-8"?>',
+        b"<?xml version='1.0' encoding='UTF-8'?>",
+        b'<?xml version="1.0" encoding="iso-8859-1"?>',
+        b'<?xml version="1.0" encoding="windows-1251"?>',
+        b'<?xml version="1.0" encoding="utf-16"?>',
+        b'<?xml version="1.0"\n encoding="iso-8859-1"?>',
+        b"<?xml-stylesheet href='a.xsl'?>",
+        b"\xef\xbb\xbf<?xml version='1.0'?>",
+        b"<o",
+        b"<\x00?\x00",
+    ]
+)
+_BODIES = st.lists(
+    st.sampled_from(
+        [
+            b"\n",
+            b"\r\n",
+            b"<rss>",
+            b"</rss>",
+            b"caf\xc3\xa9",
+            b"\xe9",
+            b"\xc3",
+            b"\xed\xa0\x80",
+            b"\xf0\x9f\x98\x80",
+            b"\xc0\xaf",
+            b">",
+            b"?>",
+            b"a",
+            b" ",
+        ]
+    ),  # fmt: skip
+    max_size=12,
+).map(b"".join)
+_HEADERS = st.sampled_from(
+    [
+        {},
+        {"content-type": "application/xml"},
+        {"content-type": "application/rss+xml; charset=utf-8"},
+        {"content-type": "application/xml; charset=iso-8859-1"},
+        {"content-type": "text/xml"},
+        {"content-type": "text/xml; charset=UTF-8"},
+        {"content-type": "text/html; charset=utf-8"},
+        {"content-type": "application/octet-stream"},
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_DECLARATIONS, _BODIES, _HEADERS, st.booleans())
+@example(b"", b"<rss>\ncaf\xc3\xa9</rss>", {"content-type": "application/xml"}, True)
+@example(b"<?xml version='1.0'?>", b"\n<rss>caf\xe9</rss>", {}, False)
+def test_utf8_shortcut_is_feedparsers_decoding(
+    declaration: bytes, body: bytes, headers: dict[str, str], located: bool
+) -> None:
+    """fastfeed reads a UTF-8 document without feedparser's decode and encode of it all: where it
+    does, the bytes are what ``convert_to_utf8`` gives, and it took UTF-8."""
+    import feedparser.encodings
+
+    from aggregator.parse.fastfeed import _read_as_utf8
+
+    if located:
+        headers = {**headers, "content-location": "https://blog.example.org/feed/"}
+    content = declaration + body
+    shortcut = _read_as_utf8(headers, content)
+    if shortcut is not None:
+        result: dict[str, object] = {}
+        assert shortcut == feedparser.encodings.convert_to_utf8(headers, content, result)
+        assert result["encoding"] == "utf-8"
+        assert "bozo_exception" not in result or type(result["bozo_exception"]).__name__ == (
+            "NonXMLContentType"
+        )
+
+
+def test_a_plain_utf8_feed_takes_the_utf8_shortcut() -> None:
+    from aggregator.parse.fastfeed import _read_as_utf8
+
+    content = "<?xml version='1.0' encoding='UTF-8'?>\n<rss><channel><title>Café</title>"
+    shortcut = _read_as_utf8({"content-type": "application/rss+xml"}, content.encode())
+    assert shortcut == b"<?xml version='1.0' encoding='utf-8'?>" + content.encode()[38:]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [b" ", b"\t", b"\n", b"\x0c", b"base", b"=", b"'", b'"', b"x", b"xml:", b"<a ", b">"]
+        ),
+        max_size=12,
+    ).map(b"".join)
+)
+@example(b"base='x'")
+@example(b"database = 'x' base")
+@example(b'<a\nbase\t=\n"x">')
+def test_base_attributes_are_found_as_by_their_pattern(content: bytes) -> None:
+    import re
+
+    from aggregator.parse.fastfeed import _has_base_attribute
+
+    pattern = re.compile(rb"""\sbase\s*=\s*["']""")
+    assert _has_base_attribute(content) == bool(b"xml:base" in content or pattern.search(content))

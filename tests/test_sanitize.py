@@ -14,12 +14,13 @@ import threading
 from functools import partial
 from urllib.parse import urljoin, urlsplit
 
+import feedparser.urls
 import nh3
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from aggregator.parse import sanitize
+from aggregator.parse import fastxml, sanitize
 from aggregator.parse.sanitize import (
     _ATTRIBUTES,
     _BLOCKS,
@@ -193,6 +194,17 @@ def test_clean_html_of_any_text_is_the_same(text: str, base: str | None, limit: 
     assert clean_html(text, base, limit=limit) == reference_clean_html(text, base, limit=limit)
 
 
+@settings(max_examples=500, deadline=None)
+@given(TEXT.map(lambda text: text.replace("<", "").replace("&", "")), BASES)
+@example("\ufeff\ufeff a > b\xa0\r\n\r", None)
+@example("\ufeff", None)
+@example("\xa0 x \xa0", None)
+@example("\x00\ufeffx\ud800", None)
+def test_clean_html_of_text_without_markup_is_the_same(text: str, base: str | None) -> None:
+    """clean_html's shortcut for text with no tag and no entity."""
+    assert clean_html(text, base) == reference_clean_html(text, base)
+
+
 @settings(max_examples=1000, deadline=None)
 @given(URLS, BASES)
 @example("http://a.example/x?", "http://b.example/")
@@ -220,6 +232,95 @@ def test_plain_absolute_urls_are_what_urljoin_gives(url: str, base: str | None) 
         assert sanitize._absolutize(base, "a", attribute, url) == reference_absolutize(
             base, "a", attribute, url
         )
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        URLS,
+        st.from_regex(sanitize._PLAIN_ABSOLUTE, fullmatch=True),
+        st.tuples(
+            st.sampled_from(["tag:", "URN:", "x-y.z+1:", "ftp:", "svn+ssh:", "Http:"]), URLS
+        ).map("".join),
+        st.from_regex(fastxml._SEGMENT, fullmatch=True),
+        st.sampled_from([".", "..", "...", ".x", "x.", "a..b", "%2e%2e", "1600-2823"]),
+    ),
+    st.one_of(
+        BASES,
+        st.lists(st.sampled_from(["/", "a", "..", ".", ";p", "?q", "#f", "//"]), max_size=8).map(
+            lambda parts: "http://b.example" + "".join(parts)
+        ),
+    ),
+)
+@example("http://a.example/x", "http://[::1")
+@example("tag:a.example,2024:1", "http://[::1")
+@example("tag://[::1/x", "http://b.example/")
+@example("tag:///x", "http://b.example/")
+@example("1600-2823", "http://b.example/a/../b/./c//d/e;p?q#f")
+@example("x", "http://b.example/..")
+@example("x", "http://[::1")
+@example("http:///a.example/x", "http://b.example/")
+@example("https://a.example/x?", "https://b.example/")
+def test_fast_paths_join_urls_as_feedparser_does(url: str, base: str | None) -> None:
+    """The fast paths' copy of feedparser's ``_urljoin``, with its plain absolute shortcut."""
+    assert fastxml._urljoin(base or "", url) == feedparser.urls._urljoin(base or "", url)
+
+
+# Long text (the byte-level checks start at 256 characters) with tricky characters anywhere,
+# and the neighbours of the bytes those checks look for (Hangul U+D7A3 starts with ED like a
+# surrogate, U+FFE0 with EF BF like U+FFFE; U+00C2 is C3 82, U+0100 C4 80).
+LONG_TEXT = st.tuples(
+    st.lists(
+        st.one_of(
+            TRICKY,
+            st.sampled_from(["\ud7a3", "\uffe0", "\uffff", "\x80", "\x9f", "\xc2", "\u0100"]),
+        ),
+        max_size=6,
+    ),
+    st.integers(min_value=0, max_value=600),
+    st.integers(min_value=0, max_value=600),
+).map(lambda t: "".join("a" * t[1] + part + "é" * (t[2] % 7) for part in t[0]) + "b" * t[2])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(LONG_TEXT, TEXT))
+@example("x" * 300 + "\x0b")
+@example("x" * 300 + "\ud800")
+@example("x" * 300 + "\ufffe")
+@example("x" * 300 + "\x85")
+def test_long_text_checks_are_the_patterns(text: str) -> None:
+    """xml_safe's and the fast paths' byte-level checks find what their patterns find."""
+    assert xml_safe(text) == sanitize._NOT_XML.sub("", text)
+    assert fastxml._has_c1(text) == (fastxml.C1.search(text) is not None)
+
+
+def reference_keep_fallbacks(markup: str) -> str:
+    """keep_fallbacks before its one-scan shortcut (issue 13)."""
+    if "<" not in markup:
+        return markup
+    lowered = markup.lower()
+    if "<noscript" in lowered:
+        markup = sanitize._NOSCRIPT.sub(" ", markup)
+    if "<iframe" in lowered or "<embed" in lowered or "<object" in lowered:
+        markup = sanitize._EMBED.sub(sanitize._embed_link, markup)
+    return markup
+
+
+EMBED_PARTS = st.sampled_from(
+    [
+        "<", ">", "</", "noscript", "NoScript", "iframe", "IFRAME", "embed", "Embed", "object",
+        "objec\u212a", "\u0130frame", "\u017fcript", " src=", 'data="x"', "'y'", "</iframe>",
+        "</object>", "a", " ",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(EMBED_PARTS, TRICKY), max_size=12).map("".join))
+@example("<IFRAME src=x></iframe>")
+@example("<Noscript><p>fallback</p></noscript>")
+def test_keep_fallbacks_is_the_same(markup: str) -> None:
+    assert keep_fallbacks(markup) == reference_keep_fallbacks(markup)
 
 
 def test_corpus_fragments_are_the_same() -> None:

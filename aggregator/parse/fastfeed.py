@@ -104,7 +104,7 @@ import feedparser.encodings
 import feedparser.exceptions
 from lxml import etree
 
-from aggregator.parse.fastfeed_items import EntryReader, _atom_author, _atom_text
+from aggregator.parse.fastfeed_items import EntryReader, _atom_author, _atom_text, unescaped_names
 from aggregator.parse.fastfeed_names import (
     _ATOM_FEED_KNOWN,
     _IMAGE_KNOWN,
@@ -133,7 +133,11 @@ _MISPLACED_DECLARATION = re.compile(
     rb"(<\?xml version='1.0' encoding='utf-8'\?>\n)[ \t\r\n]*<\?xml[ \t\r\n][^>]*\?>"
 )
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")  # after the declaration, comments and PIs
-_BASE_ATTRIBUTE = re.compile(rb"""\sbase\s*=\s*["']""")
+# feedparser's encodings.RE_XML_DECLARATION over bytes, and the declaration it writes instead.
+_XML_DECLARATION = re.compile(rb"^<\?xml[^>]*?>")
+_UTF8_DECLARATION = b"<?xml version='1.0' encoding='utf-8'?>"
+# A base attribute's name, with its value's start; _has_base_attribute checks the space before.
+_BASE_ATTRIBUTE = re.compile(rb"""base\s*=\s*["']""")
 _RSS090 = "{http://my.netscape.com/rdf/simple/0.9/}"
 _NAMESPACE_DECLARATION = re.compile(r"""xmlns(:[\w.-]+)?\s*=\s*["']([^"']*)["']""")
 
@@ -165,12 +169,16 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
     content, strict_error = _misplaced_declaration(content)
     if b"<!DOCTYPE" in content[:4096] or b"<!ENTITY" in content:
         raise Declined("a DOCTYPE")
-    if not base and (b"xml:base" in content or _BASE_ATTRIBUTE.search(content)):
+    if not base and _has_base_attribute(content):
         raise Declined("xml:base without a document URL (feedparser keeps it past its element)")
     root = etree.fromstring(content, SAFE_PARSER)
     if root.getroottree().docinfo.doctype:
         raise Declined("a DOCTYPE")
     reader = _Reader(base, max_entries)
+    # _base checked that the document's base joined to itself is itself, so without base
+    # attributes it is every element's base. (Looked for only as "base": a closer look costs
+    # more than the walks up the tree it would spare.)
+    reader.no_base_attributes = b"base" not in content
     namespace = etree.QName(root).namespace
     if namespace and root.prefix is None and etree.QName(root).localname == "rss":
         _without_namespace(root, namespace)
@@ -200,6 +208,20 @@ def _read(content: bytes, headers: Mapping[str, str], url: str, max_entries: int
             "bozo_exception": strict_error,
         }  # fmt: skip
     return {"feed": feed, "entries": entries, "version": version, "bozo": False}
+
+
+def _has_base_attribute(content: bytes) -> bool:
+    """Whether ``content`` may have an ``xml:base`` or ``base`` attribute: ``xml:base``, or
+    ``base=`` after whitespace (``\\sbase\\s*=\\s*["']``, searched from its literal part,
+    which is many times faster than a pattern starting with a class)."""
+    if b"xml:base" in content:
+        return True
+    if b"base" not in content:
+        return False
+    return any(
+        found.start() > 0 and content[found.start() - 1] in b" \t\n\r\x0b\x0c"
+        for found in _BASE_ATTRIBUTE.finditer(content)
+    )
 
 
 def _misplaced_declaration(data: bytes) -> tuple[bytes, Exception | None]:
@@ -242,6 +264,9 @@ def _decoded(content: bytes, headers: Mapping[str, str], url: str) -> bytes:
     response = dict(headers)
     if url.startswith(("http://", "https://")):
         response["content-location"] = url
+    as_utf8 = _read_as_utf8(response, content)
+    if as_utf8 is not None:
+        return as_utf8
     result: dict[str, Any] = {}
     data = feedparser.encodings.convert_to_utf8(response, content, result)
     if not result.get("encoding") or isinstance(
@@ -249,6 +274,42 @@ def _decoded(content: bytes, headers: Mapping[str, str], url: str) -> bytes:
     ):
         raise Declined("an encoding feedparser cannot decode")
     return data
+
+
+def _read_as_utf8(headers: Mapping[str, str], content: bytes) -> bytes | None:
+    """What ``convert_to_utf8`` makes of ``content`` when it reads it as UTF-8 at its first try
+    (most feeds), without decoding it all to text and encoding it back; else ``None``.
+
+    Its choice of encoding depends on the first four bytes (a byte order mark, ``<?xm`` in
+    another encoding), the encoding in an XML declaration on the first line, the headers, and
+    whether the whole document decodes. So it is asked about the first line alone: when it
+    takes UTF-8, the encoding the headers and declaration name, with no override, and the
+    whole document is UTF-8 as well, it would take UTF-8 for the whole document, and give it
+    back with its XML declaration (``RE_XML_DECLARATION``: ``>`` is never part of a multi-byte
+    character, so the match is the same on the bytes) replaced by its own, or its own put in
+    front. tests/test_fastfeed.py compares it with ``convert_to_utf8``."""
+    if content[:1] != b"<" or content[1:2] in (b"\x00", b"o"):
+        return None  # a BOM, or "<?xm" in UTF-16, UTF-32 or EBCDIC: the whole decoder
+    newline = content.find(b"\n", 0, 4096)
+    if newline < 0:
+        return None
+    result: dict[str, Any] = {}
+    feedparser.encodings.convert_to_utf8(headers, content[: newline + 1], result)
+    if result.get("encoding") != "utf-8" or isinstance(
+        result.get("bozo_exception"),
+        feedparser.exceptions.CharacterEncodingOverride
+        | feedparser.exceptions.CharacterEncodingUnknown,
+    ):
+        return None
+    if not content.isascii():
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    found = _XML_DECLARATION.match(content)
+    if found is None:
+        return _UTF8_DECLARATION + b"\n" + content
+    return _UTF8_DECLARATION + content[found.end() :]
 
 
 def _base(url: str) -> str | None:
@@ -438,7 +499,7 @@ class _Reader(EntryReader):
             if not text:  # feedparser resolves no empty value: the feed's link is ""
                 feed["link"] = ""
                 return
-            feed["link"] = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", self.url(text, child))
+            feed["link"] = unescaped_names(self.url(text, child))
         elif tag == "description":
             _no_attributes(child)
             text = _text(child)

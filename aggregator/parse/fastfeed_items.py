@@ -54,6 +54,26 @@ from aggregator.parse.fastxml import (
 )
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
+# Element names compared for every child of every entry, made once (an f-string is built anew
+# at each comparison).
+_DC_CREATOR, _DC_DATE, _DC_SUBJECT = f"{DC}creator", f"{DC}date", f"{DC}subject"
+_CONTENT_ENCODED, _WFW_COMMENTRSS = f"{CONTENT}encoded", f"{WFW}commentRss"
+_SLASH_COMMENTS, _THR_TOTAL = f"{SLASH}comments", f"{THR}total"
+_AUTHORS = ("author", _DC_CREATOR, "itunes_author")
+_ATOM_ID, _ATOM_TITLE, _ATOM_LINK = f"{ATOM}id", f"{ATOM}title", f"{ATOM}link"
+_ATOM_PUBLISHED, _ATOM_UPDATED = f"{ATOM}published", f"{ATOM}updated"
+_ATOM_AUTHOR, _ATOM_CONTENT = f"{ATOM}author", f"{ATOM}content"
+_ATOM_SUMMARY, _ATOM_CATEGORY = f"{ATOM}summary", f"{ATOM}category"
+_MEDIA_THUMBNAIL = f"{MEDIA}thumbnail"
+#: The entry elements an Atom entry may have one of at most.
+_ATOM_ENTRY_ONCE = tuple(_ATOM_ENTRY_KNOWN - {_ATOM_LINK, _ATOM_CATEGORY, _MEDIA_THUMBNAIL})
+_NAMED_REFERENCE = re.compile("&([A-Za-z0-9_]+);")
+
+
+def unescaped_names(value: str) -> str:
+    """feedparser's ``re.sub("&([A-Za-z0-9_]+);", r"&\\g<1>", value)`` over a link (the ``;``
+    of each named reference dropped), done only where there is an ``&``."""
+    return _NAMED_REFERENCE.sub(r"&\g<1>", value) if "&" in value else value
 
 
 class EntryReader:
@@ -65,6 +85,9 @@ class EntryReader:
         self.base = base
         self.max_entries = max_entries
         self.bases: dict[Any, str] = {}
+        # No xml:base or base attribute anywhere in the document: every element's base is the
+        # document's (base_of's joins give it back unchanged). Set by the reader that checked.
+        self.no_base_attributes = False
         self._rejoined: dict[str, str] = {}
         self.feed_summary = False  # an itunes:summary was read in the channel
         self.channel_content = False  # a content:encoded was read in the channel
@@ -79,7 +102,7 @@ class EntryReader:
         each ``xml:base`` (or plain ``base``) attribute from the root down to ``element``, as
         feedparser's ``unknown_starttag`` joins them (a base of a scheme it refuses is ignored).
         """
-        if element is None:
+        if element is None or self.no_base_attributes:
             return self.base
         known = self.bases.get(element)
         if known is not None:
@@ -143,7 +166,7 @@ class EntryReader:
                     continue  # the item's source, which is not read
                 elif name == "creativecommons_license":
                     tag = name  # a link with rel="license", read below
-                elif tag == f"{_XHTML}body":
+                elif tag == _XHTML_BODY:
                     tag = "xhtml_body"  # content, read below
                 elif name == "image" and not len(child):
                     tag = "item_image"  # an image's URL as text: the entry's image, unread
@@ -157,9 +180,9 @@ class EntryReader:
                     raise Declined(f"an unusual item element {tag}")
             children.append((tag, child))
             counts[tag] = counts.get(tag, 0) + 1
-        _at_most_one(counts, "link", "description", "pubDate", f"{DC}date",
-                     f"{CONTENT}encoded", "comments", f"{WFW}commentRss", f"{SLASH}comments",
-                     f"{THR}total")  # fmt: skip
+        _at_most_one(counts, "link", "description", "pubDate", _DC_DATE,
+                     _CONTENT_ENCODED, "comments", _WFW_COMMENTRSS, _SLASH_COMMENTS,
+                     _THR_TOTAL)  # fmt: skip
         if counts.get("itunes_summary", 0) > 1:
             raise Declined("several itunes:summary")
         summaries = _Summaries(raw, self.has_content)
@@ -201,12 +224,10 @@ class EntryReader:
                 raw.setdefault("guidislink", permalink and link is None)
                 if permalink and guid_link is None:
                     guid_link = raw["id"]
-            elif tag in ("author", f"{DC}creator", "itunes_author"):
+            elif tag in _AUTHORS:
                 _no_attributes(child)
                 if len(child):  # <author><name>...</name></author>, read as an Atom author
-                    authors = sum(
-                        counts.get(t, 0) for t in ("author", f"{DC}creator", "itunes_author")
-                    )
+                    authors = sum(counts.get(t, 0) for t in _AUTHORS)
                     if tag != "author" or authors > 1:
                         raise Declined("a structured author beside another")
                     raw["author"] = _plain_author(child)
@@ -228,7 +249,7 @@ class EntryReader:
             elif tag == "pubDate":
                 _no_attributes(child)
                 raw["published_parsed"] = _entry_date(child)
-            elif tag == f"{DC}date":
+            elif tag == _DC_DATE:
                 _no_attributes(child)
                 raw["updated_parsed"] = _entry_date(child)
             elif tag in ("description", "itunes_summary"):
@@ -242,10 +263,10 @@ class EntryReader:
                         _media_category(raw["tags"], node)
                     else:
                         summaries.summary(_media_description(node), _depth_in(node, item))
-            elif tag == f"{CONTENT}encoded":
+            elif tag == _CONTENT_ENCODED:
                 _no_attributes(child)
                 summaries.content(_rss_html(child))
-            elif tag in ("category", f"{DC}subject"):
+            elif tag in ("category", _DC_SUBJECT):
                 _no_attributes(child, ("domain",) if tag == "category" else ())
                 _add_category(raw["tags"], None, child.get("domain"), None, _text(child))
             elif tag == "enclosure":
@@ -265,13 +286,13 @@ class EntryReader:
             elif tag == "comments":
                 _no_attributes(child)
                 raw["comments"] = self.optional_url(_raw_text(child), child)
-            elif tag == f"{WFW}commentRss":
+            elif tag == _WFW_COMMENTRSS:
                 _no_attributes(child)
                 raw["wfw_commentrss"] = self.optional_url(_raw_text(child), child)
-            elif tag == f"{SLASH}comments":
+            elif tag == _SLASH_COMMENTS:
                 _no_attributes(child)
                 raw["slash_comments"] = _text(child)
-            elif tag == f"{THR}total":
+            elif tag == _THR_TOTAL:
                 _no_attributes(child)
                 if child.prefix == "thr":
                     raw["thr_total"] = _text(child)
@@ -284,7 +305,7 @@ class EntryReader:
     def entry_link(self, text: str, element: Any) -> str:
         """An RSS ``<link>``'s text as feedparser stores it for an entry."""
         value = self.url(text, element).replace("&amp;", "&")
-        return re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", value)
+        return unescaped_names(value)
 
     def enclosure(self, raw: dict[str, Any], child: Any) -> None:
         _no_attributes(child, ("url", "length", "type"))
@@ -406,25 +427,24 @@ class EntryReader:
         media: list[tuple[str, Any]] = []
         holders: set[Any] = set()  # Media RSS elements holding titles or descriptions
         for child in entry:
-            if not isinstance(child.tag, str):
+            tag = child.tag  # (lxml makes the string at each reading)
+            if not isinstance(tag, str):
                 continue
-            if child.tag not in _ATOM_ENTRY_KNOWN:
+            if tag not in _ATOM_ENTRY_KNOWN:
                 if _feedparser_name(child) in _MEDIA_TEXT_HOLDERS:
                     holders.add(child)
-                    children.append(child)  # read below, in document order
+                    children.append((tag, child))  # read below, in document order
                     continue
                 if _inert(child, in_feed=False):
                     continue
-                raise Declined(f"an unusual entry element {child.tag}")
-            children.append(child)
-            counts[child.tag] = counts.get(child.tag, 0) + 1
-        _at_most_one(counts, *(_ATOM_ENTRY_KNOWN - {f"{ATOM}link", f"{ATOM}category",
-                                                    f"{MEDIA}thumbnail"}))  # fmt: skip
+                raise Declined(f"an unusual entry element {tag}")
+            children.append((tag, child))
+            counts[tag] = counts.get(tag, 0) + 1
+        _at_most_one(counts, *_ATOM_ENTRY_ONCE)
         ident = None
         summaries = _Summaries(raw, self.has_content)
         self.has_content = False  # as feedparser's _end_entry leaves it
-        for child in children:
-            tag = child.tag
+        for tag, child in children:
             if child in holders:
                 for name, node in _media_texts(child):
                     if name == "media_title":
@@ -433,38 +453,38 @@ class EntryReader:
                         _media_category(raw["tags"], node)
                     else:
                         summaries.summary(_media_description(node), _depth_in(node, entry))
-            elif tag == f"{ATOM}id":
+            elif tag == _ATOM_ID:
                 ident = raw["id"] = self.atom_id(child)
                 raw["guidislink"] = "link" not in raw
-            elif tag == f"{ATOM}title":
+            elif tag == _ATOM_TITLE:
                 raw["title"] = _atom_text(child)
-            elif tag == f"{ATOM}link":
+            elif tag == _ATOM_LINK:
                 self.atom_link(raw, child)
-            elif tag == f"{ATOM}published":
+            elif tag == _ATOM_PUBLISHED:
                 _no_attributes(child)
                 raw["published_parsed"] = _entry_date(child)
-            elif tag == f"{ATOM}updated":
+            elif tag == _ATOM_UPDATED:
                 _no_attributes(child)
                 raw["updated_parsed"] = _entry_date(child)
-            elif tag == f"{ATOM}author":
+            elif tag == _ATOM_AUTHOR:
                 raw["author"] = _atom_author(child)
-            elif tag == f"{ATOM}content" and child.get("src") is not None:
+            elif tag == _ATOM_CONTENT and child.get("src") is not None:
                 _out_of_line_content(raw, summaries, child)
-            elif tag == f"{ATOM}content":
+            elif tag == _ATOM_CONTENT:
                 summaries.content(_atom_text(child))
-            elif tag == f"{ATOM}summary":
+            elif tag == _ATOM_SUMMARY:
                 summaries.summary(_atom_text(child), 1)
-            elif tag == f"{ATOM}category":
+            elif tag == _ATOM_CATEGORY:
                 _no_attributes(child, ("term", "scheme", "label"))
                 _add_category(
                     raw["tags"], child.get("term"), child.get("scheme"), child.get("label"),
                     _text(child),
                 )  # fmt: skip
-            elif tag == f"{THR}total":
+            elif tag == _THR_TOTAL:
                 _no_attributes(child)
                 if child.prefix == "thr":
                     raw["thr_total"] = _text(child)
-            elif tag == f"{MEDIA}thumbnail" and (len(child) or (child.text or "").strip()):
+            elif tag == _MEDIA_THUMBNAIL and (len(child) or (child.text or "").strip()):
                 raise Declined("an unusual thumbnail")
         if "link" not in raw and ident is not None:
             raw["link"] = ident
@@ -716,6 +736,7 @@ def _inline(element: Any, pieces: list[str], state: dict[str, bool]) -> None:
 
 
 _XHTML = "{http://www.w3.org/1999/xhtml}"
+_XHTML_BODY = f"{_XHTML}body"
 _XML_NAMESPACE = "{http://www.w3.org/XML/1998/namespace}"
 
 

@@ -10,6 +10,7 @@ predicates: reading values is :mod:`aggregator.parse.fastfeed_items`' job.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import feedparser.api
@@ -125,15 +126,26 @@ _INERT_IN_FEED = _INERT_HANDLED | {
 def _feedparser_name(element: Any) -> str:
     """The name feedparser gives ``element`` (``prefix_local``, lower case): its own prefix for a
     namespace it knows, else the prefix the document declared for it, else the local name."""
+    known = _NAMES.get(element.tag)
+    if known is not None:
+        return known
     name = etree.QName(element)
     local = name.localname.lower()
     uri = (name.namespace or "").lower()
     if "backend.userland.com/rss" in uri:
         uri = "http://backend.userland.com/rss"
     prefix = _PREFIXES.get(uri)
-    if prefix is None:
+    if prefix is None:  # named by the document's own prefix: not remembered
         prefix = next((p for p, u in element.nsmap.items() if p and u == name.namespace), "")
+    elif len(_NAMES) < 4096 and len(element.tag) <= 300:  # the same in every document
+        _NAMES[element.tag] = f"{prefix.lower()}_{local}" if prefix else local
     return f"{prefix.lower()}_{local}" if prefix else local
+
+
+#: The names of tags whose namespace feedparser knows (or that have none), by tag: a feed names
+#: the same few dozen elements again in every item. Bounded: a hostile document could make
+#: any number of tags.
+_NAMES: dict[str, str] = {}
 
 
 def _inert(element: Any, in_feed: bool) -> bool:
@@ -150,13 +162,23 @@ def _inert(element: Any, in_feed: bool) -> bool:
         name = _feedparser_name(node)
         if name in harmless:
             continue
-        if (
-            name in _USED_KEYS
-            or hasattr(_FEEDPARSER, f"_start_{name}")
-            or hasattr(_FEEDPARSER, f"_end_{name}")
-        ):
+        if _read_by_feedparser(name) if len(name) <= 300 else _handled(name):
             return False
     return True
+
+
+def _handled(name: str) -> bool:
+    """Whether feedparser stores an element of this name under a key feed.py reads, or has a
+    handler for it (the same answer for every element of the name)."""
+    return (
+        name in _USED_KEYS
+        or hasattr(_FEEDPARSER, f"_start_{name}")
+        or hasattr(_FEEDPARSER, f"_end_{name}")
+    )
+
+
+#: :func:`_handled`, remembered for names up to 300 characters (the few dozen a feed uses).
+_read_by_feedparser = lru_cache(maxsize=1024)(_handled)
 
 
 _MEDIA_TEXT_HOLDERS = {"media_group", "media_content", "media_title", "media_description"}

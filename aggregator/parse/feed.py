@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from aggregator.errors import ParseError
 from aggregator.models import PODCAST_TAGS, EnclosureData, EntryData, FeedData, RewriteRule
 from aggregator.parse.dates import _LATEST_AHEAD, _date
 from aggregator.parse.fastfeed import read_feed
+from aggregator.parse.fastxml import _urljoin
 from aggregator.parse.hints import _int, _skip_hints, _update_period
 from aggregator.parse.identity import assign_keys, base_key
 from aggregator.parse.jsonfeed import looks_like_json, read_json_feed
@@ -58,12 +59,45 @@ feedparser.api.PREFERRED_XML_PARSERS[:] = []
 feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
     feedparser.mixin._FeedParserMixin.can_be_relative_uri - {"id"}
 )
+# feedparser joins its base to itself at every element (mixin's unknown_starttag) and every link
+# to the base: the same few pairs again and again, each through urljoin. Both functions are
+# pure (of their arguments and feedparser's constant scheme list): the mixin's names for them
+# are bound to remembering copies; the values are the same.
+
+
+def _remembered_for_short(function: Callable[[str, str], str]) -> Callable[[str, str], str]:
+    """``function`` of two strings, remembered for pairs of short ones (a hostile document's long
+    values are not kept)."""
+    remembered = lru_cache(maxsize=1024)(function)
+
+    def call(first: str, second: str) -> str:
+        if len(first or "") + len(second or "") <= 4000:
+            return remembered(first, second)
+        return function(first, second)
+
+    return call
+
+
+feedparser.mixin.make_safe_absolute_uri = _remembered_for_short(
+    feedparser.urls.make_safe_absolute_uri
+)
+feedparser.mixin._urljoin = _remembered_for_short(feedparser.urls._urljoin)
 
 #: Entries read from one document at most; the rest are dropped with a warning.
 MAX_ENTRIES = 20_000
 _ENTRY_START = re.compile(rb"<(?:item|entry)[\s>/]")
 #: Categories and enclosures kept per entry at most.
 MAX_LIST_ITEMS = 100
+#: The keys _podcast_tags reads.
+_PODCAST_KEYS = frozenset(
+    {
+        "image", "itunes_duration", "itunes_episode", "itunes_explicit", "podcast_transcript",
+        "podcast_chapters",
+    }
+)  # fmt: skip
+# json.dumps(fingerprint, sort_keys=True, default=str), without building an encoder per entry.
+# (A fingerprint holds no cycles: not looking for them changes no byte.)
+_FINGERPRINT = json.JSONEncoder(sort_keys=True, default=str, check_circular=False)
 
 
 def parse_feed(
@@ -109,10 +143,14 @@ def parse_feed(
         rewriter = Rewriter(rewrite)
     read = [_entry(raw, base, url, latest, content, rewriter) for raw in raw_entries]
     entries = assign_keys([entry for entry, _, _ in read], [legacy for _, legacy, _ in read])
-    changes = tuple(
-        note.change(entry)
-        for entry, (_, _, notes) in zip(entries, read, strict=True)
-        for note in notes
+    changes = (
+        tuple(
+            note.change(entry)
+            for entry, (_, _, notes) in zip(entries, read, strict=True)
+            for note in notes
+        )
+        if rewriter
+        else ()
     )
     hubs, self_url = _websub_links(feed, base)
     return FeedData(
@@ -287,15 +325,8 @@ def _entry(
         fields.get("created_parsed"), latest
     )
     updated = _date(_own(fields, "updated_parsed"), latest)
-    categories = tuple(
-        dict.fromkeys(
-            term
-            for term in (
-                plain_text(tag.get("term")) for tag in fields.get("tags", [])[:MAX_LIST_ITEMS]
-            )
-            if term
-        )
-    )
+    terms = [plain_text(tag.get("term")) for tag in fields.get("tags", [])[:MAX_LIST_ITEMS]]
+    categories = tuple(dict.fromkeys(filter(None, terms)))
     enclosures = tuple(
         EnclosureData(
             url=href,
@@ -365,7 +396,7 @@ def _entry(
             _present(fields.get("comments")) or _present(comments_page), entry_base
         ),
         comment_count=count,
-        content_hash=_hash(json.dumps(fingerprint, sort_keys=True, default=str)),
+        content_hash=_hash(_FINGERPRINT.encode(fingerprint)),
     )
     legacy = _legacy_key(guid, document_url) or (as_linked if written != as_linked else None)
     return entry, legacy, notes
@@ -394,13 +425,13 @@ def _legacy_key(guid: str | None, document_url: str) -> str | None:
     left alone, and is then the key itself)."""
     if not guid or not document_url.startswith(("http://", "https://")):
         return None
-    return _key_text(feedparser.urls._urljoin(_rejoined(document_url), guid))
+    return _key_text(_urljoin(_rejoined(document_url), guid))
 
 
 @lru_cache(maxsize=64)
 def _rejoined(document_url: str) -> str:
     """The document's URL joined to itself, as feedparser makes its base (once per document)."""
-    return feedparser.urls._urljoin(document_url, document_url) or document_url
+    return _urljoin(document_url, document_url) or document_url
 
 
 def _present(value: Any) -> str | None:
@@ -510,6 +541,8 @@ def _hash(*parts: str) -> str:
 
 def _podcast_tags(fields: Any, base: str | None) -> tuple[tuple[str, str], ...]:
     """An episode's iTunes and Podcasting 2.0 tags as feedparser reads them (PODCAST_TAGS)."""
+    if fields.keys().isdisjoint(_PODCAST_KEYS):
+        return ()  # (most entries)
     found: dict[str, str] = {}
     image = fields.get("image")
     if isinstance(image, dict) and (href := clean_url(image.get("href"), base)):

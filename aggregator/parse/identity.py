@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
 
 from aggregator.models import EntryData
 
@@ -79,7 +78,11 @@ def _with(entry: EntryData, key: str, alternates: Sequence[str | None]) -> Entry
     kept = tuple(dict.fromkeys(a for a in alternates if a and a != key))
     if key == entry.key and kept == entry.alternate_keys:
         return entry
-    return replace(entry, key=key, alternate_keys=kept)
+    # dataclasses.replace, done as copy and pickle rebuild an object (a new instance given the
+    # fields' values): EntryData has no __post_init__, and this runs once for every entry.
+    keyed = object.__new__(EntryData)
+    keyed.__dict__.update(vars(entry), key=key, alternate_keys=kept)
+    return keyed
 
 
 def _told_apart(key: str, label: str) -> str:

@@ -52,6 +52,7 @@ MAX_HTML_CHARS = 256 * 1024
 MAX_TEXT_CHARS = 2000
 # Not allowed in XML 1.0 (section 2.2): C0 controls but tab/newline/return, surrogates, FFFE/F.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_C0_BYTES = bytes(code for code in range(0x20) if code not in (0x09, 0x0A, 0x0D))
 _WHITESPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
 # <noscript> content is read as raw text by an HTML parser that runs scripts (html5ever does):
@@ -66,6 +67,9 @@ _EMBED = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _SOURCE = {"frame": "src", "embed": "src", "object": "data"}
+# Any start tag keep_fallbacks changes; it matches wherever markup.lower() holds one of them
+# (IGNORECASE also matches a few non-ASCII letters, which only costs the closer look).
+_FALLBACK_START = re.compile(r"<(?:noscript|iframe|embed|object)", re.IGNORECASE)
 _ATTRIBUTE = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 # Elements a reader sees as their own block or line: plain_text keeps them through the
 # sanitizer (which drops stray end tags, as a browser does) and makes each a space.
@@ -102,10 +106,35 @@ def _absolutize(base_url: str | None, tag: str, attribute: str, value: str) -> s
     return url
 
 
+def joins_as_itself(url: str, base_url: str | None) -> bool:
+    """Whether ``urljoin(base_url, url)`` is ``url`` itself, known without joining: ``url`` is
+    a plain absolute http(s) URL (:data:`_PLAIN_ABSOLUTE`) and urljoin can read ``base_url``.
+    Also true of feedparser's ``_urljoin`` (whose fix-up of ``scheme:///`` such a URL does not
+    need). tests/test_sanitize.py checks it against urljoin itself."""
+    plain = (
+        _is_plain_absolute(url)
+        if len(url) <= _REMEMBERED_URL_CHARS
+        else _PLAIN_ABSOLUTE.fullmatch(url) is not None
+    )
+    return plain and is_usable_base(base_url)
+
+
+#: The longest URL whose shape is remembered (:func:`_is_plain_absolute`): a hostile document's
+#: long values are not kept.
+_REMEMBERED_URL_CHARS = 2000
+
+
+@lru_cache(maxsize=4096)
+def _is_plain_absolute(url: str) -> bool:
+    """Whether :data:`_PLAIN_ABSOLUTE` matches ``url`` (a third of the URLs of a document come
+    again: images, share links, the entries' own links in their content)."""
+    return _PLAIN_ABSOLUTE.fullmatch(url) is not None
+
+
 def _joined(value: str, base_url: str | None) -> tuple[str, str] | None:
     """``value`` made absolute against ``base_url``, with its lower-case scheme; ``None`` when
     urljoin or urlsplit cannot read them (e.g. an unclosed IPv6 literal, "http://[::1")."""
-    if _PLAIN_ABSOLUTE.fullmatch(value) and _is_usable_base(base_url):
+    if joins_as_itself(value, base_url):
         # What urljoin would give (see _PLAIN_ABSOLUTE); the scheme is "http" or "https".
         return value, value[: value.index(":")]
     try:
@@ -158,7 +187,7 @@ _NO_IMAGES_CLEANER = nh3.Cleaner(
 )
 
 
-def _is_usable_base(base_url: str | None) -> bool:
+def is_usable_base(base_url: str | None) -> bool:
     """Whether urljoin can read ``base_url`` (when it cannot, it refuses every URL).
 
     urlsplit refuses only a host with square brackets or non-ASCII characters, so an ASCII
@@ -182,8 +211,8 @@ def keep_fallbacks(markup: str) -> str:
     """``markup`` with ``<noscript>`` unwrapped and each embed (``<iframe>``, ``<embed>``,
     ``<object>``) preceded by, or for an iframe replaced with, a link to its source; the
     sanitizer then drops the embeds and keeps the fallback content (issue 13)."""
-    if "<" not in markup:
-        return markup
+    if "<" not in markup or _FALLBACK_START.search(markup) is None:
+        return markup  # (most markup: one scan, without a lower-case copy of it all)
     lowered = markup.lower()
     if "<noscript" in lowered:
         markup = _NOSCRIPT.sub(" ", markup)
@@ -212,7 +241,22 @@ def _embed_link(found: re.Match[str]) -> str:
 
 def xml_safe(text: str) -> str:
     """``text`` without the characters that XML 1.0 cannot carry."""
+    if len(text) >= 256 and _is_xml_safe(text):
+        return text
     return _NOT_XML.sub("", text)
+
+
+def _is_xml_safe(text: str) -> bool:
+    """Whether :data:`_NOT_XML` finds nothing in ``text``, checked on its UTF-8 bytes, which is
+    a few times faster than the pattern on long text (entries' HTML): a C0 control is a byte of
+    its own (never part of a multi-byte sequence), a surrogate starts with 0xED and U+FFFE/FFFF
+    are EF BF BE/BF. Conservative: other characters starting so (Hangul, U+FFxx) say no."""
+    data = text.encode("utf-8", "surrogatepass")
+    return (
+        len(data.translate(None, _C0_BYTES)) == len(data)
+        and b"\xed" not in data
+        and b"\xef\xbf" not in data
+    )
 
 
 def clean_html(
@@ -221,13 +265,28 @@ def clean_html(
     """Sanitize an HTML fragment (cut to ``limit`` characters) and make its links absolute."""
     if not markup:
         return ""
+    text = xml_safe(str(markup)[:limit])
+    if "<" not in text and "&" not in text:
+        return _as_html(text).strip()
     previous, _base.url = _base.url, base_url
     try:
-        cleaned = _HTML_CLEANER.clean(keep_fallbacks(xml_safe(str(markup)[:limit])))
+        cleaned = _HTML_CLEANER.clean(keep_fallbacks(text))
     finally:
         _base.url = previous
     # Whitespace around a fragment means nothing; parsers differ in keeping it.
     return cleaned.strip()
+
+
+def _as_html(text: str) -> str:
+    """What the sanitizer makes of XML-safe ``text`` that has no tag and no entity (no ``<``,
+    no ``&``): the HTML parser drops one leading byte order mark and makes CR LF and CR a LF,
+    and the serializer escapes ``>`` and the no-break space. Titles and summaries of many feeds
+    are such text; tests/test_sanitize.py checks it against the sanitizer."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace(">", "&gt;").replace("\xa0", "&nbsp;")
 
 
 def strip_images(markup: str | None) -> str | None:
@@ -248,6 +307,17 @@ def plain_text(markup: str | None, *, limit: int | None = MAX_TEXT_CHARS) -> str
     """
     if not markup:
         return ""
+    if type(markup) is str and len(markup) <= _REMEMBERED_CHARS:
+        # Names, categories, types and titles come again in every entry of a document.
+        return _short_plain_text(markup, limit)
+    return _plain_text(markup, limit)
+
+
+#: The longest text whose plain text is remembered (:func:`_short_plain_text`).
+_REMEMBERED_CHARS = 300
+
+
+def _plain_text(markup: object, limit: int | None) -> str:
     text = xml_safe(str(markup) if limit is None else str(markup)[: limit * 4])
     if "<" in text or "&" in text or text.startswith("\ufeff"):
         if "<" in text:
@@ -258,6 +328,9 @@ def plain_text(markup: str | None, *, limit: int | None = MAX_TEXT_CHARS) -> str
     # the HTML parser drops); tests/test_sanitize.py proves it. Most names are such text.
     text = _WHITESPACE.sub(" ", text).strip()
     return text if limit is None else text[:limit]
+
+
+_short_plain_text = lru_cache(maxsize=4096)(_plain_text)
 
 
 def clean_url(url: str | None, base_url: str | None = None) -> str | None:
