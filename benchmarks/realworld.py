@@ -8,8 +8,9 @@ server on 127.0.0.1 (``Content-Type: application/xml``, so the XML declaration's
 counts), one source per feed, comments off (their links lead off the machine). The project's
 figure is the CPU time (user + system) of ``aggregator --config CFG poll`` on an empty database,
 descendants included (``resource.getrusage(RUSAGE_CHILDREN)`` around the subprocess: the
-sandbox's fork server and the parse workers forked from it are its descendants; this process
-is made their subreaper, so one the poll leaves behind is still waited for and counted). feedparser's is the CPU time of this process while it runs
+sandbox's fork server (the zygote, or multiprocessing's with its resource tracker) and the
+parse workers forked from it are its descendants; this process is made their subreaper, so one
+the poll leaves behind is still waited for and counted). feedparser's is the CPU time of this process while it runs
 ``feedparser.parse`` on the same bytes, one after the other. Target: the project at most half
 of feedparser's. The server's own CPU (in this process, during the poll) is counted in neither.
 """
