@@ -185,25 +185,22 @@ class Lane:
 
     def _start(self) -> Connection:
         ours, theirs = multiprocessing.Pipe()
+        args = (self.memory_limit, self.preload)
         zygote = _zygote
         process: BaseProcess | WorkerProcess
-        if zygote is not None and zygote.alive():
-            try:
-                process = zygote.spawn(_worker_main, theirs, (self.memory_limit, self.preload))
-            finally:
-                theirs.close()
-        else:
-            context = _context()
-            spawned = context.Process(
-                target=_worker_main,
-                args=(theirs, self.memory_limit, self.preload),
-                name="aggregator-parse",
-            )
-            spawned.daemon = True
-            with _without_main():
-                spawned.start()
-            theirs.close()
-            process = spawned
+        try:
+            if zygote is not None and zygote.alive():
+                process = zygote.spawn(_worker_main, theirs, args)
+            else:
+                spawned = _context().Process(
+                    target=_worker_main, args=(theirs, *args), name="aggregator-parse"
+                )
+                spawned.daemon = True
+                with _without_main():
+                    spawned.start()
+                process = spawned
+        finally:
+            theirs.close()  # the worker has its own copy
         self._process, self._conn = process, ours
         # The time limit is the parse's: a fresh interpreter's start and imports (seconds on a
         # loaded machine) must not count against it, so wait for the worker to say it is ready.
