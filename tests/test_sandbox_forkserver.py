@@ -84,6 +84,24 @@ print("fork server stopped")
 """
 
 
+MANY_DESCRIPTORS = """
+import resource
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # a busy daemon's sockets
+with SandboxParser(small_workers=1) as parser:
+    assert workers.zygote_running()
+    assert parser.parse_feed(good_feed(1), {}, URL, now=NOW).entries
+    worker = parser._small._lanes[0]._process
+    assert worker._status_fd > 1023
+    os.kill(worker.pid, 9)
+    worker.join(10)
+    assert worker.exitcode == -9, worker.exitcode
+    assert parser.parse_feed(good_feed(2), {}, URL, now=NOW).entries
+print("past 1023")
+"""
+
+
 def _run(body: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(PRELUDE) + textwrap.dedent(body)],
@@ -104,3 +122,9 @@ def test_a_single_threaded_process_forks_workers_from_its_zygote() -> None:
 
 def test_a_threaded_process_uses_the_fork_server_until_the_last_parser_closes() -> None:
     assert "fork server stopped" in _run(THREADED)
+
+
+def test_a_worker_is_watched_past_descriptor_1023() -> None:
+    """select() refuses descriptors over 1023; a daemon with many open connections hands its
+    workers' status pipes numbers above that, and they are still waited for."""
+    assert "past 1023" in _run(MANY_DESCRIPTORS)

@@ -26,19 +26,19 @@ import gc
 import importlib
 import os
 import pickle
-import select
 import signal
 import socket
 import struct
 import threading
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from aggregator.errors import ParseError
 
 _LENGTH = struct.Struct("!I")
-_PID = struct.Struct("!q")
+#: A pid (the zygote's answer to a request) or an exit code (on a worker's status pipe).
+_NUMBER = struct.Struct("!q")
 _MAX_REQUEST = 1 << 20
 
 
@@ -93,7 +93,7 @@ class Zygote:
                 socket.send_fds(
                     self._sock, [_LENGTH.pack(len(payload)) + payload], [conn.fileno(), status_w]
                 )
-                pid = _PID.unpack(_read_exactly(self._sock, _PID.size))[0]
+                pid = _NUMBER.unpack(_read_exactly(self._sock, _NUMBER.size))[0]
         except (OSError, EOFError, struct.error) as error:
             os.close(status_r)
             raise ParseError(f"the parser process could not be started ({error})") from None
@@ -145,17 +145,18 @@ class WorkerProcess:
         fd = self._status_fd
         if fd is None:
             return self._exitcode
-        ready, _, _ = select.select([fd], [], [], timeout)
-        if not ready:
+        # (multiprocessing's wait polls: select() refuses descriptors over 1023, which a
+        # daemon serving many connections reaches.)
+        if not wait([fd], timeout):
             return None
         data = b""
-        while len(data) < _PID.size:
-            chunk = os.read(fd, _PID.size - len(data))
+        while len(data) < _NUMBER.size:
+            chunk = os.read(fd, _NUMBER.size - len(data))
             if not chunk:
                 break
             data += chunk
         # A short read means the zygote itself died: the worker's end is unknown, call it 255.
-        self._exitcode = _PID.unpack(data)[0] if len(data) == _PID.size else 255
+        self._exitcode = _NUMBER.unpack(data)[0] if len(data) == _NUMBER.size else 255
         os.close(fd)
         self._status_fd = None
         return self._exitcode
@@ -195,7 +196,7 @@ def _serve(sock: socket.socket, preload: Sequence[str]) -> int:
     status_fds: dict[int, int] = {}
     while True:
         try:
-            ready, _, _ = select.select([sock.fileno(), wake_r], [], [])
+            ready = wait([sock.fileno(), wake_r])
         except InterruptedError:
             continue
         if wake_r in ready:
@@ -237,7 +238,7 @@ def _serve(sock: socket.socket, preload: Sequence[str]) -> int:
             os.close(conn_fd)
             status_fds[pid] = status_w
             try:
-                sock.sendall(_PID.pack(pid))
+                sock.sendall(_NUMBER.pack(pid))
             except OSError:
                 return 0
 
@@ -263,5 +264,5 @@ def _reap(status_fds: dict[int, int]) -> None:
         if fd is None:
             continue
         with contextlib.suppress(OSError):  # the parent may have closed its end
-            os.write(fd, _PID.pack(os.waitstatus_to_exitcode(status)))
+            os.write(fd, _NUMBER.pack(os.waitstatus_to_exitcode(status)))
         os.close(fd)
