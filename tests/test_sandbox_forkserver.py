@@ -102,6 +102,25 @@ print("past 1023")
 """
 
 
+LAZY = """
+import platform, sys, time
+assert "lxml" not in str(sys.modules.keys())  # this process never imports it: the zygote does
+# poll() and ppoll(): the zygote waiting for requests (aggregator.parse.zygote._serve).
+WAITING = {"x86_64": {"7", "271"}, "aarch64": {"73"}}[platform.machine()]
+with SandboxParser(small_workers=1) as parser:
+    pid = workers._zygote.pid
+    maps = lambda: open(f"/proc/{pid}/maps").read()
+    deadline = time.monotonic() + 60
+    while open(f"/proc/{pid}/syscall").read().split()[0] not in WAITING:
+        assert time.monotonic() < deadline, "the zygote never waited for a request"
+        time.sleep(0.01)
+    assert "lxml" not in maps(), "the zygote loaded the parse modules before any parse"
+    assert parser.parse_feed(good_feed(1), {}, URL, now=NOW).entries
+    assert "lxml" in maps()
+print("loaded when needed")
+"""
+
+
 def _run(body: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(PRELUDE) + textwrap.dedent(body)],
@@ -128,3 +147,8 @@ def test_a_worker_is_watched_past_descriptor_1023() -> None:
     """select() refuses descriptors over 1023; a daemon with many open connections hands its
     workers' status pipes numbers above that, and they are still waited for."""
     assert "past 1023" in _run(MANY_DESCRIPTORS)
+
+
+def test_the_zygote_loads_the_parse_modules_at_its_first_request() -> None:
+    """``aggregator poll --due`` with nothing due opens a parser and never parses."""
+    assert "loaded when needed" in _run(LAZY)

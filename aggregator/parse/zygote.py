@@ -6,7 +6,8 @@ second for every ``aggregator poll``, paid again by the daemon at each start. Fo
 process is cheaper, since what it has imported is shared, but forking a process with live
 threads is unsafe (a lock held by another thread stays held forever in the child). So, while
 the process still has one thread, :func:`start` forks a *zygote*: a single-threaded copy that
-imports the parse modules once and then only forks workers on request. When the process is
+imports the parse modules once (at its first request: a parser that never parses costs a
+fork) and then only forks workers on request. When the process is
 already threaded, :func:`start` declines and :mod:`aggregator.parse.workers` uses the
 ``multiprocessing`` fork server as before.
 
@@ -35,6 +36,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from aggregator.errors import ParseError
+from aggregator.launch import collector_paused
 
 _LENGTH = struct.Struct("!I")
 #: A pid (the zygote's answer to a request) or an exit code (on a worker's status pipe).
@@ -178,15 +180,7 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
 
 def _serve(sock: socket.socket, preload: Sequence[str]) -> int:
     """The zygote's loop: fork a worker per request, report each one's end; 0 at the end."""
-    enabled = gc.isenabled()
-    gc.disable()  # importing allocates objects for good, no garbage (see aggregator.launch)
-    for name in preload:
-        importlib.import_module(name)
-    # Everything inherited or imported so far lives as long as the workers do: out of the
-    # collector's sight, so that no worker's collection walks (and copies) the parent's heap.
-    gc.freeze()
-    if enabled:
-        gc.enable()
+    loaded = False
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C on the terminal is the parent's to handle
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -219,6 +213,9 @@ def _serve(sock: socket.socket, preload: Sequence[str]) -> int:
             except (struct.error, EOFError, OSError):
                 return 1
             conn_fd, status_w = fds
+            if not loaded:  # at the first request: a parser that never parses costs a fork
+                _load(preload)
+                loaded = True
             pid = os.fork()
             if pid == 0:  # the worker
                 code = 1
@@ -241,6 +238,16 @@ def _serve(sock: socket.socket, preload: Sequence[str]) -> int:
                 sock.sendall(_NUMBER.pack(pid))
             except OSError:
                 return 0
+
+
+def _load(preload: Sequence[str]) -> None:
+    """Import ``preload`` with the collector paused, then freeze everything inherited or
+    imported: it lives as long as the workers do, and out of the collector's sight no worker's
+    collection walks (and copies) the parent's heap."""
+    with collector_paused():
+        for name in preload:
+            importlib.import_module(name)
+    gc.freeze()
 
 
 def _drain(fd: int) -> None:
